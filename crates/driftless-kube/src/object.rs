@@ -1,0 +1,309 @@
+//! Identity of Kubernetes objects held as JSON values, and the labels that mark ownership.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Label naming the App that owns an applied object.
+pub const OWNER_LABEL: &str = "app.driftless.dev/name";
+/// Annotation that protects an object from pruning when set to [`PRUNE_DISABLED`].
+pub const PRUNE_ANNOTATION: &str = "driftless.dev/prune";
+/// Value of [`PRUNE_ANNOTATION`] that disables pruning.
+pub const PRUNE_DISABLED: &str = "disabled";
+/// Annotation placing an object in a sync wave (an integer, default 0).
+pub const SYNC_WAVE_ANNOTATION: &str = "driftless.dev/sync-wave";
+
+/// Why a JSON value is not a usable Kubernetes object.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ObjectError {
+    /// The value is not a JSON object at all.
+    #[error("object is not a mapping (found {found})")]
+    NotAnObject {
+        /// JSON type that was found instead.
+        found: &'static str,
+    },
+    /// A required string field is absent or empty.
+    #[error("{context}: missing field {field}")]
+    MissingField {
+        /// Dotted path of the field, e.g. `metadata.name`.
+        field: &'static str,
+        /// What is known of the object so far, e.g. `apps/v1 Deployment`.
+        context: String,
+    },
+    /// A field has the wrong JSON type.
+    #[error("{context}: field {field} must be a string")]
+    NotAString {
+        /// Dotted path of the field.
+        field: &'static str,
+        /// What is known of the object so far.
+        context: String,
+    },
+    /// `apiVersion` has more than one `/`.
+    #[error("{context}: invalid apiVersion {api_version:?}")]
+    InvalidApiVersion {
+        /// The offending value.
+        api_version: String,
+        /// What is known of the object so far.
+        context: String,
+    },
+}
+
+/// Full reference to one object: group, version, kind, namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ObjectRef {
+    /// API group; empty for the core group (`v1`).
+    pub group: String,
+    /// API version within the group.
+    pub version: String,
+    /// Kind, e.g. `Deployment`.
+    pub kind: String,
+    /// Namespace; `None` for cluster-scoped objects or when not yet defaulted.
+    pub namespace: Option<String>,
+    /// metadata.name.
+    pub name: String,
+}
+
+/// Identity of an object regardless of the API version it is read through.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ObjectKey {
+    /// API group; empty for the core group.
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace, if any.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// Reads and validates the identity fields of `obj`.
+    pub fn from_object(obj: &Value) -> Result<Self, ObjectError> {
+        let map = obj.as_object().ok_or(ObjectError::NotAnObject {
+            found: json_type(obj),
+        })?;
+        let api_version = required_str(map.get("apiVersion"), "apiVersion", "object")?;
+        let kind = required_str(map.get("kind"), "kind", &format!("{api_version} object"))?;
+        let context = format!("{api_version} {kind}");
+        let (group, version) = split_api_version(api_version, &context)?;
+        let metadata = map.get("metadata");
+        let name = required_str(
+            metadata.and_then(|m| m.get("name")),
+            "metadata.name",
+            &context,
+        )?;
+        let namespace = match metadata.and_then(|m| m.get("namespace")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(ns)) if ns.is_empty() => None,
+            Some(Value::String(ns)) => Some(ns.clone()),
+            Some(_) => {
+                return Err(ObjectError::NotAString {
+                    field: "metadata.namespace",
+                    context: format!("{context} {name}"),
+                });
+            }
+        };
+        Ok(Self {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            kind: kind.to_owned(),
+            namespace,
+            name: name.to_owned(),
+        })
+    }
+
+    /// `apiVersion` as written in manifests (`v1`, `apps/v1`).
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The version-independent identity used to match desired and live objects.
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    /// Human-readable form for diff headers: `apps/v1 Deployment web/frontend`.
+    pub fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {} {ns}/{}", self.api_version(), self.kind, self.name),
+            None => format!("{} {} {}", self.api_version(), self.kind, self.name),
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    /// `apps/v1/Deployment/ns/name`; cluster-scoped objects omit the namespace.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.api_version(), self.kind)?;
+        if let Some(ns) = &self.namespace {
+            write!(f, "/{ns}")?;
+        }
+        write!(f, "/{}", self.name)
+    }
+}
+
+fn required_str<'a>(
+    value: Option<&'a Value>,
+    field: &'static str,
+    context: &str,
+) -> Result<&'a str, ObjectError> {
+    match value {
+        None | Some(Value::Null) => Err(ObjectError::MissingField {
+            field,
+            context: context.to_owned(),
+        }),
+        Some(Value::String(s)) if s.is_empty() => Err(ObjectError::MissingField {
+            field,
+            context: context.to_owned(),
+        }),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ObjectError::NotAString {
+            field,
+            context: context.to_owned(),
+        }),
+    }
+}
+
+fn split_api_version<'a>(
+    api_version: &'a str,
+    context: &str,
+) -> Result<(&'a str, &'a str), ObjectError> {
+    let invalid = || ObjectError::InvalidApiVersion {
+        api_version: api_version.to_owned(),
+        context: context.to_owned(),
+    };
+    match api_version.split_once('/') {
+        None => Ok(("", api_version)),
+        Some((group, version)) => {
+            if group.is_empty() || version.is_empty() || version.contains('/') {
+                Err(invalid())
+            } else {
+                Ok((group, version))
+            }
+        }
+    }
+}
+
+/// Name of the JSON type of `v`, for error messages.
+pub(crate) fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "mapping",
+    }
+}
+
+/// `metadata.annotations[key]` as a string, if present.
+pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
+}
+
+/// `metadata.labels[key]` as a string, if present.
+pub fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj.pointer("/metadata/labels")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
+}
+
+/// Whether the object is marked `driftless.dev/prune: disabled`.
+pub fn prune_disabled(obj: &Value) -> bool {
+    annotation(obj, PRUNE_ANNOTATION) == Some(PRUNE_DISABLED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_namespaced_object_and_displays_it() {
+        let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "frontend", "namespace": "web"}});
+        let r = ObjectRef::from_object(&obj).expect("valid object");
+        assert_eq!(r.group, "apps");
+        assert_eq!(r.version, "v1");
+        assert_eq!(r.to_string(), "apps/v1/Deployment/web/frontend");
+        assert_eq!(r.describe(), "apps/v1 Deployment web/frontend");
+    }
+
+    #[test]
+    fn core_group_and_cluster_scope() {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}});
+        let r = ObjectRef::from_object(&obj).expect("valid object");
+        assert_eq!(r.group, "");
+        assert_eq!(r.namespace, None);
+        assert_eq!(r.to_string(), "v1/Namespace/web");
+        assert_eq!(r.api_version(), "v1");
+    }
+
+    #[test]
+    fn errors_name_the_missing_field() {
+        let no_api = json!({"kind": "Pod", "metadata": {"name": "a"}});
+        let err = ObjectRef::from_object(&no_api).expect_err("no apiVersion");
+        assert_eq!(err.to_string(), "object: missing field apiVersion");
+
+        let no_kind = json!({"apiVersion": "v1", "metadata": {"name": "a"}});
+        let err = ObjectRef::from_object(&no_kind).expect_err("no kind");
+        assert_eq!(err.to_string(), "v1 object: missing field kind");
+
+        let no_name = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {}});
+        let err = ObjectRef::from_object(&no_name).expect_err("no name");
+        assert_eq!(
+            err.to_string(),
+            "apps/v1 Deployment: missing field metadata.name"
+        );
+
+        let err = ObjectRef::from_object(&json!([1])).expect_err("array");
+        assert_eq!(err, ObjectError::NotAnObject { found: "array" });
+
+        let bad = json!({"apiVersion": "a/b/c", "kind": "X", "metadata": {"name": "n"}});
+        assert!(matches!(
+            ObjectRef::from_object(&bad),
+            Err(ObjectError::InvalidApiVersion { .. })
+        ));
+        let bad_ns = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "n", "namespace": 3}});
+        let err = ObjectRef::from_object(&bad_ns).expect_err("numeric namespace");
+        assert_eq!(
+            err.to_string(),
+            "v1 Pod n: field metadata.namespace must be a string"
+        );
+    }
+
+    #[test]
+    fn key_ignores_version() {
+        let a = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "h", "namespace": "n"}});
+        let b = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "h", "namespace": "n"}});
+        let ka = ObjectRef::from_object(&a).expect("valid").key();
+        let kb = ObjectRef::from_object(&b).expect("valid").key();
+        assert_eq!(ka, kb);
+    }
+
+    #[test]
+    fn ownership_helpers() {
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c",
+            "labels": {OWNER_LABEL: "web"},
+            "annotations": {PRUNE_ANNOTATION: PRUNE_DISABLED}}});
+        assert_eq!(label(&obj, OWNER_LABEL), Some("web"));
+        assert!(prune_disabled(&obj));
+        let plain = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert!(!prune_disabled(&plain));
+    }
+}
