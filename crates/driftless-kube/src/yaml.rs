@@ -131,10 +131,11 @@ fn plain_is_safe(s: &str) -> bool {
     let Some(first) = s.chars().next() else {
         return false;
     };
-    // Words YAML 1.1 or 1.2 parsers read as null, booleans or special floats.
+    // Words YAML 1.1 or 1.2 parsers read as null, booleans, special floats or
+    // the 1.1 value and merge keys.
     const RESERVED: &[&str] = &[
         "null", "~", "true", "false", "yes", "no", "y", "n", "on", "off", ".inf", "-.inf", "+.inf",
-        ".nan",
+        ".nan", "=", "<<",
     ];
     if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)) {
         return false;
@@ -150,6 +151,10 @@ fn plain_is_safe(s: &str) -> bool {
     // `-` may start a plain scalar when a non-blank follows (`--port=80`).
     let dash_ok = first == '-' && s.len() > 1 && !s[1..].starts_with([' ', '\t']);
     if !dash_ok && "-?:,[]{}#&*!|>'\"%@` \t".contains(first) {
+        return false;
+    }
+    // At the start of a line these would read as document markers.
+    if s.starts_with("---") || s.starts_with("...") {
         return false;
     }
     if s.ends_with([' ', '\t', ':']) || s.contains(": ") || s.contains(" #") {

@@ -1,34 +1,13 @@
 //! Runs the health conformance fixtures: live objects read back from API
 //! servers, each with the health users of GitOps tools expect for it.
 //!
-//! The fixtures live outside the repository, in `shared/health-conformance/`
-//! beside the checkout; `DRIFTLESS_HEALTH_CONFORMANCE` points elsewhere.
-
-use std::path::{Path, PathBuf};
+//! The fixtures live outside the repository (see [`conformance_dir`]).
 
 use driftless_kube::{HealthStatus, assess, is_terminal_failure};
-use serde_json::Value;
-use serde_saphyr::options::DuplicateKeyPolicy;
+
+use crate::support::{conformance_dir, load_yaml};
 
 const EXPECTED_CASES: usize = 44;
-
-fn fixture_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DRIFTLESS_HEALTH_CONFORMANCE") {
-        return PathBuf::from(dir);
-    }
-    // crates/driftless-kube -> repository root -> its sibling shared/.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/health-conformance")
-}
-
-/// Reads one fixture. One of them repeats `spec.updateStrategy` (with equal
-/// values); the later entry wins, as with the Go YAML decoder that produced them.
-fn load(path: &Path) -> Value {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let options = serde_saphyr::options! { duplicate_keys: DuplicateKeyPolicy::LastWins };
-    serde_saphyr::from_str_with_options(&text, options)
-        .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
-}
 
 fn parse_status(word: &str) -> Option<HealthStatus> {
     [
@@ -45,7 +24,7 @@ fn parse_status(word: &str) -> Option<HealthStatus> {
 
 #[test]
 fn all_conformance_cases_get_the_expected_health() {
-    let dir = fixture_dir();
+    let dir = conformance_dir();
     let table = std::fs::read_to_string(dir.join("expected.tsv")).unwrap_or_else(|e| {
         panic!(
             "health conformance fixtures missing at {}: {e} (set DRIFTLESS_HEALTH_CONFORMANCE)",
@@ -60,7 +39,7 @@ fn all_conformance_cases_get_the_expected_health() {
             .unwrap_or_else(|| panic!("expected.tsv: line without a tab: {line:?}"));
         let expected = parse_status(word.trim())
             .unwrap_or_else(|| panic!("expected.tsv: unknown status {word:?} for {file}"));
-        let health = assess(&load(&dir.join("cases").join(file)));
+        let health = assess(&load_yaml(&dir.join("cases").join(file)));
         if health.status == expected {
             passed += 1;
         } else {
@@ -80,13 +59,13 @@ fn all_conformance_cases_get_the_expected_health() {
 fn terminal_failures_among_the_fixtures() {
     // The two rollout failures a waiter must not sit out: a Deployment past its
     // progress deadline and a failed Job.
-    let dir = fixture_dir().join("cases");
+    let dir = conformance_dir().join("cases");
     for file in ["deployment-degraded.yaml", "job-failed.yaml"] {
-        let health = assess(&load(&dir.join(file)));
+        let health = assess(&load_yaml(&dir.join(file)));
         assert!(is_terminal_failure(&health), "{file}: {health}");
     }
     // A crash loop may still recover: Degraded, but worth waiting for.
-    let crash_loop = assess(&load(&dir.join("pod-crashloop.yaml")));
+    let crash_loop = assess(&load_yaml(&dir.join("pod-crashloop.yaml")));
     assert_eq!(crash_loop.status, HealthStatus::Degraded);
     assert!(!is_terminal_failure(&crash_loop));
 }
