@@ -8,5 +8,5 @@ pub mod order;
 mod secret;
 mod yaml;
 
-pub use health::{Health, HealthStatus, assess, assess_live, is_terminal_failure};
+pub use health::{Health, HealthStatus, aggregate, assess, assess_live, is_terminal_failure};
 pub use object::{ObjectError, ObjectKey, ObjectRef};

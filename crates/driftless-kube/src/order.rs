@@ -2,6 +2,8 @@
 //! so that what an object depends on (its namespace, CRD, service account,
 //! config, ...) exists before the object itself.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use crate::object::{ObjectError, ObjectRef, SYNC_WAVE_ANNOTATION};
@@ -19,6 +21,20 @@ pub enum OrderError {
         object: String,
         /// The value found, as JSON.
         value: String,
+    },
+    /// A custom resource is in an earlier wave than the CRD that defines it.
+    #[error(
+        "{object} is in sync wave {wave}, before its definition {definition} in wave {definition_wave}"
+    )]
+    BeforeDefinition {
+        /// The custom resource.
+        object: String,
+        /// Its wave.
+        wave: i64,
+        /// The CustomResourceDefinition.
+        definition: String,
+        /// The definition's wave.
+        definition_wave: i64,
     },
 }
 
@@ -94,12 +110,17 @@ pub fn sync_wave(obj: &Value) -> Result<i64, OrderError> {
 pub fn apply_order<'a>(
     objects: impl IntoIterator<Item = &'a Value>,
 ) -> Result<Vec<Wave<'a>>, OrderError> {
-    let mut keyed = Vec::new();
+    let mut refs = Vec::new();
     for obj in objects {
         let r = ObjectRef::from_object(obj)?;
         let wave = sync_wave(obj)?;
-        keyed.push(((wave, kind_rank(&r.kind), r.kind, r.namespace, r.name), obj));
+        refs.push((wave, r, obj));
     }
+    check_definitions_first(&refs)?;
+    let mut keyed: Vec<_> = refs
+        .into_iter()
+        .map(|(wave, r, obj)| ((wave, kind_rank(&r.kind), r.kind, r.namespace, r.name), obj))
+        .collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     let mut waves: Vec<Wave<'a>> = Vec::new();
     for ((number, ..), obj) in keyed {
@@ -112,6 +133,36 @@ pub fn apply_order<'a>(
         }
     }
     Ok(waves)
+}
+
+/// Kind order puts CRDs before custom resources only within a wave; across
+/// waves a resource applied before its definition would be rejected.
+fn check_definitions_first(refs: &[(i64, ObjectRef, &Value)]) -> Result<(), OrderError> {
+    let definitions: HashMap<(&str, &str), (i64, &ObjectRef)> = refs
+        .iter()
+        .filter(|(_, r, _)| {
+            r.kind == "CustomResourceDefinition" && r.group == "apiextensions.k8s.io"
+        })
+        .filter_map(|(wave, r, obj)| {
+            let group = obj.pointer("/spec/group").and_then(Value::as_str)?;
+            let kind = obj.pointer("/spec/names/kind").and_then(Value::as_str)?;
+            Some(((group, kind), (*wave, r)))
+        })
+        .collect();
+    for (wave, r, _) in refs {
+        if let Some((definition_wave, definition)) =
+            definitions.get(&(r.group.as_str(), r.kind.as_str()))
+            && wave < definition_wave
+        {
+            return Err(OrderError::BeforeDefinition {
+                object: r.to_string(),
+                wave: *wave,
+                definition: definition.to_string(),
+                definition_wave: *definition_wave,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Order for deletion: the exact reverse of [`apply_order`] (last wave first,
@@ -271,6 +322,29 @@ mod tests {
             Err(OrderError::InvalidWave { .. })
         ));
         assert_eq!(sync_wave(&with_wave(obj("v1", "Pod", "p"), "-3")), Ok(-3));
+    }
+
+    #[test]
+    fn custom_resource_before_its_definition_is_rejected() {
+        let mut crd = obj(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            "widgets.example.com",
+        );
+        crd["spec"] = json!({"group": "example.com", "names": {"kind": "Widget"}});
+        let crd = with_wave(crd, "1");
+        let early = obj("example.com/v1", "Widget", "w");
+        let err = apply_order([&early, &crd]).expect_err("widget before its CRD");
+        assert_eq!(
+            err.to_string(),
+            "example.com/v1/Widget/w is in sync wave 0, before its definition \
+             apiextensions.k8s.io/v1/CustomResourceDefinition/widgets.example.com in wave 1"
+        );
+        let same_wave = with_wave(obj("example.com/v1", "Widget", "w"), "1");
+        let waves = apply_order([&same_wave, &crd]).expect("same wave is fine");
+        assert_eq!(waves[0].objects[0]["kind"], "CustomResourceDefinition");
+        let other_group = obj("other.io/v1", "Widget", "w");
+        assert!(apply_order([&other_group, &crd]).is_ok());
     }
 
     #[test]

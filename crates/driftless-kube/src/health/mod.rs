@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// Overall state of one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum HealthStatus {
     /// Running as declared.
     Healthy,
@@ -44,6 +44,31 @@ impl HealthStatus {
             Self::Unknown => "Unknown",
         }
     }
+}
+
+impl HealthStatus {
+    /// Rank when combining objects, best first: Healthy, Suspended, Progressing,
+    /// Missing, Unknown, Degraded.
+    pub fn severity(self) -> u8 {
+        match self {
+            Self::Healthy => 0,
+            Self::Suspended => 1,
+            Self::Progressing => 2,
+            Self::Missing => 3,
+            Self::Unknown => 4,
+            Self::Degraded => 5,
+        }
+    }
+}
+
+/// Health of a group of objects (an App): the most severe member status,
+/// Healthy for an empty group.
+pub fn aggregate<'a>(healths: impl IntoIterator<Item = &'a Health>) -> HealthStatus {
+    healths
+        .into_iter()
+        .map(|h| h.status)
+        .max_by_key(|s| s.severity())
+        .unwrap_or(HealthStatus::Healthy)
 }
 
 impl fmt::Display for HealthStatus {
@@ -263,6 +288,28 @@ mod tests {
         assert!(is_terminal_failure(&Health::failed("deadline")));
         assert!(!is_terminal_failure(&Health::degraded("crash loop")));
         assert!(!is_terminal_failure(&Health::progressing("rolling")));
+    }
+
+    #[test]
+    fn aggregate_takes_the_most_severe_status() {
+        let progressing = Health::progressing("rolling");
+        let suspended = Health::suspended("paused");
+        let healthy = Health::healthy("");
+        assert_eq!(aggregate([]), HealthStatus::Healthy);
+        assert_eq!(
+            aggregate([&healthy, &suspended, &progressing]),
+            HealthStatus::Progressing
+        );
+        assert_eq!(aggregate([&healthy, &suspended]), HealthStatus::Suspended);
+        let missing = Health::missing();
+        let unknown = Health::unknown("?");
+        let degraded = Health::degraded("crash");
+        assert_eq!(aggregate([&missing, &progressing]), HealthStatus::Missing);
+        assert_eq!(aggregate([&missing, &unknown]), HealthStatus::Unknown);
+        assert_eq!(
+            aggregate([&degraded, &unknown, &missing]),
+            HealthStatus::Degraded
+        );
     }
 
     #[test]

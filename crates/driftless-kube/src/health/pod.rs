@@ -66,7 +66,14 @@ fn running_service_pod(obj: &Value, statuses: &[&Value], message: &str) -> Healt
         .find(|c| c.pointer("/lastState/terminated").is_some())
     {
         let name = str_at(c, "/name");
-        return Health::degraded(or_else(message, || format!("container {name:?} restarted")));
+        let reason = str_at(c, "/lastState/terminated/reason");
+        let code = c
+            .pointer("/lastState/terminated/exitCode")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        return Health::degraded(or_else(message, || {
+            format!("container {name:?} restarted after exit code {code} ({reason})")
+        }));
     }
     Health::progressing(or_else(message, || {
         "waiting for the pod to become ready".to_owned()
@@ -143,6 +150,20 @@ mod tests {
         let h = assess(&failed);
         assert!(is_terminal_failure(&h));
         assert_eq!(h.message, "evicted: low on memory");
+    }
+
+    #[test]
+    fn restarting_service_pod_names_the_last_exit() {
+        let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [{"name": "main", "state": {"running": {}},
+                    "lastState": {"terminated": {"exitCode": 2, "reason": "Error"}}}]}});
+        let h = assess(&obj);
+        assert_eq!(h.status, HealthStatus::Degraded);
+        assert_eq!(
+            h.message,
+            "container \"main\" restarted after exit code 2 (Error)"
+        );
     }
 
     #[test]

@@ -97,9 +97,11 @@ pub(super) fn daemon_set(obj: &Value) -> Health {
     }
     let desired = count_at(obj, "/status/desiredNumberScheduled");
     let updated = count_at(obj, "/status/updatedNumberScheduled");
+    let available = count_at(obj, "/status/numberAvailable");
     if str_at(obj, "/spec/updateStrategy/type") == "OnDelete" {
+        // Pods are only replaced by hand: outdated pods are expected.
         return Health::healthy(format!(
-            "{updated} of {desired} pods updated (OnDelete update strategy)"
+            "{available} of {desired} pods available (OnDelete update strategy)"
         ));
     }
     if updated < desired {
@@ -107,7 +109,6 @@ pub(super) fn daemon_set(obj: &Value) -> Health {
             "waiting for rollout: {updated} of {desired} pods updated"
         ));
     }
-    let available = count_at(obj, "/status/numberAvailable");
     if available < desired {
         return Health::progressing(format!(
             "waiting for rollout: {available} of {desired} pods available"
