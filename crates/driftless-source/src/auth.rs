@@ -1,0 +1,269 @@
+//! Credentials for Git remotes: HTTPS basic/bearer, custom CA bundle, SSH keys.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine;
+
+use crate::git::Git;
+
+/// Failure to prepare credentials for a git run.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// A private credential file could not be written.
+    #[error("writing credential file {path}: {source}")]
+    Write {
+        /// File that failed.
+        path: PathBuf,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+    /// SSH credentials were given for a non-SSH URL or vice versa.
+    #[error("{url}: {what} credentials cannot be used with this URL scheme")]
+    SchemeMismatch {
+        /// The remote URL.
+        url: String,
+        /// Kind of credentials given.
+        what: &'static str,
+    },
+}
+
+/// Credentials used to reach a remote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Auth {
+    /// No credentials (public repository or local path).
+    #[default]
+    None,
+    /// HTTP basic authentication.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password or access token.
+        password: String,
+    },
+    /// HTTP `Authorization: Bearer` token.
+    Bearer {
+        /// The token.
+        token: String,
+    },
+    /// SSH private key with known_hosts; host keys are always checked strictly.
+    Ssh {
+        /// Private key in OpenSSH PEM form.
+        private_key: String,
+        /// Passphrase for an encrypted key.
+        passphrase: Option<String>,
+        /// known_hosts lines for the server.
+        known_hosts: String,
+    },
+}
+
+/// TLS settings for HTTPS remotes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    /// PEM bundle of CA certificates trusted instead of the system roots.
+    pub ca_bundle: Option<String>,
+}
+
+/// Credential files that live for one git run and are removed on drop.
+#[derive(Debug)]
+pub struct CredentialFiles {
+    dir: PathBuf,
+}
+
+impl Drop for CredentialFiles {
+    fn drop(&mut self) {
+        // Best effort: a leftover directory is private (0700) and in the cache.
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl CredentialFiles {
+    fn new(parent: &Path) -> Result<Self, AuthError> {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = parent.join(format!("cred-{}-{n}", std::process::id()));
+        fs::create_dir_all(&dir).map_err(|source| AuthError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|source| {
+            AuthError::Write {
+                path: dir.clone(),
+                source,
+            }
+        })?;
+        Ok(CredentialFiles { dir })
+    }
+
+    fn write(&self, name: &str, contents: &str, mode: u32) -> Result<PathBuf, AuthError> {
+        let path = self.dir.join(name);
+        let err = |source| AuthError::Write {
+            path: path.clone(),
+            source,
+        };
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&path)
+            .map_err(err)?;
+        file.write_all(contents.as_bytes()).map_err(err)?;
+        Ok(path)
+    }
+}
+
+/// True when `url` is reached over SSH (`ssh://` or scp-like `user@host:path`).
+pub fn is_ssh_url(url: &str) -> bool {
+    if url.starts_with("ssh://") || url.starts_with("git+ssh://") {
+        return true;
+    }
+    if url.contains("://") {
+        return false;
+    }
+    // scp-like syntax: a colon before the first slash, e.g. git@host:org/repo.
+    match (url.find(':'), url.find('/')) {
+        (Some(colon), Some(slash)) => colon < slash,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
+}
+
+/// Applies `auth` and `tls` to a git runner for `url`.
+///
+/// Returns the runner and the credential files it refers to; keep the files
+/// alive until git has finished.
+pub fn apply(
+    git: Git,
+    url: &str,
+    auth: &Auth,
+    tls: &Tls,
+    scratch: &Path,
+) -> Result<(Git, Option<CredentialFiles>), AuthError> {
+    let mut git = git;
+    let mut files = None;
+    if let Some(bundle) = &tls.ca_bundle {
+        let f = CredentialFiles::new(scratch)?;
+        let path = f.write("ca.pem", bundle, 0o600)?;
+        git = git.config("http.sslCAInfo", &path.to_string_lossy());
+        files = Some(f);
+    }
+    match auth {
+        Auth::None => {}
+        Auth::Basic { username, password } => {
+            if !is_http_url(url) {
+                return Err(AuthError::SchemeMismatch {
+                    url: url.into(),
+                    what: "basic",
+                });
+            }
+            let raw = format!("{username}:{password}");
+            let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+            git = git.config(
+                "http.extraHeader",
+                &format!("Authorization: Basic {encoded}"),
+            );
+        }
+        Auth::Bearer { token } => {
+            if !is_http_url(url) {
+                return Err(AuthError::SchemeMismatch {
+                    url: url.into(),
+                    what: "bearer",
+                });
+            }
+            git = git.config(
+                "http.extraHeader",
+                &format!("Authorization: Bearer {token}"),
+            );
+        }
+        Auth::Ssh {
+            private_key,
+            passphrase,
+            known_hosts,
+        } => {
+            if !is_ssh_url(url) {
+                return Err(AuthError::SchemeMismatch {
+                    url: url.into(),
+                    what: "ssh",
+                });
+            }
+            let f = match files.take() {
+                Some(f) => f,
+                None => CredentialFiles::new(scratch)?,
+            };
+            let mut key = private_key.clone();
+            if !key.ends_with('\n') {
+                // ssh-keygen and ssh reject keys without the final newline.
+                key.push('\n');
+            }
+            let key_path = f.write("identity", &key, 0o600)?;
+            let hosts_path = f.write("known_hosts", known_hosts, 0o600)?;
+            let command = format!(
+                "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o IdentityAgent=none \
+                 -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null \
+                 -o StrictHostKeyChecking=yes -o PasswordAuthentication=no \
+                 -o KbdInteractiveAuthentication=no -o ConnectTimeout=30",
+                shell_quote(&key_path),
+                shell_quote(&hosts_path)
+            );
+            git = git.env("GIT_SSH_COMMAND", command);
+            match passphrase {
+                Some(pass) => {
+                    // ssh reads the passphrase from an askpass program; the
+                    // program prints an env var so the secret is never on disk.
+                    let askpass = f.write(
+                        "askpass",
+                        "#!/bin/sh\nprintf '%s\\n' \"$DRIFTLESS_SSH_PASSPHRASE\"\n",
+                        0o700,
+                    )?;
+                    git = git
+                        .env("SSH_ASKPASS", askpass.as_os_str())
+                        .env("SSH_ASKPASS_REQUIRE", "force")
+                        .env("DISPLAY", ":0")
+                        .env("DRIFTLESS_SSH_PASSPHRASE", pass.as_str());
+                }
+                None => git = git.env("SSH_ASKPASS_REQUIRE", "never"),
+            }
+            files = Some(f);
+        }
+    }
+    Ok((git, files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_ssh_urls() {
+        assert!(is_ssh_url("ssh://git@example.com/org/repo.git"));
+        assert!(is_ssh_url("git@example.com:org/repo.git"));
+        assert!(!is_ssh_url("https://example.com/org/repo.git"));
+        assert!(!is_ssh_url("/srv/git/repo.git"));
+        assert!(!is_ssh_url("file:///srv/git/repo.git"));
+    }
+
+    #[test]
+    fn basic_auth_refuses_ssh_url() {
+        let dir = std::env::temp_dir();
+        let auth = Auth::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let err = apply(Git::new(), "git@h:r", &auth, &Tls::default(), &dir)
+            .expect_err("basic auth over ssh must be refused");
+        assert!(err.to_string().contains("basic credentials"), "{err}");
+    }
+}

@@ -1,0 +1,375 @@
+//! Fetching sources into a local cache of bare repositories keyed by URL.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use crate::auth::{self, Auth, AuthError, Tls};
+use crate::git::{Git, GitError};
+use crate::refspec::RefSpec;
+use crate::remote::{self, RemoteError, Resolved};
+use crate::revision::{Revision, RevisionError};
+use crate::snapshot::Limits;
+use crate::verify::{self, Verify, VerifyError};
+
+/// Failure to fetch a source.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Listing or resolving refs failed.
+    #[error("fetching {url}: {source}")]
+    Remote {
+        /// The remote URL.
+        url: String,
+        /// What went wrong.
+        source: RemoteError,
+    },
+    /// Transferring objects failed (network drop, server error, missing commit).
+    #[error("fetching {want} from {url}: {detail}")]
+    Transfer {
+        /// The remote URL.
+        url: String,
+        /// Ref or commit that was requested.
+        want: String,
+        /// What git reported.
+        detail: String,
+    },
+    /// Credentials could not be prepared.
+    #[error("fetching {url}: {source}")]
+    Auth {
+        /// The remote URL.
+        url: String,
+        /// What went wrong.
+        source: AuthError,
+    },
+    /// The cache directory could not be prepared.
+    #[error("cache directory {path}: {source}")]
+    Cache {
+        /// Path at fault.
+        path: PathBuf,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+    /// A local git operation on the cache failed.
+    #[error("cache repository {path}: {source}")]
+    Git {
+        /// Cache repository.
+        path: PathBuf,
+        /// What git reported.
+        source: GitError,
+    },
+    /// Reading commit metadata failed.
+    #[error("fetching {url}: {source}")]
+    Revision {
+        /// The remote URL.
+        url: String,
+        /// What went wrong.
+        source: RevisionError,
+    },
+    /// The revision failed signature verification and was not accepted.
+    #[error("fetching {url}: {source}")]
+    Verify {
+        /// The remote URL.
+        url: String,
+        /// What went wrong.
+        source: VerifyError,
+    },
+    /// A concurrent fetch of the same source failed; this caller shared its result.
+    #[error("{message}")]
+    Shared {
+        /// The failure message of the fetch that ran.
+        message: String,
+    },
+}
+
+/// Everything needed to fetch and export one Git source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceSpec {
+    /// Remote URL: a local path, `file://`, `git://`, `http(s)://` or SSH.
+    pub url: String,
+    /// Which revision to follow.
+    pub reference: RefSpec,
+    /// Credentials for the remote.
+    pub auth: Auth,
+    /// TLS settings for HTTPS.
+    pub tls: Tls,
+    /// Signature policy; `None` accepts unsigned revisions.
+    pub verify: Option<Verify>,
+    /// Extra ignore patterns (gitignore syntax) applied to snapshots.
+    pub ignore: Vec<String>,
+    /// Size limits enforced when exporting snapshots.
+    pub limits: Limits,
+}
+
+impl SourceSpec {
+    /// A spec following `reference` of `url` with no credentials.
+    pub fn new(url: impl Into<String>, reference: RefSpec) -> Self {
+        SourceSpec {
+            url: url.into(),
+            reference,
+            ..SourceSpec::default()
+        }
+    }
+}
+
+type SharedResult = Result<Revision, String>;
+
+/// Last result of a (url, ref) fetch, used to de-duplicate concurrent callers.
+#[derive(Default)]
+struct Flight {
+    finished: Option<(Instant, SharedResult)>,
+}
+
+/// Fetches sources into a cache directory and exports snapshots from it.
+pub struct Fetcher {
+    cache_dir: PathBuf,
+    flights: Mutex<HashMap<String, Arc<Mutex<Flight>>>>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("cache_dir", &self.cache_dir)
+            .finish()
+    }
+}
+
+/// Short, stable, filesystem-safe key for a string (hex of SHA-256 prefix).
+pub(crate) fn key_of(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Fetcher {
+    /// A fetcher keeping its repositories and snapshots under `cache_dir`.
+    pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
+        Fetcher {
+            cache_dir: cache_dir.into(),
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cache directory.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// Bare repository caching objects fetched from `url`.
+    pub fn repo_dir(&self, url: &str) -> PathBuf {
+        self.cache_dir.join("repos").join(key_of(url))
+    }
+
+    pub(crate) fn scratch_dir(&self) -> Result<PathBuf, FetchError> {
+        let dir = self.cache_dir.join("tmp");
+        mkdir(&dir)?;
+        Ok(dir)
+    }
+
+    /// Resolves `spec.reference`, fetches what is missing and returns the revision.
+    ///
+    /// A poll where nothing changed costs one ref advertisement. Concurrent
+    /// calls for the same URL and ref share one fetch: a caller that had to
+    /// wait for a fetch which finished after it arrived takes that result.
+    pub fn fetch(&self, spec: &SourceSpec) -> Result<Revision, FetchError> {
+        let arrived = Instant::now();
+        let key = format!("{}\n{}", spec.url, spec.reference);
+        let flight = {
+            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            flights.entry(key).or_default().clone()
+        };
+        let mut slot = flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((done, result)) = &slot.finished
+            && *done >= arrived
+        {
+            return result
+                .clone()
+                .map_err(|message| FetchError::Shared { message });
+        }
+        let result = self.fetch_uncached(spec);
+        let shared = match &result {
+            Ok(rev) => Ok(rev.clone()),
+            Err(e) => Err(e.to_string()),
+        };
+        slot.finished = Some((Instant::now(), shared));
+        result
+    }
+
+    fn fetch_uncached(&self, spec: &SourceSpec) -> Result<Revision, FetchError> {
+        let url = spec.url.as_str();
+        let repo = self.ensure_repo(url)?;
+        let scratch = self.scratch_dir()?;
+        let (git, _creds) = auth::apply(Git::in_dir(&repo), url, &spec.auth, &spec.tls, &scratch)
+            .map_err(|source| FetchError::Auth {
+            url: url.to_string(),
+            source,
+        })?;
+        let remote_err = |source| FetchError::Remote {
+            url: url.to_string(),
+            source,
+        };
+        let cached_commit = match &spec.reference {
+            RefSpec::Commit(sha) if sha.len() == 40 && has_object(&repo, sha, "commit")? => {
+                Some(sha.clone())
+            }
+            _ => None,
+        };
+        // An exact commit already in the cache needs no network at all.
+        let resolved = match cached_commit {
+            Some(sha) => Resolved {
+                label: String::new(),
+                want: sha.clone(),
+                commit: Some(sha),
+                tag_object: None,
+            },
+            None => {
+                let refs = remote::list(&git, url, &spec.reference).map_err(remote_err)?;
+                remote::resolve(url, &spec.reference, &refs).map_err(remote_err)?
+            }
+        };
+        let local_ref = format!("refs/driftless/{}", key_of(&spec.reference.to_string()));
+        let have = match (&resolved.commit, &resolved.tag_object) {
+            (Some(c), Some(t)) => has_object(&repo, c, "commit")? && has_object(&repo, t, "tag")?,
+            (Some(c), None) => has_object(&repo, c, "commit")?,
+            _ => false,
+        };
+        if !have {
+            self.transfer(&git, &repo, url, &resolved, &local_ref)?;
+        }
+        let commit = resolved
+            .commit
+            .clone()
+            .unwrap_or_else(|| resolved.want.clone());
+        if !has_object(&repo, &commit, "commit")? {
+            return Err(FetchError::Transfer {
+                url: url.to_string(),
+                want: resolved.want.clone(),
+                detail: format!("commit {commit} is not in what the server sent"),
+            });
+        }
+        let mut rev = Revision::read(&repo, &resolved.label, &commit).map_err(|source| {
+            FetchError::Revision {
+                url: url.to_string(),
+                source,
+            }
+        })?;
+        rev.tag_object = resolved.tag_object.clone();
+        if let Some(policy) = &spec.verify {
+            verify::verify(&repo, &rev, policy, &scratch).map_err(|source| FetchError::Verify {
+                url: url.to_string(),
+                source,
+            })?;
+        }
+        // Keep the accepted objects reachable from a ref so a later prune keeps them.
+        let pin = resolved.tag_object.as_deref().unwrap_or(&commit);
+        git_local(&repo, &["update-ref", &local_ref, pin])?;
+        Ok(rev)
+    }
+
+    fn transfer(
+        &self,
+        git: &Git,
+        repo: &Path,
+        url: &str,
+        resolved: &Resolved,
+        local_ref: &str,
+    ) -> Result<(), FetchError> {
+        let staging = format!("{local_ref}-incoming");
+        let refspec = format!("+{}:{staging}", resolved.want);
+        let shallow = git.run(&[
+            "fetch",
+            "--depth=1",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--quiet",
+            "--",
+            url,
+            &refspec,
+        ]);
+        let err = match shallow {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let detail = err.stderr().to_string();
+        let by_commit = resolved.want.len() == 40 && !resolved.want.starts_with("refs/");
+        if !by_commit || detail.to_ascii_lowercase().contains("authentication") {
+            return Err(transfer_error(url, &resolved.want, &err));
+        }
+        // Servers that refuse unadvertised commits: fetch full history of
+        // branches and tags and look for the commit there.
+        let mut args = vec!["fetch", "--no-write-fetch-head", "--quiet"];
+        let is_shallow = Git::in_dir(repo)
+            .run(&["rev-parse", "--is-shallow-repository"])
+            .map(|s| s.trim() == "true")
+            .unwrap_or(false);
+        if is_shallow {
+            args.push("--unshallow");
+        }
+        args.extend([
+            "--",
+            url,
+            "+refs/heads/*:refs/driftless/all/heads/*",
+            "+refs/tags/*:refs/driftless/all/tags/*",
+        ]);
+        git.run(&args)
+            .map_err(|e| transfer_error(url, &resolved.want, &e))?;
+        Ok(())
+    }
+
+    fn ensure_repo(&self, url: &str) -> Result<PathBuf, FetchError> {
+        let repo = self.repo_dir(url);
+        if repo.join("HEAD").is_file() {
+            return Ok(repo);
+        }
+        mkdir(&repo)?;
+        git_local(&repo, &["init", "--bare", "--quiet"])?;
+        // Record the URL so a person looking into the cache knows what it is.
+        fs::write(repo.join("description"), format!("{url}\n")).map_err(|source| {
+            FetchError::Cache {
+                path: repo.join("description"),
+                source,
+            }
+        })?;
+        Ok(repo)
+    }
+}
+
+fn transfer_error(url: &str, want: &str, err: &GitError) -> FetchError {
+    let detail = match err.stderr() {
+        "" => err.to_string(),
+        s => s.to_string(),
+    };
+    FetchError::Transfer {
+        url: url.to_string(),
+        want: want.to_string(),
+        detail,
+    }
+}
+
+fn mkdir(dir: &Path) -> Result<(), FetchError> {
+    fs::create_dir_all(dir).map_err(|source| FetchError::Cache {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn git_local(repo: &Path, args: &[&str]) -> Result<String, FetchError> {
+    Git::in_dir(repo)
+        .run(args)
+        .map_err(|source| FetchError::Git {
+            path: repo.to_path_buf(),
+            source,
+        })
+}
+
+pub(crate) fn has_object(repo: &Path, id: &str, kind: &str) -> Result<bool, FetchError> {
+    let spec = format!("{id}^{{{kind}}}");
+    Git::in_dir(repo)
+        .succeeds(&["cat-file", "-e", &spec])
+        .map_err(|source| FetchError::Git {
+            path: repo.to_path_buf(),
+            source,
+        })
+}

@@ -1,0 +1,200 @@
+//! Running the system `git` binary in an isolated, non-interactive environment.
+//!
+//! Every transport (local, file, git, smart HTTP(S), SSH), shallow fetches and
+//! signature checks go through `git` itself, so behaviour matches what users
+//! get from `git clone` byte for byte. See `docs/sources.md` for the reasoning.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Failure to run `git` or a non-zero exit from it.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The `git` program could not be started at all.
+    #[error("starting `git {args}`: {source} (is git installed and on PATH?)")]
+    Spawn {
+        /// The arguments that were passed.
+        args: String,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+    /// `git` ran and exited with a failure status.
+    #[error("`git {args}` failed ({status}): {stderr}")]
+    Failed {
+        /// The arguments that were passed.
+        args: String,
+        /// Exit status as text.
+        status: String,
+        /// Trimmed standard error of git.
+        stderr: String,
+    },
+    /// `git` printed something that is not UTF-8 where text was expected.
+    #[error("`git {args}` printed non-UTF-8 output")]
+    NotUtf8 {
+        /// The arguments that were passed.
+        args: String,
+    },
+}
+
+impl GitError {
+    /// Standard error of a failed git run, empty for other failures.
+    pub fn stderr(&self) -> &str {
+        match self {
+            GitError::Failed { stderr, .. } => stderr,
+            _ => "",
+        }
+    }
+}
+
+/// A `git` invocation builder with a hermetic environment.
+///
+/// User and system configuration are ignored, prompts are disabled and any
+/// credential helper is switched off, so a fetch never hangs waiting for a
+/// password and never picks up credentials the user did not give driftless.
+/// Secrets travel via `GIT_CONFIG_*` environment variables, not argv, so they
+/// do not show up in process listings.
+#[derive(Debug, Clone)]
+pub struct Git {
+    dir: Option<PathBuf>,
+    config: Vec<(String, String)>,
+    env: Vec<(String, OsString)>,
+}
+
+impl Default for Git {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Git {
+    /// A git runner not bound to any repository.
+    pub fn new() -> Self {
+        Git {
+            dir: None,
+            config: vec![
+                ("credential.helper".into(), String::new()),
+                ("core.askPass".into(), String::new()),
+                ("protocol.version".into(), "2".into()),
+                ("advice.detachedHead".into(), "false".into()),
+                ("gc.auto".into(), "0".into()),
+                ("maintenance.auto".into(), "false".into()),
+            ],
+            env: Vec::new(),
+        }
+    }
+
+    /// A git runner operating on the repository at `dir` (`git -C dir`).
+    pub fn in_dir(dir: &Path) -> Self {
+        let mut git = Self::new();
+        git.dir = Some(dir.to_path_buf());
+        git
+    }
+
+    /// Adds a configuration value, passed through the environment.
+    pub fn config(mut self, key: &str, value: &str) -> Self {
+        self.config.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Adds an environment variable for the git process.
+    pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("git");
+        if let Some(dir) = &self.dir {
+            cmd.arg("-C").arg(dir);
+        }
+        cmd.args(args);
+        cmd.env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_SSH")
+            .env_remove("GIT_SSH_COMMAND")
+            .env_remove("GIT_ASKPASS")
+            .env_remove("SSH_ASKPASS")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_SSH_VARIANT", "ssh")
+            .env("LC_ALL", "C");
+        cmd.env("GIT_CONFIG_COUNT", self.config.len().to_string());
+        for (i, (key, value)) in self.config.iter().enumerate() {
+            cmd.env(format!("GIT_CONFIG_KEY_{i}"), key);
+            cmd.env(format!("GIT_CONFIG_VALUE_{i}"), value);
+        }
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+
+    /// Runs git with `args` and returns its raw output on success.
+    pub fn run_bytes(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, GitError> {
+        let joined = args.join(" ");
+        let mut cmd = self.command(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = cmd.spawn().map_err(|source| GitError::Spawn {
+            args: joined.clone(),
+            source,
+        })?;
+        let output = std::thread::scope(|scope| {
+            if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+                // Written from a second thread: git may fill its stdout pipe
+                // before it has read all input (cat-file --batch does).
+                // A write error means git exited early; its status tells why.
+                scope.spawn(move || {
+                    let _ = pipe.write_all(input);
+                });
+            }
+            child.wait_with_output()
+        })
+        .map_err(|source| GitError::Spawn {
+            args: joined.clone(),
+            source,
+        })?;
+        check(joined, output)
+    }
+
+    /// Runs git with `args` and returns its standard output as text.
+    pub fn run(&self, args: &[&str]) -> Result<String, GitError> {
+        let out = self.run_bytes(args, None)?;
+        String::from_utf8(out).map_err(|_| GitError::NotUtf8 {
+            args: args.join(" "),
+        })
+    }
+
+    /// Runs git and reports only whether it exited successfully.
+    pub fn succeeds(&self, args: &[&str]) -> Result<bool, GitError> {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let status = cmd.status().map_err(|source| GitError::Spawn {
+            args: args.join(" "),
+            source,
+        })?;
+        Ok(status.success())
+    }
+}
+
+fn check(args: String, output: Output) -> Result<Vec<u8>, GitError> {
+    if output.status.success() {
+        return Ok(output.stdout);
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    Err(GitError::Failed {
+        args,
+        status: output.status.to_string(),
+        stderr,
+    })
+}

@@ -1,0 +1,129 @@
+//! Git sources for driftless: fetch a repository at a ref, verify it, and
+//! export immutable snapshots of its tree.
+//!
+//! Transport, shallow fetches and signature checks use the system `git`
+//! binary (see `docs/sources.md`); this crate adds ref resolution, caching,
+//! credentials, snapshot safety checks and de-duplication on top.
+
+pub mod auth;
+pub mod fetch;
+pub mod git;
+pub mod poll;
+pub mod refspec;
+pub mod remote;
+pub mod revision;
+pub mod snapshot;
+pub mod verify;
+
+use std::path::Path;
+
+pub use auth::{Auth, Tls};
+pub use fetch::{FetchError, Fetcher, SourceSpec};
+pub use poll::Poller;
+pub use refspec::{RefSpec, RefSpecError};
+pub use revision::{Revision, Signature};
+pub use snapshot::{Limits, Snapshot, SnapshotError};
+pub use verify::{TrustedKey, Verify, VerifyMode};
+
+/// Any failure of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The ref specification is invalid.
+    #[error(transparent)]
+    RefSpec(#[from] RefSpecError),
+    /// Fetching failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// Exporting a snapshot failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// Copying a snapshot to the output directory failed.
+    #[error("writing {path}: {source}")]
+    Output {
+        /// Path at fault.
+        path: std::path::PathBuf,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl Fetcher {
+    /// Exports the tree of `rev` (or of `subpath` in it) as a read-only snapshot.
+    pub fn snapshot(
+        &self,
+        spec: &SourceSpec,
+        rev: &Revision,
+        subpath: &str,
+    ) -> Result<Snapshot, SnapshotError> {
+        let repo = self.repo_dir(&spec.url);
+        snapshot::export(
+            &repo,
+            &rev.sha,
+            subpath,
+            &spec.ignore,
+            &spec.limits,
+            &self.cache_dir().join("snapshots"),
+        )
+    }
+
+    /// Removes snapshots not in `keep` that were unused for at least `min_age`.
+    pub fn gc_snapshots(
+        &self,
+        keep: &[&Snapshot],
+        min_age: std::time::Duration,
+    ) -> Result<Vec<std::path::PathBuf>, SnapshotError> {
+        snapshot::gc(&self.cache_dir().join("snapshots"), keep, min_age)
+    }
+}
+
+/// What `driftless source fetch` does: fetch `url` at `reference`
+/// (default `branch:main`), optionally export the tree into `out`, and return
+/// the revision whose display form the CLI prints as `revision: <rev>`.
+pub fn fetch_to_dir(
+    cache_dir: &Path,
+    url: &str,
+    reference: Option<&str>,
+    out: Option<&Path>,
+) -> Result<Revision, Error> {
+    let reference = match reference {
+        Some(text) => RefSpec::parse(text)?,
+        None => RefSpec::default(),
+    };
+    let spec = SourceSpec::new(url, reference);
+    let fetcher = Fetcher::new(cache_dir);
+    let rev = fetcher.fetch(&spec)?;
+    if let Some(out) = out {
+        let snap = fetcher.snapshot(&spec, &rev, "")?;
+        copy_tree(&snap.dir, out)?;
+    }
+    Ok(rev)
+}
+
+/// Copies a snapshot into a writable directory the user asked for.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Output { path, source }
+    };
+    std::fs::create_dir_all(to).map_err(io(to))?;
+    for entry in std::fs::read_dir(from).map_err(io(from))? {
+        let entry = entry.map_err(io(from))?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let kind = entry.file_type().map_err(io(&src))?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(&src).map_err(io(&src))?;
+            std::os::unix::fs::symlink(target, &dst).map_err(io(&dst))?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(io(&dst))?;
+            let mode = std::fs::metadata(&src).map_err(io(&src))?.permissions();
+            // Output files are the user's to edit: keep only the exec bit.
+            let writable = std::os::unix::fs::PermissionsExt::mode(&mode) | 0o200;
+            std::fs::set_permissions(&dst, std::os::unix::fs::PermissionsExt::from_mode(writable))
+                .map_err(io(&dst))?;
+        }
+    }
+    Ok(())
+}

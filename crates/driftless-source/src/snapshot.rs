@@ -1,0 +1,560 @@
+//! Immutable, content-addressed exports of a tree at a commit.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::git::{Git, GitError};
+
+/// Name of the ignore file read from the snapshot root.
+pub const IGNORE_FILE: &str = ".driftlessignore";
+
+/// Failure to export a snapshot; the previous snapshot is left untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The sub-path does not exist at the commit or is not a directory.
+    #[error("commit {commit}: path `{path}` is not a directory in the tree")]
+    PathNotFound {
+        /// Commit id.
+        commit: String,
+        /// Requested sub-path.
+        path: String,
+    },
+    /// A file is larger than the configured limit.
+    #[error("commit {commit}: file `{path}` is {size} bytes, over the limit of {limit} bytes")]
+    FileTooLarge {
+        /// Commit id.
+        commit: String,
+        /// Path of the file in the snapshot.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The snapshot would hold more files than allowed.
+    #[error("commit {commit}: snapshot has {count} files, over the limit of {limit}")]
+    TooManyFiles {
+        /// Commit id.
+        commit: String,
+        /// Number of files.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// All files together are larger than allowed.
+    #[error("commit {commit}: snapshot totals {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// Commit id.
+        commit: String,
+        /// Total size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A symlink resolves to a location outside the snapshot.
+    #[error("commit {commit}: symlink `{path}` -> `{target}` points outside the snapshot")]
+    SymlinkEscapes {
+        /// Commit id.
+        commit: String,
+        /// Path of the link.
+        path: String,
+        /// Its target.
+        target: String,
+    },
+    /// A tree entry has a name that cannot be written safely.
+    #[error("commit {commit}: unsafe path `{path}` in tree")]
+    UnsafePath {
+        /// Commit id.
+        commit: String,
+        /// The entry path.
+        path: String,
+    },
+    /// An ignore pattern is invalid.
+    #[error("ignore pattern `{pattern}`: {reason}")]
+    Ignore {
+        /// The pattern.
+        pattern: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// Reading the tree from the cache failed.
+    #[error("reading tree of {commit}: {source}")]
+    Git {
+        /// Commit id.
+        commit: String,
+        /// What git said.
+        source: GitError,
+    },
+    /// `git cat-file` output did not match the requested objects.
+    #[error("reading blobs of {commit}: unexpected object stream")]
+    Stream {
+        /// Commit id.
+        commit: String,
+    },
+    /// Writing or removing snapshot files failed.
+    #[error("snapshot directory {path}: {source}")]
+    Io {
+        /// Path at fault.
+        path: PathBuf,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Limits that keep a hostile or mistaken repository from filling the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest single file, in bytes.
+    pub max_file_size: u64,
+    /// Most files (symlinks included) in one snapshot.
+    pub max_files: usize,
+    /// Largest total of all file sizes, in bytes.
+    pub max_total_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_size: 64 << 20,
+            max_files: 100_000,
+            max_total_size: 1 << 30,
+        }
+    }
+}
+
+/// A read-only directory holding the tree of a commit (or of a path in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Directory with the exported files.
+    pub dir: PathBuf,
+    /// Git tree id of the exported tree.
+    pub tree: String,
+    /// Commit the tree was taken from.
+    pub commit: String,
+    /// Sub-path of the commit that was exported, empty for the root.
+    pub subpath: String,
+}
+
+enum Kind {
+    File { executable: bool },
+    Symlink,
+}
+
+struct Entry {
+    path: String,
+    kind: Kind,
+    blob: String,
+    size: u64,
+}
+
+/// Exports `commit[:subpath]` from `repo` into `root/<tree-key>`, reusing an
+/// existing export of the same tree and ignore patterns.
+pub fn export(
+    repo: &Path,
+    commit: &str,
+    subpath: &str,
+    extra_ignore: &[String],
+    limits: &Limits,
+    root: &Path,
+) -> Result<Snapshot, SnapshotError> {
+    let git = Git::in_dir(repo);
+    let git_err = |source| SnapshotError::Git {
+        commit: commit.to_string(),
+        source,
+    };
+    let subpath = subpath.trim_matches('/').to_string();
+    let spec = if subpath.is_empty() {
+        format!("{commit}^{{tree}}")
+    } else {
+        format!("{commit}:{subpath}")
+    };
+    let tree = match git.run(&[
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        &format!("{spec}^{{tree}}"),
+    ]) {
+        Ok(t) => t.trim().to_string(),
+        Err(_) => {
+            return Err(SnapshotError::PathNotFound {
+                commit: commit.to_string(),
+                path: subpath,
+            });
+        }
+    };
+    let key = if extra_ignore.is_empty() {
+        tree.clone()
+    } else {
+        format!("{tree}-{}", crate::fetch::key_of(&extra_ignore.join("\n")))
+    };
+    let dir = root.join(&key);
+    let snapshot = Snapshot {
+        dir: dir.clone(),
+        tree: tree.clone(),
+        commit: commit.to_string(),
+        subpath,
+    };
+    if dir.is_dir() {
+        touch(&dir);
+        return Ok(snapshot);
+    }
+    let listing = git
+        .run_bytes(&["ls-tree", "-r", "-z", "--long", &tree], None)
+        .map_err(git_err)?;
+    let mut entries = parse_ls_tree(commit, &listing)?;
+    let matcher = ignore_matcher(&git, commit, &entries, extra_ignore)?;
+    entries.retain(|e| {
+        !matcher
+            .matched_path_or_any_parents(&e.path, false)
+            .is_ignore()
+    });
+    check_limits(commit, &entries, limits)?;
+    let blobs = read_blobs(&git, commit, &entries)?;
+    check_symlinks(commit, &entries, &blobs)?;
+    write_tree(root, &dir, &entries, &blobs)?;
+    Ok(snapshot)
+}
+
+fn parse_ls_tree(commit: &str, listing: &[u8]) -> Result<Vec<Entry>, SnapshotError> {
+    let mut entries = Vec::new();
+    for record in listing.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+        let text = String::from_utf8_lossy(record);
+        let stream = || SnapshotError::Stream {
+            commit: commit.to_string(),
+        };
+        let (meta, path) = text.split_once('\t').ok_or_else(stream)?;
+        let fields: Vec<&str> = meta.split_whitespace().collect();
+        let [mode, _kind, blob, size] = fields[..] else {
+            return Err(stream());
+        };
+        let unsafe_path = path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..");
+        if unsafe_path || path.contains('\\') {
+            return Err(SnapshotError::UnsafePath {
+                commit: commit.to_string(),
+                path: path.to_string(),
+            });
+        }
+        let kind = match mode {
+            "100755" => Kind::File { executable: true },
+            "100644" | "100664" => Kind::File { executable: false },
+            "120000" => Kind::Symlink,
+            // Submodules (160000) have no content in this repository.
+            _ => continue,
+        };
+        entries.push(Entry {
+            path: path.to_string(),
+            kind,
+            blob: blob.to_string(),
+            size: size.parse().unwrap_or(0),
+        });
+    }
+    Ok(entries)
+}
+
+fn ignore_matcher(
+    git: &Git,
+    commit: &str,
+    entries: &[Entry],
+    extra: &[String],
+) -> Result<ignore::gitignore::Gitignore, SnapshotError> {
+    let mut builder = ignore::gitignore::GitignoreBuilder::new("");
+    let mut lines: Vec<String> = Vec::new();
+    if let Some(file) = entries.iter().find(|e| e.path == IGNORE_FILE) {
+        let content = git
+            .run_bytes(&["cat-file", "blob", &file.blob], None)
+            .map_err(|source| SnapshotError::Git {
+                commit: commit.to_string(),
+                source,
+            })?;
+        lines.extend(
+            String::from_utf8_lossy(&content)
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    lines.extend(extra.iter().cloned());
+    for line in lines {
+        if let Err(e) = builder.add_line(None, &line) {
+            return Err(SnapshotError::Ignore {
+                pattern: line,
+                reason: e.to_string(),
+            });
+        }
+    }
+    builder.build().map_err(|e| SnapshotError::Ignore {
+        pattern: String::new(),
+        reason: e.to_string(),
+    })
+}
+
+fn check_limits(commit: &str, entries: &[Entry], limits: &Limits) -> Result<(), SnapshotError> {
+    if entries.len() > limits.max_files {
+        return Err(SnapshotError::TooManyFiles {
+            commit: commit.to_string(),
+            count: entries.len(),
+            limit: limits.max_files,
+        });
+    }
+    let mut total = 0u64;
+    for e in entries {
+        if e.size > limits.max_file_size {
+            return Err(SnapshotError::FileTooLarge {
+                commit: commit.to_string(),
+                path: e.path.clone(),
+                size: e.size,
+                limit: limits.max_file_size,
+            });
+        }
+        total += e.size;
+    }
+    if total > limits.max_total_size {
+        return Err(SnapshotError::TooLarge {
+            commit: commit.to_string(),
+            size: total,
+            limit: limits.max_total_size,
+        });
+    }
+    Ok(())
+}
+
+fn read_blobs(git: &Git, commit: &str, entries: &[Entry]) -> Result<Vec<Vec<u8>>, SnapshotError> {
+    let input: String = entries.iter().map(|e| format!("{}\n", e.blob)).collect();
+    let out = git
+        .run_bytes(&["cat-file", "--batch"], Some(input.as_bytes()))
+        .map_err(|source| SnapshotError::Git {
+            commit: commit.to_string(),
+            source,
+        })?;
+    let stream = || SnapshotError::Stream {
+        commit: commit.to_string(),
+    };
+    let mut blobs = Vec::with_capacity(entries.len());
+    let mut rest = out.as_slice();
+    for e in entries {
+        let newline = rest.iter().position(|b| *b == b'\n').ok_or_else(stream)?;
+        let header = String::from_utf8_lossy(&rest[..newline]);
+        let mut parts = header.split(' ');
+        let (Some(id), Some("blob"), Some(size)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(stream());
+        };
+        let size: usize = size.parse().map_err(|_| stream())?;
+        if id != e.blob || rest.len() < newline + 1 + size + 1 {
+            return Err(stream());
+        }
+        let body = &rest[newline + 1..newline + 1 + size];
+        blobs.push(body.to_vec());
+        rest = &rest[newline + 1 + size + 1..];
+    }
+    Ok(blobs)
+}
+
+/// Refuses symlinks that, resolved inside the snapshot, leave it.
+fn check_symlinks(commit: &str, entries: &[Entry], blobs: &[Vec<u8>]) -> Result<(), SnapshotError> {
+    let links: HashMap<&str, String> = entries
+        .iter()
+        .zip(blobs)
+        .filter(|(e, _)| matches!(e.kind, Kind::Symlink))
+        .map(|(e, b)| (e.path.as_str(), String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    for (path, target) in &links {
+        if resolves_outside(path, target, &links) {
+            return Err(SnapshotError::SymlinkEscapes {
+                commit: commit.to_string(),
+                path: path.to_string(),
+                target: target.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Follows `target` from the directory of `link`, expanding symlinks met on
+/// the way, and reports whether it ever steps above the snapshot root.
+/// Absolute targets and link loops count as escaping.
+fn resolves_outside(link: &str, target: &str, links: &HashMap<&str, String>) -> bool {
+    const MAX_HOPS: usize = 40;
+    let mut stack: Vec<&str> = link.split('/').collect();
+    stack.pop();
+    let mut pending: VecDeque<String> = VecDeque::new();
+    if target.starts_with('/') {
+        return true;
+    }
+    pending.extend(target.split('/').map(str::to_string));
+    let mut owned: Vec<String> = stack.iter().map(|s| s.to_string()).collect();
+    let mut hops = 0;
+    while let Some(component) = pending.pop_front() {
+        match component.as_str() {
+            "" | "." => {}
+            ".." => {
+                if owned.pop().is_none() {
+                    return true;
+                }
+            }
+            name => {
+                owned.push(name.to_string());
+                if let Some(next) = links.get(owned.join("/").as_str()) {
+                    hops += 1;
+                    if hops > MAX_HOPS || next.starts_with('/') {
+                        return true;
+                    }
+                    owned.pop();
+                    for part in next.split('/').rev() {
+                        pending.push_front(part.to_string());
+                    }
+                }
+            }
+        }
+    }
+    false
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn write_tree(
+    root: &Path,
+    dir: &Path,
+    entries: &[Entry],
+    blobs: &[Vec<u8>],
+) -> Result<(), SnapshotError> {
+    fs::create_dir_all(root).map_err(io_err(root))?;
+    let staging = root.join(format!(
+        ".incoming-{}-{}",
+        std::process::id(),
+        crate::fetch::key_of(&format!("{dir:?}{:?}", SystemTime::now()))
+    ));
+    fs::create_dir(&staging).map_err(io_err(&staging))?;
+    let result = write_files(&staging, entries, blobs).and_then(|()| seal(&staging));
+    if let Err(e) = result {
+        let _ = remove_tree(&staging);
+        return Err(e);
+    }
+    if let Err(e) = fs::rename(&staging, dir) {
+        let _ = remove_tree(&staging);
+        // Another writer exported the same tree first; theirs is identical.
+        if !dir.is_dir() {
+            return Err(io_err(dir)(e));
+        }
+    }
+    Ok(())
+}
+
+fn write_files(staging: &Path, entries: &[Entry], blobs: &[Vec<u8>]) -> Result<(), SnapshotError> {
+    for (e, blob) in entries.iter().zip(blobs) {
+        let path = staging.join(&e.path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        match e.kind {
+            Kind::Symlink => {
+                let target = String::from_utf8_lossy(blob).into_owned();
+                std::os::unix::fs::symlink(&target, &path).map_err(io_err(&path))?;
+            }
+            Kind::File { executable } => {
+                fs::write(&path, blob).map_err(io_err(&path))?;
+                let mode = if executable { 0o555 } else { 0o444 };
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                    .map_err(io_err(&path))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes every directory read-only, deepest first.
+fn seal(dir: &Path) -> Result<(), SnapshotError> {
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        if entry.file_type().map_err(io_err(dir))?.is_dir() {
+            seal(&entry.path())?;
+        }
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o555)).map_err(io_err(dir))
+}
+
+fn touch(dir: &Path) {
+    // Refreshing the time keeps a snapshot in use out of age-based GC; failure
+    // only makes it eligible earlier, and it is re-exported on demand.
+    if let Ok(f) = fs::File::open(dir) {
+        let _ = f.set_modified(SystemTime::now());
+    }
+}
+
+/// Deletes a snapshot tree, restoring write permission first.
+pub fn remove_tree(dir: &Path) -> Result<(), SnapshotError> {
+    let meta = fs::symlink_metadata(dir).map_err(io_err(dir))?;
+    if meta.is_dir() {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(io_err(dir))?;
+        for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+            let entry = entry.map_err(io_err(dir))?;
+            if entry.file_type().map_err(io_err(dir))?.is_dir() {
+                remove_tree(&entry.path())?;
+            }
+        }
+    }
+    fs::remove_dir_all(dir).map_err(io_err(dir))
+}
+
+/// Removes snapshots under `root` that are not in `keep` and were not used for `min_age`.
+pub fn gc(
+    root: &Path,
+    keep: &[&Snapshot],
+    min_age: Duration,
+) -> Result<Vec<PathBuf>, SnapshotError> {
+    let mut removed = Vec::new();
+    let Ok(listing) = fs::read_dir(root) else {
+        return Ok(removed);
+    };
+    let now = SystemTime::now();
+    for entry in listing {
+        let entry = entry.map_err(io_err(root))?;
+        let path = entry.path();
+        if keep.iter().any(|s| s.dir == path) {
+            continue;
+        }
+        let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or(now);
+        let age = now.duration_since(modified).unwrap_or_default();
+        if age >= min_age {
+            remove_tree(&path)?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links(pairs: &[(&'static str, &str)]) -> HashMap<&'static str, String> {
+        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    }
+
+    #[test]
+    fn symlink_resolution_stays_inside() {
+        let none = links(&[]);
+        assert!(!resolves_outside("a/link", "../b", &none));
+        assert!(resolves_outside("a/link", "../../b", &none));
+        assert!(resolves_outside("link", "/etc/passwd", &none));
+        assert!(!resolves_outside("link", "missing/./file", &none));
+    }
+
+    #[test]
+    fn symlink_through_other_link_is_followed() {
+        // `here -> .` is harmless alone, but `up -> here/..` leaves the root.
+        let map = links(&[("here", "."), ("up", "here/..")]);
+        assert!(resolves_outside("up", "here/..", &map));
+        let loop_map = links(&[("a", "b"), ("b", "a")]);
+        assert!(resolves_outside("a", "b", &loop_map));
+    }
+}

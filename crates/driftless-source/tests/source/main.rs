@@ -1,0 +1,5 @@
+//! Integration tests of driftless-source against real git and real servers.
+
+mod support;
+
+mod refs;
