@@ -1,0 +1,440 @@
+//! Field specs: which fields of which kinds a transformer touches, and the
+//! walker that visits them.
+
+use serde_json::{Map, Value};
+
+use crate::resource::Gvk;
+
+/// A path (slash-separated, `[]` marks a list) in resources of matching GVK.
+#[derive(Clone, Debug)]
+pub struct FieldSpec {
+    /// Which resources the spec applies to (empty fields match anything).
+    pub gvk: Gvk,
+    /// Slash-separated field path.
+    pub path: String,
+    /// Whether missing fields are created.
+    pub create: bool,
+}
+
+impl FieldSpec {
+    /// Builds a spec from `"group/version/Kind"`-less parts.
+    pub fn new(group: &str, version: &str, kind: &str, path: &str, create: bool) -> FieldSpec {
+        FieldSpec {
+            gvk: Gvk {
+                group: group.into(),
+                version: version.into(),
+                kind: kind.into(),
+            },
+            path: path.into(),
+            create,
+        }
+    }
+
+    /// Reads a spec from a kustomization `fieldSpecs`/`fieldPaths`-style entry.
+    pub fn from_value(v: &Value) -> Option<FieldSpec> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        Some(FieldSpec {
+            gvk: Gvk {
+                group: s("group"),
+                version: s("version"),
+                kind: s("kind"),
+            },
+            path: v.get("path")?.as_str()?.to_string(),
+            create: v.get("create").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+}
+
+/// Splits a path on `/`, honouring `\/` escapes and `[...]` selectors.
+pub fn split_path(path: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0;
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'/') => {
+                cur.push('/');
+                chars.next();
+            }
+            '[' => {
+                depth += 1;
+                cur.push(c);
+            }
+            ']' => {
+                depth -= 1;
+                cur.push(c);
+            }
+            '/' if depth == 0 => parts.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// Visits every field at `path` below `node`, creating missing maps when
+/// `create` is set. The callback receives the parent map and the key.
+pub fn visit_path(
+    node: &mut Value,
+    path: &[String],
+    create: bool,
+    f: &mut dyn FnMut(&mut Map<String, Value>, &str),
+) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if let Value::Array(items) = node {
+        for item in items {
+            visit_path(item, path, create, f);
+        }
+        return;
+    }
+    let Value::Object(map) = node else {
+        return;
+    };
+    let (key, is_list) = match first.strip_suffix("[]") {
+        Some(k) => (k, true),
+        None => (first.as_str(), false),
+    };
+    if rest.is_empty() {
+        if map.contains_key(key) || create {
+            f(map, key);
+        }
+        return;
+    }
+    if !map.contains_key(key) || map.get(key).is_some_and(Value::is_null) {
+        if !create {
+            return;
+        }
+        let fresh = if is_list {
+            Value::Array(Vec::new())
+        } else {
+            Value::Object(Map::new())
+        };
+        map.insert(key.to_string(), fresh);
+    }
+    if let Some(child) = map.get_mut(key) {
+        visit_path(child, rest, create, f);
+    }
+}
+
+/// Applies `f` to every matching field of `obj` for the specs selecting `gvk`.
+pub fn apply_specs(
+    obj: &mut Value,
+    gvk: &Gvk,
+    specs: &[FieldSpec],
+    f: &mut dyn FnMut(&mut Map<String, Value>, &str),
+) {
+    let mut seen: Vec<&str> = Vec::new();
+    for spec in specs {
+        if !gvk.is_selected_by(&spec.gvk) || seen.contains(&spec.path.as_str()) {
+            continue;
+        }
+        seen.push(&spec.path);
+        visit_path(obj, &split_path(&spec.path), spec.create, f);
+    }
+}
+
+/// Field specs for labels that are also selectors (kustomize's commonLabels).
+pub fn common_label_specs() -> Vec<FieldSpec> {
+    let mut v = vec![
+        FieldSpec::new("", "", "", "metadata/labels", true),
+        FieldSpec::new("", "v1", "Service", "spec/selector", true),
+        FieldSpec::new("", "v1", "ReplicationController", "spec/selector", true),
+        FieldSpec::new(
+            "",
+            "v1",
+            "ReplicationController",
+            "spec/template/metadata/labels",
+            true,
+        ),
+    ];
+    for (group, kind) in [
+        ("", "Deployment"),
+        ("", "ReplicaSet"),
+        ("", "DaemonSet"),
+        ("apps", "StatefulSet"),
+    ] {
+        v.push(FieldSpec::new(
+            group,
+            "",
+            kind,
+            "spec/selector/matchLabels",
+            true,
+        ));
+        v.push(FieldSpec::new(
+            group,
+            "",
+            kind,
+            "spec/template/metadata/labels",
+            true,
+        ));
+    }
+    for kind in ["Deployment", "StatefulSet"] {
+        for aff in ["podAffinity", "podAntiAffinity"] {
+            v.push(FieldSpec::new(
+                "apps",
+                "",
+                kind,
+                &format!("spec/template/spec/affinity/{aff}/preferredDuringSchedulingIgnoredDuringExecution/podAffinityTerm/labelSelector/matchLabels"),
+                false,
+            ));
+            v.push(FieldSpec::new(
+                "apps",
+                "",
+                kind,
+                &format!("spec/template/spec/affinity/{aff}/requiredDuringSchedulingIgnoredDuringExecution/labelSelector/matchLabels"),
+                false,
+            ));
+        }
+        v.push(FieldSpec::new(
+            "apps",
+            "",
+            kind,
+            "spec/template/spec/topologySpreadConstraints/labelSelector/matchLabels",
+            false,
+        ));
+    }
+    v.extend([
+        FieldSpec::new(
+            "apps",
+            "",
+            "StatefulSet",
+            "spec/volumeClaimTemplates[]/metadata/labels",
+            true,
+        ),
+        FieldSpec::new("batch", "", "Job", "spec/selector/matchLabels", false),
+        FieldSpec::new("batch", "", "Job", "spec/template/metadata/labels", true),
+        FieldSpec::new(
+            "batch",
+            "",
+            "CronJob",
+            "spec/jobTemplate/spec/selector/matchLabels",
+            false,
+        ),
+        FieldSpec::new(
+            "batch",
+            "",
+            "CronJob",
+            "spec/jobTemplate/metadata/labels",
+            true,
+        ),
+        FieldSpec::new(
+            "batch",
+            "",
+            "CronJob",
+            "spec/jobTemplate/spec/template/metadata/labels",
+            true,
+        ),
+        FieldSpec::new(
+            "policy",
+            "",
+            "PodDisruptionBudget",
+            "spec/selector/matchLabels",
+            false,
+        ),
+        FieldSpec::new(
+            "networking.k8s.io",
+            "",
+            "NetworkPolicy",
+            "spec/podSelector/matchLabels",
+            false,
+        ),
+        FieldSpec::new(
+            "networking.k8s.io",
+            "",
+            "NetworkPolicy",
+            "spec/ingress/from/podSelector/matchLabels",
+            false,
+        ),
+        FieldSpec::new(
+            "networking.k8s.io",
+            "",
+            "NetworkPolicy",
+            "spec/egress/to/podSelector/matchLabels",
+            false,
+        ),
+    ]);
+    v
+}
+
+/// Field specs for labels on pod templates only (`labels.includeTemplates`).
+pub fn template_label_specs() -> Vec<FieldSpec> {
+    let mut v = vec![FieldSpec::new(
+        "",
+        "v1",
+        "ReplicationController",
+        "spec/template/metadata/labels",
+        true,
+    )];
+    for (group, kind) in [
+        ("", "Deployment"),
+        ("", "ReplicaSet"),
+        ("", "DaemonSet"),
+        ("apps", "StatefulSet"),
+        ("batch", "Job"),
+    ] {
+        v.push(FieldSpec::new(
+            group,
+            "",
+            kind,
+            "spec/template/metadata/labels",
+            true,
+        ));
+    }
+    v.push(FieldSpec::new(
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/spec/template/metadata/labels",
+        true,
+    ));
+    v
+}
+
+/// Field specs for commonAnnotations.
+pub fn annotation_specs() -> Vec<FieldSpec> {
+    let mut v = vec![
+        FieldSpec::new("", "", "", "metadata/annotations", true),
+        FieldSpec::new(
+            "",
+            "v1",
+            "ReplicationController",
+            "spec/template/metadata/annotations",
+            true,
+        ),
+    ];
+    for kind in [
+        "Deployment",
+        "ReplicaSet",
+        "DaemonSet",
+        "StatefulSet",
+        "Job",
+    ] {
+        v.push(FieldSpec::new(
+            "",
+            "",
+            kind,
+            "spec/template/metadata/annotations",
+            true,
+        ));
+    }
+    v.push(FieldSpec::new(
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/metadata/annotations",
+        true,
+    ));
+    v.push(FieldSpec::new(
+        "batch",
+        "",
+        "CronJob",
+        "spec/jobTemplate/spec/template/metadata/annotations",
+        true,
+    ));
+    v
+}
+
+/// Where container images live (kustomize's images transformer).
+pub fn image_specs() -> Vec<FieldSpec> {
+    let mut v = Vec::new();
+    for prefix in [
+        "spec/containers",
+        "spec/initContainers",
+        "spec/template/spec/containers",
+        "spec/template/spec/initContainers",
+    ] {
+        v.push(FieldSpec::new("", "", "", prefix, false));
+    }
+    for prefix in [
+        "spec/jobTemplate/spec/template/spec/containers",
+        "spec/jobTemplate/spec/template/spec/initContainers",
+    ] {
+        v.push(FieldSpec::new("", "", "", prefix, false));
+    }
+    v
+}
+
+/// Where replica counts live.
+pub fn replica_specs() -> Vec<FieldSpec> {
+    [
+        "Deployment",
+        "ReplicationController",
+        "ReplicaSet",
+        "StatefulSet",
+    ]
+    .iter()
+    .map(|k| FieldSpec::new("", "", k, "spec/replicas", true))
+    .collect()
+}
+
+/// Fields where legacy `$(VAR)` references are expanded.
+pub fn var_reference_specs() -> Vec<FieldSpec> {
+    let mut v = Vec::new();
+    for prefix in [
+        "spec",
+        "spec/template/spec",
+        "spec/jobTemplate/spec/template/spec",
+    ] {
+        for c in ["containers", "initContainers"] {
+            for f in [
+                "args",
+                "command",
+                "env/value",
+                "volumeMounts/mountPath",
+                "workingDir",
+            ] {
+                v.push(FieldSpec::new(
+                    "",
+                    "",
+                    "",
+                    &format!("{prefix}/{c}/{f}"),
+                    false,
+                ));
+            }
+        }
+        v.push(FieldSpec::new(
+            "",
+            "",
+            "",
+            &format!("{prefix}/volumes/nfs/server"),
+            false,
+        ));
+        v.push(FieldSpec::new(
+            "",
+            "",
+            "",
+            &format!("{prefix}/volumes/nfs/path"),
+            false,
+        ));
+    }
+    for p in ["spec/rules/host", "spec/tls/hosts", "spec/tls/secretName"] {
+        v.push(FieldSpec::new("", "", "Ingress", p, false));
+    }
+    v.push(FieldSpec::new("", "", "ConfigMap", "data", false));
+    v.push(FieldSpec::new("", "", "", "metadata/annotations", false));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visit_creates_and_walks_lists() {
+        let mut v: Value = serde_json::json!({"spec": {"items": [{"a": 1}, {"a": 2}]}});
+        let mut seen = 0;
+        visit_path(&mut v, &split_path("spec/items/a"), false, &mut |m, k| {
+            seen += 1;
+            m.insert(k.to_string(), Value::from(0));
+        });
+        assert_eq!(seen, 2);
+        visit_path(&mut v, &split_path("spec/new/x"), true, &mut |m, k| {
+            m.insert(k.to_string(), Value::from("y"));
+        });
+        assert_eq!(v["spec"]["new"]["x"], "y");
+    }
+}

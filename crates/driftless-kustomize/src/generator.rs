@@ -1,0 +1,451 @@
+//! ConfigMap and Secret generators, and the content-hash name suffix.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+use crate::kustomization::Kustomization;
+use crate::loader::Loader;
+use crate::resource::{Resource, scalar_text};
+
+/// Runs `configMapGenerator:`, `secretGenerator:` and `generators:`.
+pub fn run(loader: &Loader, k: &Kustomization, res: &mut Vec<Resource>) -> Result<(), Error> {
+    let options = k
+        .fields
+        .get("generatorOptions")
+        .cloned()
+        .unwrap_or(Value::Null);
+    for entry in k.list("configMapGenerator")? {
+        let r = generate(loader, &k.path, &entry, &options, false)?;
+        add_generated(res, r, &k.path)?;
+    }
+    for entry in k.list("secretGenerator")? {
+        let r = generate(loader, &k.path, &entry, &options, true)?;
+        add_generated(res, r, &k.path)?;
+    }
+    for entry in k.strings("generators")? {
+        let (path, text) = loader.read(&entry)?;
+        for config in crate::yaml::parse_documents(&text, &path.display().to_string())? {
+            let kind = config.get("kind").and_then(Value::as_str).unwrap_or("");
+            let mut spec = config.clone();
+            if let Some(Value::Object(m)) = spec
+                .as_object_mut()
+                .map(|m| m.remove("metadata"))
+                .map(|m| m.unwrap_or(Value::Null))
+                && let Some(obj) = spec.as_object_mut()
+            {
+                for key in ["name", "namespace"] {
+                    if let Some(v) = m.get(key) {
+                        obj.insert(key.into(), v.clone());
+                    }
+                }
+            }
+            let secret = match kind {
+                "ConfigMapGenerator" => false,
+                "SecretGenerator" => true,
+                other => {
+                    return Err(Error::invalid(
+                        &path,
+                        format!("generator kind '{other}' is not supported"),
+                    ));
+                }
+            };
+            let r = generate(loader, &path, &spec, &Value::Null, secret)?;
+            add_generated(res, r, &k.path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds a generated resource honouring its `behavior`.
+fn add_generated(res: &mut Vec<Resource>, new: Resource, origin: &Path) -> Result<(), Error> {
+    let behavior = new.behavior.clone().unwrap_or_else(|| "create".into());
+    let id = new.cur_id();
+    let existing = res.iter().position(|r| {
+        let oid = r.org_id();
+        let cid = r.cur_id();
+        (oid.gvk == id.gvk
+            && oid.name == id.name
+            && (id.namespace.is_empty() || oid.effective_namespace() == id.effective_namespace()))
+            || cid.same_as(&id)
+    });
+    match (behavior.as_str(), existing) {
+        ("create", None) => {
+            res.push(new);
+            Ok(())
+        }
+        ("create", Some(_)) => Err(Error::invalid(
+            origin,
+            format!(
+                "may not add resource with an already registered id: {id}; use behavior merge or replace"
+            ),
+        )),
+        ("merge" | "replace", None) => Err(Error::invalid(
+            origin,
+            format!("id {id} does not exist; cannot merge or replace"),
+        )),
+        ("merge", Some(i)) => {
+            merge_into(&mut res[i], &new);
+            Ok(())
+        }
+        ("replace", Some(i)) => {
+            let old = &res[i];
+            let mut replaced = new;
+            replaced.prev_ids = old.prev_ids.clone();
+            replaced.affixes = old.affixes.clone();
+            let name = old.name().to_string();
+            replaced.set_name(&name);
+            if let Some(ns) = old.namespace().map(str::to_string) {
+                replaced.set_namespace(&ns);
+            }
+            res[i] = replaced;
+            Ok(())
+        }
+        (other, _) => Err(Error::invalid(
+            origin,
+            format!("unknown generator behavior '{other}'"),
+        )),
+    }
+}
+
+fn merge_into(old: &mut Resource, new: &Resource) {
+    for field in ["data", "binaryData"] {
+        if let Some(Value::Object(add)) = new.obj.get(field) {
+            let map = old.map_mut();
+            let slot = map
+                .entry(field)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(m) = slot {
+                for (k, v) in add {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    for field in ["labels", "annotations"] {
+        if let Some(Value::Object(add)) = new.obj.get("metadata").and_then(|m| m.get(field)) {
+            let meta = old.metadata_mut();
+            let slot = meta
+                .entry(field)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(m) = slot {
+                for (k, v) in add {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    if !new.needs_hash {
+        old.needs_hash = false;
+    }
+}
+
+fn generate(
+    loader: &Loader,
+    origin: &Path,
+    entry: &Value,
+    global: &Value,
+    secret: bool,
+) -> Result<Resource, Error> {
+    let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
+    if name.is_empty() {
+        return Err(Error::invalid(origin, "generator entry without a name"));
+    }
+    let mut pairs: Vec<(String, Vec<u8>)> = Vec::new();
+    for lit in strings(entry, "literals") {
+        let (k, v) = lit
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(origin, format!("literal '{lit}' is not key=value")))?;
+        pairs.push((k.to_string(), unquote(v).as_bytes().to_vec()));
+    }
+    let mut envs = strings(entry, "envs");
+    if let Some(e) = entry.get("env").and_then(Value::as_str) {
+        envs.push(e.to_string());
+    }
+    for env in envs {
+        let (path, text) = loader.read(&env)?;
+        pairs.extend(parse_env(&text, &path)?);
+    }
+    for file in strings(entry, "files") {
+        let (key, rel) = match file.split_once('=') {
+            Some((k, p)) => (k.to_string(), p.to_string()),
+            None => {
+                let key = Path::new(&file)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| file.clone());
+                (key, file.clone())
+            }
+        };
+        let path = loader.resolve(&rel)?;
+        if path.is_dir() {
+            let mut names: Vec<_> = std::fs::read_dir(&path)
+                .map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?
+                .filter_map(Result::ok)
+                .filter(|e| e.path().is_file())
+                .collect();
+            names.sort_by_key(|e| e.file_name());
+            for e in names {
+                let bytes = std::fs::read(e.path()).map_err(|source| Error::Io {
+                    path: e.path(),
+                    source,
+                })?;
+                pairs.push((e.file_name().to_string_lossy().into_owned(), bytes));
+            }
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        pairs.push((key, bytes));
+    }
+    let mut data = Map::new();
+    let mut binary = Map::new();
+    for (k, v) in pairs {
+        if data.contains_key(&k) || binary.contains_key(&k) {
+            return Err(Error::invalid(
+                origin,
+                format!("configmap/secret {name}: key '{k}' appears more than once"),
+            ));
+        }
+        if secret {
+            data.insert(k, Value::String(encode_base64_lines(&v)));
+        } else {
+            match String::from_utf8(v) {
+                Ok(s) => {
+                    data.insert(k, Value::String(s));
+                }
+                Err(e) => {
+                    binary.insert(k, Value::String(encode_base64_lines(e.as_bytes())));
+                }
+            }
+        }
+    }
+    let mut meta = Map::new();
+    meta.insert("name".into(), Value::String(name.into()));
+    if let Some(ns) = entry
+        .get("namespace")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        meta.insert("namespace".into(), Value::String(ns.into()));
+    }
+    let local = entry.get("options").cloned().unwrap_or(Value::Null);
+    for field in ["labels", "annotations"] {
+        let mut m = Map::new();
+        for src in [global, &local] {
+            if let Some(Value::Object(add)) = src.get(field) {
+                for (k, v) in add {
+                    m.insert(k.clone(), Value::String(scalar_text(v)));
+                }
+            }
+        }
+        if !m.is_empty() {
+            meta.insert(field.into(), Value::Object(m));
+        }
+    }
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), Value::String("v1".into()));
+    obj.insert(
+        "kind".into(),
+        Value::String(if secret { "Secret" } else { "ConfigMap" }.into()),
+    );
+    obj.insert("metadata".into(), Value::Object(meta));
+    if !data.is_empty() || binary.is_empty() {
+        obj.insert("data".into(), Value::Object(data));
+    }
+    if !binary.is_empty() {
+        obj.insert("binaryData".into(), Value::Object(binary));
+    }
+    let flag = |field: &str| -> Option<bool> {
+        local
+            .get(field)
+            .and_then(Value::as_bool)
+            .or_else(|| global.get(field).and_then(Value::as_bool))
+    };
+    if flag("immutable") == Some(true) {
+        obj.insert("immutable".into(), Value::Bool(true));
+    }
+    if secret {
+        let t = entry
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("Opaque");
+        obj.insert("type".into(), Value::String(t.into()));
+    }
+    let mut r = Resource::new(Value::Object(obj));
+    r.needs_hash = flag("disableNameSuffixHash") != Some(true);
+    r.behavior = entry
+        .get("behavior")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(r)
+}
+
+fn strings(v: &Value, field: &str) -> Vec<String> {
+    v.get(field)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(scalar_text).collect())
+        .unwrap_or_default()
+}
+
+fn unquote(v: &str) -> &str {
+    let b = v.as_bytes();
+    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    }
+}
+
+fn parse_env(text: &str, path: &Path) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = if i == 0 {
+            raw.trim_start_matches('\u{feff}')
+        } else {
+            raw
+        };
+        let line = line.trim_end_matches('\r');
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        match trimmed.split_once('=') {
+            Some((k, v)) => {
+                if k.trim().is_empty() || k.contains(char::is_whitespace) {
+                    return Err(Error::invalid(
+                        path,
+                        format!("line {}: invalid key '{k}'", i + 1),
+                    ));
+                }
+                out.push((k.to_string(), v.as_bytes().to_vec()));
+            }
+            None => {
+                let value = std::env::var(trimmed).unwrap_or_default();
+                out.push((trimmed.to_string(), value.into_bytes()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Base64 with a line break every 70 characters once the text is long, as
+/// kustomize stores generated Secret data.
+pub fn encode_base64_lines(bytes: &[u8]) -> String {
+    const LINE: usize = 70;
+    let enc = base64::engine::general_purpose::STANDARD.encode(bytes);
+    if enc.len() < LINE {
+        return enc;
+    }
+    let mut out = String::with_capacity(enc.len() + enc.len() / LINE + 1);
+    for chunk in enc.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out
+}
+
+/// Appends content hashes to the names of generated resources.
+pub fn add_hashes(res: &mut [Resource]) -> Result<(), Error> {
+    for r in res.iter_mut().filter(|r| r.needs_hash) {
+        let hash = content_hash(&r.obj);
+        r.remember_id();
+        let name = format!("{}-{hash}", r.name());
+        r.set_name(&name);
+    }
+    Ok(())
+}
+
+/// kustomize's 10-character content hash of a ConfigMap or Secret.
+pub fn content_hash(obj: &Value) -> String {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut fields: Vec<(&str, String)> = vec![
+        ("kind", go_json_string(kind)),
+        ("name", go_json_string(name)),
+    ];
+    let data = obj
+        .get("data")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
+    fields.push(("data", go_json(&data)));
+    if let Some(Value::Bool(b)) = obj.get("immutable") {
+        fields.push(("immutable", b.to_string()));
+    }
+    if kind == "Secret" {
+        let t = obj.get("type").and_then(Value::as_str).unwrap_or("");
+        fields.push(("type", go_json_string(t)));
+    } else if let Some(Value::Object(b)) = obj.get("binaryData")
+        && !b.is_empty()
+    {
+        fields.push(("binaryData", go_json(&Value::Object(b.clone()))));
+    }
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}:{v}", go_json_string(k)))
+        .collect();
+    let encoded = format!("{{{}}}", body.join(","));
+    let digest = Sha256::digest(encoded.as_bytes());
+    let hex: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    hex.chars()
+        .map(|c| match c {
+            '0' => 'g',
+            '1' => 'h',
+            '3' => 'k',
+            'a' => 'm',
+            'e' => 't',
+            other => other,
+        })
+        .collect()
+}
+
+/// JSON as Go's `encoding/json` writes it (sorted keys, HTML-safe escapes).
+fn go_json(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let body: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", go_json_string(k), go_json(&m[k.as_str()])))
+                .collect();
+            format!("{{{}}}", body.join(","))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(go_json).collect::<Vec<_>>().join(",")),
+        Value::String(s) => go_json_string(s),
+        other => other.to_string(),
+    }
+}
+
+fn go_json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,121 @@
+//! RFC 6902 JSON patch operations.
+
+use serde_json::Value;
+
+/// Applies the operations in order.
+pub fn apply(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
+    for op in ops {
+        let name = op
+            .get("op")
+            .and_then(Value::as_str)
+            .ok_or("patch operation without 'op'")?;
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or("patch operation without 'path'")?;
+        let value = || {
+            op.get("value")
+                .cloned()
+                .ok_or(format!("'{name}' at {path} needs a value"))
+        };
+        match name {
+            "add" => add(doc, path, value()?)?,
+            "remove" => {
+                remove(doc, path)?;
+            }
+            "replace" => {
+                let slot = doc
+                    .pointer_mut(path)
+                    .ok_or(format!("replace: path {path} does not exist"))?;
+                *slot = value()?;
+            }
+            "move" => {
+                let from = op
+                    .get("from")
+                    .and_then(Value::as_str)
+                    .ok_or("move needs 'from'")?;
+                let v = remove(doc, from)?;
+                add(doc, path, v)?;
+            }
+            "copy" => {
+                let from = op
+                    .get("from")
+                    .and_then(Value::as_str)
+                    .ok_or("copy needs 'from'")?;
+                let v = doc
+                    .pointer(from)
+                    .cloned()
+                    .ok_or(format!("copy: path {from} does not exist"))?;
+                add(doc, path, v)?;
+            }
+            "test" => {
+                if doc.pointer(path) != Some(&value()?) {
+                    return Err(format!("test failed at {path}"));
+                }
+            }
+            other => return Err(format!("unknown patch operation '{other}'")),
+        }
+    }
+    Ok(())
+}
+
+fn split(path: &str) -> Result<(String, String), String> {
+    let i = path
+        .rfind('/')
+        .ok_or(format!("invalid JSON pointer '{path}'"))?;
+    let last = path[i + 1..].replace("~1", "/").replace("~0", "~");
+    Ok((path[..i].to_string(), last))
+}
+
+fn add(doc: &mut Value, path: &str, v: Value) -> Result<(), String> {
+    if path.is_empty() {
+        *doc = v;
+        return Ok(());
+    }
+    let (parent, last) = split(path)?;
+    let target = doc
+        .pointer_mut(&parent)
+        .ok_or(format!("add: parent of {path} does not exist"))?;
+    match target {
+        Value::Object(m) => {
+            m.insert(last, v);
+        }
+        Value::Array(a) => {
+            if last == "-" {
+                a.push(v);
+            } else {
+                let i: usize = last
+                    .parse()
+                    .map_err(|_| format!("add: bad index in {path}"))?;
+                if i > a.len() {
+                    return Err(format!("add: index out of range in {path}"));
+                }
+                a.insert(i, v);
+            }
+        }
+        _ => return Err(format!("add: parent of {path} is not a container")),
+    }
+    Ok(())
+}
+
+fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
+    let (parent, last) = split(path)?;
+    let target = doc
+        .pointer_mut(&parent)
+        .ok_or(format!("remove: path {path} does not exist"))?;
+    match target {
+        Value::Object(m) => m
+            .shift_remove(&last)
+            .ok_or(format!("remove: path {path} does not exist")),
+        Value::Array(a) => {
+            let i: usize = last
+                .parse()
+                .map_err(|_| format!("remove: bad index in {path}"))?;
+            if i >= a.len() {
+                return Err(format!("remove: index out of range in {path}"));
+            }
+            Ok(a.remove(i))
+        }
+        _ => Err(format!("remove: parent of {path} is not a container")),
+    }
+}

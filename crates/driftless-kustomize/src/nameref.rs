@@ -1,0 +1,386 @@
+//! Name-reference fix-ups: after renames (prefix, suffix, hash), fields that
+//! name another resource of the build are updated to its final name.
+
+use serde_json::Value;
+
+use crate::fieldspec::{FieldSpec, split_path, visit_path};
+use crate::resource::{Gvk, Resource};
+
+/// Where pod specs live, by workload kind.
+const POD_SPEC_PREFIXES: &[(&str, &str)] = &[
+    ("Pod", "spec"),
+    ("Deployment", "spec/template/spec"),
+    ("ReplicaSet", "spec/template/spec"),
+    ("DaemonSet", "spec/template/spec"),
+    ("StatefulSet", "spec/template/spec"),
+    ("Job", "spec/template/spec"),
+    ("ReplicationController", "spec/template/spec"),
+    ("CronJob", "spec/jobTemplate/spec/template/spec"),
+];
+
+const CONFIGMAP_IN_POD: &[&str] = &[
+    "volumes/configMap/name",
+    "containers/env/valueFrom/configMapKeyRef/name",
+    "initContainers/env/valueFrom/configMapKeyRef/name",
+    "ephemeralContainers/env/valueFrom/configMapKeyRef/name",
+    "containers/envFrom/configMapRef/name",
+    "initContainers/envFrom/configMapRef/name",
+    "ephemeralContainers/envFrom/configMapRef/name",
+    "volumes/projected/sources/configMap/name",
+];
+
+const SECRET_IN_POD: &[&str] = &[
+    "volumes/secret/secretName",
+    "containers/env/valueFrom/secretKeyRef/name",
+    "initContainers/env/valueFrom/secretKeyRef/name",
+    "ephemeralContainers/env/valueFrom/secretKeyRef/name",
+    "containers/envFrom/secretRef/name",
+    "initContainers/envFrom/secretRef/name",
+    "ephemeralContainers/envFrom/secretRef/name",
+    "imagePullSecrets/name",
+    "volumes/projected/sources/secret/name",
+    "volumes/csi/nodePublishSecretRef/name",
+    "volumes/cephfs/secretRef/name",
+    "volumes/rbd/secretRef/name",
+    "volumes/azureFile/secretName",
+    "volumes/flexVolume/secretRef/name",
+    "volumes/iscsi/secretRef/name",
+    "volumes/scaleIO/secretRef/name",
+    "volumes/storageos/secretRef/name",
+];
+
+/// One entry of the name-reference table.
+struct Rule {
+    target: Gvk,
+    referrers: Vec<FieldSpec>,
+}
+
+fn gvk(group: &str, version: &str, kind: &str) -> Gvk {
+    Gvk {
+        group: group.into(),
+        version: version.into(),
+        kind: kind.into(),
+    }
+}
+
+fn pod_specs(paths: &[&str]) -> Vec<FieldSpec> {
+    let mut v = Vec::new();
+    for (kind, prefix) in POD_SPEC_PREFIXES {
+        for p in paths {
+            v.push(FieldSpec::new(
+                "",
+                "",
+                kind,
+                &format!("{prefix}/{p}"),
+                false,
+            ));
+        }
+    }
+    v
+}
+
+fn rules() -> Vec<Rule> {
+    let fs = |g: &str, k: &str, p: &str| FieldSpec::new(g, "", k, p, false);
+    let mut secret_refs = pod_specs(SECRET_IN_POD);
+    secret_refs.extend([
+        fs("", "ServiceAccount", "imagePullSecrets/name"),
+        fs("", "ServiceAccount", "secrets/name"),
+        fs("", "Ingress", "spec/tls/secretName"),
+        fs("", "StorageClass", "parameters/secretName"),
+        fs("", "StorageClass", "parameters/adminSecretName"),
+        fs(
+            "",
+            "StorageClass",
+            "parameters/csi.storage.k8s.io\\/provisioner-secret-name",
+        ),
+        fs(
+            "",
+            "StorageClass",
+            "parameters/csi.storage.k8s.io\\/node-stage-secret-name",
+        ),
+        fs(
+            "",
+            "StorageClass",
+            "parameters/csi.storage.k8s.io\\/controller-publish-secret-name",
+        ),
+        fs(
+            "",
+            "StorageClass",
+            "parameters/csi.storage.k8s.io\\/node-publish-secret-name",
+        ),
+        fs("", "PersistentVolume", "spec/csi/nodePublishSecretRef/name"),
+        fs(
+            "",
+            "PersistentVolume",
+            "spec/csi/controllerPublishSecretRef/name",
+        ),
+        fs("", "PersistentVolume", "spec/csi/nodeStageSecretRef/name"),
+    ]);
+    let mut sa_refs = pod_specs(&["serviceAccountName"]);
+    sa_refs.extend([
+        fs("rbac.authorization.k8s.io", "RoleBinding", "subjects/name"),
+        fs(
+            "rbac.authorization.k8s.io",
+            "ClusterRoleBinding",
+            "subjects/name",
+        ),
+    ]);
+    let scale = |k: &str| Rule {
+        target: gvk("", "", k),
+        referrers: vec![fs(
+            "",
+            "HorizontalPodAutoscaler",
+            "spec/scaleTargetRef/name",
+        )],
+    };
+    vec![
+        Rule {
+            target: gvk("", "v1", "ConfigMap"),
+            referrers: pod_specs(CONFIGMAP_IN_POD),
+        },
+        Rule {
+            target: gvk("", "v1", "Secret"),
+            referrers: secret_refs,
+        },
+        Rule {
+            target: gvk("", "v1", "Service"),
+            referrers: vec![
+                fs("", "Ingress", "spec/rules/http/paths/backend/serviceName"),
+                fs("", "Ingress", "spec/backend/serviceName"),
+                fs("", "Ingress", "spec/rules/http/paths/backend/service/name"),
+                fs("", "Ingress", "spec/defaultBackend/service/name"),
+                fs("apps", "StatefulSet", "spec/serviceName"),
+                fs("", "APIService", "spec/service/name"),
+                fs(
+                    "",
+                    "MutatingWebhookConfiguration",
+                    "webhooks/clientConfig/service/name",
+                ),
+                fs(
+                    "",
+                    "ValidatingWebhookConfiguration",
+                    "webhooks/clientConfig/service/name",
+                ),
+            ],
+        },
+        Rule {
+            target: gvk("", "v1", "ServiceAccount"),
+            referrers: sa_refs,
+        },
+        Rule {
+            target: gvk("rbac.authorization.k8s.io", "", "Role"),
+            referrers: vec![fs(
+                "rbac.authorization.k8s.io",
+                "RoleBinding",
+                "roleRef/name",
+            )],
+        },
+        Rule {
+            target: gvk("rbac.authorization.k8s.io", "", "ClusterRole"),
+            referrers: vec![
+                fs("rbac.authorization.k8s.io", "RoleBinding", "roleRef/name"),
+                fs(
+                    "rbac.authorization.k8s.io",
+                    "ClusterRoleBinding",
+                    "roleRef/name",
+                ),
+            ],
+        },
+        Rule {
+            target: gvk("", "v1", "PersistentVolumeClaim"),
+            referrers: {
+                let mut v = pod_specs(&["volumes/persistentVolumeClaim/claimName"]);
+                v.push(fs("", "PersistentVolume", "spec/claimRef/name"));
+                v
+            },
+        },
+        Rule {
+            target: gvk("", "v1", "PersistentVolume"),
+            referrers: vec![fs("", "PersistentVolumeClaim", "spec/volumeName")],
+        },
+        Rule {
+            target: gvk("scheduling.k8s.io", "", "PriorityClass"),
+            referrers: pod_specs(&["priorityClassName"]),
+        },
+        Rule {
+            target: gvk("storage.k8s.io", "", "StorageClass"),
+            referrers: vec![
+                fs("", "PersistentVolumeClaim", "spec/storageClassName"),
+                fs("", "PersistentVolume", "spec/storageClassName"),
+                fs(
+                    "apps",
+                    "StatefulSet",
+                    "spec/volumeClaimTemplates/spec/storageClassName",
+                ),
+            ],
+        },
+        Rule {
+            target: gvk(
+                "admissionregistration.k8s.io",
+                "",
+                "ValidatingAdmissionPolicy",
+            ),
+            referrers: vec![fs(
+                "admissionregistration.k8s.io",
+                "ValidatingAdmissionPolicyBinding",
+                "spec/policyName",
+            )],
+        },
+        scale("Deployment"),
+        scale("ReplicaSet"),
+        scale("StatefulSet"),
+        scale("ReplicationController"),
+    ]
+}
+
+/// Updates every name reference to its referral's final name.
+pub fn fix_references(res: &mut [Resource]) -> Result<(), String> {
+    let snapshot: Vec<Resource> = res.to_vec();
+    for rule in rules() {
+        for (ri, referrer) in res.iter_mut().enumerate() {
+            let rgvk = referrer.gvk();
+            for spec in &rule.referrers {
+                if !rgvk.is_selected_by(&spec.gvk) {
+                    continue;
+                }
+                let referrer_snapshot = &snapshot[ri];
+                let mut error = None;
+                visit_path(
+                    &mut referrer.obj,
+                    &split_path(&spec.path),
+                    false,
+                    &mut |m, key| {
+                        if error.is_some() {
+                            return;
+                        }
+                        let is_subject = spec.path == "subjects/name";
+                        if is_subject
+                            && m.get("kind").and_then(Value::as_str)
+                                != Some(rule.target.kind.as_str())
+                        {
+                            return;
+                        }
+                        if spec.path == "roleRef/name"
+                            && m.get("kind").and_then(Value::as_str)
+                                != Some(rule.target.kind.as_str())
+                        {
+                            return;
+                        }
+                        let Some(Value::String(old)) = m.get(key) else {
+                            return;
+                        };
+                        let subject_ns = if is_subject {
+                            m.get("namespace")
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                        } else {
+                            None
+                        };
+                        match select(
+                            &snapshot,
+                            referrer_snapshot,
+                            &rule.target,
+                            old,
+                            subject_ns.as_deref(),
+                        ) {
+                            Ok(Some(found)) => {
+                                let new_name = found.name().to_string();
+                                let new_ns = found.namespace().map(str::to_string);
+                                m.insert(key.to_string(), Value::String(new_name));
+                                if is_subject && let Some(ns) = new_ns {
+                                    m.insert("namespace".into(), Value::String(ns));
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(e) => error = Some(e),
+                        }
+                    },
+                );
+                if let Some(e) = error {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn select<'a>(
+    all: &'a [Resource],
+    referrer: &Resource,
+    target: &Gvk,
+    old: &str,
+    subject_ns: Option<&str>,
+) -> Result<Option<&'a Resource>, String> {
+    let referrer_id = referrer.cur_id();
+    let mut candidates: Vec<&Resource> = all
+        .iter()
+        .filter(|c| {
+            c.all_ids()
+                .iter()
+                .any(|id| id.gvk.is_selected_by(target) && id.name == old)
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    if !referrer_id.gvk.is_cluster_scoped() {
+        candidates.retain(|c| {
+            let cid = c.cur_id();
+            if cid.gvk.is_cluster_scoped() {
+                return true;
+            }
+            match subject_ns {
+                Some(ns) => {
+                    c.all_ids()
+                        .iter()
+                        .any(|id| id.effective_namespace() == ns_or_default(ns))
+                        || cid.effective_namespace() == referrer_id.effective_namespace()
+                }
+                None => cid.effective_namespace() == referrer_id.effective_namespace(),
+            }
+        });
+    } else if let Some(ns) = subject_ns {
+        let narrowed: Vec<&Resource> = candidates
+            .iter()
+            .copied()
+            .filter(|c| {
+                c.all_ids()
+                    .iter()
+                    .any(|id| id.effective_namespace() == ns_or_default(ns))
+            })
+            .collect();
+        if !narrowed.is_empty() {
+            candidates = narrowed;
+        }
+    }
+    if candidates.len() > 1 {
+        let same: Vec<&Resource> = candidates
+            .iter()
+            .copied()
+            .filter(|c| c.affixes == referrer.affixes)
+            .collect();
+        if !same.is_empty() {
+            candidates = same;
+        }
+    }
+    match candidates.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        [first, rest @ ..] => {
+            if rest.iter().all(|c| c.name() == first.name()) {
+                Ok(Some(*first))
+            } else {
+                Err(format!(
+                    "found multiple possible referrals for {} '{old}' referenced by {}",
+                    target.kind,
+                    referrer.cur_id()
+                ))
+            }
+        }
+    }
+}
+
+fn ns_or_default(ns: &str) -> &str {
+    if ns.is_empty() { "default" } else { ns }
+}

@@ -1,0 +1,335 @@
+//! Resources, their identities, and the ordered list a build produces.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::yaml::{self, YamlError};
+
+/// Group, version and kind of a resource.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Gvk {
+    /// API group (empty for the core group).
+    pub group: String,
+    /// API version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+}
+
+impl Gvk {
+    /// Splits an `apiVersion` plus kind into a GVK.
+    pub fn from_api_version(api_version: &str, kind: &str) -> Gvk {
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), api_version.to_string()),
+        };
+        Gvk {
+            group,
+            version,
+            kind: kind.to_string(),
+        }
+    }
+
+    /// True when every non-empty field of `selector` equals this GVK's field.
+    pub fn is_selected_by(&self, selector: &Gvk) -> bool {
+        (selector.group.is_empty() || selector.group == self.group)
+            && (selector.version.is_empty() || selector.version == self.version)
+            && (selector.kind.is_empty() || selector.kind == self.kind)
+    }
+
+    /// True for kinds that are not namespaced.
+    pub fn is_cluster_scoped(&self) -> bool {
+        CLUSTER_SCOPED.contains(&self.kind.as_str())
+    }
+}
+
+/// Kinds of the built-in API that are cluster-scoped.
+const CLUSTER_SCOPED: &[&str] = &[
+    "APIService",
+    "CSIDriver",
+    "CSINode",
+    "CertificateSigningRequest",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ComponentStatus",
+    "CustomResourceDefinition",
+    "FlowSchema",
+    "IngressClass",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PodSecurityPolicy",
+    "PriorityClass",
+    "PriorityLevelConfiguration",
+    "RuntimeClass",
+    "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
+    "StorageClass",
+    "SubjectAccessReview",
+    "TokenReview",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+    "VolumeAttachment",
+];
+
+/// The identity of a resource: GVK plus name and namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ResId {
+    /// Group, version, kind.
+    pub gvk: Gvk,
+    /// metadata.name
+    pub name: String,
+    /// metadata.namespace (empty when unset).
+    pub namespace: String,
+}
+
+impl ResId {
+    /// The namespace with the empty namespace read as `default`.
+    pub fn effective_namespace(&self) -> &str {
+        if self.gvk.is_cluster_scoped() {
+            "_cluster_"
+        } else if self.namespace.is_empty() {
+            "default"
+        } else {
+            &self.namespace
+        }
+    }
+
+    /// Identity equality as kustomize counts conflicts.
+    pub fn same_as(&self, other: &ResId) -> bool {
+        self.gvk == other.gvk
+            && self.name == other.name
+            && self.effective_namespace() == other.effective_namespace()
+    }
+}
+
+impl fmt::Display for ResId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = if self.gvk.group.is_empty() {
+            String::new()
+        } else {
+            format!("{}.", self.gvk.group)
+        };
+        let ns = if self.namespace.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.namespace)
+        };
+        write!(
+            f,
+            "{g}{}.{}/{ns}{}",
+            self.gvk.version, self.gvk.kind, self.name
+        )
+    }
+}
+
+/// One Kubernetes object produced by a build.
+#[derive(Clone, Debug)]
+pub struct Resource {
+    pub(crate) obj: Value,
+    /// Identities this resource had before renames, oldest first.
+    pub(crate) prev_ids: Vec<ResId>,
+    /// Generated ConfigMap/Secret that gets a content hash in its name.
+    pub(crate) needs_hash: bool,
+    /// Generator merge behavior (for generated resources).
+    pub(crate) behavior: Option<String>,
+    /// Name prefixes and suffixes applied, for matching name references.
+    pub(crate) affixes: Vec<(String, String)>,
+}
+
+impl Resource {
+    /// Wraps a parsed object.
+    pub(crate) fn new(obj: Value) -> Resource {
+        Resource {
+            obj,
+            prev_ids: Vec::new(),
+            needs_hash: false,
+            behavior: None,
+            affixes: Vec::new(),
+        }
+    }
+
+    fn str_at(&self, path: &[&str]) -> &str {
+        let mut cur = &self.obj;
+        for p in path {
+            match cur.get(p) {
+                Some(v) => cur = v,
+                None => return "",
+            }
+        }
+        cur.as_str().unwrap_or("")
+    }
+
+    /// `apiVersion`
+    pub fn api_version(&self) -> &str {
+        self.str_at(&["apiVersion"])
+    }
+
+    /// `kind`
+    pub fn kind(&self) -> &str {
+        self.str_at(&["kind"])
+    }
+
+    /// `metadata.name`
+    pub fn name(&self) -> &str {
+        self.str_at(&["metadata", "name"])
+    }
+
+    /// `metadata.namespace`, if set.
+    pub fn namespace(&self) -> Option<&str> {
+        let ns = self.str_at(&["metadata", "namespace"]);
+        (!ns.is_empty()).then_some(ns)
+    }
+
+    /// The object as an order-preserving JSON value.
+    pub fn to_json(&self) -> Value {
+        self.obj.clone()
+    }
+
+    /// The object as a borrowed JSON value.
+    pub fn as_json(&self) -> &Value {
+        &self.obj
+    }
+
+    /// The object as one YAML document, formatted as kustomize does.
+    pub fn to_yaml(&self) -> Result<String, YamlError> {
+        yaml::emit_document(&self.obj)
+    }
+
+    /// Current group/version/kind.
+    pub fn gvk(&self) -> Gvk {
+        Gvk::from_api_version(self.api_version(), self.kind())
+    }
+
+    /// Current identity.
+    pub fn cur_id(&self) -> ResId {
+        ResId {
+            gvk: self.gvk(),
+            name: self.name().to_string(),
+            namespace: self.namespace().unwrap_or("").to_string(),
+        }
+    }
+
+    /// Identity before any rename.
+    pub fn org_id(&self) -> ResId {
+        self.prev_ids
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.cur_id())
+    }
+
+    /// All identities, oldest first, ending with the current one.
+    pub(crate) fn all_ids(&self) -> Vec<ResId> {
+        let mut ids = self.prev_ids.clone();
+        ids.push(self.cur_id());
+        ids
+    }
+
+    /// Records the current identity as a previous one, before a rename.
+    pub(crate) fn remember_id(&mut self) {
+        let cur = self.cur_id();
+        if self.prev_ids.last() != Some(&cur) {
+            self.prev_ids.push(cur);
+        }
+    }
+
+    pub(crate) fn metadata_mut(&mut self) -> &mut Map<String, Value> {
+        let obj = self.map_mut();
+        let meta = obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !meta.is_object() {
+            *meta = Value::Object(Map::new());
+        }
+        meta.as_object_mut()
+            .expect("metadata was just made an object")
+    }
+
+    pub(crate) fn map_mut(&mut self) -> &mut Map<String, Value> {
+        if !self.obj.is_object() {
+            self.obj = Value::Object(Map::new());
+        }
+        self.obj.as_object_mut().expect("object was just ensured")
+    }
+
+    /// Sets `metadata.name`.
+    pub(crate) fn set_name(&mut self, name: &str) {
+        self.metadata_mut()
+            .insert("name".into(), Value::String(name.to_string()));
+    }
+
+    /// Sets `metadata.namespace`.
+    pub(crate) fn set_namespace(&mut self, ns: &str) {
+        self.metadata_mut()
+            .insert("namespace".into(), Value::String(ns.to_string()));
+    }
+
+    /// `metadata.labels` as string pairs.
+    pub fn labels(&self) -> Vec<(String, String)> {
+        self.string_map(&["metadata", "labels"])
+    }
+
+    /// `metadata.annotations` as string pairs.
+    pub fn annotations(&self) -> Vec<(String, String)> {
+        self.string_map(&["metadata", "annotations"])
+    }
+
+    fn string_map(&self, path: &[&str]) -> Vec<(String, String)> {
+        let mut cur = &self.obj;
+        for p in path {
+            match cur.get(p) {
+                Some(v) => cur = v,
+                None => return Vec::new(),
+            }
+        }
+        cur.as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The text of a scalar as kustomize would compare it.
+pub(crate) fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Number(n) => yaml::format_number(n).unwrap_or_else(|_| n.to_string()),
+        other => other.to_string(),
+    }
+}
+
+/// The ordered resources a build produces.
+#[derive(Clone, Debug, Default)]
+pub struct ResourceList {
+    pub(crate) items: Vec<Resource>,
+}
+
+impl ResourceList {
+    /// Iterates over the resources in output order.
+    pub fn iter(&self) -> impl Iterator<Item = &Resource> {
+        self.items.iter()
+    }
+
+    /// Number of resources.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when there are no resources.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The whole list as one YAML stream, byte-identical to `kustomize build`.
+    pub fn to_yaml(&self) -> Result<String, YamlError> {
+        yaml::emit_stream(self.items.iter().map(|r| &r.obj))
+    }
+
+    /// Every object as an order-preserving JSON value.
+    pub fn to_json(&self) -> Vec<Value> {
+        self.items.iter().map(Resource::to_json).collect()
+    }
+}

@@ -1,0 +1,230 @@
+//! Strategic merge patch with Kubernetes merge keys and `$patch` directives.
+
+use serde_json::{Map, Value};
+
+/// Merge keys of built-in list fields, by field name.
+fn schema_merge_key(field: &str, items: &[&Value]) -> Option<&'static str> {
+    let has = |k: &str| items.iter().all(|v| v.get(k).is_some());
+    Some(match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets" => "name",
+        "volumeMounts" => "mountPath",
+        "volumeDevices" => "devicePath",
+        "hostAliases" => "ip",
+        "topologySpreadConstraints" => "topologyKey",
+        "ports" if has("containerPort") => "containerPort",
+        "ports" if has("port") => "port",
+        _ => return None,
+    })
+}
+
+/// Fallback keys kustomize tries for lists of maps without a schema.
+const INFERRED_KEYS: &[&str] = &[
+    "mountPath",
+    "devicePath",
+    "ip",
+    "type",
+    "topologyKey",
+    "name",
+    "containerPort",
+];
+
+/// Lists that are replaced, not merged, even when elements carry a name.
+const ATOMIC_LISTS: &[&str] = &[
+    "args",
+    "command",
+    "tolerations",
+    "envFrom",
+    "rules",
+    "subjects",
+    "finalizers_atomic",
+];
+
+/// Merges `patch` into `target` in place.
+pub fn merge(target: &mut Value, patch: &Value) -> Result<(), String> {
+    merge_value(target, patch, "")
+}
+
+fn merge_value(target: &mut Value, patch: &Value, field: &str) -> Result<(), String> {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => merge_map(t, p),
+        (Value::Array(t), Value::Array(p)) => {
+            merge_list(t, p, field)?;
+            Ok(())
+        }
+        (t, p) => {
+            *t = strip_directives(p);
+            Ok(())
+        }
+    }
+}
+
+fn merge_map(t: &mut Map<String, Value>, p: &Map<String, Value>) -> Result<(), String> {
+    match p.get("$patch").and_then(Value::as_str) {
+        Some("replace") => {
+            *t = match strip_directives(&Value::Object(p.clone())) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            return Ok(());
+        }
+        Some("delete") => {
+            t.clear();
+            return Ok(());
+        }
+        _ => {}
+    }
+    let retain: Option<Vec<String>> = p.get("$retainKeys").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    });
+    for (k, pv) in p {
+        if k.starts_with('$') {
+            continue;
+        }
+        if let Some(list_field) = k.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(items)), Value::Array(del)) = (t.get_mut(list_field), pv) {
+                items.retain(|x| !del.contains(x));
+            }
+            continue;
+        }
+        if pv.is_null() {
+            t.remove(k);
+            continue;
+        }
+        if let Some(Value::Object(pm)) = Some(pv)
+            && pm.get("$patch").and_then(Value::as_str) == Some("delete")
+        {
+            t.remove(k);
+            continue;
+        }
+        match t.get_mut(k) {
+            Some(tv) if !tv.is_null() => merge_value(tv, pv, k)?,
+            _ => {
+                let v = strip_directives(pv);
+                // A patch that only deletes leaves nothing to add.
+                if !matches!(&v, Value::Object(m) if m.is_empty() && pv.as_object().is_some_and(|pm| !pm.is_empty()))
+                {
+                    t.insert(k.clone(), v);
+                }
+            }
+        }
+    }
+    for (k, pv) in p {
+        if let Some(list_field) = k.strip_prefix("$setElementOrder/") {
+            reorder(t, list_field, pv);
+        }
+    }
+    if let Some(keys) = retain {
+        t.retain(|k, _| keys.contains(k));
+    }
+    Ok(())
+}
+
+fn reorder(t: &mut Map<String, Value>, field: &str, order: &Value) {
+    let (Some(Value::Array(items)), Value::Array(order)) = (t.get_mut(field), order) else {
+        return;
+    };
+    let Some(key) = order
+        .first()
+        .and_then(Value::as_object)
+        .and_then(|m| m.keys().next().cloned())
+    else {
+        return;
+    };
+    let mut sorted = Vec::with_capacity(items.len());
+    for o in order {
+        if let Some(pos) = items.iter().position(|i| i.get(&key) == o.get(&key)) {
+            sorted.push(items.remove(pos));
+        }
+    }
+    sorted.append(items);
+    *items = sorted;
+}
+
+fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str) -> Result<(), String> {
+    if p.iter()
+        .any(|v| v.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
+        *t = p
+            .iter()
+            .filter(|v| v.get("$patch").is_none())
+            .map(strip_directives)
+            .collect();
+        return Ok(());
+    }
+    let all_maps =
+        !p.is_empty() && p.iter().all(Value::is_object) && t.iter().all(Value::is_object);
+    if !all_maps {
+        if field == "finalizers" {
+            for v in p {
+                if !t.contains(v) {
+                    t.push(v.clone());
+                }
+            }
+            return Ok(());
+        }
+        *t = p.iter().map(strip_directives).collect();
+        return Ok(());
+    }
+    if ATOMIC_LISTS.contains(&field) {
+        *t = p.iter().map(strip_directives).collect();
+        return Ok(());
+    }
+    let elems: Vec<&Value> = t
+        .iter()
+        .chain(p.iter().filter(|v| v.get("$patch").is_none()))
+        .collect();
+    let key = schema_merge_key(field, &elems).or_else(|| {
+        INFERRED_KEYS
+            .iter()
+            .copied()
+            .find(|k| elems.iter().all(|v| v.get(*k).is_some()))
+    });
+    let Some(key) = key else {
+        *t = p.iter().map(strip_directives).collect();
+        return Ok(());
+    };
+    for pv in p {
+        let Some(kv) = pv.get(key) else {
+            continue;
+        };
+        let pos = t.iter().position(|tv| tv.get(key) == Some(kv));
+        let directive = pv.get("$patch").and_then(Value::as_str);
+        match (pos, directive) {
+            (Some(i), Some("delete")) => {
+                t.remove(i);
+            }
+            (None, Some("delete")) => {}
+            (Some(i), _) => merge_value(&mut t[i], pv, "")?,
+            (None, _) => t.push(strip_directives(pv)),
+        }
+    }
+    Ok(())
+}
+
+/// Removes `$patch`-style directives from a value being inserted.
+fn strip_directives(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), strip_directives(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .filter(|x| x.get("$patch").and_then(Value::as_str) != Some("delete"))
+                .map(strip_directives)
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}

@@ -1,0 +1,335 @@
+//! The built-in field transformers: namespace, name prefix/suffix, labels,
+//! annotations, replicas and images.
+
+use serde_json::{Map, Value};
+
+use crate::fieldspec::{self, FieldSpec, apply_specs};
+use crate::kustomization::Kustomization;
+use crate::loader::Loader;
+use crate::resource::Resource;
+use crate::{Error, Options};
+
+/// Applies `namespace:`.
+pub fn namespace(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+    let Some(ns) = k.str("namespace").filter(|s| !s.is_empty()) else {
+        return Ok(());
+    };
+    set_namespace(res, ns);
+    Ok(())
+}
+
+/// Sets the namespace of every namespaced resource and of the references
+/// kustomize keeps in step with it.
+pub fn set_namespace(res: &mut [Resource], ns: &str) {
+    for r in res.iter_mut() {
+        let gvk = r.gvk();
+        if gvk.is_cluster_scoped() {
+            if matches!(gvk.kind.as_str(), "ClusterRoleBinding") {
+                set_subject_namespaces(r, ns);
+            }
+            if matches!(
+                gvk.kind.as_str(),
+                "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration"
+            ) {
+                set_webhook_namespaces(r, ns);
+            }
+            if gvk.kind == "APIService"
+                && let Some(Value::Object(svc)) = r.obj.pointer_mut("/spec/service")
+            {
+                svc.insert("namespace".into(), Value::String(ns.into()));
+            }
+            continue;
+        }
+        r.remember_id();
+        r.set_namespace(ns);
+        if gvk.kind == "RoleBinding" {
+            set_subject_namespaces(r, ns);
+        }
+    }
+}
+
+fn set_subject_namespaces(r: &mut Resource, ns: &str) {
+    if let Some(Value::Array(subjects)) = r.obj.pointer_mut("/subjects") {
+        for s in subjects.iter_mut().filter_map(Value::as_object_mut) {
+            let is_sa = s.get("kind").and_then(Value::as_str) == Some("ServiceAccount");
+            let is_default = s.get("name").and_then(Value::as_str) == Some("default");
+            if is_sa && is_default {
+                s.insert("namespace".into(), Value::String(ns.into()));
+            }
+        }
+    }
+}
+
+fn set_webhook_namespaces(r: &mut Resource, ns: &str) {
+    if let Some(Value::Array(hooks)) = r.obj.pointer_mut("/webhooks") {
+        for h in hooks {
+            if let Some(Value::Object(svc)) = h.pointer_mut("/clientConfig/service") {
+                svc.insert("namespace".into(), Value::String(ns.into()));
+            }
+        }
+    }
+}
+
+/// Kinds whose names prefixes and suffixes leave alone.
+fn skips_affix(r: &Resource) -> bool {
+    matches!(r.kind(), "CustomResourceDefinition" | "Namespace")
+        || (r.kind() == "APIService" && r.api_version().starts_with("apiregistration.k8s.io"))
+}
+
+/// Applies `namePrefix:` and `nameSuffix:`.
+pub fn prefix_suffix(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+    let prefix = k.str("namePrefix").unwrap_or("");
+    let suffix = k.str("nameSuffix").unwrap_or("");
+    add_affixes(res, prefix, suffix, None);
+    Ok(())
+}
+
+/// Adds a prefix and suffix to names (optionally only where `specs` select).
+pub fn add_affixes(res: &mut [Resource], prefix: &str, suffix: &str, specs: Option<&[FieldSpec]>) {
+    if prefix.is_empty() && suffix.is_empty() {
+        return;
+    }
+    for r in res.iter_mut() {
+        if skips_affix(r) {
+            continue;
+        }
+        if let Some(specs) = specs {
+            let gvk = r.gvk();
+            if !specs.iter().any(|s| gvk.is_selected_by(&s.gvk)) {
+                continue;
+            }
+        }
+        r.remember_id();
+        let name = format!("{prefix}{}{suffix}", r.name());
+        r.set_name(&name);
+        r.affixes.push((prefix.to_string(), suffix.to_string()));
+    }
+}
+
+/// Applies `commonLabels:` and `labels:`.
+pub fn labels(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+    let common = k.string_map("commonLabels")?;
+    if !common.is_empty() {
+        apply_map(res, &common, &fieldspec::common_label_specs());
+    }
+    for entry in k.list("labels")? {
+        let Some(pairs) = entry.get("pairs").and_then(Value::as_object) else {
+            continue;
+        };
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::resource::scalar_text(v)))
+            .collect();
+        let flag = |name: &str| entry.get(name).and_then(Value::as_bool).unwrap_or(false);
+        let mut specs = if flag("includeSelectors") {
+            fieldspec::common_label_specs()
+        } else {
+            let mut s = vec![FieldSpec::new("", "", "", "metadata/labels", true)];
+            if flag("includeTemplates") {
+                s.extend(fieldspec::template_label_specs());
+            }
+            s
+        };
+        if let Some(Value::Array(extra)) = entry.get("fields") {
+            specs.extend(extra.iter().filter_map(FieldSpec::from_value));
+        }
+        apply_map(res, &pairs, &specs);
+    }
+    Ok(())
+}
+
+/// Applies `commonAnnotations:`.
+pub fn annotations(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+    let common = k.string_map("commonAnnotations")?;
+    if !common.is_empty() {
+        apply_map(res, &common, &fieldspec::annotation_specs());
+    }
+    Ok(())
+}
+
+/// Merges string pairs into the maps at `specs`.
+pub fn apply_map(res: &mut [Resource], pairs: &[(String, String)], specs: &[FieldSpec]) {
+    for r in res.iter_mut() {
+        let gvk = r.gvk();
+        apply_specs(&mut r.obj, &gvk, specs, &mut |parent, key| {
+            let slot = parent
+                .entry(key.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if slot.is_null() {
+                *slot = Value::Object(Map::new());
+            }
+            if let Value::Object(m) = slot {
+                for (k, v) in pairs {
+                    m.insert(k.clone(), Value::String(v.clone()));
+                }
+            }
+        });
+    }
+}
+
+/// Applies `replicas:`.
+pub fn replicas(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+    for entry in k.list("replicas")? {
+        let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
+        let count = entry
+            .get("count")
+            .cloned()
+            .ok_or_else(|| k.bad("replicas", "entry without count"))?;
+        let specs = fieldspec::replica_specs();
+        for r in res.iter_mut() {
+            if r.name() != name && !r.all_ids().iter().any(|id| id.name == name) {
+                continue;
+            }
+            let gvk = r.gvk();
+            apply_specs(&mut r.obj, &gvk, &specs, &mut |m, key| {
+                m.insert(key.to_string(), count.clone());
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Applies `images:`.
+pub fn images(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+    let entries = k.list("images")?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let specs = fieldspec::image_specs();
+    for entry in entries {
+        let get = |f: &str| {
+            entry
+                .get(f)
+                .map(crate::resource::scalar_text)
+                .unwrap_or_default()
+        };
+        let image = Image {
+            name: get("name"),
+            new_name: get("newName"),
+            new_tag: get("newTag"),
+            digest: get("digest"),
+        };
+        for r in res.iter_mut() {
+            let gvk = r.gvk();
+            apply_specs(&mut r.obj, &gvk, &specs, &mut |m, key| {
+                if let Some(Value::Array(containers)) = m.get_mut(key) {
+                    for c in containers.iter_mut().filter_map(Value::as_object_mut) {
+                        if let Some(Value::String(current)) = c.get("image")
+                            && let Some(updated) = image.rewrite(current)
+                        {
+                            c.insert("image".into(), Value::String(updated));
+                        }
+                    }
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+struct Image {
+    name: String,
+    new_name: String,
+    new_tag: String,
+    digest: String,
+}
+
+impl Image {
+    /// The rewritten reference, or None when `current` is a different image.
+    fn rewrite(&self, current: &str) -> Option<String> {
+        let (name, tag, digest) = split_image(current);
+        if name != self.name {
+            return None;
+        }
+        let name = if self.new_name.is_empty() {
+            name
+        } else {
+            &self.new_name
+        };
+        let mut out = name.to_string();
+        if !self.digest.is_empty() {
+            out.push('@');
+            out.push_str(&self.digest);
+        } else if !self.new_tag.is_empty() {
+            out.push(':');
+            out.push_str(&self.new_tag);
+        } else if let Some(d) = digest {
+            out.push('@');
+            out.push_str(d);
+        } else if let Some(t) = tag {
+            out.push(':');
+            out.push_str(t);
+        }
+        Some(out)
+    }
+}
+
+/// Splits `registry/name:tag@digest` into name, tag and digest.
+fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    let slash = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest[slash..].rfind(':') {
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..]), digest),
+        None => (rest, None, digest),
+    }
+}
+
+/// Runs the `transformers:` field (built-in transformer configurations).
+pub fn configured(
+    loader: &Loader,
+    k: &Kustomization,
+    _opts: &Options,
+    res: &mut Vec<Resource>,
+) -> Result<(), Error> {
+    for entry in k.strings("transformers")? {
+        let configs = if entry.contains("\n") || entry.contains("kind:") {
+            crate::yaml::parse_documents(&entry, &k.path.display().to_string())?
+        } else {
+            let (path, text) = loader.read(&entry)?;
+            if path.is_dir() {
+                return Err(Error::invalid(
+                    &k.path,
+                    format!("transformer directory '{entry}' is not supported"),
+                ));
+            }
+            crate::yaml::parse_documents(&text, &path.display().to_string())?
+        };
+        for config in configs {
+            crate::patch::run_builtin_transformer(loader, k, &config, res)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the bookkeeping kustomize never prints.
+pub fn strip_internal(r: &mut Resource) {
+    if let Some(Value::Object(meta)) = r.obj.get_mut("metadata")
+        && let Some(Value::Object(ann)) = meta.get_mut("annotations")
+    {
+        ann.retain(|k, _| {
+            !k.starts_with("internal.config.kubernetes.io/") && !k.starts_with("config.k8s.io/id")
+        });
+        if ann.is_empty() {
+            meta.remove("annotations");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_split_like_docker_references() {
+        assert_eq!(split_image("nginx"), ("nginx", None, None));
+        assert_eq!(split_image("nginx:1.2"), ("nginx", Some("1.2"), None));
+        assert_eq!(
+            split_image("reg:5000/a/b:t"),
+            ("reg:5000/a/b", Some("t"), None)
+        );
+        assert_eq!(split_image("a@sha256:x"), ("a", None, Some("sha256:x")));
+    }
+}
