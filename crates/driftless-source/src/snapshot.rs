@@ -166,24 +166,26 @@ pub fn export(
         source,
     };
     let subpath = subpath.trim_matches('/').to_string();
+    // `rev:path^{tree}` would read `^{tree}` as part of the path, so the
+    // object type is checked separately.
     let spec = if subpath.is_empty() {
         format!("{commit}^{{tree}}")
     } else {
         format!("{commit}:{subpath}")
     };
-    let tree = match git.run(&[
-        "rev-parse",
-        "--verify",
-        "--quiet",
-        &format!("{spec}^{{tree}}"),
-    ]) {
-        Ok(t) => t.trim().to_string(),
-        Err(_) => {
-            return Err(SnapshotError::PathNotFound {
-                commit: commit.to_string(),
-                path: subpath,
-            });
-        }
+    let tree = git
+        .run(&["rev-parse", "--verify", "--quiet", &spec])
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| {
+            git.run(&["cat-file", "-t", t])
+                .is_ok_and(|kind| kind.trim() == "tree")
+        });
+    let Some(tree) = tree else {
+        return Err(SnapshotError::PathNotFound {
+            commit: commit.to_string(),
+            path: subpath,
+        });
     };
     let key = if extra_ignore.is_empty() {
         tree.clone()

@@ -3,3 +3,5 @@
 mod support;
 
 mod refs;
+mod snapshots;
+mod transports;

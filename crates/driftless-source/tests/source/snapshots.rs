@@ -1,0 +1,181 @@
+//! Snapshot export: content addressing, ignore files, limits, symlink safety, GC.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use driftless_source::{Fetcher, Limits, RefSpec, Snapshot, SnapshotError, SourceSpec};
+
+use crate::support::{Fixture, git};
+
+fn setup(files: &[(&str, &str)]) -> (Fixture, tempfile::TempDir, Fetcher, SourceSpec) {
+    let fx = Fixture::new(files);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::new(cache.path());
+    let spec = SourceSpec::new(fx.bare_url(), RefSpec::Branch("main".into()));
+    (fx, cache, fetcher, spec)
+}
+
+fn take(fetcher: &Fetcher, spec: &SourceSpec, subpath: &str) -> Result<Snapshot, SnapshotError> {
+    let rev = fetcher.fetch(spec).expect("fetch");
+    fetcher.snapshot(spec, &rev, subpath)
+}
+
+#[test]
+fn snapshot_is_read_only_and_shared_by_tree() {
+    let (fx, _cache, fetcher, spec) =
+        setup(&[("apps/web/a.yaml", "a\n"), ("run.sh", "#!/bin/sh\n")]);
+    git(&fx.work, &["update-index", "--chmod=+x", "run.sh"]);
+    git(&fx.work, &["commit", "-q", "-m", "exec"]);
+    fx.push();
+    let snap = take(&fetcher, &spec, "").expect("snapshot");
+    assert_eq!(snap.tree, git(&fx.work, &["rev-parse", "HEAD^{tree}"]));
+    assert!(
+        snap.dir.ends_with(&snap.tree),
+        "named by tree id: {:?}",
+        snap.dir
+    );
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&snap.dir.join("apps/web/a.yaml")), 0o444);
+    assert_eq!(mode(&snap.dir.join("run.sh")), 0o555);
+    assert_eq!(mode(&snap.dir.join("apps")), 0o555);
+
+    // A new commit with the same tree of the sub-path reuses the same export.
+    let sub = take(&fetcher, &spec, "apps/web").expect("sub-path");
+    fx.commit(&[("other.txt", "x\n")], "Unrelated change");
+    fx.push();
+    let sub_again = take(&fetcher, &spec, "/apps/web/").expect("sub-path again");
+    assert_ne!(sub.commit, sub_again.commit);
+    assert_eq!(sub.dir, sub_again.dir);
+    assert_eq!(
+        std::fs::read_to_string(sub.dir.join("a.yaml")).expect("read"),
+        "a\n"
+    );
+
+    let err = take(&fetcher, &spec, "apps/missing").expect_err("missing path");
+    assert!(
+        err.to_string()
+            .contains("`apps/missing` is not a directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ignore_file_and_extra_patterns_are_honoured() {
+    let (_fx, _cache, fetcher, mut spec) = setup(&[
+        (".driftlessignore", "# comment\n*.md\ndocs/\n!keep.md\n"),
+        ("README.md", "readme\n"),
+        ("keep.md", "kept\n"),
+        ("docs/guide.txt", "guide\n"),
+        ("app/deploy.yaml", "d\n"),
+        ("app/test.yaml", "t\n"),
+    ]);
+    let snap = take(&fetcher, &spec, "").expect("snapshot");
+    assert!(!snap.dir.join("README.md").exists());
+    assert!(!snap.dir.join("docs").exists());
+    assert!(snap.dir.join("keep.md").is_file());
+    assert!(snap.dir.join("app/test.yaml").is_file());
+    spec.ignore = vec!["app/test.yaml".into()];
+    let filtered = take(&fetcher, &spec, "").expect("snapshot with extra ignore");
+    assert_ne!(
+        filtered.dir, snap.dir,
+        "different patterns give a different export"
+    );
+    assert!(!filtered.dir.join("app/test.yaml").exists());
+    assert!(filtered.dir.join("app/deploy.yaml").is_file());
+}
+
+#[test]
+fn escaping_symlink_is_refused_and_last_good_snapshot_stays() {
+    let (fx, _cache, fetcher, spec) = setup(&[("app/a.yaml", "a\n")]);
+    std::os::unix::fs::symlink("a.yaml", fx.work.join("app/inner")).expect("symlink");
+    fx.commit(&[], "Inner link");
+    fx.push();
+    let good = take(&fetcher, &spec, "").expect("inner links are fine");
+    let link = std::fs::read_link(good.dir.join("app/inner")).expect("link kept");
+    assert_eq!(link.to_str(), Some("a.yaml"));
+
+    // `here -> .` is harmless; `app/up -> ../here/..` climbs out through it.
+    std::os::unix::fs::symlink(".", fx.work.join("here")).expect("symlink");
+    std::os::unix::fs::symlink("../here/..", fx.work.join("app/up")).expect("symlink");
+    fx.commit(&[], "Escaping link");
+    fx.push();
+    let err = take(&fetcher, &spec, "").expect_err("escape refused");
+    assert!(matches!(err, SnapshotError::SymlinkEscapes { .. }), "{err}");
+    assert!(
+        err.to_string().contains("`app/up` -> `../here/..`"),
+        "{err}"
+    );
+    assert!(
+        good.dir.join("app/a.yaml").is_file(),
+        "previous snapshot untouched"
+    );
+
+    // The same link is fine inside a sub-path export only if it stays inside it.
+    let err = take(&fetcher, &spec, "app").expect_err("escapes the sub-path");
+    assert!(matches!(err, SnapshotError::SymlinkEscapes { .. }), "{err}");
+}
+
+#[test]
+fn size_and_count_limits_are_enforced() {
+    let (fx, _cache, fetcher, mut spec) = setup(&[("small.txt", "x\n")]);
+    fx.commit(&[("data/big.bin", &"z".repeat(5000))], "Big file");
+    fx.push();
+    spec.limits = Limits {
+        max_file_size: 4096,
+        ..Limits::default()
+    };
+    let err = take(&fetcher, &spec, "").expect_err("over size");
+    assert!(
+        err.to_string().contains("`data/big.bin` is 5000 bytes"),
+        "{err}"
+    );
+    spec.limits = Limits {
+        max_files: 1,
+        ..Limits::default()
+    };
+    let err = take(&fetcher, &spec, "").expect_err("too many files");
+    assert!(
+        err.to_string().contains("2 files, over the limit of 1"),
+        "{err}"
+    );
+    spec.limits = Limits {
+        max_total_size: 100,
+        ..Limits::default()
+    };
+    let err = take(&fetcher, &spec, "").expect_err("too large in total");
+    assert!(matches!(err, SnapshotError::TooLarge { .. }), "{err}");
+    assert!(
+        take(
+            &fetcher,
+            &SourceSpec {
+                limits: Limits::default(),
+                ..spec
+            },
+            ""
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn gc_removes_unused_snapshots_only() {
+    let (fx, _cache, fetcher, spec) = setup(&[("a.txt", "1\n")]);
+    let old = take(&fetcher, &spec, "").expect("first");
+    fx.commit(&[("a.txt", "2\n")], "Second");
+    fx.push();
+    let current = take(&fetcher, &spec, "").expect("second");
+    let kept = fetcher
+        .gc_snapshots(&[&current], Duration::from_secs(3600))
+        .expect("gc with grace period");
+    assert!(
+        kept.is_empty(),
+        "recently used snapshots survive the grace period"
+    );
+    let removed = fetcher
+        .gc_snapshots(&[&current], Duration::ZERO)
+        .expect("gc");
+    assert_eq!(removed, vec![old.dir.clone()]);
+    assert!(!old.dir.exists());
+    assert!(current.dir.join("a.txt").is_file());
+}

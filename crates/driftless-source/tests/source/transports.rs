@@ -1,0 +1,237 @@
+//! Fetching over git://, smart HTTP (with auth) and SSH from real servers on loopback.
+
+use std::sync::atomic::Ordering;
+
+use base64::Engine;
+use driftless_source::fetch::FetchError;
+use driftless_source::remote::RemoteError;
+use driftless_source::{Auth, Fetcher, RefSpec, SourceSpec};
+
+use crate::support::{Fixture, daemon, http, sshd};
+
+fn main_spec(url: &str, auth: Auth) -> SourceSpec {
+    SourceSpec {
+        auth,
+        ..SourceSpec::new(url, RefSpec::Branch("main".into()))
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+#[test]
+fn git_daemon_fetch_and_update() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    let (_server, base) = daemon::start(&fx.served);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::new(cache.path());
+    let spec = main_spec(&format!("{base}/repo.git"), Auth::None);
+    assert_eq!(fetcher.fetch(&spec).expect("fetch").sha, fx.head());
+    let next = fx.commit(&[("a.txt", "2\n")], "Second");
+    fx.push();
+    assert_eq!(fetcher.fetch(&spec).expect("update").sha, next);
+    let missing = main_spec(&format!("{base}/missing.git"), Auth::None);
+    let err = fetcher.fetch(&missing).expect_err("unknown repo");
+    assert!(err.to_string().contains("missing.git"), "{err}");
+}
+
+#[test]
+fn http_basic_auth_and_cheap_no_change_poll() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    let server = http::start(
+        &fx.served,
+        http::Options {
+            authorization: Some(basic("alice", "s3cret")),
+            ..Default::default()
+        },
+    );
+    let url = format!("{}/repo.git", server.url);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::new(cache.path());
+    let good = Auth::Basic {
+        username: "alice".into(),
+        password: "s3cret".into(),
+    };
+    let rev = fetcher
+        .fetch(&main_spec(&url, good.clone()))
+        .expect("fetch with password");
+    assert_eq!(rev.sha, fx.head());
+
+    // Nothing changed: only the ref advertisement is requested (GET info/refs
+    // plus the ls-refs POST of protocol v2), never a pack.
+    let before = server.requests.load(Ordering::SeqCst);
+    let again = fetcher
+        .fetch(&main_spec(&url, good))
+        .expect("no-change poll");
+    assert_eq!(again, rev);
+    let cost = server.requests.load(Ordering::SeqCst) - before;
+    assert!(cost <= 2, "a no-change poll made {cost} requests");
+
+    let wrong = Auth::Basic {
+        username: "alice".into(),
+        password: "wrong".into(),
+    };
+    let err = fetcher
+        .fetch(&main_spec(&url, wrong))
+        .expect_err("wrong password");
+    assert!(
+        matches!(
+            &err,
+            FetchError::Remote {
+                source: RemoteError::Authentication { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("wrong"), "password leaked: {err}");
+    let err = fetcher
+        .fetch(&main_spec(&url, Auth::None))
+        .expect_err("no credentials");
+    assert!(err.to_string().contains("authentication failed"), "{err}");
+}
+
+#[test]
+fn http_bearer_token() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    let server = http::start(
+        &fx.served,
+        http::Options {
+            authorization: Some("Bearer t0ken".into()),
+            ..Default::default()
+        },
+    );
+    let url = format!("{}/repo.git", server.url);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::new(cache.path());
+    let token = Auth::Bearer {
+        token: "t0ken".into(),
+    };
+    assert_eq!(
+        fetcher.fetch(&main_spec(&url, token)).expect("fetch").sha,
+        fx.head()
+    );
+}
+
+#[test]
+fn server_dying_mid_transfer_keeps_last_good_revision() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    let good_server = http::start(&fx.served, http::Options::default());
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::new(cache.path());
+    let url = format!("{}/repo.git", good_server.url);
+    let first = fetcher
+        .fetch(&main_spec(&url, Auth::None))
+        .expect("first fetch");
+    let good_snapshot = fetcher
+        .snapshot(&main_spec(&url, Auth::None), &first, "")
+        .expect("snapshot");
+
+    // A large incompressible file makes the pack big enough to cut.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: String = (0..400_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'a' + (state % 26) as u8)
+        })
+        .collect();
+    fx.commit(&[("big.txt", noise.as_str())], "Big");
+    fx.push();
+    drop(good_server);
+    let dying = http::start(
+        &fx.served,
+        http::Options {
+            cut_after: Some(20_000),
+            ..Default::default()
+        },
+    );
+    let url_dying = format!("{}/repo.git", dying.url);
+    let err = fetcher
+        .fetch(&main_spec(&url_dying, Auth::None))
+        .expect_err("truncated pack");
+    assert!(matches!(err, FetchError::Transfer { .. }), "{err}");
+    assert!(err.to_string().contains("refs/heads/main"), "{err}");
+    assert!(
+        good_snapshot.dir.join("a.txt").is_file(),
+        "last good snapshot kept"
+    );
+}
+
+#[test]
+fn ssh_with_key_passphrase_and_strict_host_keys() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    let server = sshd::start(&fx.tmp.path().join("sshd"));
+    let url = server.url(&fx.bare);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::new(cache.path());
+    let key = |private_key: &str, passphrase: Option<&str>, known_hosts: &str| Auth::Ssh {
+        private_key: private_key.to_string(),
+        passphrase: passphrase.map(str::to_string),
+        known_hosts: known_hosts.to_string(),
+    };
+    let plain = key(&server.client_key, None, &server.known_hosts);
+    assert_eq!(
+        fetcher
+            .fetch(&main_spec(&url, plain))
+            .expect("ssh fetch")
+            .sha,
+        fx.head()
+    );
+
+    fx.commit(&[("a.txt", "2\n")], "Second");
+    fx.push();
+    let encrypted = key(
+        &server.encrypted_key,
+        Some(sshd::PASSPHRASE),
+        &server.known_hosts,
+    );
+    let rev = fetcher
+        .fetch(&main_spec(&url, encrypted))
+        .expect("encrypted key");
+    assert_eq!(rev.sha, fx.head());
+
+    let mismatch = key(&server.client_key, None, &server.wrong_known_hosts);
+    let err = fetcher
+        .fetch(&main_spec(&url, mismatch))
+        .expect_err("host key mismatch");
+    assert!(
+        matches!(
+            &err,
+            FetchError::Remote {
+                source: RemoteError::HostKey { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let unknown_host = key(&server.client_key, None, "");
+    let err = fetcher
+        .fetch(&main_spec(&url, unknown_host))
+        .expect_err("unknown host");
+    assert!(
+        err.to_string().contains("host key verification failed"),
+        "{err}"
+    );
+
+    let bad_pass = key(&server.encrypted_key, Some("nope"), &server.known_hosts);
+    let err = fetcher
+        .fetch(&main_spec(&url, bad_pass))
+        .expect_err("bad passphrase");
+    assert!(
+        matches!(
+            &err,
+            FetchError::Remote {
+                source: RemoteError::Authentication { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
