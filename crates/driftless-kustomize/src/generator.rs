@@ -95,7 +95,8 @@ fn add_generated(res: &mut Vec<Resource>, new: Resource, origin: &Path) -> Resul
             let old = &res[i];
             let mut replaced = new;
             replaced.prev_ids = old.prev_ids.clone();
-            replaced.affixes = old.affixes.clone();
+            replaced.prefixes = old.prefixes.clone();
+            replaced.suffixes = old.suffixes.clone();
             let name = old.name().to_string();
             replaced.set_name(&name);
             if let Some(ns) = old.namespace().map(str::to_string) {
@@ -258,7 +259,7 @@ fn generate(
         Value::String(if secret { "Secret" } else { "ConfigMap" }.into()),
     );
     obj.insert("metadata".into(), Value::Object(meta));
-    if !data.is_empty() || binary.is_empty() {
+    if !data.is_empty() {
         obj.insert("data".into(), Value::Object(data));
     }
     if !binary.is_empty() {
@@ -367,19 +368,15 @@ pub fn add_hashes(res: &mut [Resource]) -> Result<(), Error> {
 /// kustomize's 10-character content hash of a ConfigMap or Secret.
 pub fn content_hash(obj: &Value) -> String {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    // kustomize hashes generated objects before they are named.
+    let name = "";
     let mut fields: Vec<(&str, String)> = vec![
         ("kind", go_json_string(kind)),
         ("name", go_json_string(name)),
     ];
-    let data = obj
-        .get("data")
-        .cloned()
-        .unwrap_or(Value::Object(Map::new()));
-    fields.push(("data", go_json(&data)));
+    // An absent data map hashes as an empty string, as kustomize's does.
+    let data = obj.get("data").map_or_else(|| "\"\"".to_string(), go_json);
+    fields.push(("data", data));
     if let Some(Value::Bool(b)) = obj.get("immutable") {
         fields.push(("immutable", b.to_string()));
     }

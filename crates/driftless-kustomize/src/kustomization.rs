@@ -123,7 +123,7 @@ impl Kustomization {
 
     /// Parses kustomization text read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Kustomization, KustomizationError> {
-        let docs = yaml::parse_documents(text, &path.display().to_string())?;
+        let docs = yaml::parse_documents_lenient(text, &path.display().to_string())?;
         let fields = match docs.into_iter().next() {
             None => Map::new(),
             Some(Value::Object(m)) => m,

@@ -91,6 +91,26 @@ fn expand(doc: Value, origin: &Path, out: &mut Vec<Resource>) -> Result<(), Erro
     if kind.is_empty() {
         return Err(Error::invalid(origin, "missing kind in resource"));
     }
-    out.push(Resource::new(Value::Object(map)));
+    let mut obj = Value::Object(map);
+    stringify_metadata_maps(&mut obj);
+    out.push(Resource::new(obj));
     Ok(())
+}
+
+/// Label and annotation values are strings in Kubernetes; kustomize reads
+/// `happy: true` as `"true"`.
+fn stringify_metadata_maps(obj: &mut Value) {
+    for field in ["labels", "annotations"] {
+        if let Some(Value::Object(m)) = obj.pointer_mut(&format!("/metadata/{field}")) {
+            for v in m.values_mut() {
+                if !v.is_string() {
+                    let text = match &*v {
+                        Value::Null => "null".to_string(),
+                        other => crate::resource::scalar_text(other),
+                    };
+                    *v = Value::String(text);
+                }
+            }
+        }
+    }
 }

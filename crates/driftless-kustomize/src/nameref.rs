@@ -358,7 +358,7 @@ fn select<'a>(
         let same: Vec<&Resource> = candidates
             .iter()
             .copied()
-            .filter(|c| c.affixes == referrer.affixes)
+            .filter(|c| c.same_affixes(referrer))
             .collect();
         if !same.is_empty() {
             candidates = same;

@@ -136,8 +136,10 @@ pub struct Resource {
     pub(crate) needs_hash: bool,
     /// Generator merge behavior (for generated resources).
     pub(crate) behavior: Option<String>,
-    /// Name prefixes and suffixes applied, for matching name references.
-    pub(crate) affixes: Vec<(String, String)>,
+    /// Name prefixes applied, oldest first, for matching name references.
+    pub(crate) prefixes: Vec<String>,
+    /// Name suffixes applied, oldest first.
+    pub(crate) suffixes: Vec<String>,
 }
 
 impl Resource {
@@ -148,7 +150,8 @@ impl Resource {
             prev_ids: Vec::new(),
             needs_hash: false,
             behavior: None,
-            affixes: Vec::new(),
+            prefixes: Vec::new(),
+            suffixes: Vec::new(),
         }
     }
 
@@ -161,6 +164,12 @@ impl Resource {
             }
         }
         cur.as_str().unwrap_or("")
+    }
+
+    /// True when this resource and `other` went through the same recent
+    /// prefixes and suffixes (compared over the shorter history).
+    pub(crate) fn same_affixes(&self, other: &Resource) -> bool {
+        same_ending(&self.prefixes, &other.prefixes) && same_ending(&self.suffixes, &other.suffixes)
     }
 
     /// `apiVersion`
@@ -289,6 +298,11 @@ impl Resource {
             .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
             .unwrap_or_default()
     }
+}
+
+fn same_ending(a: &[String], b: &[String]) -> bool {
+    let n = a.len().min(b.len());
+    a[a.len() - n..] == b[b.len() - n..]
 }
 
 /// The text of a scalar as kustomize would compare it.

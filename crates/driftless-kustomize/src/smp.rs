@@ -191,6 +191,8 @@ fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str) -> Result<(), String
         *t = p.iter().map(strip_directives).collect();
         return Ok(());
     };
+    // Items only in the patch come first, as Kubernetes' strategic merge does.
+    let mut added = Vec::new();
     for pv in p {
         let Some(kv) = pv.get(key) else {
             continue;
@@ -203,9 +205,11 @@ fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str) -> Result<(), String
             }
             (None, Some("delete")) => {}
             (Some(i), _) => merge_value(&mut t[i], pv, "")?,
-            (None, _) => t.push(strip_directives(pv)),
+            (None, _) => added.push(strip_directives(pv)),
         }
     }
+    added.append(t);
+    *t = added;
     Ok(())
 }
 

@@ -102,7 +102,12 @@ pub fn add_affixes(res: &mut [Resource], prefix: &str, suffix: &str, specs: Opti
         r.remember_id();
         let name = format!("{prefix}{}{suffix}", r.name());
         r.set_name(&name);
-        r.affixes.push((prefix.to_string(), suffix.to_string()));
+        if !prefix.is_empty() {
+            r.prefixes.push(prefix.to_string());
+        }
+        if !suffix.is_empty() {
+            r.suffixes.push(suffix.to_string());
+        }
     }
 }
 

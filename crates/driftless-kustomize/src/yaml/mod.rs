@@ -5,7 +5,7 @@ mod parse;
 mod scalar;
 
 pub use emit::{emit_document, format_number, natural_cmp};
-pub use parse::{MAX_INPUT_BYTES, parse_documents, resolve_plain};
+pub use parse::{MAX_INPUT_BYTES, parse_documents, parse_documents_lenient, resolve_plain};
 
 /// Errors from reading or writing YAML.
 #[derive(Debug, thiserror::Error)]

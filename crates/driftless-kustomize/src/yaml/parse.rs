@@ -18,6 +18,20 @@ pub const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
 
 /// Parses a multi-document YAML (or JSON) stream. Empty documents are skipped.
 pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>, YamlError> {
+    parse_documents_with(text, origin, false)
+}
+
+/// Like [`parse_documents`], but a repeated mapping key replaces the earlier
+/// value instead of failing (how kustomization files are read).
+pub fn parse_documents_lenient(text: &str, origin: &str) -> Result<Vec<Value>, YamlError> {
+    parse_documents_with(text, origin, true)
+}
+
+fn parse_documents_with(
+    text: &str,
+    origin: &str,
+    allow_duplicates: bool,
+) -> Result<Vec<Value>, YamlError> {
     if text.len() > MAX_INPUT_BYTES {
         return Err(YamlError::TooLarge {
             origin: origin.to_string(),
@@ -29,6 +43,7 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>, YamlError
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         alias_budget: MAX_ALIAS_NODES,
+        allow_duplicates,
     };
     builder.stream()
 }
@@ -38,6 +53,7 @@ struct Builder<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     anchors: HashMap<usize, Value>,
     alias_budget: usize,
+    allow_duplicates: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -169,7 +185,7 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let key = key_string(&key);
-            if map.contains_key(&key) {
+            if map.contains_key(&key) && !self.allow_duplicates {
                 return Err(self.error(span, format!("mapping key \"{key}\" already defined")));
             }
             map.insert(key, value);
