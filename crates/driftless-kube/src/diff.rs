@@ -48,8 +48,14 @@ const SERVER_METADATA: &[&str] = &[
 /// annotation and status: what remains is what a manifest can declare.
 pub fn normalize(obj: &Value) -> Value {
     let mut out = obj.clone();
-    let Some(map) = out.as_object_mut() else {
-        return out;
+    normalize_in_place(&mut out);
+    out
+}
+
+/// [`normalize`] without the copy.
+pub fn normalize_in_place(obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else {
+        return;
     };
     map.shift_remove("status");
     if let Some(metadata) = map.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -68,7 +74,6 @@ pub fn normalize(obj: &Value) -> Value {
             metadata.shift_remove("annotations");
         }
     }
-    out
 }
 
 /// What applying the desired state would do to one object.
@@ -138,7 +143,14 @@ pub fn diff_object(
         Some(obj) => ObjectRef::from_object(obj)?,
         None => return Err(DiffError::Empty),
     };
-    let prepare = |v: Option<&Value>| v.map(|v| masker.mask(&normalize(v)));
+    let prepare = |v: Option<&Value>| {
+        v.map(|v| {
+            let mut copy = v.clone();
+            normalize_in_place(&mut copy);
+            masker.mask_in_place(&mut copy);
+            copy
+        })
+    };
     let desired = prepare(desired);
     let mut live = prepare(live);
     let change = match (&desired, &live) {

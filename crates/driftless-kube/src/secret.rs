@@ -60,8 +60,14 @@ impl SecretMasker {
     /// after base64 decoding so that they match the same value given in `stringData`.
     pub fn mask(&self, obj: &Value) -> Value {
         let mut out = obj.clone();
-        if !is_secret(obj) {
-            return out;
+        self.mask_in_place(&mut out);
+        out
+    }
+
+    /// [`SecretMasker::mask`] without the copy.
+    pub fn mask_in_place(&self, out: &mut Value) {
+        if !is_secret(out) {
+            return;
         }
         if let Some(map) = out.get_mut("data").and_then(Value::as_object_mut) {
             self.mask_map(map, true);
@@ -76,7 +82,6 @@ impl SecretMasker {
         {
             annotations.shift_remove(LAST_APPLIED);
         }
-        out
     }
 
     fn mask_map(&self, map: &mut Map<String, Value>, base64_encoded: bool) {

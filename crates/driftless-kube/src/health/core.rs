@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Condition, Health, conditions_of, find, or_else, status_conditions, str_at};
+use super::{Condition, Health, at, conditions_of, find, or_else, status_conditions, str_at};
 
 /// Annotation where autoscaling/v1 keeps the conditions v2 has in status.
 const HPA_V1_CONDITIONS: &str = "autoscaling.alpha.kubernetes.io/conditions";
@@ -32,8 +32,7 @@ pub(super) fn ingress(obj: &Value) -> Health {
 }
 
 fn load_balancer(obj: &Value) -> Health {
-    let assigned = obj
-        .pointer("/status/loadBalancer/ingress")
+    let assigned = at(obj, "/status/loadBalancer/ingress")
         .and_then(Value::as_array)
         .is_some_and(|list| !list.is_empty());
     if assigned {
@@ -54,7 +53,7 @@ pub(super) fn namespace(obj: &Value) -> Health {
 /// HorizontalPodAutoscaler (v1 via annotation, v2 via status.conditions).
 pub(super) fn hpa(obj: &Value) -> Health {
     let from_annotation;
-    let list = match obj.pointer("/status/conditions") {
+    let list = match at(obj, "/status/conditions") {
         Some(list) => list,
         None => {
             from_annotation = match hpa_v1_conditions(obj) {
@@ -80,8 +79,7 @@ pub(super) fn hpa(obj: &Value) -> Health {
 
 /// The conditions autoscaling/v1 serialises as JSON into an annotation.
 fn hpa_v1_conditions(obj: &Value) -> Result<Value, Health> {
-    let raw = obj
-        .pointer("/metadata/annotations")
+    let raw = at(obj, "/metadata/annotations")
         .and_then(|a| a.get(HPA_V1_CONDITIONS))
         .and_then(Value::as_str);
     match raw {

@@ -3,12 +3,12 @@
 
 use serde_json::Value;
 
-use super::{Health, find, int_at, or_else, status_conditions, str_at};
+use super::{Health, at, find, int_at, or_else, status_conditions, str_at};
 
 /// Custom resources and unrecognised built-ins.
 pub(super) fn kstatus(obj: &Value) -> Health {
     // A suspended controller stops updating status, so this comes first.
-    if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+    if at(obj, "/spec/suspend").and_then(Value::as_bool) == Some(true) {
         return Health::suspended("reconciliation is suspended");
     }
     // Many controllers never publish observedGeneration; only compare when they do.

@@ -163,10 +163,7 @@ pub fn assess(obj: &Value) -> Health {
     if !obj.is_object() {
         return Health::unknown("object is not a mapping");
     }
-    if obj
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|t| !t.is_null())
-    {
+    if at(obj, "/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
         return Health::progressing("pending deletion");
     }
     let group = obj
@@ -236,7 +233,7 @@ pub(crate) fn conditions_of(list: Option<&Value>) -> Vec<Condition<'_>> {
 
 /// `status.conditions` of an object.
 pub(crate) fn status_conditions(obj: &Value) -> Vec<Condition<'_>> {
-    conditions_of(obj.pointer("/status/conditions"))
+    conditions_of(at(obj, "/status/conditions"))
 }
 
 /// The first condition of the given type.
@@ -244,9 +241,20 @@ pub(crate) fn find<'a>(conds: &[Condition<'a>], kind: &str) -> Option<Condition<
     conds.iter().find(|c| c.kind == kind).copied()
 }
 
+/// The value at a JSON pointer. Unlike `Value::pointer` it allocates nothing,
+/// which matters when assessing every object of a cluster; the pointers used
+/// here contain no `~` escapes.
+pub(crate) fn at<'a>(obj: &'a Value, pointer: &str) -> Option<&'a Value> {
+    pointer.split('/').skip(1).try_fold(obj, |v, key| match v {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
 /// An integer at a JSON pointer, if present.
 pub(crate) fn int_at(obj: &Value, pointer: &str) -> Option<i64> {
-    obj.pointer(pointer).and_then(Value::as_i64)
+    at(obj, pointer).and_then(Value::as_i64)
 }
 
 /// An integer at a JSON pointer, 0 when absent (as Kubernetes omits zero counts).
@@ -256,7 +264,7 @@ pub(crate) fn count_at(obj: &Value, pointer: &str) -> i64 {
 
 /// A string at a JSON pointer, empty when absent.
 pub(crate) fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+    at(obj, pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Whether the controller has seen the latest spec (observedGeneration ≥ generation).
@@ -318,6 +326,16 @@ mod tests {
             "metadata": {"name": "w", "deletionTimestamp": "2024-01-01T00:00:00Z"},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
         assert_eq!(assess(&obj).status, HealthStatus::Progressing);
+    }
+
+    #[test]
+    fn pointer_lookup_matches_serde_json() {
+        let v = json!({"a": {"b": [10, {"c": "x"}]}, "": {"e": 1}});
+        for p in [
+            "", "/a", "/a/b", "/a/b/0", "/a/b/1/c", "/a/b/2", "/a/x", "/a/b/c", "//e",
+        ] {
+            assert_eq!(at(&v, p), v.pointer(p), "{p}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Health, conditions_of, find, or_else, str_at};
+use super::{Health, at, conditions_of, find, or_else, str_at};
 
 /// Pod health from phase, container states and restart policy.
 pub(super) fn pod(obj: &Value) -> Health {
@@ -16,7 +16,7 @@ pub(super) fn pod(obj: &Value) -> Health {
     if restart_policy == "Always" {
         let waiting: Vec<String> = statuses
             .iter()
-            .filter_map(|c| c.pointer("/state/waiting"))
+            .filter_map(|c| at(c, "/state/waiting"))
             .filter(|w| is_error_reason(str_at(w, "/reason")))
             .map(|w| {
                 let reason = str_at(w, "/reason");
@@ -56,19 +56,18 @@ pub(super) fn pod(obj: &Value) -> Health {
 }
 
 fn running_service_pod(obj: &Value, statuses: &[&Value], message: &str) -> Health {
-    let conds = conditions_of(obj.pointer("/status/conditions"));
+    let conds = conditions_of(at(obj, "/status/conditions"));
     if find(&conds, "Ready").is_some_and(|c| c.is_true()) {
         return Health::healthy(or_else(message, || "pod is ready".to_owned()));
     }
     // Not ready after a container already died: it is restarting, not starting.
     if let Some(c) = statuses
         .iter()
-        .find(|c| c.pointer("/lastState/terminated").is_some())
+        .find(|c| at(c, "/lastState/terminated").is_some())
     {
         let name = str_at(c, "/name");
         let reason = str_at(c, "/lastState/terminated/reason");
-        let code = c
-            .pointer("/lastState/terminated/exitCode")
+        let code = at(c, "/lastState/terminated/exitCode")
             .and_then(Value::as_i64)
             .unwrap_or(0);
         return Health::degraded(or_else(message, || {
@@ -83,7 +82,7 @@ fn running_service_pod(obj: &Value, statuses: &[&Value], message: &str) -> Healt
 fn container_statuses(obj: &Value) -> Vec<&Value> {
     ["/status/initContainerStatuses", "/status/containerStatuses"]
         .iter()
-        .filter_map(|p| obj.pointer(p).and_then(Value::as_array))
+        .filter_map(|p| at(obj, p).and_then(Value::as_array))
         .flatten()
         .collect()
 }
@@ -96,7 +95,7 @@ fn is_error_reason(reason: &str) -> bool {
 
 /// A message for a container that terminated unsuccessfully.
 fn termination_failure(status: &Value) -> Option<String> {
-    let terminated = status.pointer("/state/terminated")?;
+    let terminated = at(status, "/state/terminated")?;
     let name = str_at(status, "/name");
     let message = str_at(terminated, "/message");
     if !message.is_empty() {

@@ -4,14 +4,14 @@
 use serde_json::Value;
 
 use super::{
-    Health, count_at, find, generation_observed, int_at, or_else, status_conditions, str_at,
+    Health, at, count_at, find, generation_observed, int_at, or_else, status_conditions, str_at,
 };
 
 const NOT_OBSERVED: &str = "waiting for the controller to observe the latest spec";
 
 /// Deployment: paused, progress deadline, then rollout counters.
 pub(super) fn deployment(obj: &Value) -> Health {
-    if obj.pointer("/spec/paused").and_then(Value::as_bool) == Some(true) {
+    if at(obj, "/spec/paused").and_then(Value::as_bool) == Some(true) {
         return Health::suspended("deployment is paused");
     }
     if !generation_observed(obj) {
@@ -153,7 +153,7 @@ pub(super) fn job(obj: &Value) -> Health {
     if let Some(c) = truthy("Suspended") {
         return Health::suspended(or_else(c.message, || "job suspended".to_owned()));
     }
-    if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+    if at(obj, "/spec/suspend").and_then(Value::as_bool) == Some(true) {
         return Health::suspended("job suspended");
     }
     let active = count_at(obj, "/status/active");
@@ -162,13 +162,10 @@ pub(super) fn job(obj: &Value) -> Health {
 
 /// CronJob: only suspension is a state of its own; runs are judged as Jobs.
 pub(super) fn cron_job(obj: &Value) -> Health {
-    if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+    if at(obj, "/spec/suspend").and_then(Value::as_bool) == Some(true) {
         return Health::suspended("cronjob is suspended");
     }
-    match obj
-        .pointer("/status/lastScheduleTime")
-        .and_then(Value::as_str)
-    {
+    match at(obj, "/status/lastScheduleTime").and_then(Value::as_str) {
         Some(t) => Health::healthy(format!("last scheduled at {t}")),
         None => Health::healthy("not scheduled yet"),
     }
