@@ -31,13 +31,9 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
     };
     let root = Loader::new(dir, opts.load_restrictor)?;
     let k = Kustomization::load(&root.root)?;
-    if k.kind() == "Component" {
-        return Err(Error::invalid(
-            &k.path,
-            "a Component cannot be built on its own; reference it from a Kustomization's components",
-        ));
-    }
-    let level = accumulate(&root, &k, &mut ctx, None)?;
+    // A Component built directly behaves like a Kustomization over no resources.
+    let base = (k.kind() == "Component").then(Vec::new);
+    let level = accumulate(&root, &k, &mut ctx, base)?;
     let mut resources = level.resources;
     generator::add_hashes(&mut resources)?;
     nameref::fix_references(&mut resources).map_err(|m| Error::invalid(&k.path, m))?;
@@ -85,7 +81,13 @@ fn accumulate_inner(
     ctx: &mut Ctx<'_>,
     base: Option<Vec<Resource>>,
 ) -> Result<Level, Error> {
-    let is_component = base.is_some();
+    check_openapi(loader, k)?;
+    if k.fields.contains_key("helmCharts") && !ctx.opts.enable_helm {
+        return Err(Error::invalid(
+            &k.path,
+            "helmCharts requires helm to be enabled (--enable-helm)",
+        ));
+    }
     let mut level = Level {
         resources: base.unwrap_or_default(),
         vars: Vec::new(),
@@ -123,8 +125,8 @@ fn accumulate_inner(
         level.resources = sub_level.resources;
         level.vars.extend(sub_level.vars);
     }
-    let _ = is_component;
-    generator::run(loader, k, &mut level.resources)?;
+    let generators = load_configs(loader, k, ctx, "generators")?;
+    generator::run(loader, k, &generators, &mut level.resources)?;
     run_transformers(loader, k, ctx, &mut level.resources)?;
     level.vars.extend(vars::read(k)?);
     Ok(level)
@@ -222,6 +224,72 @@ fn run_transformers(
     transform::replicas(k, res)?;
     transform::images(k, res)?;
     replacements::apply_field(loader, k, res)?;
-    transform::configured(loader, k, ctx.opts, res)?;
+    for config in load_configs(loader, k, ctx, "transformers")? {
+        patch::run_builtin_transformer(loader, k, &config, res)?;
+    }
     Ok(())
+}
+
+/// The kubernetes API schema versions kustomize embeds.
+const BUILTIN_OPENAPI_VERSIONS: &[&str] = &["v1.21.2"];
+
+/// Validates `openapi:`; custom schemas only affect merge keys of custom kinds.
+fn check_openapi(loader: &Loader, k: &Kustomization) -> Result<(), Error> {
+    let Some(openapi) = k.fields.get("openapi") else {
+        return Ok(());
+    };
+    let version = openapi.get("version").and_then(serde_json::Value::as_str);
+    let path = openapi.get("path").and_then(serde_json::Value::as_str);
+    if version.is_some() && path.is_some() {
+        return Err(Error::invalid(
+            &k.path,
+            "builtin version and custom schema provided, cannot use both",
+        ));
+    }
+    if let Some(v) = version
+        && !BUILTIN_OPENAPI_VERSIONS.contains(&v)
+    {
+        return Err(Error::invalid(
+            &k.path,
+            format!("the specified OpenAPI version '{v}' is not built in"),
+        ));
+    }
+    if let Some(p) = path {
+        loader.read(p)?;
+    }
+    Ok(())
+}
+
+/// Reads plugin configurations named by `generators:`/`transformers:`:
+/// inline YAML, a file, or a kustomization directory whose output they are.
+fn load_configs(
+    loader: &Loader,
+    k: &Kustomization,
+    ctx: &mut Ctx<'_>,
+    field: &str,
+) -> Result<Vec<serde_json::Value>, Error> {
+    let mut out = Vec::new();
+    for entry in k.strings(field)? {
+        if entry.contains('\n') {
+            out.extend(crate::yaml::parse_documents(
+                &entry,
+                &k.path.display().to_string(),
+            )?);
+            continue;
+        }
+        let path = loader.root.join(&entry);
+        if path.is_dir() {
+            let sub = Loader::new(&path, loader.restrictor)?;
+            let sk = Kustomization::load(&sub.root)?;
+            let level = accumulate(&sub, &sk, ctx, None)?;
+            out.extend(level.resources.into_iter().map(|r| r.to_json()));
+        } else {
+            let (file, text) = loader.read(&entry)?;
+            out.extend(crate::yaml::parse_documents(
+                &text,
+                &file.display().to_string(),
+            )?);
+        }
+    }
+    Ok(out)
 }

@@ -12,7 +12,12 @@ use crate::loader::Loader;
 use crate::resource::{Resource, scalar_text};
 
 /// Runs `configMapGenerator:`, `secretGenerator:` and `generators:`.
-pub fn run(loader: &Loader, k: &Kustomization, res: &mut Vec<Resource>) -> Result<(), Error> {
+pub fn run(
+    loader: &Loader,
+    k: &Kustomization,
+    configs: &[Value],
+    res: &mut Vec<Resource>,
+) -> Result<(), Error> {
     let options = k
         .fields
         .get("generatorOptions")
@@ -26,19 +31,18 @@ pub fn run(loader: &Loader, k: &Kustomization, res: &mut Vec<Resource>) -> Resul
         let r = generate(loader, &k.path, &entry, &options, true)?;
         add_generated(res, r, &k.path)?;
     }
-    for entry in k.strings("generators")? {
-        let (path, text) = loader.read(&entry)?;
-        for config in crate::yaml::parse_documents(&text, &path.display().to_string())? {
+    for config in configs {
+        let path = &k.path;
+        {
             let kind = config.get("kind").and_then(Value::as_str).unwrap_or("");
             let mut spec = config.clone();
-            if let Some(Value::Object(m)) = spec
+            let meta = spec
                 .as_object_mut()
-                .map(|m| m.remove("metadata"))
-                .map(|m| m.unwrap_or(Value::Null))
-                && let Some(obj) = spec.as_object_mut()
-            {
+                .and_then(|m| m.remove("metadata"))
+                .unwrap_or(Value::Null);
+            if let Some(obj) = spec.as_object_mut() {
                 for key in ["name", "namespace"] {
-                    if let Some(v) = m.get(key) {
+                    if let Some(v) = meta.get(key) {
                         obj.insert(key.into(), v.clone());
                     }
                 }
@@ -48,7 +52,7 @@ pub fn run(loader: &Loader, k: &Kustomization, res: &mut Vec<Resource>) -> Resul
                 "SecretGenerator" => true,
                 other => {
                     return Err(Error::invalid(
-                        &path,
+                        path,
                         format!("generator kind '{other}' is not supported"),
                     ));
                 }

@@ -269,6 +269,16 @@ pub fn fix_references(res: &mut [Resource]) -> Result<(), String> {
                         let Some(Value::String(old)) = m.get(key) else {
                             return;
                         };
+                        if is_subject
+                            && m.get("namespace")
+                                .is_some_and(|ns| ns.is_null() || ns.as_str() == Some(""))
+                        {
+                            error = Some(format!(
+                                "Invalid Input: namespace is blank for resource {}",
+                                referrer_snapshot.cur_id()
+                            ));
+                            return;
+                        }
                         let subject_ns = if is_subject {
                             m.get("namespace")
                                 .and_then(Value::as_str)

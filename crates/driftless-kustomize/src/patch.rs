@@ -418,6 +418,9 @@ pub fn run_builtin_transformer(
                     entry.insert(f.into(), v.clone());
                 }
             }
+            if let Some(op) = config.get("jsonOp") {
+                entry.insert("patch".into(), op.clone());
+            }
             return apply_patch_entry(loader, k, &Value::Object(entry), res);
         }
         "PatchStrategicMergeTransformer" => {

@@ -302,6 +302,9 @@ impl Resource {
 
 fn same_ending(a: &[String], b: &[String]) -> bool {
     let n = a.len().min(b.len());
+    if n == 0 {
+        return a.len() == b.len();
+    }
     a[a.len() - n..] == b[b.len() - n..]
 }
 

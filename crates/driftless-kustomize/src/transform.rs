@@ -3,11 +3,10 @@
 
 use serde_json::{Map, Value};
 
+use crate::Error;
 use crate::fieldspec::{self, FieldSpec, apply_specs};
 use crate::kustomization::Kustomization;
-use crate::loader::Loader;
 use crate::resource::Resource;
-use crate::{Error, Options};
 
 /// Applies `namespace:`.
 pub fn namespace(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
@@ -280,33 +279,6 @@ fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
         Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..]), digest),
         None => (rest, None, digest),
     }
-}
-
-/// Runs the `transformers:` field (built-in transformer configurations).
-pub fn configured(
-    loader: &Loader,
-    k: &Kustomization,
-    _opts: &Options,
-    res: &mut Vec<Resource>,
-) -> Result<(), Error> {
-    for entry in k.strings("transformers")? {
-        let configs = if entry.contains("\n") || entry.contains("kind:") {
-            crate::yaml::parse_documents(&entry, &k.path.display().to_string())?
-        } else {
-            let (path, text) = loader.read(&entry)?;
-            if path.is_dir() {
-                return Err(Error::invalid(
-                    &k.path,
-                    format!("transformer directory '{entry}' is not supported"),
-                ));
-            }
-            crate::yaml::parse_documents(&text, &path.display().to_string())?
-        };
-        for config in configs {
-            crate::patch::run_builtin_transformer(loader, k, &config, res)?;
-        }
-    }
-    Ok(())
 }
 
 /// Removes the bookkeeping kustomize never prints.
