@@ -3,7 +3,7 @@
 use std::fmt;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Label naming the App that owns an applied object.
 pub const OWNER_LABEL: &str = "app.driftless.dev/name";
@@ -37,6 +37,26 @@ pub enum ObjectError {
         /// Dotted path of the field.
         field: &'static str,
         /// What is known of the object so far.
+        context: String,
+    },
+    /// A field that must hold a mapping holds something else.
+    #[error("{context}: field {field} must be a mapping")]
+    NotAMapping {
+        /// Dotted path of the field.
+        field: &'static str,
+        /// The object.
+        context: String,
+    },
+    /// A value cannot be used as a label value.
+    #[error(
+        "{context}: {value:?} is not a valid value for label {label} (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)"
+    )]
+    InvalidLabelValue {
+        /// The label key.
+        label: &'static str,
+        /// The rejected value.
+        value: String,
+        /// The object.
         context: String,
     },
     /// `apiVersion` has more than one `/`.
@@ -225,6 +245,63 @@ pub fn prune_disabled(obj: &Value) -> bool {
     annotation(obj, PRUNE_ANNOTATION) == Some(PRUNE_DISABLED)
 }
 
+/// Whether the object carries the owner label of `app`.
+pub fn owned_by(obj: &Value, app: &str) -> bool {
+    label(obj, OWNER_LABEL) == Some(app)
+}
+
+/// Stamps the owner label of `app` on an object about to be applied, creating
+/// `metadata.labels` when absent.
+pub fn set_owner(obj: &mut Value, app: &str) -> Result<(), ObjectError> {
+    let context =
+        ObjectRef::from_object(obj).map_or_else(|_| "object".to_owned(), |r| r.to_string());
+    if !is_label_value(app) {
+        return Err(ObjectError::InvalidLabelValue {
+            label: OWNER_LABEL,
+            value: app.to_owned(),
+            context,
+        });
+    }
+    let found = json_type(obj);
+    let map = obj
+        .as_object_mut()
+        .ok_or(ObjectError::NotAnObject { found })?;
+    let metadata = mapping_entry(map, "metadata", "metadata", &context)?;
+    let labels = mapping_entry(metadata, "labels", "metadata.labels", &context)?;
+    labels.insert(OWNER_LABEL.to_owned(), Value::String(app.to_owned()));
+    Ok(())
+}
+
+/// The mapping under `key`, created when absent or null.
+fn mapping_entry<'a>(
+    map: &'a mut Map<String, Value>,
+    key: &str,
+    field: &'static str,
+    context: &str,
+) -> Result<&'a mut Map<String, Value>, ObjectError> {
+    let slot = map.entry(key).or_insert(Value::Null);
+    if slot.is_null() {
+        *slot = Value::Object(Map::new());
+    }
+    slot.as_object_mut()
+        .ok_or_else(|| ObjectError::NotAMapping {
+            field,
+            context: context.to_owned(),
+        })
+}
+
+/// Kubernetes label value syntax, without the empty value (an owner needs a
+/// name): at most 63 of `[A-Za-z0-9_.-]`, starting and ending alphanumeric.
+fn is_label_value(value: &str) -> bool {
+    let edges_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && edges_ok(value.chars().next())
+        && edges_ok(value.chars().last())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +371,41 @@ mod tests {
         let ka = ObjectRef::from_object(&a).expect("valid").key();
         let kb = ObjectRef::from_object(&b).expect("valid").key();
         assert_eq!(ka, kb);
+    }
+
+    #[test]
+    fn set_owner_creates_labels_and_keeps_others() {
+        let mut bare = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        set_owner(&mut bare, "web-prod").expect("valid");
+        assert!(owned_by(&bare, "web-prod"));
+        assert!(!owned_by(&bare, "web"));
+        let mut labelled = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "labels": {"team": "a", OWNER_LABEL: "old"}}});
+        set_owner(&mut labelled, "new").expect("valid");
+        assert_eq!(
+            labelled["metadata"]["labels"],
+            json!({"team": "a", OWNER_LABEL: "new"})
+        );
+        let mut no_metadata = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": null});
+        set_owner(&mut no_metadata, "a").expect("valid");
+        assert!(owned_by(&no_metadata, "a"));
+    }
+
+    #[test]
+    fn set_owner_rejects_bad_values_and_shapes() {
+        let mut obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        for bad in ["", "-web", "web-", "a b", &"x".repeat(64)] {
+            let err = set_owner(&mut obj, bad).expect_err("invalid label value");
+            assert!(err.to_string().starts_with("v1/ConfigMap/c: "), "{err}");
+        }
+        let mut odd = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "labels": ["x"]}});
+        let err = set_owner(&mut odd, "web").expect_err("labels as a list");
+        assert_eq!(
+            err.to_string(),
+            "v1/ConfigMap/c: field metadata.labels must be a mapping"
+        );
+        assert!(set_owner(&mut json!("text"), "web").is_err());
     }
 
     #[test]
