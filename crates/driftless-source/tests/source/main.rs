@@ -2,6 +2,8 @@
 
 mod support;
 
+mod polling;
 mod refs;
+mod signatures;
 mod snapshots;
 mod transports;

@@ -9,9 +9,16 @@ use super::{Server, free_port, wait_for_port};
 pub fn start(root: &Path) -> (Server, String) {
     let port = free_port();
     let root_str = root.to_str().expect("utf-8 path");
-    let child = Command::new("git")
+    // Run git-daemon itself: killing a `git daemon` wrapper would orphan it.
+    let exec_path = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("git --exec-path runs");
+    let exec_path = String::from_utf8_lossy(&exec_path.stdout)
+        .trim()
+        .to_string();
+    let child = Command::new(Path::new(&exec_path).join("git-daemon"))
         .args([
-            "daemon",
             "--reuseaddr",
             "--listen=127.0.0.1",
             &format!("--port={port}"),

@@ -12,7 +12,13 @@ use std::time::{Duration, Instant};
 
 /// Runs git with a fixed identity and no user configuration; panics on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
+    git_with(dir, args, &[])
+}
+
+/// Like [`git`], with extra environment variables (e.g. `GNUPGHOME`).
+pub fn git_with(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> String {
     let out = Command::new("git")
+        .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
         .arg("-C")
         .arg(dir)
         .args(args)

@@ -1,0 +1,104 @@
+//! Polling: new revisions are reported, failures keep the last good one,
+//! and concurrent fetches of one source are shared.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier, mpsc};
+use std::time::Duration;
+
+use driftless_source::poll::PollEvent;
+use driftless_source::{Fetcher, Poller, RefSpec, SourceSpec};
+
+use crate::support::{Fixture, http};
+
+#[test]
+fn poller_reports_changes_and_keeps_last_good_on_failure() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Arc::new(Fetcher::new(cache.path()));
+    let spec = SourceSpec::new(fx.bare_url(), RefSpec::Branch("main".into()));
+    let mut poller = Poller::new(fetcher, spec, Duration::from_millis(10));
+    let first = match poller.poll().expect("first poll") {
+        PollEvent::Changed(rev) => rev,
+        PollEvent::Unchanged => panic!("first poll must report a revision"),
+    };
+    assert_eq!(poller.poll().expect("second poll"), PollEvent::Unchanged);
+    let next = fx.commit(&[("a.txt", "2\n")], "Second");
+    fx.push();
+    match poller.poll().expect("third poll") {
+        PollEvent::Changed(rev) => assert_eq!(rev.sha, next),
+        PollEvent::Unchanged => panic!("the new commit was missed"),
+    }
+    // The repository disappears: the poll fails, the last good revision stays.
+    std::fs::rename(&fx.bare, fx.served.join("gone.git")).expect("move repo away");
+    let err = poller.poll().expect_err("repo gone");
+    assert!(poller.last_error().is_some_and(|m| m == err.to_string()));
+    assert_eq!(
+        poller.current().map(|r| r.sha.as_str()),
+        Some(next.as_str())
+    );
+    assert_ne!(first.sha, next);
+}
+
+#[test]
+fn run_loop_reports_each_new_revision_until_stopped() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Arc::new(Fetcher::new(cache.path()));
+    let spec = SourceSpec::new(fx.bare_url(), RefSpec::Branch("main".into()));
+    let (stop_tx, stop_rx) = mpsc::channel();
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let mut poller = Poller::new(fetcher, spec, Duration::from_millis(20));
+        poller.run(
+            &stop_rx,
+            |rev| seen_tx.send(rev.sha.clone()).expect("send"),
+            |_| {},
+        );
+    });
+    let first = seen_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("initial revision");
+    assert_eq!(first, fx.head());
+    let next = fx.commit(&[("a.txt", "2\n")], "Second");
+    fx.push();
+    let second = seen_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("new revision");
+    assert_eq!(second, next);
+    stop_tx.send(()).expect("stop");
+    worker.join().expect("poller thread ends");
+}
+
+#[test]
+fn concurrent_fetches_of_one_source_are_shared() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    let server = http::start(&fx.served, http::Options::default());
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Arc::new(Fetcher::new(cache.path()));
+    let spec = SourceSpec::new(
+        format!("{}/repo.git", server.url),
+        RefSpec::Branch("main".into()),
+    );
+    const CALLERS: usize = 6;
+    let barrier = Arc::new(Barrier::new(CALLERS));
+    let handles: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (fetcher, spec, barrier) = (fetcher.clone(), spec.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                fetcher.fetch(&spec).expect("fetch").sha
+            })
+        })
+        .collect();
+    let shas: Vec<String> = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    assert!(shas.iter().all(|s| *s == fx.head()));
+    // One initial fetch costs 3-4 requests; six independent ones would cost 18+.
+    let requests = server.requests.load(Ordering::SeqCst);
+    assert!(
+        requests <= 8,
+        "{requests} requests for {CALLERS} concurrent callers"
+    );
+}
