@@ -29,6 +29,14 @@ pub enum DiffError {
         /// `desired` or `live`.
         side: &'static str,
     },
+    /// The desired and live objects given to compare are different objects.
+    #[error("cannot compare {desired} with a different live object {live}")]
+    Mismatch {
+        /// The desired object.
+        desired: String,
+        /// The live object.
+        live: String,
+    },
     /// Neither a desired nor a live object was given.
     #[error("nothing to compare: neither a desired nor a live object was given")]
     Empty,
@@ -139,9 +147,19 @@ pub fn diff_object(
     live: Option<&Value>,
     masker: &SecretMasker,
 ) -> Result<ObjectDiff, DiffError> {
-    let object = match desired.or(live) {
-        Some(obj) => ObjectRef::from_object(obj)?,
-        None => return Err(DiffError::Empty),
+    let object = match (desired, live) {
+        (Some(d), Some(l)) => {
+            let (d, l) = (ObjectRef::from_object(d)?, ObjectRef::from_object(l)?);
+            if d.key() != l.key() {
+                return Err(DiffError::Mismatch {
+                    desired: d.to_string(),
+                    live: l.to_string(),
+                });
+            }
+            d
+        }
+        (Some(obj), None) | (None, Some(obj)) => ObjectRef::from_object(obj)?,
+        (None, None) => return Err(DiffError::Empty),
     };
     let prepare = |v: Option<&Value>| {
         v.map(|v| {
@@ -220,6 +238,17 @@ pub fn diff_sets<'a, 'b>(
         summary.record(diff_object(None, live_by_key.get(key).copied(), masker)?);
     }
     Ok(summary)
+}
+
+impl std::fmt::Display for DiffSummary {
+    /// One line for people: `2 to create, 1 to update, 0 to delete, 7 unchanged`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} to create, {} to update, {} to delete, {} unchanged",
+            self.create, self.update, self.delete, self.unchanged
+        )
+    }
 }
 
 impl DiffSummary {

@@ -103,6 +103,12 @@ fn create_and_delete_diff_against_nothing() {
         diff_object(None, None, &masker()),
         Err(DiffError::Empty)
     ));
+    let other = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "db"}});
+    let err = diff_object(Some(&obj), Some(&other), &masker()).expect_err("different objects");
+    assert_eq!(
+        err.to_string(),
+        "cannot compare v1/Namespace/web with a different live object v1/Namespace/db"
+    );
 }
 
 #[test]
@@ -181,6 +187,10 @@ fn set_summary_counts_and_orders_entries() {
         ]
     );
     assert!(summary.has_changes());
+    assert_eq!(
+        summary.to_string(),
+        "1 to create, 2 to update, 1 to delete, 0 unchanged"
+    );
     assert!(summary.patch().contains("-  k: old\n+  k: new"));
     let json = serde_json::to_value(&summary).expect("serialisable");
     assert_eq!(json["entries"][0]["change"], "create");
