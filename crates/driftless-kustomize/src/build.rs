@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::TransformerConfig;
 use crate::kustomization::Kustomization;
 use crate::loader::{Loader, parse_resources};
 use crate::resource::{Resource, ResourceList};
@@ -21,6 +22,7 @@ pub(crate) struct Ctx<'o> {
 pub(crate) struct Level {
     pub resources: Vec<Resource>,
     pub vars: Vec<vars::Var>,
+    pub config: TransformerConfig,
 }
 
 /// Builds `dir` and applies the steps kustomize runs once at the top.
@@ -36,8 +38,10 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
     let level = accumulate(&root, &k, &mut ctx, base)?;
     let mut resources = level.resources;
     generator::add_hashes(&mut resources)?;
-    nameref::fix_references(&mut resources).map_err(|m| Error::invalid(&k.path, m))?;
-    vars::resolve(&mut resources, &level.vars).map_err(|m| Error::invalid(&k.path, m))?;
+    nameref::fix_references(&mut resources, &level.config)
+        .map_err(|m| Error::invalid(&k.path, m))?;
+    vars::resolve(&mut resources, &level.vars, &level.config)
+        .map_err(|m| Error::invalid(&k.path, m))?;
     resources.retain(|r| !is_local_config(r));
     let sort = order::SortSpec::from_kustomization(&k)?;
     match sort {
@@ -91,6 +95,7 @@ fn accumulate_inner(
     let mut level = Level {
         resources: base.unwrap_or_default(),
         vars: Vec::new(),
+        config: TransformerConfig::default(),
     };
     for entry in k.strings("resources")? {
         add_resource_entry(loader, k, ctx, &entry, &mut level)?;
@@ -124,10 +129,12 @@ fn accumulate_inner(
         let sub_level = accumulate(&sub, &ck, ctx, Some(resources))?;
         level.resources = sub_level.resources;
         level.vars.extend(sub_level.vars);
+        level.config.merge(&sub_level.config);
     }
     let generators = load_configs(loader, k, ctx, "generators")?;
     generator::run(loader, k, &generators, &mut level.resources)?;
-    run_transformers(loader, k, ctx, &mut level.resources)?;
+    level.config.merge(&TransformerConfig::load(loader, k)?);
+    run_transformers(loader, k, ctx, &level.config, &mut level.resources)?;
     level.vars.extend(vars::read(k)?);
     Ok(level)
 }
@@ -180,6 +187,7 @@ fn add_resource_entry(
         }
         let sub_level = accumulate(&sub, &sk, ctx, None)?;
         level.vars.extend(sub_level.vars);
+        level.config.merge(&sub_level.config);
         sub_level.resources
     } else {
         let (file, text) = loader.read(entry)?;
@@ -212,20 +220,21 @@ fn run_transformers(
     loader: &Loader,
     k: &Kustomization,
     ctx: &mut Ctx<'_>,
+    cfg: &TransformerConfig,
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     patch::apply_strategic_merge_field(loader, k, res)?;
     patch::apply_patches_field(loader, k, res)?;
     transform::namespace(k, res)?;
     transform::prefix_suffix(k, res)?;
-    transform::labels(k, res)?;
-    transform::annotations(k, res)?;
+    transform::labels(k, cfg, res)?;
+    transform::annotations(k, cfg, res)?;
     patch::apply_json6902_field(loader, k, res)?;
-    transform::replicas(k, res)?;
-    transform::images(k, res)?;
+    transform::replicas(k, cfg, res)?;
+    transform::images(k, cfg, res)?;
     replacements::apply_field(loader, k, res)?;
     for config in load_configs(loader, k, ctx, "transformers")? {
-        patch::run_builtin_transformer(loader, k, &config, res)?;
+        patch::run_builtin_transformer(loader, k, cfg, &config, res)?;
     }
     Ok(())
 }

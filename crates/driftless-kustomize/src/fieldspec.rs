@@ -105,7 +105,8 @@ pub fn visit_path(
         return;
     }
     if !map.contains_key(key) || map.get(key).is_some_and(Value::is_null) {
-        if !create {
+        // Missing lists are never created, only maps.
+        if !create || is_list {
             return;
         }
         let fresh = if is_list {
@@ -342,18 +343,19 @@ pub fn annotation_specs() -> Vec<FieldSpec> {
 pub fn image_specs() -> Vec<FieldSpec> {
     let mut v = Vec::new();
     for prefix in [
-        "spec/containers",
-        "spec/initContainers",
-        "spec/template/spec/containers",
-        "spec/template/spec/initContainers",
+        "spec",
+        "spec/template/spec",
+        "spec/jobTemplate/spec/template/spec",
     ] {
-        v.push(FieldSpec::new("", "", "", prefix, false));
-    }
-    for prefix in [
-        "spec/jobTemplate/spec/template/spec/containers",
-        "spec/jobTemplate/spec/template/spec/initContainers",
-    ] {
-        v.push(FieldSpec::new("", "", "", prefix, false));
+        for c in ["containers", "initContainers"] {
+            v.push(FieldSpec::new(
+                "",
+                "",
+                "",
+                &format!("{prefix}/{c}/image"),
+                false,
+            ));
+        }
     }
     v
 }
@@ -414,8 +416,18 @@ pub fn var_reference_specs() -> Vec<FieldSpec> {
     for p in ["spec/rules/host", "spec/tls/hosts", "spec/tls/secretName"] {
         v.push(FieldSpec::new("", "", "Ingress", p, false));
     }
-    v.push(FieldSpec::new("", "", "ConfigMap", "data", false));
+    for p in ["spec/ports/port", "spec/ports/targetPort"] {
+        v.push(FieldSpec::new("", "", "Service", p, false));
+    }
+    v.push(FieldSpec::new("", "", "", "metadata/labels", false));
     v.push(FieldSpec::new("", "", "", "metadata/annotations", false));
+    v.push(FieldSpec::new(
+        "",
+        "",
+        "",
+        "spec/volumeClaimTemplates/spec/nfs/server",
+        false,
+    ));
     v
 }
 

@@ -10,6 +10,7 @@
 //! ```
 
 mod build;
+mod config;
 mod fieldspec;
 mod generator;
 mod json6902;

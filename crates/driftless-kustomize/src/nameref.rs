@@ -234,9 +234,17 @@ fn rules() -> Vec<Rule> {
 }
 
 /// Updates every name reference to its referral's final name.
-pub fn fix_references(res: &mut [Resource]) -> Result<(), String> {
+pub fn fix_references(
+    res: &mut [Resource],
+    cfg: &crate::config::TransformerConfig,
+) -> Result<(), String> {
     let snapshot: Vec<Resource> = res.to_vec();
-    for rule in rules() {
+    let mut all = rules();
+    all.extend(cfg.name_reference.iter().map(|(target, referrers)| Rule {
+        target: target.clone(),
+        referrers: referrers.clone(),
+    }));
+    for rule in all {
         for (ri, referrer) in res.iter_mut().enumerate() {
             let rgvk = referrer.gvk();
             for spec in &rule.referrers {

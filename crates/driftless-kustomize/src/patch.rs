@@ -398,6 +398,7 @@ pub fn apply_json6902_field(
 pub fn run_builtin_transformer(
     loader: &Loader,
     k: &Kustomization,
+    cfg: &crate::config::TransformerConfig,
     config: &Value,
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
@@ -505,7 +506,7 @@ pub fn run_builtin_transformer(
         path: k.path.clone(),
         fields,
     };
-    crate::transform::images(&synthetic, res)?;
-    crate::transform::replicas(&synthetic, res)?;
+    crate::transform::images(&synthetic, cfg, res)?;
+    crate::transform::replicas(&synthetic, cfg, res)?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::Error;
+use crate::config::TransformerConfig;
 use crate::fieldspec::{self, FieldSpec, apply_specs};
 use crate::kustomization::Kustomization;
 use crate::resource::Resource;
@@ -41,6 +42,9 @@ pub fn set_namespace(res: &mut [Resource], ns: &str) {
         }
         r.remember_id();
         r.set_namespace(ns);
+        if gvk.kind == "Namespace" && gvk.group.is_empty() {
+            r.set_name(ns);
+        }
         if gvk.kind == "RoleBinding" {
             set_subject_namespaces(r, ns);
         }
@@ -111,10 +115,16 @@ pub fn add_affixes(res: &mut [Resource], prefix: &str, suffix: &str, specs: Opti
 }
 
 /// Applies `commonLabels:` and `labels:`.
-pub fn labels(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+pub fn labels(
+    k: &Kustomization,
+    cfg: &TransformerConfig,
+    res: &mut [Resource],
+) -> Result<(), Error> {
     let common = k.string_map("commonLabels")?;
     if !common.is_empty() {
-        apply_map(res, &common, &fieldspec::common_label_specs());
+        let mut specs = fieldspec::common_label_specs();
+        specs.extend(cfg.common_labels.iter().cloned());
+        apply_map(res, &common, &specs);
     }
     for entry in k.list("labels")? {
         let Some(pairs) = entry.get("pairs").and_then(Value::as_object) else {
@@ -134,6 +144,7 @@ pub fn labels(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
             }
             s
         };
+        specs.extend(cfg.common_labels.iter().cloned());
         if let Some(Value::Array(extra)) = entry.get("fields") {
             specs.extend(extra.iter().filter_map(FieldSpec::from_value));
         }
@@ -143,10 +154,16 @@ pub fn labels(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
 }
 
 /// Applies `commonAnnotations:`.
-pub fn annotations(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+pub fn annotations(
+    k: &Kustomization,
+    cfg: &TransformerConfig,
+    res: &mut [Resource],
+) -> Result<(), Error> {
     let common = k.string_map("commonAnnotations")?;
     if !common.is_empty() {
-        apply_map(res, &common, &fieldspec::annotation_specs());
+        let mut specs = fieldspec::annotation_specs();
+        specs.extend(cfg.common_annotations.iter().cloned());
+        apply_map(res, &common, &specs);
     }
     Ok(())
 }
@@ -172,14 +189,19 @@ pub fn apply_map(res: &mut [Resource], pairs: &[(String, String)], specs: &[Fiel
 }
 
 /// Applies `replicas:`.
-pub fn replicas(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+pub fn replicas(
+    k: &Kustomization,
+    cfg: &TransformerConfig,
+    res: &mut [Resource],
+) -> Result<(), Error> {
     for entry in k.list("replicas")? {
         let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
         let count = entry
             .get("count")
             .cloned()
             .ok_or_else(|| k.bad("replicas", "entry without count"))?;
-        let specs = fieldspec::replica_specs();
+        let mut specs = fieldspec::replica_specs();
+        specs.extend(cfg.replicas.iter().cloned());
         for r in res.iter_mut() {
             if r.name() != name && !r.all_ids().iter().any(|id| id.name == name) {
                 continue;
@@ -194,12 +216,17 @@ pub fn replicas(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
 }
 
 /// Applies `images:`.
-pub fn images(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+pub fn images(
+    k: &Kustomization,
+    cfg: &TransformerConfig,
+    res: &mut [Resource],
+) -> Result<(), Error> {
     let entries = k.list("images")?;
     if entries.is_empty() {
         return Ok(());
     }
-    let specs = fieldspec::image_specs();
+    let mut specs = fieldspec::image_specs();
+    specs.extend(cfg.images.iter().cloned());
     for entry in entries {
         let get = |f: &str| {
             entry
@@ -216,14 +243,10 @@ pub fn images(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
         for r in res.iter_mut() {
             let gvk = r.gvk();
             apply_specs(&mut r.obj, &gvk, &specs, &mut |m, key| {
-                if let Some(Value::Array(containers)) = m.get_mut(key) {
-                    for c in containers.iter_mut().filter_map(Value::as_object_mut) {
-                        if let Some(Value::String(current)) = c.get("image")
-                            && let Some(updated) = image.rewrite(current)
-                        {
-                            c.insert("image".into(), Value::String(updated));
-                        }
-                    }
+                if let Some(Value::String(current)) = m.get(key)
+                    && let Some(updated) = image.rewrite(current)
+                {
+                    m.insert(key.to_string(), Value::String(updated));
                 }
             });
         }

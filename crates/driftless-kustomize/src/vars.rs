@@ -23,22 +23,66 @@ pub struct Var {
 pub fn read(k: &Kustomization) -> Result<Vec<Var>, Error> {
     let mut out = Vec::new();
     for v in k.list("vars")? {
+        let v = lowercase_keys(&v);
         let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
         let name = s("/name").ok_or_else(|| k.bad("vars", "entry without name"))?;
+        let api_version = s("/objref/apiversion").unwrap_or_else(|| {
+            match (s("/objref/group"), s("/objref/version")) {
+                (Some(g), Some(v)) if !g.is_empty() => format!("{g}/{v}"),
+                (_, Some(v)) => v,
+                _ => String::new(),
+            }
+        });
         out.push(Var {
             name,
             kind: s("/objref/kind").unwrap_or_default(),
             object_name: s("/objref/name").unwrap_or_default(),
-            api_version: s("/objref/apiVersion").unwrap_or_default(),
+            api_version,
             namespace: s("/objref/namespace"),
-            field_path: s("/fieldref/fieldPath").unwrap_or_else(|| "metadata.name".into()),
+            field_path: s("/fieldref/fieldpath").unwrap_or_else(|| "metadata.name".into()),
         });
     }
     Ok(out)
 }
 
+/// Go's JSON decoding matches field names without regard to case.
+fn lowercase_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), lowercase_keys(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Splits `a.b[0].c` into `a`, `b`, `0`, `c`.
+fn field_segments(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for seg in parse_field_path(path) {
+        let mut rest = seg.as_str();
+        while let Some(open) = rest.find('[') {
+            if open > 0 {
+                out.push(rest[..open].to_string());
+            }
+            let close = rest[open..].find(']').map_or(rest.len(), |c| open + c);
+            out.push(rest[open + 1..close].to_string());
+            rest = rest.get(close + 1..).unwrap_or("");
+        }
+        if !rest.is_empty() {
+            out.push(rest.to_string());
+        }
+    }
+    out
+}
+
 /// Substitutes every `$(VAR)` in the var-reference fields.
-pub fn resolve(res: &mut [Resource], vars: &[Var]) -> Result<(), String> {
+pub fn resolve(
+    res: &mut [Resource],
+    vars: &[Var],
+    cfg: &crate::config::TransformerConfig,
+) -> Result<(), String> {
     if vars.is_empty() {
         return Ok(());
     }
@@ -84,11 +128,7 @@ pub fn resolve(res: &mut [Resource], vars: &[Var]) -> Result<(), String> {
             }
         };
         let mut cur = r.as_json();
-        for seg in parse_field_path(&var.field_path) {
-            let seg = seg
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string();
+        for seg in field_segments(&var.field_path) {
             cur = match cur {
                 Value::Object(m) => m.get(&seg).ok_or(format!(
                     "field path {} not found for var {}",
@@ -111,9 +151,10 @@ pub fn resolve(res: &mut [Resource], vars: &[Var]) -> Result<(), String> {
                 }
             };
         }
-        values.push((var.name.clone(), crate::resource::scalar_text(cur)));
+        values.push((var.name.clone(), cur.clone()));
     }
-    let specs = var_reference_specs();
+    let mut specs = var_reference_specs();
+    specs.extend(cfg.var_reference.iter().cloned());
     for r in res.iter_mut() {
         let gvk = r.gvk();
         crate::fieldspec::apply_specs(&mut r.obj, &gvk, &specs, &mut |m, key| {
@@ -125,12 +166,17 @@ pub fn resolve(res: &mut [Resource], vars: &[Var]) -> Result<(), String> {
     Ok(())
 }
 
-fn substitute(v: &mut Value, values: &[(String, String)]) {
+fn substitute(v: &mut Value, values: &[(String, Value)]) {
     match v {
         Value::String(s) => {
+            // A field that is exactly one reference takes the referenced value's type.
+            if let Some((_, val)) = values.iter().find(|(n, _)| *s == format!("$({n})")) {
+                *v = val.clone();
+                return;
+            }
             let mut out = s.clone();
             for (name, val) in values {
-                out = out.replace(&format!("$({name})"), val);
+                out = out.replace(&format!("$({name})"), &crate::resource::scalar_text(val));
             }
             *s = out;
         }
