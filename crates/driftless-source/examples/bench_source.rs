@@ -1,0 +1,107 @@
+//! Benchmark: driftless fetch vs `git clone --depth 1` / `git fetch`, over smart HTTP.
+//!
+//! Usage: `bench_source ROOT [ROUNDS]` where `ROOT/repo.git` is a bare repository.
+//! Run through `scripts/bench-source`, which generates the repository.
+
+#[path = "../tests/source/support/http.rs"]
+#[allow(dead_code)]
+mod http;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use driftless_source::{Fetcher, RefSpec, SourceSpec};
+
+fn git(args: &[&str], dir: &Path) -> Result<(), String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .map_err(|e| format!("git {args:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+fn time<T>(f: impl FnOnce() -> Result<T, String>) -> Result<Duration, String> {
+    let start = Instant::now();
+    f()?;
+    Ok(start.elapsed())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let root = args.next().ok_or("usage: bench_source ROOT [ROUNDS]")?;
+    let rounds: usize = args
+        .next()
+        .map_or(Ok(5), |r| r.parse())
+        .map_err(|e| format!("ROUNDS: {e}"))?;
+    let root = Path::new(&root);
+    let server = http::start(root, http::Options::default());
+    let url = format!("{}/repo.git", server.url);
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let spec = SourceSpec::new(url.clone(), RefSpec::Branch("main".into()));
+
+    let (mut git_initial, mut dl_initial, mut git_poll, mut dl_poll) =
+        (vec![], vec![], vec![], vec![]);
+    let mut poll_requests = 0;
+    for round in 0..rounds {
+        let clone_dir = scratch.path().join(format!("clone-{round}"));
+        let clone_str = clone_dir.to_string_lossy().to_string();
+        git_initial.push(time(|| {
+            git(
+                &[
+                    "clone", "-q", "--depth", "1", "--branch", "main", &url, &clone_str,
+                ],
+                scratch.path(),
+            )
+        })?);
+        let fetcher = Fetcher::new(scratch.path().join(format!("cache-{round}")));
+        dl_initial.push(time(|| {
+            let rev = fetcher.fetch(&spec).map_err(|e| e.to_string())?;
+            fetcher.snapshot(&spec, &rev, "").map_err(|e| e.to_string())
+        })?);
+        git_poll.push(time(|| git(&["fetch", "-q", "origin"], &clone_dir))?);
+        let before = server.requests.load(Ordering::SeqCst);
+        dl_poll.push(time(|| fetcher.fetch(&spec).map_err(|e| e.to_string()))?);
+        poll_requests = server.requests.load(Ordering::SeqCst) - before;
+    }
+    let (gi, di, gp, dp) = (
+        median(git_initial),
+        median(dl_initial),
+        median(git_poll),
+        median(dl_poll),
+    );
+    println!("median of {rounds} rounds, same run, same HTTP server");
+    println!(
+        "initial:   git clone --depth 1 {:8.1} ms | driftless fetch+snapshot {:8.1} ms | driftless/git = {:.2}x",
+        ms(gi),
+        ms(di),
+        ms(di) / ms(gi)
+    );
+    println!(
+        "no-change: git fetch         {:8.1} ms | driftless fetch          {:8.1} ms | git/driftless = {:.2}x faster",
+        ms(gp),
+        ms(dp),
+        ms(gp) / ms(dp)
+    );
+    println!("no-change poll HTTP requests: {poll_requests}");
+    Ok(())
+}
