@@ -14,8 +14,10 @@ use crate::resource::Gvk;
 pub struct TransformerConfig {
     /// Extra name references: target kind and the referring fields.
     pub name_reference: Vec<(Gvk, Vec<FieldSpec>)>,
-    /// Extra label fields.
+    /// Extra label fields for `commonLabels`.
     pub common_labels: Vec<FieldSpec>,
+    /// Extra label fields for `labels`.
+    pub labels: Vec<FieldSpec>,
     /// Extra annotation fields.
     pub common_annotations: Vec<FieldSpec>,
     /// Extra `$(VAR)` fields.
@@ -33,6 +35,7 @@ impl TransformerConfig {
             .extend(other.name_reference.iter().cloned());
         self.common_labels
             .extend(other.common_labels.iter().cloned());
+        self.labels.extend(other.labels.iter().cloned());
         self.common_annotations
             .extend(other.common_annotations.iter().cloned());
         self.var_reference
@@ -61,6 +64,7 @@ impl TransformerConfig {
                 .unwrap_or_default()
         };
         self.common_labels.extend(specs("commonLabels"));
+        self.labels.extend(specs("labels"));
         self.common_annotations.extend(specs("commonAnnotations"));
         self.var_reference.extend(specs("varReference"));
         self.images.extend(specs("images"));

@@ -191,25 +191,32 @@ fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str) -> Result<(), String
         *t = p.iter().map(strip_directives).collect();
         return Ok(());
     };
-    // Items only in the patch come first, as Kubernetes' strategic merge does.
-    let mut added = Vec::new();
+    // Patch items come first, in patch order (merged with the original they
+    // name), then the originals the patch does not mention.
+    let mut original: Vec<Option<Value>> = std::mem::take(t).into_iter().map(Some).collect();
+    let mut out = Vec::new();
     for pv in p {
         let Some(kv) = pv.get(key) else {
             continue;
         };
-        let pos = t.iter().position(|tv| tv.get(key) == Some(kv));
+        let pos = original
+            .iter()
+            .position(|o| o.as_ref().is_some_and(|tv| tv.get(key) == Some(kv)));
         let directive = pv.get("$patch").and_then(Value::as_str);
         match (pos, directive) {
-            (Some(i), Some("delete")) => {
-                t.remove(i);
-            }
+            (Some(i), Some("delete")) => original[i] = None,
             (None, Some("delete")) => {}
-            (Some(i), _) => merge_value(&mut t[i], pv, "")?,
-            (None, _) => added.push(strip_directives(pv)),
+            (Some(i), _) => {
+                if let Some(mut tv) = original[i].take() {
+                    merge_value(&mut tv, pv, "")?;
+                    out.push(tv);
+                }
+            }
+            (None, _) => out.push(strip_directives(pv)),
         }
     }
-    added.append(t);
-    *t = added;
+    out.extend(original.into_iter().flatten());
+    *t = out;
     Ok(())
 }
 

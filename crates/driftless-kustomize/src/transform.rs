@@ -24,6 +24,10 @@ pub fn set_namespace(res: &mut [Resource], ns: &str) {
     for r in res.iter_mut() {
         let gvk = r.gvk();
         if gvk.is_cluster_scoped() {
+            if gvk.kind == "Namespace" && gvk.group.is_empty() && r.name() != ns {
+                r.remember_id();
+                r.set_name(ns);
+            }
             if matches!(gvk.kind.as_str(), "ClusterRoleBinding") {
                 set_subject_namespaces(r, ns);
             }
@@ -144,7 +148,7 @@ pub fn labels(
             }
             s
         };
-        specs.extend(cfg.common_labels.iter().cloned());
+        specs.extend(cfg.labels.iter().cloned());
         if let Some(Value::Array(extra)) = entry.get("fields") {
             specs.extend(extra.iter().filter_map(FieldSpec::from_value));
         }
