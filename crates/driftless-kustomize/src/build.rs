@@ -51,6 +51,12 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
         }
         None => {}
     }
+    let meta = k.strings("buildMetadata")?;
+    let origins = meta.iter().any(|m| m == "originAnnotations");
+    let transformations = meta.iter().any(|m| m == "transformerAnnotations");
+    if origins || transformations {
+        crate::origin::annotate(&mut resources, &root.root, origins, transformations);
+    }
     for r in &mut resources {
         transform::strip_internal(r);
     }
@@ -191,7 +197,11 @@ fn add_resource_entry(
         sub_level.resources
     } else {
         let (file, text) = loader.read(entry)?;
-        parse_resources(&text, &file)?
+        let mut parsed = parse_resources(&text, &file)?;
+        for r in &mut parsed {
+            r.origin = Some(crate::origin::Origin::File(file.clone()));
+        }
+        parsed
     };
     for r in new {
         append_unique(&mut level.resources, r, &k.path)?;
@@ -233,7 +243,7 @@ fn run_transformers(
     transform::replicas(k, cfg, res)?;
     transform::images(k, cfg, res)?;
     replacements::apply_field(loader, k, res)?;
-    for config in load_configs(loader, k, ctx, "transformers")? {
+    for (config, _) in load_configs(loader, k, ctx, "transformers")? {
         patch::run_builtin_transformer(loader, k, cfg, &config, res)?;
     }
     Ok(())
@@ -276,14 +286,12 @@ fn load_configs(
     k: &Kustomization,
     ctx: &mut Ctx<'_>,
     field: &str,
-) -> Result<Vec<serde_json::Value>, Error> {
+) -> Result<Vec<(serde_json::Value, PathBuf)>, Error> {
     let mut out = Vec::new();
     for entry in k.strings(field)? {
         if entry.contains('\n') {
-            out.extend(crate::yaml::parse_documents(
-                &entry,
-                &k.path.display().to_string(),
-            )?);
+            let docs = crate::yaml::parse_documents(&entry, &k.path.display().to_string())?;
+            out.extend(docs.into_iter().map(|d| (d, k.path.clone())));
             continue;
         }
         let path = loader.root.join(&entry);
@@ -291,13 +299,17 @@ fn load_configs(
             let sub = Loader::new(&path, loader.restrictor)?;
             let sk = Kustomization::load(&sub.root)?;
             let level = accumulate(&sub, &sk, ctx, None)?;
-            out.extend(level.resources.into_iter().map(|r| r.to_json()));
+            out.extend(level.resources.into_iter().map(|r| {
+                let from = match &r.origin {
+                    Some(crate::origin::Origin::File(p)) => p.clone(),
+                    _ => sk.path.clone(),
+                };
+                (r.to_json(), from)
+            }));
         } else {
             let (file, text) = loader.read(&entry)?;
-            out.extend(crate::yaml::parse_documents(
-                &text,
-                &file.display().to_string(),
-            )?);
+            let docs = crate::yaml::parse_documents(&text, &file.display().to_string())?;
+            out.extend(docs.into_iter().map(|d| (d, file.clone())));
         }
     }
     Ok(out)

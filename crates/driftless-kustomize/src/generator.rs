@@ -9,13 +9,14 @@ use sha2::{Digest, Sha256};
 use crate::Error;
 use crate::kustomization::Kustomization;
 use crate::loader::Loader;
+use crate::origin::Origin;
 use crate::resource::{Resource, scalar_text};
 
 /// Runs `configMapGenerator:`, `secretGenerator:` and `generators:`.
 pub fn run(
     loader: &Loader,
     k: &Kustomization,
-    configs: &[Value],
+    configs: &[(Value, std::path::PathBuf)],
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     let options = k
@@ -24,15 +25,24 @@ pub fn run(
         .cloned()
         .unwrap_or(Value::Null);
     for entry in k.list("configMapGenerator")? {
-        let r = generate(loader, &k.path, &entry, &options, false)?;
+        let mut r = generate(loader, &k.path, &entry, &options, false)?;
+        r.origin = Some(Origin::Generated {
+            configured_in: k.path.clone(),
+            kind: "ConfigMapGenerator".into(),
+            name: None,
+        });
         add_generated(res, r, &k.path)?;
     }
     for entry in k.list("secretGenerator")? {
-        let r = generate(loader, &k.path, &entry, &options, true)?;
+        let mut r = generate(loader, &k.path, &entry, &options, true)?;
+        r.origin = Some(Origin::Generated {
+            configured_in: k.path.clone(),
+            kind: "SecretGenerator".into(),
+            name: None,
+        });
         add_generated(res, r, &k.path)?;
     }
-    for config in configs {
-        let path = &k.path;
+    for (config, path) in configs {
         {
             let kind = config.get("kind").and_then(Value::as_str).unwrap_or("");
             let mut spec = config.clone();
@@ -43,7 +53,7 @@ pub fn run(
             if let Some(obj) = spec.as_object_mut() {
                 for key in ["name", "namespace"] {
                     if let Some(v) = meta.get(key) {
-                        obj.insert(key.into(), v.clone());
+                        obj.entry(key).or_insert_with(|| v.clone());
                     }
                 }
             }
@@ -57,7 +67,12 @@ pub fn run(
                     ));
                 }
             };
-            let r = generate(loader, &path, &spec, &Value::Null, secret)?;
+            let mut r = generate(loader, path, &spec, &Value::Null, secret)?;
+            r.origin = Some(Origin::Generated {
+                configured_in: path.clone(),
+                kind: kind.to_string(),
+                name: meta.get("name").and_then(Value::as_str).map(str::to_string),
+            });
             add_generated(res, r, &k.path)?;
         }
     }

@@ -18,6 +18,7 @@ mod kustomization;
 mod loader;
 mod nameref;
 mod order;
+mod origin;
 mod patch;
 mod replacements;
 mod resource;

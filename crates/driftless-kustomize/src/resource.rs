@@ -152,6 +152,10 @@ pub struct Resource {
     pub(crate) prefixes: Vec<String>,
     /// Name suffixes applied, oldest first.
     pub(crate) suffixes: Vec<String>,
+    /// Where the resource came from (for `buildMetadata`).
+    pub(crate) origin: Option<crate::origin::Origin>,
+    /// Transformers that ran over it: configuring file and kind.
+    pub(crate) transformations: Vec<(std::path::PathBuf, String)>,
 }
 
 impl Resource {
@@ -164,6 +168,8 @@ impl Resource {
             behavior: None,
             prefixes: Vec::new(),
             suffixes: Vec::new(),
+            origin: None,
+            transformations: Vec::new(),
         }
     }
 

@@ -87,6 +87,12 @@ fn skips_affix(r: &Resource) -> bool {
 pub fn prefix_suffix(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
     let prefix = k.str("namePrefix").unwrap_or("");
     let suffix = k.str("nameSuffix").unwrap_or("");
+    if !prefix.is_empty() {
+        crate::origin::record(res, &k.path, "PrefixTransformer");
+    }
+    if !suffix.is_empty() {
+        crate::origin::record(res, &k.path, "SuffixTransformer");
+    }
     add_affixes(res, prefix, suffix, None);
     Ok(())
 }
