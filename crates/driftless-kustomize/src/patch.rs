@@ -245,7 +245,7 @@ fn apply_patch_entry(
                         continue;
                     }
                     let before = res[i].cur_id();
-                    let keep = apply_one(&mut res[i], p, &origin)?;
+                    let keep = apply_one(&mut res[i], p, &origin, allow_name, allow_kind)?;
                     if !keep {
                         res.remove(i);
                         continue;
@@ -275,18 +275,17 @@ fn restore_identity(
     smp: bool,
 ) {
     let after = r.cur_id();
-    if after.name != before.name {
-        if smp && !allow_name {
-            r.set_name(&before.name);
-        } else {
-            let mut prev = before.clone();
-            prev.name = before.name.clone();
-            r.prev_ids.push(prev);
-        }
+    let renamed = after.name != before.name;
+    let rekinded = after.gvk != before.gvk;
+    if renamed && smp && !allow_name {
+        r.set_name(&before.name);
     }
-    if after.gvk.kind != before.gvk.kind && smp && !allow_kind {
+    if rekinded && smp && !allow_kind {
         r.map_mut()
             .insert("kind".into(), Value::String(before.gvk.kind.clone()));
+    }
+    if r.cur_id() != *before && r.prev_ids.last() != Some(before) {
+        r.prev_ids.push(before.clone());
     }
 }
 
@@ -345,7 +344,7 @@ fn apply_untargeted(res: &mut Vec<Resource>, p: Patch, origin: &str) -> Result<(
         }
     };
     let before = res[idx].cur_id();
-    if !apply_one(&mut res[idx], &p, origin)? {
+    if !apply_one(&mut res[idx], &p, origin, false, false)? {
         res.remove(idx);
         return Ok(());
     }
@@ -354,21 +353,31 @@ fn apply_untargeted(res: &mut Vec<Resource>, p: Patch, origin: &str) -> Result<(
 }
 
 /// Applies one patch; returns false when the patch deletes the resource.
-fn apply_one(r: &mut Resource, p: &Patch, origin: &str) -> Result<bool, Error> {
+fn apply_one(
+    r: &mut Resource,
+    p: &Patch,
+    origin: &str,
+    allow_name: bool,
+    allow_kind: bool,
+) -> Result<bool, Error> {
     match p {
         Patch::Strategic(doc) => {
             let mut patch = doc.clone();
-            // The patch's identity fields select; they do not rename.
+            // The patch's identity fields select; they rename only when allowed.
             if let Some(m) = patch.as_object_mut() {
                 if m.get("$patch").and_then(Value::as_str) == Some("delete") {
                     return Ok(false);
                 }
                 if let Some(Value::Object(meta)) = m.get_mut("metadata") {
-                    meta.remove("name");
+                    if !allow_name {
+                        meta.remove("name");
+                    }
                     meta.remove("namespace");
                 }
-                m.remove("apiVersion");
-                m.remove("kind");
+                if !allow_kind {
+                    m.remove("apiVersion");
+                    m.remove("kind");
+                }
             }
             smp::merge(&mut r.obj, &patch)
                 .map_err(|e| Error::invalid(std::path::Path::new(origin), e))?;
