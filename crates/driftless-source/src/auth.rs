@@ -157,7 +157,11 @@ pub fn apply(
     if let Some(bundle) = &tls.ca_bundle {
         let f = CredentialFiles::new(scratch)?;
         let path = f.write("ca.pem", bundle, 0o600)?;
-        git = git.config("http.sslCAInfo", &path.to_string_lossy());
+        // The environment variable outranks `http.sslCAInfo`, and may already
+        // be set for the whole process, so set both.
+        git = git
+            .config("http.sslCAInfo", &path.to_string_lossy())
+            .env("GIT_SSL_CAINFO", path.as_os_str());
         files = Some(f);
     }
     match auth {

@@ -80,6 +80,10 @@ impl Git {
                 ("advice.detachedHead".into(), "false".into()),
                 ("gc.auto".into(), "0".into()),
                 ("maintenance.auto".into(), "false".into()),
+                // A stalled server must not hang a poll forever: abort HTTP
+                // transfers slower than 1 KiB/s for a minute.
+                ("http.lowSpeedLimit".into(), "1024".into()),
+                ("http.lowSpeedTime".into(), "60".into()),
             ],
             env: Vec::new(),
         }
@@ -117,6 +121,8 @@ impl Git {
             .env_remove("GIT_SSH_COMMAND")
             .env_remove("GIT_ASKPASS")
             .env_remove("SSH_ASKPASS")
+            // Certificate checks are never switched off from outside.
+            .env_remove("GIT_SSL_NO_VERIFY")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_TERMINAL_PROMPT", "0")

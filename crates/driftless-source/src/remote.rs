@@ -22,6 +22,14 @@ pub enum RemoteError {
         /// What git reported.
         detail: String,
     },
+    /// The server's TLS certificate is not trusted.
+    #[error("{url}: TLS certificate not trusted (check the CA bundle): {detail}")]
+    Tls {
+        /// The remote URL.
+        url: String,
+        /// What git reported.
+        detail: String,
+    },
     /// The repository does not exist or the server cannot be reached.
     #[error("{url}: repository not reachable: {detail}")]
     Unreachable {
@@ -102,6 +110,11 @@ pub fn classify(url: &str, err: &GitError) -> RemoteError {
         || lower.contains("no ed25519 host key is known")
     {
         RemoteError::HostKey { url, detail }
+    } else if lower.contains("ssl certificate problem")
+        || lower.contains("certificate verification failed")
+        || lower.contains("unable to get local issuer")
+    {
+        RemoteError::Tls { url, detail }
     } else if lower.contains("authentication failed")
         || lower.contains("permission denied")
         || lower.contains("401")

@@ -5,9 +5,9 @@ use std::sync::atomic::Ordering;
 use base64::Engine;
 use driftless_source::fetch::FetchError;
 use driftless_source::remote::RemoteError;
-use driftless_source::{Auth, Fetcher, RefSpec, SourceSpec};
+use driftless_source::{Auth, Fetcher, RefSpec, SourceSpec, Tls};
 
-use crate::support::{Fixture, daemon, http, sshd};
+use crate::support::{Fixture, daemon, http, sshd, tls};
 
 fn main_spec(url: &str, auth: Auth) -> SourceSpec {
     SourceSpec {
@@ -234,4 +234,45 @@ fn ssh_with_key_passphrase_and_strict_host_keys() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn https_with_custom_ca_bundle() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    let backend = http::start(&fx.served, http::Options::default());
+    let backend_port: u16 = backend
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in URL");
+    let tls = tls::start(&fx.tmp.path().join("tls"), backend_port);
+    let url = format!("{}/repo.git", tls.url);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::new(cache.path());
+    let with_ca = |pem: Option<&str>| SourceSpec {
+        tls: Tls {
+            ca_bundle: pem.map(str::to_string),
+        },
+        ..main_spec(&url, Auth::None)
+    };
+    let rev = fetcher
+        .fetch(&with_ca(Some(&tls.ca_pem)))
+        .expect("trusted CA");
+    assert_eq!(rev.sha, fx.head());
+    for untrusted in [None, Some(tls.other_ca_pem.as_str())] {
+        let err = fetcher
+            .fetch(&with_ca(untrusted))
+            .expect_err("untrusted certificate");
+        assert!(
+            matches!(
+                &err,
+                FetchError::Remote {
+                    source: RemoteError::Tls { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod http;
 pub mod sshd;
+pub mod tls;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
