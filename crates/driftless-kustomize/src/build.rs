@@ -236,7 +236,7 @@ fn run_transformers(
     patch::apply_strategic_merge_field(loader, k, res)?;
     patch::apply_patches_field(loader, k, res)?;
     transform::namespace(k, res)?;
-    transform::prefix_suffix(k, res)?;
+    transform::prefix_suffix(k, cfg, res)?;
     transform::labels(k, cfg, res)?;
     transform::annotations(k, cfg, res)?;
     patch::apply_json6902_field(loader, k, res)?;

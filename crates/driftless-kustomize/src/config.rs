@@ -26,6 +26,10 @@ pub struct TransformerConfig {
     pub images: Vec<FieldSpec>,
     /// Extra replica fields.
     pub replicas: Vec<FieldSpec>,
+    /// Name fields that take `namePrefix` (replacing the default when set).
+    pub name_prefix: Vec<FieldSpec>,
+    /// Name fields that take `nameSuffix` (replacing the default when set).
+    pub name_suffix: Vec<FieldSpec>,
 }
 
 impl TransformerConfig {
@@ -42,6 +46,8 @@ impl TransformerConfig {
             .extend(other.var_reference.iter().cloned());
         self.images.extend(other.images.iter().cloned());
         self.replicas.extend(other.replicas.iter().cloned());
+        self.name_prefix.extend(other.name_prefix.iter().cloned());
+        self.name_suffix.extend(other.name_suffix.iter().cloned());
     }
 
     /// Reads the `configurations:` files of a kustomization.
@@ -69,6 +75,8 @@ impl TransformerConfig {
         self.var_reference.extend(specs("varReference"));
         self.images.extend(specs("images"));
         self.replicas.extend(specs("replicas"));
+        self.name_prefix.extend(specs("namePrefix"));
+        self.name_suffix.extend(specs("nameSuffix"));
         for entry in doc
             .get("nameReference")
             .and_then(Value::as_array)

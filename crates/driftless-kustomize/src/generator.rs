@@ -111,17 +111,23 @@ fn add_generated(res: &mut Vec<Resource>, new: Resource, origin: &Path) -> Resul
             Ok(())
         }
         ("replace", Some(i)) => {
-            let old = &res[i];
-            let mut replaced = new;
-            replaced.prev_ids = old.prev_ids.clone();
-            replaced.prefixes = old.prefixes.clone();
-            replaced.suffixes = old.suffixes.clone();
-            let name = old.name().to_string();
-            replaced.set_name(&name);
-            if let Some(ns) = old.namespace().map(str::to_string) {
-                replaced.set_namespace(&ns);
+            // Replace swaps the data but keeps the metadata earlier layers added.
+            let old = &mut res[i];
+            for field in ["data", "binaryData"] {
+                match new.obj.get(field) {
+                    Some(v) => {
+                        old.map_mut().insert(field.into(), v.clone());
+                    }
+                    None => {
+                        old.map_mut().remove(field);
+                    }
+                }
             }
-            res[i] = replaced;
+            let mut meta_only = new.clone();
+            meta_only.map_mut().remove("data");
+            meta_only.map_mut().remove("binaryData");
+            merge_into(old, &meta_only);
+            old.needs_hash = new.needs_hash;
             Ok(())
         }
         (other, _) => Err(Error::invalid(

@@ -274,6 +274,21 @@ pub fn fix_references(
                         {
                             return;
                         }
+                        // A list of names: each element is a reference.
+                        if let Some(Value::Array(items)) = m.get_mut(key) {
+                            for item in items.iter_mut() {
+                                let Value::String(old) = item else { continue };
+                                match select(&snapshot, referrer_snapshot, &rule.target, old, None)
+                                {
+                                    Ok(Some(found)) => {
+                                        *item = Value::String(found.name().to_string())
+                                    }
+                                    Ok(None) => {}
+                                    Err(e) => error = Some(e),
+                                }
+                            }
+                            return;
+                        }
                         let Some(Value::String(old)) = m.get(key) else {
                             return;
                         };

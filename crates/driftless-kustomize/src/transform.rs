@@ -84,7 +84,11 @@ fn skips_affix(r: &Resource) -> bool {
 }
 
 /// Applies `namePrefix:` and `nameSuffix:`.
-pub fn prefix_suffix(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+pub fn prefix_suffix(
+    k: &Kustomization,
+    cfg: &TransformerConfig,
+    res: &mut [Resource],
+) -> Result<(), Error> {
     let prefix = k.str("namePrefix").unwrap_or("");
     let suffix = k.str("nameSuffix").unwrap_or("");
     if !prefix.is_empty() {
@@ -93,7 +97,9 @@ pub fn prefix_suffix(k: &Kustomization, res: &mut [Resource]) -> Result<(), Erro
     if !suffix.is_empty() {
         crate::origin::record(res, &k.path, "SuffixTransformer");
     }
-    add_affixes(res, prefix, suffix, None);
+    let only = |specs: &[FieldSpec]| (!specs.is_empty()).then(|| specs.to_vec());
+    add_affixes(res, prefix, "", only(&cfg.name_prefix).as_deref());
+    add_affixes(res, "", suffix, only(&cfg.name_suffix).as_deref());
     Ok(())
 }
 
