@@ -85,6 +85,12 @@ fn rules() -> Vec<Rule> {
     secret_refs.extend([
         fs("", "ServiceAccount", "imagePullSecrets/name"),
         fs("", "ServiceAccount", "secrets/name"),
+        fs("rbac.authorization.k8s.io", "Role", "rules/resourceNames"),
+        fs(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            "rules/resourceNames",
+        ),
         fs("", "Ingress", "spec/tls/secretName"),
         fs("", "StorageClass", "parameters/secretName"),
         fs("", "StorageClass", "parameters/adminSecretName"),
@@ -136,7 +142,20 @@ fn rules() -> Vec<Rule> {
     vec![
         Rule {
             target: gvk("", "v1", "ConfigMap"),
-            referrers: pod_specs(CONFIGMAP_IN_POD),
+            referrers: {
+                let mut v = pod_specs(CONFIGMAP_IN_POD);
+                v.push(fs(
+                    "rbac.authorization.k8s.io",
+                    "Role",
+                    "rules/resourceNames",
+                ));
+                v.push(fs(
+                    "rbac.authorization.k8s.io",
+                    "ClusterRole",
+                    "rules/resourceNames",
+                ));
+                v
+            },
         },
         Rule {
             target: gvk("", "v1", "Secret"),
