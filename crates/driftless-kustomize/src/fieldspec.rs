@@ -428,6 +428,20 @@ pub fn var_reference_specs() -> Vec<FieldSpec> {
         "spec/volumeClaimTemplates/spec/nfs/server",
         false,
     ));
+    v.push(FieldSpec::new(
+        "",
+        "",
+        "PersistentVolume",
+        "spec/nfs/server",
+        false,
+    ));
+    v.push(FieldSpec::new(
+        "",
+        "",
+        "CronJob",
+        "spec/jobTemplate/spec/volumes/nfs/server",
+        false,
+    ));
     v
 }
 

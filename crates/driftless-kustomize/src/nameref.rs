@@ -406,14 +406,18 @@ fn select<'a>(
             candidates = narrowed;
         }
     }
-    if candidates.len() > 1 {
-        let same: Vec<&Resource> = candidates
-            .iter()
-            .copied()
-            .filter(|c| c.same_affixes(referrer))
-            .collect();
-        if !same.is_empty() {
-            candidates = same;
+    // Prefer referrals renamed along the same kustomization path, strictly
+    // first, then letting a side that was never renamed match anything.
+    for lenient in [false, true] {
+        if candidates.len() > 1 {
+            let same: Vec<&Resource> = candidates
+                .iter()
+                .copied()
+                .filter(|c| c.same_affixes(referrer, lenient))
+                .collect();
+            if !same.is_empty() {
+                candidates = same;
+            }
         }
     }
     match candidates.as_slice() {

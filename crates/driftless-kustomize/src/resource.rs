@@ -186,8 +186,11 @@ impl Resource {
 
     /// True when this resource and `other` went through the same recent
     /// prefixes and suffixes (compared over the shorter history).
-    pub(crate) fn same_affixes(&self, other: &Resource) -> bool {
-        same_ending(&self.prefixes, &other.prefixes) && same_ending(&self.suffixes, &other.suffixes)
+    pub(crate) fn same_affixes(&self, other: &Resource, lenient: bool) -> bool {
+        let eq = |a: &[String], b: &[String]| {
+            (lenient && (a.is_empty() || b.is_empty())) || same_ending(a, b)
+        };
+        eq(&self.prefixes, &other.prefixes) && eq(&self.suffixes, &other.suffixes)
     }
 
     /// `apiVersion`
