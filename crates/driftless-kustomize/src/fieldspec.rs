@@ -439,7 +439,7 @@ pub fn var_reference_specs() -> Vec<FieldSpec> {
         "",
         "",
         "CronJob",
-        "spec/jobTemplate/spec/volumes/nfs/server",
+        "spec/jobTemplate/spec/template/volumes/nfs/server",
         false,
     ));
     v

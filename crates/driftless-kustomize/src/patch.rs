@@ -304,11 +304,8 @@ fn apply_untargeted(res: &mut Vec<Resource>, p: Patch, origin: &str) -> Result<(
         .enumerate()
         .filter(|(_, r)| {
             r.all_ids().iter().any(|id| {
-                id.gvk.is_selected_by(&Gvk {
-                    group: pid.gvk.group.clone(),
-                    version: String::new(),
-                    kind: pid.gvk.kind.clone(),
-                }) && id.name == pid.name
+                (id.gvk.kind == pid.gvk.kind && id.gvk.group == pid.gvk.group)
+                    && id.name == pid.name
                     && (pid.namespace.is_empty()
                         || id.effective_namespace() == pid.effective_namespace())
             })
@@ -324,23 +321,12 @@ fn apply_untargeted(res: &mut Vec<Resource>, p: Patch, origin: &str) -> Result<(
             ));
         }
         _ => {
-            // Prefer the resource whose current id matches exactly.
-            let exact: Vec<usize> = matches
-                .iter()
-                .copied()
-                .filter(|i| res[*i].cur_id().same_as(&pid))
-                .collect();
-            match exact.as_slice() {
-                [one] => *one,
-                _ => {
-                    return Err(Error::invalid(
-                        std::path::Path::new(origin),
-                        format!(
-                            "multiple matches for ID {pid}; failed to find unique target for patch"
-                        ),
-                    ));
-                }
-            }
+            return Err(Error::invalid(
+                std::path::Path::new(origin),
+                format!(
+                    "multiple matches for Id {pid}; failed to find unique target for patch {pid}"
+                ),
+            ));
         }
     };
     let before = res[idx].cur_id();
