@@ -60,6 +60,11 @@ pub fn run(
             let secret = match kind {
                 "ConfigMapGenerator" => false,
                 "SecretGenerator" => true,
+                "IAMPolicyGenerator" => {
+                    let r = iam_service_account(config, path)?;
+                    crate::build::append_unique(res, r, path)?;
+                    continue;
+                }
                 other => {
                     return Err(Error::invalid(
                         path,
@@ -77,6 +82,43 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// The ServiceAccount a GKE workload-identity `IAMPolicyGenerator` describes.
+fn iam_service_account(config: &Value, path: &Path) -> Result<Resource, Error> {
+    let s = |p: &str| config.pointer(p).and_then(Value::as_str).unwrap_or("");
+    if s("/cloud") != "gke" {
+        return Err(Error::invalid(
+            path,
+            "IAMPolicyGenerator: only cloud 'gke' is supported",
+        ));
+    }
+    let (name, gsa, project) = (
+        s("/kubernetesService/name"),
+        s("/serviceAccount/name"),
+        s("/serviceAccount/projectId"),
+    );
+    if name.is_empty() || gsa.is_empty() || project.is_empty() {
+        return Err(Error::invalid(
+            path,
+            "IAMPolicyGenerator needs kubernetesService.name, serviceAccount.name and serviceAccount.projectId",
+        ));
+    }
+    let mut meta = Map::new();
+    meta.insert(
+        "annotations".into(),
+        serde_json::json!({ "iam.gke.io/gcp-service-account": format!("{gsa}@{project}.iam.gserviceaccount.com") }),
+    );
+    meta.insert("name".into(), Value::String(name.into()));
+    let ns = s("/kubernetesService/namespace");
+    if !ns.is_empty() {
+        meta.insert("namespace".into(), Value::String(ns.into()));
+    }
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), Value::String("v1".into()));
+    obj.insert("kind".into(), Value::String("ServiceAccount".into()));
+    obj.insert("metadata".into(), Value::Object(meta));
+    Ok(Resource::new(Value::Object(obj)))
 }
 
 /// Adds a generated resource honouring its `behavior`.

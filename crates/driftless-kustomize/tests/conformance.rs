@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use driftless_kustomize::{LoadRestrictor, Options, Reorder, build};
 
 /// Byte-identical cases reached so far; lowering this means a regression.
-const FLOOR: usize = 176;
+const FLOOR: usize = 177;
 
 fn corpus_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("DRIFTLESS_KUSTOMIZE_CONFORMANCE") {
