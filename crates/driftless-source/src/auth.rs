@@ -141,6 +141,19 @@ fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
+/// Value of the HTTP `Authorization` header for `auth`, if it uses one.
+pub fn http_authorization(auth: &Auth) -> Option<String> {
+    match auth {
+        Auth::Basic { username, password } => {
+            let raw = format!("{username}:{password}");
+            let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+            Some(format!("Basic {encoded}"))
+        }
+        Auth::Bearer { token } => Some(format!("Bearer {token}")),
+        Auth::None | Auth::Ssh { .. } => None,
+    }
+}
+
 /// Applies `auth` and `tls` to a git runner for `url`.
 ///
 /// Returns the runner and the credential files it refers to; keep the files
@@ -166,31 +179,21 @@ pub fn apply(
     }
     match auth {
         Auth::None => {}
-        Auth::Basic { username, password } => {
+        Auth::Basic { .. } | Auth::Bearer { .. } => {
             if !is_http_url(url) {
+                let what = if matches!(auth, Auth::Basic { .. }) {
+                    "basic"
+                } else {
+                    "bearer"
+                };
                 return Err(AuthError::SchemeMismatch {
                     url: url.into(),
-                    what: "basic",
+                    what,
                 });
             }
-            let raw = format!("{username}:{password}");
-            let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
-            git = git.config(
-                "http.extraHeader",
-                &format!("Authorization: Basic {encoded}"),
-            );
-        }
-        Auth::Bearer { token } => {
-            if !is_http_url(url) {
-                return Err(AuthError::SchemeMismatch {
-                    url: url.into(),
-                    what: "bearer",
-                });
+            if let Some(value) = http_authorization(auth) {
+                git = git.config("http.extraHeader", &format!("Authorization: {value}"));
             }
-            git = git.config(
-                "http.extraHeader",
-                &format!("Authorization: Bearer {token}"),
-            );
         }
         Auth::Ssh {
             private_key,

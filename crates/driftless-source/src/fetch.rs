@@ -216,6 +216,7 @@ impl Fetcher {
             url: url.to_string(),
             source,
         })?;
+        let authorization = auth::http_authorization(&spec.auth);
         let remote_err = |source| FetchError::Remote {
             url: url.to_string(),
             source,
@@ -240,7 +241,8 @@ impl Fetcher {
                 tag_object: None,
             },
             None => {
-                let refs = remote::list(&git, url, &spec.reference).map_err(remote_err)?;
+                let refs = remote::list(&git, url, &spec.reference, authorization.as_deref())
+                    .map_err(remote_err)?;
                 remote::resolve(url, &spec.reference, &refs).map_err(remote_err)?
             }
         };

@@ -5,6 +5,7 @@
 //! binary (see `docs/sources.md`); this crate adds ref resolution, caching,
 //! credentials, snapshot safety checks and de-duplication on top.
 
+pub mod advertise;
 pub mod auth;
 pub mod fetch;
 pub mod git;

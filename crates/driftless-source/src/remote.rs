@@ -132,7 +132,17 @@ pub fn classify(url: &str, err: &GitError) -> RemoteError {
 ///
 /// `--heads`/`--tags` make git send a ref prefix to protocol-v2 servers, so a
 /// branch poll transfers the branch list rather than every ref.
-pub fn list(git: &Git, url: &str, spec: &RefSpec) -> Result<Vec<RemoteRef>, RemoteError> {
+///
+/// Plain `http://` remotes are first asked in-process (see [`crate::advertise`]).
+pub fn list(
+    git: &Git,
+    url: &str,
+    spec: &RefSpec,
+    authorization: Option<&str>,
+) -> Result<Vec<RemoteRef>, RemoteError> {
+    if let Some(refs) = crate::advertise::list(url, spec, authorization) {
+        return Ok(refs);
+    }
     // Patterns match ref names exactly; the `^{}` form brings the peeled
     // commit of an annotated tag along.
     let (pattern, peeled);

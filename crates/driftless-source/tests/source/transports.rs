@@ -62,15 +62,14 @@ fn http_basic_auth_and_cheap_no_change_poll() {
         .expect("fetch with password");
     assert_eq!(rev.sha, fx.head());
 
-    // Nothing changed: only the ref advertisement is requested (GET info/refs
-    // plus the ls-refs POST of protocol v2), never a pack.
+    // Nothing changed: one protocol-v2 ls-refs request, never a pack.
     let before = server.requests.load(Ordering::SeqCst);
     let again = fetcher
         .fetch(&main_spec(&url, good))
         .expect("no-change poll");
     assert_eq!(again, rev);
     let cost = server.requests.load(Ordering::SeqCst) - before;
-    assert!(cost <= 2, "a no-change poll made {cost} requests");
+    assert_eq!(cost, 1, "a no-change poll made {cost} requests");
 
     let wrong = Auth::Basic {
         username: "alice".into(),
