@@ -296,12 +296,15 @@ impl Image {
         } else if !self.new_tag.is_empty() {
             out.push(':');
             out.push_str(&self.new_tag);
-        } else if let Some(d) = digest {
-            out.push('@');
-            out.push_str(d);
-        } else if let Some(t) = tag {
-            out.push(':');
-            out.push_str(t);
+        } else {
+            if let Some(t) = tag {
+                out.push(':');
+                out.push_str(t);
+            }
+            if let Some(d) = digest {
+                out.push('@');
+                out.push_str(d);
+            }
         }
         Some(out)
     }
