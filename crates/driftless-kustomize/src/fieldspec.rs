@@ -47,14 +47,19 @@ impl FieldSpec {
 
 /// Splits a path on `/`, honouring `\/` escapes and `[...]` selectors.
 pub fn split_path(path: &str) -> Vec<String> {
+    split_outside_brackets(path, '/')
+}
+
+/// Splits on `sep` except inside `[...]`; `\` escapes a following `sep`.
+pub fn split_outside_brackets(path: &str, sep: char) -> Vec<String> {
     let mut parts = Vec::new();
     let mut cur = String::new();
     let mut depth = 0;
     let mut chars = path.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' if chars.peek() == Some(&'/') => {
-                cur.push('/');
+            '\\' if chars.peek() == Some(&sep) => {
+                cur.push(sep);
                 chars.next();
             }
             '[' => {
@@ -65,7 +70,7 @@ pub fn split_path(path: &str) -> Vec<String> {
                 depth -= 1;
                 cur.push(c);
             }
-            '/' if depth == 0 => parts.push(std::mem::take(&mut cur)),
+            c if c == sep && depth == 0 => parts.push(std::mem::take(&mut cur)),
             _ => cur.push(c),
         }
     }
@@ -263,36 +268,10 @@ pub fn common_label_specs() -> Vec<FieldSpec> {
 
 /// Field specs for labels on pod templates only (`labels.includeTemplates`).
 pub fn template_label_specs() -> Vec<FieldSpec> {
-    let mut v = vec![FieldSpec::new(
-        "",
-        "v1",
-        "ReplicationController",
-        "spec/template/metadata/labels",
-        true,
-    )];
-    for (group, kind) in [
-        ("", "Deployment"),
-        ("", "ReplicaSet"),
-        ("", "DaemonSet"),
-        ("apps", "StatefulSet"),
-        ("batch", "Job"),
-    ] {
-        v.push(FieldSpec::new(
-            group,
-            "",
-            kind,
-            "spec/template/metadata/labels",
-            true,
-        ));
-    }
-    v.push(FieldSpec::new(
-        "batch",
-        "",
-        "CronJob",
-        "spec/jobTemplate/spec/template/metadata/labels",
-        true,
-    ));
-    v
+    common_label_specs()
+        .into_iter()
+        .filter(|s| s.path.ends_with("template/metadata/labels"))
+        .collect()
 }
 
 /// Field specs for commonAnnotations.

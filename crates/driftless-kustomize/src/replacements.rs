@@ -123,26 +123,7 @@ fn apply_one(rep: &Value, res: &mut [Resource]) -> Result<(), String> {
 
 /// Splits `a.b.[name=x].c` into segments, keeping bracketed parts whole.
 pub fn parse_field_path(path: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut depth = 0;
-    for c in path.chars() {
-        match c {
-            '[' => {
-                depth += 1;
-                cur.push(c);
-            }
-            ']' => {
-                depth -= 1;
-                cur.push(c);
-            }
-            '.' if depth == 0 => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out.retain(|s| !s.is_empty());
-    out
+    crate::fieldspec::split_outside_brackets(path, '.')
 }
 
 enum Seg<'a> {
