@@ -141,6 +141,23 @@ fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
+/// `url` with any password in its user-info replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// Value of the HTTP `Authorization` header for `auth`, if it uses one.
 pub fn http_authorization(auth: &Auth) -> Option<String> {
     match auth {
@@ -260,6 +277,16 @@ mod tests {
         assert!(!is_ssh_url("https://example.com/org/repo.git"));
         assert!(!is_ssh_url("/srv/git/repo.git"));
         assert!(!is_ssh_url("file:///srv/git/repo.git"));
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("https://bob:hunter2@git.example.com/r.git"),
+            "https://bob:***@git.example.com/r.git"
+        );
+        assert_eq!(redact_url("ssh://git@host/r"), "ssh://git@host/r");
+        assert_eq!(redact_url("/srv/r.git"), "/srv/r.git");
     }
 
     #[test]

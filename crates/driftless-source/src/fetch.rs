@@ -20,7 +20,7 @@ use crate::verify::{self, Verify, VerifyError};
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// Listing or resolving refs failed.
-    #[error("fetching {url}: {source}")]
+    #[error("fetching {source}")]
     Remote {
         /// The remote URL.
         url: String,
@@ -209,43 +209,21 @@ impl Fetcher {
         previous: Option<&Revision>,
     ) -> Result<Revision, FetchError> {
         let url = spec.url.as_str();
-        let repo = self.ensure_repo(url)?;
+        // Errors and the cache show the URL without any password in it.
+        let shown = auth::redact_url(url);
+        let repo = self.ensure_repo(url, &shown)?;
         let scratch = self.scratch_dir()?;
         let (git, _creds) = auth::apply(Git::in_dir(&repo), url, &spec.auth, &spec.tls, &scratch)
             .map_err(|source| FetchError::Auth {
-            url: url.to_string(),
+            url: shown.clone(),
             source,
         })?;
-        let authorization = auth::http_authorization(&spec.auth);
-        let remote_err = |source| FetchError::Remote {
-            url: url.to_string(),
-            source,
-        };
         if let (RefSpec::Commit(sha), Some(prev)) = (&spec.reference, previous)
             && *sha == prev.sha
         {
             return Ok(prev.clone());
         }
-        let cached_commit = match &spec.reference {
-            RefSpec::Commit(sha) if sha.len() == 40 && has_object(&repo, sha, "commit")? => {
-                Some(sha.clone())
-            }
-            _ => None,
-        };
-        // An exact commit already in the cache needs no network at all.
-        let resolved = match cached_commit {
-            Some(sha) => Resolved {
-                label: String::new(),
-                want: sha.clone(),
-                commit: Some(sha),
-                tag_object: None,
-            },
-            None => {
-                let refs = remote::list(&git, url, &spec.reference, authorization.as_deref())
-                    .map_err(remote_err)?;
-                remote::resolve(url, &spec.reference, &refs).map_err(remote_err)?
-            }
-        };
+        let resolved = self.resolve(&git, &repo, spec, &shown)?;
         // Unchanged since the last accepted fetch: the advertisement was the
         // only cost, no local git process runs.
         if let Some(prev) = previous
@@ -255,42 +233,98 @@ impl Fetcher {
         {
             return Ok(prev.clone());
         }
+        // One process at a time writes into a cache repository; the lock is
+        // released when the file is closed.
+        let lock_path = repo.with_extension("lock");
+        let lock = fs::File::create(&lock_path).map_err(|source| FetchError::Cache {
+            path: lock_path.clone(),
+            source,
+        })?;
+        lock.lock().map_err(|source| FetchError::Cache {
+            path: lock_path,
+            source,
+        })?;
+        let rev = self.accept(&git, &repo, spec, &resolved, &shown, &scratch)?;
+        drop(lock);
+        Ok(rev)
+    }
+
+    /// Resolves the spec: from the cache for a known exact commit, else from
+    /// the remote's ref advertisement.
+    fn resolve(
+        &self,
+        git: &Git,
+        repo: &Path,
+        spec: &SourceSpec,
+        shown: &str,
+    ) -> Result<Resolved, FetchError> {
+        if let RefSpec::Commit(sha) = &spec.reference
+            && sha.len() == 40
+            && has_object(repo, sha, "commit")?
+        {
+            return Ok(Resolved {
+                label: String::new(),
+                want: sha.clone(),
+                commit: Some(sha.clone()),
+                tag_object: None,
+            });
+        }
+        let remote_err = |source: RemoteError| FetchError::Remote {
+            url: shown.to_string(),
+            source: source.with_url(shown),
+        };
+        let authorization = auth::http_authorization(&spec.auth);
+        let refs = remote::list(git, &spec.url, &spec.reference, authorization.as_deref())
+            .map_err(remote_err)?;
+        remote::resolve(shown, &spec.reference, &refs).map_err(remote_err)
+    }
+
+    /// Fetches what is missing, reads and verifies the revision, and pins it.
+    fn accept(
+        &self,
+        git: &Git,
+        repo: &Path,
+        spec: &SourceSpec,
+        resolved: &Resolved,
+        shown: &str,
+        scratch: &Path,
+    ) -> Result<Revision, FetchError> {
         let local_ref = format!("refs/driftless/{}", key_of(&spec.reference.to_string()));
         let have = match (&resolved.commit, &resolved.tag_object) {
-            (Some(c), Some(t)) => has_object(&repo, c, "commit")? && has_object(&repo, t, "tag")?,
-            (Some(c), None) => has_object(&repo, c, "commit")?,
+            (Some(c), Some(t)) => has_object(repo, c, "commit")? && has_object(repo, t, "tag")?,
+            (Some(c), None) => has_object(repo, c, "commit")?,
             _ => false,
         };
         if !have {
-            self.transfer(&git, &repo, url, &resolved, &local_ref)?;
+            self.transfer(git, repo, &spec.url, shown, resolved, &local_ref)?;
         }
         let commit = resolved
             .commit
             .clone()
             .unwrap_or_else(|| resolved.want.clone());
-        if !has_object(&repo, &commit, "commit")? {
+        if !has_object(repo, &commit, "commit")? {
             return Err(FetchError::Transfer {
-                url: url.to_string(),
+                url: shown.to_string(),
                 want: resolved.want.clone(),
                 detail: format!("commit {commit} is not in what the server sent"),
             });
         }
-        let mut rev = Revision::read(&repo, &resolved.label, &commit).map_err(|source| {
+        let mut rev = Revision::read(repo, &resolved.label, &commit).map_err(|source| {
             FetchError::Revision {
-                url: url.to_string(),
+                url: shown.to_string(),
                 source,
             }
         })?;
         rev.tag_object = resolved.tag_object.clone();
         if let Some(policy) = &spec.verify {
-            verify::verify(&repo, &rev, policy, &scratch).map_err(|source| FetchError::Verify {
-                url: url.to_string(),
+            verify::verify(repo, &rev, policy, scratch).map_err(|source| FetchError::Verify {
+                url: shown.to_string(),
                 source,
             })?;
         }
         // Keep the accepted objects reachable from a ref so a later prune keeps them.
         let pin = resolved.tag_object.as_deref().unwrap_or(&commit);
-        git_local(&repo, &["update-ref", &local_ref, pin])?;
+        git_local(repo, &["update-ref", &local_ref, pin])?;
         Ok(rev)
     }
 
@@ -299,6 +333,7 @@ impl Fetcher {
         git: &Git,
         repo: &Path,
         url: &str,
+        shown: &str,
         resolved: &Resolved,
         local_ref: &str,
     ) -> Result<(), FetchError> {
@@ -321,7 +356,7 @@ impl Fetcher {
         let detail = err.stderr().to_string();
         let by_commit = resolved.want.len() == 40 && !resolved.want.starts_with("refs/");
         if !by_commit || detail.to_ascii_lowercase().contains("authentication") {
-            return Err(transfer_error(url, &resolved.want, &err));
+            return Err(transfer_error(shown, &resolved.want, &err));
         }
         // Servers that refuse unadvertised commits: fetch full history of
         // branches and tags and look for the commit there.
@@ -340,11 +375,11 @@ impl Fetcher {
             "+refs/tags/*:refs/driftless/all/tags/*",
         ]);
         git.run(&args)
-            .map_err(|e| transfer_error(url, &resolved.want, &e))?;
+            .map_err(|e| transfer_error(shown, &resolved.want, &e))?;
         Ok(())
     }
 
-    fn ensure_repo(&self, url: &str) -> Result<PathBuf, FetchError> {
+    fn ensure_repo(&self, url: &str, shown: &str) -> Result<PathBuf, FetchError> {
         let repo = self.repo_dir(url);
         if repo.join("HEAD").is_file() {
             return Ok(repo);
@@ -352,7 +387,7 @@ impl Fetcher {
         mkdir(&repo)?;
         git_local(&repo, &["init", "--bare", "--quiet"])?;
         // Record the URL so a person looking into the cache knows what it is.
-        fs::write(repo.join("description"), format!("{url}\n")).map_err(|source| {
+        fs::write(repo.join("description"), format!("{shown}\n")).map_err(|source| {
             FetchError::Cache {
                 path: repo.join("description"),
                 source,
@@ -365,7 +400,7 @@ impl Fetcher {
 fn transfer_error(url: &str, want: &str, err: &GitError) -> FetchError {
     let detail = match err.stderr() {
         "" => err.to_string(),
-        s => s.to_string(),
+        s => remote::condense(s),
     };
     FetchError::Transfer {
         url: url.to_string(),

@@ -66,6 +66,26 @@ pub enum RemoteError {
     },
 }
 
+impl RemoteError {
+    /// The same error naming `url` (used to show a redacted URL).
+    pub fn with_url(self, shown: &str) -> RemoteError {
+        let url = shown.to_string();
+        match self {
+            RemoteError::Authentication { detail, .. } => {
+                RemoteError::Authentication { url, detail }
+            }
+            RemoteError::HostKey { detail, .. } => RemoteError::HostKey { url, detail },
+            RemoteError::Tls { detail, .. } => RemoteError::Tls { url, detail },
+            RemoteError::Unreachable { detail, .. } => RemoteError::Unreachable { url, detail },
+            RemoteError::RefNotFound { spec, .. } => RemoteError::RefNotFound { url, spec },
+            RemoteError::NoSemverMatch { range, tags, .. } => {
+                RemoteError::NoSemverMatch { url, range, tags }
+            }
+            RemoteError::Range { source, .. } => RemoteError::Range { url, source },
+        }
+    }
+}
+
 /// One advertised ref.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteRef {
@@ -100,7 +120,7 @@ pub struct Resolved {
 /// Turns git's stderr for a failed remote operation into a typed error.
 pub fn classify(url: &str, err: &GitError) -> RemoteError {
     let detail = match err {
-        GitError::Failed { stderr, .. } => stderr.clone(),
+        GitError::Failed { stderr, .. } => condense(stderr),
         other => other.to_string(),
     };
     let lower = detail.to_ascii_lowercase();
@@ -126,6 +146,22 @@ pub fn classify(url: &str, err: &GitError) -> RemoteError {
     } else {
         RemoteError::Unreachable { url, detail }
     }
+}
+
+/// git's stderr on one line, without its generic advice.
+pub fn condense(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("Please make sure you have the correct access")
+                && *l != "and the repository exists."
+                && *l != "fatal: Could not read from remote repository."
+        })
+        .map(|l| l.strip_prefix("fatal: ").unwrap_or(l))
+        .collect();
+    lines.join("; ")
 }
 
 /// Lists the remote's refs needed to resolve `spec`.
