@@ -9,6 +9,7 @@ pub mod advertise;
 pub mod auth;
 pub mod fetch;
 pub mod git;
+mod ignore_rules;
 pub mod poll;
 pub mod refspec;
 pub mod remote;

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::git::{Git, GitError};
+use crate::ignore_rules::IgnoreRules;
 
-/// Name of the ignore file read from the snapshot root.
+/// Name of the ignore files read from every directory of a snapshot.
 pub const IGNORE_FILE: &str = ".driftlessignore";
 
 /// Failure to export a snapshot; the previous snapshot is left untouched.
@@ -207,12 +208,9 @@ pub fn export(
         .run_bytes(&["ls-tree", "-r", "-z", "--long", &tree], None)
         .map_err(git_err)?;
     let mut entries = parse_ls_tree(commit, &listing)?;
-    let matcher = ignore_matcher(&git, commit, &entries, extra_ignore)?;
-    entries.retain(|e| {
-        !matcher
-            .matched_path_or_any_parents(&e.path, false)
-            .is_ignore()
-    });
+    let files = entries.iter().map(|e| (e.path.as_str(), e.blob.as_str()));
+    let rules = IgnoreRules::load(&git, commit, files, extra_ignore)?;
+    entries.retain(|e| !rules.is_ignored(&e.path));
     check_limits(commit, &entries, limits)?;
     let blobs = read_blobs(&git, commit, &entries)?;
     check_symlinks(commit, &entries, &blobs)?;
@@ -256,42 +254,6 @@ fn parse_ls_tree(commit: &str, listing: &[u8]) -> Result<Vec<Entry>, SnapshotErr
         });
     }
     Ok(entries)
-}
-
-fn ignore_matcher(
-    git: &Git,
-    commit: &str,
-    entries: &[Entry],
-    extra: &[String],
-) -> Result<ignore::gitignore::Gitignore, SnapshotError> {
-    let mut builder = ignore::gitignore::GitignoreBuilder::new("");
-    let mut lines: Vec<String> = Vec::new();
-    if let Some(file) = entries.iter().find(|e| e.path == IGNORE_FILE) {
-        let content = git
-            .run_bytes(&["cat-file", "blob", &file.blob], None)
-            .map_err(|source| SnapshotError::Git {
-                commit: commit.to_string(),
-                source,
-            })?;
-        lines.extend(
-            String::from_utf8_lossy(&content)
-                .lines()
-                .map(str::to_string),
-        );
-    }
-    lines.extend(extra.iter().cloned());
-    for line in lines {
-        if let Err(e) = builder.add_line(None, &line) {
-            return Err(SnapshotError::Ignore {
-                pattern: line,
-                reason: e.to_string(),
-            });
-        }
-    }
-    builder.build().map_err(|e| SnapshotError::Ignore {
-        pattern: String::new(),
-        reason: e.to_string(),
-    })
 }
 
 fn check_limits(commit: &str, entries: &[Entry], limits: &Limits) -> Result<(), SnapshotError> {

@@ -69,12 +69,20 @@ fn ignore_file_and_extra_patterns_are_honoured() {
         ("docs/guide.txt", "guide\n"),
         ("app/deploy.yaml", "d\n"),
         ("app/test.yaml", "t\n"),
+        ("app/.driftlessignore", "*.txt\n!notes.md\n"),
+        ("app/notes.md", "n\n"),
+        ("app/scratch.txt", "s\n"),
+        ("top.txt", "t\n"),
     ]);
     let snap = take(&fetcher, &spec, "").expect("snapshot");
     assert!(!snap.dir.join("README.md").exists());
     assert!(!snap.dir.join("docs").exists());
     assert!(snap.dir.join("keep.md").is_file());
     assert!(snap.dir.join("app/test.yaml").is_file());
+    // A nested ignore file applies below its directory and can re-include.
+    assert!(!snap.dir.join("app/scratch.txt").exists());
+    assert!(snap.dir.join("top.txt").is_file());
+    assert!(snap.dir.join("app/notes.md").is_file());
     spec.ignore = vec!["app/test.yaml".into()];
     let filtered = take(&fetcher, &spec, "").expect("snapshot with extra ignore");
     assert_ne!(
