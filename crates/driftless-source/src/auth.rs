@@ -238,7 +238,8 @@ pub fn apply(
                 "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o IdentityAgent=none \
                  -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null \
                  -o StrictHostKeyChecking=yes -o PasswordAuthentication=no \
-                 -o KbdInteractiveAuthentication=no -o ConnectTimeout=30",
+                 -o KbdInteractiveAuthentication=no -o ConnectTimeout=30 \
+                 -o ServerAliveInterval=15 -o ServerAliveCountMax=4",
                 shell_quote(&key_path),
                 shell_quote(&hosts_path)
             );

@@ -339,16 +339,20 @@ impl Fetcher {
     ) -> Result<(), FetchError> {
         let staging = format!("{local_ref}-incoming");
         let refspec = format!("+{}:{staging}", resolved.want);
-        let shallow = git.run(&[
-            "fetch",
-            "--depth=1",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--quiet",
-            "--",
-            url,
-            &refspec,
-        ]);
+        let fetch = |depth: &[&str]| {
+            let mut args = vec!["fetch", "--no-tags", "--no-write-fetch-head", "--quiet"];
+            args.extend_from_slice(depth);
+            args.extend(["--", url, &refspec]);
+            git.run(&args)
+        };
+        let mut shallow = fetch(&["--depth=1"]);
+        if shallow
+            .as_ref()
+            .is_err_and(|e| e.stderr().contains("does not support shallow"))
+        {
+            // Dumb HTTP servers cannot cut history; take it whole.
+            shallow = fetch(&[]);
+        }
         let err = match shallow {
             Ok(_) => return Ok(()),
             Err(e) => e,

@@ -117,10 +117,21 @@ pub fn parse_range(range: &str) -> Result<semver::VersionReq, RefSpecError> {
     })
 }
 
-/// Parses a tag name as a version, accepting an optional leading `v`.
+/// Parses a tag name as a version, accepting an optional leading `v` and
+/// missing minor or patch numbers (`v1.2` is 1.2.0), as Flux does.
 pub fn tag_version(tag: &str) -> Option<semver::Version> {
     let bare = tag.strip_prefix('v').unwrap_or(tag);
-    semver::Version::parse(bare).ok()
+    if let Ok(v) = semver::Version::parse(bare) {
+        return Some(v);
+    }
+    let core_end = bare.find(['-', '+']).unwrap_or(bare.len());
+    let (core, suffix) = bare.split_at(core_end);
+    let dots = core.matches('.').count();
+    if dots >= 2 || core.is_empty() || !core.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let padded = format!("{core}{}{suffix}", ".0".repeat(2 - dots));
+    semver::Version::parse(&padded).ok()
 }
 
 /// Picks the tag with the highest version matching `req` among `tags`.
@@ -210,6 +221,16 @@ mod tests {
         assert!(!req.matches(&semver::Version::new(2, 0, 0)));
         let req = parse_range(">= 1.2.0, < 2").expect("valid range");
         assert!(req.matches(&semver::Version::new(1, 2, 0)));
+    }
+
+    #[test]
+    fn short_versions_are_padded() {
+        assert_eq!(tag_version("v1.2"), Some(semver::Version::new(1, 2, 0)));
+        assert_eq!(tag_version("3"), Some(semver::Version::new(3, 0, 0)));
+        let rc = tag_version("v2.1-rc.1").expect("pre-release");
+        assert_eq!(rc.to_string(), "2.1.0-rc.1");
+        assert_eq!(tag_version("release-1"), None);
+        assert_eq!(tag_version("1..2"), None);
     }
 
     #[test]

@@ -275,3 +275,34 @@ fn https_with_custom_ca_bundle() {
         );
     }
 }
+
+#[test]
+fn dumb_http_full_fetch_and_commit_fallback() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    let first = fx.head();
+    let second = fx.commit(&[("a.txt", "2\n")], "Second");
+    fx.push();
+    crate::support::git(&fx.bare, &["update-server-info"]);
+    let server = http::start(
+        &fx.served,
+        http::Options {
+            dumb: true,
+            ..Default::default()
+        },
+    );
+    let url = format!("{}/repo.git", server.url);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::new(cache.path());
+    let rev = fetcher
+        .fetch(&main_spec(&url, Auth::None))
+        .expect("dumb fetch");
+    assert_eq!(rev.sha, second);
+    let old = SourceSpec::new(&url, RefSpec::Commit(first.clone()));
+    assert_eq!(
+        fetcher.fetch(&old).expect("old commit via history").sha,
+        first
+    );
+    let other_cache = tempfile::tempdir().expect("tempdir");
+    let cold = Fetcher::new(other_cache.path());
+    assert_eq!(cold.fetch(&old).expect("old commit, cold cache").sha, first);
+}

@@ -16,6 +16,8 @@ pub struct Options {
     pub authorization: Option<String>,
     /// Close upload-pack responses after this many body bytes (a dying server).
     pub cut_after: Option<usize>,
+    /// Serve only the "dumb" protocol: static files, no upload-pack.
+    pub dumb: bool,
 }
 
 /// A running server; stopped when dropped.
@@ -146,7 +148,15 @@ fn serve(mut stream: TcpStream, root: &PathBuf, options: &Options) -> std::io::R
                    Content-Length: 0\r\nConnection: close\r\n\r\n";
         return stream.write_all(msg.as_bytes());
     }
-    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    let (path, mut query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    if options.dumb {
+        if req.method == "POST" {
+            let msg = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            return stream.write_all(msg.as_bytes());
+        }
+        // Without `?service=` http-backend answers as a static file server.
+        query = "";
+    }
     let mut cmd = Command::new("git");
     cmd.arg("http-backend")
         .env_clear()
