@@ -216,7 +216,7 @@ pub(crate) fn append_unique(
     origin: &Path,
 ) -> Result<(), Error> {
     let id = r.cur_id();
-    if list.iter().any(|x| x.cur_id().same_as(&id)) {
+    if list.iter().any(|x| x.has_id(&id)) {
         return Err(Error::invalid(
             origin,
             format!("may not add resource with an already registered id: {id}"),

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::fieldspec::{FieldSpec, split_path, visit_path};
-use crate::resource::{Gvk, Resource};
+use crate::resource::{Gvk, ResId, Resource};
 
 /// Where pod specs live, by workload kind.
 const POD_SPEC_PREFIXES: &[(&str, &str)] = &[
@@ -258,6 +258,10 @@ pub fn fix_references(
     cfg: &crate::config::TransformerConfig,
 ) -> Result<(), String> {
     let snapshot: Vec<Resource> = res.to_vec();
+    // Every identity each resource has had, computed once for all lookups.
+    let ids: Vec<Vec<ResId>> = snapshot.iter().map(Resource::all_ids).collect();
+    let index: Vec<(&Resource, &[ResId])> =
+        snapshot.iter().zip(ids.iter().map(Vec::as_slice)).collect();
     let mut all = rules();
     all.extend(cfg.name_reference.iter().map(|(target, referrers)| Rule {
         target: target.clone(),
@@ -297,8 +301,7 @@ pub fn fix_references(
                         if let Some(Value::Array(items)) = m.get_mut(key) {
                             for item in items.iter_mut() {
                                 let Value::String(old) = item else { continue };
-                                match select(&snapshot, referrer_snapshot, &rule.target, old, None)
-                                {
+                                match select(&index, referrer_snapshot, &rule.target, old, None) {
                                     Ok(Some(found)) => {
                                         *item = Value::String(found.name().to_string())
                                     }
@@ -329,7 +332,7 @@ pub fn fix_references(
                             None
                         };
                         match select(
-                            &snapshot,
+                            &index,
                             referrer_snapshot,
                             &rule.target,
                             old,
@@ -358,7 +361,7 @@ pub fn fix_references(
 }
 
 fn select<'a>(
-    all: &'a [Resource],
+    all: &[(&'a Resource, &[ResId])],
     referrer: &Resource,
     target: &Gvk,
     old: &str,
@@ -367,11 +370,11 @@ fn select<'a>(
     let referrer_id = referrer.cur_id();
     let mut candidates: Vec<&Resource> = all
         .iter()
-        .filter(|c| {
-            c.all_ids()
-                .iter()
-                .any(|id| id.gvk.is_selected_by(target) && id.name == old)
+        .filter(|(_, ids)| {
+            ids.iter()
+                .any(|id| id.name == old && id.gvk.is_selected_by(target))
         })
+        .map(|(r, _)| *r)
         .collect();
     if candidates.is_empty() {
         return Ok(None);

@@ -243,6 +243,15 @@ impl Resource {
         }
     }
 
+    /// True when the current identity equals `id` (as conflicts count),
+    /// checked without building a new id.
+    pub(crate) fn has_id(&self, id: &ResId) -> bool {
+        self.name() == id.name
+            && self.kind() == id.gvk.kind
+            && self.gvk() == id.gvk
+            && self.cur_id().effective_namespace() == id.effective_namespace()
+    }
+
     /// Identity before any rename.
     pub fn org_id(&self) -> ResId {
         self.prev_ids
