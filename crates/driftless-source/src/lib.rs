@@ -21,7 +21,7 @@ use std::path::Path;
 
 pub use auth::{Auth, Tls};
 pub use fetch::{FetchError, Fetcher, SourceSpec};
-pub use poll::Poller;
+pub use poll::{PollCommand, PollEvent, Poller};
 pub use refspec::{RefSpec, RefSpecError};
 pub use revision::{Revision, Signature};
 pub use snapshot::{Limits, Snapshot, SnapshotError};

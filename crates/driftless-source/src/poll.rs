@@ -19,6 +19,7 @@ pub struct Poller {
     interval: Duration,
     current: Option<Revision>,
     last_error: Option<String>,
+    failures: u32,
 }
 
 /// Outcome of one poll.
@@ -39,6 +40,7 @@ impl Poller {
             interval,
             current: None,
             last_error: None,
+            failures: 0,
         }
     }
 
@@ -57,6 +59,7 @@ impl Poller {
         match self.fetcher.fetch(&self.spec) {
             Ok(rev) => {
                 self.last_error = None;
+                self.failures = 0;
                 let same = self.current.as_ref().is_some_and(|c| {
                     c.sha == rev.sha
                         && c.tag_object == rev.tag_object
@@ -70,16 +73,26 @@ impl Poller {
             }
             Err(e) => {
                 self.last_error = Some(e.to_string());
+                self.failures = self.failures.saturating_add(1);
                 Err(e)
             }
         }
     }
 
-    /// Polls every interval until `stop` receives a message or is dropped,
-    /// calling `on_change` for each new revision and `on_error` for failures.
+    /// Delay before the next poll: the interval, doubled per consecutive
+    /// failure up to eight times the interval, so a broken remote is not hammered.
+    pub fn next_delay(&self) -> Duration {
+        let factor = 1u32 << self.failures.min(3);
+        self.interval.saturating_mul(factor)
+    }
+
+    /// Polls until told to stop: every [`Poller::next_delay`], and at once on
+    /// [`PollCommand::Now`] (e.g. from a webhook). Calls `on_change` for each
+    /// new revision and `on_error` for each failed poll. Returns when `commands`
+    /// receives [`PollCommand::Stop`] or is disconnected.
     pub fn run(
         &mut self,
-        stop: &Receiver<()>,
+        commands: &Receiver<PollCommand>,
         mut on_change: impl FnMut(&Revision),
         mut on_error: impl FnMut(&FetchError),
     ) {
@@ -89,10 +102,19 @@ impl Poller {
                 Ok(PollEvent::Unchanged) => {}
                 Err(e) => on_error(&e),
             }
-            match stop.recv_timeout(self.interval) {
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            match commands.recv_timeout(self.next_delay()) {
+                Err(RecvTimeoutError::Timeout) | Ok(PollCommand::Now) => {}
+                Ok(PollCommand::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             }
         }
     }
+}
+
+/// Instructions to a running [`Poller::run`] loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollCommand {
+    /// Poll now instead of waiting for the interval.
+    Now,
+    /// Leave the loop.
+    Stop,
 }

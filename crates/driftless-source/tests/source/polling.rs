@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
-use driftless_source::poll::PollEvent;
+use driftless_source::poll::{PollCommand, PollEvent};
 use driftless_source::{Fetcher, Poller, RefSpec, SourceSpec};
 
 use crate::support::{Fixture, http};
@@ -30,8 +30,15 @@ fn poller_reports_changes_and_keeps_last_good_on_failure() {
     }
     // The repository disappears: the poll fails, the last good revision stays.
     std::fs::rename(&fx.bare, fx.served.join("gone.git")).expect("move repo away");
+    assert_eq!(poller.next_delay(), Duration::from_millis(10));
     let err = poller.poll().expect_err("repo gone");
     assert!(poller.last_error().is_some_and(|m| m == err.to_string()));
+    // Failures back off: 2x, 4x, then capped at 8x the interval.
+    assert_eq!(poller.next_delay(), Duration::from_millis(20));
+    for _ in 0..4 {
+        assert!(poller.poll().is_err());
+    }
+    assert_eq!(poller.next_delay(), Duration::from_millis(80));
     assert_eq!(
         poller.current().map(|r| r.sha.as_str()),
         Some(next.as_str())
@@ -40,17 +47,18 @@ fn poller_reports_changes_and_keeps_last_good_on_failure() {
 }
 
 #[test]
-fn run_loop_reports_each_new_revision_until_stopped() {
+fn run_loop_polls_on_command_and_stops() {
     let fx = Fixture::new(&[("a.txt", "1\n")]);
     let cache = tempfile::tempdir().expect("tempdir");
     let fetcher = Arc::new(Fetcher::new(cache.path()));
     let spec = SourceSpec::new(fx.bare_url(), RefSpec::Branch("main".into()));
-    let (stop_tx, stop_rx) = mpsc::channel();
+    let (commands, command_rx) = mpsc::channel();
     let (seen_tx, seen_rx) = mpsc::channel();
+    // The interval is far longer than the test: only `Now` can trigger polls.
     let worker = std::thread::spawn(move || {
-        let mut poller = Poller::new(fetcher, spec, Duration::from_millis(20));
+        let mut poller = Poller::new(fetcher, spec, Duration::from_secs(3600));
         poller.run(
-            &stop_rx,
+            &command_rx,
             |rev| seen_tx.send(rev.sha.clone()).expect("send"),
             |_| {},
         );
@@ -61,11 +69,12 @@ fn run_loop_reports_each_new_revision_until_stopped() {
     assert_eq!(first, fx.head());
     let next = fx.commit(&[("a.txt", "2\n")], "Second");
     fx.push();
+    commands.send(PollCommand::Now).expect("trigger");
     let second = seen_rx
         .recv_timeout(Duration::from_secs(20))
-        .expect("new revision");
+        .expect("new revision after trigger");
     assert_eq!(second, next);
-    stop_tx.send(()).expect("stop");
+    commands.send(PollCommand::Stop).expect("stop");
     worker.join().expect("poller thread ends");
 }
 
