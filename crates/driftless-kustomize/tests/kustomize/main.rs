@@ -4,4 +4,5 @@
 
 mod conformance;
 mod corpus;
+mod errors;
 mod support;

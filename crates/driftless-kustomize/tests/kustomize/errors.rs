@@ -1,0 +1,159 @@
+//! Error messages name the file at fault, and the load restrictor holds.
+
+use std::path::{Path, PathBuf};
+
+use driftless_kustomize::{LoadRestrictor, Options, build};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempTree(PathBuf);
+
+impl TempTree {
+    fn new(name: &str, files: &[(&str, &str)]) -> TempTree {
+        let dir =
+            std::env::temp_dir().join(format!("driftless-kustomize-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (rel, body) in files {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().expect("file has a parent"))
+                .expect("create dirs");
+            std::fs::write(&path, body).expect("write file");
+        }
+        TempTree(dir)
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn error_of(dir: &Path, opts: &Options) -> String {
+    match build(dir, opts) {
+        Ok(list) => panic!("expected an error, got {} resources", list.len()),
+        Err(e) => e.to_string(),
+    }
+}
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n";
+
+#[test]
+fn unknown_field_names_the_kustomization_file() {
+    let t = TempTree::new(
+        "unknown",
+        &[("kustomization.yaml", "resources: []\nnameprefx: a-\n")],
+    );
+    let msg = error_of(&t.0, &Options::default());
+    assert!(
+        msg.contains("kustomization.yaml") && msg.contains("nameprefx"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_resource_names_the_missing_path() {
+    let t = TempTree::new(
+        "missing",
+        &[("kustomization.yaml", "resources:\n- gone.yaml\n")],
+    );
+    let msg = error_of(&t.0, &Options::default());
+    assert!(
+        msg.contains("gone.yaml") && msg.contains("kustomization.yaml"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn cycles_are_reported() {
+    let t = TempTree::new(
+        "cycle",
+        &[
+            ("a/kustomization.yaml", "resources:\n- ../b\n"),
+            ("b/kustomization.yaml", "resources:\n- ../a\n"),
+        ],
+    );
+    let msg = error_of(&t.0.join("a"), &Options::default());
+    assert!(msg.contains("cycle"), "{msg}");
+}
+
+#[test]
+fn files_outside_the_root_need_load_restrictions_none() {
+    let t = TempTree::new(
+        "restrict",
+        &[
+            ("app/kustomization.yaml", "resources:\n- ../outside.yaml\n"),
+            ("outside.yaml", CM),
+        ],
+    );
+    let msg = error_of(&t.0.join("app"), &Options::default());
+    assert!(
+        msg.contains("outside.yaml") && msg.contains("LoadRestrictionsNone"),
+        "{msg}"
+    );
+    let opts = Options {
+        load_restrictor: LoadRestrictor::None,
+        ..Options::default()
+    };
+    let list = build(&t.0.join("app"), &opts).expect("allowed without restrictions");
+    assert_eq!(list.iter().map(|r| r.name()).collect::<Vec<_>>(), vec!["x"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_escaping_the_root_are_refused() {
+    let t = TempTree::new(
+        "symlink",
+        &[
+            ("app/kustomization.yaml", "resources:\n- link.yaml\n"),
+            ("secret.yaml", CM),
+        ],
+    );
+    std::os::unix::fs::symlink(t.0.join("secret.yaml"), t.0.join("app/link.yaml"))
+        .expect("symlink");
+    let msg = error_of(&t.0.join("app"), &Options::default());
+    assert!(
+        msg.contains("secret.yaml") && msg.contains("security"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn helm_charts_need_helm_enabled() {
+    let t = TempTree::new(
+        "helm",
+        &[(
+            "kustomization.yaml",
+            "helmCharts:\n- name: app\n  repo: https://charts.example.com\n",
+        )],
+    );
+    let msg = error_of(&t.0, &Options::default());
+    assert!(
+        msg.contains("enable-helm") && msg.contains("kustomization.yaml"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn resources_expose_identity_and_json() {
+    let t = TempTree::new(
+        "api",
+        &[
+            (
+                "kustomization.yaml",
+                "namespace: ns\nresources:\n- cm.yaml\n",
+            ),
+            ("cm.yaml", CM),
+        ],
+    );
+    let list = build(&t.0, &Options::default()).expect("builds");
+    let r = list.iter().next().expect("one resource");
+    assert_eq!(
+        (r.api_version(), r.kind(), r.name(), r.namespace()),
+        ("v1", "ConfigMap", "x", Some("ns"))
+    );
+    assert_eq!(r.to_json()["metadata"]["namespace"], "ns");
+    assert_eq!(
+        list.to_yaml().expect("yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: ns\n"
+    );
+}
