@@ -2,10 +2,13 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use driftless_source::fetch::FetchError;
 use driftless_source::verify::VerifyError;
-use driftless_source::{Fetcher, RefSpec, SourceSpec, TrustedKey, Verify, VerifyMode};
+use driftless_source::{
+    Fetcher, PollEvent, Poller, RefSpec, SourceSpec, TrustedKey, Verify, VerifyMode,
+};
 
 use crate::support::{Fixture, git, git_with};
 
@@ -86,10 +89,20 @@ fn ssh_signed_head_commit_is_accepted_and_untrusted_refused() {
 
     let signed = ssh_sign_commit(&fx, &keys.join("trusted"), "a.txt", "Signed");
     assert_eq!(fetcher.fetch(&spec).expect("trusted signature").sha, signed);
+    let poll_cache = tempfile::tempdir().expect("tempdir");
+    let poll_fetcher = std::sync::Arc::new(Fetcher::new(poll_cache.path()));
+    let mut poller = Poller::new(poll_fetcher, spec.clone(), Duration::from_secs(60));
+    assert!(matches!(poller.poll(), Ok(PollEvent::Changed(_))));
 
     ssh_sign_commit(&fx, &keys.join("stranger"), "a.txt", "Signed by a stranger");
     let err = fetcher.fetch(&spec).expect_err("stranger refused");
     assert!(err.to_string().contains("signature not trusted"), "{err}");
+    // The poller refuses the new head and keeps the last verified revision.
+    assert!(poller.poll().is_err());
+    assert_eq!(
+        poller.current().map(|r| r.sha.as_str()),
+        Some(signed.as_str())
+    );
 }
 
 fn gpg(home: &Path, args: &[&str]) -> String {
