@@ -141,7 +141,8 @@ fn accumulate_inner(
     generator::run(loader, k, &generators, &mut level.resources)?;
     level.config.merge(&TransformerConfig::load(loader, k)?);
     run_transformers(loader, k, ctx, &level.config, &mut level.resources)?;
-    level.vars.extend(vars::read(k)?);
+    let declared = vars::read(k, &level.resources)?;
+    level.vars.extend(declared);
     Ok(level)
 }
 

@@ -142,6 +142,8 @@ impl fmt::Display for ResId {
 #[derive(Clone, Debug)]
 pub struct Resource {
     pub(crate) obj: Value,
+    /// Unique per loaded or generated object (copies share it).
+    pub(crate) serial: u64,
     /// Identities this resource had before renames, oldest first.
     pub(crate) prev_ids: Vec<ResId>,
     /// Generated ConfigMap/Secret that gets a content hash in its name.
@@ -161,8 +163,10 @@ pub struct Resource {
 impl Resource {
     /// Wraps a parsed object.
     pub(crate) fn new(obj: Value) -> Resource {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Resource {
             obj,
+            serial: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             prev_ids: Vec::new(),
             needs_hash: false,
             behavior: None,

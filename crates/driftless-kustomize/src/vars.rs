@@ -17,10 +17,33 @@ pub struct Var {
     api_version: String,
     namespace: Option<String>,
     field_path: String,
+    /// The resource the variable named in its own kustomization, when that
+    /// level made it unambiguous.
+    bound_to: Option<u64>,
 }
 
-/// Reads `vars:` from a kustomization.
-pub fn read(k: &Kustomization) -> Result<Vec<Var>, Error> {
+impl Var {
+    fn refers_to(&self, r: &Resource) -> bool {
+        r.all_ids().iter().any(|id| {
+            let api_version = if id.gvk.group.is_empty() {
+                id.gvk.version.clone()
+            } else {
+                format!("{}/{}", id.gvk.group, id.gvk.version)
+            };
+            id.gvk.kind == self.kind
+                && id.name == self.object_name
+                && (self.api_version.is_empty() || api_version == self.api_version)
+                && self
+                    .namespace
+                    .as_ref()
+                    .is_none_or(|ns| id.effective_namespace() == ns)
+        })
+    }
+}
+
+/// Reads `vars:` from a kustomization, binding each to the one resource of
+/// `level` it names (kustomize resolves the object reference per level).
+pub fn read(k: &Kustomization, level: &[Resource]) -> Result<Vec<Var>, Error> {
     let mut out = Vec::new();
     for v in k.list("vars")? {
         let v = lowercase_keys(&v);
@@ -40,7 +63,14 @@ pub fn read(k: &Kustomization) -> Result<Vec<Var>, Error> {
             api_version,
             namespace: s("/objref/namespace"),
             field_path: s("/fieldref/fieldpath").unwrap_or_else(|| "metadata.name".into()),
+            bound_to: None,
         });
+        if let Some(var) = out.last_mut() {
+            let found: Vec<&Resource> = level.iter().filter(|r| var.refers_to(r)).collect();
+            if let [one] = found.as_slice() {
+                var.bound_to = Some(one.serial);
+            }
+        }
     }
     Ok(out)
 }
@@ -91,26 +121,10 @@ pub fn resolve(
         if vars[..i].iter().any(|v| v.name == var.name) {
             return Err(format!("var '{}' already encountered", var.name));
         }
-        let matches: Vec<&Resource> = res
-            .iter()
-            .filter(|r| {
-                r.all_ids().iter().any(|id| {
-                    id.gvk.kind == var.kind
-                        && id.name == var.object_name
-                        && (var.api_version.is_empty()
-                            || format!(
-                                "{}{}{}",
-                                id.gvk.group,
-                                if id.gvk.group.is_empty() { "" } else { "/" },
-                                id.gvk.version
-                            ) == var.api_version)
-                        && var
-                            .namespace
-                            .as_ref()
-                            .is_none_or(|ns| id.effective_namespace() == ns)
-                })
-            })
-            .collect();
+        let matches: Vec<&Resource> = match var.bound_to {
+            Some(serial) => res.iter().filter(|r| r.serial == serial).collect(),
+            None => res.iter().filter(|r| var.refers_to(r)).collect(),
+        };
         let r = match matches.as_slice() {
             [one] => *one,
             [] => {
