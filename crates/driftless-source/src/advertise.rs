@@ -1,8 +1,8 @@
-//! Listing refs of a plain `http://` remote in-process with one protocol-v2
-//! `ls-refs` request.
+//! Listing refs of a plain `http://` or `git://` remote in-process with one
+//! protocol-v2 `ls-refs` request.
 //!
 //! Polls are the hot path: most find nothing new. `git ls-remote` costs two
-//! process starts and two HTTP requests; this costs one request and none.
+//! process starts (and two requests over HTTP); this costs one request and none.
 //! Anything unexpected (proxy configured, redirect, non-v2 server, odd
 //! framing) returns `None` and the caller falls back to `git ls-remote`, which
 //! also produces the precise error message.
@@ -20,7 +20,59 @@ const MAX_RESPONSE: usize = 16 << 20;
 
 /// Lists refs for `spec` from `url`, or `None` when the fast path does not apply.
 pub fn list(url: &str, spec: &RefSpec, authorization: Option<&str>) -> Option<Vec<RemoteRef>> {
-    let rest = url.strip_prefix("http://")?;
+    if let Some(rest) = url.strip_prefix("git://") {
+        return list_git(rest, spec);
+    }
+    list_http(url.strip_prefix("http://")?, spec, authorization)
+}
+
+/// `git://` daemon: one TCP connection asking for protocol v2, then `ls-refs`.
+fn list_git(rest: &str, spec: &RefSpec) -> Option<Vec<RemoteRef>> {
+    let (authority, path) = rest.split_at(rest.find('/')?);
+    let host_port = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:9418")
+    };
+    let addr = host_port.to_socket_addrs().ok()?.next()?;
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).ok()?;
+    stream.set_read_timeout(Some(TIMEOUT)).ok()?;
+    stream.set_write_timeout(Some(TIMEOUT)).ok()?;
+    let hello = format!("git-upload-pack {path}\0host={authority}\0\0version=2\0");
+    stream.write_all(&pkt(&hello)).ok()?;
+    // The capability advertisement must announce version 2; a v0 server
+    // starts with refs instead, and git handles that.
+    let mut first = true;
+    while let Some(line) = read_pkt(&mut stream)? {
+        if first && line != b"version 2\n" {
+            return None;
+        }
+        first = false;
+    }
+    stream.write_all(&request_body(spec)).ok()?;
+    let refs = read_ls_refs(&mut stream)?;
+    // Tell the daemon we are done before closing.
+    let _ = stream.write_all(b"0000");
+    Some(refs)
+}
+
+/// Reads one pkt-line: `Some(Some(data))`, `Some(None)` for a flush, `None` on error.
+fn read_pkt(stream: &mut impl Read) -> Option<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).ok()?;
+    let len = usize::from_str_radix(std::str::from_utf8(&len).ok()?, 16).ok()?;
+    match len {
+        0 => Some(None),
+        1..=4 => None,
+        _ => {
+            let mut data = vec![0; len - 4];
+            stream.read_exact(&mut data).ok()?;
+            Some(Some(data))
+        }
+    }
+}
+
+fn list_http(rest: &str, spec: &RefSpec, authorization: Option<&str>) -> Option<Vec<RemoteRef>> {
     if proxy_configured() {
         return None;
     }
@@ -145,20 +197,15 @@ fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Parses `ls-refs` output: `<oid> <name>[ peeled:<oid>]` pkt-lines up to a flush.
 fn parse_ls_refs(mut payload: &[u8]) -> Option<Vec<RemoteRef>> {
+    read_ls_refs(&mut payload)
+}
+
+/// Reads `ls-refs` output, `<oid> <name>[ peeled:<oid>]` pkt-lines, up to a flush.
+fn read_ls_refs(reader: &mut impl Read) -> Option<Vec<RemoteRef>> {
     let mut refs = Vec::new();
-    loop {
-        let len_text = std::str::from_utf8(payload.get(..4)?).ok()?;
-        let len = usize::from_str_radix(len_text, 16).ok()?;
-        if len == 0 {
-            return Some(refs);
-        }
-        if len < 4 {
-            return None;
-        }
-        let line = std::str::from_utf8(payload.get(4..len)?).ok()?.trim_end();
-        payload = &payload[len..];
+    while let Some(line) = read_pkt(reader)? {
+        let line = std::str::from_utf8(&line).ok()?.trim_end();
         let mut fields = line.split(' ');
         let target = fields.next()?;
         let name = fields.next()?;
@@ -174,6 +221,7 @@ fn parse_ls_refs(mut payload: &[u8]) -> Option<Vec<RemoteRef>> {
             peeled,
         });
     }
+    Some(refs)
 }
 
 #[cfg(test)]

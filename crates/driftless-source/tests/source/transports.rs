@@ -32,6 +32,14 @@ fn git_daemon_fetch_and_update() {
     let fetcher = Fetcher::new(cache.path());
     let spec = main_spec(&format!("{base}/repo.git"), Auth::None);
     assert_eq!(fetcher.fetch(&spec).expect("fetch").sha, fx.head());
+    // Polls list refs in-process over protocol v2, without starting git.
+    let refs = driftless_source::advertise::list(&spec.url, &spec.reference, None)
+        .expect("in-process ls-refs over git://");
+    assert_eq!(refs.len(), 1);
+    assert_eq!(
+        (refs[0].name.as_str(), refs[0].target.as_str()),
+        ("refs/heads/main", fx.head().as_str())
+    );
     let next = fx.commit(&[("a.txt", "2\n")], "Second");
     fx.push();
     assert_eq!(fetcher.fetch(&spec).expect("update").sha, next);
