@@ -142,3 +142,13 @@ impl Drop for Server {
         let _ = self.0.wait();
     }
 }
+
+/// The ref-listing error inside a fetch error, if that is what failed.
+pub fn remote_error(
+    err: &driftless_source::FetchError,
+) -> Option<&driftless_source::remote::RemoteError> {
+    match err {
+        driftless_source::FetchError::Remote { source, .. } => Some(source),
+        _ => None,
+    }
+}

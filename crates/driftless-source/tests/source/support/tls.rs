@@ -31,26 +31,36 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// `openssl req` arguments for a fresh unencrypted P-256 key.
+const NEW_EC_KEY: [&str; 6] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+];
+
+fn req(dir: &Path, first: &[&str], rest: &[&str]) {
+    let args: Vec<&str> = first
+        .iter()
+        .chain(&NEW_EC_KEY)
+        .chain(rest)
+        .copied()
+        .collect();
+    openssl(dir, &args);
+}
+
 fn make_ca(dir: &Path, name: &str) {
-    openssl(
+    let (key, pem, subject) = (
+        format!("{name}.key"),
+        format!("{name}.pem"),
+        format!("/CN={name}"),
+    );
+    req(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-        ],
+        &["req", "-x509"],
+        &[&key, "-out", &pem, "-days", "2", "-subj", &subject],
     );
 }
 
@@ -63,22 +73,10 @@ pub fn start(dir: &Path, backend_port: u16) -> Tls {
     std::fs::create_dir_all(dir).expect("mkdir tls dir");
     make_ca(dir, "ca");
     make_ca(dir, "other-ca");
-    openssl(
+    req(
         dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
+        &["req"],
+        &["server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
     );
     std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("write ext");
     openssl(
