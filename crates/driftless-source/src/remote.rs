@@ -46,6 +46,17 @@ pub enum RemoteError {
         /// The requested ref.
         spec: String,
     },
+    /// An abbreviated commit id that names no single advertised tip.
+    #[error(
+        "{url}: abbreviated commit {sha} is not a branch or tag tip (or is ambiguous); \
+         give the full 40-digit id"
+    )]
+    ShortCommit {
+        /// The remote URL.
+        url: String,
+        /// The abbreviated id.
+        sha: String,
+    },
     /// No tag matches the semver range.
     #[error("{url}: no tag matches semver range `{range}` ({tags} version tags seen)")]
     NoSemverMatch {
@@ -78,6 +89,7 @@ impl RemoteError {
             RemoteError::Tls { detail, .. } => RemoteError::Tls { url, detail },
             RemoteError::Unreachable { detail, .. } => RemoteError::Unreachable { url, detail },
             RemoteError::RefNotFound { spec, .. } => RemoteError::RefNotFound { url, spec },
+            RemoteError::ShortCommit { sha, .. } => RemoteError::ShortCommit { url, sha },
             RemoteError::NoSemverMatch { range, tags, .. } => {
                 RemoteError::NoSemverMatch { url, range, tags }
             }
@@ -285,7 +297,12 @@ pub fn resolve(url: &str, spec: &RefSpec, refs: &[RemoteRef]) -> Result<Resolved
                 tips.dedup();
                 match tips[..] {
                     [one] => one.to_string(),
-                    _ => return Err(not_found()),
+                    _ => {
+                        return Err(RemoteError::ShortCommit {
+                            url: url.to_string(),
+                            sha: sha.clone(),
+                        });
+                    }
                 }
             };
             Ok(Resolved {
@@ -326,6 +343,11 @@ mod tests {
         assert_eq!(r.label, "v1.1.0");
         let r = resolve("u", &RefSpec::Commit("1111".into()), &refs).expect("tip");
         assert_eq!(r.want, "1111111111111111111111111111111111111111");
+        let err = resolve("u", &RefSpec::Commit("2222".into()), &refs).expect_err("not a tip");
+        assert!(
+            err.to_string().contains("give the full 40-digit id"),
+            "{err}"
+        );
         let err = resolve("u", &RefSpec::Branch("dev".into()), &refs).expect_err("missing");
         assert_eq!(err.to_string(), "u: ref branch:dev not found");
     }
