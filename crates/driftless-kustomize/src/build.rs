@@ -139,7 +139,12 @@ fn accumulate_inner(
     }
     let generators = load_configs(loader, k, ctx, "generators")?;
     generator::run(loader, k, &generators, &mut level.resources)?;
-    level.config.merge(&TransformerConfig::load(loader, k)?);
+    // This level's own settings win over what its bases chose.
+    let own = TransformerConfig::load(loader, k)?;
+    if !matches!(own.schema, crate::config::Schema::Inherited) {
+        level.config.schema = own.schema.clone();
+    }
+    level.config.merge(&own);
     run_transformers(loader, k, ctx, &level.config, &mut level.resources)?;
     let declared = vars::read(k, &level.resources)?;
     level.vars.extend(declared);
@@ -234,13 +239,13 @@ fn run_transformers(
     cfg: &TransformerConfig,
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
-    patch::apply_strategic_merge_field(loader, k, res)?;
-    patch::apply_patches_field(loader, k, res)?;
+    patch::apply_strategic_merge_field(loader, k, &cfg.schema, res)?;
+    patch::apply_patches_field(loader, k, &cfg.schema, res)?;
     transform::namespace(k, res)?;
     transform::prefix_suffix(k, cfg, res)?;
     transform::labels(k, cfg, res)?;
     transform::annotations(k, cfg, res)?;
-    patch::apply_json6902_field(loader, k, res)?;
+    patch::apply_json6902_field(loader, k, &cfg.schema, res)?;
     transform::replicas(k, cfg, res)?;
     transform::images(k, cfg, res)?;
     replacements::apply_field(loader, k, res)?;

@@ -9,6 +9,59 @@ use crate::kustomization::Kustomization;
 use crate::loader::Loader;
 use crate::resource::Gvk;
 
+/// The schema strategic merge consults: the built-in one, or a custom one
+/// (`openapi.path`) that describes extra kinds.
+#[derive(Clone, Debug, Default)]
+pub enum Schema {
+    /// Nothing chosen at this level or below: the built-in schema.
+    #[default]
+    Inherited,
+    /// `openapi.version`: the built-in schema, chosen explicitly.
+    Builtin,
+    /// `openapi.path`: kinds the custom schema declares, plus the built-in ones.
+    Custom(Vec<Gvk>),
+}
+
+impl Schema {
+    /// True when lists of `gvk` resources merge by key.
+    pub fn knows(&self, gvk: &Gvk) -> bool {
+        let api_version = if gvk.group.is_empty() {
+            gvk.version.clone()
+        } else {
+            format!("{}/{}", gvk.group, gvk.version)
+        };
+        if crate::smp::has_builtin_schema(&api_version, &gvk.kind) {
+            return true;
+        }
+        match self {
+            Schema::Custom(kinds) => kinds.iter().any(|k| k == gvk),
+            _ => false,
+        }
+    }
+
+    /// Reads the kinds a custom OpenAPI document declares.
+    pub fn custom(doc: &Value) -> Schema {
+        let mut kinds = Vec::new();
+        let defs = doc.get("definitions").and_then(Value::as_object);
+        for def in defs.into_iter().flat_map(|d| d.values()) {
+            for gvk in def
+                .get("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let s = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                kinds.push(Gvk {
+                    group: s("group"),
+                    version: s("version"),
+                    kind: s("kind"),
+                });
+            }
+        }
+        Schema::Custom(kinds)
+    }
+}
+
 /// Field specs added by `configurations:` files (and inherited from bases).
 #[derive(Clone, Debug, Default)]
 pub struct TransformerConfig {
@@ -30,6 +83,8 @@ pub struct TransformerConfig {
     pub name_prefix: Vec<FieldSpec>,
     /// Name fields that take `nameSuffix` (replacing the default when set).
     pub name_suffix: Vec<FieldSpec>,
+    /// The schema in effect for strategic merge patches.
+    pub schema: Schema,
 }
 
 impl TransformerConfig {
@@ -48,11 +103,24 @@ impl TransformerConfig {
         self.replicas.extend(other.replicas.iter().cloned());
         self.name_prefix.extend(other.name_prefix.iter().cloned());
         self.name_suffix.extend(other.name_suffix.iter().cloned());
+        if matches!(self.schema, Schema::Inherited) {
+            self.schema = other.schema.clone();
+        }
     }
 
     /// Reads the `configurations:` files of a kustomization.
     pub fn load(loader: &Loader, k: &Kustomization) -> Result<TransformerConfig, Error> {
         let mut cfg = TransformerConfig::default();
+        if let Some(openapi) = k.fields.get("openapi") {
+            cfg.schema = match openapi.get("path").and_then(Value::as_str) {
+                Some(path) => {
+                    let (file, text) = loader.read(path)?;
+                    let docs = crate::yaml::parse_documents(&text, &file.display().to_string())?;
+                    docs.first().map(Schema::custom).unwrap_or(Schema::Builtin)
+                }
+                None => Schema::Builtin,
+            };
+        }
         for entry in k.strings("crds")? {
             let (path, text) = loader.read(&entry)?;
             for doc in crate::yaml::parse_documents(&text, &path.display().to_string())? {

@@ -3,6 +3,7 @@
 use regex::Regex;
 use serde_json::Value;
 
+use crate::config::Schema;
 use crate::kustomization::Kustomization;
 use crate::loader::Loader;
 use crate::resource::{Gvk, Resource};
@@ -181,6 +182,7 @@ fn load_patch_entry(
 pub fn apply_strategic_merge_field(
     loader: &Loader,
     k: &Kustomization,
+    schema: &Schema,
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     for entry in k.strings("patchesStrategicMerge")? {
@@ -193,7 +195,7 @@ pub fn apply_strategic_merge_field(
             (parse_patch(&text, &origin)?, origin)
         };
         for p in patches {
-            apply_untargeted(res, p, &origin)?;
+            apply_untargeted(res, p, &origin, schema)?;
         }
     }
     Ok(())
@@ -203,10 +205,11 @@ pub fn apply_strategic_merge_field(
 pub fn apply_patches_field(
     loader: &Loader,
     k: &Kustomization,
+    schema: &Schema,
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     for entry in k.list("patches")? {
-        apply_patch_entry(loader, k, &entry, res)?;
+        apply_patch_entry(loader, k, schema, &entry, res)?;
     }
     Ok(())
 }
@@ -214,6 +217,7 @@ pub fn apply_patches_field(
 fn apply_patch_entry(
     loader: &Loader,
     k: &Kustomization,
+    schema: &Schema,
     entry: &Value,
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
@@ -229,7 +233,7 @@ fn apply_patch_entry(
     match entry.get("target") {
         None => {
             for p in patches {
-                apply_untargeted(res, p, &origin)?;
+                apply_untargeted(res, p, &origin, schema)?;
             }
         }
         Some(t) => {
@@ -245,7 +249,7 @@ fn apply_patch_entry(
                         continue;
                     }
                     let before = res[i].cur_id();
-                    let keep = apply_one(&mut res[i], p, &origin, allow_name, allow_kind)?;
+                    let keep = apply_one(&mut res[i], p, &origin, schema, allow_name, allow_kind)?;
                     if !keep {
                         res.remove(i);
                         continue;
@@ -290,7 +294,12 @@ fn restore_identity(
 }
 
 /// Applies a patch to the resource its own identity names.
-fn apply_untargeted(res: &mut Vec<Resource>, p: Patch, origin: &str) -> Result<(), Error> {
+fn apply_untargeted(
+    res: &mut Vec<Resource>,
+    p: Patch,
+    origin: &str,
+    schema: &Schema,
+) -> Result<(), Error> {
     let Patch::Strategic(doc) = &p else {
         return Err(Error::invalid(
             std::path::Path::new(origin),
@@ -330,7 +339,7 @@ fn apply_untargeted(res: &mut Vec<Resource>, p: Patch, origin: &str) -> Result<(
         }
     };
     let before = res[idx].cur_id();
-    if !apply_one(&mut res[idx], &p, origin, false, false)? {
+    if !apply_one(&mut res[idx], &p, origin, schema, false, false)? {
         res.remove(idx);
         return Ok(());
     }
@@ -343,6 +352,7 @@ fn apply_one(
     r: &mut Resource,
     p: &Patch,
     origin: &str,
+    schema: &Schema,
     allow_name: bool,
     allow_kind: bool,
 ) -> Result<bool, Error> {
@@ -365,7 +375,8 @@ fn apply_one(
                     m.remove("kind");
                 }
             }
-            smp::merge(&mut r.obj, &patch)
+            let known = schema.knows(&r.gvk());
+            smp::merge(&mut r.obj, &patch, known)
                 .map_err(|e| Error::invalid(std::path::Path::new(origin), e))?;
             Ok(true)
         }
@@ -381,10 +392,11 @@ fn apply_one(
 pub fn apply_json6902_field(
     loader: &Loader,
     k: &Kustomization,
+    schema: &Schema,
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     for entry in k.list("patchesJson6902")? {
-        apply_patch_entry(loader, k, &entry, res)?;
+        apply_patch_entry(loader, k, schema, &entry, res)?;
     }
     Ok(())
 }
@@ -417,7 +429,7 @@ pub fn run_builtin_transformer(
             if let Some(op) = config.get("jsonOp") {
                 entry.insert("patch".into(), op.clone());
             }
-            return apply_patch_entry(loader, k, &Value::Object(entry), res);
+            return apply_patch_entry(loader, k, &cfg.schema, &Value::Object(entry), res);
         }
         "PatchStrategicMergeTransformer" => {
             for p in config
@@ -430,14 +442,14 @@ pub fn run_builtin_transformer(
                     let (file, text) = loader.read(path)?;
                     let origin = file.display().to_string();
                     for patch in parse_patch(&text, &origin)? {
-                        apply_untargeted(res, patch, &origin)?;
+                        apply_untargeted(res, patch, &origin, &cfg.schema)?;
                     }
                 }
             }
             if let Some(text) = config.get("patches").and_then(Value::as_str) {
                 let origin = k.path.display().to_string();
                 for patch in parse_patch(text, &origin)? {
-                    apply_untargeted(res, patch, &origin)?;
+                    apply_untargeted(res, patch, &origin, &cfg.schema)?;
                 }
             }
             return Ok(());

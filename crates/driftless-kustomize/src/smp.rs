@@ -22,17 +22,6 @@ fn schema_merge_key(field: &str, items: &[&Value]) -> Option<&'static str> {
     })
 }
 
-/// Fallback keys kustomize tries for lists of maps without a schema.
-const INFERRED_KEYS: &[&str] = &[
-    "mountPath",
-    "devicePath",
-    "ip",
-    "type",
-    "topologyKey",
-    "name",
-    "containerPort",
-];
-
 /// Lists that are replaced, not merged, even when elements carry a name.
 const ATOMIC_LISTS: &[&str] = &[
     "args",
@@ -45,15 +34,79 @@ const ATOMIC_LISTS: &[&str] = &[
 ];
 
 /// Merges `patch` into `target` in place.
-pub fn merge(target: &mut Value, patch: &Value) -> Result<(), String> {
-    merge_value(target, patch, "")
+/// `builtin_schema` says whether the resource's group/version/kind has a
+/// built-in schema: only then do lists merge by key; otherwise they are
+/// replaced, as kustomize does for types it has no schema for.
+pub fn merge(target: &mut Value, patch: &Value, builtin_schema: bool) -> Result<(), String> {
+    merge_value(target, patch, "", builtin_schema)
 }
 
-fn merge_value(target: &mut Value, patch: &Value, field: &str) -> Result<(), String> {
+/// Group/versions whose kinds kustomize's built-in schema (Kubernetes 1.21) knows.
+const BUILTIN_GROUP_VERSIONS: &[&str] = &[
+    "v1",
+    "apps/v1",
+    "batch/v1",
+    "batch/v1beta1",
+    "autoscaling/v1",
+    "autoscaling/v2beta1",
+    "autoscaling/v2beta2",
+    "extensions/v1beta1",
+    "networking.k8s.io/v1",
+    "networking.k8s.io/v1beta1",
+    "policy/v1",
+    "policy/v1beta1",
+    "rbac.authorization.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1beta1",
+    "storage.k8s.io/v1",
+    "storage.k8s.io/v1beta1",
+    "scheduling.k8s.io/v1",
+    "admissionregistration.k8s.io/v1",
+    "admissionregistration.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1",
+    "apiextensions.k8s.io/v1beta1",
+    "apiregistration.k8s.io/v1",
+    "certificates.k8s.io/v1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+    "discovery.k8s.io/v1beta1",
+    "node.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1beta1",
+];
+
+/// Kinds that exist in the core group (`v1`) of the built-in schema.
+const CORE_KINDS: &[&str] = &[
+    "Binding",
+    "ComponentStatus",
+    "ConfigMap",
+    "Endpoints",
+    "Event",
+    "LimitRange",
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Pod",
+    "PodTemplate",
+    "ReplicationController",
+    "ResourceQuota",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+];
+
+/// True when kustomize's built-in schema describes this apiVersion and kind.
+pub fn has_builtin_schema(api_version: &str, kind: &str) -> bool {
+    if api_version == "v1" {
+        return CORE_KINDS.contains(&kind);
+    }
+    BUILTIN_GROUP_VERSIONS.contains(&api_version)
+}
+
+fn merge_value(target: &mut Value, patch: &Value, field: &str, known: bool) -> Result<(), String> {
     match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => merge_map(t, p),
+        (Value::Object(t), Value::Object(p)) => merge_map(t, p, known),
         (Value::Array(t), Value::Array(p)) => {
-            merge_list(t, p, field)?;
+            merge_list(t, p, field, known)?;
             Ok(())
         }
         (t, p) => {
@@ -63,7 +116,11 @@ fn merge_value(target: &mut Value, patch: &Value, field: &str) -> Result<(), Str
     }
 }
 
-fn merge_map(t: &mut Map<String, Value>, p: &Map<String, Value>) -> Result<(), String> {
+fn merge_map(
+    t: &mut Map<String, Value>,
+    p: &Map<String, Value>,
+    known: bool,
+) -> Result<(), String> {
     match p.get("$patch").and_then(Value::as_str) {
         Some("replace") => {
             *t = match strip_directives(&Value::Object(p.clone())) {
@@ -105,7 +162,7 @@ fn merge_map(t: &mut Map<String, Value>, p: &Map<String, Value>) -> Result<(), S
             continue;
         }
         match t.get_mut(k) {
-            Some(tv) if !tv.is_null() => merge_value(tv, pv, k)?,
+            Some(tv) if !tv.is_null() => merge_value(tv, pv, k, known)?,
             _ => {
                 let v = strip_directives(pv);
                 // A patch that only deletes leaves nothing to add.
@@ -148,7 +205,7 @@ fn reorder(t: &mut Map<String, Value>, field: &str, order: &Value) {
     *items = sorted;
 }
 
-fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str) -> Result<(), String> {
+fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str, known: bool) -> Result<(), String> {
     if p.iter()
         .any(|v| v.get("$patch").and_then(Value::as_str) == Some("replace"))
     {
@@ -181,12 +238,11 @@ fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str) -> Result<(), String
         .iter()
         .chain(p.iter().filter(|v| v.get("$patch").is_none()))
         .collect();
-    let key = schema_merge_key(field, &elems).or_else(|| {
-        INFERRED_KEYS
-            .iter()
-            .copied()
-            .find(|k| elems.iter().all(|v| v.get(*k).is_some()))
-    });
+    let key = if known {
+        schema_merge_key(field, &elems)
+    } else {
+        None
+    };
     let Some(key) = key else {
         *t = p.iter().map(strip_directives).collect();
         return Ok(());
@@ -208,7 +264,7 @@ fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str) -> Result<(), String
             (None, Some("delete")) => {}
             (Some(i), _) => {
                 if let Some(mut tv) = original[i].take() {
-                    merge_value(&mut tv, pv, "")?;
+                    merge_value(&mut tv, pv, "", known)?;
                     out.push(tv);
                 }
             }
