@@ -153,7 +153,8 @@ impl Analysis {
             a.block_plain_allowed = false;
             a.single_quoted_allowed = false;
         }
-        if space_break || special {
+        // Observed in kustomize's output: tabs rule out block scalars too.
+        if space_break || tabs || special {
             a.block_allowed = false;
         }
         if line_breaks || block_indicators {
