@@ -6,8 +6,8 @@
 set -euo pipefail
 
 need=()
+# Debian's git package ships git-daemon and git-http-backend.
 command -v git >/dev/null 2>&1 || need+=(git)
-[ -x /usr/lib/git-core/git-daemon ] || need+=(git-daemon-run)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
@@ -20,6 +20,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ "${#need[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
+    # Duplicates (openssh-client twice) are harmless to apt.
     apt-get install -y --no-install-recommends "${need[@]}"
 fi
 
