@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
-# Installs the reference kustomize (v5.5.0) used to regenerate the expected
-# outputs of crates/driftless-kustomize/tests/corpus (tests/corpus/regenerate.sh).
-# The test suite itself needs no external tool: expectations are committed.
-# Idempotent: reuses ~/.cache/driftless/kustomize-v5.5.0/kustomize when present.
+# Tools for crates/driftless-kustomize:
+# - helm v3.16.3: the corpus cases with `--enable-helm` inflate local charts with it
+#   (the tests look in ~/.cache/driftless/helm-v3.16.3/, or $DRIFTLESS_HELM);
+# - kustomize v5.5.0: the reference that tests/corpus/regenerate.sh uses to
+#   produce expected outputs (the tests themselves compare with committed files).
+# Idempotent: binaries already in ~/.cache/driftless/<tool>-<version>/ are reused.
 set -euo pipefail
-
-version="v5.5.0"
-dest="${HOME}/.cache/driftless/kustomize-${version}"
-if [[ -x "${dest}/kustomize" ]]; then
-  echo "kustomize ${version} already in ${dest}"
-  exit 0
-fi
 
 if ! command -v go >/dev/null 2>&1; then
   if [[ -x /usr/local/go/bin/go ]]; then
@@ -21,6 +16,18 @@ if ! command -v go >/dev/null 2>&1; then
   fi
 fi
 
-mkdir -p "${dest}"
-GOBIN="${dest}" GOFLAGS=-mod=mod go install "sigs.k8s.io/kustomize/kustomize/v5@${version}"
-"${dest}/kustomize" version
+# go_install NAME VERSION MODULE-PATH
+go_install() {
+  local name="$1" version="$2" module="$3"
+  local dest="${HOME}/.cache/driftless/${name}-${version}"
+  if [[ -x "${dest}/${name}" ]]; then
+    echo "${name} ${version} already in ${dest}"
+    return
+  fi
+  mkdir -p "${dest}"
+  GOBIN="${dest}" GOFLAGS=-mod=mod go install "${module}@${version}"
+  echo "installed ${name} ${version} in ${dest}"
+}
+
+go_install helm v3.16.3 helm.sh/helm/v3/cmd/helm
+go_install kustomize v5.5.0 sigs.k8s.io/kustomize/kustomize/v5

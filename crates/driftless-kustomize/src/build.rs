@@ -92,12 +92,6 @@ fn accumulate_inner(
     base: Option<Vec<Resource>>,
 ) -> Result<Level, Error> {
     check_openapi(loader, k)?;
-    if k.fields.contains_key("helmCharts") && !ctx.opts.enable_helm {
-        return Err(Error::invalid(
-            &k.path,
-            "helmCharts requires helm to be enabled (--enable-helm)",
-        ));
-    }
     let mut level = Level {
         resources: base.unwrap_or_default(),
         vars: Vec::new(),
@@ -136,6 +130,9 @@ fn accumulate_inner(
         level.resources = sub_level.resources;
         level.vars.extend(sub_level.vars);
         level.config.merge(&sub_level.config);
+    }
+    for r in crate::helm::inflate(loader, k, ctx.opts)? {
+        append_unique(&mut level.resources, r, &k.path)?;
     }
     let generators = load_configs(loader, k, ctx, "generators")?;
     generator::run(loader, k, &generators, &mut level.resources)?;

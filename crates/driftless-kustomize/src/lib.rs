@@ -13,6 +13,7 @@ mod build;
 mod config;
 mod fieldspec;
 mod generator;
+mod helm;
 mod json6902;
 mod kustomization;
 mod loader;

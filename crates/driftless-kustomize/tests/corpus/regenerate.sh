@@ -3,6 +3,9 @@
 # reference kustomize v5.5.0: the pinned binary installed by
 # scripts/ci/install-driftless-kustomize.sh, falling back to `kubectl kustomize`.
 set -euo pipefail
+# Cases with --enable-helm in FLAGS need helm: the pinned one when installed.
+helm_dir="${HOME}/.cache/driftless/helm-v3.16.3"
+[[ -x "${helm_dir}/helm" ]] && export PATH="${helm_dir}:${PATH}"
 here="$(cd "$(dirname "$0")" && pwd)"
 pinned="${HOME}/.cache/driftless/kustomize-v5.5.0/kustomize"
 if [[ -x "$pinned" ]]; then

@@ -15,6 +15,17 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// The helm binary for `--enable-helm` cases: `DRIFTLESS_HELM`, else the one
+/// scripts/ci/install-driftless-kustomize.sh installs, else `helm` on PATH.
+fn helm_command() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("DRIFTLESS_HELM") {
+        return Some(PathBuf::from(path));
+    }
+    let home = std::env::var_os("HOME")?;
+    let pinned = PathBuf::from(home).join(".cache/driftless/helm-v3.16.3/helm");
+    pinned.is_file().then_some(pinned)
+}
+
 /// Builds the case in `case` and compares it with its expectation.
 pub fn run_case(case: &Path) -> Outcome {
     let read = |name: &str| std::fs::read_to_string(case.join(name)).ok();
@@ -31,7 +42,8 @@ pub fn run_case(case: &Path) -> Outcome {
         } else {
             LoadRestrictor::RootOnly
         },
-        ..Options::default()
+        enable_helm: flags.contains("--enable-helm"),
+        helm_command: helm_command(),
     };
     let expect_error = read("EXPECT").is_some_and(|e| e.trim() == "error");
     let result = build(&build_dir, &opts).and_then(|list| Ok(list.to_yaml()?));

@@ -1,0 +1,235 @@
+//! `helmCharts:` inflated with the `helm` binary (only when enabled).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+
+use crate::kustomization::Kustomization;
+use crate::loader::{Loader, parse_resources};
+use crate::origin::Origin;
+use crate::resource::Resource;
+use crate::{Error, Options};
+
+/// A scratch directory removed on drop; helm gets its own config, cache and
+/// data homes there so a build never reads or writes the user's helm state.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, Error> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "driftless-helm-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Inflates every `helmCharts` entry of `k` into resources.
+pub fn inflate(loader: &Loader, k: &Kustomization, opts: &Options) -> Result<Vec<Resource>, Error> {
+    let charts = k.list("helmCharts")?;
+    if charts.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !opts.enable_helm {
+        return Err(Error::invalid(
+            &k.path,
+            "helmCharts requires helm to be enabled (--enable-helm)",
+        ));
+    }
+    let helm = opts
+        .helm_command
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("helm"));
+    let globals = k.fields.get("helmGlobals").cloned().unwrap_or(Value::Null);
+    let chart_home = loader.root.join(
+        globals
+            .get("chartHome")
+            .and_then(Value::as_str)
+            .unwrap_or("charts"),
+    );
+    let scratch = Scratch::new()?;
+    let mut out = Vec::new();
+    for chart in charts {
+        let text = template(&helm, &chart_home, &chart, &scratch, loader, k)?;
+        let origin = k.path.display().to_string();
+        let mut resources = parse_resources(&text, Path::new(&origin))?;
+        for r in &mut resources {
+            r.origin = Some(Origin::Generated {
+                configured_in: k.path.clone(),
+                kind: "HelmChartInflationGenerator".into(),
+                name: None,
+            });
+        }
+        out.extend(resources);
+    }
+    Ok(out)
+}
+
+fn template(
+    helm: &Path,
+    chart_home: &Path,
+    chart: &Value,
+    scratch: &Scratch,
+    loader: &Loader,
+    k: &Kustomization,
+) -> Result<String, Error> {
+    let s = |f: &str| chart.get(f).and_then(Value::as_str).unwrap_or("");
+    let flag = |f: &str| chart.get(f).and_then(Value::as_bool).unwrap_or(false);
+    let name = s("name");
+    if name.is_empty() {
+        return Err(Error::invalid(&k.path, "helmCharts entry without a name"));
+    }
+    let version = s("version");
+    let chart_dir = locate_chart(helm, chart_home, name, version, s("repo"), scratch, k)?;
+    let mut cmd = Command::new(helm);
+    cmd.arg("template");
+    let release = s("releaseName");
+    cmd.arg(if release.is_empty() {
+        "release-name"
+    } else {
+        release
+    });
+    cmd.arg(&chart_dir);
+    if !s("namespace").is_empty() {
+        cmd.args(["--namespace", s("namespace")]);
+    }
+    if !s("nameTemplate").is_empty() {
+        cmd.args(["--name-template", s("nameTemplate")]);
+    }
+    if !s("valuesFile").is_empty() {
+        cmd.arg("--values").arg(loader.resolve(s("valuesFile"))?);
+    }
+    for extra in chart
+        .get("additionalValuesFiles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        cmd.arg("--values").arg(loader.resolve(extra)?);
+    }
+    if let Some(inline) = chart.get("valuesInline").filter(|v| v.is_object()) {
+        let file = scratch.0.join(format!("{name}-inline-values.yaml"));
+        let text = crate::yaml::emit_document(inline)?;
+        std::fs::write(&file, text).map_err(|source| Error::Io {
+            path: file.clone(),
+            source,
+        })?;
+        cmd.arg("--values").arg(&file);
+    }
+    if flag("includeCRDs") {
+        cmd.arg("--include-crds");
+    }
+    if flag("skipTests") {
+        cmd.arg("--skip-tests");
+    }
+    if flag("skipHooks") {
+        cmd.arg("--no-hooks");
+    }
+    if !s("kubeVersion").is_empty() {
+        cmd.args(["--kube-version", s("kubeVersion")]);
+    }
+    for api in chart
+        .get("apiVersions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        cmd.args(["--api-versions", api]);
+    }
+    run(cmd, scratch, k, &format!("helm template {name}"))
+}
+
+/// Finds the chart below `chart_home`, pulling it from `repo` when missing
+/// (as kustomize does, into `<chartHome>/<name>-<version>`).
+fn locate_chart(
+    helm: &Path,
+    chart_home: &Path,
+    name: &str,
+    version: &str,
+    repo: &str,
+    scratch: &Scratch,
+    k: &Kustomization,
+) -> Result<PathBuf, Error> {
+    let versioned = chart_home.join(format!("{name}-{version}")).join(name);
+    if !version.is_empty() && versioned.join("Chart.yaml").is_file() {
+        return Ok(versioned);
+    }
+    let plain = chart_home.join(name);
+    if plain.join("Chart.yaml").is_file() {
+        return Ok(plain);
+    }
+    if repo.is_empty() {
+        return Err(Error::invalid(
+            &k.path,
+            format!(
+                "chart '{name}' not found in {} and no repo to pull it from",
+                chart_home.display()
+            ),
+        ));
+    }
+    let dest = if version.is_empty() {
+        chart_home.to_path_buf()
+    } else {
+        chart_home.join(format!("{name}-{version}"))
+    };
+    let mut cmd = Command::new(helm);
+    cmd.args(["pull", "--untar", "--untardir"])
+        .arg(&dest)
+        .args(["--repo", repo, name]);
+    if !version.is_empty() {
+        cmd.args(["--version", version]);
+    }
+    run(cmd, scratch, k, &format!("helm pull {name}"))?;
+    Ok(dest.join(name))
+}
+
+fn run(
+    mut cmd: Command,
+    scratch: &Scratch,
+    k: &Kustomization,
+    what: &str,
+) -> Result<String, Error> {
+    for (var, sub) in [
+        ("HELM_CONFIG_HOME", "config"),
+        ("HELM_CACHE_HOME", "cache"),
+        ("HELM_DATA_HOME", "data"),
+    ] {
+        cmd.env(var, scratch.0.join(sub));
+    }
+    let output = cmd.output().map_err(|e| {
+        Error::invalid(
+            &k.path,
+            format!(
+                "{what}: running {}: {e}",
+                cmd.get_program().to_string_lossy()
+            ),
+        )
+    })?;
+    if !output.status.success() {
+        return Err(Error::invalid(
+            &k.path,
+            format!(
+                "{what} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        ));
+    }
+    String::from_utf8(output.stdout)
+        .map_err(|_| Error::invalid(&k.path, format!("{what}: output is not UTF-8")))
+}
