@@ -125,7 +125,7 @@ mod tests {
         match rng.next() % if depth > 3 { 4 } else { 6 } {
             0 => Value::String(random_string(rng)),
             1 => Value::from(rng.next() as i64 - (1 << 30)),
-            2 => Value::Bool(rng.next() % 2 == 0),
+            2 => Value::Bool(rng.next().is_multiple_of(2)),
             3 => Value::Null,
             4 => Value::Array(
                 (0..rng.next() % 4)
