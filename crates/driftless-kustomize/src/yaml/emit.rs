@@ -346,8 +346,14 @@ pub fn format_number(n: &Number) -> Result<String, YamlError> {
         return Ok(u.to_string());
     }
     let f = n.as_f64().ok_or(YamlError::UnsupportedNumber)?;
+    // Integral values come back from JSON as integers when they fit one.
     if f.fract() == 0.0 && f.abs() < 1e21 {
-        return Ok(format!("{f:.0}"));
+        if f >= i64::MIN as f64 && f < i64::MAX as f64 {
+            return Ok((f as i64).to_string());
+        }
+        if f >= 0.0 && f < u64::MAX as f64 {
+            return Ok((f as u64).to_string());
+        }
     }
     Ok(go_format_g(f))
 }
@@ -474,6 +480,8 @@ mod tests {
     fn floats_format_like_go() {
         let f = |x: f64| format_number(&Number::from_f64(x).expect("finite")).expect("format");
         assert_eq!(f(1.0), "1");
+        assert_eq!(f(-0.0), "0");
+        assert_eq!(f(1e20), "1e+20");
         assert_eq!(f(1.5), "1.5");
         assert_eq!(f(1000000.5), "1.0000005e+06");
         assert_eq!(f(1e-7), "1e-07");

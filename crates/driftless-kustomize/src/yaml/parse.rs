@@ -184,7 +184,14 @@ impl<'a> Builder<'a> {
                 }
                 continue;
             }
-            let key = key_string(&key);
+            // Kubernetes objects are JSON: keys must be strings (kustomize
+            // fails on other keys when it converts to JSON).
+            let Value::String(key) = key else {
+                return Err(self.error(
+                    span,
+                    format!("mapping key {} is not a string", key_string(&key)),
+                ));
+            };
             if map.contains_key(&key) && !self.allow_duplicates {
                 return Err(self.error(span, format!("mapping key \"{key}\" already defined")));
             }
@@ -219,7 +226,16 @@ fn key_string(v: &Value) -> String {
 /// Resolves one scalar to a typed value.
 fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
     match tag {
-        Some("str") | Some("binary") => return Value::String(text.to_string()),
+        Some("str") => return Value::String(text.to_string()),
+        Some("binary") => {
+            use base64::Engine as _;
+            let compact: String = text.split_whitespace().collect();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(compact.as_bytes())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            return Value::String(decoded.unwrap_or_else(|| text.to_string()));
+        }
         Some("null") => return Value::Null,
         _ => {}
     }
