@@ -324,7 +324,11 @@ pub fn fix_references(
                             ));
                             return;
                         }
-                        let subject_ns = if is_subject {
+                        // Subjects and webhook/API service references carry the
+                        // referral's namespace beside its name.
+                        let service_ref = spec.path.ends_with("clientConfig/service/name")
+                            || spec.path == "spec/service/name";
+                        let subject_ns = if is_subject || service_ref {
                             m.get("namespace")
                                 .and_then(Value::as_str)
                                 .map(str::to_string)
@@ -342,7 +346,9 @@ pub fn fix_references(
                                 let new_name = found.name().to_string();
                                 let new_ns = found.namespace().map(str::to_string);
                                 m.insert(key.to_string(), Value::String(new_name));
-                                if is_subject && let Some(ns) = new_ns {
+                                if let Some(ns) = new_ns
+                                    && (is_subject || (service_ref && m.contains_key("namespace")))
+                                {
                                     m.insert("namespace".into(), Value::String(ns));
                                 }
                             }
@@ -386,28 +392,19 @@ fn select<'a>(
                 return true;
             }
             match subject_ns {
-                Some(ns) => {
-                    c.all_ids()
-                        .iter()
-                        .any(|id| id.effective_namespace() == ns_or_default(ns))
-                        || cid.effective_namespace() == referrer_id.effective_namespace()
-                }
+                Some(ns) => c
+                    .all_ids()
+                    .iter()
+                    .any(|id| id.effective_namespace() == ns_or_default(ns)),
                 None => cid.effective_namespace() == referrer_id.effective_namespace(),
             }
         });
     } else if let Some(ns) = subject_ns {
-        let narrowed: Vec<&Resource> = candidates
-            .iter()
-            .copied()
-            .filter(|c| {
-                c.all_ids()
-                    .iter()
-                    .any(|id| id.effective_namespace() == ns_or_default(ns))
-            })
-            .collect();
-        if !narrowed.is_empty() {
-            candidates = narrowed;
-        }
+        candidates.retain(|c| {
+            c.all_ids()
+                .iter()
+                .any(|id| id.effective_namespace() == ns_or_default(ns))
+        });
     }
     // Prefer referrals renamed along the same kustomization path, strictly
     // first, then letting a side that was never renamed match anything.
@@ -427,8 +424,10 @@ fn select<'a>(
         [] => Ok(None),
         [one] => Ok(Some(*one)),
         [first, rest @ ..] => {
+            // Same name everywhere: the most recently accumulated copy is the
+            // one kustomize's output follows (e.g. an overlay's moved Service).
             if rest.iter().all(|c| c.name() == first.name()) {
-                Ok(Some(*first))
+                Ok(Some(*rest.last().unwrap_or(first)))
             } else {
                 Err(format!(
                     "found multiple possible referrals for {} '{old}' referenced by {}",

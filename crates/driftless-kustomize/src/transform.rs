@@ -31,15 +31,14 @@ pub fn set_namespace(res: &mut [Resource], ns: &str) {
             if matches!(gvk.kind.as_str(), "ClusterRoleBinding") {
                 set_subject_namespaces(r, ns);
             }
-            if matches!(
-                gvk.kind.as_str(),
-                "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration"
-            ) {
-                set_webhook_namespaces(r, ns);
-            }
-            if gvk.kind == "APIService"
-                && let Some(Value::Object(svc)) = r.obj.pointer_mut("/spec/service")
-            {
+            // Webhook configurations keep their service namespaces; name
+            // references update them when the service is part of the build.
+            let service = match gvk.kind.as_str() {
+                "APIService" => Some("/spec/service"),
+                "CustomResourceDefinition" => Some("/spec/conversion/webhook/clientConfig/service"),
+                _ => None,
+            };
+            if let Some(Value::Object(svc)) = service.and_then(|p| r.obj.pointer_mut(p)) {
                 svc.insert("namespace".into(), Value::String(ns.into()));
             }
             continue;
@@ -58,20 +57,9 @@ pub fn set_namespace(res: &mut [Resource], ns: &str) {
 fn set_subject_namespaces(r: &mut Resource, ns: &str) {
     if let Some(Value::Array(subjects)) = r.obj.pointer_mut("/subjects") {
         for s in subjects.iter_mut().filter_map(Value::as_object_mut) {
-            let is_sa = s.get("kind").and_then(Value::as_str) == Some("ServiceAccount");
-            let is_default = s.get("name").and_then(Value::as_str) == Some("default");
-            if is_sa && is_default {
+            // kustomize moves every subject named "default", whatever its kind.
+            if s.get("name").and_then(Value::as_str) == Some("default") {
                 s.insert("namespace".into(), Value::String(ns.into()));
-            }
-        }
-    }
-}
-
-fn set_webhook_namespaces(r: &mut Resource, ns: &str) {
-    if let Some(Value::Array(hooks)) = r.obj.pointer_mut("/webhooks") {
-        for h in hooks {
-            if let Some(Value::Object(svc)) = h.pointer_mut("/clientConfig/service") {
-                svc.insert("namespace".into(), Value::String(ns.into()));
             }
         }
     }
