@@ -113,8 +113,18 @@ fn apply_one(rep: &Value, res: &mut [Resource]) -> Result<(), String> {
                 .flatten()
             {
                 let Some(fp) = fp.as_str() else { continue };
-                set_path(&mut r.obj, &parse_field_path(fp), &value, &opts, create)
-                    .map_err(|e| format!("{}: fieldPath '{fp}': {e}", r.cur_id()))?;
+                set_path(&mut r.obj, &parse_field_path(fp), &value, &opts, create).map_err(
+                    |e| {
+                        if e == MISSING {
+                            format!(
+                                "unable to find field \"{fp}\" in replacement target {}",
+                                r.cur_id()
+                            )
+                        } else {
+                            format!("{}: fieldPath '{fp}': {e}", r.cur_id())
+                        }
+                    },
+                )?;
             }
         }
     }
@@ -160,6 +170,9 @@ fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
     get_path(next, rest)
 }
 
+/// Why a target field could not be set.
+const MISSING: &str = "missing";
+
 fn set_path(
     v: &mut Value,
     path: &[String],
@@ -171,11 +184,22 @@ fn set_path(
         *v = splice(v, value, opts)?;
         return Ok(());
     };
+    if first == "*" {
+        let children: Vec<&mut Value> = match v {
+            Value::Array(a) => a.iter_mut().collect(),
+            Value::Object(m) => m.values_mut().collect(),
+            _ => return Err(MISSING.into()),
+        };
+        for child in children {
+            set_path(child, rest, value, opts, create)?;
+        }
+        return Ok(());
+    }
     match (seg(first), v) {
         (Seg::Key(k), Value::Object(m)) => {
             if !m.contains_key(k) {
                 if !create {
-                    return Ok(());
+                    return Err(MISSING.into());
                 }
                 let fresh = if rest.is_empty() {
                     Value::Null
@@ -184,20 +208,22 @@ fn set_path(
                 };
                 m.insert(k.to_string(), fresh);
             }
-            let child = m.get_mut(k).ok_or("field vanished")?;
+            let child = m.get_mut(k).ok_or(MISSING)?;
             set_path(child, rest, value, opts, create)
         }
         (Seg::Index(i), Value::Array(a)) => match a.get_mut(i) {
             Some(child) => set_path(child, rest, value, opts, create),
-            None => Ok(()),
+            None => Err(MISSING.into()),
         },
         (Seg::Match(k, val), Value::Array(a)) => {
+            let mut found = false;
             for e in a.iter_mut() {
                 if e.get(k).map(crate::resource::scalar_text).as_deref() == Some(val) {
+                    found = true;
                     set_path(e, rest, value, opts, create)?;
                 }
             }
-            Ok(())
+            if found { Ok(()) } else { Err(MISSING.into()) }
         }
         (_, Value::Array(a)) => {
             for e in a.iter_mut() {
@@ -205,7 +231,7 @@ fn set_path(
             }
             Ok(())
         }
-        _ => Ok(()),
+        _ => Err(MISSING.into()),
     }
 }
 
