@@ -1,0 +1,107 @@
+//! Command-line arguments, parsed into raw values before anything runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// GitOps continuous delivery: Git is the source of truth for what runs.
+#[derive(Debug, Parser)]
+#[command(name = "driftless", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a directory (Kustomize) to a YAML stream.
+    Render(RenderArgs),
+    /// Work with Git sources.
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Fetch a repository at a ref and print the resolved revision.
+    Fetch(FetchArgs),
+}
+
+/// How data is printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    #[default]
+    Yaml,
+    Json,
+}
+
+/// Output choice for commands that print a human summary by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum SummaryOutput {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Resource order of a Kustomize build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ReorderArg {
+    /// Kustomize's kind-based order (its default).
+    #[default]
+    Legacy,
+    /// Keep the input order.
+    None,
+}
+
+/// Which files a kustomization may load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LoadRestrictorArg {
+    /// Only files inside the kustomization root (the default).
+    #[default]
+    #[value(name = "LoadRestrictionsRootOnly", alias = "root-only")]
+    RootOnly,
+    /// Any file.
+    #[value(name = "LoadRestrictionsNone", alias = "none")]
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Directory to render.
+    pub dir: PathBuf,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: Output,
+    /// Resource order, as kustomize's --reorder.
+    #[arg(long, value_enum, default_value_t)]
+    pub reorder: ReorderArg,
+    /// File loading restrictions, as kustomize's --load-restrictor.
+    #[arg(long, value_enum, default_value_t)]
+    pub load_restrictor: LoadRestrictorArg,
+    /// Allow helmCharts (runs the helm binary).
+    #[arg(long)]
+    pub enable_helm: bool,
+    /// The helm binary to run for helmCharts.
+    #[arg(long, requires = "enable_helm")]
+    pub helm_command: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Repository URL: a local path, file://, http(s)://, git:// or ssh.
+    pub url: String,
+    /// What to fetch: branch:NAME, tag:NAME, semver:RANGE, commit:SHA or name:REF.
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+    /// Export the fetched tree into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where fetched repositories are cached (default: the user cache dir).
+    #[arg(long, env = "DRIFTLESS_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: SummaryOutput,
+}

@@ -1,0 +1,22 @@
+//! `driftless`: GitOps continuous delivery. A thin binary: parse arguments,
+//! call the libraries, print results.
+
+mod args;
+mod exit;
+mod render;
+mod source;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, SourceCommand};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(args) => render::run(&args),
+        Command::Source {
+            command: SourceCommand::Fetch(args),
+        } => source::fetch(&args),
+    };
+    exit::finish(result)
+}

@@ -1,0 +1,215 @@
+//! End-to-end tests of the `driftless` binary against real tools: `kubectl
+//! kustomize` as the rendering oracle and real `git` repositories.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn driftless(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_driftless"))
+        .args(args)
+        .output()
+        .expect("run driftless")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crate lives two levels below the root")
+        .to_path_buf()
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Ada Admin",
+            "-c",
+            "user.email=ada@example.com",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn render_matches_kustomize_on_the_example_overlays() {
+    for overlay in [
+        "apps/web/overlays/dev",
+        "apps/web/overlays/prod",
+        "apps/worker/overlays/prod",
+    ] {
+        let dir = repo_root().join("examples/repo").join(overlay);
+        let dir = dir.to_str().expect("utf-8 path");
+        let ours = driftless(&["render", dir]);
+        assert!(
+            ours.status.success(),
+            "render {overlay}: {}",
+            text(&ours.stderr)
+        );
+        let reference = Command::new("kubectl")
+            .args(["kustomize", dir])
+            .output()
+            .expect("kubectl");
+        assert!(reference.status.success());
+        assert_eq!(
+            text(&ours.stdout),
+            text(&reference.stdout),
+            "{overlay} differs from kustomize"
+        );
+    }
+}
+
+#[test]
+fn render_json_is_a_list_of_the_same_objects() {
+    let dir = repo_root().join("examples/repo/apps/web/overlays/prod");
+    let out = driftless(&["render", dir.to_str().expect("utf-8"), "--output", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(list["kind"], "List");
+    let kinds: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| o["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["ConfigMap", "Service", "Deployment"]);
+    let deployment = &list["items"][2];
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(deployment["metadata"]["namespace"], "web-prod");
+}
+
+#[test]
+fn render_errors_name_the_file_and_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "resources:\n- missing.yaml\n",
+    )
+    .expect("write");
+    let out = driftless(&["render", dir.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("kustomization.yaml") && err.contains("missing.yaml"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing is printed on error");
+
+    let out = driftless(&["render", "/no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/no/such/dir"));
+}
+
+#[test]
+fn source_fetch_prints_the_revision_and_exports_the_tree() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = work.path().join("repo");
+    std::fs::create_dir(&repo).expect("mkdir");
+    git(&repo, &["init", "-q"]);
+    std::fs::write(repo.join("app.yaml"), "kind: ConfigMap\n").expect("write");
+    git(&repo, &["add", "."]);
+    git(
+        &repo,
+        &["commit", "-q", "-m", "Add the app", "-m", "Why: testing."],
+    );
+    git(&repo, &["tag", "v1.2.0"]);
+    let sha = git(&repo, &["rev-parse", "HEAD"]);
+    let cache = work.path().join("cache");
+    let out_dir = work.path().join("out");
+    let url = format!("file://{}", repo.display());
+    let cache_arg = cache.to_str().expect("utf-8");
+
+    let out = driftless(&[
+        "source",
+        "fetch",
+        &url,
+        "--ref",
+        "branch:main",
+        "--cache-dir",
+        cache_arg,
+        "--out",
+        out_dir.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("revision: main@sha1:{sha}\n"));
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("app.yaml")).expect("exported"),
+        "kind: ConfigMap\n"
+    );
+
+    let out = driftless(&[
+        "source",
+        "fetch",
+        &url,
+        "--ref",
+        "semver:>=1.0.0 <2",
+        "--cache-dir",
+        cache_arg,
+        "--output",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rev: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(rev["revision"], format!("v1.2.0@sha1:{sha}"));
+    assert_eq!(rev["author"]["name"], "Ada Admin");
+    assert_eq!(rev["subject"], "Add the app");
+    assert_eq!(rev["message"], "Add the app\n\nWhy: testing.");
+}
+
+#[test]
+fn source_fetch_bad_ref_is_an_input_error_and_missing_ref_names_it() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let repo = work.path().join("repo");
+    std::fs::create_dir(&repo).expect("mkdir");
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "init"]);
+    let url = repo.to_str().expect("utf-8");
+    let cache = work.path().join("cache");
+    let cache = cache.to_str().expect("utf-8");
+
+    let out = driftless(&[
+        "source",
+        "fetch",
+        url,
+        "--ref",
+        "bogus:x",
+        "--cache-dir",
+        cache,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("bogus:x"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = driftless(&[
+        "source",
+        "fetch",
+        url,
+        "--ref",
+        "branch:nope",
+        "--cache-dir",
+        cache,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("branch:nope"),
+        "{}",
+        text(&out.stderr)
+    );
+}
