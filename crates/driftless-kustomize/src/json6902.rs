@@ -73,6 +73,8 @@ fn add(doc: &mut Value, path: &str, v: Value) -> Result<(), String> {
         return Ok(());
     }
     let (parent, last) = split(path)?;
+    // kustomize creates missing parent objects on add.
+    ensure_path(doc, &parent);
     let target = doc
         .pointer_mut(&parent)
         .ok_or(format!("add: parent of {path} does not exist"))?;
@@ -117,5 +119,23 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
             Ok(a.remove(i))
         }
         _ => Err(format!("remove: parent of {path} is not a container")),
+    }
+}
+
+/// Creates empty objects along `pointer` where fields are missing.
+fn ensure_path(doc: &mut Value, pointer: &str) {
+    let mut cur = doc;
+    for raw in pointer.split('/').skip(1) {
+        let key = raw.replace("~1", "/").replace("~0", "~");
+        cur = match cur {
+            Value::Object(m) => m
+                .entry(key)
+                .or_insert_with(|| Value::Object(serde_json::Map::new())),
+            Value::Array(a) => match key.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                Some(v) => v,
+                None => return,
+            },
+            _ => return,
+        };
     }
 }

@@ -315,8 +315,7 @@ fn apply_untargeted(
             r.all_ids().iter().any(|id| {
                 (id.gvk.kind == pid.gvk.kind && id.gvk.group == pid.gvk.group)
                     && id.name == pid.name
-                    && (pid.namespace.is_empty()
-                        || id.effective_namespace() == pid.effective_namespace())
+                    && id.effective_namespace() == pid.effective_namespace()
             })
         })
         .map(|(i, _)| i)
