@@ -388,7 +388,8 @@ fn parse_env(text: &str, path: &Path) -> Result<Vec<(String, Vec<u8>)>, Error> {
         }
         match trimmed.split_once('=') {
             Some((k, v)) => {
-                if k.trim().is_empty() || k.contains(char::is_whitespace) {
+                // kustomize keeps the key as written (trailing spaces too).
+                if k.trim().is_empty() {
                     return Err(Error::invalid(
                         path,
                         format!("line {}: invalid key '{k}'", i + 1),
@@ -444,9 +445,7 @@ pub fn content_hash(obj: &Value) -> String {
     // An absent data map hashes as an empty string, as kustomize's does.
     let data = obj.get("data").map_or_else(|| "\"\"".to_string(), go_json);
     fields.push(("data", data));
-    if let Some(Value::Bool(b)) = obj.get("immutable") {
-        fields.push(("immutable", b.to_string()));
-    }
+    // `immutable` does not take part in kustomize's hash.
     if kind == "Secret" {
         let t = obj.get("type").and_then(Value::as_str).unwrap_or("");
         fields.push(("type", go_json_string(t)));
