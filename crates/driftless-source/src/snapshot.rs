@@ -286,9 +286,21 @@ fn check_limits(commit: &str, entries: &[Entry], limits: &Limits) -> Result<(), 
     Ok(())
 }
 
-fn read_blobs(git: &Git, commit: &str, entries: &[Entry]) -> Result<Vec<Vec<u8>>, SnapshotError> {
+/// Blob contents of the entries, in entry order, in one buffer.
+struct Blobs {
+    data: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
+}
+
+impl Blobs {
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.ranges.iter().map(|r| &self.data[r.clone()])
+    }
+}
+
+fn read_blobs(git: &Git, commit: &str, entries: &[Entry]) -> Result<Blobs, SnapshotError> {
     let input: String = entries.iter().map(|e| format!("{}\n", e.blob)).collect();
-    let out = git
+    let data = git
         .run_bytes(&["cat-file", "--batch"], Some(input.as_bytes()))
         .map_err(|source| SnapshotError::Git {
             commit: commit.to_string(),
@@ -297,9 +309,10 @@ fn read_blobs(git: &Git, commit: &str, entries: &[Entry]) -> Result<Vec<Vec<u8>>
     let stream = || SnapshotError::Stream {
         commit: commit.to_string(),
     };
-    let mut blobs = Vec::with_capacity(entries.len());
-    let mut rest = out.as_slice();
+    let mut ranges = Vec::with_capacity(entries.len());
+    let mut at = 0;
     for e in entries {
+        let rest = &data[at..];
         let newline = rest.iter().position(|b| *b == b'\n').ok_or_else(stream)?;
         let header = String::from_utf8_lossy(&rest[..newline]);
         let mut parts = header.split(' ');
@@ -311,18 +324,18 @@ fn read_blobs(git: &Git, commit: &str, entries: &[Entry]) -> Result<Vec<Vec<u8>>
         if id != e.blob || rest.len() < newline + 1 + size + 1 {
             return Err(stream());
         }
-        let body = &rest[newline + 1..newline + 1 + size];
-        blobs.push(body.to_vec());
-        rest = &rest[newline + 1 + size + 1..];
+        let start = at + newline + 1;
+        ranges.push(start..start + size);
+        at = start + size + 1;
     }
-    Ok(blobs)
+    Ok(Blobs { data, ranges })
 }
 
 /// Refuses symlinks that, resolved inside the snapshot, leave it.
-fn check_symlinks(commit: &str, entries: &[Entry], blobs: &[Vec<u8>]) -> Result<(), SnapshotError> {
+fn check_symlinks(commit: &str, entries: &[Entry], blobs: &Blobs) -> Result<(), SnapshotError> {
     let links: HashMap<&str, String> = entries
         .iter()
-        .zip(blobs)
+        .zip(blobs.iter())
         .filter(|(e, _)| matches!(e.kind, Kind::Symlink))
         .map(|(e, b)| (e.path.as_str(), String::from_utf8_lossy(b).into_owned()))
         .collect();
@@ -389,7 +402,7 @@ fn write_tree(
     root: &Path,
     dir: &Path,
     entries: &[Entry],
-    blobs: &[Vec<u8>],
+    blobs: &Blobs,
 ) -> Result<(), SnapshotError> {
     fs::create_dir_all(root).map_err(io_err(root))?;
     let staging = root.join(format!(
@@ -413,22 +426,53 @@ fn write_tree(
     Ok(())
 }
 
-fn write_files(staging: &Path, entries: &[Entry], blobs: &[Vec<u8>]) -> Result<(), SnapshotError> {
-    for (e, blob) in entries.iter().zip(blobs) {
+fn write_files(staging: &Path, entries: &[Entry], blobs: &Blobs) -> Result<(), SnapshotError> {
+    // Directories first, once each, so file writes can run in parallel.
+    let mut dirs: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.path.rsplit_once('/').map(|(d, _)| d))
+        .collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    for d in dirs {
+        let path = staging.join(d);
+        fs::create_dir_all(&path).map_err(io_err(&path))?;
+    }
+    let items: Vec<(&Entry, &[u8])> = entries.iter().zip(blobs.iter()).collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let chunk = items.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || write_part(staging, part)))
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
+}
+
+fn write_part(staging: &Path, items: &[(&Entry, &[u8])]) -> Result<(), SnapshotError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    for (e, blob) in items {
         let path = staging.join(&e.path);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(io_err(parent))?;
-        }
         match e.kind {
             Kind::Symlink => {
                 let target = String::from_utf8_lossy(blob).into_owned();
                 std::os::unix::fs::symlink(&target, &path).map_err(io_err(&path))?;
             }
             Kind::File { executable } => {
-                fs::write(&path, blob).map_err(io_err(&path))?;
+                // Created read-only: the open descriptor may still write.
                 let mode = if executable { 0o555 } else { 0o444 };
-                fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                let mut file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .open(&path)
                     .map_err(io_err(&path))?;
+                file.write_all(blob).map_err(io_err(&path))?;
             }
         }
     }
