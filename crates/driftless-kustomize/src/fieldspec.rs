@@ -318,25 +318,35 @@ pub fn annotation_specs() -> Vec<FieldSpec> {
     v
 }
 
-/// Where container images live (kustomize's images transformer).
-pub fn image_specs() -> Vec<FieldSpec> {
+/// Where pod specs live in workload kinds.
+const POD_SPEC_ROOTS: [&str; 3] = [
+    "spec",
+    "spec/template/spec",
+    "spec/jobTemplate/spec/template/spec",
+];
+
+/// `<pod spec>/<containers|initContainers>/<field>` for every pod spec root.
+fn container_field_specs(fields: &[&str]) -> Vec<FieldSpec> {
     let mut v = Vec::new();
-    for prefix in [
-        "spec",
-        "spec/template/spec",
-        "spec/jobTemplate/spec/template/spec",
-    ] {
+    for prefix in POD_SPEC_ROOTS {
         for c in ["containers", "initContainers"] {
-            v.push(FieldSpec::new(
-                "",
-                "",
-                "",
-                &format!("{prefix}/{c}/image"),
-                false,
-            ));
+            for f in fields {
+                v.push(FieldSpec::new(
+                    "",
+                    "",
+                    "",
+                    &format!("{prefix}/{c}/{f}"),
+                    false,
+                ));
+            }
         }
     }
     v
+}
+
+/// Where container images live (kustomize's images transformer).
+pub fn image_specs() -> Vec<FieldSpec> {
+    container_field_specs(&["image"])
 }
 
 /// Where replica counts live.
@@ -354,29 +364,14 @@ pub fn replica_specs() -> Vec<FieldSpec> {
 
 /// Fields where legacy `$(VAR)` references are expanded.
 pub fn var_reference_specs() -> Vec<FieldSpec> {
-    let mut v = Vec::new();
-    for prefix in [
-        "spec",
-        "spec/template/spec",
-        "spec/jobTemplate/spec/template/spec",
-    ] {
-        for c in ["containers", "initContainers"] {
-            for f in [
-                "args",
-                "command",
-                "env/value",
-                "volumeMounts/mountPath",
-                "workingDir",
-            ] {
-                v.push(FieldSpec::new(
-                    "",
-                    "",
-                    "",
-                    &format!("{prefix}/{c}/{f}"),
-                    false,
-                ));
-            }
-        }
+    let mut v = container_field_specs(&[
+        "args",
+        "command",
+        "env/value",
+        "volumeMounts/mountPath",
+        "workingDir",
+    ]);
+    for prefix in POD_SPEC_ROOTS {
         v.push(FieldSpec::new(
             "",
             "",

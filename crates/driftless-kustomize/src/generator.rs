@@ -24,23 +24,19 @@ pub fn run(
         .get("generatorOptions")
         .cloned()
         .unwrap_or(Value::Null);
-    for entry in k.list("configMapGenerator")? {
-        let mut r = generate(loader, &k.path, &entry, &options, false)?;
-        r.origin = Some(Origin::Generated {
-            configured_in: k.path.clone(),
-            kind: "ConfigMapGenerator".into(),
-            name: None,
-        });
-        add_generated(res, r, &k.path)?;
-    }
-    for entry in k.list("secretGenerator")? {
-        let mut r = generate(loader, &k.path, &entry, &options, true)?;
-        r.origin = Some(Origin::Generated {
-            configured_in: k.path.clone(),
-            kind: "SecretGenerator".into(),
-            name: None,
-        });
-        add_generated(res, r, &k.path)?;
+    for (field, kind, secret) in [
+        ("configMapGenerator", "ConfigMapGenerator", false),
+        ("secretGenerator", "SecretGenerator", true),
+    ] {
+        for entry in k.list(field)? {
+            let mut r = generate(loader, &k.path, &entry, &options, secret)?;
+            r.origin = Some(Origin::Generated {
+                configured_in: k.path.clone(),
+                kind: kind.into(),
+                name: None,
+            });
+            add_generated(res, r, &k.path)?;
+        }
     }
     for (config, path) in configs {
         {
