@@ -383,6 +383,52 @@ impl Fetcher {
         Ok(())
     }
 
+    /// Removes cached repositories of URLs not in `keep` (sources that were
+    /// deleted or changed URL) and leftovers of interrupted runs; returns what was removed.
+    pub fn gc_repos(&self, keep: &[&str]) -> Result<Vec<PathBuf>, FetchError> {
+        let keep: Vec<String> = keep.iter().map(|u| key_of(u)).collect();
+        let mut removed = Vec::new();
+        for area in ["repos", "tmp"] {
+            let dir = self.cache_dir.join(area);
+            let Ok(listing) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in listing {
+                let entry = entry.map_err(|source| FetchError::Cache {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let stem = name.strip_suffix(".lock").unwrap_or(&name);
+                // Credential and key directories are named `<kind>-<pid>-<n>`;
+                // those of live processes may be in use by a running fetch.
+                let stale = match area {
+                    "repos" => !keep.iter().any(|k| k == stem),
+                    _ => name
+                        .split('-')
+                        .nth(1)
+                        .and_then(|pid| pid.parse::<u32>().ok())
+                        .is_none_or(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
+                };
+                if !stale {
+                    continue;
+                }
+                let result = if path.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                result.map_err(|source| FetchError::Cache {
+                    path: path.clone(),
+                    source,
+                })?;
+                removed.push(path);
+            }
+        }
+        Ok(removed)
+    }
+
     fn ensure_repo(&self, url: &str, shown: &str) -> Result<PathBuf, FetchError> {
         let repo = self.repo_dir(url);
         if repo.join("HEAD").is_file() {

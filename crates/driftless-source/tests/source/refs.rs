@@ -191,3 +191,28 @@ fn fetch_to_dir_exports_a_writable_copy() {
         .expect_err("bad ref syntax");
     assert!(err.to_string().contains("expected branch:NAME"), "{err}");
 }
+
+#[test]
+fn gc_repos_drops_caches_of_removed_sources() {
+    let kept = Fixture::new(&[("a.txt", "1\n")]);
+    let dropped = Fixture::new(&[("b.txt", "1\n")]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::new(cache.path());
+    fetch(&fetcher, &kept.bare_url(), "branch:main").expect("fetch kept");
+    fetch(&fetcher, &dropped.bare_url(), "branch:main").expect("fetch dropped");
+    // Leftovers of a dead process go; those of a live one (this) stay.
+    let dead = cache.path().join("tmp/cred-999999999-0");
+    let live = cache
+        .path()
+        .join(format!("tmp/cred-{}-999", std::process::id()));
+    std::fs::create_dir_all(&dead).expect("mkdir");
+    std::fs::create_dir_all(&live).expect("mkdir");
+    let removed = fetcher.gc_repos(&[&kept.bare_url()]).expect("gc");
+    assert!(!dead.exists() && live.exists());
+    let gone = fetcher.repo_dir(&dropped.bare_url());
+    assert!(removed.contains(&gone), "{removed:?}");
+    assert!(!gone.exists());
+    assert!(fetcher.repo_dir(&kept.bare_url()).join("HEAD").is_file());
+    // The kept source still polls from its cache.
+    fetch(&fetcher, &kept.bare_url(), "branch:main").expect("fetch after gc");
+}
