@@ -42,10 +42,14 @@ fn read(path: PathBuf) -> String {
 
 /// Starts sshd in `dir`; panics with a hint when OpenSSH server is missing.
 pub fn start(dir: &Path) -> Sshd {
-    let sshd = Path::new("/usr/sbin/sshd");
+    // sshd must be started by absolute path; DRIFTLESS_SSHD overrides Debian's.
+    let sshd = std::env::var_os("DRIFTLESS_SSHD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/sshd"));
     assert!(
-        sshd.exists(),
-        "/usr/sbin/sshd is missing: run scripts/ci/install-driftless-source.sh"
+        sshd.is_absolute() && sshd.exists(),
+        "{} is missing: run scripts/ci/install-driftless-source.sh or set DRIFTLESS_SSHD",
+        sshd.display()
     );
     // sshd insists on its privilege-separation directory even in debug mode.
     let _ = std::fs::create_dir_all("/run/sshd");
@@ -82,7 +86,7 @@ pub fn start(dir: &Path) -> Sshd {
         pid = dir.join("sshd.pid").display(),
     );
     std::fs::write(dir.join("sshd_config"), config).expect("write sshd_config");
-    let child = Command::new(sshd)
+    let child = Command::new(&sshd)
         .args(["-D", "-e", "-f"])
         .arg(dir.join("sshd_config"))
         .stdout(Stdio::null())
