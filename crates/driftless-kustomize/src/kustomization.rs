@@ -80,6 +80,14 @@ pub enum KustomizationError {
         /// The offending field.
         field: String,
     },
+    /// A field has the wrong type (reported as kustomize's JSON decoding does).
+    #[error("{path}: invalid Kustomization: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// A field has the wrong shape.
     #[error("{path}: field '{field}' {problem}")]
     BadField {
@@ -138,6 +146,10 @@ impl Kustomization {
                 });
             }
         }
+        check_types(&fields).map_err(|problem| KustomizationError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        })?;
         // `bases` is the legacy spelling of directory resources.
         if let Some(Value::Array(bases)) = fields.remove("bases") {
             let res = fields
@@ -221,4 +233,145 @@ fn fix_field_case(fields: Map<String, Value>) -> Map<String, Value> {
             (fixed, v)
         })
         .collect()
+}
+
+/// Expected JSON types of kustomization fields.
+#[derive(Clone, Copy)]
+enum Ty {
+    Str,
+    Int,
+    StrList,
+    StrMap,
+}
+
+impl Ty {
+    fn go_name(self) -> &'static str {
+        match self {
+            Ty::Str | Ty::StrList | Ty::StrMap => "string",
+            Ty::Int => "int64",
+        }
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Checks one value against `ty`; `at` names it as Go's decoder would.
+fn check(v: &Value, ty: Ty, at: &str) -> Result<(), String> {
+    let bad = |found: &Value| {
+        Err(format!(
+            "json: cannot unmarshal {} into Go struct field {at} of type {}",
+            json_kind(found),
+            ty.go_name()
+        ))
+    };
+    match (ty, v) {
+        (_, Value::Null) => Ok(()),
+        (Ty::Str, Value::String(_)) | (Ty::Int, Value::Number(_)) => Ok(()),
+        (Ty::StrList, Value::Array(items)) => items
+            .iter()
+            .try_for_each(|i| if i.is_string() { Ok(()) } else { bad(i) }),
+        (Ty::StrMap, Value::Object(m)) => m.values().try_for_each(|i| {
+            if i.is_string() || i.is_null() {
+                Ok(())
+            } else {
+                bad(i)
+            }
+        }),
+        (_, other) => bad(other),
+    }
+}
+
+/// Rejects fields whose types kustomize's decoder would refuse.
+fn check_types(fields: &Map<String, Value>) -> Result<(), String> {
+    const TOP: &[(&str, Ty)] = &[
+        ("apiVersion", Ty::Str),
+        ("kind", Ty::Str),
+        ("namespace", Ty::Str),
+        ("namePrefix", Ty::Str),
+        ("nameSuffix", Ty::Str),
+        ("resources", Ty::StrList),
+        ("bases", Ty::StrList),
+        ("components", Ty::StrList),
+        ("crds", Ty::StrList),
+        ("configurations", Ty::StrList),
+        ("generators", Ty::StrList),
+        ("transformers", Ty::StrList),
+        ("validators", Ty::StrList),
+        ("patchesStrategicMerge", Ty::StrList),
+        ("buildMetadata", Ty::StrList),
+        ("commonLabels", Ty::StrMap),
+        ("commonAnnotations", Ty::StrMap),
+    ];
+    for (field, ty) in TOP {
+        if let Some(v) = fields.get(*field) {
+            check(v, *ty, &format!("Kustomization.{field}"))?;
+        }
+    }
+    let nested: &[(&str, &str, &[(&str, Ty)])] = &[
+        (
+            "images",
+            "Image",
+            &[
+                ("name", Ty::Str),
+                ("newName", Ty::Str),
+                ("newTag", Ty::Str),
+                ("digest", Ty::Str),
+            ],
+        ),
+        (
+            "replicas",
+            "Replica",
+            &[("name", Ty::Str), ("count", Ty::Int)],
+        ),
+        ("labels", "Label", &[("pairs", Ty::StrMap)]),
+        (
+            "configMapGenerator",
+            "ConfigMapArgs",
+            &[
+                ("name", Ty::Str),
+                ("namespace", Ty::Str),
+                ("behavior", Ty::Str),
+                ("literals", Ty::StrList),
+                ("files", Ty::StrList),
+                ("envs", Ty::StrList),
+                ("env", Ty::Str),
+            ],
+        ),
+        (
+            "secretGenerator",
+            "SecretArgs",
+            &[
+                ("name", Ty::Str),
+                ("namespace", Ty::Str),
+                ("behavior", Ty::Str),
+                ("type", Ty::Str),
+                ("literals", Ty::StrList),
+                ("files", Ty::StrList),
+                ("envs", Ty::StrList),
+                ("env", Ty::Str),
+            ],
+        ),
+    ];
+    for (field, go_type, members) in nested {
+        let Some(Value::Array(items)) = fields.get(*field) else {
+            continue;
+        };
+        for item in items {
+            for (member, ty) in *members {
+                if let Some(v) = item.get(*member) {
+                    check(v, *ty, &format!("{go_type}.{field}.{member}"))?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
