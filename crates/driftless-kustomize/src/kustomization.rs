@@ -290,6 +290,9 @@ fn check(v: &Value, ty: Ty, at: &str) -> Result<(), String> {
     }
 }
 
+/// A list field, the Go type of its items, and the typed members of each item.
+type NestedFields = (&'static str, &'static str, &'static [(&'static str, Ty)]);
+
 /// Rejects fields whose types kustomize's decoder would refuse.
 fn check_types(fields: &Map<String, Value>) -> Result<(), String> {
     const TOP: &[(&str, Ty)] = &[
@@ -316,7 +319,7 @@ fn check_types(fields: &Map<String, Value>) -> Result<(), String> {
             check(v, *ty, &format!("Kustomization.{field}"))?;
         }
     }
-    let nested: &[(&str, &str, &[(&str, Ty)])] = &[
+    let nested: &[NestedFields] = &[
         (
             "images",
             "Image",
