@@ -145,6 +145,14 @@ impl Emitter {
     /// Writes a string the way go-yaml's `stringv` plus the emitter's style
     /// selection would.
     fn string(&mut self, s: &str, indent: usize, simple_key: bool) {
+        if s.contains('\u{85}') {
+            let folded = fold_next_lines(s);
+            return self.string_unfolded(&folded, indent, simple_key);
+        }
+        self.string_unfolded(s, indent, simple_key)
+    }
+
+    fn string_unfolded(&mut self, s: &str, indent: usize, simple_key: bool) {
         let a = Analysis::of(s);
         let mut style = if s.contains('\n') {
             Style::Literal
@@ -234,10 +242,19 @@ impl Emitter {
 
     fn double(&mut self, s: &str, indent: usize, allow_breaks: bool) {
         let chars: Vec<char> = s.chars().collect();
+        // Observed in kustomize's output: after a leading byte-order mark
+        // every character is written as an escape.
+        let escape_all = chars.first() == Some(&'\u{feff}');
         self.push('"');
         let mut spaces = false;
         for (i, &c) in chars.iter().enumerate() {
-            if !is_printable(c) || c == '\u{feff}' || is_break(c) || c == '"' || c == '\\' {
+            if escape_all
+                || !is_printable(c)
+                || c == '\u{feff}'
+                || is_break(c)
+                || c == '"'
+                || c == '\\'
+            {
                 self.push('\\');
                 match c {
                     '\0' => self.push('0'),
@@ -324,6 +341,42 @@ impl Emitter {
             }
         }
     }
+}
+
+/// kustomize passes objects through JSON, which leaves U+0085 (NEXT LINE)
+/// raw, and reads that JSON as YAML, which folds it like a line break: one
+/// becomes a space, each further one a newline, and blanks around them go.
+fn fold_next_lines(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{85}' {
+            out.push(c);
+            continue;
+        }
+        while out.ends_with([' ', '\t']) {
+            out.pop();
+        }
+        let mut breaks = 1;
+        loop {
+            match chars.peek() {
+                Some(' ' | '\t') => {
+                    chars.next();
+                }
+                Some('\u{85}') => {
+                    chars.next();
+                    breaks += 1;
+                }
+                _ => break,
+            }
+        }
+        if breaks == 1 {
+            out.push(' ');
+        } else {
+            out.extend(std::iter::repeat_n('\n', breaks - 1));
+        }
+    }
+    out
 }
 
 fn is_break(c: char) -> bool {
