@@ -12,6 +12,11 @@ fn schema_merge_key(field: &str, items: &[&Value]) -> Option<&'static str> {
         | "env"
         | "volumes"
         | "imagePullSecrets" => "name",
+        "secrets" | "webhooks" | "schedulingGates" | "resourceClaims" => "name",
+        "ownerReferences" => "uid",
+        "conditions" => "type",
+        "readinessGates" => "conditionType",
+        "resizePolicy" => "resourceName",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "hostAliases" => "ip",
