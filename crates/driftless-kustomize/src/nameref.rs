@@ -207,11 +207,7 @@ fn rules() -> Vec<Rule> {
         },
         Rule {
             target: gvk("", "v1", "PersistentVolumeClaim"),
-            referrers: {
-                let mut v = pod_specs(&["volumes/persistentVolumeClaim/claimName"]);
-                v.push(fs("", "PersistentVolume", "spec/claimRef/name"));
-                v
-            },
+            referrers: pod_specs(&["volumes/persistentVolumeClaim/claimName"]),
         },
         Rule {
             target: gvk("", "v1", "PersistentVolume"),
