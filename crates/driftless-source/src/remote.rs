@@ -149,8 +149,8 @@ pub fn classify(url: &str, err: &GitError) -> RemoteError {
         RemoteError::Tls { url, detail }
     } else if lower.contains("authentication failed")
         || lower.contains("permission denied")
-        || lower.contains("401")
-        || lower.contains("403")
+        || lower.contains("returned error: 401")
+        || lower.contains("returned error: 403")
         || lower.contains("could not read username")
         || lower.contains("incorrect passphrase")
     {
@@ -334,6 +334,32 @@ mod tests {
             r.tag_object.as_deref(),
             Some("2222222222222222222222222222222222222222")
         );
+    }
+
+    #[test]
+    fn classifies_git_errors() {
+        let failed = |stderr: &str| GitError::Failed {
+            args: "ls-remote".into(),
+            status: "exit status: 128".into(),
+            stderr: stderr.into(),
+        };
+        let auth = classify(
+            "u",
+            &failed("fatal: unable to access 'u': The requested URL returned error: 403"),
+        );
+        assert!(matches!(auth, RemoteError::Authentication { .. }), "{auth}");
+        let other = classify(
+            "u",
+            &failed("fatal: remote error: upload-pack: not our ref 4013c0ffee"),
+        );
+        assert!(matches!(other, RemoteError::Unreachable { .. }), "{other}");
+        let tls = classify(
+            "u",
+            &failed(
+                "fatal: unable to access 'u': SSL certificate problem: unable to get local issuer certificate",
+            ),
+        );
+        assert!(matches!(tls, RemoteError::Tls { .. }), "{tls}");
     }
 
     #[test]

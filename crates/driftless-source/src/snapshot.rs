@@ -532,7 +532,17 @@ pub fn gc(
         }
         let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or(now);
         let age = now.duration_since(modified).unwrap_or_default();
-        if age >= min_age {
+        // A staging directory may belong to an export still running.
+        let staging = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".incoming-");
+        let min = if staging {
+            min_age.max(Duration::from_secs(3600))
+        } else {
+            min_age
+        };
+        if age >= min {
             remove_tree(&path)?;
             removed.push(path);
         }
