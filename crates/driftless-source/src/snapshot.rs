@@ -23,6 +23,14 @@ pub enum SnapshotError {
         /// Requested sub-path.
         path: String,
     },
+    /// The commit is not in the cache repository (fetch it first).
+    #[error("commit {commit} is not in cache repository {repo}; fetch the source first")]
+    CommitNotCached {
+        /// Commit id.
+        commit: String,
+        /// Cache repository searched.
+        repo: PathBuf,
+    },
     /// A file is larger than the configured limit.
     #[error("commit {commit}: file `{path}` is {size} bytes, over the limit of {limit} bytes")]
     FileTooLarge {
@@ -183,6 +191,12 @@ pub fn export(
                 .is_ok_and(|kind| kind.trim() == "tree")
         });
     let Some(tree) = tree else {
+        if subpath.is_empty() {
+            return Err(SnapshotError::CommitNotCached {
+                commit: commit.to_string(),
+                repo: repo.to_path_buf(),
+            });
+        }
         return Err(SnapshotError::PathNotFound {
             commit: commit.to_string(),
             path: subpath,

@@ -52,6 +52,18 @@ fn snapshot_is_read_only_and_shared_by_tree() {
         "a\n"
     );
 
+    let other = SourceSpec::new(
+        fx.served.join("other.git").display().to_string(),
+        spec.reference.clone(),
+    );
+    let rev = fetcher.fetch(&spec).expect("fetch");
+    let err = fetcher
+        .snapshot(&other, &rev, "")
+        .expect_err("not fetched from that URL");
+    assert!(
+        matches!(err, SnapshotError::CommitNotCached { .. }),
+        "{err}"
+    );
     let err = take(&fetcher, &spec, "apps/missing").expect_err("missing path");
     assert!(
         err.to_string()
