@@ -386,6 +386,11 @@ impl Fetcher {
     /// Removes cached repositories of URLs not in `keep` (sources that were
     /// deleted or changed URL) and leftovers of interrupted runs; returns what was removed.
     pub fn gc_repos(&self, keep: &[&str]) -> Result<Vec<PathBuf>, FetchError> {
+        {
+            // Remembered revisions of dropped URLs would point into deleted caches.
+            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            flights.retain(|key, _| keep.iter().any(|u| key.split('\n').next() == Some(u)));
+        }
         let keep: Vec<String> = keep.iter().map(|u| key_of(u)).collect();
         let mut removed = Vec::new();
         for area in ["repos", "tmp"] {

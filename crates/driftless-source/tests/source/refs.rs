@@ -213,6 +213,12 @@ fn gc_repos_drops_caches_of_removed_sources() {
     assert!(removed.contains(&gone), "{removed:?}");
     assert!(!gone.exists());
     assert!(fetcher.repo_dir(&kept.bare_url()).join("HEAD").is_file());
-    // The kept source still polls from its cache.
+    // The kept source still polls from its cache; the dropped one, if asked
+    // for again, is fetched afresh and can be exported.
     fetch(&fetcher, &kept.bare_url(), "branch:main").expect("fetch after gc");
+    let spec = SourceSpec::new(dropped.bare_url(), RefSpec::Branch("main".into()));
+    let rev = fetcher.fetch(&spec).expect("refetch dropped");
+    fetcher
+        .snapshot(&spec, &rev, "")
+        .expect("export after refetch");
 }
