@@ -225,11 +225,13 @@ impl Fetcher {
         }
         let resolved = self.resolve(&git, &repo, spec, &shown)?;
         // Unchanged since the last accepted fetch: the advertisement was the
-        // only cost, no local git process runs.
+        // only cost, no local git process runs. The pin ref (a loose file, as
+        // the cache is never packed) shows the cache was not wiped meanwhile.
         if let Some(prev) = previous
             && resolved.commit.as_ref() == Some(&prev.sha)
             && resolved.tag_object == prev.tag_object
             && resolved.label == prev.reference
+            && repo.join(pin_ref(&spec.reference)).is_file()
         {
             return Ok(prev.clone());
         }
@@ -289,7 +291,7 @@ impl Fetcher {
         shown: &str,
         scratch: &Path,
     ) -> Result<Revision, FetchError> {
-        let local_ref = format!("refs/driftless/{}", key_of(&spec.reference.to_string()));
+        let local_ref = pin_ref(&spec.reference);
         let have = match (&resolved.commit, &resolved.tag_object) {
             (Some(c), Some(t)) => has_object(repo, c, "commit")? && has_object(repo, t, "tag")?,
             (Some(c), None) => has_object(repo, c, "commit")?,
@@ -450,6 +452,11 @@ impl Fetcher {
         })?;
         Ok(repo)
     }
+}
+
+/// The ref in the cache repository that keeps the accepted revision of `reference`.
+fn pin_ref(reference: &RefSpec) -> String {
+    format!("refs/driftless/{}", key_of(&reference.to_string()))
 }
 
 fn transfer_error(url: &str, want: &str, err: &GitError) -> FetchError {

@@ -33,6 +33,13 @@ fn branch_revision_carries_commit_metadata() {
         git(&repo, &["rev-parse", "--is-shallow-repository"]),
         "true"
     );
+    // A wiped cache is noticed: the next fetch fills it again.
+    std::fs::remove_dir_all(cache.path()).expect("wipe cache");
+    let again = fetch(&fetcher, &fx.bare_url(), "branch:main").expect("refetch");
+    let spec = SourceSpec::new(fx.bare_url(), RefSpec::Branch("main".into()));
+    fetcher
+        .snapshot(&spec, &again, "")
+        .expect("export after refetch");
 }
 
 #[test]
