@@ -1,0 +1,417 @@
+//! Embedded state store: app status, append-only sync history and the drift audit log.
+//!
+//! Backed by one `redb` file in the data dir. redb gives serialisable write transactions
+//! and MVCC snapshots, so the API server reads while the reconcile loop writes, and a
+//! crash leaves the last committed state intact.
+
+mod records;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use records::{
+    AppStatus, AuditEvent, Condition, DriftAction, Health, ObjectCounts, ResourceStatus, Revision,
+    SyncOutcome, SyncRecord, SyncResult, SyncStart, SyncState, SyncTrigger,
+};
+
+use crate::timing::now_ms;
+
+/// App name → JSON [`AppStatus`].
+const APPS: TableDefinition<&str, &[u8]> = TableDefinition::new("apps");
+/// (App name, sync id) → JSON [`SyncRecord`]; ids increase, so a reverse range is newest first.
+const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
+/// Syncs recorded as started and not yet finished: (app, id) → ().
+const RUNNING: TableDefinition<(&str, u64), ()> = TableDefinition::new("running");
+/// Audit id → JSON [`AuditEvent`].
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// Counters: `next_sync_id`, `next_audit_id`.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// File name of the database inside the data dir.
+pub const DB_FILE: &str = "driftless.redb";
+
+/// Errors of the state store; each names the file, table or record at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data dir could not be created.
+    #[error("creating data dir {path}: {source}")]
+    CreateDir {
+        /// Directory.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The database file could not be opened (locked by another process, corrupt, ...).
+    #[error("opening state store {path}: {source}")]
+    Open {
+        /// Database file.
+        path: PathBuf,
+        /// Cause.
+        source: Box<redb::Error>,
+    },
+    /// A read or write transaction failed.
+    #[error("state store {path}: {op}: {source}")]
+    Database {
+        /// Database file.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// Cause.
+        source: Box<redb::Error>,
+    },
+    /// A stored record does not decode (written by an incompatible version).
+    #[error("state store {path}: record {key} in table {table} does not decode: {source}")]
+    Decode {
+        /// Database file.
+        path: PathBuf,
+        /// Table name.
+        table: &'static str,
+        /// Record key.
+        key: String,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// A sync id that was never started for this app.
+    #[error("app {app}: no sync with id {id} in the history")]
+    UnknownSync {
+        /// App name.
+        app: String,
+        /// Sync id.
+        id: u64,
+    },
+    /// The outcome passed to `finish_sync` was `Running`.
+    #[error("app {app}: sync {id} cannot finish with result Running")]
+    StillRunning {
+        /// App name.
+        app: String,
+        /// Sync id.
+        id: u64,
+    },
+}
+
+/// Result alias of this module.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Handle on the state store; cheap to clone, safe to share between threads.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    path: Arc<PathBuf>,
+    interrupted: Arc<Vec<SyncRecord>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `data_dir`.
+    ///
+    /// Syncs recorded as started but never finished were cut off by a crash: they are
+    /// marked `Interrupted` here and listed by [`Store::interrupted`] so the engine re-runs them.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let db = Database::create(&path).map_err(|e| StoreError::Open {
+            path: path.clone(),
+            source: Box::new(e.into()),
+        })?;
+        let mut store = Self {
+            db: Arc::new(db),
+            path: Arc::new(path),
+            interrupted: Arc::default(),
+        };
+        store.interrupted = Arc::new(store.recover()?);
+        Ok(store)
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Syncs that were running when the previous process stopped, now marked `Interrupted`.
+    pub fn interrupted(&self) -> &[SyncRecord] {
+        &self.interrupted
+    }
+
+    fn err<E: Into<redb::Error>>(&self, op: &'static str) -> impl FnOnce(E) -> StoreError + '_ {
+        move |e| StoreError::Database {
+            path: self.path.to_path_buf(),
+            op,
+            source: Box::new(e.into()),
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        key: &dyn std::fmt::Display,
+        bytes: &[u8],
+    ) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|source| StoreError::Decode {
+            path: self.path.to_path_buf(),
+            table,
+            key: key.to_string(),
+            source,
+        })
+    }
+
+    /// Creates every table so readers never meet a missing one, then finishes crashed syncs.
+    fn recover(&self) -> Result<Vec<SyncRecord>> {
+        let tx = self.db.begin_write().map_err(self.err("begin recovery"))?;
+        tx.open_table(APPS).map_err(self.err("create apps table"))?;
+        tx.open_table(AUDIT)
+            .map_err(self.err("create audit table"))?;
+        tx.open_table(META).map_err(self.err("create meta table"))?;
+        tx.open_table(HISTORY)
+            .map_err(self.err("create history table"))?;
+        let keys: Vec<(String, u64)> = {
+            let running = tx
+                .open_table(RUNNING)
+                .map_err(self.err("open running table"))?;
+            running
+                .iter()
+                .map_err(self.err("scan running syncs"))?
+                .map(|entry| entry.map(|(k, _)| (k.value().0.to_owned(), k.value().1)))
+                .collect::<Result<_, _>>()
+                .map_err(self.err("scan running syncs"))?
+        };
+        let now = now_ms();
+        let mut recovered = Vec::new();
+        for (app, id) in keys {
+            let Some(mut record) = self.read_sync(&tx, &app, id)? else {
+                continue;
+            };
+            record.result = SyncResult::Interrupted;
+            record.finished_ms = Some(now);
+            record.error = Some("interrupted: driftless stopped before the sync finished".into());
+            self.write_sync(&tx, &record)?;
+            recovered.push(record);
+        }
+        tx.commit().map_err(self.err("commit recovery"))?;
+        Ok(recovered)
+    }
+
+    /// The status of one app, if it was ever recorded.
+    pub fn app(&self, name: &str) -> Result<Option<AppStatus>> {
+        let tx = self.db.begin_read().map_err(self.err("begin read"))?;
+        let table = tx.open_table(APPS).map_err(self.err("open apps table"))?;
+        let value = table.get(name).map_err(self.err("read app"))?;
+        value
+            .map(|v| self.decode("apps", &name, v.value()))
+            .transpose()
+    }
+
+    /// Every recorded app status, ordered by name.
+    pub fn apps(&self) -> Result<Vec<AppStatus>> {
+        let tx = self.db.begin_read().map_err(self.err("begin read"))?;
+        let table = tx.open_table(APPS).map_err(self.err("open apps table"))?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(self.err("scan apps"))? {
+            let (key, value) = entry.map_err(self.err("scan apps"))?;
+            out.push(self.decode("apps", &key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Stores `status` under `status.name`, replacing what was there.
+    pub fn put_app(&self, status: &AppStatus) -> Result<()> {
+        self.update_app(&status.name, |s| *s = status.clone())
+            .map(|_| ())
+    }
+
+    /// Read-modify-write of one app in a single transaction; a missing app starts from
+    /// [`AppStatus::new`]. Returns the stored status.
+    pub fn update_app(&self, name: &str, change: impl FnOnce(&mut AppStatus)) -> Result<AppStatus> {
+        let tx = self.db.begin_write().map_err(self.err("begin write"))?;
+        let status = {
+            let mut table = tx.open_table(APPS).map_err(self.err("open apps table"))?;
+            let current = table
+                .get(name)
+                .map_err(self.err("read app"))?
+                .map(|v| v.value().to_vec());
+            let mut status = match current {
+                Some(bytes) => self.decode("apps", &name, &bytes)?,
+                None => AppStatus::new(name),
+            };
+            change(&mut status);
+            status.name = name.to_owned();
+            status.updated_ms = now_ms();
+            table
+                .insert(name, encode(&status).as_slice())
+                .map_err(self.err("write app"))?;
+            status
+        };
+        tx.commit().map_err(self.err("commit app"))?;
+        Ok(status)
+    }
+
+    /// Removes an app's status (its history and audit entries stay). True if it existed.
+    pub fn remove_app(&self, name: &str) -> Result<bool> {
+        let tx = self.db.begin_write().map_err(self.err("begin write"))?;
+        let existed = {
+            let mut table = tx.open_table(APPS).map_err(self.err("open apps table"))?;
+            table
+                .remove(name)
+                .map_err(self.err("remove app"))?
+                .is_some()
+        };
+        tx.commit().map_err(self.err("commit app removal"))?;
+        Ok(existed)
+    }
+
+    /// Records a sync as running *before* it runs, so a crash during it is detectable.
+    pub fn begin_sync(&self, app: &str, start: SyncStart) -> Result<SyncRecord> {
+        let tx = self.db.begin_write().map_err(self.err("begin write"))?;
+        let id = next_id(&tx, "next_sync_id").map_err(self.err("allocate sync id"))?;
+        let record = SyncRecord {
+            id,
+            app: app.to_owned(),
+            start,
+            started_ms: now_ms(),
+            finished_ms: None,
+            result: SyncResult::Running,
+            counts: ObjectCounts::default(),
+            error: None,
+        };
+        self.write_sync(&tx, &record)?;
+        tx.commit().map_err(self.err("commit sync start"))?;
+        Ok(record)
+    }
+
+    /// Records how sync `id` of `app` ended.
+    pub fn finish_sync(&self, app: &str, id: u64, outcome: SyncOutcome) -> Result<SyncRecord> {
+        if outcome.result == SyncResult::Running {
+            return Err(StoreError::StillRunning {
+                app: app.to_owned(),
+                id,
+            });
+        }
+        let tx = self.db.begin_write().map_err(self.err("begin write"))?;
+        let Some(mut record) = self.read_sync(&tx, app, id)? else {
+            return Err(StoreError::UnknownSync {
+                app: app.to_owned(),
+                id,
+            });
+        };
+        record.result = outcome.result;
+        record.counts = outcome.counts;
+        record.error = outcome.error;
+        record.finished_ms = Some(now_ms());
+        self.write_sync(&tx, &record)?;
+        tx.commit().map_err(self.err("commit sync finish"))?;
+        Ok(record)
+    }
+
+    fn read_sync(&self, tx: &WriteTransaction, app: &str, id: u64) -> Result<Option<SyncRecord>> {
+        let history = tx
+            .open_table(HISTORY)
+            .map_err(self.err("open history table"))?;
+        let stored = history.get((app, id)).map_err(self.err("read sync"))?;
+        stored
+            .map(|g| self.decode("history", &format_args!("{app}/{id}"), g.value()))
+            .transpose()
+    }
+
+    /// Writes `record` to the history and keeps the running index in step with its result.
+    fn write_sync(&self, tx: &WriteTransaction, record: &SyncRecord) -> Result<()> {
+        let key = (record.app.as_str(), record.id);
+        let mut history = tx
+            .open_table(HISTORY)
+            .map_err(self.err("open history table"))?;
+        history
+            .insert(key, encode(record).as_slice())
+            .map_err(self.err("write sync"))?;
+        let mut running = tx
+            .open_table(RUNNING)
+            .map_err(self.err("open running table"))?;
+        if record.result == SyncResult::Running {
+            running
+                .insert(key, ())
+                .map_err(self.err("mark sync running"))?;
+        } else {
+            running
+                .remove(key)
+                .map_err(self.err("clear running sync"))?;
+        }
+        Ok(())
+    }
+
+    /// The newest `limit` syncs of `app`, newest first.
+    pub fn history(&self, app: &str, limit: usize) -> Result<Vec<SyncRecord>> {
+        let tx = self.db.begin_read().map_err(self.err("begin read"))?;
+        let table = tx
+            .open_table(HISTORY)
+            .map_err(self.err("open history table"))?;
+        let range = table
+            .range((app, 0)..=(app, u64::MAX))
+            .map_err(self.err("scan history"))?;
+        let mut out = Vec::new();
+        for entry in range.rev().take(limit) {
+            let (key, value) = entry.map_err(self.err("scan history"))?;
+            out.push(self.decode(
+                "history",
+                &format_args!("{app}/{}", key.value().1),
+                value.value(),
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Appends a drift event to the audit log; returns it with its assigned id.
+    pub fn record_audit(&self, mut event: AuditEvent) -> Result<AuditEvent> {
+        let tx = self.db.begin_write().map_err(self.err("begin write"))?;
+        {
+            event.id = next_id(&tx, "next_audit_id").map_err(self.err("allocate audit id"))?;
+            let mut table = tx.open_table(AUDIT).map_err(self.err("open audit table"))?;
+            table
+                .insert(event.id, encode(&event).as_slice())
+                .map_err(self.err("write audit event"))?;
+        }
+        tx.commit().map_err(self.err("commit audit event"))?;
+        Ok(event)
+    }
+
+    /// The newest `limit` audit events, newest first, optionally only those of one app.
+    pub fn audit(&self, app: Option<&str>, limit: usize) -> Result<Vec<AuditEvent>> {
+        let tx = self.db.begin_read().map_err(self.err("begin read"))?;
+        let table = tx.open_table(AUDIT).map_err(self.err("open audit table"))?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(self.err("scan audit log"))?.rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(self.err("scan audit log"))?;
+            let event: AuditEvent = self.decode("audit", &key.value(), value.value())?;
+            if app.is_none_or(|a| a == event.app) {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Takes the next value of a counter in the meta table (starting at 1).
+fn next_id(tx: &redb::WriteTransaction, counter: &str) -> Result<u64, redb::Error> {
+    let mut meta = tx.open_table(META)?;
+    let next = meta.get(counter)?.map_or(1, |v| v.value());
+    meta.insert(counter, next + 1)?;
+    Ok(next)
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // The record types are plain structs with string keys: serialising cannot fail.
+    serde_json::to_vec(value).expect("store records serialise to JSON")
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the engine, compiled into one binary.
+
+mod store;

@@ -1,0 +1,252 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use driftless_engine::store::{
+    AuditEvent, DriftAction, Health, ObjectCounts, Revision, Store, StoreError, SyncOutcome,
+    SyncResult, SyncStart, SyncState, SyncTrigger,
+};
+
+fn start(sha: &str, trigger: SyncTrigger) -> SyncStart {
+    SyncStart {
+        revision: Revision {
+            ref_label: "main".into(),
+            sha: sha.into(),
+        },
+        author: "Ada Lovelace <ada@example.com>".into(),
+        subject: format!("deploy {sha}"),
+        trigger,
+    }
+}
+
+/// Records one finished sync of `app` at `sha`.
+fn record_sync(store: &Store, app: &str, sha: &str, trigger: SyncTrigger, created: u32) {
+    let rec = store.begin_sync(app, start(sha, trigger)).expect("begin");
+    store
+        .finish_sync(app, rec.id, succeeded(created))
+        .expect("finish");
+}
+
+fn succeeded(created: u32) -> SyncOutcome {
+    SyncOutcome {
+        result: SyncResult::Succeeded,
+        counts: ObjectCounts {
+            created,
+            updated: 1,
+            deleted: 0,
+            unchanged: 3,
+        },
+        error: None,
+    }
+}
+
+#[test]
+fn app_status_survives_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = Store::open(dir.path()).expect("open");
+        let stored = store
+            .update_app("web", |s| {
+                s.sync = SyncState::Synced;
+                s.health = Health::Healthy;
+                s.last_applied = Some(Revision {
+                    ref_label: "main".into(),
+                    sha: "abc".into(),
+                });
+            })
+            .expect("update");
+        assert!(stored.updated_ms > 0);
+        store
+            .update_app("api", |s| s.suspended = true)
+            .expect("update");
+    }
+    let store = Store::open(dir.path()).expect("reopen");
+    let web = store.app("web").expect("read").expect("web stored");
+    assert_eq!(web.sync, SyncState::Synced);
+    assert_eq!(web.health, Health::Healthy);
+    assert_eq!(web.last_applied.map(|r| r.sha).as_deref(), Some("abc"));
+    let names: Vec<String> = store
+        .apps()
+        .expect("list")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, vec!["api", "web"]);
+    assert!(store.app("missing").expect("read").is_none());
+    assert!(store.remove_app("api").expect("remove"));
+    assert!(!store.remove_app("api").expect("remove twice"));
+}
+
+#[test]
+fn history_is_newest_first_per_app_and_limited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    for i in 0..5 {
+        record_sync(&store, "web", &format!("sha{i}"), SyncTrigger::Interval, i);
+        record_sync(&store, "web-canary", "other", SyncTrigger::Webhook, 0);
+    }
+    let history = store.history("web", 3).expect("history");
+    let shas: Vec<&str> = history
+        .iter()
+        .map(|r| r.start.revision.sha.as_str())
+        .collect();
+    assert_eq!(shas, vec!["sha4", "sha3", "sha2"]);
+    assert!(
+        history
+            .iter()
+            .all(|r| r.app == "web" && r.result == SyncResult::Succeeded)
+    );
+    assert_eq!(history[0].counts.created, 4);
+    assert!(history[0].finished_ms >= Some(history[0].started_ms));
+    assert_eq!(store.history("web-canary", 100).expect("history").len(), 5);
+    assert!(store.history("nothing", 10).expect("history").is_empty());
+}
+
+#[test]
+fn finishing_unknown_or_running_is_an_error_naming_the_app() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let err = store
+        .finish_sync("web", 42, succeeded(0))
+        .expect_err("unknown id");
+    assert!(matches!(err, StoreError::UnknownSync { id: 42, .. }));
+    assert_eq!(
+        err.to_string(),
+        "app web: no sync with id 42 in the history"
+    );
+    let rec = store
+        .begin_sync("web", start("a", SyncTrigger::Manual))
+        .expect("begin");
+    let running = SyncOutcome {
+        result: SyncResult::Running,
+        counts: ObjectCounts::default(),
+        error: None,
+    };
+    assert!(matches!(
+        store.finish_sync("web", rec.id, running),
+        Err(StoreError::StillRunning { .. })
+    ));
+}
+
+#[test]
+fn crash_during_sync_is_reported_interrupted_on_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (done_id, crashed_id) = {
+        let store = Store::open(dir.path()).expect("open");
+        let done = store
+            .begin_sync("web", start("old", SyncTrigger::Interval))
+            .expect("begin");
+        store
+            .finish_sync("web", done.id, succeeded(1))
+            .expect("finish");
+        let crashed = store
+            .begin_sync("web", start("new", SyncTrigger::Webhook))
+            .expect("begin");
+        assert_eq!(
+            store.history("web", 1).expect("history")[0].result,
+            SyncResult::Running
+        );
+        // Dropped without finish_sync: as if the process died mid-apply.
+        (done.id, crashed.id)
+    };
+    let store = Store::open(dir.path()).expect("reopen");
+    let interrupted = store.interrupted();
+    assert_eq!(interrupted.len(), 1);
+    assert_eq!(interrupted[0].id, crashed_id);
+    assert_eq!(interrupted[0].start.revision.sha, "new");
+    let history = store.history("web", 10).expect("history");
+    assert_eq!(history[0].result, SyncResult::Interrupted);
+    assert!(
+        history[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("interrupted"))
+    );
+    assert_eq!(history[1].id, done_id);
+    assert_eq!(history[1].result, SyncResult::Succeeded);
+    drop(store);
+    // Recovery happens once: a clean restart reports nothing.
+    assert!(
+        Store::open(dir.path())
+            .expect("reopen again")
+            .interrupted()
+            .is_empty()
+    );
+}
+
+#[test]
+fn audit_log_filters_by_app_newest_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    for (i, app) in ["web", "api", "web"].iter().enumerate() {
+        let event = store
+            .record_audit(AuditEvent {
+                id: 0,
+                time_ms: 1000 + i as u64,
+                app: (*app).into(),
+                object: format!("apps/v1/Deployment/default/{app}"),
+                fields: vec!["spec.replicas".into()],
+                manager: Some("kubectl-edit".into()),
+                action: if i == 2 {
+                    DriftAction::Reverted
+                } else {
+                    DriftAction::Reported
+                },
+            })
+            .expect("audit");
+        assert_eq!(event.id, i as u64 + 1);
+    }
+    let web = store.audit(Some("web"), 10).expect("audit");
+    assert_eq!(
+        web.iter().map(|e| e.time_ms).collect::<Vec<_>>(),
+        vec![1002, 1000]
+    );
+    assert_eq!(web[0].action, DriftAction::Reverted);
+    assert_eq!(store.audit(None, 2).expect("audit").len(), 2);
+}
+
+#[test]
+fn readers_proceed_while_a_writer_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    store
+        .update_app("web", |s| s.health = Health::Healthy)
+        .expect("seed");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let store = store.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) && n < 2000 {
+                record_sync(&store, "web", &format!("w{n}"), SyncTrigger::Drift, n);
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut reads = 0;
+    for _ in 0..200 {
+        let status = store.app("web").expect("read").expect("present");
+        assert_eq!(status.health, Health::Healthy);
+        // A snapshot never shows a half-written sync: every record is complete.
+        for rec in store.history("web", 5).expect("history") {
+            assert!(rec.result == SyncResult::Succeeded || rec.result == SyncResult::Running);
+        }
+        reads += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let writes = writer.join().expect("writer thread");
+    assert_eq!(reads, 200);
+    assert_eq!(
+        store.history("web", usize::MAX).expect("history").len(),
+        writes as usize
+    );
+}
+
+#[test]
+fn second_process_cannot_open_a_locked_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = Store::open(dir.path()).expect("open");
+    let err = Store::open(dir.path()).expect_err("already open");
+    assert!(err.to_string().contains("driftless.redb"), "{err}");
+}
