@@ -122,6 +122,9 @@ fn add_generated(res: &mut Vec<Resource>, new: Resource, origin: &Path) -> Resul
     let behavior = new.behavior.clone().unwrap_or_else(|| "create".into());
     let id = new.cur_id();
     let existing = res.iter().position(|r| {
+        if !r.had_name(&id.name) {
+            return false;
+        }
         let oid = r.org_id();
         let cid = r.cur_id();
         (oid.gvk == id.gvk

@@ -312,11 +312,12 @@ fn apply_untargeted(
         .iter()
         .enumerate()
         .filter(|(_, r)| {
-            r.all_ids().iter().any(|id| {
-                (id.gvk.kind == pid.gvk.kind && id.gvk.group == pid.gvk.group)
-                    && id.name == pid.name
-                    && id.effective_namespace() == pid.effective_namespace()
-            })
+            r.had_name(&pid.name)
+                && r.all_ids().iter().any(|id| {
+                    (id.gvk.kind == pid.gvk.kind && id.gvk.group == pid.gvk.group)
+                        && id.name == pid.name
+                        && id.effective_namespace() == pid.effective_namespace()
+                })
         })
         .map(|(i, _)| i)
         .collect();

@@ -247,6 +247,12 @@ impl Resource {
         }
     }
 
+    /// True when the resource is or was called `name` (a cheap first filter
+    /// before comparing whole identities).
+    pub(crate) fn had_name(&self, name: &str) -> bool {
+        self.name() == name || self.prev_ids.iter().any(|id| id.name == name)
+    }
+
     /// True when the current identity equals `id` (as conflicts count),
     /// checked without building a new id.
     pub(crate) fn has_id(&self, id: &ResId) -> bool {
