@@ -14,11 +14,17 @@ fn main() -> ExitCode {
             "--reorder=legacy" => opts.reorder = Reorder::Legacy,
             "--load-restrictor=LoadRestrictionsNone" => opts.load_restrictor = LoadRestrictor::None,
             "--enable-helm" => opts.enable_helm = true,
+            other if other.starts_with("--helm-command=") => {
+                opts.helm_command = Some(PathBuf::from(&other["--helm-command=".len()..]));
+            }
             other => dir = Some(PathBuf::from(other)),
         }
     }
     let Some(dir) = dir else {
-        eprintln!("usage: kbuild [--reorder=none] [--load-restrictor=LoadRestrictionsNone] DIR");
+        eprintln!(
+            "usage: kbuild [--reorder=none] [--load-restrictor=LoadRestrictionsNone] \
+             [--enable-helm] [--helm-command=PATH] DIR"
+        );
         return ExitCode::from(2);
     };
     match build(&dir, &opts).and_then(|l| Ok(l.to_yaml()?)) {
