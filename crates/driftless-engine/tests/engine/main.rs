@@ -1,3 +1,4 @@
 //! Integration tests of the engine, compiled into one binary.
 
+mod queue;
 mod store;
