@@ -431,6 +431,13 @@ mod tests {
     }
 
     #[test]
+    fn oversized_input_is_refused() {
+        let text = " ".repeat(MAX_INPUT_BYTES + 1);
+        let err = parse_documents(&text, "huge.yaml").expect_err("too large");
+        assert!(err.to_string().contains("huge.yaml"), "{err}");
+    }
+
+    #[test]
     fn deep_nesting_is_refused() {
         let text = format!("{}{}", "[".repeat(500), "]".repeat(500));
         assert!(parse_documents(&text, "deep.yaml").is_err());
