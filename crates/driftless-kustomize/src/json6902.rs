@@ -3,7 +3,31 @@
 use serde_json::Value;
 
 /// Applies the operations in order.
+///
+/// kustomize keeps bookkeeping annotations on every object while it works, so
+/// `metadata.annotations` always exists for patches; it is removed again when
+/// it ends up empty.
 pub fn apply(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
+    let added = match doc.get_mut("metadata") {
+        Some(Value::Object(meta)) if !meta.contains_key("annotations") => {
+            meta.insert("annotations".into(), Value::Object(serde_json::Map::new()));
+            true
+        }
+        _ => false,
+    };
+    let result = apply_ops(doc, ops);
+    if added
+        && let Some(Value::Object(meta)) = doc.get_mut("metadata")
+        && meta
+            .get("annotations")
+            .is_some_and(|a| a.as_object().is_some_and(|m| m.is_empty()))
+    {
+        meta.remove("annotations");
+    }
+    result
+}
+
+fn apply_ops(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
     for op in ops {
         let name = op
             .get("op")
@@ -73,8 +97,6 @@ fn add(doc: &mut Value, path: &str, v: Value) -> Result<(), String> {
         return Ok(());
     }
     let (parent, last) = split(path)?;
-    // kustomize creates missing parent objects on add.
-    ensure_path(doc, &parent);
     let target = doc
         .pointer_mut(&parent)
         .ok_or(format!("add: parent of {path} does not exist"))?;
@@ -119,23 +141,5 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
             Ok(a.remove(i))
         }
         _ => Err(format!("remove: parent of {path} is not a container")),
-    }
-}
-
-/// Creates empty objects along `pointer` where fields are missing.
-fn ensure_path(doc: &mut Value, pointer: &str) {
-    let mut cur = doc;
-    for raw in pointer.split('/').skip(1) {
-        let key = raw.replace("~1", "/").replace("~0", "~");
-        cur = match cur {
-            Value::Object(m) => m
-                .entry(key)
-                .or_insert_with(|| Value::Object(serde_json::Map::new())),
-            Value::Array(a) => match key.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
-                Some(v) => v,
-                None => return,
-            },
-            _ => return,
-        };
     }
 }
