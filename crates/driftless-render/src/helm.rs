@@ -1,0 +1,237 @@
+//! Helm charts, rendered by the `helm template` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::objects::{Rendered, expand_lists};
+use crate::paths::{self, PathError};
+
+/// Settings for `helm template`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HelmOptions {
+    /// The helm binary (default: `$DRIFTLESS_HELM`, else `helm` on PATH).
+    pub command: Option<PathBuf>,
+    /// Release name (default: the chart directory's name).
+    pub release_name: Option<String>,
+    /// `--namespace`
+    pub namespace: Option<String>,
+    /// Values files relative to the chart directory; they must stay inside the repository root.
+    pub values_files: Vec<PathBuf>,
+    /// Inline values, applied after the files (a mapping).
+    pub values: Option<Value>,
+    /// `--include-crds`
+    pub include_crds: bool,
+    /// `--skip-tests`
+    pub skip_tests: bool,
+    /// `--kube-version`
+    pub kube_version: Option<String>,
+    /// `--api-versions`, one per entry.
+    pub api_versions: Vec<String>,
+}
+
+/// Errors from rendering a chart.
+#[derive(Debug, thiserror::Error)]
+pub enum HelmError {
+    /// A path is refused or unreadable.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// Inline values are not a mapping.
+    #[error("helm values for {chart}: inline values must be a mapping, not {found}")]
+    Values {
+        /// The chart directory.
+        chart: PathBuf,
+        /// What was given.
+        found: &'static str,
+    },
+    /// The helm binary could not be started.
+    #[error("running {command} for chart {chart}: {source}")]
+    Spawn {
+        /// The command.
+        command: String,
+        /// The chart directory.
+        chart: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A scratch directory for helm could not be prepared.
+    #[error("preparing helm scratch directory {path}: {source}")]
+    Scratch {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// helm exited with an error.
+    #[error("helm template {chart} failed: {stderr}")]
+    Failed {
+        /// The chart directory.
+        chart: PathBuf,
+        /// What helm printed.
+        stderr: String,
+    },
+    /// helm printed something that is not a YAML stream.
+    #[error("helm template {chart}: output is not valid YAML: {source}")]
+    Output {
+        /// The chart directory.
+        chart: PathBuf,
+        /// The cause.
+        source: driftless_kustomize::Error,
+    },
+}
+
+/// A private directory for helm's config, cache and data homes and the
+/// inline values file, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, HelmError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "driftless-helm-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).map_err(|source| HelmError::Scratch {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Scratch(path))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // Best effort: a leftover scratch directory in the temp dir is harmless.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The helm binary to run: the option, `$DRIFTLESS_HELM`, or `helm` on PATH.
+pub fn helm_command(opts: &HelmOptions) -> PathBuf {
+    if let Some(cmd) = &opts.command {
+        return cmd.clone();
+    }
+    match std::env::var_os("DRIFTLESS_HELM") {
+        Some(cmd) if !cmd.is_empty() => PathBuf::from(cmd),
+        _ => PathBuf::from("helm"),
+    }
+}
+
+/// Renders the chart in `chart` (canonical, inside the canonical `root`).
+pub fn render(root: &Path, chart: &Path, opts: &HelmOptions) -> Result<Vec<Rendered>, HelmError> {
+    // helm follows symlinks in the chart by itself, so refuse escaping ones first.
+    paths::check_tree(root, chart)?;
+    let scratch = Scratch::new()?;
+    let command = helm_command(opts);
+    let release = opts.release_name.clone().unwrap_or_else(|| {
+        chart.file_name().map_or_else(
+            || "release".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    });
+    let mut cmd = Command::new(&command);
+    cmd.arg("template").arg(&release).arg(chart);
+    for file in &opts.values_files {
+        let real = paths::resolve_inside(root, chart, file)?;
+        cmd.arg("--values").arg(real);
+    }
+    if let Some(values) = &opts.values {
+        if !values.is_object() {
+            return Err(HelmError::Values {
+                chart: chart.to_path_buf(),
+                found: crate::objects::type_name(values),
+            });
+        }
+        // JSON is YAML, so helm reads the inline values from a JSON file.
+        let path = scratch.0.join("inline-values.json");
+        std::fs::write(&path, values.to_string()).map_err(|source| HelmError::Scratch {
+            path: path.clone(),
+            source,
+        })?;
+        cmd.arg("--values").arg(path);
+    }
+    if let Some(ns) = &opts.namespace {
+        cmd.arg("--namespace").arg(ns);
+    }
+    if opts.include_crds {
+        cmd.arg("--include-crds");
+    }
+    if opts.skip_tests {
+        cmd.arg("--skip-tests");
+    }
+    if let Some(v) = &opts.kube_version {
+        cmd.arg("--kube-version").arg(v);
+    }
+    for v in &opts.api_versions {
+        cmd.arg("--api-versions").arg(v);
+    }
+    // Private homes keep the user's repositories and plugins out of a render.
+    for (var, sub) in [
+        ("HELM_CONFIG_HOME", "config"),
+        ("HELM_CACHE_HOME", "cache"),
+        ("HELM_DATA_HOME", "data"),
+    ] {
+        cmd.env(var, scratch.0.join(sub));
+    }
+    let output = cmd.output().map_err(|source| HelmError::Spawn {
+        command: command.display().to_string(),
+        chart: chart.to_path_buf(),
+        source,
+    })?;
+    if !output.status.success() {
+        return Err(HelmError::Failed {
+            chart: chart.to_path_buf(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let shown = format!("helm template {}", paths::display_relative(root, chart));
+    let mut out = Vec::new();
+    for (source, chunk) in split_sources(&text) {
+        let origin = match source {
+            Some(file) => format!("{shown} ({file})"),
+            None => shown.clone(),
+        };
+        let docs =
+            driftless_kustomize::parse_stream(chunk, Path::new(&origin)).map_err(|source| {
+                HelmError::Output {
+                    chart: chart.to_path_buf(),
+                    source,
+                }
+            })?;
+        for (i, doc) in docs.into_iter().enumerate() {
+            expand_lists(doc, &format!("{origin}#{i}"), &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// Splits helm's output at `---` lines, pairing each part with the template
+/// named in its `# Source:` comment so errors can point at the template.
+fn split_sources(text: &str) -> Vec<(Option<&str>, &str)> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "---" && offset > start {
+            parts.push(&text[start..offset]);
+            start = offset;
+        }
+        offset += line.len();
+    }
+    parts.push(&text[start..]);
+    parts
+        .into_iter()
+        .map(|part| {
+            let source = part
+                .lines()
+                .find_map(|l| l.strip_prefix("# Source: "))
+                .map(str::trim);
+            (source, part)
+        })
+        .collect()
+}

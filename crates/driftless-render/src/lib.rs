@@ -1,0 +1,159 @@
+//! The render pipeline: turns a directory of a Git checkout into an ordered,
+//! validated [`ObjectSet`] through Kustomize, Helm, Jsonnet or plain manifests,
+//! with optional Flux-compatible `${VAR}` substitution afterwards.
+//!
+//! ```no_run
+//! use driftless_render::{render, RenderOptions};
+//! let opts = RenderOptions::new("/srv/checkout");
+//! let set = render(std::path::Path::new("/srv/checkout/apps/web"), &opts)?;
+//! println!("{} objects, {}", set.len(), set.digest());
+//! # Ok::<(), driftless_render::Error>(())
+//! ```
+
+mod cache;
+mod helm;
+#[cfg(feature = "jsonnet")]
+mod jsonnet;
+mod objects;
+mod options;
+mod paths;
+mod plain;
+mod substitute;
+
+use std::path::{Path, PathBuf};
+
+pub use cache::{CacheError, CacheStats, RenderCache, tree_digest};
+pub use helm::{HelmError, HelmOptions};
+#[cfg(feature = "jsonnet")]
+pub use jsonnet::JsonnetError;
+pub use objects::{ObjectError, ObjectId, ObjectSet, Rendered};
+pub use options::{JsonnetOptions, RenderKind, RenderOptions};
+pub use paths::PathError;
+pub use plain::{PlainError, PlainOptions};
+pub use substitute::{DISABLE_ANNOTATION, ExpandError, SubstituteError, Substitution};
+
+/// Errors from rendering a directory.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The directory to render is not a directory.
+    #[error("{0}: not a directory")]
+    NotADirectory(PathBuf),
+    /// A path is outside the repository root or unreadable.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// The native kustomize build failed.
+    #[error("kustomize build {dir}: {source}")]
+    Kustomize {
+        /// The kustomization directory.
+        dir: PathBuf,
+        /// The cause.
+        source: driftless_kustomize::Error,
+    },
+    /// Reading plain manifests failed.
+    #[error(transparent)]
+    Plain(#[from] PlainError),
+    /// `helm template` failed.
+    #[error(transparent)]
+    Helm(#[from] HelmError),
+    /// Jsonnet evaluation failed.
+    #[cfg(feature = "jsonnet")]
+    #[error(transparent)]
+    Jsonnet(#[from] JsonnetError),
+    /// Jsonnet was asked for but this build has no Jsonnet support.
+    #[cfg(not(feature = "jsonnet"))]
+    #[error("{0}: Jsonnet support is not compiled in (cargo feature `jsonnet`)")]
+    JsonnetDisabled(PathBuf),
+    /// Variable substitution failed.
+    #[error(transparent)]
+    Substitute(#[from] SubstituteError),
+    /// A rendered object is invalid or a duplicate.
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+}
+
+/// Names of a kustomization file, in kustomize's order of preference.
+const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Decides how `dir` renders: a kustomization file means Kustomize, a
+/// `Chart.yaml` Helm, any `*.jsonnet` file Jsonnet, anything else plain manifests.
+pub fn detect(dir: &Path) -> Result<RenderKind, Error> {
+    if !dir.is_dir() {
+        return Err(Error::NotADirectory(dir.to_path_buf()));
+    }
+    if KUSTOMIZATION_FILES.iter().any(|f| dir.join(f).is_file()) {
+        return Ok(RenderKind::Kustomize);
+    }
+    if dir.join("Chart.yaml").is_file() {
+        return Ok(RenderKind::Helm);
+    }
+    let io = |source| PathError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let name = entry.map_err(io)?.file_name();
+        if name.to_string_lossy().ends_with(".jsonnet") {
+            return Ok(RenderKind::Jsonnet);
+        }
+    }
+    Ok(RenderKind::Plain)
+}
+
+/// Renders `dir` into a validated object set. `dir` must lie inside
+/// `opts.root` (or is its own root when `opts.root` is empty).
+pub fn render(dir: &Path, opts: &RenderOptions) -> Result<ObjectSet, Error> {
+    let (root, dir) = resolve_dirs(dir, &opts.root)?;
+    let kind = match opts.kind {
+        Some(kind) => kind,
+        None => detect(&dir)?,
+    };
+    let items = match kind {
+        RenderKind::Kustomize => kustomize(&dir, &opts.kustomize)?,
+        RenderKind::Plain => plain::render(&root, &dir, &opts.plain)?,
+        RenderKind::Helm => helm::render(&root, &dir, &opts.helm)?,
+        #[cfg(feature = "jsonnet")]
+        RenderKind::Jsonnet => jsonnet::render(&root, &dir, &opts.jsonnet)?,
+        #[cfg(not(feature = "jsonnet"))]
+        RenderKind::Jsonnet => return Err(Error::JsonnetDisabled(dir)),
+    };
+    let items = match &opts.substitute {
+        Some(subst) => subst.apply(items)?,
+        None => items,
+    };
+    Ok(ObjectSet::new(items)?)
+}
+
+/// Canonical `(root, dir)`, refusing a `dir` outside the root.
+fn resolve_dirs(dir: &Path, root: &Path) -> Result<(PathBuf, PathBuf), Error> {
+    if !dir.is_dir() {
+        return Err(Error::NotADirectory(dir.to_path_buf()));
+    }
+    let real_dir = paths::canonical(dir)?;
+    let root = if root.as_os_str().is_empty() {
+        real_dir.clone()
+    } else {
+        paths::canonical(root)?
+    };
+    if !real_dir.starts_with(&root) {
+        return Err(PathError::OutsideRoot {
+            path: dir.to_path_buf(),
+            root,
+        }
+        .into());
+    }
+    Ok((root, real_dir))
+}
+
+fn kustomize(dir: &Path, opts: &driftless_kustomize::Options) -> Result<Vec<Rendered>, Error> {
+    let list = driftless_kustomize::build(dir, opts).map_err(|source| Error::Kustomize {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    Ok(list
+        .iter()
+        .map(|r| {
+            let origin = format!("kustomize build {} ({})", dir.display(), r.cur_id());
+            Rendered::new(r.to_json(), origin)
+        })
+        .collect())
+}

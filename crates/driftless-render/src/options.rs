@@ -1,0 +1,110 @@
+//! Render options and the stable key that identifies them in the render cache.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::helm::HelmOptions;
+use crate::plain::PlainOptions;
+use crate::substitute::Substitution;
+
+/// How a directory is rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RenderKind {
+    /// A kustomization, built natively.
+    Kustomize,
+    /// A Helm chart, rendered with `helm template`.
+    Helm,
+    /// A Jsonnet program.
+    Jsonnet,
+    /// Plain YAML/JSON manifests.
+    Plain,
+}
+
+impl std::str::FromStr for RenderKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<RenderKind, String> {
+        match s {
+            "kustomize" => Ok(RenderKind::Kustomize),
+            "helm" => Ok(RenderKind::Helm),
+            "jsonnet" => Ok(RenderKind::Jsonnet),
+            "plain" | "directory" => Ok(RenderKind::Plain),
+            other => Err(format!(
+                "unknown render kind {other:?} (expected kustomize, helm, jsonnet or plain)"
+            )),
+        }
+    }
+}
+
+/// Jsonnet evaluation settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct JsonnetOptions {
+    /// File to evaluate, relative to the directory (default `main.jsonnet`, or
+    /// the only `*.jsonnet` file there).
+    pub main: Option<String>,
+    /// Library search paths for imports, relative to the repository root.
+    pub lib_paths: Vec<PathBuf>,
+    /// `--ext-str` variables.
+    pub ext_vars: BTreeMap<String, String>,
+    /// `--ext-code` variables (Jsonnet source).
+    pub ext_code: BTreeMap<String, String>,
+    /// `--tla-str` top-level arguments.
+    pub tla_vars: BTreeMap<String, String>,
+    /// `--tla-code` top-level arguments (Jsonnet source).
+    pub tla_code: BTreeMap<String, String>,
+}
+
+/// Everything that decides how a directory renders.
+#[derive(Clone, Debug, Default)]
+pub struct RenderOptions {
+    /// Force a kind instead of detecting it.
+    pub kind: Option<RenderKind>,
+    /// Repository root: nothing outside it is read. Empty means the rendered directory.
+    pub root: PathBuf,
+    /// Native kustomize options.
+    pub kustomize: driftless_kustomize::Options,
+    /// Helm options.
+    pub helm: HelmOptions,
+    /// Jsonnet options.
+    pub jsonnet: JsonnetOptions,
+    /// Plain manifest options.
+    pub plain: PlainOptions,
+    /// Post-render substitution, off when `None`.
+    pub substitute: Option<Substitution>,
+}
+
+impl RenderOptions {
+    /// Default options restricted to `root`.
+    pub fn new(root: impl Into<PathBuf>) -> RenderOptions {
+        RenderOptions {
+            root: root.into(),
+            ..RenderOptions::default()
+        }
+    }
+
+    /// A deterministic text naming every option that changes the output; two
+    /// option sets render alike exactly when their keys are equal.
+    pub fn cache_key(&self) -> String {
+        let mut key = String::new();
+        // Debug output of these plain data types is stable within one build,
+        // and the on-disk cache is versioned by crate version as well.
+        let k = &self.kustomize;
+        let _ = write!(
+            key,
+            "v{}|kind={:?}|root={}|kustomize={:?},{:?},{},{:?}|helm={:?}|jsonnet={:?}|plain={:?}|subst={:?}",
+            env!("CARGO_PKG_VERSION"),
+            self.kind,
+            self.root.display(),
+            k.reorder,
+            k.load_restrictor,
+            k.enable_helm,
+            k.helm_command,
+            self.helm,
+            self.jsonnet,
+            self.plain,
+            self.substitute,
+        );
+        key
+    }
+}
