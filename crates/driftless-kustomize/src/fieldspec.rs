@@ -270,7 +270,9 @@ pub fn common_label_specs() -> Vec<FieldSpec> {
 pub fn template_label_specs() -> Vec<FieldSpec> {
     common_label_specs()
         .into_iter()
-        .filter(|s| s.path.ends_with("template/metadata/labels"))
+        .filter(|s| {
+            s.path.ends_with("/metadata/labels") && s.path.to_ascii_lowercase().contains("template")
+        })
         .collect()
 }
 

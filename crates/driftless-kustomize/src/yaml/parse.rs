@@ -21,8 +21,9 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>, YamlError
     parse_documents_with(text, origin, false)
 }
 
-/// Like [`parse_documents`], but a repeated mapping key replaces the earlier
-/// value instead of failing (how kustomization files are read).
+/// Like [`parse_documents`], but the way kustomization files are read: a
+/// repeated mapping key replaces the earlier value instead of failing, and
+/// YAML 1.1 booleans (`yes`, `no`, `on`, `off`, `y`, `n`) are booleans.
 pub fn parse_documents_lenient(text: &str, origin: &str) -> Result<Vec<Value>, YamlError> {
     parse_documents_with(text, origin, true)
 }
@@ -44,6 +45,7 @@ fn parse_documents_with(
         anchors: HashMap::new(),
         alias_budget: MAX_ALIAS_NODES,
         allow_duplicates,
+        yaml11_bools: allow_duplicates,
     };
     builder.stream()
 }
@@ -54,6 +56,7 @@ struct Builder<'a> {
     anchors: HashMap<usize, Value>,
     alias_budget: usize,
     allow_duplicates: bool,
+    yaml11_bools: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -113,7 +116,16 @@ impl<'a> Builder<'a> {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|t| t.suffix.clone());
-                let value = resolve_scalar(&text, style, tag.as_deref());
+                let mut value = resolve_scalar(&text, style, tag.as_deref());
+                if self.yaml11_bools && style == ScalarStyle::Plain && tag.is_none() {
+                    value = match text.as_ref() {
+                        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Value::Bool(true),
+                        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => {
+                            Value::Bool(false)
+                        }
+                        _ => value,
+                    };
+                }
                 if anchor > 0 {
                     self.anchors.insert(anchor, value.clone());
                 }
