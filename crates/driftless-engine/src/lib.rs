@@ -2,10 +2,12 @@
 //!
 //! - [`store`]: embedded state (app status, sync history, audit log) that survives restarts.
 //! - [`queue`]: the work queue that decides when each App reconciles.
+//! - [`control`]: user actions (sync, suspend, resume, rollback) for the API server.
 //! - [`deps`]: `dependsOn` ordering between Apps.
 //! - [`metrics`]: counters and histograms the server exposes in Prometheus format.
 //! - [`timing`]: backoff and jitter arithmetic.
 
+pub mod control;
 pub mod deps;
 pub mod metrics;
 pub mod queue;

@@ -1,4 +1,5 @@
 //! Integration tests of the engine, compiled into one binary.
 
+mod control;
 mod queue;
 mod store;

@@ -1,0 +1,129 @@
+//! User actions on Apps (sync, suspend, resume, rollback), behind a trait the API server
+//! calls, implemented over the store and the work queue.
+
+use crate::queue::{QueueError, WorkQueue};
+use crate::store::{AppStatus, Revision, Store, StoreError, SyncResult, SyncTrigger};
+
+/// How many history entries a rollback searches for its target.
+const ROLLBACK_SEARCH: usize = 1000;
+
+/// Errors of user actions; each names the App.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No App of that name is known.
+    #[error("app {app} not found")]
+    UnknownApp {
+        /// App name.
+        app: String,
+    },
+    /// The App is suspended; resume it first.
+    #[error("app {app} is suspended: resume it before syncing")]
+    Suspended {
+        /// App name.
+        app: String,
+    },
+    /// No successful sync in the history matches the rollback target.
+    #[error("app {app}: no successful sync of revision {target} to roll back to")]
+    NoRollbackTarget {
+        /// App name.
+        app: String,
+        /// Requested revision prefix, or `previous`.
+        target: String,
+    },
+    /// Reading or writing the state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The work queue is shut down.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// What the API server may ask the engine to do to an App.
+pub trait AppControl: Send + Sync {
+    /// Reconciles the App now.
+    fn sync(&self, app: &str) -> Result<AppStatus, ControlError>;
+    /// Stops reconciling the App until resumed.
+    fn suspend(&self, app: &str) -> Result<AppStatus, ControlError>;
+    /// Reconciles the App again, following its source (clears a rollback pin).
+    fn resume(&self, app: &str) -> Result<AppStatus, ControlError>;
+    /// Pins the App to an earlier successfully synced revision (`to` is a SHA prefix;
+    /// `None` picks the newest successful revision before the live one) and syncs it.
+    fn rollback(&self, app: &str, to: Option<&str>) -> Result<AppStatus, ControlError>;
+}
+
+/// [`AppControl`] over the state store and the work queue: flags live in the store, runs
+/// go through the queue. The reconcile worker reads `suspended` and `pinned` from the store.
+#[derive(Debug, Clone)]
+pub struct EngineControl {
+    store: Store,
+    queue: WorkQueue,
+}
+
+impl EngineControl {
+    /// Acts on Apps recorded in `store`, queueing runs on `queue`.
+    pub fn new(store: Store, queue: WorkQueue) -> Self {
+        Self { store, queue }
+    }
+
+    fn existing(&self, app: &str) -> Result<AppStatus, ControlError> {
+        self.store
+            .app(app)?
+            .ok_or_else(|| ControlError::UnknownApp {
+                app: app.to_owned(),
+            })
+    }
+}
+
+impl AppControl for EngineControl {
+    fn sync(&self, app: &str) -> Result<AppStatus, ControlError> {
+        let status = self.existing(app)?;
+        if status.suspended {
+            return Err(ControlError::Suspended {
+                app: app.to_owned(),
+            });
+        }
+        self.queue.trigger(app, SyncTrigger::Manual)?;
+        Ok(status)
+    }
+
+    fn suspend(&self, app: &str) -> Result<AppStatus, ControlError> {
+        self.existing(app)?;
+        Ok(self.store.update_app(app, |s| s.suspended = true)?)
+    }
+
+    fn resume(&self, app: &str) -> Result<AppStatus, ControlError> {
+        self.existing(app)?;
+        let status = self.store.update_app(app, |s| {
+            s.suspended = false;
+            s.pinned = None;
+        })?;
+        self.queue.trigger(app, SyncTrigger::Manual)?;
+        Ok(status)
+    }
+
+    fn rollback(&self, app: &str, to: Option<&str>) -> Result<AppStatus, ControlError> {
+        let status = self.existing(app)?;
+        let live = status.last_applied.as_ref().map(|r| r.sha.as_str());
+        let target: Option<Revision> = self
+            .store
+            .history(app, ROLLBACK_SEARCH)?
+            .into_iter()
+            .filter(|r| r.result == SyncResult::Succeeded)
+            .map(|r| r.start.revision)
+            .find(|rev| match to {
+                Some(prefix) => !prefix.is_empty() && rev.sha.starts_with(prefix),
+                None => Some(rev.sha.as_str()) != live,
+            });
+        let Some(target) = target else {
+            let target = to.unwrap_or("previous").to_owned();
+            return Err(ControlError::NoRollbackTarget {
+                app: app.to_owned(),
+                target,
+            });
+        };
+        let status = self.store.update_app(app, |s| s.pinned = Some(target))?;
+        // A rollback is urgent: do not let it wait behind a health check of the bad revision.
+        self.queue.preempt(app, SyncTrigger::Rollback)?;
+        Ok(status)
+    }
+}
