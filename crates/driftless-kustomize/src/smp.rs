@@ -140,20 +140,10 @@ fn merge_map(
         }
         _ => {}
     }
-    let retain: Option<Vec<String>> = p.get("$retainKeys").and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect()
-    });
+    // Only `$patch` is a directive here: kustomize's merge keeps other
+    // `$`-keys (`$setElementOrder/…`, `$retainKeys`) as ordinary fields.
     for (k, pv) in p {
-        if k.starts_with('$') {
-            continue;
-        }
-        if let Some(list_field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(items)), Value::Array(del)) = (t.get_mut(list_field), pv) {
-                items.retain(|x| !del.contains(x));
-            }
+        if k == "$patch" {
             continue;
         }
         if pv.is_null() {
@@ -178,36 +168,7 @@ fn merge_map(
             }
         }
     }
-    for (k, pv) in p {
-        if let Some(list_field) = k.strip_prefix("$setElementOrder/") {
-            reorder(t, list_field, pv);
-        }
-    }
-    if let Some(keys) = retain {
-        t.retain(|k, _| keys.contains(k));
-    }
     Ok(())
-}
-
-fn reorder(t: &mut Map<String, Value>, field: &str, order: &Value) {
-    let (Some(Value::Array(items)), Value::Array(order)) = (t.get_mut(field), order) else {
-        return;
-    };
-    let Some(key) = order
-        .first()
-        .and_then(Value::as_object)
-        .and_then(|m| m.keys().next().cloned())
-    else {
-        return;
-    };
-    let mut sorted = Vec::with_capacity(items.len());
-    for o in order {
-        if let Some(pos) = items.iter().position(|i| i.get(&key) == o.get(&key)) {
-            sorted.push(items.remove(pos));
-        }
-    }
-    sorted.append(items);
-    *items = sorted;
 }
 
 fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str, known: bool) -> Result<(), String> {
@@ -225,11 +186,10 @@ fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str, known: bool) -> Resu
         !p.is_empty() && p.iter().all(Value::is_object) && t.iter().all(Value::is_object);
     if !all_maps {
         if field == "finalizers" {
-            for v in p {
-                if !t.contains(v) {
-                    t.push(v.clone());
-                }
-            }
+            // A merged primitive list: the patch's items first, then the rest.
+            let mut merged: Vec<Value> = p.to_vec();
+            merged.extend(t.iter().filter(|v| !p.contains(v)).cloned());
+            *t = merged;
             return Ok(());
         }
         *t = p.iter().map(strip_directives).collect();
@@ -286,7 +246,7 @@ fn strip_directives(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, _)| !k.starts_with('$'))
+                .filter(|(k, _)| k.as_str() != "$patch")
                 .filter(|(_, v)| !v.is_null())
                 .map(|(k, v)| (k.clone(), strip_directives(v)))
                 .collect(),
