@@ -366,13 +366,7 @@ pub fn replica_specs() -> Vec<FieldSpec> {
 
 /// Fields where legacy `$(VAR)` references are expanded.
 pub fn var_reference_specs() -> Vec<FieldSpec> {
-    let mut v = container_field_specs(&[
-        "args",
-        "command",
-        "env/value",
-        "volumeMounts/mountPath",
-        "workingDir",
-    ]);
+    let mut v = container_field_specs(&["args", "command", "env/value", "volumeMounts/mountPath"]);
     for prefix in POD_SPEC_ROOTS {
         v.push(FieldSpec::new(
             "",
