@@ -249,23 +249,10 @@ fn generate(
         };
         let path = loader.resolve(&rel)?;
         if path.is_dir() {
-            let mut names: Vec<_> = std::fs::read_dir(&path)
-                .map_err(|source| Error::Io {
-                    path: path.clone(),
-                    source,
-                })?
-                .filter_map(Result::ok)
-                .filter(|e| e.path().is_file())
-                .collect();
-            names.sort_by_key(|e| e.file_name());
-            for e in names {
-                let bytes = std::fs::read(e.path()).map_err(|source| Error::Io {
-                    path: e.path(),
-                    source,
-                })?;
-                pairs.push((e.file_name().to_string_lossy().into_owned(), bytes));
-            }
-            continue;
+            return Err(Error::invalid(
+                origin,
+                format!("file sources: '{}' must resolve to a file", path.display()),
+            ));
         }
         let bytes = std::fs::read(&path).map_err(|source| Error::Io {
             path: path.clone(),
