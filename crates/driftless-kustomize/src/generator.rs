@@ -384,8 +384,9 @@ fn parse_env(text: &str, path: &Path) -> Result<Vec<(String, Vec<u8>)>, Error> {
                 out.push((k.to_string(), v.as_bytes().to_vec()));
             }
             None => {
-                let value = std::env::var(trimmed).unwrap_or_default();
-                out.push((trimmed.to_string(), value.into_bytes()));
+                // A bare key gets an empty value: the build never reads the
+                // process environment, so output depends on the files alone.
+                out.push((trimmed.to_string(), Vec::new()));
             }
         }
     }
