@@ -1,6 +1,9 @@
 //! Integration tests: one binary, small helpers for scratch repositories.
 
 mod cache;
+mod helm;
+#[cfg(feature = "jsonnet")]
+mod jsonnet;
 mod pipeline;
 mod plain;
 

@@ -212,3 +212,13 @@ fn empty_root_means_the_directory_itself() {
     let set = render(&repo.path("app"), &RenderOptions::default()).expect("render");
     assert_eq!(set.items()[0].origin, "x.yaml#0");
 }
+
+#[cfg(not(feature = "jsonnet"))]
+#[test]
+fn jsonnet_without_the_feature_is_a_clear_error() {
+    let repo = Repo::new();
+    repo.write("app/main.jsonnet", "[]");
+    let err = render(&repo.path("app"), &repo.opts()).expect_err("no jsonnet");
+    assert!(matches!(err, Error::JsonnetDisabled(_)), "{err}");
+    assert!(err.to_string().contains("cargo feature `jsonnet`"), "{err}");
+}

@@ -1,0 +1,205 @@
+//! Helm charts through the pipeline, with `helm template` run directly as the oracle.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use driftless_render::{Error, HelmError, HelmOptions, PathError, RenderKind, render};
+use serde_json::json;
+
+use crate::Repo;
+
+/// The pinned helm from scripts/ci/install-driftless-render.sh, `$DRIFTLESS_HELM`, or PATH.
+fn helm() -> PathBuf {
+    if let Some(cmd) = std::env::var_os("DRIFTLESS_HELM") {
+        return PathBuf::from(cmd);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let pinned = home.join(".cache/driftless/helm-v3.16.3/helm");
+    if pinned.is_file() {
+        return pinned;
+    }
+    let on_path = Command::new("helm").arg("version").output();
+    assert!(
+        on_path.is_ok_and(|o| o.status.success()),
+        "helm not found: run scripts/ci/install-driftless-render.sh or set DRIFTLESS_HELM"
+    );
+    PathBuf::from("helm")
+}
+
+const CHART: &str = "apiVersion: v2\nname: web\nversion: 1.2.3\nappVersion: \"2.0\"\n";
+const VALUES: &str = "replicas: 1\nimage: nginx\nport: 80\nextraConfig: {}\n";
+const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+  namespace: {{ .Release.Namespace }}
+  labels:
+    chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+spec:
+  replicas: {{ .Values.replicas }}
+  template:
+    spec:
+      containers:
+      - name: web
+        image: "{{ .Values.image }}:{{ .Chart.AppVersion }}"
+        ports:
+        - containerPort: {{ .Values.port }}
+"#;
+const CONFIG: &str = r#"{{- range $k, $v := .Values.extraConfig }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ $.Release.Name }}-{{ $k }}
+data:
+  value: {{ $v | quote }}
+{{- end }}
+"#;
+
+fn chart(repo: &Repo) -> PathBuf {
+    repo.write("charts/web/Chart.yaml", CHART);
+    repo.write("charts/web/values.yaml", VALUES);
+    repo.write("charts/web/templates/deployment.yaml", DEPLOYMENT);
+    repo.write("charts/web/templates/config.yaml", CONFIG);
+    repo.write(
+        "env/prod-values.yaml",
+        "replicas: 3\nextraConfig: {a: one, b: two}\n",
+    );
+    repo.path("charts/web")
+}
+
+#[test]
+fn pipeline_output_equals_helm_template() {
+    let repo = Repo::new();
+    let dir = chart(&repo);
+    let mut opts = repo.opts();
+    opts.helm = HelmOptions {
+        command: Some(helm()),
+        release_name: Some("shop".into()),
+        namespace: Some("prod".into()),
+        values_files: vec!["../../env/prod-values.yaml".into()],
+        values: Some(json!({"image": "registry.local/nginx", "port": 8080})),
+        ..HelmOptions::default()
+    };
+    assert_eq!(
+        driftless_render::detect(&dir).expect("detect"),
+        RenderKind::Helm
+    );
+    let set = render(&dir, &opts).expect("render");
+
+    let inline = repo.write("inline.yaml", "image: registry.local/nginx\nport: 8080\n");
+    let out = Command::new(helm())
+        .args(["template", "shop"])
+        .arg(&dir)
+        .args(["--namespace", "prod", "--values"])
+        .arg(repo.path("env/prod-values.yaml"))
+        .arg("--values")
+        .arg(inline)
+        .output()
+        .expect("run helm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let direct =
+        driftless_kustomize::parse_stream(&text, std::path::Path::new("helm")).expect("parse");
+    let ours: Vec<_> = set.iter().cloned().collect();
+    assert_eq!(ours, direct);
+    assert_eq!(ours.len(), 3);
+    assert_eq!(ours[2]["spec"]["replicas"], 3);
+    assert_eq!(
+        ours[2]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.local/nginx:2.0"
+    );
+    assert_eq!(
+        set.items()[0].origin,
+        "helm template charts/web (web/templates/config.yaml)#0"
+    );
+}
+
+#[test]
+fn values_files_outside_the_root_are_refused() {
+    let repo = Repo::new();
+    let dir = chart(&repo);
+    for escape in ["../../../etc/passwd", "/etc/passwd"] {
+        let mut opts = repo.opts();
+        opts.helm.command = Some(helm());
+        opts.helm.values_files = vec![escape.into()];
+        let err = render(&dir, &opts).expect_err(escape);
+        assert!(
+            matches!(
+                err,
+                Error::Helm(HelmError::Path(PathError::OutsideRoot { .. }))
+            ),
+            "{err}"
+        );
+    }
+    let outside = Repo::new();
+    outside.write("values.yaml", "replicas: 9\n");
+    std::os::unix::fs::symlink(
+        outside.path("values.yaml"),
+        repo.path("charts/web/linked.yaml"),
+    )
+    .expect("link");
+    let mut opts = repo.opts();
+    opts.helm.command = Some(helm());
+    let err = render(&dir, &opts).expect_err("symlink in chart");
+    assert!(
+        err.to_string()
+            .contains("linked.yaml: outside the repository root"),
+        "{err}"
+    );
+}
+
+#[test]
+fn helm_failures_are_reported_with_the_chart() {
+    let repo = Repo::new();
+    let dir = chart(&repo);
+    repo.write(
+        "charts/web/templates/broken.yaml",
+        "{{ .Values.missing.field }}\n",
+    );
+    let mut opts = repo.opts();
+    opts.helm.command = Some(helm());
+    let err = render(&dir, &opts).expect_err("template error");
+    let msg = err.to_string();
+    assert!(msg.starts_with("helm template "), "{msg}");
+    assert!(msg.contains("broken.yaml"), "{msg}");
+
+    std::fs::remove_file(repo.path("charts/web/templates/broken.yaml")).expect("rm");
+    opts.helm.values = Some(json!(["not", "a", "mapping"]));
+    let err = render(&dir, &opts).expect_err("inline values list");
+    assert!(
+        matches!(err, Error::Helm(HelmError::Values { .. })),
+        "{err}"
+    );
+
+    opts.helm.values = None;
+    opts.helm.command = Some(repo.path("no-such-helm"));
+    let err = render(&dir, &opts).expect_err("no binary");
+    assert!(matches!(err, Error::Helm(HelmError::Spawn { .. })), "{err}");
+}
+
+#[test]
+fn duplicate_objects_from_templates_name_both_templates() {
+    let repo = Repo::new();
+    let dir = chart(&repo);
+    repo.write(
+        "charts/web/templates/again.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-web\n  namespace: {{ .Release.Namespace }}\n",
+    );
+    let mut opts = repo.opts();
+    opts.helm.command = Some(helm());
+    opts.helm.release_name = Some("r".into());
+    opts.helm.namespace = Some("ns".into());
+    let err = render(&dir, &opts).expect_err("duplicate");
+    assert_eq!(
+        err.to_string(),
+        "duplicate object Deployment.apps ns/r-web: defined at helm template charts/web \
+         (web/templates/again.yaml)#0 and at helm template charts/web (web/templates/deployment.yaml)#0"
+    );
+}
