@@ -244,9 +244,11 @@ fn parse_ls_tree(commit: &str, listing: &[u8]) -> Result<Vec<Entry>, SnapshotErr
         let [mode, _kind, blob, size] = fields[..] else {
             return Err(stream());
         };
+        // git refuses to check these out too: they could escape the directory
+        // or plant a `.git` that tools reading the snapshot would obey.
         let unsafe_path = path
             .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..");
+            .any(|c| c.is_empty() || c == "." || c == ".." || c.eq_ignore_ascii_case(".git"));
         if unsafe_path || path.contains('\\') {
             return Err(SnapshotError::UnsafePath {
                 commit: commit.to_string(),
@@ -570,6 +572,26 @@ mod tests {
 
     fn links(pairs: &[(&'static str, &str)]) -> HashMap<&'static str, String> {
         pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    }
+
+    #[test]
+    fn dangerous_tree_paths_are_refused() {
+        let blob = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+        for path in ["a/../b", ".git/config", "x/.GIT/hooks/pre-commit", "a//b"] {
+            let listing = format!("100644 blob {blob}       0\t{path}\0");
+            let err = parse_ls_tree("c0ffee", listing.as_bytes()).err();
+            assert!(
+                matches!(err, Some(SnapshotError::UnsafePath { .. })),
+                "{path} was accepted"
+            );
+        }
+        let listing = format!("100644 blob {blob}       0\tdir/.gitignore\0");
+        assert_eq!(
+            parse_ls_tree("c0ffee", listing.as_bytes())
+                .map(|e| e.len())
+                .ok(),
+            Some(1)
+        );
     }
 
     #[test]
