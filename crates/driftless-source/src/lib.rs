@@ -15,6 +15,7 @@ pub mod refspec;
 pub mod remote;
 pub mod revision;
 pub mod snapshot;
+mod symlinks;
 pub mod verify;
 
 use std::path::Path;
