@@ -7,14 +7,13 @@ use std::collections::{HashMap, VecDeque};
 /// Absolute targets and link loops count as escaping.
 pub(crate) fn resolves_outside(link: &str, target: &str, links: &HashMap<&str, String>) -> bool {
     const MAX_HOPS: usize = 40;
-    let mut stack: Vec<&str> = link.split('/').collect();
-    stack.pop();
-    let mut pending: VecDeque<String> = VecDeque::new();
     if target.starts_with('/') {
         return true;
     }
-    pending.extend(target.split('/').map(str::to_string));
-    let mut owned: Vec<String> = stack.iter().map(|s| s.to_string()).collect();
+    // `owned` is the resolved location so far, starting at the link's directory.
+    let mut owned: Vec<String> = link.split('/').map(str::to_string).collect();
+    owned.pop();
+    let mut pending: VecDeque<String> = target.split('/').map(str::to_string).collect();
     let mut hops = 0;
     while let Some(component) = pending.pop_front() {
         match component.as_str() {
