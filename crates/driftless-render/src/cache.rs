@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::objects::{ObjectSet, Rendered};
+use crate::objects::{ObjectSet, Rendered, hex};
 use crate::options::RenderOptions;
 use crate::paths::{self, PathError};
 use crate::{Error, render};
@@ -213,7 +213,7 @@ fn entry_key(tree: &str, dir: &Path, opts: &RenderOptions) -> String {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
 }
 
 /// `sha256:<hex>` over the names, kinds and contents of every entry below
@@ -221,8 +221,7 @@ fn entry_key(tree: &str, dir: &Path, opts: &RenderOptions) -> String {
 pub fn tree_digest(dir: &Path) -> Result<String, CacheError> {
     let mut h = Sha256::new();
     hash_dir(dir, dir, 0, &mut h)?;
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("sha256:{hex}"))
+    Ok(format!("sha256:{}", hex(&h.finalize())))
 }
 
 fn hash_dir(top: &Path, dir: &Path, depth: usize, h: &mut Sha256) -> Result<(), CacheError> {

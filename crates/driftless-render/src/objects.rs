@@ -218,12 +218,12 @@ pub(crate) fn digest_of<'a>(objects: impl Iterator<Item = &'a Value>) -> String 
         buf.push('\n');
         hasher.update(buf.as_bytes());
     }
-    let hex: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", hex(&hasher.finalize()))
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn write_canonical(value: &Value, out: &mut String) {
