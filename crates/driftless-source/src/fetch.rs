@@ -175,9 +175,16 @@ impl Fetcher {
     /// wait for a fetch which finished after it arrived takes that result.
     pub fn fetch(&self, spec: &SourceSpec) -> Result<Revision, FetchError> {
         let arrived = Instant::now();
-        // The policy is part of the key: a remembered revision was accepted
-        // under the policy it was checked with.
-        let key = format!("{}\n{}\n{:?}", spec.url, spec.reference, spec.verify);
+        // Policy and credentials are part of the key: a remembered revision
+        // was accepted under that policy, and a caller must not share a result
+        // obtained with credentials other than its own.
+        let key = format!(
+            "{}\n{}\n{:?}\n{}",
+            spec.url,
+            spec.reference,
+            spec.verify,
+            key_of(&format!("{:?}{:?}", spec.auth, spec.tls))
+        );
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
             flights.entry(key).or_default().clone()

@@ -79,6 +79,7 @@ fn http_basic_auth_and_cheap_no_change_poll() {
     let cost = server.requests.load(Ordering::SeqCst) - before;
     assert_eq!(cost, 1, "a no-change poll made {cost} requests");
 
+    // Callers with other credentials never share that result.
     let wrong = Auth::Basic {
         username: "alice".into(),
         password: "wrong".into(),
