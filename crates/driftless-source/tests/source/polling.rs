@@ -111,3 +111,30 @@ fn concurrent_fetches_of_one_source_are_shared() {
         "{requests} requests for {CALLERS} concurrent callers"
     );
 }
+
+#[test]
+fn semver_poll_moves_to_a_newly_pushed_release() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    crate::support::git(&fx.work, &["tag", "v1.2.0"]);
+    fx.push();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Arc::new(Fetcher::new(cache.path()));
+    let spec = SourceSpec::new(fx.bare_url(), RefSpec::Semver("^1".into()));
+    let mut poller = Poller::new(fetcher, spec, Duration::from_secs(60));
+    assert!(matches!(poller.poll(), Ok(PollEvent::Changed(_))));
+    // A pre-release and a new major do not match; a new minor does.
+    fx.commit(&[("a.txt", "2\n")], "rc");
+    crate::support::git(&fx.work, &["tag", "v1.3.0-rc.1"]);
+    crate::support::git(&fx.work, &["tag", "v2.0.0"]);
+    fx.push();
+    assert_eq!(poller.poll().expect("poll"), PollEvent::Unchanged);
+    let release = fx.commit(&[("a.txt", "3\n")], "release");
+    crate::support::git(&fx.work, &["tag", "v1.3.0"]);
+    fx.push();
+    match poller.poll().expect("poll") {
+        PollEvent::Changed(rev) => {
+            assert_eq!(rev.to_string(), format!("v1.3.0@sha1:{release}"));
+        }
+        PollEvent::Unchanged => panic!("v1.3.0 was missed"),
+    }
+}
