@@ -121,16 +121,17 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
-/// Waits until something accepts connections on `port`, for at most 10 seconds.
+/// Waits until something accepts connections on `port`, for at most 30 seconds
+/// (CI machines can be heavily loaded).
 pub fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("nothing listened on 127.0.0.1:{port} within 10s");
+    panic!("nothing listened on 127.0.0.1:{port} within 30s");
 }
 
 /// A child process killed when dropped.
