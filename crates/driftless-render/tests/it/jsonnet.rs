@@ -259,6 +259,14 @@ fn runaway_programs_fail_cleanly() {
         ("local a = { b: error 'boom here' }; [a.b]", "boom here"),
         ("{ a: ", "main.jsonnet"),
         ("std.extVar('nope')", "nope"),
+        (
+            "local f(n) = if n == 0 then {} else { a: f(n - 1) }; f(120)",
+            "nested deeper than 100 levels",
+        ),
+        (
+            "local f(n) = if n == 0 then {} else { a: f(n - 1) }; f(150)",
+            "recursion limit",
+        ),
     ];
     for (code, needle) in cases {
         repo.write("app/main.jsonnet", code);
