@@ -1,0 +1,440 @@
+//! A validated set of driftless objects: the unit the engine runs and reloads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::decode::{AnyObject, decode, describe};
+use crate::meta::{Kind, Object};
+use crate::validate::did_you_mean;
+use crate::{App, Cluster, GitSource, Receiver, Server};
+
+/// One parsed document and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// File the document was read from.
+    pub file: PathBuf,
+    /// Position of the document in its file, from 1.
+    pub index: usize,
+    /// The parsed document.
+    pub value: Value,
+}
+
+/// A problem with a config, naming file, document, object and field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// File at fault.
+    pub file: PathBuf,
+    /// Document in that file, from 1; absent for file-level problems.
+    pub document: Option<usize>,
+    /// `Kind/name` of the object, when known.
+    pub object: Option<String>,
+    /// Field path, e.g. `spec.ref`; absent for file-level problems.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        match (self.document, &self.object) {
+            (Some(doc), Some(obj)) => write!(f, " (document {doc}, {obj})")?,
+            (Some(doc), None) => write!(f, " (document {doc})")?,
+            (None, Some(obj)) => write!(f, " ({obj})")?,
+            (None, None) => {}
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// All problems of a config, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        write!(f, "{n} problem{} in config", if n == 1 { "" } else { "s" })?;
+        for p in &self.0 {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where an object was declared, for problems found across objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    file: PathBuf,
+    index: usize,
+}
+
+impl Origin {
+    fn problem(&self, object: String, field: &str, message: String) -> Problem {
+        Problem {
+            file: self.file.clone(),
+            document: Some(self.index),
+            object: Some(object),
+            field: Some(field.to_owned()),
+            message,
+        }
+    }
+}
+
+/// A validated config: every reference resolves and dependencies form no cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    git_sources: BTreeMap<String, GitSource>,
+    apps: BTreeMap<String, App>,
+    clusters: BTreeMap<String, Cluster>,
+    receivers: BTreeMap<String, Receiver>,
+    server: Option<Server>,
+    digest: String,
+}
+
+impl Config {
+    /// Decodes and validates documents; returns every problem at once.
+    pub fn from_documents(docs: impl IntoIterator<Item = Document>) -> Result<Self, Problems> {
+        let mut problems = Vec::new();
+        let mut objects: Vec<(Origin, AnyObject)> = Vec::new();
+        for doc in docs {
+            if doc.value.is_null() {
+                continue;
+            }
+            let object = describe(&doc.value);
+            match decode(doc.value) {
+                Ok(obj) => objects.push((
+                    Origin {
+                        file: doc.file,
+                        index: doc.index,
+                    },
+                    obj,
+                )),
+                Err(found) => problems.extend(found.into_iter().map(|fp| Problem {
+                    file: doc.file.clone(),
+                    document: Some(doc.index),
+                    object: object.clone(),
+                    field: Some(fp.field),
+                    message: fp.message,
+                })),
+            }
+        }
+        let mut builder = Builder::default();
+        for (origin, object) in objects {
+            builder.add(origin, object, &mut problems);
+        }
+        builder.check_references(&mut problems);
+        builder.check_cycles(&mut problems);
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        Ok(builder.finish())
+    }
+
+    /// The GitSource named `name`.
+    pub fn git_source(&self, name: &str) -> Option<&GitSource> {
+        self.git_sources.get(name)
+    }
+
+    /// The App named `name`.
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.get(name)
+    }
+
+    /// The Cluster named `name`.
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.get(name)
+    }
+
+    /// The Receiver named `name`.
+    pub fn receiver(&self, name: &str) -> Option<&Receiver> {
+        self.receivers.get(name)
+    }
+
+    /// All GitSources by name.
+    pub fn git_sources(&self) -> impl Iterator<Item = &GitSource> {
+        self.git_sources.values()
+    }
+
+    /// All Apps by name.
+    pub fn apps(&self) -> impl Iterator<Item = &App> {
+        self.apps.values()
+    }
+
+    /// All Clusters by name.
+    pub fn clusters(&self) -> impl Iterator<Item = &Cluster> {
+        self.clusters.values()
+    }
+
+    /// All Receivers by name.
+    pub fn receivers(&self) -> impl Iterator<Item = &Receiver> {
+        self.receivers.values()
+    }
+
+    /// Server settings, when the config has a Server object.
+    pub fn server(&self) -> Option<&Server> {
+        self.server.as_ref()
+    }
+
+    /// Apps that use the GitSource `source`.
+    pub fn apps_of_source<'a>(&'a self, source: &'a str) -> impl Iterator<Item = &'a App> + 'a {
+        self.apps
+            .values()
+            .filter(move |a| a.spec.source_ref.name == source)
+    }
+
+    /// App names ordered so every App comes after the Apps it depends on
+    /// (ties by name, so the order is stable).
+    pub fn apps_in_dependency_order(&self) -> Vec<&str> {
+        let mut done: BTreeSet<&str> = BTreeSet::new();
+        let mut order = Vec::with_capacity(self.apps.len());
+        // Validation ruled out cycles, so each pass places at least one App.
+        while order.len() < self.apps.len() {
+            let before = order.len();
+            for (name, app) in &self.apps {
+                if !done.contains(name.as_str())
+                    && app
+                        .spec
+                        .depends_on
+                        .iter()
+                        .all(|d| done.contains(d.as_str()))
+                {
+                    done.insert(name);
+                    order.push(name.as_str());
+                }
+            }
+            if order.len() == before {
+                break;
+            }
+        }
+        order
+    }
+
+    /// `sha256:<hex>` of the objects' desired state (status excluded), the
+    /// same whatever the file layout or order: tells a reload whether anything changed.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+fn names<T>(m: &BTreeMap<String, T>) -> Vec<&str> {
+    m.keys().map(String::as_str).collect()
+}
+
+/// Collects objects, remembering where each came from.
+#[derive(Default)]
+struct Builder {
+    git_sources: BTreeMap<String, (Origin, GitSource)>,
+    apps: BTreeMap<String, (Origin, App)>,
+    clusters: BTreeMap<String, (Origin, Cluster)>,
+    receivers: BTreeMap<String, (Origin, Receiver)>,
+    servers: Vec<(Origin, Server)>,
+}
+
+/// Adds an object unless its kind already has one of that name.
+fn insert<S: Kind>(
+    map: &mut BTreeMap<String, (Origin, Object<S>)>,
+    origin: Origin,
+    object: Object<S>,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some((first, _)) = map.get(object.name()) {
+        let message = format!(
+            "duplicate name, first declared in {} (document {})",
+            first.file.display(),
+            first.index
+        );
+        problems.push(origin.problem(object.key(), "metadata.name", message));
+        return;
+    }
+    map.insert(object.name().to_owned(), (origin, object));
+}
+
+impl Builder {
+    fn add(&mut self, origin: Origin, object: AnyObject, problems: &mut Vec<Problem>) {
+        let key = object.key();
+        match object {
+            AnyObject::GitSource(o) => insert(&mut self.git_sources, origin, *o, problems),
+            AnyObject::App(o) => insert(&mut self.apps, origin, *o, problems),
+            AnyObject::Cluster(o) => insert(&mut self.clusters, origin, *o, problems),
+            AnyObject::Receiver(o) => insert(&mut self.receivers, origin, *o, problems),
+            AnyObject::Server(o) => {
+                if let Some((first, _)) = self.servers.first() {
+                    problems.push(Problem {
+                        file: origin.file.clone(),
+                        document: Some(origin.index),
+                        object: Some(key),
+                        field: None,
+                        message: format!(
+                            "only one Server object is allowed, first declared in {} (document {})",
+                            first.file.display(),
+                            first.index
+                        ),
+                    });
+                }
+                self.servers.push((origin, *o));
+            }
+        }
+    }
+
+    /// Every name an object points at must exist.
+    fn check_references(&self, problems: &mut Vec<Problem>) {
+        let dangling = |kind: &str, name: &str, names: Vec<&str>| {
+            format!("{kind} {name:?} not found{}", did_you_mean(name, names))
+        };
+        for (origin, app) in self.apps.values() {
+            let source = &app.spec.source_ref.name;
+            if !self.git_sources.contains_key(source) {
+                let message = dangling("GitSource", source, names(&self.git_sources));
+                problems.push(origin.problem(app.key(), "spec.sourceRef.name", message));
+            }
+            if let Some(cluster) = &app.spec.destination.cluster
+                && !self.clusters.contains_key(cluster)
+            {
+                let message = dangling("Cluster", cluster, names(&self.clusters));
+                problems.push(origin.problem(app.key(), "spec.destination.cluster", message));
+            }
+            for (i, dep) in app.spec.depends_on.iter().enumerate() {
+                let field = format!("spec.dependsOn[{i}]");
+                if dep == app.name() {
+                    problems.push(origin.problem(
+                        app.key(),
+                        &field,
+                        "an App cannot depend on itself".into(),
+                    ));
+                } else if !self.apps.contains_key(dep) {
+                    let message = dangling("App", dep, names(&self.apps));
+                    problems.push(origin.problem(app.key(), &field, message));
+                }
+            }
+        }
+        for (origin, receiver) in self.receivers.values() {
+            for (i, source) in receiver.spec.resources.iter().enumerate() {
+                if !self.git_sources.contains_key(source) {
+                    let message = dangling("GitSource", source, names(&self.git_sources));
+                    problems.push(origin.problem(
+                        receiver.key(),
+                        &format!("spec.resources[{i}]"),
+                        message,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Reports each dependency cycle once, naming its members in order.
+    fn check_cycles(&self, problems: &mut Vec<Problem>) {
+        // 0 = unvisited, 1 = on the current path, 2 = finished.
+        let mut state: BTreeMap<&str, u8> = BTreeMap::new();
+        for start in self.apps.keys() {
+            let mut path: Vec<&str> = Vec::new();
+            self.visit(start, &mut state, &mut path, problems);
+        }
+    }
+
+    fn visit<'a>(
+        &'a self,
+        name: &'a str,
+        state: &mut BTreeMap<&'a str, u8>,
+        path: &mut Vec<&'a str>,
+        problems: &mut Vec<Problem>,
+    ) {
+        match state.get(name) {
+            Some(2) => return,
+            Some(1) => {
+                let from = path.iter().position(|n| *n == name).unwrap_or(0);
+                let mut cycle: Vec<String> =
+                    path[from..].iter().map(|n| format!("App/{n}")).collect();
+                cycle.push(format!("App/{name}"));
+                if let Some((origin, app)) = self.apps.get(name) {
+                    let message = format!("dependency cycle: {}", cycle.join(" -> "));
+                    problems.push(origin.problem(app.key(), "spec.dependsOn", message));
+                }
+                return;
+            }
+            _ => {}
+        }
+        let Some((_, app)) = self.apps.get(name) else {
+            return;
+        };
+        state.insert(name, 1);
+        path.push(name);
+        for dep in &app.spec.depends_on {
+            if dep != name {
+                self.visit(dep, state, path, problems);
+            }
+        }
+        path.pop();
+        state.insert(name, 2);
+    }
+
+    fn finish(self) -> Config {
+        fn strip<T>(m: BTreeMap<String, (Origin, T)>) -> BTreeMap<String, T> {
+            m.into_iter().map(|(k, (_, v))| (k, v)).collect()
+        }
+        let mut config = Config {
+            git_sources: strip(self.git_sources),
+            apps: strip(self.apps),
+            clusters: strip(self.clusters),
+            receivers: strip(self.receivers),
+            server: self.servers.into_iter().next().map(|(_, s)| s),
+            digest: String::new(),
+        };
+        config.digest = digest_of(&config);
+        config
+    }
+}
+
+/// Hashes kind, name and spec of every object in name order.
+fn digest_of(config: &Config) -> String {
+    let mut hasher = Sha256::new();
+    let mut feed = |kind: &str, name: &str, spec: Result<Vec<u8>, serde_json::Error>| {
+        // Serializing plain data types cannot fail; an empty spec would still
+        // change the digest through kind and name.
+        let spec = spec.unwrap_or_default();
+        for part in [kind.as_bytes(), name.as_bytes(), &spec] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+    };
+    for (name, o) in &config.git_sources {
+        feed(
+            "GitSource",
+            name,
+            serde_json::to_vec(&(&o.metadata, &o.spec)),
+        );
+    }
+    for (name, o) in &config.apps {
+        feed("App", name, serde_json::to_vec(&(&o.metadata, &o.spec)));
+    }
+    for (name, o) in &config.clusters {
+        feed("Cluster", name, serde_json::to_vec(&(&o.metadata, &o.spec)));
+    }
+    for (name, o) in &config.receivers {
+        feed(
+            "Receiver",
+            name,
+            serde_json::to_vec(&(&o.metadata, &o.spec)),
+        );
+    }
+    if let Some(o) = &config.server {
+        feed(
+            "Server",
+            o.name(),
+            serde_json::to_vec(&(&o.metadata, &o.spec)),
+        );
+    }
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}

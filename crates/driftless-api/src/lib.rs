@@ -1,0 +1,38 @@
+//! driftless object types, their validation, JSON schemas and CRDs.
+//!
+//! The kinds (`GitSource`, `App`, `Cluster`, `Receiver`, `Server`) look like
+//! Kubernetes objects so one YAML file works as a standalone config and as
+//! CustomResources. Everything here is pure except [`load`], which reads files.
+
+mod app;
+mod cluster;
+mod config;
+mod decode;
+mod duration;
+pub mod load;
+mod meta;
+mod receiver;
+pub mod schema;
+mod server;
+mod source;
+pub mod status;
+mod validate;
+
+pub use app::{
+    App, AppSpec, Backoff, DEFAULT_APP_INTERVAL, DEFAULT_APP_TIMEOUT, Destination, HelmRender,
+    JsonnetRender, KustomizeRender, LoadRestrictor, PlainRender, Render, RenderKind, Retry,
+    SourceKind, SourceRef, Substitutions,
+};
+pub use cluster::{Cluster, ClusterSpec, KubeconfigRef};
+pub use config::{Config, Document, Problem, Problems};
+pub use decode::{AnyObject, KINDS, decode};
+pub use duration::{Duration, DurationError};
+pub use load::{LoadError, load_config};
+pub use meta::{API_VERSION, GROUP, Kind, LocalRef, Object, ObjectMeta, PrinterColumn, VERSION};
+pub use receiver::{Receiver, ReceiverSpec, ReceiverType};
+pub use server::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, NoStatus, SecretValue, Server, ServerSpec};
+pub use source::{
+    DEFAULT_SOURCE_INTERVAL, DEFAULT_SOURCE_TIMEOUT, GitRef, GitSource, GitSourceSpec,
+    Verification, VerifyMode, VerifyProvider,
+};
+pub use validate::{FieldProblem, dns_label_error, suggest};

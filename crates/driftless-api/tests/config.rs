@@ -1,0 +1,359 @@
+//! Loading and validating configs: the example config, and every kind of
+//! problem reported with file, document, object and field.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use driftless_api::{Config, Document, LoadError, Problem, RenderKind, load_config};
+
+const HEADER: &str = "apiVersion: driftless.dev/v1alpha1\n";
+
+fn source(name: &str) -> String {
+    format!(
+        "{HEADER}kind: GitSource\nmetadata: {{name: {name}}}\nspec:\n  url: https://git.example.com/r.git\n  ref: {{branch: main}}\n"
+    )
+}
+
+fn app(name: &str, extra: &str) -> String {
+    format!(
+        "{HEADER}kind: App\nmetadata: {{name: {name}}}\nspec:\n  sourceRef: {{name: platform}}\n  path: apps/{name}\n{extra}"
+    )
+}
+
+fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+    let file = Path::new("config.yaml");
+    let values = driftless_kustomize::parse_stream(text, file).expect("test YAML parses");
+    let docs = values.into_iter().enumerate().map(|(i, value)| Document {
+        file: file.to_path_buf(),
+        index: i + 1,
+        value,
+    });
+    Config::from_documents(docs).map_err(|p| p.0)
+}
+
+/// The problems of a config as display strings.
+fn problems(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(_) => Vec::new(),
+        Err(p) => p.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn stream(docs: &[String]) -> String {
+    docs.join("---\n")
+}
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/config")
+}
+
+#[test]
+fn example_config_validates() {
+    let config = load_config(&example_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let web = config.app("web-prod").expect("web-prod is declared");
+    assert_eq!(web.spec.depends_on, ["infra"]);
+    assert_eq!(web.spec.render.kind, RenderKind::Kustomize);
+    assert_eq!(web.spec.interval.get().as_secs(), 600);
+    let infra = config.app("infra").expect("infra is declared");
+    assert_eq!(
+        infra.spec.interval.get().as_secs(),
+        300,
+        "App interval defaults to 5m"
+    );
+    assert!(!infra.spec.self_heal, "selfHeal is opt-in");
+    let source = config.git_source("platform").expect("platform is declared");
+    assert_eq!(source.spec.git_ref.branch.as_deref(), Some("main"));
+    assert!(config.cluster("prod").is_some());
+    assert!(config.receiver("platform-push").is_some());
+    assert_eq!(
+        config.server().map(|s| s.spec.listen.as_str()),
+        Some("0.0.0.0:9480")
+    );
+    assert_eq!(config.apps_in_dependency_order(), ["infra", "web-prod"]);
+    assert_eq!(config.apps_of_source("platform").count(), 2);
+    assert!(config.digest().starts_with("sha256:"));
+}
+
+#[test]
+fn design_minimal_config_applies_defaults() {
+    let text = format!(
+        "{}---\n{}",
+        source("platform"),
+        app("web", "  destination: {namespace: web}\n  prune: true\n")
+    );
+    let config = parse(&text).unwrap_or_else(|p| panic!("{p:?}"));
+    let web = config.app("web").expect("declared");
+    assert_eq!(
+        web.spec.destination.cluster, None,
+        "no cluster means the default cluster"
+    );
+    assert!(web.spec.prune);
+    assert!(!web.spec.allow_empty_prune);
+    assert_eq!(web.spec.render.kind, RenderKind::Auto);
+    let src = config.git_source("platform").expect("declared");
+    assert_eq!(
+        src.spec.interval.get().as_secs(),
+        60,
+        "GitSource interval defaults to 1m"
+    );
+}
+
+#[test]
+fn digest_ignores_file_layout_and_order_but_not_content() {
+    let a = stream(&[source("platform"), app("web", ""), app("api", "")]);
+    let b = stream(&[app("api", ""), source("platform"), app("web", "")]);
+    let c = stream(&[
+        source("platform"),
+        app("web", "  prune: true\n"),
+        app("api", ""),
+    ]);
+    let digest = |t: &str| parse(t).map(|c| c.digest().to_owned()).expect("valid");
+    assert_eq!(digest(&a), digest(&b));
+    assert_ne!(digest(&a), digest(&c));
+}
+
+#[test]
+fn invalid_duration_names_field_and_value() {
+    let text = stream(&[source("platform"), app("web", "  interval: 5 minutes\n")]);
+    assert_eq!(
+        problems(&text),
+        [
+            "config.yaml (document 2, App/web): spec.interval: invalid duration \"5 minutes\" (expected e.g. 30s, 5m, 1h)"
+        ]
+    );
+}
+
+#[test]
+fn unknown_field_suggests_the_close_name() {
+    let text = stream(&[source("platform"), app("web", "  selfHeall: true\n")]);
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("config.yaml (document 2, App/web): spec.selfHeall: unknown field (did you mean \"selfHeal\"?); allowed: "),
+        "{found:?}"
+    );
+    let nested = stream(&[
+        source("platform"),
+        app("web", "  destination: {namspace: web}\n"),
+    ]);
+    let found = problems(&nested);
+    assert!(
+        found[0].contains("spec.destination.namspace: unknown field (did you mean \"namespace\"?)"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn missing_required_field_names_its_path() {
+    let text = format!(
+        "{HEADER}kind: GitSource\nmetadata: {{name: platform}}\nspec:\n  ref: {{branch: main}}\n"
+    );
+    assert_eq!(
+        problems(&text),
+        ["config.yaml (document 1, GitSource/platform): spec.url: required field is missing"]
+    );
+}
+
+#[test]
+fn ref_needs_exactly_one_option() {
+    let both = format!(
+        "{HEADER}kind: GitSource\nmetadata: {{name: a}}\nspec:\n  url: https://h/r.git\n  ref: {{branch: main, tag: v1}}\n"
+    );
+    let neither = format!(
+        "{HEADER}kind: GitSource\nmetadata: {{name: b}}\nspec:\n  url: https://h/r.git\n  ref: {{}}\n"
+    );
+    assert_eq!(
+        problems(&stream(&[both, neither])),
+        [
+            "config.yaml (document 1, GitSource/a): spec.ref: exactly one of branch, tag, semver, commit or name may be set, found branch and tag",
+            "config.yaml (document 2, GitSource/b): spec.ref: one of branch, tag, semver, commit or name is required",
+        ]
+    );
+}
+
+#[test]
+fn unknown_kind_and_api_version() {
+    let kind = format!("{HEADER}kind: Ap\nmetadata: {{name: a}}\nspec: {{}}\n");
+    let version =
+        "apiVersion: driftless.dev/v1\nkind: App\nmetadata: {name: b}\nspec: {}\n".to_owned();
+    assert_eq!(
+        problems(&stream(&[kind, version])),
+        [
+            "config.yaml (document 1, Ap/a): kind: unknown kind \"Ap\" (did you mean \"App\"?)",
+            "config.yaml (document 2, App/b): apiVersion: unknown apiVersion \"driftless.dev/v1\" (expected \"driftless.dev/v1alpha1\")",
+        ]
+    );
+}
+
+#[test]
+fn names_must_be_dns_labels_and_unique_per_kind() {
+    let text = stream(&[source("platform"), source("platform"), app("Web_1", "")]);
+    let found = problems(&text);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        found[0],
+        "config.yaml (document 3, App/Web_1): metadata.name: \"Web_1\" is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit)"
+    );
+    assert_eq!(
+        found[1],
+        "config.yaml (document 2, GitSource/platform): metadata.name: duplicate name, first declared in config.yaml (document 1)"
+    );
+}
+
+#[test]
+fn dangling_references_are_named_with_suggestions() {
+    let text = stream(&[
+        source("platfrom"),
+        app(
+            "web",
+            "  destination: {cluster: prod}\n  dependsOn: [infra]\n",
+        ),
+        format!(
+            "{HEADER}kind: Receiver\nmetadata: {{name: hook}}\nspec:\n  type: github\n  secretEnv: HOOK\n  resources: [platform]\n"
+        ),
+    ]);
+    assert_eq!(
+        problems(&text),
+        [
+            "config.yaml (document 2, App/web): spec.sourceRef.name: GitSource \"platform\" not found (did you mean \"platfrom\"?)",
+            "config.yaml (document 2, App/web): spec.destination.cluster: Cluster \"prod\" not found",
+            "config.yaml (document 2, App/web): spec.dependsOn[0]: App \"infra\" not found",
+            "config.yaml (document 3, Receiver/hook): spec.resources[0]: GitSource \"platform\" not found (did you mean \"platfrom\"?)",
+        ]
+    );
+}
+
+#[test]
+fn dependency_cycles_are_named() {
+    let text = stream(&[
+        source("platform"),
+        app("a", "  dependsOn: [b]\n"),
+        app("b", "  dependsOn: [c]\n"),
+        app("c", "  dependsOn: [a]\n"),
+        app("d", "  dependsOn: [d]\n"),
+    ]);
+    assert_eq!(
+        problems(&text),
+        [
+            "config.yaml (document 5, App/d): spec.dependsOn[0]: an App cannot depend on itself",
+            "config.yaml (document 2, App/a): spec.dependsOn: dependency cycle: App/a -> App/b -> App/c -> App/a",
+        ]
+    );
+}
+
+#[test]
+fn field_checks_of_each_kind() {
+    let text = stream(&[
+        format!(
+            "{HEADER}kind: GitSource\nmetadata: {{name: s}}\nspec:\n  url: github.com/org/repo\n  ref: {{commit: abc}}\n"
+        ),
+        format!(
+            "{HEADER}kind: App\nmetadata: {{name: a}}\nspec:\n  sourceRef: {{name: s}}\n  path: ../outside\n  destination: {{namespace: Web}}\n  render: {{kind: plain, helm: {{releaseName: x}}}}\n"
+        ),
+        format!("{HEADER}kind: Cluster\nmetadata: {{name: c}}\nspec: {{}}\n"),
+        format!(
+            "{HEADER}kind: Receiver\nmetadata: {{name: r}}\nspec: {{type: gitlab, resources: [s]}}\n"
+        ),
+        format!(
+            "{HEADER}kind: Server\nmetadata: {{name: server}}\nspec: {{listen: \"0.0.0.0:80\"}}\n"
+        ),
+        format!(
+            "{HEADER}kind: App\nmetadata: {{name: b}}\nspec:\n  sourceRef: {{name: s}}\n  render: {{kind: helmm}}\n"
+        ),
+    ]);
+    let found = problems(&text);
+    let fields: Vec<&str> = found
+        .iter()
+        .map(|p| {
+            p.split_once("): ")
+                .map_or("", |(_, rest)| rest.split(':').next().unwrap_or(""))
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.url",
+            "spec.ref.commit",
+            "spec.path",
+            "spec.destination.namespace",
+            "spec.render.helm",
+            "spec",
+            "spec",
+            "spec.apiToken",
+            "spec.render.kind",
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        found[8].contains("unknown value \"helmm\" (did you mean \"helm\"?)"),
+        "{}",
+        found[8]
+    );
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("driftless-api-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Self(dir)
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.0.join(rel);
+        std::fs::create_dir_all(path.parent().expect("file in a directory"))
+            .expect("create parent");
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn directory_load_reports_problems_of_all_files_together() {
+    let dir = Scratch::new();
+    dir.write("a/sources.yaml", &source("platform"));
+    dir.write("b/apps.yml", &app("web", "  timeout: soon\n"));
+    dir.write("c/broken.yaml", "kind: [unclosed\n");
+    dir.write(".hidden/skip.yaml", "not: [valid");
+    dir.write("notes.txt", "ignored");
+    let err = load_config(&dir.0).expect_err("two files have problems");
+    let LoadError::Invalid(problems) = err else {
+        panic!("expected problems, got {err}");
+    };
+    let text = problems.to_string();
+    assert!(text.starts_with("2 problems in config"), "{text}");
+    assert!(text.contains("broken.yaml"), "{text}");
+    assert!(
+        text.contains("apps.yml (document 1, App/web): spec.timeout: invalid duration \"soon\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn load_errors_name_the_path() {
+    let dir = Scratch::new();
+    let missing = dir.0.join("nope.yaml");
+    let err = load_config(&missing).expect_err("missing file");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("reading config {}", missing.display())),
+        "{err}"
+    );
+    let err = load_config(&dir.0).expect_err("empty dir");
+    assert!(matches!(err, LoadError::Empty(_)), "{err}");
+    let file = dir.write("one.yaml", &stream(&[source("platform"), app("web", "")]));
+    let config = load_config(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.apps().count(), 1);
+}

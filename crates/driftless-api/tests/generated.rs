@@ -1,0 +1,135 @@
+//! The committed CRDs and JSON schemas match what the types generate, and the
+//! CRDs are accepted by a real Kubernetes API server.
+//!
+//! Regenerate with `DRIFTLESS_BLESS=1 cargo test -p driftless-api --test generated`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use driftless_api::schema::{crd_yaml, crds, json_schemas};
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Expected files (path relative to the crate, content).
+fn generated() -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    for (name, crd) in crds() {
+        let yaml = crd_yaml(&crd).expect("CRDs are plain data");
+        files.push((Path::new("crds").join(name), yaml));
+    }
+    for (kind, schema) in json_schemas() {
+        let mut text = serde_json::to_string_pretty(&schema).expect("schemas are plain data");
+        text.push('\n');
+        files.push((
+            Path::new("schemas").join(format!("{}.json", kind.to_lowercase())),
+            text,
+        ));
+    }
+    files
+}
+
+#[test]
+fn committed_files_are_up_to_date() {
+    let bless = std::env::var_os("DRIFTLESS_BLESS").is_some();
+    let mut stale = Vec::new();
+    for (rel, want) in generated() {
+        let path = crate_dir().join(&rel);
+        if bless {
+            std::fs::create_dir_all(path.parent().expect("generated files sit in a directory"))
+                .expect("create output directory");
+            std::fs::write(&path, &want).expect("write generated file");
+            continue;
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        if have != want {
+            stale.push(rel.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "generated files differ from the committed ones: {stale:?}; regenerate with DRIFTLESS_BLESS=1"
+    );
+}
+
+#[test]
+fn no_stray_files_in_generated_directories() {
+    let expected: Vec<PathBuf> = generated().into_iter().map(|(rel, _)| rel).collect();
+    for dir in ["crds", "schemas"] {
+        let entries = std::fs::read_dir(crate_dir().join(dir)).expect("generated directory exists");
+        for entry in entries {
+            let rel = Path::new(dir).join(entry.expect("readable directory").file_name());
+            assert!(
+                expected.contains(&rel),
+                "{} is not generated any more",
+                rel.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn crds_are_structural_and_have_status_subresource() {
+    for (name, crd) in crds() {
+        let version = &crd["spec"]["versions"][0];
+        assert_eq!(
+            version["subresources"]["status"],
+            serde_json::json!({}),
+            "{name}"
+        );
+        let schema = serde_json::to_string(&version["schema"]).expect("plain data");
+        for forbidden in [
+            "$ref",
+            "\"additionalProperties\":false",
+            "oneOf",
+            "\"format\":\"uint",
+        ] {
+            assert!(!schema.contains(forbidden), "{name} contains {forbidden}");
+        }
+        let columns: Vec<&str> = version["additionalPrinterColumns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert!(
+            columns.contains(&"Ready") && columns.contains(&"Age"),
+            "{name}: {columns:?}"
+        );
+    }
+}
+
+fn kubectl() -> Command {
+    driftless_testenv::shared().kubectl()
+}
+
+fn run(mut cmd: Command) -> String {
+    let out = cmd.output().expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn crds_apply_to_a_real_api_server() {
+    let mut cmd = kubectl();
+    cmd.args(["apply", "--dry-run=server", "-o", "name", "-f"])
+        .arg(crate_dir().join("crds"));
+    let out = run(cmd);
+    for (name, _) in crds() {
+        let plural = name
+            .trim_start_matches("driftless.dev_")
+            .trim_end_matches(".yaml");
+        assert!(
+            out.contains(&format!(
+                "customresourcedefinition.apiextensions.k8s.io/{plural}.driftless.dev"
+            )),
+            "{plural} missing from: {out}"
+        );
+    }
+}
