@@ -141,6 +141,25 @@ fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', r"'\''"))
 }
 
+/// Control socket shared by SSH connections to the same host with the same
+/// credentials, or `None` when its path would be too long for a Unix socket.
+fn multiplex_socket(url: &str, auth: &Auth, scratch: &Path) -> Option<PathBuf> {
+    // Sockets live beside the scratch directory, in a private `ssh` directory.
+    let dir = scratch.parent()?.join("ssh");
+    let host = match url.split_once("://") {
+        Some((_, rest)) => rest.split('/').next().unwrap_or(rest),
+        None => url.split(':').next().unwrap_or(url),
+    };
+    let socket = dir.join(crate::fetch::key_of(&format!("{host}\n{auth:?}")));
+    // sun_path holds 108 bytes; ssh appends a temporary suffix while binding.
+    if socket.as_os_str().len() > 80 {
+        return None;
+    }
+    fs::create_dir_all(&dir).ok()?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).ok()?;
+    Some(socket)
+}
+
 /// `url` with any password in its user-info replaced by `***`, for messages.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -243,6 +262,15 @@ pub fn apply(
                 shell_quote(&key_path),
                 shell_quote(&hosts_path)
             );
+            let command = match multiplex_socket(url, auth, scratch) {
+                // Polls reuse one authenticated connection per host and
+                // credentials for two minutes, instead of a handshake each.
+                Some(socket) => format!(
+                    "{command} -o ControlMaster=auto -o ControlPath={} -o ControlPersist=120",
+                    shell_quote(&socket)
+                ),
+                None => command,
+            };
             git = git.env("GIT_SSH_COMMAND", command);
             match passphrase {
                 Some(pass) => {

@@ -392,6 +392,32 @@ impl Fetcher {
         Ok(())
     }
 
+    /// Closes the shared SSH connections that polls keep open for a while
+    /// (call on shutdown); returns how many were closed.
+    pub fn close_ssh_connections(&self) -> usize {
+        let Ok(listing) = fs::read_dir(self.cache_dir.join("ssh")) else {
+            return 0;
+        };
+        let mut closed = 0;
+        for entry in listing.flatten() {
+            let socket = entry.path();
+            let status = std::process::Command::new("ssh")
+                .arg("-o")
+                .arg(format!("ControlPath={}", socket.display()))
+                .args(["-O", "exit", "driftless-cache"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            if status.is_ok_and(|s| s.success()) {
+                closed += 1;
+            }
+            // A socket whose master is gone is stale; ssh would recreate it.
+            let _ = fs::remove_file(&socket);
+        }
+        closed
+    }
+
     /// Removes cached repositories of URLs not in `keep` (sources that were
     /// deleted or changed URL) and leftovers of interrupted runs; returns what was removed.
     pub fn gc_repos(&self, keep: &[&str]) -> Result<Vec<PathBuf>, FetchError> {

@@ -186,6 +186,11 @@ fn ssh_with_key_passphrase_and_strict_host_keys() {
             .sha,
         fx.head()
     );
+    // Later polls reuse the authenticated connection through a control socket.
+    let sockets = std::fs::read_dir(cache.path().join("ssh"))
+        .expect("ssh dir")
+        .count();
+    assert_eq!(sockets, 1, "one control socket for one host and key");
 
     fx.commit(&[("a.txt", "2\n")], "Second");
     fx.push();
@@ -215,6 +220,9 @@ fn ssh_with_key_passphrase_and_strict_host_keys() {
         err.to_string().contains("host key verification failed"),
         "{err}"
     );
+
+    // Shared connections close on request (two keys were used: two masters).
+    assert_eq!(fetcher.close_ssh_connections(), 2);
 
     let bad_pass = key(&server.encrypted_key, Some("nope"), &server.known_hosts);
     let err = fetcher
