@@ -94,7 +94,10 @@ pub fn fetch_to_dir(
     };
     let spec = SourceSpec::new(url, reference);
     let fetcher = Fetcher::new(cache_dir);
-    let rev = fetcher.fetch(&spec)?;
+    let rev = fetcher.fetch(&spec);
+    // A one-shot command leaves no shared SSH connection running behind it.
+    fetcher.close_ssh_connections();
+    let rev = rev?;
     if let Some(out) = out {
         let snap = fetcher.snapshot(&spec, &rev, "")?;
         copy_tree(&snap.dir, out)?;
