@@ -99,8 +99,19 @@ pub fn decode(value: Value) -> Result<AnyObject, Vec<FieldProblem>> {
 }
 
 fn typed<S: Kind>(value: Value) -> Result<Object<S>, Vec<FieldProblem>> {
-    let object: Object<S> =
-        serde_path_to_error::deserialize(value).map_err(|e| vec![serde_problem(&e)])?;
+    // The walk costs a schema generation, so it runs only for broken documents.
+    let shape = |value: &Value| crate::shape::field_problems::<S>(value);
+    let object: Object<S> = match serde_path_to_error::deserialize(&value) {
+        Ok(object) => object,
+        Err(e) => {
+            let first = serde_problem(&e);
+            let mut problems = shape(&value);
+            if !problems.iter().any(|p| p.field == first.field) {
+                problems.insert(0, first);
+            }
+            return Err(problems);
+        }
+    };
     let mut problems = Vec::new();
     check_dns_label("metadata.name", &object.metadata.name, &mut problems);
     if let Some(ns) = &object.metadata.namespace {

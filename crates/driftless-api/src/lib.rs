@@ -14,6 +14,7 @@ mod meta;
 mod receiver;
 pub mod schema;
 mod server;
+mod shape;
 mod source;
 pub mod status;
 mod validate;

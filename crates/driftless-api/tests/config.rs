@@ -144,6 +144,33 @@ fn unknown_field_suggests_the_close_name() {
 }
 
 #[test]
+fn all_unknown_and_missing_fields_of_one_document_are_reported() {
+    let text = format!(
+        "{HEADER}kind: App\nmetadata: {{name: web}}\nspec:\n  selfHeall: true\n  destination: {{namspace: web}}\n  retry: {{backoff: {{factr: 2}}}}\n"
+    );
+    let found = problems(&text);
+    let fields: Vec<&str> = found
+        .iter()
+        .map(|p| p.split(": ").nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.selfHeall",
+            "spec.destination.namspace",
+            "spec.retry.backoff.factr",
+            "spec.sourceRef",
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        found[2].contains("(did you mean \"factor\"?)"),
+        "{}",
+        found[2]
+    );
+}
+
+#[test]
 fn missing_required_field_names_its_path() {
     let text = format!(
         "{HEADER}kind: GitSource\nmetadata: {{name: platform}}\nspec:\n  ref: {{branch: main}}\n"

@@ -133,3 +133,77 @@ fn crds_apply_to_a_real_api_server() {
         );
     }
 }
+
+/// Installs the CRDs (idempotent: server-side apply) and waits until served.
+fn install_crds() {
+    let mut cmd = kubectl();
+    cmd.args(["apply", "--server-side", "--force-conflicts", "-f"])
+        .arg(crate_dir().join("crds"));
+    run(cmd);
+    let mut wait = kubectl();
+    wait.args(["wait", "--for=condition=Established", "--timeout=60s", "-f"])
+        .arg(crate_dir().join("crds"));
+    run(wait);
+}
+
+/// `kubectl apply --dry-run=server` of `files`; the output or the error text.
+fn dry_run_apply(files: &[PathBuf]) -> Result<String, String> {
+    let mut cmd = kubectl();
+    cmd.args(["apply", "--dry-run=server", "-n", "default", "-o", "name"]);
+    for file in files {
+        cmd.arg("-f").arg(file);
+    }
+    let out = cmd.output().expect("kubectl runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+#[test]
+fn example_config_is_accepted_as_custom_resources() {
+    install_crds();
+    let examples = crate_dir().join("../../examples/config");
+    // Server settings are read from config files only, never served as a CR.
+    let files: Vec<PathBuf> = ["sources.yaml", "apps.yaml", "cluster.yaml", "receiver.yaml"]
+        .iter()
+        .map(|f| examples.join(f))
+        .collect();
+    let out = dry_run_apply(&files).unwrap_or_else(|e| panic!("example objects refused: {e}"));
+    for object in [
+        "gitsource.driftless.dev/platform",
+        "app.driftless.dev/infra",
+        "app.driftless.dev/web-prod",
+        "cluster.driftless.dev/prod",
+        "receiver.driftless.dev/platform-push",
+    ] {
+        assert!(out.contains(object), "{object} missing from: {out}");
+    }
+}
+
+#[test]
+fn api_server_refuses_what_the_schema_forbids() {
+    install_crds();
+    let dir = std::env::temp_dir().join(format!("driftless-api-crd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    let bad = [
+        ("duration", "interval: 5 minutes", "spec.interval"),
+        ("enum", "render: {kind: helmm}", "spec.render.kind"),
+    ];
+    for (case, line, field) in bad {
+        let file = dir.join(format!("{case}.yaml"));
+        let text = format!(
+            "apiVersion: driftless.dev/v1alpha1\nkind: App\nmetadata: {{name: bad-{case}}}\nspec:\n  sourceRef: {{name: platform}}\n  {line}\n"
+        );
+        std::fs::write(&file, text).expect("write manifest");
+        let err = dry_run_apply(&[file]).expect_err(case);
+        assert!(err.contains(field), "{case}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
