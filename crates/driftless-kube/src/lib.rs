@@ -1,12 +1,40 @@
 //! Kubernetes target of driftless: object identity, health assessment, apply
-//! ordering and diffs. This part does no I/O; the cluster client builds on it.
+//! ordering and diffs (no I/O), and the cluster side built on them:
+//! discovery, server-side apply, dry-run diff, inventory and prune, health
+//! waits and drift watch.
+//!
+//! An apply resolves each kind through discovery, fills in the destination
+//! namespace for namespaced objects, stamps the owner label and a digest of
+//! the intent, and server-side applies in sync-wave and kind order (CRDs
+//! established before their resources, each wave healthy before the next).
+//! Objects whose live state already matches the intent are not written.
+//! After a successful apply, prune deletes what the previous inventory lists
+//! and the set no longer has, if its live labels still name the App.
 
+mod apply;
 pub mod diff;
+mod drift;
 pub mod health;
+mod intent;
+pub mod inventory;
 pub mod object;
 pub mod order;
+mod plan;
+mod prune;
 mod secret;
+mod target;
+mod wait;
 mod yaml;
 
+pub use apply::{Action, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Skipped, apply};
+pub use drift::{DriftError, DriftEvent, DriftKind, DriftWatch};
 pub use health::{Health, HealthStatus, aggregate, assess, assess_live, is_terminal_failure};
-pub use object::{ObjectError, ObjectKey, ObjectRef};
+pub use intent::{DIGEST_ANNOTATION, drifted_fields};
+pub use object::{OWNER_LABEL, ObjectError, ObjectKey, ObjectRef};
+pub use plan::diff;
+pub use prune::delete_app;
+pub use target::{Resource, Target, TargetError};
+pub use wait::{ObjectHealth, WaitError, wait_healthy};
+
+/// Field manager name of every write driftless makes.
+pub const FIELD_MANAGER: &str = "driftless";

@@ -1,5 +1,9 @@
 //! Integration tests of driftless-kube, compiled into one test binary.
 
+mod apply;
+mod cluster;
+mod drift;
 mod health_conformance;
+mod lifecycle;
 mod support;
 mod yaml_roundtrip;

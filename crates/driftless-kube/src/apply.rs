@@ -1,0 +1,669 @@
+//! Making a cluster match an object set: server-side apply in sync-wave and
+//! kind order, no write for objects already as intended, health waits between
+//! waves, then prune and inventory.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::FIELD_MANAGER;
+use crate::health::HealthStatus;
+use crate::intent::Intent;
+use crate::inventory::{DEFAULT_INVENTORY_NAMESPACE, Inventory, InventoryError, InventoryStore};
+use crate::object::{OWNER_LABEL, ObjectError, ObjectKey, ObjectRef, label};
+use crate::order::{OrderError, apply_order, kind_rank};
+use crate::target::{Resource, Target, TargetError, is_not_found};
+use crate::wait::{ObjectHealth, WaitError, wait_healthy};
+
+/// Writes in flight at once.
+const WRITES_IN_FLIGHT: usize = 32;
+
+/// Why an apply, diff or delete failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The cluster could not be reached or a kind not resolved.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// An object of the set is malformed.
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    /// The set cannot be ordered.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// The inventory could not be read or written.
+    #[error(transparent)]
+    Inventory(Box<InventoryError>),
+    /// Objects did not become healthy.
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+    /// The same object appears twice in the set.
+    #[error("{0} appears twice in the object set")]
+    Duplicate(String),
+    /// Another field manager owns fields this apply would change.
+    #[error("{object}: conflict with field manager {}: {message} (apply with force to take the fields over)", .managers.join(", "))]
+    Conflict {
+        /// The object.
+        object: String,
+        /// The managers owning the contested fields.
+        managers: Vec<String>,
+        /// The API server's message, naming the fields.
+        message: String,
+    },
+    /// The change touches a field that cannot change after creation.
+    #[error(
+        "{object}: field {field} is immutable: {message} (apply with force to delete and re-create)"
+    )]
+    Immutable {
+        /// The object.
+        object: String,
+        /// The field's path.
+        field: String,
+        /// The API server's message.
+        message: String,
+    },
+    /// RBAC denied the request.
+    #[error("{object}: {action} forbidden for {user}: {message}")]
+    Forbidden {
+        /// The object.
+        object: String,
+        /// What was attempted (`apply`, `delete`, ...).
+        action: &'static str,
+        /// The identity the request was made as.
+        user: String,
+        /// The API server's message.
+        message: String,
+    },
+    /// The object is owned by another App.
+    #[error(
+        "{object} belongs to app {owner} (label {OWNER_LABEL}); apply with force to take it over"
+    )]
+    OwnedByOtherApp {
+        /// The object.
+        object: String,
+        /// The App named by its label.
+        owner: String,
+    },
+    /// Any other API failure on one object.
+    #[error("{object}: {action} failed: {source}")]
+    Api {
+        /// The object.
+        object: String,
+        /// What was attempted.
+        action: &'static str,
+        /// What went wrong.
+        source: kube::Error,
+    },
+    /// Secrets could not be masked for a diff.
+    #[error(transparent)]
+    Mask(#[from] crate::diff::MaskError),
+    /// A diff could not be computed.
+    #[error(transparent)]
+    Diff(#[from] crate::diff::DiffError),
+}
+
+impl From<InventoryError> for ApplyError {
+    fn from(e: InventoryError) -> Self {
+        Self::Inventory(Box::new(e))
+    }
+}
+
+/// What an apply, diff or delete should do.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// The App; its name goes into the owner label and the inventory.
+    pub app: String,
+    /// Namespace for namespaced objects that name none (default: the context's).
+    pub namespace: Option<String>,
+    /// Delete objects of the previous inventory that left the set.
+    pub prune: bool,
+    /// Let an empty set prune everything (otherwise an empty set prunes nothing).
+    pub allow_empty_prune: bool,
+    /// Wait until every object is healthy.
+    pub wait: bool,
+    /// Deadline for each health wait.
+    pub timeout: Duration,
+    /// Take over fields of other managers and objects of other Apps;
+    /// delete and re-create objects whose immutable fields changed.
+    pub force: bool,
+    /// Create the destination namespace when missing.
+    pub create_namespace: bool,
+    /// ServiceAccount to act as (`NAME` in the destination namespace or `NAMESPACE:NAME`).
+    pub impersonate: Option<String>,
+    /// Namespace of the inventory ConfigMaps.
+    pub inventory_namespace: String,
+}
+
+impl ApplyOptions {
+    /// Defaults for `app`: no prune, no wait, 5 minute timeout, no force.
+    pub fn new(app: impl Into<String>) -> Self {
+        Self {
+            app: app.into(),
+            namespace: None,
+            prune: false,
+            allow_empty_prune: false,
+            wait: false,
+            timeout: Duration::from_secs(300),
+            force: false,
+            create_namespace: false,
+            impersonate: None,
+            inventory_namespace: DEFAULT_INVENTORY_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+/// Progress reported while applying.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum ApplyEvent {
+    /// An object was written (or found as intended).
+    Applied {
+        /// The object.
+        object: ObjectRef,
+        /// What happened.
+        action: Action,
+    },
+    /// Waiting for a wave's objects to become healthy.
+    Waiting {
+        /// The wave number.
+        wave: i64,
+        /// How many objects.
+        objects: usize,
+    },
+    /// An object was deleted by prune or delete.
+    Deleted {
+        /// The object.
+        object: ObjectRef,
+    },
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// It did not exist and was created.
+    Created,
+    /// It existed and was changed.
+    Updated,
+    /// It was deleted and created again (immutable field change with force).
+    Recreated,
+    /// It already was as intended; nothing was written.
+    Unchanged,
+}
+
+/// An object prune or delete left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The object.
+    pub object: ObjectRef,
+    /// Why it was not deleted.
+    pub reason: String,
+}
+
+/// The outcome of an apply or delete.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyReport {
+    /// The App.
+    pub app: String,
+    /// Objects created.
+    pub created: Vec<ObjectRef>,
+    /// Objects changed (including re-created ones).
+    pub updated: Vec<ObjectRef>,
+    /// Objects already as intended.
+    pub unchanged: Vec<ObjectRef>,
+    /// Objects deleted by prune or delete.
+    pub deleted: Vec<ObjectRef>,
+    /// Objects prune left alone (not ours any more, or prune disabled).
+    pub skipped: Vec<Skipped>,
+    /// Objects whose deletion failed; they stay in the inventory for a retry.
+    pub delete_failed: Vec<Skipped>,
+    /// Health of every object when the apply ended (when waited for).
+    pub health: Vec<ObjectHealth>,
+    /// Health of the whole set (Healthy when not waited for and all applied).
+    pub status: Option<HealthStatus>,
+    /// Whether prune was skipped because the set was empty.
+    pub empty_set_not_pruned: bool,
+}
+
+impl ApplyReport {
+    /// Whether anything in the cluster was written.
+    pub fn changed(&self) -> bool {
+        !(self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty())
+    }
+
+    fn record(&mut self, object: ObjectRef, action: Action) {
+        match action {
+            Action::Created => self.created.push(object),
+            Action::Updated | Action::Recreated => self.updated.push(object),
+            Action::Unchanged => self.unchanged.push(object),
+        }
+    }
+}
+
+/// The identity requests are made as: the impersonated ServiceAccount, or
+/// the target itself.
+pub(crate) fn tenant(target: &Target, opts: &ApplyOptions) -> Result<Target, TargetError> {
+    match &opts.impersonate {
+        Some(account) => target.impersonate(account, destination(target, opts)),
+        None => Ok(target.clone()),
+    }
+}
+
+/// The namespace objects without one go to.
+pub(crate) fn destination<'a>(target: &'a Target, opts: &'a ApplyOptions) -> &'a str {
+    opts.namespace
+        .as_deref()
+        .unwrap_or(target.default_namespace())
+}
+
+/// Applies `objects` as App `opts.app`; see the crate docs for the steps.
+pub async fn apply(
+    target: &Target,
+    objects: &[Value],
+    opts: &ApplyOptions,
+    progress: &(dyn Fn(ApplyEvent) + Send + Sync),
+) -> Result<ApplyReport, ApplyError> {
+    let tenant = tenant(target, opts)?;
+    let namespace = destination(target, opts);
+    let store = InventoryStore::new(&opts.app, &opts.inventory_namespace);
+    let previous = store.load(target).await?;
+    check_unique(objects)?;
+    let waves = apply_order(objects)?;
+    if opts.create_namespace {
+        ensure_namespace(&tenant, namespace).await?;
+    }
+    let mut report = ApplyReport {
+        app: opts.app.clone(),
+        ..ApplyReport::default()
+    };
+    let mut applied: Vec<(Resource, ObjectRef)> = Vec::new();
+    for (index, wave) in waves.iter().enumerate() {
+        let wave_start = applied.len();
+        // Objects of one kind rank go together; a rank waits for the one before.
+        let mut steps: Vec<Vec<&Value>> = Vec::new();
+        let mut last_rank = None;
+        for obj in &wave.objects {
+            let rank = obj.get("kind").and_then(Value::as_str).map(kind_rank);
+            if rank != last_rank || steps.is_empty() {
+                steps.push(Vec::new());
+                last_rank = rank;
+            }
+            steps.last_mut().expect("a step was just pushed").push(obj);
+        }
+        for step in steps {
+            let mut intents = Vec::with_capacity(step.len());
+            for obj in step {
+                let object = ObjectRef::from_object(obj)?;
+                let resource = tenant.resolve(&object).await?;
+                intents.push(Intent::new(obj, &opts.app, namespace, resource)?);
+            }
+            let results = apply_step(&tenant, &intents, opts).await?;
+            for (intent, action) in intents.iter().zip(results) {
+                progress(ApplyEvent::Applied {
+                    object: intent.object.clone(),
+                    action,
+                });
+                report.record(intent.object.clone(), action);
+                applied.push((intent.resource.clone(), intent.object.clone()));
+            }
+            wait_for_definitions(&tenant, &intents, opts.timeout).await?;
+        }
+        let last = index + 1 == waves.len();
+        if !last {
+            let objects = &applied[wave_start..];
+            progress(ApplyEvent::Waiting {
+                wave: wave.number,
+                objects: objects.len(),
+            });
+            wait_healthy(&tenant, objects, opts.timeout).await?;
+        }
+    }
+    if opts.wait {
+        if let Some(wave) = waves.last() {
+            progress(ApplyEvent::Waiting {
+                wave: wave.number,
+                objects: applied.len(),
+            });
+        }
+        report.health = wait_healthy(&tenant, &applied, opts.timeout).await?;
+        report.status = Some(crate::health::aggregate(
+            report.health.iter().map(|h| &h.health),
+        ));
+    }
+    let current: BTreeSet<ObjectRef> = applied.into_iter().map(|(_, o)| o).collect();
+    let mut next = Inventory {
+        objects: current.clone(),
+    };
+    if opts.prune && (!current.is_empty() || opts.allow_empty_prune) {
+        let keys: HashSet<ObjectKey> = current.iter().map(ObjectRef::key).collect();
+        let gone: Vec<ObjectRef> = previous
+            .objects
+            .iter()
+            .filter(|o| !keys.contains(&o.key()))
+            .cloned()
+            .collect();
+        let failed =
+            crate::prune::delete_objects(&tenant, &gone, opts, &mut report, progress).await?;
+        next.objects.extend(failed);
+    } else {
+        report.empty_set_not_pruned = opts.prune && current.is_empty();
+        // Without prune, what earlier syncs created stays owned and recorded.
+        let keys: HashSet<ObjectKey> = current.iter().map(ObjectRef::key).collect();
+        next.objects.extend(
+            previous
+                .objects
+                .iter()
+                .filter(|o| !keys.contains(&o.key()))
+                .cloned(),
+        );
+    }
+    if next != previous {
+        store.save(target, &next).await?;
+    }
+    Ok(report)
+}
+
+fn check_unique(objects: &[Value]) -> Result<(), ApplyError> {
+    let mut seen = HashSet::new();
+    for obj in objects {
+        let r = ObjectRef::from_object(obj)?;
+        if !seen.insert(r.key()) {
+            return Err(ApplyError::Duplicate(r.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Server-side applies the namespace objects without one go to.
+pub(crate) async fn ensure_namespace(target: &Target, namespace: &str) -> Result<(), ApplyError> {
+    let object = ObjectRef {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Namespace".into(),
+        namespace: None,
+        name: namespace.to_owned(),
+    };
+    let resource = target.resolve(&object).await?;
+    let manifest =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    target
+        .api(&resource, None)
+        .patch(
+            namespace,
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(&manifest),
+        )
+        .await
+        .map_err(|e| api_error(target, &object.to_string(), "apply", e))?;
+    Ok(())
+}
+
+/// Applies one step's intents concurrently; results follow the input order.
+async fn apply_step(
+    target: &Target,
+    intents: &[Intent],
+    opts: &ApplyOptions,
+) -> Result<Vec<Action>, ApplyError> {
+    let live = fetch_managed(target, intents).await?;
+    stream::iter(intents.iter().map(|intent| {
+        let live = live.get(&intent.object.key());
+        apply_one(target, intent, live, opts)
+    }))
+    .buffered(WRITES_IN_FLIGHT)
+    .try_collect()
+    .await
+}
+
+/// Live objects that carry an owner label, one list per kind and namespace,
+/// so that objects already as intended cost no request of their own.
+async fn fetch_managed(
+    target: &Target,
+    intents: &[Intent],
+) -> Result<HashMap<ObjectKey, Value>, ApplyError> {
+    let mut groups: HashMap<(String, Option<String>), &Intent> = HashMap::new();
+    for intent in intents {
+        let scope = intent.object.namespace.clone();
+        groups
+            .entry((
+                intent.resource.api.api_version.clone() + "/" + &intent.resource.api.plural,
+                scope,
+            ))
+            .or_insert(intent);
+    }
+    let mut live = HashMap::new();
+    for ((_, namespace), intent) in groups {
+        let api = target.api(&intent.resource, namespace.as_deref());
+        let list = api
+            .list(&ListParams::default().labels(OWNER_LABEL))
+            .await
+            .map_err(|e| {
+                let what = format!(
+                    "{} in {}",
+                    intent.resource.api.plural,
+                    namespace.as_deref().unwrap_or("the cluster")
+                );
+                api_error(target, &what, "list", e)
+            })?;
+        for item in list.items {
+            let value = typed(item, &intent.resource);
+            if let Ok(r) = ObjectRef::from_object(&value) {
+                live.insert(r.key(), value);
+            }
+        }
+    }
+    Ok(live)
+}
+
+/// A listed object as JSON with its apiVersion and kind, which list items lack.
+pub(crate) fn typed(item: kube::api::DynamicObject, resource: &Resource) -> Value {
+    let mut value = serde_json::to_value(item).expect("objects serialize");
+    value["apiVersion"] = Value::String(resource.api.api_version.clone());
+    value["kind"] = Value::String(resource.api.kind.clone());
+    value
+}
+
+/// Applies one object unless `live` already is as intended.
+async fn apply_one(
+    target: &Target,
+    intent: &Intent,
+    live: Option<&Value>,
+    opts: &ApplyOptions,
+) -> Result<Action, ApplyError> {
+    if let Some(live) = live {
+        if let Some(owner) = label(live, OWNER_LABEL)
+            && owner != opts.app
+            && !opts.force
+        {
+            return Err(ApplyError::OwnedByOtherApp {
+                object: intent.object.to_string(),
+                owner: owner.to_owned(),
+            });
+        }
+        if intent.satisfied_by(live) {
+            return Ok(Action::Unchanged);
+        }
+    }
+    let api = target.api(&intent.resource, intent.object.namespace.as_deref());
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    params.force = opts.force;
+    let name = &intent.object.name;
+    let result = api
+        .patch(name, &params, &Patch::Apply(&intent.manifest))
+        .await;
+    let written = match result {
+        Ok(written) => written,
+        Err(e) => {
+            let err = api_error(target, &intent.object.to_string(), "apply", e);
+            if !(opts.force && matches!(err, ApplyError::Immutable { .. })) {
+                return Err(err);
+            }
+            recreate(target, intent, opts.timeout).await?;
+            return Ok(Action::Recreated);
+        }
+    };
+    if live.is_some() {
+        return Ok(Action::Updated);
+    }
+    let written = serde_json::to_value(written).expect("objects serialize");
+    Ok(if is_fresh(&written) {
+        Action::Created
+    } else {
+        Action::Updated
+    })
+}
+
+/// Whether an object just written was created by that write: its only field
+/// manager is driftless, at the creation time. (An unlabelled object that
+/// existed before has other managers or an older creation.)
+fn is_fresh(obj: &Value) -> bool {
+    let created = obj.pointer("/metadata/creationTimestamp");
+    let managers = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array);
+    managers.is_some_and(|m| {
+        m.iter()
+            .all(|e| e.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER))
+            && m.iter()
+                .any(|e| e.get("time") == created || created.is_none())
+    })
+}
+
+/// Deletes the object, waits until it is gone, and applies it again.
+async fn recreate(target: &Target, intent: &Intent, timeout: Duration) -> Result<(), ApplyError> {
+    let api = target.api(&intent.resource, intent.object.namespace.as_deref());
+    let name = &intent.object.name;
+    let describe = intent.object.to_string();
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => {}
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(api_error(target, &describe, "delete", e)),
+    }
+    let start = std::time::Instant::now();
+    loop {
+        match api.get_opt(name).await {
+            Ok(None) => break,
+            Ok(Some(_)) if start.elapsed() < timeout => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(Some(_)) => {
+                return Err(WaitError::Timeout {
+                    timeout,
+                    pending: vec![(describe, "still being deleted".to_owned())],
+                }
+                .into());
+            }
+            Err(e) => return Err(api_error(target, &describe, "read", e)),
+        }
+    }
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&intent.manifest),
+    )
+    .await
+    .map_err(|e| api_error(target, &describe, "apply", e))?;
+    Ok(())
+}
+
+/// Custom resources need their definitions established, and their kinds
+/// discovered afresh, before they can be applied.
+async fn wait_for_definitions(
+    target: &Target,
+    intents: &[Intent],
+    timeout: Duration,
+) -> Result<(), ApplyError> {
+    let crds: Vec<&Intent> = intents
+        .iter()
+        .filter(|i| i.object.kind == "CustomResourceDefinition")
+        .collect();
+    if crds.is_empty() {
+        return Ok(());
+    }
+    let objects: Vec<(Resource, ObjectRef)> = crds
+        .iter()
+        .map(|i| (i.resource.clone(), i.object.clone()))
+        .collect();
+    wait_healthy(target, &objects, timeout).await?;
+    for crd in crds {
+        let group = crd.manifest.pointer("/spec/group").and_then(Value::as_str);
+        let versions = crd
+            .manifest
+            .pointer("/spec/versions")
+            .and_then(Value::as_array);
+        if let (Some(group), Some(versions)) = (group, versions) {
+            for version in versions.iter().filter_map(|v| v.get("name")?.as_str()) {
+                target.forget(&format!("{group}/{version}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Turns an API failure on `object` into the error that explains it best.
+pub(crate) fn api_error(
+    target: &Target,
+    object: &str,
+    action: &'static str,
+    source: kube::Error,
+) -> ApplyError {
+    let kube::Error::Api(status) = &source else {
+        return ApplyError::Api {
+            object: object.to_owned(),
+            action,
+            source,
+        };
+    };
+    let message = status.message.clone();
+    let causes = status
+        .details
+        .as_ref()
+        .map(|d| d.causes.as_slice())
+        .unwrap_or_default();
+    match status.code {
+        409 if status.reason == "Conflict" && message.contains("conflict") => {
+            let mut managers: Vec<String> = message
+                .split("conflict with \"")
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next())
+                .map(str::to_owned)
+                .collect();
+            managers.dedup();
+            ApplyError::Conflict {
+                object: object.to_owned(),
+                managers,
+                message,
+            }
+        }
+        422 if message.contains("immutable") || message.contains("updates to") => {
+            let field = causes
+                .iter()
+                .find(|c| c.message.contains("immutable") || c.message.contains("forbidden"))
+                .map(|c| c.field.clone())
+                .unwrap_or_else(|| "(unnamed)".to_owned());
+            ApplyError::Immutable {
+                object: object.to_owned(),
+                field,
+                message,
+            }
+        }
+        403 => ApplyError::Forbidden {
+            object: object.to_owned(),
+            action,
+            user: target.user().unwrap_or("the kubeconfig user").to_owned(),
+            message,
+        },
+        _ => ApplyError::Api {
+            object: object.to_owned(),
+            action,
+            source,
+        },
+    }
+}

@@ -1,0 +1,407 @@
+//! Drift watch: one watch per resource type per cluster, shared by every App,
+//! mapping events to Apps by their owner label. A managed object that leaves
+//! its applied intent yields a [`DriftEvent`] naming the changed fields and
+//! the field managers that changed them; with self-heal the intent is
+//! applied again at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::FIELD_MANAGER;
+use crate::apply::{ApplyError, ApplyEvent, ApplyOptions, ApplyReport, destination, tenant, typed};
+use crate::intent::{Intent, drifted_paths};
+use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef, label};
+use crate::target::{Resource, Target, TargetError};
+
+/// Server-side end of each watch request; shorter than the client's read
+/// timeout, so a quiet watch ends cleanly and resumes where it was.
+const WATCH_SECONDS: u32 = 25;
+/// Pause before listing again after a failed list or watch.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// Events kept for slow subscribers.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// Why an App could not be tracked.
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    /// A kind could not be resolved or the identity not assumed.
+    #[error("tracking app {app}: {source}")]
+    Target {
+        /// The App.
+        app: String,
+        /// What went wrong.
+        source: TargetError,
+    },
+    /// An object of the set is malformed.
+    #[error("tracking app {app}: {source}")]
+    Object {
+        /// The App.
+        app: String,
+        /// What went wrong.
+        source: crate::object::ObjectError,
+    },
+}
+
+/// How a managed object drifted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftKind {
+    /// Fields changed away from the applied intent.
+    Modified,
+    /// The object was deleted.
+    Deleted,
+}
+
+/// A managed object that no longer matches what its App applied.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftEvent {
+    /// The App owning the object.
+    pub app: String,
+    /// The object.
+    pub object: ObjectRef,
+    /// Modified or deleted.
+    pub kind: DriftKind,
+    /// Dotted paths of the fields that differ from the intent.
+    pub fields: Vec<String>,
+    /// Field managers that own the changed fields now (e.g. `kubectl-edit`).
+    pub managers: Vec<String>,
+    /// Whether self-heal applied the intent again.
+    pub healed: bool,
+    /// Why self-heal failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heal_error: Option<String>,
+    /// Milliseconds from receiving the event to the end of the heal.
+    pub heal_millis: u64,
+}
+
+struct Tracked {
+    tenant: Target,
+    intents: HashMap<ObjectKey, Intent>,
+    self_heal: bool,
+}
+
+struct Shared {
+    apps: RwLock<HashMap<String, Tracked>>,
+    events: broadcast::Sender<DriftEvent>,
+}
+
+/// The drift watches of one cluster. Dropping it stops the watches.
+pub struct DriftWatch {
+    target: Target,
+    shared: Arc<Shared>,
+    watches: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for DriftWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriftWatch")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for DriftWatch {
+    fn drop(&mut self) {
+        for (_, task) in lock(&self.watches).drain() {
+            task.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl DriftWatch {
+    /// Drift watching for `target`; watches start as Apps are tracked.
+    pub fn start(target: Target) -> Self {
+        let (events, _) = broadcast::channel(CHANNEL_CAPACITY);
+        Self {
+            target,
+            shared: Arc::new(Shared {
+                apps: RwLock::default(),
+                events,
+            }),
+            watches: Mutex::default(),
+        }
+    }
+
+    /// Drift events of every tracked App, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<DriftEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Number of resource types watched (one watch each, whatever the App count).
+    pub fn watch_count(&self) -> usize {
+        lock(&self.watches).len()
+    }
+
+    /// Watches the objects of `objects` as App `opts.app` applied them,
+    /// replacing what was tracked for the App before.
+    pub async fn track(
+        &self,
+        objects: &[Value],
+        opts: &ApplyOptions,
+        self_heal: bool,
+    ) -> Result<(), DriftError> {
+        let app = &opts.app;
+        let target_error = |source| DriftError::Target {
+            app: app.clone(),
+            source,
+        };
+        let tenant = tenant(&self.target, opts).map_err(target_error)?;
+        let namespace = destination(&self.target, opts);
+        let mut intents = HashMap::new();
+        for obj in objects {
+            let object_error = |source| DriftError::Object {
+                app: app.clone(),
+                source,
+            };
+            let object = ObjectRef::from_object(obj).map_err(object_error)?;
+            let resource = tenant.resolve(&object).await.map_err(target_error)?;
+            let intent = Intent::new(obj, app, namespace, resource).map_err(object_error)?;
+            self.ensure_watch(&intent.resource);
+            intents.insert(intent.object.key(), intent);
+        }
+        let tracked = Tracked {
+            tenant,
+            intents,
+            self_heal,
+        };
+        write(&self.shared.apps).insert(app.clone(), tracked);
+        Ok(())
+    }
+
+    /// Stops reporting drift for `app`.
+    pub fn untrack(&self, app: &str) {
+        write(&self.shared.apps).remove(app);
+    }
+
+    /// Applies `objects` without reporting the apply's own changes as drift,
+    /// then tracks the new set.
+    pub async fn apply(
+        &self,
+        objects: &[Value],
+        opts: &ApplyOptions,
+        self_heal: bool,
+        progress: &(dyn Fn(ApplyEvent) + Send + Sync),
+    ) -> Result<ApplyReport, ApplyError> {
+        self.untrack(&opts.app);
+        let report = crate::apply::apply(&self.target, objects, opts, progress).await?;
+        self.track(objects, opts, self_heal)
+            .await
+            .map_err(|e| match e {
+                DriftError::Target { source, .. } => ApplyError::Target(source),
+                DriftError::Object { source, .. } => ApplyError::Object(source),
+            })?;
+        Ok(report)
+    }
+
+    fn ensure_watch(&self, resource: &Resource) {
+        let key = format!("{}/{}", resource.api.api_version, resource.api.plural);
+        let mut watches = lock(&self.watches);
+        if watches.contains_key(&key) {
+            return;
+        }
+        let api: Api<DynamicObject> = Api::all_with(self.target.client().clone(), &resource.api);
+        let task = tokio::spawn(watch_loop(api, resource.clone(), Arc::clone(&self.shared)));
+        watches.insert(key, task);
+    }
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Lists, then watches from the list's version; lists again after errors.
+/// Runs until the owning [`DriftWatch`] aborts it.
+async fn watch_loop(api: Api<DynamicObject>, resource: Resource, shared: Arc<Shared>) {
+    let selector = ListParams::default().labels(OWNER_LABEL);
+    loop {
+        let list = match api.list(&selector).await {
+            Ok(list) => list,
+            Err(_) => {
+                tokio::time::sleep(RETRY_PAUSE).await;
+                continue;
+            }
+        };
+        for item in list.items {
+            inspect(&shared, typed(item, &resource), DriftKind::Modified).await;
+        }
+        let mut version = list.metadata.resource_version.unwrap_or_default();
+        let params = WatchParams::default()
+            .labels(OWNER_LABEL)
+            .timeout(WATCH_SECONDS);
+        'watch: loop {
+            let Ok(stream) = api.watch(&params, &version).await else {
+                break 'watch;
+            };
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                let (obj, kind) = match event {
+                    Ok(WatchEvent::Added(o) | WatchEvent::Modified(o)) => (o, DriftKind::Modified),
+                    Ok(WatchEvent::Deleted(o)) => (o, DriftKind::Deleted),
+                    Ok(WatchEvent::Bookmark(b)) => {
+                        version = b.metadata.resource_version;
+                        continue;
+                    }
+                    // An expired version or a broken stream: list afresh.
+                    Ok(WatchEvent::Error(_)) | Err(_) => break 'watch,
+                };
+                if let Some(v) = &obj.metadata.resource_version {
+                    version.clone_from(v);
+                }
+                inspect(&shared, typed(obj, &resource), kind).await;
+            }
+        }
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+}
+
+/// Compares one live object (or its deletion) with its App's intent.
+async fn inspect(shared: &Shared, live: Value, kind: DriftKind) {
+    let received = Instant::now();
+    let Some(app) = label(&live, OWNER_LABEL) else {
+        return;
+    };
+    let Ok(key) = ObjectRef::from_object(&live).map(|r| r.key()) else {
+        return;
+    };
+    let found = read(&shared.apps).get(app).and_then(|t| {
+        let intent = t.intents.get(&key)?.clone();
+        Some((intent, t.tenant.clone(), t.self_heal))
+    });
+    let Some((intent, tenant, self_heal)) = found else {
+        return;
+    };
+    let (fields, managers) = match kind {
+        DriftKind::Deleted => (Vec::new(), Vec::new()),
+        DriftKind::Modified => {
+            let paths = drifted_paths(&intent.manifest, &live);
+            if paths.is_empty() {
+                return;
+            }
+            let managers = managers_of(&live, &paths);
+            (paths.iter().map(|p| p.join(".")).collect(), managers)
+        }
+    };
+    let mut event = DriftEvent {
+        app: app.to_owned(),
+        object: intent.object.clone(),
+        kind,
+        fields,
+        managers,
+        healed: false,
+        heal_error: None,
+        heal_millis: 0,
+    };
+    if self_heal {
+        let api = tenant.api(&intent.resource, intent.object.namespace.as_deref());
+        // Self-heal takes back fields others took over: that is its purpose.
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        match api
+            .patch(
+                &intent.object.name,
+                &params,
+                &Patch::Apply(&intent.manifest),
+            )
+            .await
+        {
+            Ok(_) => event.healed = true,
+            Err(e) => event.heal_error = Some(e.to_string()),
+        }
+        event.heal_millis = u64::try_from(received.elapsed().as_millis()).unwrap_or(u64::MAX);
+    }
+    // No subscriber is not an error: drift is still healed.
+    let _ = shared.events.send(event);
+}
+
+/// Managers other than driftless whose managed fields cover a drifted path;
+/// when none does, the manager of the most recent foreign write.
+fn managers_of(live: &Value, paths: &[Vec<String>]) -> Vec<String> {
+    let entries: Vec<&Value> = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|e| e.get("manager").and_then(Value::as_str) != Some(FIELD_MANAGER))
+                .collect()
+        })
+        .unwrap_or_default();
+    let name = |e: &Value| {
+        e.get("manager")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned()
+    };
+    let mut owners: Vec<String> = entries
+        .iter()
+        .filter(|e| {
+            let fields = e.get("fieldsV1");
+            paths.iter().any(|p| fields.is_some_and(|f| owns(f, p)))
+        })
+        .map(|e| name(e))
+        .collect();
+    owners.sort();
+    owners.dedup();
+    if owners.is_empty()
+        && let Some(latest) = entries
+            .iter()
+            .max_by_key(|e| e.get("time").and_then(Value::as_str).unwrap_or(""))
+    {
+        owners.push(name(latest));
+    }
+    owners
+}
+
+/// Whether a `fieldsV1` set names `path` (or a field inside it).
+fn owns(fields: &Value, path: &[String]) -> bool {
+    let mut current = fields;
+    for segment in path {
+        match current.get(format!("f:{segment}")) {
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn managers_owning_the_drifted_field_are_named() {
+        let live = json!({"metadata": {"managedFields": [
+            {"manager": "driftless", "operation": "Apply", "time": "2026-01-01T00:00:02Z",
+             "fieldsV1": {"f:data": {"f:b": {}}}},
+            {"manager": "kube-controller-manager", "operation": "Update", "time": "2026-01-01T00:00:03Z",
+             "fieldsV1": {"f:status": {}}},
+            {"manager": "kubectl-edit", "operation": "Update", "time": "2026-01-01T00:00:01Z",
+             "fieldsV1": {"f:data": {"f:a": {}}}}]}});
+        let path = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            managers_of(&live, &[path(&["data", "a"])]),
+            ["kubectl-edit"]
+        );
+        // Nobody owns a removed field: the latest foreign writer is named.
+        assert_eq!(
+            managers_of(&live, &[path(&["data", "c"])]),
+            ["kube-controller-manager"]
+        );
+    }
+}

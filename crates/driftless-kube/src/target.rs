@@ -1,0 +1,275 @@
+//! A cluster to apply to: its client, an optional impersonated identity, and
+//! a discovery cache mapping kinds to API resources.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::object::ObjectRef;
+
+/// Why a cluster could not be reached or an API resource not resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The kubeconfig file could not be read or has no usable context.
+    #[error("reading kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file, or `default` for the standard search.
+        path: String,
+        /// What went wrong.
+        source: kube::config::KubeconfigError,
+    },
+    /// Neither in-cluster configuration nor a default kubeconfig was found.
+    #[error("no cluster configuration found: {0}")]
+    NoConfig(String),
+    /// The HTTP client could not be built from the configuration.
+    #[error("building a client for {cluster}: {source}")]
+    Client {
+        /// The API server URL.
+        cluster: String,
+        /// What went wrong.
+        source: kube::Error,
+    },
+    /// The API server did not answer a discovery request.
+    #[error("discovering the resources of {api_version}: {source}")]
+    Discovery {
+        /// The group/version asked for.
+        api_version: String,
+        /// What went wrong.
+        source: kube::Error,
+    },
+    /// The cluster does not serve the kind of an object.
+    #[error("{object}: the cluster serves no kind {kind} in {api_version}")]
+    UnknownKind {
+        /// The object.
+        object: String,
+        /// Its kind.
+        kind: String,
+        /// Its apiVersion.
+        api_version: String,
+    },
+    /// An impersonation name is not `NAME` or `NAMESPACE:NAME`.
+    #[error("invalid service account {0:?}: expected NAME or NAMESPACE:NAME")]
+    ServiceAccount(String),
+}
+
+/// An API resource with its scope, as discovery reports it.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// The resource: group, version, kind and plural.
+    pub api: ApiResource,
+    /// Whether objects of this kind live in namespaces.
+    pub namespaced: bool,
+}
+
+/// A connected cluster. Cheap to clone; clones share the discovery cache.
+#[derive(Clone)]
+pub struct Target {
+    client: Client,
+    config: Config,
+    /// The identity requests are made as, when impersonating.
+    user: Option<String>,
+    discovery: Arc<Mutex<HashMap<String, Arc<APIResourceList>>>>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("cluster", &self.config.cluster_url.to_string())
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// How long a single API request may take before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Target {
+    /// Connects with a kubeconfig file (or the default search: `KUBECONFIG`,
+    /// `~/.kube/config`, in-cluster) and an optional context.
+    pub async fn connect(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+    ) -> Result<Self, TargetError> {
+        let options = KubeConfigOptions {
+            context: context.map(str::to_owned),
+            ..KubeConfigOptions::default()
+        };
+        let config = match kubeconfig {
+            Some(path) => {
+                let fail = |source| TargetError::Kubeconfig {
+                    path: path.display().to_string(),
+                    source,
+                };
+                let kc = Kubeconfig::read_from(path).map_err(fail)?;
+                Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(fail)?
+            }
+            None if context.is_some() => {
+                Config::from_kubeconfig(&options).await.map_err(|source| {
+                    TargetError::Kubeconfig {
+                        path: "default".to_owned(),
+                        source,
+                    }
+                })?
+            }
+            None => Config::infer()
+                .await
+                .map_err(|e| TargetError::NoConfig(e.to_string()))?,
+        };
+        Self::from_config(config)
+    }
+
+    /// A target from a ready client configuration.
+    pub fn from_config(mut config: Config) -> Result<Self, TargetError> {
+        config.read_timeout = Some(REQUEST_TIMEOUT);
+        config.write_timeout = Some(REQUEST_TIMEOUT);
+        let client = Client::try_from(config.clone()).map_err(|source| TargetError::Client {
+            cluster: config.cluster_url.to_string(),
+            source,
+        })?;
+        Ok(Self {
+            user: config.auth_info.impersonate.clone(),
+            client,
+            config,
+            discovery: Arc::default(),
+        })
+    }
+
+    /// The same cluster, with every request made as ServiceAccount
+    /// `account` (`NAME` in `namespace`, or `NAMESPACE:NAME`).
+    pub fn impersonate(&self, account: &str, namespace: &str) -> Result<Self, TargetError> {
+        let (ns, name) = account.split_once(':').unwrap_or((namespace, account));
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c))
+        };
+        if !valid(ns) || !valid(name) {
+            return Err(TargetError::ServiceAccount(account.to_owned()));
+        }
+        let mut config = self.config.clone();
+        config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:{name}"));
+        config.auth_info.impersonate_groups = Some(vec![
+            "system:serviceaccounts".to_owned(),
+            format!("system:serviceaccounts:{ns}"),
+            "system:authenticated".to_owned(),
+        ]);
+        let mut target = Self::from_config(config)?;
+        // The discovered resources do not depend on who asks.
+        target.discovery = Arc::clone(&self.discovery);
+        Ok(target)
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The impersonated user, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// The namespace the kubeconfig context names (`default` otherwise).
+    pub fn default_namespace(&self) -> &str {
+        &self.config.default_namespace
+    }
+
+    /// The API server URL.
+    pub fn cluster_url(&self) -> String {
+        self.config.cluster_url.to_string()
+    }
+
+    /// The resource serving `object`'s kind. A kind missing from the cached
+    /// list triggers one fresh discovery of its group/version, which is how
+    /// kinds of newly established CRDs become known.
+    pub async fn resolve(&self, object: &ObjectRef) -> Result<Resource, TargetError> {
+        let api_version = object.api_version();
+        if let Some(found) = self.cached(&api_version, &object.kind) {
+            return Ok(found);
+        }
+        self.forget(&api_version);
+        self.discover(&api_version).await?;
+        self.cached(&api_version, &object.kind)
+            .ok_or_else(|| TargetError::UnknownKind {
+                object: object.to_string(),
+                kind: object.kind.clone(),
+                api_version,
+            })
+    }
+
+    /// Like [`Target::resolve`], but `None` when the kind is not served.
+    pub async fn try_resolve(&self, object: &ObjectRef) -> Result<Option<Resource>, TargetError> {
+        match self.resolve(object).await {
+            Ok(r) => Ok(Some(r)),
+            Err(TargetError::UnknownKind { .. }) => Ok(None),
+            Err(TargetError::Discovery { source, .. }) if is_not_found(&source) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Drops the cached resources of one group/version.
+    pub fn forget(&self, api_version: &str) {
+        self.lock_discovery().remove(api_version);
+    }
+
+    /// A dynamic API for `resource`, namespaced when it is and `namespace` is given.
+    pub fn api(&self, resource: &Resource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match (resource.namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &resource.api),
+            _ => Api::all_with(self.client.clone(), &resource.api),
+        }
+    }
+
+    fn lock_discovery(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<APIResourceList>>> {
+        // A panic while holding the lock cannot leave the map half-written.
+        self.discovery
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn cached(&self, api_version: &str, kind: &str) -> Option<Resource> {
+        let list = self.lock_discovery().get(api_version).cloned()?;
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        list.resources
+            .iter()
+            .find(|r| r.kind == kind && !r.name.contains('/'))
+            .map(|r| Resource {
+                api: ApiResource {
+                    group: group.to_owned(),
+                    version: version.to_owned(),
+                    api_version: api_version.to_owned(),
+                    kind: kind.to_owned(),
+                    plural: r.name.clone(),
+                },
+                namespaced: r.namespaced,
+            })
+    }
+
+    async fn discover(&self, api_version: &str) -> Result<(), TargetError> {
+        let list = if api_version.contains('/') {
+            self.client.list_api_group_resources(api_version).await
+        } else {
+            self.client.list_core_api_resources(api_version).await
+        }
+        .map_err(|source| TargetError::Discovery {
+            api_version: api_version.to_owned(),
+            source,
+        })?;
+        self.lock_discovery()
+            .insert(api_version.to_owned(), Arc::new(list));
+        Ok(())
+    }
+}
+
+/// Whether an API error is a 404.
+pub(crate) fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
