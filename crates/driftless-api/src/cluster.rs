@@ -28,7 +28,7 @@ pub struct ClusterSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KubeconfigRef {
-    /// Path of the kubeconfig file; relative paths are relative to the config file.
+    /// Path of the kubeconfig file; relative to the declaring file.
     pub path: String,
     /// Context name; absent means the file's current context.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -238,6 +238,35 @@ struct Builder {
     servers: Vec<(Origin, Server)>,
 }
 
+/// Makes local file paths in an object relative to the file that declares
+/// it, so a config directory can move as a whole. Objects without a file
+/// (CustomResources) keep their paths.
+fn resolve_paths(object: &mut AnyObject, file: &Path) {
+    let Some(base) = file.parent().filter(|b| !b.as_os_str().is_empty()) else {
+        return;
+    };
+    let resolve = |path: &mut String| {
+        if !path.is_empty() && Path::new(path.as_str()).is_relative() {
+            *path = base.join(path.as_str()).display().to_string();
+        }
+    };
+    match object {
+        AnyObject::GitSource(o) => o.spec.ca_file.iter_mut().for_each(resolve),
+        AnyObject::Cluster(o) => o
+            .spec
+            .kubeconfig
+            .iter_mut()
+            .for_each(|k| resolve(&mut k.path)),
+        AnyObject::Server(o) => {
+            resolve(&mut o.spec.data_dir);
+            if let Some(token) = &mut o.spec.api_token {
+                token.file.iter_mut().for_each(resolve);
+            }
+        }
+        AnyObject::App(_) | AnyObject::Receiver(_) => {}
+    }
+}
+
 /// Adds an object unless its kind already has one of that name.
 fn insert<S: Kind>(
     map: &mut BTreeMap<String, (Origin, Object<S>)>,
@@ -258,8 +287,9 @@ fn insert<S: Kind>(
 }
 
 impl Builder {
-    fn add(&mut self, origin: Origin, object: AnyObject, problems: &mut Vec<Problem>) {
+    fn add(&mut self, origin: Origin, mut object: AnyObject, problems: &mut Vec<Problem>) {
         let key = object.key();
+        resolve_paths(&mut object, &origin.file);
         match object {
             AnyObject::GitSource(o) => insert(&mut self.git_sources, origin, *o, problems),
             AnyObject::App(o) => insert(&mut self.apps, origin, *o, problems),

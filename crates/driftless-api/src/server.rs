@@ -22,7 +22,7 @@ pub struct ServerSpec {
     /// `host:port` of the REST API, webhooks and metrics.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// Directory of the state store (history, inventories, caches).
+    /// Directory of the state store (history, inventories, caches); relative to the declaring file.
     #[serde(default = "default_data_dir")]
     pub data_dir: String,
     /// Bearer token clients must send; required unless listening on loopback.
@@ -55,7 +55,7 @@ pub struct SecretValue {
     /// Environment variable holding the value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
-    /// File holding the value (trailing newline ignored).
+    /// File holding the value (trailing newline ignored); relative to the declaring file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
 }

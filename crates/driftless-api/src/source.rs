@@ -35,7 +35,7 @@ pub struct GitSourceSpec {
     /// HTTPS, `identity` (+ `known_hosts`) for SSH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalRef>,
-    /// PEM file of extra certificate authorities for HTTPS.
+    /// PEM file of extra certificate authorities for HTTPS; relative to the declaring file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
     /// Signature verification; unsigned or untrusted revisions are refused.

@@ -369,6 +369,30 @@ fn directory_load_reports_problems_of_all_files_together() {
 }
 
 #[test]
+fn local_paths_are_relative_to_the_declaring_file() {
+    let dir = Scratch::new();
+    let clusters = format!(
+        "{HEADER}kind: Cluster\nmetadata: {{name: rel}}\nspec: {{kubeconfig: {{path: kube/prod.yaml}}}}\n---\n{HEADER}kind: Cluster\nmetadata: {{name: abs}}\nspec: {{kubeconfig: {{path: /etc/kube.yaml}}}}\n"
+    );
+    dir.write("envs/clusters.yaml", &clusters);
+    dir.write(
+        "server.yaml",
+        &format!("{HEADER}kind: Server\nmetadata: {{name: s}}\nspec: {{dataDir: state}}\n"),
+    );
+    let config = load_config(&dir.0).unwrap_or_else(|e| panic!("{e}"));
+    let path = |name: &str| {
+        config
+            .cluster(name)
+            .and_then(|c| c.spec.kubeconfig.as_ref())
+            .map(|k| PathBuf::from(&k.path))
+    };
+    assert_eq!(path("rel"), Some(dir.0.join("envs/kube/prod.yaml")));
+    assert_eq!(path("abs"), Some(PathBuf::from("/etc/kube.yaml")));
+    let data_dir = config.server().map(|s| PathBuf::from(&s.spec.data_dir));
+    assert_eq!(data_dir, Some(dir.0.join("state")));
+}
+
+#[test]
 fn load_errors_name_the_path() {
     let dir = Scratch::new();
     let missing = dir.0.join("nope.yaml");
