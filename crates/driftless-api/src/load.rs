@@ -57,13 +57,21 @@ pub fn load_config(path: &Path) -> Result<Config, LoadError> {
                     value,
                 }))
             }
-            Err(e) => problems.push(Problem {
-                file: file.clone(),
-                document: None,
-                object: None,
-                field: None,
-                message: e.to_string(),
-            }),
+            Err(e) => {
+                // The parser names the file itself; the problem line names it already.
+                let message = e.to_string();
+                let prefix = format!("{}:", file.display());
+                let message = message
+                    .strip_prefix(&prefix)
+                    .map_or(message.clone(), |rest| rest.trim_start().to_owned());
+                problems.push(Problem {
+                    file: file.clone(),
+                    document: None,
+                    object: None,
+                    field: None,
+                    message,
+                });
+            }
         }
     }
     match Config::from_documents(documents) {

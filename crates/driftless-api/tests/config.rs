@@ -361,7 +361,14 @@ fn directory_load_reports_problems_of_all_files_together() {
     };
     let text = problems.to_string();
     assert!(text.starts_with("2 problems in config"), "{text}");
-    assert!(text.contains("broken.yaml"), "{text}");
+    let broken = dir.0.join("c/broken.yaml");
+    let parse_line = format!("{}: 2:1: while parsing", broken.display());
+    assert!(text.contains(&parse_line), "{text}");
+    assert_eq!(
+        text.matches(&broken.display().to_string()).count(),
+        1,
+        "{text}"
+    );
     assert!(
         text.contains("apps.yml (document 1, App/web): spec.timeout: invalid duration \"soon\""),
         "{text}"
