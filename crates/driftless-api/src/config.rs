@@ -104,6 +104,7 @@ impl Config {
     pub fn from_documents(docs: impl IntoIterator<Item = Document>) -> Result<Self, Problems> {
         let mut problems = Vec::new();
         let mut objects: Vec<(Origin, AnyObject)> = Vec::new();
+        let mut broken = BTreeSet::new();
         for doc in docs {
             if doc.value.is_null() {
                 continue;
@@ -117,16 +118,22 @@ impl Config {
                     },
                     obj,
                 )),
-                Err(found) => problems.extend(found.into_iter().map(|fp| Problem {
-                    file: doc.file.clone(),
-                    document: Some(doc.index),
-                    object: object.clone(),
-                    field: Some(fp.field),
-                    message: fp.message,
-                })),
+                Err(found) => {
+                    problems.extend(found.into_iter().map(|fp| Problem {
+                        file: doc.file.clone(),
+                        document: Some(doc.index),
+                        object: object.clone(),
+                        field: Some(fp.field),
+                        message: fp.message,
+                    }));
+                    broken.extend(object);
+                }
             }
         }
-        let mut builder = Builder::default();
+        let mut builder = Builder {
+            broken,
+            ..Builder::default()
+        };
         for (origin, object) in objects {
             builder.add(origin, object, &mut problems);
         }
@@ -236,6 +243,9 @@ struct Builder {
     clusters: BTreeMap<String, (Origin, Cluster)>,
     receivers: BTreeMap<String, (Origin, Receiver)>,
     servers: Vec<(Origin, Server)>,
+    /// `Kind/name` of documents that failed to decode: references to them are
+    /// not reported as dangling, which would only repeat their own problem.
+    broken: BTreeSet<String>,
 }
 
 /// Makes local file paths in an object relative to the file that declares
@@ -314,6 +324,10 @@ impl Builder {
         }
     }
 
+    fn exists<T>(&self, map: &BTreeMap<String, T>, kind: &str, name: &str) -> bool {
+        map.contains_key(name) || self.broken.contains(&format!("{kind}/{name}"))
+    }
+
     /// Every name an object points at must exist.
     fn check_references(&self, problems: &mut Vec<Problem>) {
         let dangling = |kind: &str, name: &str, names: Vec<&str>| {
@@ -321,12 +335,12 @@ impl Builder {
         };
         for (origin, app) in self.apps.values() {
             let source = &app.spec.source_ref.name;
-            if !self.git_sources.contains_key(source) {
+            if !self.exists(&self.git_sources, "GitSource", source) {
                 let message = dangling("GitSource", source, names(&self.git_sources));
                 problems.push(origin.problem(app.key(), "spec.sourceRef.name", message));
             }
             if let Some(cluster) = &app.spec.destination.cluster
-                && !self.clusters.contains_key(cluster)
+                && !self.exists(&self.clusters, "Cluster", cluster)
             {
                 let message = dangling("Cluster", cluster, names(&self.clusters));
                 problems.push(origin.problem(app.key(), "spec.destination.cluster", message));
@@ -339,7 +353,7 @@ impl Builder {
                         &field,
                         "an App cannot depend on itself".into(),
                     ));
-                } else if !self.apps.contains_key(dep) {
+                } else if !self.exists(&self.apps, "App", dep) {
                     let message = dangling("App", dep, names(&self.apps));
                     problems.push(origin.problem(app.key(), &field, message));
                 }
@@ -347,7 +361,7 @@ impl Builder {
         }
         for (origin, receiver) in self.receivers.values() {
             for (i, source) in receiver.spec.resources.iter().enumerate() {
-                if !self.git_sources.contains_key(source) {
+                if !self.exists(&self.git_sources, "GitSource", source) {
                     let message = dangling("GitSource", source, names(&self.git_sources));
                     problems.push(origin.problem(
                         receiver.key(),

@@ -251,6 +251,20 @@ fn dangling_references_are_named_with_suggestions() {
 }
 
 #[test]
+fn references_to_broken_objects_are_not_reported_again() {
+    let broken_source = format!(
+        "{HEADER}kind: GitSource\nmetadata: {{name: platform}}\nspec:\n  url: https://h/r.git\n  ref: {{branch: main}}\n  interval: often\n"
+    );
+    let text = stream(&[broken_source, app("web", "")]);
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains("GitSource/platform): spec.interval"),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn dependency_cycles_are_named() {
     let text = stream(&[
         source("platform"),
