@@ -3,6 +3,33 @@
 //! The kinds (`GitSource`, `App`, `Cluster`, `Receiver`, `Server`) look like
 //! Kubernetes objects so one YAML file works as a standalone config and as
 //! CustomResources. Everything here is pure except [`load`], which reads files.
+//!
+//! ```
+//! use driftless_api::{Config, Document};
+//!
+//! let source = serde_json::json!({
+//!     "apiVersion": "driftless.dev/v1alpha1",
+//!     "kind": "GitSource",
+//!     "metadata": {"name": "platform"},
+//!     "spec": {"url": "https://git.example.com/org/platform.git", "ref": {"branch": "main"}}
+//! });
+//! let app = serde_json::json!({
+//!     "apiVersion": "driftless.dev/v1alpha1",
+//!     "kind": "App",
+//!     "metadata": {"name": "web"},
+//!     "spec": {"sourceRef": {"name": "platfrom"}, "interval": "5 minutes"}
+//! });
+//! let docs = [source, app].into_iter().enumerate().map(|(i, value)| Document {
+//!     file: "config.yaml".into(),
+//!     index: i + 1,
+//!     value,
+//! });
+//! let problems = Config::from_documents(docs).unwrap_err();
+//! assert_eq!(
+//!     problems.0[0].to_string(),
+//!     "config.yaml (document 2, App/web): spec.interval: invalid duration \"5 minutes\" (expected e.g. 30s, 5m, 1h)"
+//! );
+//! ```
 
 mod app;
 mod cluster;

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use driftless_api::{Config, Document, LoadError, Problem, RenderKind, load_config};
+use driftless_api::status::ConditionStatus;
+use driftless_api::{
+    AnyObject, Config, Document, LoadError, Problem, RenderKind, decode, load_config,
+};
 
 const HEADER: &str = "apiVersion: driftless.dev/v1alpha1\n";
 
@@ -428,4 +431,60 @@ fn load_errors_name_the_path() {
     let file = dir.write("one.yaml", &stream(&[source("platform"), app("web", "")]));
     let config = load_config(&file).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.apps().count(), 1);
+}
+
+#[test]
+fn objects_round_trip_through_json() {
+    let config = load_config(&example_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let mut values = Vec::new();
+    values.extend(config.git_sources().map(serde_json::to_value));
+    values.extend(config.apps().map(serde_json::to_value));
+    values.extend(config.clusters().map(serde_json::to_value));
+    values.extend(config.receivers().map(serde_json::to_value));
+    values.extend(config.server().map(serde_json::to_value));
+    let docs = values.into_iter().enumerate().map(|(i, v)| Document {
+        file: PathBuf::from("round-trip.json"),
+        index: i + 1,
+        value: v.expect("objects serialize"),
+    });
+    let again = Config::from_documents(docs).unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(again.digest(), config.digest());
+    assert_eq!(again.app("web-prod"), config.app("web-prod"));
+}
+
+#[test]
+fn custom_resource_from_an_api_server_decodes() {
+    let cr = serde_json::json!({
+        "apiVersion": "driftless.dev/v1alpha1",
+        "kind": "GitSource",
+        "metadata": {
+            "name": "platform",
+            "namespace": "flux-system",
+            "uid": "5f0c2c1e-7d43-4c55-9d3b-1a1c0e2a9f10",
+            "resourceVersion": "4711",
+            "generation": 3,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
+        },
+        "spec": {"url": "https://h/r.git", "ref": {"tag": "v1.2.0"}},
+        "status": {
+            "observedGeneration": 3,
+            "conditions": [{
+                "type": "Ready", "status": "True", "reason": "Fetched",
+                "message": "ok", "lastTransitionTime": "2026-01-01T00:00:01Z"
+            }],
+            "artifact": {"revision": "v1.2.0@sha1:0123", "author": "A <a@example.com>", "message": "release"}
+        }
+    });
+    let AnyObject::GitSource(source) = decode(cr).unwrap_or_else(|p| panic!("{p:?}")) else {
+        panic!("decoded as another kind");
+    };
+    assert_eq!(source.metadata.generation, Some(3));
+    assert_eq!(source.spec.git_ref.tag.as_deref(), Some("v1.2.0"));
+    let status = source.status.expect("status decoded");
+    assert_eq!(
+        status.artifact.map(|a| a.revision).as_deref(),
+        Some("v1.2.0@sha1:0123")
+    );
+    assert_eq!(status.conditions[0].status, ConditionStatus::True);
 }
