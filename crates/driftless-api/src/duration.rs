@@ -109,8 +109,35 @@ impl Serialize for Duration {
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        d.deserialize_any(DurationVisitor)
+    }
+}
+
+/// Accepts numbers too, because YAML reads `interval: 30` as one: the error
+/// then says what is wrong with the duration rather than with its type.
+struct DurationVisitor;
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as 30s, 5m or 1h")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+        text.parse().map_err(E::custom)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Duration, E> {
+        self.visit_str(&n.to_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Duration, E> {
+        self.visit_str(&n.to_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Duration, E> {
+        self.visit_str(&n.to_string())
     }
 }
 
@@ -159,6 +186,20 @@ mod tests {
                 format!("invalid duration {bad:?} (expected e.g. 30s, 5m, 1h)")
             );
         }
+    }
+
+    #[test]
+    fn numbers_get_the_duration_message() {
+        let zero: Duration =
+            serde_json::from_value(serde_json::json!(0)).expect("zero is a duration");
+        assert_eq!(zero.get(), std::time::Duration::ZERO);
+        let err =
+            serde_json::from_value::<Duration>(serde_json::json!(30)).expect_err("bare number");
+        assert_eq!(
+            err.to_string(),
+            "invalid duration \"30\" (expected e.g. 30s, 5m, 1h)"
+        );
+        assert!(serde_json::from_value::<Duration>(serde_json::json!(true)).is_err());
     }
 
     #[test]

@@ -488,3 +488,78 @@ fn custom_resource_from_an_api_server_decodes() {
     );
     assert_eq!(status.conditions[0].status, ConditionStatus::True);
 }
+
+/// (kind, spec in flow YAML, expected "field: message" start).
+const SPEC_CASES: &[(&str, &str, &str)] = &[
+    (
+        "GitSource",
+        "{url: https://h/r.git, ref: {name: pull/1}}",
+        "spec.ref.name: \"pull/1\" is not a full reference name",
+    ),
+    (
+        "GitSource",
+        "{url: https://h/r.git, ref: {branch: main}, verify: {provider: ssh, mode: tag, secretRef: {name: k}}}",
+        "spec.verify.mode: mode tag needs spec.ref.tag or spec.ref.semver",
+    ),
+    (
+        "GitSource",
+        "{url: https://h/r.git, ref: {branch: main}, interval: 0}",
+        "spec.interval: must be greater than zero",
+    ),
+    (
+        "App",
+        "{sourceRef: {name: s}, prune: false, allowEmptyPrune: true}",
+        "spec.allowEmptyPrune: has no effect unless spec.prune is true",
+    ),
+    (
+        "App",
+        "{sourceRef: {name: s}, retry: {backoff: {duration: 1m, maxDuration: 10s}}}",
+        "spec.retry.backoff.maxDuration: 10s is shorter than spec.retry.backoff.duration 1m",
+    ),
+    (
+        "App",
+        "{sourceRef: {name: s}, render: {helm: {valuesFiles: [/etc/values.yaml]}}}",
+        "spec.render.helm.valuesFiles[0]: \"/etc/values.yaml\" must be relative to the source root",
+    ),
+    (
+        "Cluster",
+        "{inCluster: true, kubeconfig: {path: k.yaml}}",
+        "spec.inCluster: cannot be combined with spec.kubeconfig",
+    ),
+    (
+        "Receiver",
+        "{type: github, secretEnv: A, secretRef: {name: b}, resources: [s]}",
+        "spec.secretEnv: cannot be combined with spec.secretRef",
+    ),
+    (
+        "Receiver",
+        "{type: github, secretEnv: 1BAD, resources: [s]}",
+        "spec.secretEnv: \"1BAD\" is not an environment variable name",
+    ),
+    (
+        "Server",
+        "{listen: \"127.0.0.1:9480\", apiToken: {env: T, file: /run/t}}",
+        "spec.apiToken: only one of env or file may be set",
+    ),
+    (
+        "Server",
+        "{listen: localhost}",
+        "spec.listen: \"localhost\" is not an address",
+    ),
+];
+
+#[test]
+fn spec_rules_of_each_kind() {
+    for (kind, spec, want) in SPEC_CASES {
+        let text = stream(&[
+            source("s"),
+            format!("{HEADER}kind: {kind}\nmetadata: {{name: x}}\nspec: {spec}\n"),
+        ]);
+        let found = problems(&text);
+        let prefix = format!("config.yaml (document 2, {kind}/x): {want}");
+        assert!(
+            found.len() == 1 && found[0].starts_with(&prefix),
+            "{kind} {spec}: expected {prefix:?}, found {found:#?}"
+        );
+    }
+}
