@@ -301,12 +301,8 @@ pub async fn apply(
                 let resource = tenant.resolve(&object).await?;
                 intents.push(Intent::new(obj, &opts.app, namespace, resource)?);
             }
-            let results = apply_step(&tenant, &intents, opts).await?;
+            let results = apply_step(&tenant, &intents, opts, progress).await?;
             for (intent, action) in intents.iter().zip(results) {
-                progress(ApplyEvent::Applied {
-                    object: intent.object.clone(),
-                    action,
-                });
                 report.record(intent.object.clone(), action);
                 applied.push((intent.resource.clone(), intent.object.clone()));
             }
@@ -407,11 +403,19 @@ async fn apply_step(
     target: &Target,
     intents: &[Intent],
     opts: &ApplyOptions,
+    progress: &(dyn Fn(ApplyEvent) + Send + Sync),
 ) -> Result<Vec<Action>, ApplyError> {
     let live = fetch_managed(target, intents).await?;
     stream::iter(intents.iter().map(|intent| {
         let live = live.get(&intent.object.key());
-        apply_one(target, intent, live, opts)
+        async move {
+            let action = apply_one(target, intent, live, opts).await?;
+            progress(ApplyEvent::Applied {
+                object: intent.object.clone(),
+                action,
+            });
+            Ok::<_, ApplyError>(action)
+        }
     }))
     .buffered(WRITES_IN_FLIGHT)
     .try_collect()

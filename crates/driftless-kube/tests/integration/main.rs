@@ -3,6 +3,7 @@
 mod apply;
 mod cluster;
 mod drift;
+mod faults;
 mod health_conformance;
 mod lifecycle;
 mod support;
