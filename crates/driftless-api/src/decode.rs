@@ -99,30 +99,48 @@ pub fn decode(value: Value) -> Result<AnyObject, Vec<FieldProblem>> {
 }
 
 fn typed<S: Kind>(value: Value) -> Result<Object<S>, Vec<FieldProblem>> {
-    // The walk costs a schema generation, so it runs only for broken documents.
-    let shape = |value: &Value| crate::shape::field_problems::<S>(value);
-    let object: Object<S> = match serde_path_to_error::deserialize(&value) {
-        Ok(object) => object,
-        Err(e) => {
-            let first = serde_problem(&e);
-            let mut problems = shape(&value);
-            if !problems.iter().any(|p| p.field == first.field) {
-                problems.insert(0, first);
+    match serde_path_to_error::deserialize::<_, Object<S>>(&value) {
+        Ok(object) => {
+            let problems = semantic_problems(&object);
+            if problems.is_empty() {
+                Ok(object)
+            } else {
+                Err(problems)
             }
-            return Err(problems);
         }
-    };
+        Err(e) => Err(broken_document_problems::<S>(&value, serde_problem(&e))),
+    }
+}
+
+/// Problems serde cannot see: names and the kind's own rules.
+fn semantic_problems<S: Kind>(object: &Object<S>) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
     check_dns_label("metadata.name", &object.metadata.name, &mut problems);
     if let Some(ns) = &object.metadata.namespace {
         check_dns_label("metadata.namespace", ns, &mut problems);
     }
     object.spec.validate(&mut problems);
-    if problems.is_empty() {
-        Ok(object)
-    } else {
-        Err(problems)
+    problems
+}
+
+/// Everything wrong with a document serde refused, not only serde's first
+/// error: all unknown and missing fields, and, when the unknown fields were
+/// the only trouble, the kind's own rules on what remains. The schema walk
+/// costs a schema generation, so it runs only for broken documents.
+fn broken_document_problems<S: Kind>(value: &Value, first: FieldProblem) -> Vec<FieldProblem> {
+    let shape = crate::shape::check::<S>(value);
+    let mut problems = shape.problems.clone();
+    if !problems.iter().any(|p| p.field == first.field) {
+        problems.insert(0, first);
     }
+    if !shape.unknown.is_empty() {
+        let mut pruned = value.clone();
+        shape.prune(&mut pruned);
+        if let Ok(object) = serde_json::from_value::<Object<S>>(pruned) {
+            problems.extend(semantic_problems(&object));
+        }
+    }
+    problems
 }
 
 /// Rewrites serde's messages so the field path names the field at fault and

@@ -8,11 +8,59 @@ use crate::meta::Kind;
 use crate::schema::json_schema;
 use crate::validate::{FieldProblem, did_you_mean};
 
+/// What the schema walk found in one document.
+#[derive(Debug, Clone, Default)]
+pub struct Shape {
+    /// Unknown and missing fields.
+    pub problems: Vec<FieldProblem>,
+    /// JSON pointers of the unknown fields.
+    pub unknown: Vec<String>,
+}
+
+impl Shape {
+    /// Removes the unknown fields from `value`.
+    pub fn prune(&self, value: &mut Value) {
+        for pointer in &self.unknown {
+            let Some((parent, key)) = pointer.rsplit_once('/') else {
+                continue;
+            };
+            let key = key.replace("~1", "/").replace("~0", "~");
+            if let Some(map) = value.pointer_mut(parent).and_then(Value::as_object_mut) {
+                map.remove(&key);
+            }
+        }
+    }
+}
+
 /// Unknown and missing fields of `value` read as an `S` object.
-pub fn field_problems<S: Kind>(value: &Value) -> Vec<FieldProblem> {
-    let mut out = Vec::new();
-    walk(&json_schema::<S>(), value, "", &mut out);
+pub fn check<S: Kind>(value: &Value) -> Shape {
+    let mut out = Shape::default();
+    walk(&json_schema::<S>(), value, &At::default(), &mut out);
     out
+}
+
+/// Where the walk is: the dotted path for messages and the JSON pointer for pruning.
+#[derive(Default)]
+struct At {
+    path: String,
+    pointer: String,
+}
+
+impl At {
+    fn field(&self, name: &str) -> Self {
+        let escaped = name.replace('~', "~0").replace('/', "~1");
+        Self {
+            path: join(&self.path, name),
+            pointer: format!("{}/{escaped}", self.pointer),
+        }
+    }
+
+    fn item(&self, i: usize) -> Self {
+        Self {
+            path: format!("{}[{i}]", self.path),
+            pointer: format!("{}/{i}", self.pointer),
+        }
+    }
 }
 
 fn join(path: &str, field: &str) -> String {
@@ -23,7 +71,7 @@ fn join(path: &str, field: &str) -> String {
     }
 }
 
-fn walk(schema: &Value, value: &Value, path: &str, out: &mut Vec<FieldProblem>) {
+fn walk(schema: &Value, value: &Value, at: &At, out: &mut Shape) {
     let Some(schema) = schema.as_object() else {
         return;
     };
@@ -32,15 +80,15 @@ fn walk(schema: &Value, value: &Value, path: &str, out: &mut Vec<FieldProblem>) 
         if let Some(alts) = schema.get(key).and_then(Value::as_array)
             && let Some(alt) = alts.iter().find(|a| a.get("properties").is_some())
         {
-            walk(alt, value, path, out);
+            walk(alt, value, at, out);
         }
     }
     match value {
-        Value::Object(fields) => walk_object(schema, fields, path, out),
+        Value::Object(fields) => walk_object(schema, fields, at, out),
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
-                    walk(item_schema, item, &format!("{path}[{i}]"), out);
+                    walk(item_schema, item, &at.item(i), out);
                 }
             }
         }
@@ -48,12 +96,7 @@ fn walk(schema: &Value, value: &Value, path: &str, out: &mut Vec<FieldProblem>) 
     }
 }
 
-fn walk_object(
-    schema: &Map<String, Value>,
-    fields: &Map<String, Value>,
-    path: &str,
-    out: &mut Vec<FieldProblem>,
-) {
+fn walk_object(schema: &Map<String, Value>, fields: &Map<String, Value>, at: &At, out: &mut Shape) {
     let empty = Map::new();
     let properties = schema
         .get("properties")
@@ -62,16 +105,18 @@ fn walk_object(
     let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
     for (name, child) in fields {
         if let Some(child_schema) = properties.get(name) {
-            walk(child_schema, child, &join(path, name), out);
+            walk(child_schema, child, &at.field(name), out);
         } else if closed {
             let allowed: Vec<&str> = properties.keys().map(String::as_str).collect();
             let hint = did_you_mean(name, allowed.iter().copied());
-            out.push(FieldProblem::new(
-                join(path, name),
+            let field = at.field(name);
+            out.problems.push(FieldProblem::new(
+                field.path,
                 format!("unknown field{hint}; allowed: {}", allowed.join(", ")),
             ));
+            out.unknown.push(field.pointer);
         } else if let Some(values_schema) = schema.get("additionalProperties") {
-            walk(values_schema, child, &join(path, name), out);
+            walk(values_schema, child, &at.field(name), out);
         }
     }
     for name in schema
@@ -82,8 +127,8 @@ fn walk_object(
         .filter_map(Value::as_str)
     {
         if !fields.contains_key(name) {
-            out.push(FieldProblem::new(
-                join(path, name),
+            out.problems.push(FieldProblem::new(
+                at.field(name).path,
                 "required field is missing",
             ));
         }

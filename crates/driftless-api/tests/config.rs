@@ -174,6 +174,31 @@ fn all_unknown_and_missing_fields_of_one_document_are_reported() {
 }
 
 #[test]
+fn rules_still_run_when_the_only_trouble_is_unknown_fields() {
+    let text = stream(&[
+        source("platform"),
+        app(
+            "web",
+            "  prun: true\n  allowEmptyPrune: true\n  destination: {namespace: Web}\n",
+        ),
+    ]);
+    let found = problems(&text);
+    let fields: Vec<&str> = found
+        .iter()
+        .map(|p| p.split(": ").nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.prun",
+            "spec.destination.namespace",
+            "spec.allowEmptyPrune"
+        ],
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn missing_required_field_names_its_path() {
     let text = format!(
         "{HEADER}kind: GitSource\nmetadata: {{name: platform}}\nspec:\n  ref: {{branch: main}}\n"
