@@ -42,6 +42,14 @@ fn problems(text: &str) -> Vec<String> {
     }
 }
 
+/// The field path of each problem line.
+fn fields_of(found: &[String]) -> Vec<&str> {
+    found
+        .iter()
+        .map(|p| p.split(": ").nth(1).unwrap_or(""))
+        .collect()
+}
+
 fn stream(docs: &[String]) -> String {
     docs.join("---\n")
 }
@@ -152,10 +160,7 @@ fn all_unknown_and_missing_fields_of_one_document_are_reported() {
         "{HEADER}kind: App\nmetadata: {{name: web}}\nspec:\n  selfHeall: true\n  destination: {{namspace: web}}\n  retry: {{backoff: {{factr: 2}}}}\n"
     );
     let found = problems(&text);
-    let fields: Vec<&str> = found
-        .iter()
-        .map(|p| p.split(": ").nth(1).unwrap_or(""))
-        .collect();
+    let fields = fields_of(&found);
     assert_eq!(
         fields,
         [
@@ -183,10 +188,7 @@ fn rules_still_run_when_the_only_trouble_is_unknown_fields() {
         ),
     ]);
     let found = problems(&text);
-    let fields: Vec<&str> = found
-        .iter()
-        .map(|p| p.split(": ").nth(1).unwrap_or(""))
-        .collect();
+    let fields = fields_of(&found);
     assert_eq!(
         fields,
         [
@@ -331,13 +333,7 @@ fn field_checks_of_each_kind() {
         ),
     ]);
     let found = problems(&text);
-    let fields: Vec<&str> = found
-        .iter()
-        .map(|p| {
-            p.split_once("): ")
-                .map_or("", |(_, rest)| rest.split(':').next().unwrap_or(""))
-        })
-        .collect();
+    let fields = fields_of(&found);
     assert_eq!(
         fields,
         [
