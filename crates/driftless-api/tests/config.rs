@@ -157,7 +157,7 @@ fn unknown_field_suggests_the_close_name() {
 #[test]
 fn all_unknown_and_missing_fields_of_one_document_are_reported() {
     let text = format!(
-        "{HEADER}kind: App\nmetadata: {{name: web}}\nspec:\n  selfHeall: true\n  destination: {{namspace: web}}\n  retry: {{backoff: {{factr: 2}}}}\n"
+        "{HEADER}kind: App\nmetadata: {{name: web}}\nspec:\n  selfHeall: true\n  destination: {{namspace: web}}\n  retry: {{backoff: {{factr: 2}}}}\n  render: {{helm: {{relaseName: x}}}}\n"
     );
     let found = problems(&text);
     let fields = fields_of(&found);
@@ -167,6 +167,7 @@ fn all_unknown_and_missing_fields_of_one_document_are_reported() {
             "spec.selfHeall",
             "spec.destination.namspace",
             "spec.retry.backoff.factr",
+            "spec.render.helm.relaseName",
             "spec.sourceRef",
         ],
         "{found:#?}"
