@@ -1,0 +1,178 @@
+//! REST API over the state store (`GET`) and [`AppControl`] (`POST`, bearer token).
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use driftless_engine::control::ControlError;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::http::{ServerState, error};
+
+/// History entries returned when `?limit` is absent.
+const DEFAULT_HISTORY: usize = 50;
+/// Upper bound on `?limit`, so one request cannot read the whole store.
+const MAX_HISTORY: usize = 1000;
+
+pub(crate) fn routes() -> Router<ServerState> {
+    Router::new()
+        .route("/api/v1/apps", get(list))
+        .route("/api/v1/apps/{name}", get(one))
+        .route("/api/v1/apps/{name}/history", get(history))
+        .route(
+            "/api/v1/apps/{name}/sync",
+            post(|s: State<ServerState>, h: HeaderMap, p: Path<String>| act(s, h, p, Action::Sync)),
+        )
+        .route(
+            "/api/v1/apps/{name}/suspend",
+            post(|s: State<ServerState>, h: HeaderMap, p: Path<String>| {
+                act(s, h, p, Action::Suspend)
+            }),
+        )
+        .route(
+            "/api/v1/apps/{name}/resume",
+            post(|s: State<ServerState>, h: HeaderMap, p: Path<String>| {
+                act(s, h, p, Action::Resume)
+            }),
+        )
+        .route("/api/v1/apps/{name}/rollback", post(rollback))
+}
+
+/// Runs store work off the async threads: redb commits wait for fsync.
+async fn blocking<T: serde::Serialize + Send + 'static, E: std::fmt::Display + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+    status_of: impl FnOnce(&E) -> StatusCode,
+) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => axum::Json(value).into_response(),
+        Ok(Err(e)) => error(status_of(&e), e),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("request task failed: {e}"),
+        ),
+    }
+}
+
+async fn list(State(state): State<ServerState>) -> Response {
+    blocking(
+        move || state.store.apps(),
+        |_| StatusCode::INTERNAL_SERVER_ERROR,
+    )
+    .await
+}
+
+async fn one(State(state): State<ServerState>, Path(name): Path<String>) -> Response {
+    let work = move || match state.store.app(&name) {
+        Ok(Some(status)) => Ok(status),
+        Ok(None) => Err(ControlError::UnknownApp { app: name }),
+        Err(e) => Err(e.into()),
+    };
+    blocking(work, control_status).await
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    limit: Option<usize>,
+}
+
+async fn history(
+    State(state): State<ServerState>,
+    Path(name): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let limit = q.limit.unwrap_or(DEFAULT_HISTORY).min(MAX_HISTORY);
+    let work = move || {
+        if state.store.app(&name)?.is_none() {
+            return Err(ControlError::UnknownApp { app: name });
+        }
+        Ok(state.store.history(&name, limit)?)
+    };
+    blocking(work, control_status).await
+}
+
+#[derive(Clone, Copy)]
+enum Action {
+    Sync,
+    Suspend,
+    Resume,
+}
+
+async fn act(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    action: Action,
+) -> Response {
+    if let Some(denied) = denial(&state, &headers) {
+        return denied;
+    }
+    let control = state.control.clone();
+    let work = move || match action {
+        Action::Sync => control.sync(&name),
+        Action::Suspend => control.suspend(&name),
+        Action::Resume => control.resume(&name),
+    };
+    blocking(work, control_status).await
+}
+
+#[derive(Deserialize)]
+struct RollbackQuery {
+    to: Option<String>,
+}
+
+async fn rollback(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<RollbackQuery>,
+) -> Response {
+    if let Some(denied) = denial(&state, &headers) {
+        return denied;
+    }
+    let control = state.control.clone();
+    blocking(
+        move || control.rollback(&name, q.to.as_deref()),
+        control_status,
+    )
+    .await
+}
+
+fn control_status(e: &ControlError) -> StatusCode {
+    match e {
+        ControlError::UnknownApp { .. } => StatusCode::NOT_FOUND,
+        ControlError::Suspended { .. } | ControlError::NoRollbackTarget { .. } => {
+            StatusCode::CONFLICT
+        }
+        ControlError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ControlError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time; `Some` is the refusal to send.
+fn denial(state: &ServerState, headers: &HeaderMap) -> Option<Response> {
+    let Some(token) = &state.api_token else {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "mutating API calls are disabled: no API token configured",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        None
+    } else {
+        let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+        Some(
+            (
+                challenge,
+                error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"),
+            )
+                .into_response(),
+        )
+    }
+}

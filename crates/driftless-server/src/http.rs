@@ -1,0 +1,202 @@
+//! The HTTP router: probes, metrics, webhook receivers, and the REST API from [`crate::api`].
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use driftless_engine::control::AppControl;
+use driftless_engine::metrics::Metrics;
+use driftless_engine::store::Store;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::api;
+use crate::webhook::{self, Delivery, Provider, Push};
+
+/// Every route the server answers, as (method, path); the OpenAPI test checks each is documented.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("post", "/hooks/{receiver}"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/apps"),
+    ("get", "/api/v1/apps/{name}"),
+    ("get", "/api/v1/apps/{name}/history"),
+    ("post", "/api/v1/apps/{name}/sync"),
+    ("post", "/api/v1/apps/{name}/suspend"),
+    ("post", "/api/v1/apps/{name}/resume"),
+    ("post", "/api/v1/apps/{name}/rollback"),
+];
+
+/// A configured webhook receiver.
+#[derive(Clone)]
+pub struct Receiver {
+    /// Which Git host signs the requests.
+    pub provider: Provider,
+    /// Shared secret (HMAC key or token).
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret stays out of logs.
+        f.debug_struct("Receiver")
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Called with the receiver name and a verified push; returns how many sources it triggered.
+pub type OnPush = dyn Fn(&str, &Push) -> usize + Send + Sync;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct ServerState {
+    pub(crate) store: Store,
+    pub(crate) control: Arc<dyn AppControl>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) receivers: Arc<HashMap<String, Receiver>>,
+    pub(crate) api_token: Option<Arc<str>>,
+    pub(crate) on_push: Arc<OnPush>,
+    pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
+    pub(crate) ready: Arc<AtomicBool>,
+}
+
+impl ServerState {
+    /// State serving `store`, acting through `control`, exposing `metrics`.
+    /// Starts not ready, with no receivers and no API token (mutations refused).
+    pub fn new(store: Store, control: Arc<dyn AppControl>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            store,
+            control,
+            metrics,
+            receivers: Arc::default(),
+            api_token: None,
+            on_push: Arc::new(|_, _| 0),
+            queue_depth: None,
+            ready: Arc::default(),
+        }
+    }
+
+    /// Accepts webhooks at `/hooks/{name}`.
+    pub fn receiver(mut self, name: &str, receiver: Receiver) -> Self {
+        Arc::make_mut(&mut self.receivers).insert(name.to_owned(), receiver);
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on mutating API calls.
+    pub fn api_token(mut self, token: &str) -> Self {
+        self.api_token = Some(Arc::from(token));
+        self
+    }
+
+    /// Calls `f` for every verified push.
+    pub fn on_push(mut self, f: impl Fn(&str, &Push) -> usize + Send + Sync + 'static) -> Self {
+        self.on_push = Arc::new(f);
+        self
+    }
+
+    /// Reads the work queue depth when `/metrics` is scraped.
+    pub fn queue_depth(mut self, f: impl Fn() -> usize + Send + Sync + 'static) -> Self {
+        self.queue_depth = Some(Arc::new(f));
+        self
+    }
+
+    /// Flag behind `/readyz`; the engine sets it once the store is open and sources loaded.
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        self.ready.clone()
+    }
+}
+
+/// The full router.
+pub fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/hooks/{receiver}", post(hook))
+        .route("/api/v1/openapi.json", get(openapi))
+        .merge(api::routes())
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes; in-flight requests finish first.
+pub async fn serve(
+    listener: TcpListener,
+    state: ServerState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds `addr`, naming it in the error.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("binding {addr}: {e}")))
+}
+
+/// A JSON error body `{"error": message}` with `status`.
+pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+async fn readyz(State(state): State<ServerState>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        "ready\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<ServerState>) -> Response {
+    if let Some(depth) = &state.queue_depth {
+        state.metrics.set_queue_depth(depth());
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI).into_response()
+}
+
+async fn hook(
+    State(state): State<ServerState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(receiver) = state.receivers.get(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("receiver {name} not found"));
+    };
+    match webhook::verify(receiver.provider, &receiver.secret, &headers, &body) {
+        Ok(Delivery::Ping) => axum::Json(json!({ "event": "ping" })).into_response(),
+        Ok(Delivery::Ignored { event }) => {
+            axum::Json(json!({ "event": event, "ignored": true })).into_response()
+        }
+        Ok(Delivery::Push(push)) => {
+            let triggered = (state.on_push)(&name, &push);
+            axum::Json(json!({ "event": "push", "ref": push.git_ref, "triggered": triggered }))
+                .into_response()
+        }
+        Err(e) if e.is_unauthorized() => {
+            error(StatusCode::UNAUTHORIZED, format!("receiver {name}: {e}"))
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("receiver {name}: {e}")),
+    }
+}

@@ -1,0 +1,16 @@
+//! driftless HTTP server: health probes, Prometheus metrics, webhook receivers and the
+//! REST API over the engine's state store.
+//!
+//! - [`webhook`]: signature checks and payload parsing per Git host.
+//! - [`http`]: the axum router and [`http::serve`].
+//! - [`api`]: REST handlers for Apps and their history.
+
+pub mod api;
+pub mod http;
+pub mod webhook;
+
+/// Address the server binds by default: loopback only, so nothing is exposed by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+/// The OpenAPI 3 document describing every route, served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");

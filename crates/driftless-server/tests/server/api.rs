@@ -1,0 +1,218 @@
+//! REST API, probes, metrics and the OpenAPI document.
+
+use std::sync::atomic::Ordering;
+
+use driftless_engine::store::{
+    ObjectCounts, Revision, SyncOutcome, SyncResult, SyncStart, SyncTrigger,
+};
+use driftless_server::http::ROUTES;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::{TOKEN, TestServer};
+
+fn seed(s: &TestServer) {
+    for (sha, result) in [
+        ("aaa111", SyncResult::Succeeded),
+        ("bbb222", SyncResult::Succeeded),
+    ] {
+        let start = SyncStart {
+            revision: Revision {
+                ref_label: "main".into(),
+                sha: sha.into(),
+            },
+            author: "Ada <ada@example.com>".into(),
+            subject: format!("release {sha}"),
+            trigger: SyncTrigger::Interval,
+        };
+        let rec = s.store.begin_sync("web", start).expect("begin");
+        let outcome = SyncOutcome {
+            result,
+            counts: ObjectCounts {
+                created: 2,
+                ..Default::default()
+            },
+            error: None,
+        };
+        s.store.finish_sync("web", rec.id, outcome).expect("finish");
+    }
+    let live = Revision {
+        ref_label: "main".into(),
+        sha: "bbb222".into(),
+    };
+    s.store
+        .update_app("web", |a| a.last_applied = Some(live))
+        .expect("status");
+}
+
+async fn get(s: &TestServer, path: &str) -> (StatusCode, String) {
+    let resp = s.client.get(s.url(path)).send().await.expect("request");
+    (resp.status(), resp.text().await.expect("body"))
+}
+
+async fn post(s: &TestServer, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let mut req = s.client.post(s.url(path));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req.send().await.expect("request");
+    (resp.status(), resp.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn read_side_lists_apps_and_history() {
+    let s = TestServer::start().await;
+    seed(&s);
+    let (status, body) = get(&s, "/api/v1/apps").await;
+    assert_eq!(status, StatusCode::OK);
+    let apps: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(apps[0]["name"], "web");
+    assert_eq!(apps[0]["lastApplied"]["sha"], "bbb222");
+
+    let (status, body) = get(&s, "/api/v1/apps/web/history?limit=1").await;
+    assert_eq!(status, StatusCode::OK);
+    let history: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(history.as_array().map(Vec::len), Some(1));
+    assert_eq!(history[0]["revision"]["sha"], "bbb222");
+    assert_eq!(history[0]["author"], "Ada <ada@example.com>");
+    assert_eq!(history[0]["result"], "Succeeded");
+    assert_eq!(history[0]["counts"]["created"], 2);
+
+    let (status, body) = get(&s, "/api/v1/apps/ghost").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("app ghost not found"), "{body}");
+    assert_eq!(
+        get(&s, "/api/v1/apps/ghost/history").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn mutations_need_the_bearer_token() {
+    let s = TestServer::start().await;
+    seed(&s);
+    for token in [None, Some("wrong"), Some("test-token-012345678")] {
+        let (status, body) = post(&s, "/api/v1/apps/web/suspend", token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}: {body}");
+    }
+    assert!(
+        !s.store.app("web").expect("read").expect("web").suspended,
+        "nothing changed"
+    );
+}
+
+#[tokio::test]
+async fn suspend_resume_sync_and_rollback_act_through_store_and_queue() {
+    let s = TestServer::start().await;
+    seed(&s);
+    let (status, body) = post(&s, "/api/v1/apps/web/suspend", Some(TOKEN)).await;
+    assert_eq!(
+        (status, &body["suspended"]),
+        (StatusCode::OK, &Value::Bool(true))
+    );
+    let (status, body) = post(&s, "/api/v1/apps/web/sync", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = post(&s, "/api/v1/apps/web/resume", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post(&s, "/api/v1/apps/web/sync", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = post(&s, "/api/v1/apps/web/rollback", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["pinned"]["sha"], "aaa111");
+    let (status, body) = post(&s, "/api/v1/apps/web/rollback?to=ccc", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(
+        post(&s, "/api/v1/apps/ghost/sync", Some(TOKEN)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    s.settle().await;
+    let triggers: Vec<SyncTrigger> = s.runs.lock().expect("lock").iter().map(|r| r.1).collect();
+    assert!(
+        triggers.contains(&SyncTrigger::Manual) && triggers.contains(&SyncTrigger::Rollback),
+        "{triggers:?}"
+    );
+    assert_eq!(
+        s.store
+            .app("web")
+            .expect("read")
+            .expect("web")
+            .pinned
+            .map(|r| r.sha)
+            .as_deref(),
+        Some("aaa111")
+    );
+}
+
+#[tokio::test]
+async fn probes_and_metrics() {
+    let s = TestServer::start().await;
+    assert_eq!(get(&s, "/healthz").await.0, StatusCode::OK);
+    assert_eq!(get(&s, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    s.state.readiness().store(true, Ordering::Release);
+    assert_eq!(get(&s, "/readyz").await.0, StatusCode::OK);
+    s.metrics.count_sync(SyncResult::Failed);
+    let resp = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .expect("request");
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(content_type.as_deref(), Some("text/plain; version=0.0.4"));
+    let text = resp.text().await.expect("body");
+    assert!(
+        text.lines()
+            .any(|l| l == "driftless_syncs_total{result=\"Failed\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == "driftless_queue_depth 0"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE driftless_reconcile_duration_seconds histogram"));
+}
+
+#[tokio::test]
+async fn every_route_is_served_and_documented() {
+    let s = TestServer::start().await;
+    seed(&s);
+    let (status, body) = get(&s, "/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_str(&body).expect("openapi is JSON");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let paths = doc["paths"].as_object().expect("paths");
+    for (method, path) in ROUTES {
+        assert!(
+            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+            "{method} {path} not documented"
+        );
+        // The route exists: the router's fallback answers "no such route" for anything else.
+        let url = s.url(&path.replace("{name}", "web").replace("{receiver}", "gh"));
+        let resp = match *method {
+            "get" => s.client.get(url),
+            _ => s.client.post(url).bearer_auth(TOKEN),
+        }
+        .send()
+        .await
+        .expect("request");
+        let body = resp.text().await.expect("body");
+        assert!(
+            !body.contains("no such route"),
+            "{method} {path} is not routed"
+        );
+    }
+    let documented: usize = paths
+        .values()
+        .map(|p| p.as_object().map_or(0, |o| o.len()))
+        .sum();
+    assert_eq!(
+        documented,
+        ROUTES.len(),
+        "the document lists routes the server does not serve"
+    );
+    assert!(get(&s, "/api/v1/nothing").await.1.contains("no such route"));
+}

@@ -1,0 +1,122 @@
+//! Server tests over real HTTP on 127.0.0.1, with the real store, queue and control.
+
+mod api;
+mod hooks;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use driftless_engine::control::EngineControl;
+use driftless_engine::metrics::Metrics;
+use driftless_engine::queue::{Outcome, QueueConfig, WorkQueue};
+use driftless_engine::store::{Store, SyncTrigger};
+use driftless_server::http::{Receiver, ServerState, bind, serve};
+use driftless_server::webhook::{Provider, Push};
+
+/// The API token the test server requires.
+pub const TOKEN: &str = "test-token-0123456789";
+/// The one GitSource the test engine knows.
+pub const SOURCE_URL: &str = "https://github.com/acme/platform.git";
+
+/// A running server and what its engine side saw.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub pushes: Arc<Mutex<Vec<(String, Push)>>>,
+    pub runs: Arc<Mutex<Vec<(String, SyncTrigger)>>>,
+    pub metrics: Arc<Metrics>,
+    pub state: ServerState,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open store");
+        let runs: Arc<Mutex<Vec<(String, SyncTrigger)>>> = Arc::default();
+        let seen = runs.clone();
+        let (queue, _) = WorkQueue::start(QueueConfig::default(), move |job| {
+            seen.lock().expect("lock").push((job.key, job.trigger));
+            async { Outcome::Succeeded }
+        });
+        let metrics = Arc::new(Metrics::default());
+        let pushes: Arc<Mutex<Vec<(String, Push)>>> = Arc::default();
+        let recorded = pushes.clone();
+        let hook_queue = queue.clone();
+        let depth_queue = queue.clone();
+        let state = ServerState::new(
+            store.clone(),
+            Arc::new(EngineControl::new(store.clone(), queue)),
+            metrics.clone(),
+        )
+        .api_token(TOKEN)
+        .receiver(
+            "gh",
+            Receiver {
+                provider: Provider::Github,
+                secret: b"gh-secret".to_vec(),
+            },
+        )
+        .receiver(
+            "gl",
+            Receiver {
+                provider: Provider::Gitlab,
+                secret: b"gl-token".to_vec(),
+            },
+        )
+        .receiver(
+            "gt",
+            Receiver {
+                provider: Provider::Gitea,
+                secret: b"gt-secret".to_vec(),
+            },
+        )
+        .receiver(
+            "any",
+            Receiver {
+                provider: Provider::GenericHmac,
+                secret: b"any-secret".to_vec(),
+            },
+        )
+        .on_push(move |receiver, push| {
+            recorded
+                .lock()
+                .expect("lock")
+                .push((receiver.to_owned(), push.clone()));
+            // The engine's source matcher: the platform source feeds App "web".
+            if push.matches(SOURCE_URL) {
+                hook_queue
+                    .trigger("web", SyncTrigger::Webhook)
+                    .map_or(0, |()| 1)
+            } else {
+                0
+            }
+        })
+        .queue_depth(move || depth_queue.depth());
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(serve(listener, state.clone(), std::future::pending()));
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            store,
+            pushes,
+            runs,
+            metrics,
+            state,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Lets the queue dispatch what a request triggered.
+    pub async fn settle(&self) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
