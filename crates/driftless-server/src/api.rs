@@ -4,7 +4,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use driftless_engine::control::ControlError;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -21,23 +21,10 @@ pub(crate) fn routes() -> Router<ServerState> {
         .route("/api/v1/apps", get(list))
         .route("/api/v1/apps/{name}", get(one))
         .route("/api/v1/apps/{name}/history", get(history))
-        .route(
-            "/api/v1/apps/{name}/sync",
-            post(|s: State<ServerState>, h: HeaderMap, p: Path<String>| act(s, h, p, Action::Sync)),
-        )
-        .route(
-            "/api/v1/apps/{name}/suspend",
-            post(|s: State<ServerState>, h: HeaderMap, p: Path<String>| {
-                act(s, h, p, Action::Suspend)
-            }),
-        )
-        .route(
-            "/api/v1/apps/{name}/resume",
-            post(|s: State<ServerState>, h: HeaderMap, p: Path<String>| {
-                act(s, h, p, Action::Resume)
-            }),
-        )
-        .route("/api/v1/apps/{name}/rollback", post(rollback))
+        .route("/api/v1/apps/{name}/sync", action(Action::Sync))
+        .route("/api/v1/apps/{name}/suspend", action(Action::Suspend))
+        .route("/api/v1/apps/{name}/resume", action(Action::Resume))
+        .route("/api/v1/apps/{name}/rollback", action(Action::Rollback))
 }
 
 /// Runs store work off the async threads: redb commits wait for fsync.
@@ -97,12 +84,29 @@ enum Action {
     Sync,
     Suspend,
     Resume,
+    Rollback,
+}
+
+#[derive(Deserialize)]
+struct ActionQuery {
+    /// Rollback target (SHA prefix).
+    to: Option<String>,
+}
+
+fn action(action: Action) -> MethodRouter<ServerState> {
+    post(
+        move |state: State<ServerState>,
+              headers: HeaderMap,
+              name: Path<String>,
+              q: Query<ActionQuery>| { act(state, headers, name, q, action) },
+    )
 }
 
 async fn act(
     State(state): State<ServerState>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    Query(q): Query<ActionQuery>,
     action: Action,
 ) -> Response {
     if let Some(denied) = denial(&state, &headers) {
@@ -113,30 +117,9 @@ async fn act(
         Action::Sync => control.sync(&name),
         Action::Suspend => control.suspend(&name),
         Action::Resume => control.resume(&name),
+        Action::Rollback => control.rollback(&name, q.to.as_deref()),
     };
     blocking(work, control_status).await
-}
-
-#[derive(Deserialize)]
-struct RollbackQuery {
-    to: Option<String>,
-}
-
-async fn rollback(
-    State(state): State<ServerState>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-    Query(q): Query<RollbackQuery>,
-) -> Response {
-    if let Some(denied) = denial(&state, &headers) {
-        return denied;
-    }
-    let control = state.control.clone();
-    blocking(
-        move || control.rollback(&name, q.to.as_deref()),
-        control_status,
-    )
-    .await
 }
 
 fn control_status(e: &ControlError) -> StatusCode {

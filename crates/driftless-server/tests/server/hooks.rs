@@ -39,16 +39,20 @@ async fn post(
     (status, resp.json().await.expect("json body"))
 }
 
+/// Posts `body` as GitHub event `event`, signed with the receiver's secret.
+async fn github(s: &TestServer, event: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let sig = format!("sha256={}", hmac_hex(b"gh-secret", &body));
+    let headers = [
+        ("X-GitHub-Event", event.to_owned()),
+        ("X-Hub-Signature-256", sig),
+    ];
+    post(s, "gh", &headers, body).await
+}
+
 #[tokio::test]
 async fn github_push_with_valid_signature_triggers_the_matching_app() {
     let s = TestServer::start().await;
-    let body = fixture("github-push.json");
-    let sig = format!("sha256={}", hmac_hex(b"gh-secret", &body));
-    let headers = [
-        ("X-GitHub-Event", "push".to_owned()),
-        ("X-Hub-Signature-256", sig),
-    ];
-    let (status, reply) = post(&s, "gh", &headers, body).await;
+    let (status, reply) = github(&s, "push", fixture("github-push.json")).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert_eq!(reply["triggered"], 1);
     assert_eq!(reply["ref"], "refs/heads/main");
@@ -115,33 +119,12 @@ async fn bad_or_missing_signature_is_401_and_triggers_nothing() {
 async fn github_ping_and_other_events_are_acknowledged_without_work() {
     let s = TestServer::start().await;
     let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#.to_vec();
-    let sig = format!("sha256={}", hmac_hex(b"gh-secret", &ping));
-    let (status, reply) = post(
-        &s,
-        "gh",
-        &[
-            ("X-GitHub-Event", "ping".into()),
-            ("X-Hub-Signature-256", sig),
-        ],
-        ping,
-    )
-    .await;
+    let (status, reply) = github(&s, "ping", ping).await;
     assert_eq!(
         (status, reply["event"].as_str()),
         (StatusCode::OK, Some("ping"))
     );
-    let issues = fixture("github-issues.json");
-    let sig = format!("sha256={}", hmac_hex(b"gh-secret", &issues));
-    let (status, reply) = post(
-        &s,
-        "gh",
-        &[
-            ("X-GitHub-Event", "issues".into()),
-            ("X-Hub-Signature-256", sig),
-        ],
-        issues,
-    )
-    .await;
+    let (status, reply) = github(&s, "issues", fixture("github-issues.json")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(reply["ignored"], true);
     assert!(s.pushes.lock().expect("lock").is_empty());
