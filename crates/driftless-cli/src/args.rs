@@ -14,7 +14,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Render a directory (Kustomize) to a YAML stream.
+    /// Render a directory (Kustomize, Helm chart, Jsonnet or plain manifests) to a YAML stream.
     Render(RenderArgs),
     /// Work with Git sources.
     Source {
@@ -83,9 +83,45 @@ pub struct RenderArgs {
     /// Allow helmCharts (runs the helm binary).
     #[arg(long)]
     pub enable_helm: bool,
-    /// The helm binary to run for helmCharts.
-    #[arg(long, requires = "enable_helm")]
+    /// The helm binary (for charts and kustomize helmCharts).
+    #[arg(long)]
     pub helm_command: Option<PathBuf>,
+    /// Render as this kind instead of detecting it.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+    /// Repository root: nothing outside it is read (default: DIR itself).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Plain manifests: descend into subdirectories.
+    #[arg(long)]
+    pub recursive: bool,
+    /// Plain manifests: only files matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Plain manifests: skip files matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Helm: release name (default: the chart directory's name).
+    #[arg(long)]
+    pub release_name: Option<String>,
+    /// Helm: values file relative to the chart (repeatable; must stay inside the root).
+    #[arg(long = "values", value_name = "FILE")]
+    pub values_files: Vec<PathBuf>,
+    /// Substitute ${NAME} with VALUE after rendering (repeatable; turns substitution on).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Fail on a ${NAME} that is unset and has no default (turns substitution on).
+    #[arg(long)]
+    pub strict_vars: bool,
+}
+
+/// A render kind forced from the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Kustomize,
+    Helm,
+    Jsonnet,
+    Plain,
 }
 
 #[derive(Debug, Args)]

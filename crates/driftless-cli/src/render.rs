@@ -1,8 +1,11 @@
 //! `driftless render DIR`.
 
-use driftless_kustomize::{LoadRestrictor, Options, Reorder};
+use std::collections::BTreeMap;
 
-use crate::args::{LoadRestrictorArg, Output, RenderArgs, ReorderArg};
+use driftless_kustomize::{LoadRestrictor, Reorder};
+use driftless_render::{RenderKind, RenderOptions, Substitution};
+
+use crate::args::{KindArg, LoadRestrictorArg, Output, RenderArgs, ReorderArg};
 use crate::exit::{Failure, Outcome};
 
 pub fn run(args: &RenderArgs) -> Outcome {
@@ -12,23 +15,12 @@ pub fn run(args: &RenderArgs) -> Outcome {
             args.dir.display()
         )));
     }
-    let opts = Options {
-        reorder: match args.reorder {
-            ReorderArg::Legacy => Reorder::Legacy,
-            ReorderArg::None => Reorder::None,
-        },
-        load_restrictor: match args.load_restrictor {
-            LoadRestrictorArg::RootOnly => LoadRestrictor::RootOnly,
-            LoadRestrictorArg::None => LoadRestrictor::None,
-        },
-        enable_helm: args.enable_helm,
-        helm_command: args.helm_command.clone(),
-    };
-    let built = driftless_kustomize::build(&args.dir, &opts).map_err(Failure::input)?;
+    let opts = options(args).map_err(Failure::input)?;
+    let set = driftless_render::render(&args.dir, &opts).map_err(Failure::input)?;
     let text = match args.output {
-        Output::Yaml => built.to_yaml().map_err(Failure::operational)?,
+        Output::Yaml => set.to_yaml().map_err(Failure::operational)?,
         Output::Json => {
-            let items: Vec<_> = built.iter().map(|r| r.to_json()).collect();
+            let items: Vec<_> = set.iter().collect();
             let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
             let mut text = serde_json::to_string_pretty(&list).map_err(Failure::operational)?;
             text.push('\n');
@@ -37,4 +29,48 @@ pub fn run(args: &RenderArgs) -> Outcome {
     };
     print!("{text}");
     Ok(0)
+}
+
+/// Builds render options from the raw arguments, rejecting malformed ones first.
+fn options(args: &RenderArgs) -> anyhow::Result<RenderOptions> {
+    let mut opts = RenderOptions::new(args.root.clone().unwrap_or_else(|| args.dir.clone()));
+    opts.kind = args.kind.map(|k| match k {
+        KindArg::Kustomize => RenderKind::Kustomize,
+        KindArg::Helm => RenderKind::Helm,
+        KindArg::Jsonnet => RenderKind::Jsonnet,
+        KindArg::Plain => RenderKind::Plain,
+    });
+    opts.kustomize.reorder = match args.reorder {
+        ReorderArg::Legacy => Reorder::Legacy,
+        ReorderArg::None => Reorder::None,
+    };
+    opts.kustomize.load_restrictor = match args.load_restrictor {
+        LoadRestrictorArg::RootOnly => LoadRestrictor::RootOnly,
+        LoadRestrictorArg::None => LoadRestrictor::None,
+    };
+    opts.kustomize.enable_helm = args.enable_helm;
+    opts.kustomize.helm_command = args.helm_command.clone();
+    opts.helm.command = args.helm_command.clone();
+    opts.helm.release_name = args.release_name.clone();
+    opts.helm.values_files = args.values_files.clone();
+    opts.plain.recursive = args.recursive;
+    opts.plain.include = args.include.clone();
+    opts.plain.exclude = args.exclude.clone();
+    if !args.vars.is_empty() || args.strict_vars {
+        let mut vars = BTreeMap::new();
+        for pair in &args.vars {
+            let Some((name, value)) = pair.split_once('=') else {
+                anyhow::bail!("--var {pair:?}: expected NAME=VALUE");
+            };
+            if name.is_empty() {
+                anyhow::bail!("--var {pair:?}: the variable name is empty");
+            }
+            vars.insert(name.to_string(), value.to_string());
+        }
+        opts.substitute = Some(Substitution {
+            vars,
+            strict: args.strict_vars,
+        });
+    }
+    Ok(opts)
 }

@@ -213,3 +213,33 @@ fn source_fetch_bad_ref_is_an_input_error_and_missing_ref_names_it() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn render_plain_manifests_with_substitution() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  env: ${ENV}\n  region: ${REGION:=eu-west-1}\n",
+    )
+    .expect("write");
+    let path = dir.path().to_str().expect("utf-8");
+    let out = driftless(&["render", path, "--var", "ENV=prod"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    assert!(
+        yaml.contains("env: prod") && yaml.contains("region: eu-west-1"),
+        "{yaml}"
+    );
+
+    let out = driftless(&["render", path, "--strict-vars"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("ENV") && err.contains("settings"),
+        "names the variable and object: {err}"
+    );
+
+    let out = driftless(&["render", path, "--var", "novalue"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("NAME=VALUE"));
+}
