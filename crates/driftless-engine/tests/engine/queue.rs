@@ -260,3 +260,27 @@ async fn shutdown_cancels_running_work_and_waits_for_it() {
     assert!(matches!(err, QueueError::Closed { .. }));
     assert_eq!(err.to_string(), "work queue is shut down: cannot queue web");
 }
+
+#[tokio::test(start_paused = true)]
+async fn clearing_the_interval_stops_polling_but_not_retries() {
+    let rec = Recorder::new();
+    // Run 1 (interval) succeeds, run 2 (manual) fails and must still be retried.
+    let q = rec.queue(exact(4), Duration::ZERO, |n| {
+        if n == 2 {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        }
+    });
+    q.set_interval("web", Some(Duration::from_secs(10)))
+        .expect("interval");
+    sleep(Duration::from_secs(15)).await;
+    q.set_interval("web", None).expect("stop polling");
+    q.trigger("web", SyncTrigger::Manual).expect("trigger");
+    sleep(Duration::from_secs(100)).await;
+    assert_eq!(
+        rec.times(),
+        vec![10, 15, 16],
+        "one 1s retry, then no more polls"
+    );
+}
