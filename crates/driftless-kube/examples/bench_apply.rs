@@ -41,8 +41,9 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-/// `count` objects: 40% ConfigMaps, 30% Services, 30% Deployments (with zero
-/// replicas, so the benchmark measures apply, not the scheduler).
+/// `count` objects: 40% ConfigMaps, 30% Services, 30% Deployments. Services
+/// are headless and Deployments have zero replicas, so the benchmark measures
+/// apply, not the size of the service IP range or the scheduler.
 fn object_set(count: usize, namespace: &str) -> Vec<Value> {
     (0..count)
         .map(|i| match i % 10 {
@@ -51,7 +52,7 @@ fn object_set(count: usize, namespace: &str) -> Vec<Value> {
                 "data": {"index": i.to_string(), "payload": "x".repeat(256)}}),
             4..=6 => json!({"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": format!("svc-{i}"), "namespace": namespace},
-                "spec": {"selector": {"app": format!("app-{i}")},
+                "spec": {"clusterIP": "None", "selector": {"app": format!("app-{i}")},
                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}}),
             _ => json!({"apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": format!("deploy-{i}"), "namespace": namespace},
