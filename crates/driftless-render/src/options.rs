@@ -108,3 +108,41 @@ impl RenderOptions {
         key
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{RenderKind, RenderOptions};
+
+    #[test]
+    fn every_option_changes_the_cache_key() {
+        let base = RenderOptions::new("/repo");
+        let mut variants: Vec<RenderOptions> = Vec::new();
+        let mut push = |change: &dyn Fn(&mut RenderOptions)| {
+            let mut o = base.clone();
+            change(&mut o);
+            variants.push(o);
+        };
+        push(&|o| o.kind = Some(RenderKind::Plain));
+        push(&|o| o.root = "/other".into());
+        push(&|o| o.kustomize.enable_helm = true);
+        push(&|o| o.kustomize.reorder = driftless_kustomize::Reorder::None);
+        push(&|o| o.helm.release_name = Some("r".into()));
+        push(&|o| o.helm.values = Some(serde_json::json!({"a": 1})));
+        push(&|o| {
+            o.jsonnet
+                .ext_vars
+                .insert("k".into(), "v".into())
+                .map_or((), |_| ())
+        });
+        push(&|o| o.plain.recursive = true);
+        push(&|o| o.plain.exclude.push("*.json".into()));
+        push(&|o| o.substitute = Some(Default::default()));
+        let mut keys: Vec<String> = variants.iter().map(RenderOptions::cache_key).collect();
+        keys.push(base.cache_key());
+        let count = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), count, "two option sets share a cache key");
+        assert_eq!(base.cache_key(), base.clone().cache_key());
+    }
+}
