@@ -129,10 +129,7 @@ mod tests {
         push(&|o| o.helm.release_name = Some("r".into()));
         push(&|o| o.helm.values = Some(serde_json::json!({"a": 1})));
         push(&|o| {
-            o.jsonnet
-                .ext_vars
-                .insert("k".into(), "v".into())
-                .map_or((), |_| ())
+            o.jsonnet.ext_vars.insert("k".into(), "v".into());
         });
         push(&|o| o.plain.recursive = true);
         push(&|o| o.plain.exclude.push("*.json".into()));
