@@ -16,6 +16,12 @@ pub struct Cli {
 pub enum Command {
     /// Render a directory (Kustomize, Helm chart, Jsonnet or plain manifests) to a YAML stream.
     Render(RenderArgs),
+    /// Show what applying DIR would change (exit 0: none, 1: changes, 2: error).
+    Diff(ClusterArgs),
+    /// Apply DIR to the cluster as an app: server-side apply in waves, optional prune and wait.
+    Apply(ApplyArgs),
+    /// Delete everything an app owns in the cluster.
+    Delete(DeleteArgs),
     /// Work with Git sources.
     Source {
         #[command(subcommand)]
@@ -69,11 +75,18 @@ pub enum LoadRestrictorArg {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// Directory to render.
-    pub dir: PathBuf,
+    #[command(flatten)]
+    pub input: RenderInput,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
+}
+
+/// The directory to render and how to render it.
+#[derive(Debug, Args)]
+pub struct RenderInput {
+    /// Directory to render.
+    pub dir: PathBuf,
     /// Resource order, as kustomize's --reorder.
     #[arg(long, value_enum, default_value_t)]
     pub reorder: ReorderArg,
@@ -140,4 +153,68 @@ pub struct FetchArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t)]
     pub output: SummaryOutput,
+}
+
+/// Where the cluster is and which app the objects belong to.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The app that owns the objects (owner label and inventory name).
+    #[arg(long)]
+    pub app: String,
+    /// Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Namespace for objects that name none (default: the context's).
+    #[arg(long, short)]
+    pub namespace: Option<String>,
+    /// Act as this ServiceAccount (NAME in the namespace, or NAMESPACE:NAME).
+    #[arg(long, value_name = "SERVICE_ACCOUNT")]
+    pub impersonate: Option<String>,
+    /// Namespace holding the apps' inventories.
+    #[arg(long, default_value = "driftless-system")]
+    pub inventory_namespace: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: SummaryOutput,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub input: RenderInput,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Count objects that left the set as deletions (as apply --prune would).
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Let an empty set prune everything the app owns.
+    #[arg(long, requires = "prune")]
+    pub allow_empty_prune: bool,
+    /// Wait until every object is healthy.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long to wait for health (e.g. 30s, 5m).
+    #[arg(long, default_value = "5m")]
+    pub timeout: String,
+    /// Take over conflicting fields; delete and re-create objects whose immutable fields changed.
+    #[arg(long)]
+    pub force: bool,
+    /// Create the namespace when it does not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
 }

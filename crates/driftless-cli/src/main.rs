@@ -2,6 +2,7 @@
 //! call the libraries, print results.
 
 mod args;
+mod cluster;
 mod exit;
 mod render;
 mod source;
@@ -14,6 +15,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render::run(&args),
+        Command::Diff(args) => cluster::diff(&args),
+        Command::Apply(args) => cluster::apply(&args),
+        Command::Delete(args) => cluster::delete(&args),
         Command::Source {
             command: SourceCommand::Fetch(args),
         } => source::fetch(&args),

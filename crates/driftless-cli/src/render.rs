@@ -5,18 +5,11 @@ use std::collections::BTreeMap;
 use driftless_kustomize::{LoadRestrictor, Reorder};
 use driftless_render::{RenderKind, RenderOptions, Substitution};
 
-use crate::args::{KindArg, LoadRestrictorArg, Output, RenderArgs, ReorderArg};
+use crate::args::{KindArg, LoadRestrictorArg, Output, RenderArgs, RenderInput, ReorderArg};
 use crate::exit::{Failure, Outcome};
 
 pub fn run(args: &RenderArgs) -> Outcome {
-    if !args.dir.is_dir() {
-        return Err(Failure::input(anyhow::anyhow!(
-            "{}: not a directory",
-            args.dir.display()
-        )));
-    }
-    let opts = options(args).map_err(Failure::input)?;
-    let set = driftless_render::render(&args.dir, &opts).map_err(Failure::input)?;
+    let set = render(&args.input)?;
     let text = match args.output {
         Output::Yaml => set.to_yaml().map_err(Failure::operational)?,
         Output::Json => {
@@ -31,8 +24,20 @@ pub fn run(args: &RenderArgs) -> Outcome {
     Ok(0)
 }
 
+/// Renders the input directory; every failure is the user's input to fix.
+pub fn render(args: &RenderInput) -> Result<driftless_render::ObjectSet, Failure> {
+    if !args.dir.is_dir() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "{}: not a directory",
+            args.dir.display()
+        )));
+    }
+    let opts = options(args).map_err(Failure::input)?;
+    driftless_render::render(&args.dir, &opts).map_err(Failure::input)
+}
+
 /// Builds render options from the raw arguments, rejecting malformed ones first.
-fn options(args: &RenderArgs) -> anyhow::Result<RenderOptions> {
+fn options(args: &RenderInput) -> anyhow::Result<RenderOptions> {
     let mut opts = RenderOptions::new(args.root.clone().unwrap_or_else(|| args.dir.clone()));
     opts.kind = args.kind.map(|k| match k {
         KindArg::Kustomize => RenderKind::Kustomize,

@@ -2,18 +2,9 @@
 //! kustomize` as the rendering oracle and real `git` repositories.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn driftless(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_driftless"))
-        .args(args)
-        .output()
-        .expect("run driftless")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::support::{driftless, text};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

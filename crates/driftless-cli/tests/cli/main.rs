@@ -1,0 +1,5 @@
+//! End-to-end tests of the `driftless` binary, in one test binary.
+
+mod cluster;
+mod local;
+mod support;
