@@ -13,103 +13,18 @@ use serde_json::{Value, json};
 use crate::FIELD_MANAGER;
 use crate::health::HealthStatus;
 use crate::intent::Intent;
-use crate::inventory::{DEFAULT_INVENTORY_NAMESPACE, Inventory, InventoryError, InventoryStore};
-use crate::object::{OWNER_LABEL, ObjectError, ObjectKey, ObjectRef, label};
-use crate::order::{OrderError, apply_order, kind_rank};
+use crate::inventory::{DEFAULT_INVENTORY_NAMESPACE, Inventory, InventoryStore};
+use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef, label};
+use crate::order::{apply_order, kind_rank};
 use crate::target::{Resource, Target, TargetError, is_not_found};
 use crate::wait::{ObjectHealth, WaitError, wait_healthy};
 
+mod error;
+pub use error::ApplyError;
+pub(crate) use error::api_error;
+
 /// Writes in flight at once.
 const WRITES_IN_FLIGHT: usize = 32;
-
-/// Why an apply, diff or delete failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// The cluster could not be reached or a kind not resolved.
-    #[error(transparent)]
-    Target(#[from] TargetError),
-    /// An object of the set is malformed.
-    #[error(transparent)]
-    Object(#[from] ObjectError),
-    /// The set cannot be ordered.
-    #[error(transparent)]
-    Order(#[from] OrderError),
-    /// The inventory could not be read or written.
-    #[error(transparent)]
-    Inventory(Box<InventoryError>),
-    /// Objects did not become healthy.
-    #[error(transparent)]
-    Wait(#[from] WaitError),
-    /// The same object appears twice in the set.
-    #[error("{0} appears twice in the object set")]
-    Duplicate(String),
-    /// Another field manager owns fields this apply would change.
-    #[error("{object}: conflict with field manager {}: {message} (apply with force to take the fields over)", .managers.join(", "))]
-    Conflict {
-        /// The object.
-        object: String,
-        /// The managers owning the contested fields.
-        managers: Vec<String>,
-        /// The API server's message, naming the fields.
-        message: String,
-    },
-    /// The change touches a field that cannot change after creation.
-    #[error(
-        "{object}: field {field} is immutable: {message} (apply with force to delete and re-create)"
-    )]
-    Immutable {
-        /// The object.
-        object: String,
-        /// The field's path.
-        field: String,
-        /// The API server's message.
-        message: String,
-    },
-    /// RBAC denied the request.
-    #[error("{object}: {action} forbidden for {user}: {message}")]
-    Forbidden {
-        /// The object.
-        object: String,
-        /// What was attempted (`apply`, `delete`, ...).
-        action: &'static str,
-        /// The identity the request was made as.
-        user: String,
-        /// The API server's message.
-        message: String,
-    },
-    /// The object is owned by another App.
-    #[error(
-        "{object} belongs to app {owner} (label {OWNER_LABEL}); apply with force to take it over"
-    )]
-    OwnedByOtherApp {
-        /// The object.
-        object: String,
-        /// The App named by its label.
-        owner: String,
-    },
-    /// Any other API failure on one object.
-    #[error("{object}: {action} failed: {source}")]
-    Api {
-        /// The object.
-        object: String,
-        /// What was attempted.
-        action: &'static str,
-        /// What went wrong.
-        source: kube::Error,
-    },
-    /// Secrets could not be masked for a diff.
-    #[error(transparent)]
-    Mask(#[from] crate::diff::MaskError),
-    /// A diff could not be computed.
-    #[error(transparent)]
-    Diff(#[from] crate::diff::DiffError),
-}
-
-impl From<InventoryError> for ApplyError {
-    fn from(e: InventoryError) -> Self {
-        Self::Inventory(Box::new(e))
-    }
-}
 
 /// What an apply, diff or delete should do.
 #[derive(Debug, Clone)]
@@ -609,65 +524,4 @@ async fn wait_for_definitions(
         }
     }
     Ok(())
-}
-
-/// Turns an API failure on `object` into the error that explains it best.
-pub(crate) fn api_error(
-    target: &Target,
-    object: &str,
-    action: &'static str,
-    source: kube::Error,
-) -> ApplyError {
-    let kube::Error::Api(status) = &source else {
-        return ApplyError::Api {
-            object: object.to_owned(),
-            action,
-            source,
-        };
-    };
-    let message = status.message.clone();
-    let causes = status
-        .details
-        .as_ref()
-        .map(|d| d.causes.as_slice())
-        .unwrap_or_default();
-    match status.code {
-        409 if status.reason == "Conflict" && message.contains("conflict") => {
-            let mut managers: Vec<String> = message
-                .split("conflict with \"")
-                .skip(1)
-                .filter_map(|rest| rest.split('"').next())
-                .map(str::to_owned)
-                .collect();
-            managers.dedup();
-            ApplyError::Conflict {
-                object: object.to_owned(),
-                managers,
-                message,
-            }
-        }
-        422 if message.contains("immutable") || message.contains("updates to") => {
-            let field = causes
-                .iter()
-                .find(|c| c.message.contains("immutable") || c.message.contains("forbidden"))
-                .map(|c| c.field.clone())
-                .unwrap_or_else(|| "(unnamed)".to_owned());
-            ApplyError::Immutable {
-                object: object.to_owned(),
-                field,
-                message,
-            }
-        }
-        403 => ApplyError::Forbidden {
-            object: object.to_owned(),
-            action,
-            user: target.user().unwrap_or("the kubeconfig user").to_owned(),
-            message,
-        },
-        _ => ApplyError::Api {
-            object: object.to_owned(),
-            action,
-            source,
-        },
-    }
 }
