@@ -155,3 +155,46 @@ pub(crate) fn api_error(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn status(value: serde_json::Value) -> kube::Error {
+        kube::Error::Api(Box::new(
+            serde_json::from_value(value).expect("valid status"),
+        ))
+    }
+
+    fn target() -> Target {
+        let config = kube::Config::new("https://127.0.0.1:1".parse().expect("valid uri"));
+        Target::from_config(config).expect("a client needs no connection")
+    }
+
+    #[tokio::test]
+    async fn api_failures_map_to_errors_that_name_the_cause() {
+        let t = target();
+        let conflict = status(json!({"code": 409, "reason": "Conflict",
+            "message": "Apply failed with 2 conflicts: conflict with \"kubectl-edit\" using v1: .data.a\nconflict with \"ops\" using v1: .data.b"}));
+        match api_error(&t, "v1/ConfigMap/ns/c", "apply", conflict) {
+            ApplyError::Conflict { managers, .. } => assert_eq!(managers, ["kubectl-edit", "ops"]),
+            other => panic!("{other}"),
+        }
+        let immutable = status(json!({"code": 422, "reason": "Invalid",
+            "message": "Deployment.apps \"api\" is invalid: spec.selector: Invalid value: field is immutable",
+            "details": {"causes": [{"field": "spec.selector", "message": "Invalid value: field is immutable"}]}}));
+        let err = api_error(&t, "apps/v1/Deployment/ns/api", "apply", immutable);
+        assert!(matches!(&err, ApplyError::Immutable { field, .. } if field == "spec.selector"));
+        assert!(
+            err.to_string()
+                .starts_with("apps/v1/Deployment/ns/api: field spec.selector is immutable")
+        );
+        let denied = status(json!({"code": 403, "reason": "Forbidden", "message": "no"}));
+        let err = api_error(&t, "v1/ConfigMap/ns/c", "delete", denied);
+        assert_eq!(
+            err.to_string(),
+            "v1/ConfigMap/ns/c: delete forbidden for the kubeconfig user: no"
+        );
+    }
+}
