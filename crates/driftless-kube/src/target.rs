@@ -273,3 +273,32 @@ impl Target {
 pub(crate) fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn errors_name_the_kubeconfig_and_the_account() {
+        let missing = Path::new("/nonexistent/driftless/kubeconfig");
+        let err = Target::connect(Some(missing), None)
+            .await
+            .expect_err("no such file");
+        assert!(
+            err.to_string()
+                .starts_with("reading kubeconfig /nonexistent/driftless/kubeconfig: "),
+            "{err}"
+        );
+        let config = Config::new("https://127.0.0.1:1".parse().expect("valid uri"));
+        let target = Target::from_config(config).expect("a client needs no connection");
+        let err = target.impersonate("Bad Name", "ns").expect_err("invalid");
+        assert_eq!(
+            err.to_string(),
+            "invalid service account \"Bad Name\": expected NAME or NAMESPACE:NAME"
+        );
+        let tenant = target.impersonate("team-a:deployer", "ns").expect("valid");
+        assert_eq!(tenant.user(), Some("system:serviceaccount:team-a:deployer"));
+        let local = target.impersonate("deployer", "web").expect("valid");
+        assert_eq!(local.user(), Some("system:serviceaccount:web:deployer"));
+    }
+}
