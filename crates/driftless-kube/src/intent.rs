@@ -102,6 +102,8 @@ pub fn drifted_fields(desired: &Value, live: &Value) -> Vec<String> {
 
 /// [`drifted_fields`] as path segments (label keys may hold dots).
 pub fn drifted_paths(desired: &Value, live: &Value) -> Vec<Vec<String>> {
+    let folded = fold_string_data(desired);
+    let desired = folded.as_ref().unwrap_or(desired);
     let mut out = Vec::new();
     if let (Some(d), Some(l)) = (desired.as_object(), live.as_object()) {
         for (key, value) in d {
@@ -114,6 +116,31 @@ pub fn drifted_paths(desired: &Value, live: &Value) -> Vec<Vec<String>> {
         out.push(Vec::new());
     }
     out
+}
+
+/// A Secret's `stringData` as the API server stores it: base64 in `data`,
+/// overriding `data` entries of the same key. `None` when there is nothing to
+/// fold, so a Secret declared with `stringData` does not look drifted forever.
+fn fold_string_data(desired: &Value) -> Option<Value> {
+    use base64::Engine as _;
+    if desired.get("kind")?.as_str()? != "Secret" || desired.get("apiVersion")?.as_str()? != "v1" {
+        return None;
+    }
+    let string_data = desired.get("stringData")?.as_object()?;
+    let mut folded = desired.clone();
+    let object = folded.as_object_mut()?;
+    let mut data = match object.shift_remove("data") {
+        Some(Value::Object(data)) => data,
+        _ => Map::new(),
+    };
+    for (key, value) in string_data {
+        let text = value.as_str()?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+        data.insert(key.clone(), Value::String(encoded));
+    }
+    object.shift_remove("stringData");
+    object.insert("data".to_owned(), Value::Object(data));
+    Some(folded)
 }
 
 fn compare(
@@ -194,6 +221,18 @@ mod tests {
             "data": {"k": "w"}});
         let changed = Intent::new(&other, "web", "prod", config_maps()).expect("valid");
         assert_ne!(changed.digest, intent.digest);
+    }
+
+    #[test]
+    fn secret_string_data_matches_its_stored_base64_form() {
+        let desired = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+            "data": {"user": "YWRh", "password": "b2xk"}, "stringData": {"password": "hunter2"}});
+        let live = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+            "data": {"user": "YWRh", "password": "aHVudGVyMg=="}, "type": "Opaque"});
+        assert!(drifted_fields(&desired, &live).is_empty());
+        let changed = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+            "data": {"user": "YWRh", "password": "b3RoZXI="}});
+        assert_eq!(drifted_fields(&desired, &changed), ["data.password"]);
     }
 
     #[test]

@@ -13,7 +13,7 @@ const SETTINGS: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: info\n";
 const EXTRA: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  k: v\n";
 const SECRET: &str =
-    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ndata:\n  password: aHVudGVyMg==\n";
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: hunter2\n";
 
 #[tokio::test]
 async fn diff_apply_prune_and_delete_an_app() {
@@ -71,6 +71,13 @@ async fn diff_apply_prune_and_delete_an_app() {
         out.status.code(),
         Some(0),
         "no changes after apply: {}",
+        text(&out.stdout)
+    );
+    let out = run("apply", &[]);
+    assert!(out.status.success(), "re-apply: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("0 created, 0 updated, 3 unchanged"),
+        "an unchanged re-apply writes nothing: {}",
         text(&out.stdout)
     );
 
