@@ -107,6 +107,7 @@ fn progress(output: SummaryOutput, event: &ApplyEvent) {
             )
         }
         (_, ApplyEvent::Deleted { object }) => writeln!(err, "{object} deleted"),
+        (_, ApplyEvent::Health { object, health }) => writeln!(err, "{object} {health}"),
     };
 }
 

@@ -76,6 +76,17 @@ pub async fn wait_healthy(
     objects: &[(Resource, ObjectRef)],
     timeout: Duration,
 ) -> Result<Vec<ObjectHealth>, WaitError> {
+    wait_healthy_with(target, objects, timeout, &|_, _| {}).await
+}
+
+/// [`wait_healthy`], calling `on_change` whenever an object's health status
+/// changes (its first reading included), so callers can show progress.
+pub async fn wait_healthy_with(
+    target: &Target,
+    objects: &[(Resource, ObjectRef)],
+    timeout: Duration,
+    on_change: &(dyn Fn(&ObjectRef, &Health) + Send + Sync),
+) -> Result<Vec<ObjectHealth>, WaitError> {
     let start = Instant::now();
     let mut latest: Vec<Option<Health>> = vec![None; objects.len()];
     loop {
@@ -105,6 +116,9 @@ pub async fn wait_healthy(
         .await;
         for read in reads {
             let (i, health) = read?;
+            if latest[i].as_ref().map(|h| h.status) != Some(health.status) {
+                on_change(&objects[i].1, &health);
+            }
             if is_terminal_failure(&health) {
                 return Err(WaitError::Failed {
                     object: objects[i].1.to_string(),

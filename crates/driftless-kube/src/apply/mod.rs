@@ -17,7 +17,7 @@ use crate::inventory::{DEFAULT_INVENTORY_NAMESPACE, Inventory, InventoryStore};
 use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef, label};
 use crate::order::{apply_order, kind_rank};
 use crate::target::{Resource, Target, TargetError, is_not_found};
-use crate::wait::{ObjectHealth, WaitError, wait_healthy};
+use crate::wait::{ObjectHealth, WaitError, wait_healthy, wait_healthy_with};
 
 mod error;
 pub use error::ApplyError;
@@ -92,6 +92,13 @@ pub enum ApplyEvent {
     Deleted {
         /// The object.
         object: ObjectRef,
+    },
+    /// While waiting, an object's health changed.
+    Health {
+        /// The object.
+        object: ObjectRef,
+        /// Its health now.
+        health: crate::health::Health,
     },
 }
 
@@ -196,6 +203,12 @@ pub async fn apply(
         ..ApplyReport::default()
     };
     let mut applied: Vec<(Resource, ObjectRef)> = Vec::new();
+    let report_health = |object: &ObjectRef, health: &crate::health::Health| {
+        progress(ApplyEvent::Health {
+            object: object.clone(),
+            health: health.clone(),
+        });
+    };
     for (index, wave) in waves.iter().enumerate() {
         let wave_start = applied.len();
         // Objects of one kind rank go together; a rank waits for the one before.
@@ -230,7 +243,7 @@ pub async fn apply(
                 wave: wave.number,
                 objects: objects.len(),
             });
-            wait_healthy(&tenant, objects, opts.timeout).await?;
+            wait_healthy_with(&tenant, objects, opts.timeout, &report_health).await?;
         }
     }
     if opts.wait {
@@ -240,7 +253,7 @@ pub async fn apply(
                 objects: applied.len(),
             });
         }
-        report.health = wait_healthy(&tenant, &applied, opts.timeout).await?;
+        report.health = wait_healthy_with(&tenant, &applied, opts.timeout, &report_health).await?;
         report.status = Some(crate::health::aggregate(
             report.health.iter().map(|h| &h.health),
         ));

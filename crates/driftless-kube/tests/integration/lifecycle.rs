@@ -27,11 +27,26 @@ async fn waves_apply_in_order_each_healthy_before_the_next() {
             ApplyEvent::Applied { object, .. } => format!("applied {}", object.name),
             ApplyEvent::Waiting { wave, .. } => format!("wait {wave}"),
             ApplyEvent::Deleted { object } => format!("deleted {}", object.name),
+            ApplyEvent::Health { object, health } => format!("{:?} {}", health.status, object.name),
         })
         .collect();
+    // Health readings come in poll order, so they are checked apart from the sequence.
+    let (health, steps): (Vec<&String>, Vec<&String>) = seen
+        .iter()
+        .partition(|s| !s.starts_with("applied") && !s.starts_with("wait"));
     assert_eq!(
-        seen,
+        steps,
         ["applied web", "wait 0", "applied after-web", "wait 1"]
+    );
+    let position = |s: &str| seen.iter().position(|x| x == s);
+    let healthy_web = position("Healthy web").expect("web reported healthy");
+    assert!(
+        healthy_web < position("applied after-web").expect("second wave"),
+        "{seen:?}"
+    );
+    assert!(
+        health.contains(&&"Healthy after-web".to_owned()),
+        "{seen:?}"
     );
     // The deployment was available when the next wave started.
     let web = get("deployment", ns.name(), "web").expect("web");
