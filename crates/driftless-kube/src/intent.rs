@@ -112,7 +112,7 @@ pub fn drifted_paths(desired: &Value, live: &Value) -> Vec<Vec<String>> {
             }
             compare(value, l.get(key), &mut vec![key.clone()], &mut out);
         }
-    } else if !covers(desired, live) {
+    } else if !covers(desired, live, None, None) {
         out.push(Vec::new());
     }
     out
@@ -160,7 +160,9 @@ fn compare(
         }
         (_, None) => out.push(path.clone()),
         (d, Some(l)) => {
-            if !covers(d, l) {
+            let key = path.last().map(String::as_str);
+            let parent = path.len().checked_sub(2).map(|i| path[i].as_str());
+            if !covers(d, l, parent, key) {
                 out.push(path.clone());
             }
         }
@@ -168,17 +170,23 @@ fn compare(
 }
 
 /// Whether `live` holds everything `desired` says (objects may have more keys).
-fn covers(desired: &Value, live: &Value) -> bool {
+/// Whether `live` holds every value `desired` sets. `key` is the field
+/// `desired` sits in and `parent` the field of the map around it, so that
+/// quantities (which the API server rewrites canonically) compare by value.
+fn covers(desired: &Value, live: &Value, parent: Option<&str>, key: Option<&str>) -> bool {
     match (desired, live) {
         (Value::Null, _) => true,
         (Value::Object(d), Value::Object(l)) => d
             .iter()
-            .all(|(k, v)| l.get(k).is_some_and(|lv| covers(v, lv)) || v.is_null()),
+            .all(|(k, v)| l.get(k).is_some_and(|lv| covers(v, lv, key, Some(k))) || v.is_null()),
         (Value::Array(d), Value::Array(l)) => {
-            d.len() == l.len() && d.iter().zip(l).all(|(dv, lv)| covers(dv, lv))
+            d.len() == l.len() && d.iter().zip(l).all(|(dv, lv)| covers(dv, lv, parent, key))
         }
-        (Value::Number(d), Value::Number(l)) => d == l || d.as_f64() == l.as_f64(),
-        (d, l) => d == l,
+        (Value::Number(d), Value::Number(l)) if d == l || d.as_f64() == l.as_f64() => true,
+        (d, l) if d == l => true,
+        (d, l) => {
+            crate::quantity::is_quantity_field(parent, key) && crate::quantity::same_quantity(d, l)
+        }
     }
 }
 
@@ -221,6 +229,28 @@ mod tests {
             "data": {"k": "w"}});
         let changed = Intent::new(&other, "web", "prod", config_maps()).expect("valid");
         assert_ne!(changed.digest, intent.digest);
+    }
+
+    #[test]
+    fn resource_quantities_in_canonical_form_are_not_drift() {
+        let container = |cpu: Value, memory: Value| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                "spec": {"template": {"spec": {"containers": [{"name": "web",
+                    "resources": {"limits": {"cpu": cpu, "memory": memory}}}]}}}})
+        };
+        let desired = container(json!(1), json!("1.5Gi"));
+        let live = container(json!("1"), json!("1536Mi"));
+        assert!(drifted_fields(&desired, &live).is_empty());
+        let edited = container(json!("2"), json!("1536Mi"));
+        assert_eq!(
+            drifted_fields(&desired, &edited),
+            ["spec.template.spec.containers"]
+        );
+        let labelled = |v: Value| json!({"metadata": {"labels": {"version": v}}});
+        assert_eq!(
+            drifted_fields(&labelled(json!("1.0")), &labelled(json!("1"))),
+            ["metadata.labels.version"]
+        );
     }
 
     #[test]

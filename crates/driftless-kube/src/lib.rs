@@ -21,6 +21,7 @@ pub mod object;
 pub mod order;
 mod plan;
 mod prune;
+mod quantity;
 mod secret;
 mod target;
 mod wait;

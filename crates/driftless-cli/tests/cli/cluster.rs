@@ -15,6 +15,27 @@ const EXTRA: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n
 const SECRET: &str =
     "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  password: hunter2\n";
 
+/// Quantities written as the API server does not store them (`1`, `0.5Gi`, `0.25`).
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  replicas: 0
+  selector:
+    matchLabels: {app: api}
+  template:
+    metadata:
+      labels: {app: api}
+    spec:
+      containers:
+      - name: api
+        image: ghcr.io/example/api:1.0.0
+        resources:
+          limits: {cpu: 1, memory: 0.5Gi}
+          requests: {cpu: 0.25}
+";
+
 #[tokio::test]
 async fn diff_apply_prune_and_delete_an_app() {
     let env = shared();
@@ -24,6 +45,7 @@ async fn diff_apply_prune_and_delete_an_app() {
         ("settings.yaml", SETTINGS),
         ("extra.yaml", EXTRA),
         ("secret.yaml", SECRET),
+        ("deployment.yaml", DEPLOYMENT),
     ] {
         write(dir.path(), name, body);
     }
@@ -52,7 +74,7 @@ async fn diff_apply_prune_and_delete_an_app() {
         text(&out.stderr)
     );
     let shown = text(&out.stdout);
-    assert!(shown.contains("3 to create"), "{shown}");
+    assert!(shown.contains("4 to create"), "{shown}");
     assert!(
         !shown.contains("aHVudGVyMg==") && !shown.contains("hunter2"),
         "secret masked: {shown}"
@@ -61,7 +83,7 @@ async fn diff_apply_prune_and_delete_an_app() {
     let out = run("apply", &["--wait", "--timeout", "30s"]);
     assert!(out.status.success(), "apply: {}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("3 created"),
+        text(&out.stdout).contains("4 created"),
         "{}",
         text(&out.stdout)
     );
@@ -76,7 +98,7 @@ async fn diff_apply_prune_and_delete_an_app() {
     let out = run("apply", &[]);
     assert!(out.status.success(), "re-apply: {}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("0 created, 0 updated, 3 unchanged"),
+        text(&out.stdout).contains("0 created, 0 updated, 4 unchanged"),
         "an unchanged re-apply writes nothing: {}",
         text(&out.stdout)
     );
