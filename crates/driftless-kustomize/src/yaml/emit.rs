@@ -22,7 +22,9 @@ pub fn emit_document(value: &Value) -> Result<String, YamlError> {
         Value::Object(m) if !m.is_empty() => e.map(m, 0, false)?,
         Value::Array(a) if !a.is_empty() => e.seq(a, 0, false)?,
         other => {
-            e.scalar_value(other, 0, false)?;
+            // go-yaml indents a document-root scalar like a mapping value
+            // (two columns); block scalar lines at column 0 would not parse.
+            e.scalar_value(other, 2, false)?;
             e.end_line();
         }
     }
@@ -527,6 +529,16 @@ mod tests {
                 "", "1", "2", "10", "A", "a-b", "a.b", "a_", "a9", "a09", "a10", "aB"
             ]
         );
+    }
+
+    #[test]
+    fn root_block_scalar_is_indented_and_reads_back() {
+        let value = Value::String("D >\n\n\noa0:0 *x".into());
+        let text = emit_document(&value).expect("emit");
+        assert_eq!(text, "|-\n  D >\n\n\n  oa0:0 *x\n");
+        let stream = format!("{text}---\nkey: v\n");
+        let back = super::super::parse_documents(&stream, "root-scalar").expect("parse");
+        assert_eq!(back, vec![value, serde_json::json!({"key": "v"})]);
     }
 
     #[test]
