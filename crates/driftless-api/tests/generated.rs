@@ -117,9 +117,17 @@ fn run(mut cmd: Command) -> String {
 
 #[test]
 fn crds_apply_to_a_real_api_server() {
+    // Server-side apply is an upsert: unlike a client-side apply it cannot
+    // race with another test installing the same CRDs (read, then create).
     let mut cmd = kubectl();
-    cmd.args(["apply", "--dry-run=server", "-o", "name", "-f"])
-        .arg(crate_dir().join("crds"));
+    cmd.args([
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+    ])
+    .args(["-o", "name", "-f"])
+    .arg(crate_dir().join("crds"));
     let out = run(cmd);
     for (name, _) in crds() {
         let plural = name
