@@ -71,6 +71,44 @@ pub fn k8s_env_script() -> PathBuf {
     repo_root().join("scripts").join("k8s-env")
 }
 
+/// Runs `scripts/k8s-env ARGS --dir DIR`: for tests that need a private
+/// control plane of their own (fault tests), never the shared one.
+pub fn k8s_env(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("bash")
+        .arg(k8s_env_script())
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .expect("bash runs scripts/k8s-env")
+}
+
+/// Stops the private control plane in its directory when dropped, also
+/// when the test fails, so nothing is left running.
+pub struct DownOnDrop(pub PathBuf);
+
+impl Drop for DownOnDrop {
+    fn drop(&mut self) {
+        let _ = k8s_env(&self.0, &["down"]);
+    }
+}
+
+/// Kills a component of the private control plane in `dir` with SIGKILL,
+/// by the PID `scripts/k8s-env` recorded for it.
+pub fn kill_component(dir: &Path, component: &str) {
+    let pid_file = dir.join("run").join(format!("{component}.pid"));
+    let line = std::fs::read_to_string(&pid_file).expect("the component's pid file exists");
+    let pid = line
+        .split_whitespace()
+        .next()
+        .expect("the pid file names a pid");
+    let killed = Command::new("kill")
+        .args(["-9", pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success(), "kill -9 {pid} ({component})");
+}
+
 impl TestEnv {
     fn locate() -> Result<Self, Error> {
         if let Some(path) = std::env::var_os(KUBECONFIG_ENV).filter(|p| !p.is_empty()) {

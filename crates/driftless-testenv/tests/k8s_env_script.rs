@@ -8,32 +8,13 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use driftless_testenv::k8s_env_script;
+use driftless_testenv::{DownOnDrop, k8s_env, k8s_env_script, kill_component};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("driftless-k8s-env-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
-}
-
-fn k8s_env(dir: &Path, args: &[&str]) -> Output {
-    Command::new("bash")
-        .arg(k8s_env_script())
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run k8s-env")
-}
-
-/// Runs `down` for its directory when dropped, so a failing test leaves nothing running.
-struct Down(PathBuf);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = k8s_env(&self.0, &["down"]);
-    }
 }
 
 fn stderr(out: &Output) -> String {
@@ -141,7 +122,7 @@ fn failed_build_is_reported_with_its_log() {
 #[test]
 fn killed_apiserver_is_reported_and_up_recovers_the_same_data() {
     let dir = temp_dir("recover");
-    let _down = Down(dir.clone());
+    let _down = DownOnDrop(dir.clone());
     let up = k8s_env(&dir, &["up"]);
     assert!(up.status.success(), "first up: {}", stderr(&up));
     assert!(
@@ -167,15 +148,7 @@ fn killed_apiserver_is_reported_and_up_recovers_the_same_data() {
     ]);
     assert!(created.status.success(), "{}", stderr(&created));
 
-    let pid_line = std::fs::read_to_string(dir.join("run/kube-apiserver.pid")).expect("pid file");
-    let pid = pid_line.split_whitespace().next().expect("pid").to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    kill_component(&dir, "kube-apiserver");
     std::thread::sleep(std::time::Duration::from_millis(300));
 
     let status = k8s_env(&dir, &["status"]);

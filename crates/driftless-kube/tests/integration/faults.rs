@@ -2,50 +2,20 @@
 //! pruning, and the next apply converges. Runs a private control plane so
 //! the shared one is never disturbed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use driftless_kube::{ApplyEvent, ApplyOptions, Target, apply};
-use driftless_testenv::k8s_env_script;
+use driftless_testenv::{DownOnDrop, k8s_env, kill_component};
 use serde_json::json;
 
 use crate::cluster::{config_map, quiet};
-
-fn k8s_env(dir: &Path, args: &[&str]) -> Output {
-    Command::new("bash")
-        .arg(k8s_env_script())
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .expect("run k8s-env")
-}
-
-/// Stops the private control plane when dropped, also when the test fails.
-struct Down(PathBuf);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = k8s_env(&self.0, &["down"]);
-    }
-}
-
-fn kill_apiserver(dir: &Path) {
-    let line = std::fs::read_to_string(dir.join("run/kube-apiserver.pid")).expect("pid file");
-    let pid = line.split_whitespace().next().expect("pid");
-    let killed = Command::new("kill")
-        .args(["-9", pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-}
 
 #[tokio::test]
 async fn apiserver_killed_mid_apply_then_next_apply_converges() {
     let dir = std::env::temp_dir().join(format!("driftless-kube-fault-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let _down = Down(dir.clone());
+    let _down = DownOnDrop(dir.clone());
     let up = k8s_env(&dir, &["up"]);
     assert!(
         up.status.success(),
@@ -70,7 +40,7 @@ async fn apiserver_killed_mid_apply_then_next_apply_converges() {
     let applied = AtomicUsize::new(0);
     let kill_after_fifty = |e: ApplyEvent| {
         if matches!(e, ApplyEvent::Applied { .. }) && applied.fetch_add(1, Ordering::SeqCst) == 50 {
-            kill_apiserver(&dir);
+            kill_component(&dir, "kube-apiserver");
         }
     };
     // Only results after the kill count: writes in flight may or may not land.
