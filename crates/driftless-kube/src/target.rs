@@ -215,6 +215,33 @@ impl Target {
         }
     }
 
+    /// Waits until `kind` in `api_version` is served, rediscovering its
+    /// group/version every 100 ms. A CRD's group can still answer 404 for a
+    /// moment after the CRD is Established, while the API server's discovery
+    /// catches up. `Ok(false)` when `timeout` passes first.
+    pub async fn wait_served(
+        &self,
+        api_version: &str,
+        kind: &str,
+        timeout: Duration,
+    ) -> Result<bool, TargetError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            self.forget(api_version);
+            match self.discover(api_version).await {
+                Ok(()) if self.cached(api_version, kind).is_some() => return Ok(true),
+                Ok(()) => {}
+                Err(TargetError::Discovery { source, .. }) if is_not_found(&source) => {}
+                Err(e) => return Err(e),
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.forget(api_version);
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Drops the cached resources of one group/version.
     pub fn forget(&self, api_version: &str) {
         self.lock_discovery().remove(api_version);

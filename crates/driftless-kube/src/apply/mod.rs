@@ -523,17 +523,33 @@ async fn wait_for_definitions(
         .iter()
         .map(|i| (i.resource.clone(), i.object.clone()))
         .collect();
+    let start = std::time::Instant::now();
     wait_healthy(target, &objects, timeout).await?;
     for crd in crds {
         let group = crd.manifest.pointer("/spec/group").and_then(Value::as_str);
+        let kind = crd
+            .manifest
+            .pointer("/spec/names/kind")
+            .and_then(Value::as_str);
         let versions = crd
             .manifest
             .pointer("/spec/versions")
             .and_then(Value::as_array);
-        if let (Some(group), Some(versions)) = (group, versions) {
-            for version in versions.iter().filter_map(|v| v.get("name")?.as_str()) {
-                target.forget(&format!("{group}/{version}"));
-            }
+        let (Some(group), Some(kind), Some(versions)) = (group, kind, versions) else {
+            continue;
+        };
+        let served = versions
+            .iter()
+            .filter(|v| v.get("served") != Some(&Value::Bool(false)));
+        for version in served.filter_map(|v| v.get("name")?.as_str()) {
+            let api_version = format!("{group}/{version}");
+            let left = timeout.saturating_sub(start.elapsed());
+            // An unserved kind after the wait surfaces as UnknownKind when
+            // its objects are resolved, naming the object.
+            target
+                .wait_served(&api_version, kind, left)
+                .await
+                .map_err(ApplyError::from)?;
         }
     }
     Ok(())
