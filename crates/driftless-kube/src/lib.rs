@@ -35,7 +35,7 @@ pub use object::{OWNER_LABEL, ObjectError, ObjectKey, ObjectRef};
 pub use plan::diff;
 pub use prune::delete_app;
 pub use target::{Resource, Target, TargetError};
-pub use wait::{ObjectHealth, WaitError, wait_healthy, wait_healthy_with};
+pub use wait::{ObjectHealth, WaitError, assess_objects, wait_healthy, wait_healthy_with};
 
 /// Field manager name of every write driftless makes.
 pub const FIELD_MANAGER: &str = "driftless";

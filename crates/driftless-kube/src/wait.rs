@@ -93,27 +93,18 @@ pub async fn wait_healthy_with(
         let pending: Vec<usize> = (0..objects.len())
             .filter(|&i| !latest[i].as_ref().is_some_and(settled))
             .collect();
-        let reads = stream::iter(pending.iter().map(|&i| {
-            let (resource, object) = &objects[i];
-            async move {
-                let api = target.api(resource, object.namespace.as_deref());
-                let live = match api.get_opt(&object.name).await {
-                    Ok(live) => live,
-                    Err(e) if is_not_found(&e) => None,
-                    Err(source) => {
-                        return Err(WaitError::Read {
-                            object: object.to_string(),
-                            source,
-                        });
-                    }
-                };
-                let live = live.map(|l| serde_json::to_value(l).expect("objects serialize"));
-                Ok((i, assess_live(live.as_ref())))
-            }
-        }))
-        .buffer_unordered(READS_IN_FLIGHT)
-        .collect::<Vec<_>>()
-        .await;
+        // Collected first, as in `assess_objects`.
+        let reads: Vec<_> = pending
+            .iter()
+            .map(|&i| {
+                let (resource, object) = &objects[i];
+                async move { Ok((i, read_health(target, resource, object).await?)) }
+            })
+            .collect();
+        let reads = stream::iter(reads)
+            .buffer_unordered(READS_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await;
         for read in reads {
             let (i, health) = read?;
             if latest[i].as_ref().map(|h| h.status) != Some(health.status) {
@@ -151,4 +142,58 @@ pub async fn wait_healthy_with(
         }
         tokio::time::sleep(POLL_INTERVAL.min(timeout.saturating_sub(start.elapsed()))).await;
     }
+}
+
+/// Reads one object and assesses its health; an absent object is Missing.
+async fn read_health(
+    target: &Target,
+    resource: &Resource,
+    object: &ObjectRef,
+) -> Result<Health, WaitError> {
+    let api = target.api(resource, object.namespace.as_deref());
+    let live = match api.get_opt(&object.name).await {
+        Ok(live) => live,
+        Err(e) if is_not_found(&e) => None,
+        Err(source) => {
+            return Err(WaitError::Read {
+                object: object.to_string(),
+                source,
+            });
+        }
+    };
+    let live = live.map(|l| serde_json::to_value(l).expect("objects serialize"));
+    Ok(assess_live(live.as_ref()))
+}
+
+/// The health of each object now, in one pass and without waiting. A kind
+/// the cluster no longer serves makes its object Missing.
+pub async fn assess_objects(
+    target: &Target,
+    objects: &[ObjectRef],
+) -> Result<Vec<ObjectHealth>, WaitError> {
+    // Collected first: a closure inside the stream type makes the future
+    // fail the `Send` check of callers that spawn it (rust-lang/rust#102211).
+    let reads: Vec<_> = objects
+        .iter()
+        .map(|object| async move {
+            let health = match target.try_resolve(object).await {
+                Ok(Some(resource)) => read_health(target, &resource, object).await?,
+                Ok(None) => assess_live(None),
+                Err(e) => Health {
+                    status: HealthStatus::Unknown,
+                    message: e.to_string(),
+                    terminal: false,
+                },
+            };
+            Ok(ObjectHealth {
+                object: object.clone(),
+                health,
+            })
+        })
+        .collect();
+    let reads = stream::iter(reads)
+        .buffered(READS_IN_FLIGHT)
+        .collect::<Vec<_>>()
+        .await;
+    reads.into_iter().collect()
 }

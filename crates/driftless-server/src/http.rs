@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
@@ -63,7 +63,7 @@ pub struct ServerState {
     pub(crate) store: Store,
     pub(crate) control: Arc<dyn AppControl>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) receivers: Arc<HashMap<String, Receiver>>,
+    pub(crate) receivers: Arc<RwLock<HashMap<String, Receiver>>>,
     pub(crate) api_token: Option<Arc<str>>,
     pub(crate) on_push: Arc<OnPush>,
     pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
@@ -87,9 +87,15 @@ impl ServerState {
     }
 
     /// Accepts webhooks at `/hooks/{name}`.
-    pub fn receiver(mut self, name: &str, receiver: Receiver) -> Self {
-        Arc::make_mut(&mut self.receivers).insert(name.to_owned(), receiver);
+    pub fn receiver(self, name: &str, receiver: Receiver) -> Self {
+        write(&self.receivers).insert(name.to_owned(), receiver);
         self
+    }
+
+    /// Replaces every receiver at once (a config reload); requests in flight
+    /// finish with the receiver they started with.
+    pub fn set_receivers(&self, receivers: HashMap<String, Receiver>) {
+        *write(&self.receivers) = receivers;
     }
 
     /// Requires `Authorization: Bearer <token>` on mutating API calls.
@@ -114,6 +120,10 @@ impl ServerState {
     pub fn readiness(&self) -> Arc<AtomicBool> {
         self.ready.clone()
     }
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The full router.
@@ -181,7 +191,13 @@ async fn hook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(receiver) = state.receivers.get(&name) else {
+    let receiver = state
+        .receivers
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&name)
+        .cloned();
+    let Some(receiver) = receiver else {
         return error(StatusCode::NOT_FOUND, format!("receiver {name} not found"));
     };
     match webhook::verify(receiver.provider, &receiver.secret, &headers, &body) {

@@ -4,13 +4,15 @@
 //! - [`webhook`]: signature checks and payload parsing per Git host.
 //! - [`http`]: the axum router and [`http::serve`].
 //! - [`api`]: REST handlers for Apps and their history.
+//! - [`serve`]: `driftless serve`: config, engine, HTTP and config reload together.
 
 pub mod api;
 pub mod http;
+pub mod serve;
 pub mod webhook;
 
 /// Address the server binds by default: loopback only, so nothing is exposed by accident.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+pub const DEFAULT_LISTEN: &str = driftless_api::DEFAULT_LISTEN;
 
 /// The OpenAPI 3 document describing every route, served at `/api/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");

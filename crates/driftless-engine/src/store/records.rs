@@ -133,6 +133,8 @@ pub enum SyncTrigger {
     Config,
     /// A user rolled back to an earlier revision.
     Rollback,
+    /// A dependency became ready.
+    Dependency,
 }
 
 /// How a sync ended; `Running` until it does.

@@ -2,4 +2,5 @@
 
 mod control;
 mod queue;
+mod runtime;
 mod store;

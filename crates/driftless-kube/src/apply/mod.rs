@@ -334,20 +334,26 @@ async fn apply_step(
     progress: &(dyn Fn(ApplyEvent) + Send + Sync),
 ) -> Result<Vec<Action>, ApplyError> {
     let live = fetch_managed(target, intents).await?;
-    stream::iter(intents.iter().map(|intent| {
-        let live = live.get(&intent.object.key());
-        async move {
-            let action = apply_one(target, intent, live, opts).await?;
-            progress(ApplyEvent::Applied {
-                object: intent.object.clone(),
-                action,
-            });
-            Ok::<_, ApplyError>(action)
-        }
-    }))
-    .buffered(WRITES_IN_FLIGHT)
-    .try_collect()
-    .await
+    // Collected first: a closure inside the stream type makes the future
+    // fail the `Send` check of callers that spawn it (rust-lang/rust#102211).
+    let writes: Vec<_> = intents
+        .iter()
+        .map(|intent| {
+            let live = live.get(&intent.object.key());
+            async move {
+                let action = apply_one(target, intent, live, opts).await?;
+                progress(ApplyEvent::Applied {
+                    object: intent.object.clone(),
+                    action,
+                });
+                Ok::<_, ApplyError>(action)
+            }
+        })
+        .collect();
+    stream::iter(writes)
+        .buffered(WRITES_IN_FLIGHT)
+        .try_collect()
+        .await
 }
 
 /// Live objects that carry an owner label, one list per kind and namespace,

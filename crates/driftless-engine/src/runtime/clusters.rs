@@ -1,0 +1,116 @@
+//! Connections to the clusters Apps deploy to, each with one shared drift watch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use driftless_api::Config;
+use driftless_kube::{DriftEvent, DriftWatch, Target};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Api;
+use tokio::sync::{Mutex, broadcast};
+
+use super::spec::SecretData;
+
+/// A connected cluster and its drift watch.
+pub(crate) struct Cluster {
+    /// The API client.
+    pub(crate) target: Target,
+    /// Watches shared by every App on this cluster.
+    pub(crate) watch: DriftWatch,
+}
+
+/// Clusters by their connection settings; connected on first use.
+#[derive(Default)]
+pub(crate) struct Clusters {
+    connected: Mutex<HashMap<String, Arc<Cluster>>>,
+}
+
+/// The name the default cluster (no `destination.cluster`) goes by.
+const DEFAULT: &str = "(default)";
+
+impl Clusters {
+    /// The cluster named `name` in `config` (the default cluster for `None`),
+    /// connecting when first asked. `on_new` receives the drift events of a
+    /// new connection.
+    pub(crate) async fn get(
+        &self,
+        config: &Config,
+        name: Option<&str>,
+        on_new: impl FnOnce(broadcast::Receiver<DriftEvent>),
+    ) -> Result<Arc<Cluster>, String> {
+        let (key, path, context) = match name {
+            None => (DEFAULT.to_owned(), None, None),
+            Some(name) => {
+                let cluster = config
+                    .cluster(name)
+                    .ok_or_else(|| format!("Cluster {name} is not declared"))?;
+                let spec = &cluster.spec;
+                let path = spec.kubeconfig.as_ref().map(|k| k.path.clone());
+                let context = spec.kubeconfig.as_ref().and_then(|k| k.context.clone());
+                // Settings in the key make a changed Cluster connect afresh.
+                let key = format!("{name}|{path:?}|{context:?}|{}", spec.in_cluster);
+                (key, path, context)
+            }
+        };
+        let mut connected = self.connected.lock().await;
+        if let Some(cluster) = connected.get(&key) {
+            return Ok(cluster.clone());
+        }
+        let target = Target::connect(
+            path.as_deref().map(std::path::Path::new),
+            context.as_deref(),
+        )
+        .await
+        .map_err(|e| {
+            let name = name.unwrap_or("the default cluster");
+            format!("connecting to {name}: {e}")
+        })?;
+        let watch = DriftWatch::start(target.clone());
+        on_new(watch.subscribe());
+        let cluster = Arc::new(Cluster { target, watch });
+        connected.insert(key, cluster.clone());
+        Ok(cluster)
+    }
+
+    /// Stops drift reports for `app` on every cluster.
+    pub(crate) async fn untrack(&self, app: &str) {
+        for cluster in self.connected.lock().await.values() {
+            cluster.watch.untrack(app);
+        }
+    }
+}
+
+/// The data of Secret `namespace/name`, decoded.
+pub(crate) async fn secret(
+    target: &Target,
+    namespace: &str,
+    name: &str,
+) -> Result<SecretData, String> {
+    let api: Api<Secret> = Api::namespaced(target.client().clone(), namespace);
+    let secret = api
+        .get(name)
+        .await
+        .map_err(|e| format!("reading Secret {namespace}/{name}: {e}"))?;
+    let mut data = SecretData::new();
+    for (key, value) in secret.data.unwrap_or_default() {
+        let text = String::from_utf8(value.0)
+            .map_err(|_| format!("Secret {namespace}/{name}: key {key} is not UTF-8 text"))?;
+        data.insert(key, text);
+    }
+    data.extend(secret.string_data.unwrap_or_default());
+    Ok(data)
+}
+
+/// The data of ConfigMap `namespace/name`.
+pub(crate) async fn config_map(
+    target: &Target,
+    namespace: &str,
+    name: &str,
+) -> Result<SecretData, String> {
+    let api: Api<ConfigMap> = Api::namespaced(target.client().clone(), namespace);
+    let map = api
+        .get(name)
+        .await
+        .map_err(|e| format!("reading ConfigMap {namespace}/{name}: {e}"))?;
+    Ok(map.data.unwrap_or_default().into_iter().collect())
+}

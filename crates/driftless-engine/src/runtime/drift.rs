@@ -1,0 +1,90 @@
+//! Drift events from the clusters' watches: into the audit log, the metrics
+//! and the App's status; a failed self-heal queues a full reconcile.
+
+use std::sync::{Arc, Weak};
+
+use driftless_kube::{DriftEvent, DriftKind};
+use tokio::sync::broadcast;
+
+use super::Inner;
+use crate::store::{AuditEvent, DriftAction, SyncState, SyncTrigger};
+use crate::timing::now_ms;
+
+/// Handles the drift events of one cluster until its watch stops.
+pub(crate) async fn listen(inner: Weak<Inner>, mut events: broadcast::Receiver<DriftEvent>) {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                if let Some(inner) = inner.upgrade() {
+                    inner.log(&format!(
+                        "drift watch: {missed} events were dropped; a full resync catches up"
+                    ));
+                }
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let inner = inner.clone();
+        // Store writes wait for fsync: keep them off the event loop.
+        tokio::task::spawn_blocking(move || record(&inner, event));
+    }
+}
+
+fn record(inner: &Arc<Inner>, event: DriftEvent) {
+    let action = if event.healed {
+        DriftAction::Reverted
+    } else {
+        DriftAction::Reported
+    };
+    let fields = match event.kind {
+        DriftKind::Deleted => vec!["(deleted)".to_owned()],
+        DriftKind::Modified => event.fields.clone(),
+    };
+    let audit = AuditEvent {
+        id: 0,
+        time_ms: now_ms(),
+        app: event.app.clone(),
+        object: event.object.to_string(),
+        fields,
+        manager: (!event.managers.is_empty()).then(|| event.managers.join(", ")),
+        action,
+    };
+    inner.metrics.count_drift(action);
+    let by = audit.manager.as_deref().unwrap_or("an unknown manager");
+    let what = match (event.kind, event.healed) {
+        (DriftKind::Deleted, true) => {
+            format!("deleted by {by}; re-created in {} ms", event.heal_millis)
+        }
+        (DriftKind::Deleted, false) => format!("deleted by {by}"),
+        (DriftKind::Modified, true) => format!(
+            "{} changed by {by}; reverted in {} ms",
+            audit.fields.join(", "),
+            event.heal_millis
+        ),
+        (DriftKind::Modified, false) => format!("{} changed by {by}", audit.fields.join(", ")),
+    };
+    inner.log(&format!(
+        "App/{}: drift: {}: {what}",
+        event.app, event.object
+    ));
+    if let Err(e) = inner.store.record_audit(audit) {
+        inner.log(&format!("App/{}: recording drift: {e}", event.app));
+    }
+    if event.healed {
+        return;
+    }
+    let _ = inner
+        .store
+        .update_app(&event.app, |s| s.sync = SyncState::OutOfSync);
+    if let Some(error) = &event.heal_error {
+        inner.log(&format!(
+            "App/{}: self-heal failed: {error}; reconciling",
+            event.app
+        ));
+        let _ = inner.queue.trigger(&event.app, SyncTrigger::Drift);
+    }
+}

@@ -1,0 +1,330 @@
+//! The running engine: GitSources are fetched and Apps reconciled by one work
+//! queue, drift is recorded and healed, and config changes take effect live.
+//!
+//! Queue keys are App names and `source:<name>` for GitSources. A source job
+//! fetches and, when the revision changed, triggers the source's Apps; an App
+//! job renders the revision, applies it and records the result (see
+//! [`reconcile`]).
+
+mod clusters;
+mod drift;
+mod reconcile;
+mod sources;
+mod spec;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use driftless_api::Config;
+use driftless_render::RenderCache;
+use driftless_source::{Fetcher, Revision};
+use tokio::task::JoinHandle;
+
+use crate::metrics::Metrics;
+use crate::queue::{Job, Outcome, QueueConfig, WorkQueue};
+use crate::store::{AppStatus, Store, StoreError, SyncTrigger};
+use clusters::{Cluster, Clusters};
+pub use sources::SECRETS_NAMESPACE;
+use sources::{SOURCE_PREFIX, source_key};
+
+/// Rendered sets kept in memory.
+const RENDER_CACHE_ENTRIES: usize = 256;
+
+/// Where log lines go.
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Settings of an [`Engine`].
+#[derive(Clone)]
+pub struct EngineOptions {
+    /// Directory of the state store.
+    pub data_dir: PathBuf,
+    /// Directory of Git caches, snapshots and rendered sets.
+    pub cache_dir: PathBuf,
+    /// Tuning of the work queue.
+    pub queue: QueueConfig,
+    /// Receives one line per notable event.
+    pub log: Log,
+}
+
+impl EngineOptions {
+    /// Defaults for `data_dir`: caches below it, logs to stderr.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            cache_dir: data_dir.join("cache"),
+            data_dir,
+            queue: QueueConfig::default(),
+            log: Arc::new(|line| eprintln!("{line}")),
+        }
+    }
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The state store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the engine keeps about an App's last full apply, to skip re-applying
+/// an unchanged set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Applied {
+    sha: String,
+    digest: String,
+}
+
+/// State shared by the queue workers.
+pub(crate) struct Inner {
+    config: RwLock<Arc<Config>>,
+    store: Store,
+    queue: WorkQueue,
+    fetcher: Arc<Fetcher>,
+    renders: RenderCache,
+    revisions: Mutex<HashMap<String, Revision>>,
+    applied: Mutex<HashMap<String, Applied>>,
+    clusters: Clusters,
+    metrics: Arc<Metrics>,
+    log: Log,
+}
+
+/// A running engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+    dispatcher: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Engine {
+    /// Opens the store and starts reconciling `config`. Must run inside a
+    /// tokio runtime.
+    pub fn start(config: Config, opts: EngineOptions) -> Result<Self, EngineError> {
+        let store = Store::open(&opts.data_dir)?;
+        let renders =
+            RenderCache::new(RENDER_CACHE_ENTRIES).with_disk(opts.cache_dir.join("renders"));
+        let mut dispatcher = None;
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            let worker_ref = weak.clone();
+            let (queue, handle) = WorkQueue::start(opts.queue.clone(), move |job| {
+                let inner = worker_ref.upgrade();
+                async move {
+                    match inner {
+                        Some(inner) => inner.run(job).await,
+                        None => Outcome::Cancelled,
+                    }
+                }
+            });
+            dispatcher = Some(handle);
+            Inner {
+                config: RwLock::new(Arc::new(empty_config())),
+                store,
+                queue,
+                fetcher: Arc::new(Fetcher::new(opts.cache_dir.join("sources"))),
+                renders,
+                revisions: Mutex::default(),
+                applied: Mutex::default(),
+                clusters: Clusters::default(),
+                metrics: Arc::new(Metrics::default()),
+                log: opts.log.clone(),
+            }
+        });
+        for record in inner.store.interrupted() {
+            inner.log(&format!(
+                "App/{}: sync {} of {} was interrupted by a stop; it runs again",
+                record.app, record.id, record.start.revision.sha
+            ));
+        }
+        let engine = Self {
+            inner,
+            dispatcher: Arc::new(Mutex::new(dispatcher)),
+        };
+        engine.apply_config(config);
+        Ok(engine)
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The work queue (for user actions).
+    pub fn queue(&self) -> &WorkQueue {
+        &self.inner.queue
+    }
+
+    /// Counters and histograms for `/metrics`.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.inner.metrics.clone()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.inner.config()
+    }
+
+    /// Makes `config` the one in force: new and changed objects are
+    /// reconciled at once, removed Apps stop (and with `prune` their objects
+    /// are deleted).
+    pub fn apply_config(&self, config: Config) {
+        let inner = &self.inner;
+        let new = Arc::new(config);
+        let old = std::mem::replace(&mut *write(&inner.config), new.clone());
+        for source in new.git_sources() {
+            let key = source_key(source.name());
+            let before = old.git_source(source.name());
+            if before.map(|b| &b.spec) == Some(&source.spec) {
+                continue;
+            }
+            let every = (!source.spec.suspend).then(|| source.spec.interval.get());
+            let _ = inner.queue.set_interval(&key, every);
+            if every.is_some() {
+                let _ = inner.queue.trigger(&key, SyncTrigger::Config);
+            }
+        }
+        for source in old.git_sources() {
+            if new.git_source(source.name()).is_none() {
+                let _ = inner.queue.remove(&source_key(source.name()));
+                lock(&inner.revisions).remove(source.name());
+            }
+        }
+        for app in new.apps() {
+            let name = app.name();
+            if let Err(e) = inner.ensure_status(name) {
+                inner.log(&format!("App/{name}: {e}"));
+            }
+            let before = old.app(name);
+            if before.map(|b| &b.spec) == Some(&app.spec) {
+                continue;
+            }
+            let _ = inner
+                .queue
+                .set_interval(name, Some(app.spec.interval.get()));
+            // A new App waits for its source's first fetch, which triggers it.
+            if before.is_some() || inner.revision(&app.spec.source_ref.name).is_some() {
+                let _ = inner.queue.trigger(name, SyncTrigger::Config);
+            }
+        }
+        for app in old.apps() {
+            if new.app(app.name()).is_none() {
+                let inner = inner.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let label = app.key();
+                    inner.remove_app(&label, app).await;
+                });
+            }
+        }
+    }
+
+    /// Queues a fetch of each named source; returns how many were queued.
+    pub fn trigger_sources<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> usize {
+        self.inner.trigger_sources(names)
+    }
+
+    /// Stops the queue: running work is cancelled and waited for.
+    pub async fn shutdown(&self) {
+        self.inner.queue.shutdown().await;
+        let handle = lock(&self.dispatcher).take();
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+    }
+}
+
+/// The config before the first one applies: nothing declared.
+fn empty_config() -> Config {
+    Config::from_documents(Vec::new()).expect("an empty config is valid")
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Inner {
+    pub(crate) fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn log(&self, line: &str) {
+        (self.log)(line);
+    }
+
+    fn lock_revisions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Revision>> {
+        lock(&self.revisions)
+    }
+
+    async fn run(self: Arc<Self>, job: Job) -> Outcome {
+        if let Some(name) = job.key.strip_prefix(SOURCE_PREFIX) {
+            let name = name.to_owned();
+            return self.fetch_job(&job, &name).await;
+        }
+        let start = std::time::Instant::now();
+        let outcome = self.reconcile(&job).await;
+        self.metrics.observe_reconcile(start.elapsed());
+        outcome
+    }
+
+    /// The cluster an App deploys to, connected (and drift-watched) on first use.
+    pub(crate) async fn cluster(
+        self: &Arc<Self>,
+        config: &Config,
+        name: Option<&str>,
+    ) -> Result<Arc<Cluster>, String> {
+        let weak = Arc::downgrade(self);
+        self.clusters
+            .get(config, name, move |events| {
+                tokio::spawn(drift::listen(weak, events));
+            })
+            .await
+    }
+
+    fn ensure_status(&self, name: &str) -> Result<(), StoreError> {
+        if self.store.app(name)?.is_none() {
+            self.store.put_app(&AppStatus::new(name))?;
+        }
+        Ok(())
+    }
+
+    /// Stops an App removed from the config; with `prune` deletes its objects.
+    async fn remove_app(self: Arc<Self>, label: &str, app: driftless_api::App) {
+        let name = app.name();
+        let _ = self.queue.remove(name);
+        self.clusters.untrack(name).await;
+        lock(&self.applied).remove(name);
+        if app.spec.prune {
+            let config = self.config();
+            let opts = spec::apply_options(&app);
+            match self
+                .cluster(&config, app.spec.destination.cluster.as_deref())
+                .await
+            {
+                Ok(cluster) => {
+                    match driftless_kube::delete_app(&cluster.target, &opts, &|_| {}).await {
+                        Ok(report) => self.log(&format!(
+                            "{label}: removed from the config; {} objects deleted",
+                            report.deleted.len()
+                        )),
+                        Err(e) => self.log(&format!("{label}: removed, deleting its objects: {e}")),
+                    }
+                }
+                Err(e) => self.log(&format!("{label}: removed, deleting its objects: {e}")),
+            }
+        } else {
+            self.log(&format!(
+                "{label}: removed from the config; its objects are left as they are (prune is off)"
+            ));
+        }
+        if let Err(e) = self.store.remove_app(name) {
+            self.log(&format!("{label}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! One reconcile of one App: revision → snapshot → render (cached) → apply by
+//! waves with prune and health → record.
+//!
+//! Nothing is applied or pruned after a failed fetch or render. An interval
+//! or dependency run whose rendered set and revision equal the last applied
+//! ones only refreshes health: the drift watch reports changes in between.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use driftless_api::{App, Config};
+use driftless_kube::{ApplyReport, HealthStatus, ObjectHealth, ObjectRef};
+use driftless_render::ObjectSet;
+use driftless_source::Revision;
+
+use super::clusters::{config_map, secret};
+use super::sources::secret_namespace;
+use super::{Applied, Inner, lock, spec};
+use crate::deps::{AppNode, DependencyState, Gate, gate};
+use crate::queue::{Job, Outcome};
+use crate::store::{
+    AppStatus, Condition, Health, ObjectCounts, ResourceStatus, SyncOutcome, SyncResult, SyncStart,
+    SyncState, SyncTrigger,
+};
+use crate::timing::now_ms;
+
+/// How soon health is read again while objects are still progressing.
+const HEALTH_RECHECK: Duration = Duration::from_secs(2);
+
+/// Why a reconcile stopped early, with the condition reason it shows.
+struct Stop {
+    reason: &'static str,
+    message: String,
+}
+
+fn stop(reason: &'static str) -> impl FnOnce(String) -> Stop {
+    move |message| Stop { reason, message }
+}
+
+impl Inner {
+    pub(crate) async fn reconcile(self: &Arc<Self>, job: &Job) -> Outcome {
+        let config = self.config();
+        let name = job.key.as_str();
+        let Some(app) = config.app(name).cloned() else {
+            return Outcome::Succeeded;
+        };
+        let status = match self.store.app(name) {
+            Ok(status) => status.unwrap_or_else(|| AppStatus::new(name)),
+            Err(e) => {
+                self.log(&format!("App/{name}: {e}"));
+                return Outcome::Failed;
+            }
+        };
+        if app.spec.suspend || status.suspended {
+            self.update(name, |s| {
+                s.health = Health::Suspended;
+                set_condition(
+                    s,
+                    "Ready",
+                    "False",
+                    "Suspended",
+                    "reconciliation is suspended",
+                );
+            });
+            return Outcome::Succeeded;
+        }
+        match self.reconcile_app(&config, &app, &status, job).await {
+            Ok(outcome) => outcome,
+            Err(Stop { reason, message }) => {
+                self.log(&format!("App/{name}: {reason}: {message}"));
+                let limit = app.spec.retry.limit;
+                let stalled = limit.is_some_and(|l| job.failures + 1 >= l);
+                self.update(name, |s| {
+                    s.last_error = Some(message.clone());
+                    s.sync = SyncState::OutOfSync;
+                    set_condition(s, "Ready", "False", reason, &message);
+                    if stalled {
+                        let why = format!("gave up after {} attempts", job.failures + 1);
+                        set_condition(s, "Stalled", "True", "RetryLimitReached", &why);
+                    }
+                });
+                if stalled {
+                    // The interval and new revisions still run it.
+                    Outcome::Succeeded
+                } else {
+                    Outcome::Failed
+                }
+            }
+        }
+    }
+
+    async fn reconcile_app(
+        self: &Arc<Self>,
+        config: &Config,
+        app: &App,
+        status: &AppStatus,
+        job: &Job,
+    ) -> Result<Outcome, Stop> {
+        let name = app.name();
+        let source_name = &app.spec.source_ref.name;
+        let source = config
+            .git_source(source_name)
+            .ok_or_else(|| format!("GitSource {source_name} is not declared"))
+            .map_err(stop("SourceNotFound"))?;
+        let pinned = status.pinned.as_ref().map(|p| p.sha.as_str());
+        let known = self.revision(source_name);
+        let (source_spec, revision) = match (pinned, known) {
+            (None, Some(rev)) if job.trigger != SyncTrigger::Manual => {
+                let spec = self
+                    .source_spec(source)
+                    .await
+                    .map_err(stop("FetchFailed"))?;
+                (spec, rev)
+            }
+            (None, None) if job.trigger != SyncTrigger::Manual => {
+                // The source's first fetch triggers the App.
+                return Ok(Outcome::Succeeded);
+            }
+            (pin, _) => self.fetch(source, pin).await.map_err(stop("FetchFailed"))?,
+        };
+        if let Gate::Blocked { reason, .. } = self.gate(config, app, &revision.sha) {
+            self.update(name, |s| {
+                set_condition(s, "Ready", "False", "DependencyNotReady", &reason);
+            });
+            return Ok(Outcome::Succeeded);
+        }
+        let cluster = self
+            .cluster(config, app.spec.destination.cluster.as_deref())
+            .await
+            .map_err(stop("ClusterUnreachable"))?;
+        let start = sync_start(&revision, job.trigger);
+        let set = match self
+            .render(app, &cluster.target, source_spec, &revision)
+            .await
+        {
+            Ok(set) => set,
+            Err(failure) => {
+                // Retries of the same failure are not recorded again.
+                if job.failures == 0 {
+                    self.record_failure(name, &start, &failure.message);
+                }
+                self.update(name, |s| s.last_attempted = Some(start.revision.clone()));
+                return Err(failure);
+            }
+        };
+        let applied = Applied {
+            sha: revision.sha.clone(),
+            digest: set.digest().to_owned(),
+        };
+        let quiet = matches!(job.trigger, SyncTrigger::Interval | SyncTrigger::Dependency);
+        let unchanged = lock(&self.applied).get(name) == Some(&applied);
+        if quiet && unchanged && status.last_error.is_none() {
+            let objects: Vec<ObjectRef> = status.resources.iter().filter_map(object_ref).collect();
+            let health = driftless_kube::assess_objects(&cluster.target, &objects)
+                .await
+                .map_err(|e| e.to_string())
+                .map_err(stop("HealthCheckFailed"))?;
+            self.record_health(config, name, &health, None);
+            return Ok(Outcome::Succeeded);
+        }
+        let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
+        let record = self
+            .store
+            .begin_sync(name, start.clone())
+            .map_err(|e| e.to_string())
+            .map_err(stop("StoreFailed"))?;
+        self.log(&format!(
+            "App/{name}: syncing {}@sha1:{} ({}, {:?})",
+            revision.reference, revision.sha, revision.subject, job.trigger
+        ));
+        let apply_opts = spec::apply_options(app);
+        let progress = |_| {};
+        let result = tokio::select! {
+            r = cluster.watch.apply(&objects, &apply_opts, app.spec.self_heal, &progress) => Some(r),
+            () = job.cancel.cancelled() => None,
+        };
+        let report = match result {
+            None => {
+                let why = "stopped: a newer revision or a shutdown preempted it".to_owned();
+                self.finish(
+                    name,
+                    record.id,
+                    SyncResult::Interrupted,
+                    ObjectCounts::default(),
+                    Some(why),
+                );
+                return Ok(Outcome::Cancelled);
+            }
+            Some(Err(e)) => {
+                let message = e.to_string();
+                self.finish(
+                    name,
+                    record.id,
+                    SyncResult::Failed,
+                    ObjectCounts::default(),
+                    Some(message.clone()),
+                );
+                self.update(name, |s| s.last_attempted = Some(start.revision.clone()));
+                return Err(Stop {
+                    reason: "ApplyFailed",
+                    message,
+                });
+            }
+            Some(Ok(report)) => report,
+        };
+        let health = if report.health.is_empty() {
+            let objects: Vec<ObjectRef> = live_objects(&report);
+            driftless_kube::assess_objects(&cluster.target, &objects)
+                .await
+                .unwrap_or_default()
+        } else {
+            report.health.clone()
+        };
+        let counts = counts(&report);
+        self.finish(name, record.id, SyncResult::Succeeded, counts, None);
+        lock(&self.applied).insert(name.to_owned(), applied);
+        self.log(&format!(
+            "App/{name}: synced {}: {} created, {} updated, {} unchanged, {} deleted",
+            &revision.sha[..revision.sha.len().min(12)],
+            counts.created,
+            counts.updated,
+            counts.unchanged,
+            counts.deleted
+        ));
+        self.record_health(config, name, &health, Some(&revision));
+        Ok(Outcome::Succeeded)
+    }
+
+    /// Snapshot and render of `revision` for `app`, cached by tree and options.
+    async fn render(
+        self: &Arc<Self>,
+        app: &App,
+        target: &driftless_kube::Target,
+        source_spec: driftless_source::SourceSpec,
+        revision: &Revision,
+    ) -> Result<Arc<ObjectSet>, Stop> {
+        let snapshot = self
+            .snapshot(source_spec, revision.clone())
+            .await
+            .map_err(stop("FetchFailed"))?;
+        let vars = self
+            .substitutions(app, target)
+            .await
+            .map_err(stop("RenderFailed"))?;
+        let opts = spec::render_options(app, &snapshot.dir, vars);
+        let dir = snapshot.dir.join(app.spec.path.trim_start_matches('/'));
+        let inner = self.clone();
+        let tree = snapshot.tree.clone();
+        let path = app.spec.path.clone();
+        tokio::task::spawn_blocking(move || inner.renders.render_keyed(&tree, &dir, &opts))
+            .await
+            .map_err(|e| format!("render task failed: {e}"))
+            .map_err(stop("RenderFailed"))?
+            .map_err(|e| format!("rendering path {path:?}: {e}"))
+            .map_err(stop("RenderFailed"))
+    }
+
+    /// A history entry for a sync that failed before anything was applied.
+    fn record_failure(&self, name: &str, start: &SyncStart, message: &str) {
+        match self.store.begin_sync(name, start.clone()) {
+            Ok(record) => self.finish(
+                name,
+                record.id,
+                SyncResult::Failed,
+                ObjectCounts::default(),
+                Some(message.to_owned()),
+            ),
+            Err(e) => self.log(&format!("App/{name}: recording a failed sync: {e}")),
+        }
+    }
+
+    fn gate(&self, config: &Config, app: &App, sha: &str) -> Gate {
+        let node = AppNode {
+            name: app.name().to_owned(),
+            source: app.spec.source_ref.name.clone(),
+            depends_on: app.spec.depends_on.clone(),
+        };
+        gate(&node, sha, |dep| {
+            let status = self.store.app(dep).ok().flatten()?;
+            Some(DependencyState {
+                source: config.app(dep)?.spec.source_ref.name.clone(),
+                health: status.health,
+                applied_sha: status.last_applied.map(|r| r.sha),
+            })
+        })
+    }
+
+    /// Variables for `${var}` substitution: the App's own, then those of the
+    /// ConfigMaps and Secrets it names, later ones winning.
+    async fn substitutions(
+        &self,
+        app: &App,
+        target: &driftless_kube::Target,
+    ) -> Result<Option<BTreeMap<String, String>>, String> {
+        let Some(subst) = &app.spec.substitutions else {
+            return Ok(None);
+        };
+        let namespace = secret_namespace(&app.metadata);
+        let mut vars = subst.vars.clone();
+        for r in &subst.from_config_map {
+            vars.extend(config_map(target, namespace, &r.name).await?);
+        }
+        for r in &subst.from_secret {
+            vars.extend(secret(target, namespace, &r.name).await?);
+        }
+        Ok(Some(vars))
+    }
+
+    fn finish(
+        &self,
+        app: &str,
+        id: u64,
+        result: SyncResult,
+        counts: ObjectCounts,
+        error: Option<String>,
+    ) {
+        self.metrics.count_sync(result);
+        let outcome = SyncOutcome {
+            result,
+            counts,
+            error,
+        };
+        if let Err(e) = self.store.finish_sync(app, id, outcome) {
+            self.log(&format!("App/{app}: recording sync {id}: {e}"));
+        }
+    }
+
+    /// Writes health (and, after a sync, the applied revision) into the
+    /// App's status; schedules another look while objects progress, and lets
+    /// dependents go once the App is Healthy.
+    fn record_health(
+        self: &Arc<Self>,
+        config: &Config,
+        name: &str,
+        objects: &[ObjectHealth],
+        synced: Option<&Revision>,
+    ) {
+        let health = to_health(driftless_kube::aggregate(objects.iter().map(|o| &o.health)));
+        let before = self.store.app(name).ok().flatten().map(|s| s.health);
+        self.update(name, |s| {
+            if let Some(rev) = synced {
+                let rev = crate::store::Revision {
+                    ref_label: rev.reference.clone(),
+                    sha: rev.sha.clone(),
+                };
+                s.last_applied = Some(rev.clone());
+                s.last_attempted = Some(rev);
+                s.last_synced_ms = Some(now_ms());
+            }
+            s.sync = SyncState::Synced;
+            s.last_error = None;
+            s.health = health;
+            s.resources = objects.iter().map(resource_status).collect();
+            s.conditions.retain(|c| c.kind != "Stalled");
+            let (status, reason, message) = match health {
+                Health::Healthy => (
+                    "True",
+                    "ReconciliationSucceeded",
+                    "applied and healthy".to_owned(),
+                ),
+                Health::Progressing => ("False", "Progressing", unhealthy(objects)),
+                _ => ("False", "HealthCheckFailed", unhealthy(objects)),
+            };
+            set_condition(s, "Ready", status, reason, &message);
+        });
+        if health == Health::Progressing {
+            let inner = Arc::downgrade(self);
+            let name = name.to_owned();
+            tokio::spawn(async move {
+                tokio::time::sleep(HEALTH_RECHECK).await;
+                if let Some(inner) = inner.upgrade() {
+                    let _ = inner.queue.trigger(&name, SyncTrigger::Interval);
+                }
+            });
+        }
+        if health == Health::Healthy && (before != Some(Health::Healthy) || synced.is_some()) {
+            for dependent in config
+                .apps()
+                .filter(|a| a.spec.depends_on.iter().any(|d| d == name))
+            {
+                let _ = self
+                    .queue
+                    .trigger(dependent.name(), SyncTrigger::Dependency);
+            }
+        }
+    }
+
+    /// Changes the App's stored status; errors are logged, not fatal.
+    pub(crate) fn update(&self, name: &str, change: impl FnOnce(&mut AppStatus)) {
+        let result = self.store.update_app(name, |s| {
+            change(s);
+            s.updated_ms = now_ms();
+        });
+        if let Err(e) = result {
+            self.log(&format!("App/{name}: updating status: {e}"));
+        }
+    }
+
+    /// Shows why an App cannot run yet (its source failed to fetch).
+    pub(crate) fn note_waiting(&self, name: &str, message: &str) {
+        self.update(name, |s| {
+            s.last_error = Some(message.to_owned());
+            set_condition(s, "Ready", "False", "FetchFailed", message);
+        });
+    }
+}
+
+fn sync_start(revision: &Revision, trigger: SyncTrigger) -> SyncStart {
+    SyncStart {
+        revision: crate::store::Revision {
+            ref_label: revision.reference.clone(),
+            sha: revision.sha.clone(),
+        },
+        author: format!("{} <{}>", revision.author.name, revision.author.email),
+        subject: revision.subject.clone(),
+        trigger,
+    }
+}
+
+fn live_objects(report: &ApplyReport) -> Vec<ObjectRef> {
+    report
+        .created
+        .iter()
+        .chain(&report.updated)
+        .chain(&report.unchanged)
+        .cloned()
+        .collect()
+}
+
+fn counts(report: &ApplyReport) -> ObjectCounts {
+    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    ObjectCounts {
+        created: n(report.created.len()),
+        updated: n(report.updated.len()),
+        deleted: n(report.deleted.len()),
+        unchanged: n(report.unchanged.len()),
+    }
+}
+
+fn unhealthy(objects: &[ObjectHealth]) -> String {
+    let bad: Vec<String> = objects
+        .iter()
+        .filter(|o| o.health.status != HealthStatus::Healthy)
+        .map(|o| format!("{}: {}", o.object, o.health))
+        .collect();
+    bad.join("; ")
+}
+
+fn to_health(status: HealthStatus) -> Health {
+    match status {
+        HealthStatus::Healthy => Health::Healthy,
+        HealthStatus::Progressing => Health::Progressing,
+        HealthStatus::Degraded => Health::Degraded,
+        HealthStatus::Suspended => Health::Suspended,
+        HealthStatus::Missing => Health::Missing,
+        HealthStatus::Unknown => Health::Unknown,
+    }
+}
+
+fn resource_status(o: &ObjectHealth) -> ResourceStatus {
+    ResourceStatus {
+        api_version: o.object.api_version(),
+        kind: o.object.kind.clone(),
+        namespace: o.object.namespace.clone().unwrap_or_default(),
+        name: o.object.name.clone(),
+        health: to_health(o.health.status),
+    }
+}
+
+fn object_ref(r: &ResourceStatus) -> Option<ObjectRef> {
+    ObjectRef::from_object(&serde_json::json!({
+        "apiVersion": r.api_version,
+        "kind": r.kind,
+        "metadata": {"name": r.name, "namespace": (!r.namespace.is_empty()).then_some(&r.namespace)},
+    }))
+    .ok()
+}
+
+/// Sets condition `kind`, keeping its transition time when the status stays.
+fn set_condition(s: &mut AppStatus, kind: &str, status: &str, reason: &str, message: &str) {
+    let now = now_ms();
+    let condition = Condition {
+        kind: kind.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        last_transition_ms: now,
+    };
+    match s.conditions.iter_mut().find(|c| c.kind == kind) {
+        Some(c) => {
+            let since = if c.status == status {
+                c.last_transition_ms
+            } else {
+                now
+            };
+            *c = Condition {
+                last_transition_ms: since,
+                ..condition
+            };
+        }
+        None => s.conditions.push(condition),
+    }
+}

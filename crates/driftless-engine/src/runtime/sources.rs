@@ -1,0 +1,152 @@
+//! Fetching GitSources: a queue job per source, and the revision each App follows.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use driftless_api::GitSource;
+use driftless_source::{RefSpec, Revision, Snapshot, SourceSpec};
+
+use super::Inner;
+use super::clusters::secret;
+use crate::queue::{Job, Outcome};
+use crate::store::SyncTrigger;
+
+/// Queue keys of sources start with this; App names cannot contain `:`.
+pub(crate) const SOURCE_PREFIX: &str = "source:";
+
+/// The queue key of GitSource `name`.
+pub(crate) fn source_key(name: &str) -> String {
+    format!("{SOURCE_PREFIX}{name}")
+}
+
+/// Namespace of the Secrets sources and Apps refer to when their object names none.
+pub const SECRETS_NAMESPACE: &str = "driftless-system";
+
+/// The namespace a config object's Secret references resolve in.
+pub(crate) fn secret_namespace(meta: &driftless_api::ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or(SECRETS_NAMESPACE)
+}
+
+impl Inner {
+    /// Runs a source job: fetch, and trigger the source's Apps when the
+    /// revision changed (preempting a health wait on the old one).
+    pub(crate) async fn fetch_job(self: &Arc<Self>, job: &Job, name: &str) -> Outcome {
+        let config = self.config();
+        let Some(source) = config.git_source(name).cloned() else {
+            return Outcome::Succeeded;
+        };
+        let fetched = self.fetch(&source, None).await;
+        let revision = match fetched {
+            Ok((_, revision)) => revision,
+            Err(e) => {
+                self.log(&format!("GitSource/{name}: {e}"));
+                for app in config.apps_of_source(name) {
+                    self.note_waiting(app.name(), &format!("fetching GitSource {name}: {e}"));
+                }
+                return Outcome::Failed;
+            }
+        };
+        let previous = self
+            .lock_revisions()
+            .insert(name.to_owned(), revision.clone());
+        if previous.as_ref().map(|r| &r.sha) == Some(&revision.sha) {
+            return Outcome::Succeeded;
+        }
+        self.log(&format!(
+            "GitSource/{name}: revision {}@sha1:{} ({})",
+            revision.reference, revision.sha, revision.subject
+        ));
+        for app in config.apps_of_source(name) {
+            // A failure to queue means the engine is shutting down.
+            let _ = self.queue.preempt(app.name(), job.trigger);
+        }
+        Outcome::Succeeded
+    }
+
+    /// Fetches `source` (at `commit` instead of its ref when given) and
+    /// returns the spec used with the revision.
+    pub(crate) async fn fetch(
+        self: &Arc<Self>,
+        source: &GitSource,
+        commit: Option<&str>,
+    ) -> Result<(SourceSpec, Revision), String> {
+        let mut spec = self.source_spec(source).await?;
+        if let Some(sha) = commit {
+            spec.reference = RefSpec::Commit(sha.to_owned());
+        }
+        let fetcher = self.fetcher.clone();
+        let timeout = source.spec.timeout.get();
+        let start = Instant::now();
+        let work = {
+            let spec = spec.clone();
+            tokio::task::spawn_blocking(move || fetcher.fetch(&spec))
+        };
+        let result = match tokio::time::timeout(timeout, work).await {
+            Ok(Ok(result)) => result.map_err(|e| e.to_string()),
+            Ok(Err(e)) => Err(format!("fetch task failed: {e}")),
+            Err(_) => Err(format!(
+                "fetching {}: no answer within {}",
+                driftless_source::auth::redact_url(&spec.url),
+                source.spec.timeout
+            )),
+        };
+        self.metrics.observe_fetch(start.elapsed());
+        result.map(|rev| (spec, rev))
+    }
+
+    /// Exports the whole tree of `revision` (overlays may read `../base`).
+    pub(crate) async fn snapshot(
+        self: &Arc<Self>,
+        spec: SourceSpec,
+        revision: Revision,
+    ) -> Result<Snapshot, String> {
+        let fetcher = self.fetcher.clone();
+        tokio::task::spawn_blocking(move || fetcher.snapshot(&spec, &revision, ""))
+            .await
+            .map_err(|e| format!("snapshot task failed: {e}"))?
+            .map_err(|e| e.to_string())
+    }
+
+    /// The fetch spec of `source`, with the Secrets it names read afresh.
+    pub(crate) async fn source_spec(
+        self: &Arc<Self>,
+        source: &GitSource,
+    ) -> Result<SourceSpec, String> {
+        let namespace = secret_namespace(&source.metadata);
+        let read = |name: String| {
+            let inner = self.clone();
+            async move {
+                let config = inner.config();
+                let cluster = inner.cluster(&config, None).await?;
+                secret(&cluster.target, namespace, &name).await
+            }
+        };
+        let secret_data = match &source.spec.secret_ref {
+            Some(r) => Some(read(r.name.clone()).await?),
+            None => None,
+        };
+        let keys = match &source.spec.verify {
+            Some(v) => Some(read(v.secret_ref.name.clone()).await?),
+            None => None,
+        };
+        super::spec::source_spec(source, secret_data.as_ref(), keys.as_ref())
+            .map_err(|e| format!("GitSource/{}: {e}", source.name()))
+    }
+
+    /// The latest fetched revision of source `name`.
+    pub(crate) fn revision(&self, name: &str) -> Option<Revision> {
+        self.lock_revisions().get(name).cloned()
+    }
+
+    /// Queues a fetch of every source a verified push names; returns how many.
+    pub(crate) fn trigger_sources<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> usize {
+        names
+            .into_iter()
+            .filter(|name| {
+                self.queue
+                    .trigger(&source_key(name), SyncTrigger::Webhook)
+                    .is_ok()
+            })
+            .count()
+    }
+}

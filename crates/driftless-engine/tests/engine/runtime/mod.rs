@@ -1,0 +1,273 @@
+//! The running engine against a real Git repository and the real API server.
+
+mod support;
+
+use std::time::Duration;
+
+use driftless_engine::control::{AppControl, EngineControl};
+use driftless_engine::store::{DriftAction, Health, SyncResult, SyncState, SyncTrigger};
+use driftless_testenv::shared;
+
+use support::{Repo, app, applied, config, config_map, kubectl, kubectl_get, start, wait_status};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_are_applied_pruned_and_recorded_and_a_broken_one_changes_nothing() {
+    let ns = shared()
+        .namespace("engine-follow")
+        .await
+        .expect("namespace");
+    let name = format!("follow-{}", std::process::id());
+    let repo = Repo::new();
+    repo.write("app/a.yaml", &config_map("a", "1"));
+    repo.write("app/b.yaml", &config_map("b", "1"));
+    let c1 = repo.commit("first");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = config(dir.path(), &repo, &app(&name, "app", &ns, "  prune: true"));
+    let running = start(&path, &dir.path().join("data"));
+
+    let status = wait_status(&running, &name, WAIT, "c1 applied", applied(&c1)).await;
+    assert_eq!(status.sync, SyncState::Synced);
+    assert_eq!(status.health, Health::Healthy);
+    assert_eq!(status.resources.len(), 2, "{status:?}");
+    assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "1");
+    let history = running.engine.store().history(&name, 10).expect("history");
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].result, SyncResult::Succeeded);
+    assert_eq!(history[0].start.author, "Alice <alice@example.com>");
+    assert_eq!(history[0].start.subject, "first");
+    assert_eq!(history[0].counts.created, 2);
+
+    repo.write("app/a.yaml", &config_map("a", "2"));
+    repo.remove("app/b.yaml");
+    let c2 = repo.commit("second: a=2, no b");
+    wait_status(&running, &name, WAIT, "c2 applied", applied(&c2)).await;
+    assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "2");
+    assert_eq!(
+        kubectl_get(ns.name(), "configmap/b", "{.metadata.name}"),
+        ""
+    );
+    let newest = &running.engine.store().history(&name, 1).expect("history")[0];
+    assert_eq!(
+        (newest.counts.updated, newest.counts.deleted),
+        (1, 1),
+        "{newest:?}"
+    );
+    assert_eq!(newest.start.subject, "second: a=2, no b");
+
+    repo.write("app/a.yaml", "kind: [unclosed\n");
+    let c3 = repo.commit("broken");
+    let status = wait_status(&running, &name, WAIT, "c3 refused", |s| {
+        s.last_attempted.as_ref().is_some_and(|r| r.sha == c3) && s.last_error.is_some()
+    })
+    .await;
+    assert_eq!(
+        status.last_applied.as_ref().map(|r| r.sha.as_str()),
+        Some(c2.as_str())
+    );
+    assert_eq!(status.sync, SyncState::OutOfSync);
+    let error = status.last_error.expect("an error");
+    assert!(
+        error.contains("a.yaml"),
+        "the error names the file: {error}"
+    );
+    assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "2");
+    let newest = &running.engine.store().history(&name, 1).expect("history")[0];
+    assert_eq!(newest.result, SyncResult::Failed);
+    assert_eq!(newest.start.revision.sha, c3);
+    running.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_reverted_and_audited_with_its_manager() {
+    let ns = shared().namespace("engine-drift").await.expect("namespace");
+    let name = format!("drift-{}", std::process::id());
+    let repo = Repo::new();
+    repo.write("app/a.yaml", &config_map("a", "git"));
+    let c1 = repo.commit("first");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = config(
+        dir.path(),
+        &repo,
+        &app(&name, "app", &ns, "  selfHeal: true"),
+    );
+    let running = start(&path, &dir.path().join("data"));
+    wait_status(&running, &name, WAIT, "c1 applied", applied(&c1)).await;
+
+    kubectl(&[
+        "patch",
+        "-n",
+        ns.name(),
+        "configmap",
+        "a",
+        "-p",
+        r#"{"data":{"v":"edited"}}"#,
+    ]);
+    let store = running.engine.store().clone();
+    driftless_testenv::wait_until(WAIT, "the drift to be audited", || {
+        let store = store.clone();
+        let name = name.clone();
+        async move {
+            store
+                .audit(Some(&name), 10)
+                .expect("audit reads")
+                .iter()
+                .any(|e| e.action == DriftAction::Reverted)
+        }
+    })
+    .await
+    .expect("drift audited");
+    let events = store.audit(Some(&name), 10).expect("audit");
+    let event = events
+        .iter()
+        .find(|e| e.action == DriftAction::Reverted)
+        .expect("a revert");
+    assert!(
+        event.object.contains("ConfigMap") && event.object.contains("/a"),
+        "{event:?}"
+    );
+    assert!(
+        event.fields.iter().any(|f| f.contains("data.v")),
+        "{event:?}"
+    );
+    let manager = event.manager.as_deref().unwrap_or_default();
+    assert!(manager.contains("kubectl"), "{event:?}");
+    assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "git");
+    let metrics = running.engine.metrics().render();
+    assert!(
+        metrics.contains(r#"driftless_drift_events_total{action="Reverted"} 1"#),
+        "{metrics}"
+    );
+    running.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependent_app_waits_for_its_dependency_to_be_healthy() {
+    let ns = shared().namespace("engine-deps").await.expect("namespace");
+    let pid = std::process::id();
+    let (first, second) = (format!("base-{pid}"), format!("user-{pid}"));
+    let repo = Repo::new();
+    repo.write(
+        "base/deploy.yaml",
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: example.com/db:1}]}
+",
+    );
+    repo.write("user/cm.yaml", &config_map("user", "1"));
+    let c1 = repo.commit("both");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let apps = app(&first, "base", &ns, "  wait: true\n  timeout: 60s")
+        + &app(&second, "user", &ns, &format!("  dependsOn: [{first}]"));
+    let path = config(dir.path(), &repo, &apps);
+    let running = start(&path, &dir.path().join("data"));
+    wait_status(&running, &second, WAIT, "c1 applied", applied(&c1)).await;
+    let base = wait_status(&running, &first, WAIT, "healthy", |s| {
+        s.health == Health::Healthy
+    })
+    .await;
+    assert_eq!(base.last_applied.map(|r| r.sha), Some(c1.clone()));
+    let store = running.engine.store();
+    let base_sync = &store.history(&first, 1).expect("history")[0];
+    let user_sync = &store.history(&second, 1).expect("history")[0];
+    let base_done = base_sync.finished_ms.expect("finished");
+    assert!(
+        user_sync.started_ms >= base_done,
+        "{second} started at {} before {first} finished at {base_done}",
+        user_sync.started_ms
+    );
+    running.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_pins_suspend_holds_and_a_restart_keeps_the_history() {
+    let ns = shared()
+        .namespace("engine-rollback")
+        .await
+        .expect("namespace");
+    let name = format!("pin-{}", std::process::id());
+    let repo = Repo::new();
+    repo.write("app/a.yaml", &config_map("a", "1"));
+    let c1 = repo.commit("one");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = config(dir.path(), &repo, &app(&name, "app", &ns, ""));
+    let data = dir.path().join("data");
+    let running = start(&path, &data);
+    wait_status(&running, &name, WAIT, "c1 applied", applied(&c1)).await;
+    repo.write("app/a.yaml", &config_map("a", "2"));
+    let c2 = repo.commit("two");
+    wait_status(&running, &name, WAIT, "c2 applied", applied(&c2)).await;
+
+    let control = EngineControl::new(
+        running.engine.store().clone(),
+        running.engine.queue().clone(),
+    );
+    control.rollback(&name, Some(&c1[..8])).expect("rollback");
+    let status = wait_status(&running, &name, WAIT, "rolled back", applied(&c1)).await;
+    assert_eq!(status.pinned.map(|r| r.sha), Some(c1.clone()));
+    assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "1");
+    let newest = &running.engine.store().history(&name, 1).expect("history")[0];
+    assert_eq!(newest.start.trigger, SyncTrigger::Rollback);
+
+    // A new commit does not move a pinned App.
+    repo.write("app/a.yaml", &config_map("a", "3"));
+    let c3 = repo.commit("three");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let status = running
+        .engine
+        .store()
+        .app(&name)
+        .expect("reads")
+        .expect("known");
+    assert_eq!(status.last_applied.map(|r| r.sha), Some(c1.clone()));
+    assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "1");
+
+    control.resume(&name).expect("resume");
+    wait_status(
+        &running,
+        &name,
+        WAIT,
+        "c3 applied after resume",
+        applied(&c3),
+    )
+    .await;
+
+    control.suspend(&name).expect("suspend");
+    repo.write("app/a.yaml", &config_map("a", "4"));
+    repo.commit("four");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "3");
+    let err = control
+        .sync(&name)
+        .expect_err("a suspended App does not sync");
+    assert!(err.to_string().contains("suspended"), "{err}");
+    let before = running
+        .engine
+        .store()
+        .history(&name, 100)
+        .expect("history")
+        .len();
+    running.engine.shutdown().await;
+    drop((control, running));
+
+    let again = start(&path, &data);
+    let status = again
+        .engine
+        .store()
+        .app(&name)
+        .expect("reads")
+        .expect("kept");
+    assert!(status.suspended, "{status:?}");
+    assert_eq!(status.last_applied.map(|r| r.sha), Some(c3));
+    let history = again.engine.store().history(&name, 100).expect("history");
+    assert_eq!(history.len(), before, "{history:?}");
+    assert!(history.len() >= 4, "{history:?}");
+    again.engine.shutdown().await;
+}

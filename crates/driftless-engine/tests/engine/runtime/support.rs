@@ -1,0 +1,200 @@
+//! A Git repository, a config and a running engine for the reconcile tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use driftless_engine::queue::QueueConfig;
+use driftless_engine::runtime::{Engine, EngineOptions};
+use driftless_engine::store::{AppStatus, Store};
+use driftless_testenv::TestNamespace;
+
+/// A Git repository on disk with a `main` branch.
+pub struct Repo {
+    pub dir: tempfile::TempDir,
+}
+
+impl Repo {
+    pub fn new() -> Self {
+        let repo = Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(self.path())
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "Alice")
+            .env("GIT_AUTHOR_EMAIL", "alice@example.com")
+            .env("GIT_COMMITTER_NAME", "Alice")
+            .env("GIT_COMMITTER_EMAIL", "alice@example.com")
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    pub fn write(&self, path: &str, text: &str) {
+        let file = self.path().join(path);
+        std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(file, text).expect("write");
+    }
+
+    pub fn remove(&self, path: &str) {
+        std::fs::remove_file(self.path().join(path)).expect("remove");
+    }
+
+    /// Commits everything; returns the commit id.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+}
+
+/// A ConfigMap manifest.
+pub fn config_map(name: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n")
+}
+
+/// The config for the test cluster and a source following `repo`'s main
+/// branch every second, plus `apps` (YAML documents).
+pub fn config(dir: &Path, repo: &Repo, apps: &str) -> PathBuf {
+    let kubeconfig = driftless_testenv::shared()
+        .kubeconfig()
+        .display()
+        .to_string();
+    let text = format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: Cluster
+metadata: {{name: test}}
+spec:
+  kubeconfig: {{path: {kubeconfig}}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: GitSource
+metadata: {{name: repo}}
+spec:
+  url: file://{url}
+  ref: {{branch: main}}
+  interval: 1s
+---
+{apps}",
+        url = repo.path().display()
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// An App of the `repo` source deploying `path` into `ns`.
+pub fn app(name: &str, path: &str, ns: &TestNamespace, extra: &str) -> String {
+    format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: App
+metadata: {{name: {name}}}
+spec:
+  sourceRef: {{name: repo}}
+  path: {path}
+  destination: {{cluster: test, namespace: {ns}}}
+{extra}
+---
+",
+        ns = ns.name()
+    )
+}
+
+/// A running engine with its log lines collected.
+pub struct Running {
+    pub engine: Engine,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn start(config_path: &Path, data_dir: &Path) -> Running {
+    let config = driftless_api::load_config(config_path).expect("valid config");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut opts = EngineOptions::new(data_dir);
+    opts.queue = QueueConfig {
+        concurrency: 4,
+        ..QueueConfig::default()
+    };
+    let lines = log.clone();
+    opts.log = Arc::new(move |line| {
+        eprintln!("{line}");
+        lines.lock().expect("log lock").push(line.to_owned());
+    });
+    Running {
+        engine: Engine::start(config, opts).expect("engine starts"),
+        log,
+    }
+}
+
+/// Waits until `app`'s status satisfies `check`; panics with the status and
+/// the log after `timeout`.
+pub async fn wait_status(
+    running: &Running,
+    app: &str,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&AppStatus) -> bool,
+) -> AppStatus {
+    let store: &Store = running.engine.store();
+    let start = std::time::Instant::now();
+    loop {
+        let status = store.app(app).expect("store reads");
+        if let Some(status) = status.filter(|s| check(s)) {
+            return status;
+        }
+        if start.elapsed() > timeout {
+            let log = running.log.lock().expect("log lock").join("\n");
+            panic!(
+                "timed out waiting for {app}: {what}; status {:#?}\nlog:\n{log}",
+                store.app(app)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether the App last applied commit `sha`.
+pub fn applied(sha: &str) -> impl Fn(&AppStatus) -> bool + '_ {
+    move |s| s.last_applied.as_ref().is_some_and(|r| r.sha == sha)
+}
+
+/// `kubectl get` of one object's field via jsonpath, empty when absent.
+pub fn kubectl_get(ns: &str, object: &str, jsonpath: &str) -> String {
+    let out = driftless_testenv::shared()
+        .kubectl()
+        .args(["get", "-n", ns, object, "--ignore-not-found"])
+        .arg(format!("-o=jsonpath={jsonpath}"))
+        .output()
+        .expect("kubectl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs kubectl against the test cluster, asserting success.
+pub fn kubectl(args: &[&str]) {
+    let out = driftless_testenv::shared()
+        .kubectl()
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

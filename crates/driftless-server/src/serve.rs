@@ -1,0 +1,234 @@
+//! `driftless serve`: load the config, start the engine and the HTTP server,
+//! and pick up config changes without a restart.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use driftless_api::{Config, LoadError, ReceiverType, SecretValue, load_config};
+use driftless_engine::control::EngineControl;
+use driftless_engine::runtime::{Engine, EngineError, EngineOptions, Log};
+
+use crate::http::{self, Receiver, ServerState};
+use crate::webhook::Provider;
+
+/// How often the config files are checked for changes.
+pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+/// Settings of one `driftless serve` run; flags win over the config's Server object.
+pub struct ServeOptions {
+    /// Config file or directory.
+    pub config: PathBuf,
+    /// State directory (`--data-dir`).
+    pub data_dir: Option<PathBuf>,
+    /// Listen address (`--listen`).
+    pub listen: Option<SocketAddr>,
+    /// Where log lines go.
+    pub log: Log,
+    /// Called with the bound address once the server answers.
+    pub on_ready: Box<dyn FnOnce(SocketAddr) + Send>,
+}
+
+/// Why `driftless serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The config is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] LoadError),
+    /// A setting cannot be used (named in the message).
+    #[error("{0}")]
+    Setting(String),
+    /// The engine could not start.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// Binding or serving failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs until `shutdown` completes, then stops the engine cleanly.
+pub async fn run(
+    opts: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let config = load_config(&opts.config)?;
+    let spec = config.server().map(|s| s.spec.clone()).unwrap_or_default();
+    let listen = match opts.listen {
+        Some(addr) => addr,
+        None => spec.listen.parse().map_err(|e| {
+            ServeError::Setting(format!("Server spec.listen {:?}: {e}", spec.listen))
+        })?,
+    };
+    let token = spec
+        .api_token
+        .as_ref()
+        .map(read_secret_value)
+        .transpose()
+        .map_err(|e| ServeError::Setting(format!("Server spec.apiToken: {e}")))?;
+    if !listen.ip().is_loopback() && token.is_none() {
+        return Err(ServeError::Setting(format!(
+            "listening on {listen} (not loopback) needs Server spec.apiToken"
+        )));
+    }
+    let receivers = receivers(&config).map_err(ServeError::Setting)?;
+    let data_dir = opts
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&spec.data_dir));
+    let listener = http::bind(listen).await?;
+    let bound = listener.local_addr()?;
+    let log = opts.log.clone();
+    let mut engine_opts = EngineOptions::new(&data_dir);
+    engine_opts.log = log.clone();
+    let engine = Engine::start(config, engine_opts)?;
+    let control = Arc::new(EngineControl::new(engine.store().clone(), engine.queue().clone()));
+    let mut state = ServerState::new(engine.store().clone(), control, engine.metrics());
+    if let Some(token) = &token {
+        state = state.api_token(token);
+    }
+    let pushes = engine.clone();
+    let depth = engine.queue().clone();
+    state = state
+        .on_push(move |receiver, push| {
+            let config = pushes.config();
+            let Some(receiver) = config.receiver(receiver) else {
+                return 0;
+            };
+            let matching = receiver.spec.resources.iter().filter(|name| {
+                config
+                    .git_source(name)
+                    .is_some_and(|s| push.matches(&s.spec.url))
+            });
+            pushes.trigger_sources(matching.map(String::as_str))
+        })
+        .queue_depth(move || depth.depth());
+    state.set_receivers(receivers);
+    state.readiness().store(true, Ordering::Release);
+    log(&format!(
+        "driftless serve: listening on http://{bound}, state in {}",
+        data_dir.display()
+    ));
+    (opts.on_ready)(bound);
+    let reload = tokio::spawn(watch_config(
+        opts.config.clone(),
+        engine.clone(),
+        state.clone(),
+        log.clone(),
+    ));
+    let served = http::serve(listener, state, shutdown).await;
+    reload.abort();
+    engine.shutdown().await;
+    log("driftless serve: stopped");
+    Ok(served?)
+}
+
+/// Reads a token from its environment variable or file.
+fn read_secret_value(value: &SecretValue) -> Result<String, String> {
+    let text = match (&value.env, &value.file) {
+        (Some(var), _) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?
+        }
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))?
+        }
+        (None, None) => return Err("set env or file".to_owned()),
+    };
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err("the token is empty".to_owned());
+    }
+    Ok(text)
+}
+
+/// The webhook receivers of `config` with their secrets read.
+fn receivers(config: &Config) -> Result<HashMap<String, Receiver>, String> {
+    let mut out = HashMap::new();
+    for r in config.receivers() {
+        let secret = match (&r.spec.secret_env, &r.spec.secret_ref) {
+            (Some(var), _) => read_secret_value(&SecretValue {
+                env: Some(var.clone()),
+                file: None,
+            })
+            .map_err(|e| format!("{} spec.secretEnv: {e}", r.key()))?,
+            (None, Some(_)) => {
+                return Err(format!(
+                    "{} spec.secretRef: Secrets are for in-cluster receivers; use secretEnv with driftless serve",
+                    r.key()
+                ));
+            }
+            (None, None) => return Err(format!("{}: no secret", r.key())),
+        };
+        let provider = match r.spec.type_ {
+            ReceiverType::Github => Provider::Github,
+            ReceiverType::Gitlab => Provider::Gitlab,
+            ReceiverType::Gitea => Provider::Gitea,
+            ReceiverType::GenericHmac => Provider::GenericHmac,
+        };
+        let receiver = Receiver {
+            provider,
+            secret: secret.into_bytes(),
+        };
+        out.insert(r.name().to_owned(), receiver);
+    }
+    Ok(out)
+}
+
+/// Size and modification time of every file the config is read from.
+type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+fn fingerprint(path: &Path) -> Fingerprint {
+    let mut out = Vec::new();
+    collect(path, &mut out);
+    out.sort();
+    out
+}
+
+fn collect(path: &Path, out: &mut Fingerprint) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if meta.is_dir() {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            collect(&entry.path(), out);
+        }
+    } else {
+        out.push((path.to_path_buf(), meta.len(), meta.modified().ok()));
+    }
+}
+
+/// Applies config changes as they are saved; an invalid config is rejected
+/// whole and the running one kept.
+async fn watch_config(path: PathBuf, engine: Engine, state: ServerState, log: Log) {
+    let mut seen = fingerprint(&path);
+    loop {
+        tokio::time::sleep(RELOAD_CHECK).await;
+        let now = fingerprint(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let loaded = load_config(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|c| receivers(&c).map(|r| (c, r)));
+        match loaded {
+            Ok((config, receivers)) if config.digest() == engine.config().digest() => {
+                drop((config, receivers));
+            }
+            Ok((config, receivers)) => {
+                log(&format!("config {}: reloaded", path.display()));
+                state.set_receivers(receivers);
+                engine.apply_config(config);
+            }
+            Err(e) => log(&format!(
+                "config {} rejected, the running config stays in force:\n{e}",
+                path.display()
+            )),
+        }
+    }
+}
