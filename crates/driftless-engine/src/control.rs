@@ -88,7 +88,10 @@ impl AppControl for EngineControl {
 
     fn suspend(&self, app: &str) -> Result<AppStatus, ControlError> {
         self.existing(app)?;
-        Ok(self.store.update_app(app, |s| s.suspended = true)?)
+        let status = self.store.update_app(app, |s| s.suspended = true)?;
+        // The worker sees the flag and stops self-heal at once.
+        self.queue.trigger(app, SyncTrigger::Manual)?;
+        Ok(status)
     }
 
     fn resume(&self, app: &str) -> Result<AppStatus, ControlError> {

@@ -181,6 +181,18 @@ impl DriftWatch {
         Ok(())
     }
 
+    /// Turns self-heal of `app` on or off (drift is still reported); false
+    /// when the App is not tracked.
+    pub fn set_self_heal(&self, app: &str, on: bool) -> bool {
+        match write(&self.shared.apps).get_mut(app) {
+            Some(tracked) => {
+                tracked.self_heal = on;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stops reporting drift for `app`.
     pub fn untrack(&self, app: &str) {
         write(&self.shared.apps).remove(app);

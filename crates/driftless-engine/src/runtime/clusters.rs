@@ -72,6 +72,13 @@ impl Clusters {
         Ok(cluster)
     }
 
+    /// Turns self-heal of `app` on or off on every cluster.
+    pub(crate) async fn set_self_heal(&self, app: &str, on: bool) {
+        for cluster in self.connected.lock().await.values() {
+            cluster.watch.set_self_heal(app, on);
+        }
+    }
+
     /// Stops drift reports for `app` on every cluster.
     pub(crate) async fn untrack(&self, app: &str) {
         for cluster in self.connected.lock().await.values() {

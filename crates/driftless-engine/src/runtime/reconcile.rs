@@ -53,6 +53,8 @@ impl Inner {
             }
         };
         if app.spec.suspend || status.suspended {
+            // Drift is still reported, but nothing is reverted.
+            self.clusters.set_self_heal(name, false).await;
             self.update(name, |s| {
                 s.health = Health::Suspended;
                 set_condition(

@@ -150,6 +150,8 @@ pub(super) fn apply_options(app: &App) -> ApplyOptions {
     opts.wait = spec.wait;
     opts.timeout = spec.timeout.get();
     opts.force = spec.force;
+    // Git wins: fields changed by hand are taken back, as Flux does.
+    opts.force_conflicts = true;
     opts.impersonate = spec.service_account_name.clone();
     opts
 }

@@ -71,13 +71,19 @@ async fn sync_queues_a_manual_run_unless_suspended() {
         store.app("web").expect("read").expect("web").suspended,
         "flag persisted"
     );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        runs.lock().expect("lock").len(),
+        2,
+        "suspend runs the worker, which sees the flag and stops self-heal"
+    );
     assert!(matches!(
         control.sync("web"),
         Err(ControlError::Suspended { .. })
     ));
     assert!(!control.resume("web").expect("resume").suspended);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(runs.lock().expect("lock").len(), 2, "resume reconciles");
+    assert_eq!(runs.lock().expect("lock").len(), 3, "resume reconciles");
 
     let err = control.sync("nope").expect_err("unknown");
     assert_eq!(err.to_string(), "app nope not found");

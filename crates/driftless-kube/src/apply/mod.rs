@@ -44,6 +44,9 @@ pub struct ApplyOptions {
     /// Take over fields of other managers and objects of other Apps;
     /// delete and re-create objects whose immutable fields changed.
     pub force: bool,
+    /// Take over fields other field managers own (server-side apply
+    /// `force`) without the rest of `force`: Git wins over manual edits.
+    pub force_conflicts: bool,
     /// Create the destination namespace when missing.
     pub create_namespace: bool,
     /// ServiceAccount to act as (`NAME` in the destination namespace or `NAMESPACE:NAME`).
@@ -63,6 +66,7 @@ impl ApplyOptions {
             wait: false,
             timeout: Duration::from_secs(300),
             force: false,
+            force_conflicts: false,
             create_namespace: false,
             impersonate: None,
             inventory_namespace: DEFAULT_INVENTORY_NAMESPACE.to_owned(),
@@ -427,7 +431,7 @@ async fn apply_one(
     }
     let api = target.api(&intent.resource, intent.object.namespace.as_deref());
     let mut params = PatchParams::apply(FIELD_MANAGER);
-    params.force = opts.force;
+    params.force = opts.force || opts.force_conflicts;
     let name = &intent.object.name;
     let result = api
         .patch(name, &params, &Patch::Apply(&intent.manifest))

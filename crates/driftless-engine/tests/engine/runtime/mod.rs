@@ -139,6 +139,46 @@ async fn drift_is_reverted_and_audited_with_its_manager() {
         metrics.contains(r#"driftless_drift_events_total{action="Reverted"} 1"#),
         "{metrics}"
     );
+
+    // Suspended: drift is reported, not reverted; resume takes Git back.
+    let control = EngineControl::new(store.clone(), running.engine.queue().clone());
+    control.suspend(&name).expect("suspend");
+    wait_status(&running, &name, WAIT, "suspended", |s| {
+        s.health == Health::Suspended
+    })
+    .await;
+    kubectl(&[
+        "patch",
+        "-n",
+        ns.name(),
+        "configmap",
+        "a",
+        "-p",
+        r#"{"data":{"v":"by hand"}}"#,
+    ]);
+    driftless_testenv::wait_until(WAIT, "the drift to be reported", || {
+        let store = store.clone();
+        let name = name.clone();
+        async move {
+            let events = store.audit(Some(&name), 10).expect("audit reads");
+            events.iter().any(|e| e.action == DriftAction::Reported)
+        }
+    })
+    .await
+    .expect("drift reported");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        kubectl_get(ns.name(), "configmap/a", "{.data.v}"),
+        "by hand"
+    );
+    let status = store.app(&name).expect("reads").expect("known");
+    assert_eq!(status.sync, SyncState::OutOfSync);
+    control.resume(&name).expect("resume");
+    wait_status(&running, &name, WAIT, "synced again", |s| {
+        s.sync == SyncState::Synced
+    })
+    .await;
+    assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "git");
     running.engine.shutdown().await;
 }
 
