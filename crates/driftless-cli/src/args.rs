@@ -22,6 +22,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Delete everything an app owns in the cluster.
     Delete(DeleteArgs),
+    /// Keep the Apps of a config in sync with Git, continuously, with an HTTP API.
+    Serve(ServeArgs),
     /// Work with Git sources.
     Source {
         #[command(subcommand)]
@@ -217,4 +219,18 @@ pub struct ApplyArgs {
 pub struct DeleteArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+/// Arguments of `driftless serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file, or a directory of them (GitSource, App, Cluster, Receiver, Server objects).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// State directory (sync history, status); default: the Server object's, else /var/lib/driftless.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the REST API, webhooks and metrics; default: the Server object's, else 127.0.0.1:9480.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }

@@ -5,6 +5,7 @@ mod args;
 mod cluster;
 mod exit;
 mod render;
+mod serve;
 mod source;
 
 use clap::Parser;
@@ -18,6 +19,7 @@ fn main() -> std::process::ExitCode {
         Command::Diff(args) => cluster::diff(&args),
         Command::Apply(args) => cluster::apply(&args),
         Command::Delete(args) => cluster::delete(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Source {
             command: SourceCommand::Fetch(args),
         } => source::fetch(&args),
