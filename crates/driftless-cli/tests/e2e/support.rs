@@ -1,0 +1,255 @@
+//! A Git server over HTTP, a repository to push to, and `driftless serve`
+//! running as a process, for the end-to-end tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// `scripts/git-http-server` serving the bare repositories under a temp dir.
+pub struct GitServer {
+    pub root: tempfile::TempDir,
+    pub url: String,
+    child: Child,
+}
+
+impl GitServer {
+    pub fn start() -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let script = driftless_testenv::repo_root().join("scripts/git-http-server");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(root.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs the git HTTP server");
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("server prints its URL");
+        Self {
+            root,
+            url: line.trim().to_owned(),
+            child,
+        }
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare repository served by a [`GitServer`] and a working clone that pushes to it.
+pub struct Repo {
+    work: tempfile::TempDir,
+    /// The URL driftless fetches.
+    pub url: String,
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Dana Dev")
+        .env("GIT_AUTHOR_EMAIL", "dana@example.com")
+        .env("GIT_COMMITTER_NAME", "Dana Dev")
+        .env("GIT_COMMITTER_EMAIL", "dana@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+impl Repo {
+    pub fn new(server: &GitServer, name: &str) -> Self {
+        let bare = server.root.path().join(format!("{name}.git"));
+        git(
+            server.root.path(),
+            &[
+                "init",
+                "-q",
+                "--bare",
+                "-b",
+                "main",
+                &bare.display().to_string(),
+            ],
+        );
+        let work = tempfile::tempdir().expect("temp dir");
+        git(work.path(), &["init", "-q", "-b", "main"]);
+        git(
+            work.path(),
+            &["remote", "add", "origin", &bare.display().to_string()],
+        );
+        Self {
+            work,
+            url: format!("{}/{name}.git", server.url),
+        }
+    }
+
+    pub fn write(&self, path: &str, text: &str) {
+        let file = self.work.path().join(path);
+        std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(file, text).expect("write");
+    }
+
+    /// Commits everything and pushes; returns the commit id.
+    pub fn push(&self, message: &str) -> String {
+        git(self.work.path(), &["add", "-A"]);
+        git(self.work.path(), &["commit", "-q", "-m", message]);
+        git(self.work.path(), &["push", "-q", "origin", "main"]);
+        git(self.work.path(), &["rev-parse", "HEAD"])
+    }
+}
+
+/// A ConfigMap manifest.
+pub fn config_map(name: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n")
+}
+
+/// `driftless serve` as a child process, its log collected.
+pub struct Serve {
+    child: Child,
+    pub base: String,
+    log: Arc<Mutex<Vec<String>>>,
+    pub config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    /// Starts serving `config` (YAML text) with `env` set; waits until it listens.
+    pub fn start(config: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_driftless"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("driftless serve starts");
+        let stderr = child.stderr.take().expect("piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = log.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("serve: {line}");
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(addr.split(',').next().unwrap_or_default().to_owned());
+                }
+                lines.lock().expect("log lock").push(line);
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve listens");
+        Self {
+            child,
+            base,
+            log,
+            config: path,
+            _dir: dir,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").join("\n")
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = reqwest::get(format!("{}{path}", self.base))
+            .await
+            .expect("GET answers");
+        let status = resp.status().as_u16();
+        let body = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// Polls app `name` until `check` holds; panics with the log after `timeout`.
+    pub async fn wait_app(
+        &self,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let (code, app) = self.get(&format!("/api/v1/apps/{name}")).await;
+            if code == 200 && check(&app) {
+                return app;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {name}: {what}; last {app}\nlog:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether an app's status says commit `sha` is applied.
+pub fn applied(sha: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |app| app["lastApplied"]["sha"] == sha
+}
+
+/// The test cluster, a GitSource following `url`, and `rest` (YAML documents).
+pub fn config(url: &str, interval: &str, rest: &str) -> String {
+    let kubeconfig = driftless_testenv::shared().kubeconfig().display();
+    format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: Cluster
+metadata: {{name: test}}
+spec: {{kubeconfig: {{path: {kubeconfig}}}}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: GitSource
+metadata: {{name: platform}}
+spec: {{url: \"{url}\", ref: {{branch: main}}, interval: {interval}}}
+---
+{rest}"
+    )
+}
+
+/// An App of the `platform` source deploying `path` into `namespace`.
+pub fn app(name: &str, path: &str, namespace: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: App
+metadata: {{name: {name}}}
+spec:
+  sourceRef: {{name: platform}}
+  path: {path}
+  destination: {{cluster: test, namespace: {namespace}}}
+{extra}
+---
+"
+    )
+}
