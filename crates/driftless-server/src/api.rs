@@ -21,6 +21,7 @@ pub(crate) fn routes() -> Router<ServerState> {
         .route("/api/v1/apps", get(list))
         .route("/api/v1/apps/{name}", get(one))
         .route("/api/v1/apps/{name}/history", get(history))
+        .route("/api/v1/apps/{name}/events", get(events))
         .route("/api/v1/apps/{name}/sync", action(Action::Sync))
         .route("/api/v1/apps/{name}/suspend", action(Action::Suspend))
         .route("/api/v1/apps/{name}/resume", action(Action::Resume))
@@ -75,6 +76,21 @@ async fn history(
             return Err(ControlError::UnknownApp { app: name });
         }
         Ok(state.store.history(&name, limit)?)
+    };
+    blocking(work, control_status).await
+}
+
+async fn events(
+    State(state): State<ServerState>,
+    Path(name): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let limit = q.limit.unwrap_or(DEFAULT_HISTORY).min(MAX_HISTORY);
+    let work = move || {
+        if state.store.app(&name)?.is_none() {
+            return Err(ControlError::UnknownApp { app: name });
+        }
+        Ok(state.store.audit(Some(&name), limit)?)
     };
     blocking(work, control_status).await
 }

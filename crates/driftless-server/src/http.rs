@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/apps"),
     ("get", "/api/v1/apps/{name}"),
     ("get", "/api/v1/apps/{name}/history"),
+    ("get", "/api/v1/apps/{name}/events"),
     ("post", "/api/v1/apps/{name}/sync"),
     ("post", "/api/v1/apps/{name}/suspend"),
     ("post", "/api/v1/apps/{name}/resume"),

@@ -84,7 +84,10 @@ pub async fn run(
     let mut engine_opts = EngineOptions::new(&data_dir);
     engine_opts.log = log.clone();
     let engine = Engine::start(config, engine_opts)?;
-    let control = Arc::new(EngineControl::new(engine.store().clone(), engine.queue().clone()));
+    let control = Arc::new(EngineControl::new(
+        engine.store().clone(),
+        engine.queue().clone(),
+    ));
     let mut state = ServerState::new(engine.store().clone(), control, engine.metrics());
     if let Some(token) = &token {
         state = state.api_token(token);

@@ -3,7 +3,8 @@
 use std::sync::atomic::Ordering;
 
 use driftless_engine::store::{
-    ObjectCounts, Revision, SyncOutcome, SyncResult, SyncStart, SyncTrigger,
+    AuditEvent, DriftAction, ObjectCounts, Revision, SyncOutcome, SyncResult, SyncStart,
+    SyncTrigger,
 };
 use driftless_server::http::ROUTES;
 use reqwest::StatusCode;
@@ -83,6 +84,33 @@ async fn read_side_lists_apps_and_history() {
     assert!(body.contains("app ghost not found"), "{body}");
     assert_eq!(
         get(&s, "/api/v1/apps/ghost/history").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn drift_events_of_an_app() {
+    let s = TestServer::start().await;
+    seed(&s);
+    s.store
+        .record_audit(AuditEvent {
+            id: 0,
+            time_ms: 1,
+            app: "web".into(),
+            object: "apps/v1/Deployment/prod/web".into(),
+            fields: vec!["spec.replicas".into()],
+            manager: Some("kubectl-edit".into()),
+            action: DriftAction::Reverted,
+        })
+        .expect("audit");
+    let (status, body) = get(&s, "/api/v1/apps/web/events").await;
+    assert_eq!(status, StatusCode::OK);
+    let events: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(events[0]["manager"], "kubectl-edit");
+    assert_eq!(events[0]["fields"][0], "spec.replicas");
+    assert_eq!(events[0]["action"], "reverted");
+    assert_eq!(
+        get(&s, "/api/v1/apps/ghost/events").await.0,
         StatusCode::NOT_FOUND
     );
 }
