@@ -76,6 +76,14 @@ async fn commits_are_applied_pruned_and_recorded_and_a_broken_one_changes_nothin
     let newest = &running.engine.store().history(&name, 1).expect("history")[0];
     assert_eq!(newest.result, SyncResult::Failed);
     assert_eq!(newest.start.revision.sha, c3);
+
+    // The next good commit recovers.
+    repo.write("app/a.yaml", &config_map("a", "4"));
+    let c4 = repo.commit("fixed");
+    let status = wait_status(&running, &name, WAIT, "c4 applied", applied(&c4)).await;
+    assert_eq!(status.last_error, None);
+    assert_eq!(status.sync, SyncState::Synced);
+    assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "4");
     running.engine.shutdown().await;
 }
 
