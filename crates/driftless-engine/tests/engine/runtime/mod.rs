@@ -319,3 +319,68 @@ async fn rollback_pins_suspend_holds_and_a_restart_keeps_the_history() {
     assert!(history.len() >= 4, "{history:?}");
     again.engine.shutdown().await;
 }
+
+fn deployment(node_selector: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      nodeSelector: {node_selector}
+      containers: [{{name: web, image: example.com/web:1}}]
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_commit_cancels_the_health_wait_of_the_previous_one() {
+    let ns = shared()
+        .namespace("engine-preempt")
+        .await
+        .expect("namespace");
+    let name = format!("preempt-{}", std::process::id());
+    let repo = Repo::new();
+    // No node has this label: the rollout never finishes.
+    repo.write("app/web.yaml", &deployment("{pool: nowhere}"));
+    let stuck = repo.commit("unschedulable");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let extra = "  wait: true\n  timeout: 5m";
+    let path = config(dir.path(), &repo, &app(&name, "app", &ns, extra));
+    let running = start(&path, &dir.path().join("data"));
+    let store = running.engine.store().clone();
+    driftless_testenv::wait_until(WAIT, "the stuck sync to start", || {
+        let store = store.clone();
+        let name = name.clone();
+        async move {
+            let history = store.history(&name, 1).expect("history");
+            history
+                .first()
+                .is_some_and(|r| r.result == SyncResult::Running)
+        }
+    })
+    .await
+    .expect("sync running");
+
+    repo.write("app/web.yaml", &deployment("{}"));
+    let fixed = repo.commit("schedulable");
+    let start = std::time::Instant::now();
+    wait_status(&running, &name, WAIT, "the fix applied", applied(&fixed)).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    let history = store.history(&name, 10).expect("history");
+    let first = history
+        .iter()
+        .find(|r| r.start.revision.sha == stuck)
+        .expect("stuck sync");
+    assert_eq!(first.result, SyncResult::Interrupted, "{history:?}");
+    assert_eq!(history[0].result, SyncResult::Succeeded, "{history:?}");
+    running.engine.shutdown().await;
+}
