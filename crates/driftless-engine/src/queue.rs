@@ -95,6 +95,10 @@ enum Command {
         key: String,
         every: Option<Duration>,
     },
+    Backoff {
+        key: String,
+        backoff: Option<Backoff>,
+    },
     Remove {
         key: String,
     },
@@ -189,6 +193,17 @@ impl WorkQueue {
         )
     }
 
+    /// Retries of `key` after failures wait by `backoff` instead of the queue's.
+    pub fn set_backoff(&self, key: &str, backoff: Option<Backoff>) -> Result<(), QueueError> {
+        self.send(
+            Command::Backoff {
+                key: key.to_owned(),
+                backoff,
+            },
+            key,
+        )
+    }
+
     /// Forgets `key`: drops pending runs and timers, cancels a run in progress.
     pub fn remove(&self, key: &str) -> Result<(), QueueError> {
         self.send(
@@ -222,6 +237,8 @@ impl WorkQueue {
 #[derive(Default)]
 struct Entry {
     interval: Option<Duration>,
+    /// Overrides the queue's backoff for this key.
+    backoff: Option<Backoff>,
     failures: u32,
     /// A run is wanted; the key sits in `ready` iff this is set and nothing runs.
     pending: Option<SyncTrigger>,
@@ -321,6 +338,9 @@ where
                     self.clear_timer(&key);
                 }
             }
+            Command::Backoff { key, backoff } => {
+                self.entries.entry(key).or_default().backoff = backoff;
+            }
             Command::Remove { key } => {
                 self.clear_timer(&key);
                 self.ready.retain(|k| *k != key);
@@ -393,7 +413,8 @@ where
         if entry.pending.is_some() {
             self.ready.push_back(key);
         } else if outcome == Outcome::Failed {
-            let delay = self.config.backoff.delay(entry.failures);
+            let backoff = entry.backoff.unwrap_or(self.config.backoff);
+            let delay = backoff.delay(entry.failures);
             let retry = entry.last_trigger.unwrap_or(SyncTrigger::Interval);
             self.schedule(&key, delay, retry);
         } else if let Some(every) = entry.interval {

@@ -14,13 +14,15 @@ pub fn now_ms() -> UnixMillis {
         .unwrap_or(0)
 }
 
-/// Exponential backoff: `base * 2^(failures-1)`, capped at `max`.
+/// Exponential backoff: `base * factor^(failures-1)`, capped at `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// Delay after the first failure.
     pub base: Duration,
     /// Longest delay, reached after enough consecutive failures.
     pub max: Duration,
+    /// Multiplier per further failure (2 doubles; 1 keeps the delay constant).
+    pub factor: u32,
 }
 
 impl Default for Backoff {
@@ -28,6 +30,7 @@ impl Default for Backoff {
         Self {
             base: Duration::from_secs(1),
             max: Duration::from_secs(300),
+            factor: 2,
         }
     }
 }
@@ -38,8 +41,8 @@ impl Backoff {
         if failures == 0 {
             return Duration::ZERO;
         }
-        // Past 2^31 the cap has long been reached; saturate instead of overflowing.
-        let factor = 1u32.checked_shl(failures - 1).unwrap_or(u32::MAX);
+        // Long past the cap: saturate instead of overflowing.
+        let factor = self.factor.max(1).saturating_pow(failures - 1);
         self.base.saturating_mul(factor).min(self.max)
     }
 }
@@ -66,10 +69,18 @@ mod tests {
         let b = Backoff {
             base: Duration::from_secs(1),
             max: Duration::from_secs(10),
+            factor: 2,
         };
         let delays: Vec<u64> = (0..7).map(|n| b.delay(n).as_secs()).collect();
         assert_eq!(delays, vec![0, 1, 2, 4, 8, 10, 10]);
         assert_eq!(b.delay(200), Duration::from_secs(10));
+        let triple = Backoff {
+            factor: 3,
+            max: Duration::from_secs(100),
+            ..b
+        };
+        let delays: Vec<u64> = (0..6).map(|n| triple.delay(n).as_secs()).collect();
+        assert_eq!(delays, vec![0, 1, 3, 9, 27, 81]);
     }
 
     #[test]

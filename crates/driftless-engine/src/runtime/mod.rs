@@ -205,6 +205,13 @@ impl Engine {
             let _ = inner
                 .queue
                 .set_interval(name, Some(app.spec.interval.get()));
+            let backoff = &app.spec.retry.backoff;
+            let backoff = crate::timing::Backoff {
+                base: backoff.duration.get(),
+                max: backoff.max_duration.get(),
+                factor: backoff.factor,
+            };
+            let _ = inner.queue.set_backoff(name, Some(backoff));
             // A new App waits for its source's first fetch, which triggers it.
             if before.is_some() || inner.revision(&app.spec.source_ref.name).is_some() {
                 let _ = inner.queue.trigger(name, SyncTrigger::Config);

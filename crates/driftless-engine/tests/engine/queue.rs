@@ -77,6 +77,7 @@ fn exact(concurrency: usize) -> QueueConfig {
         backoff: Backoff {
             base: Duration::from_secs(1),
             max: Duration::from_secs(8),
+            factor: 2,
         },
         jitter: 0.0,
         seed: Some(1),
@@ -135,6 +136,28 @@ async fn concurrency_is_bounded() {
     assert_eq!(rec.peak.load(Ordering::SeqCst), 2);
     assert_eq!(rec.times(), vec![0, 0, 10, 10, 20]);
     assert_eq!((q.running(), q.depth()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_can_have_its_own_backoff() {
+    let rec = Recorder::new();
+    let q = rec.queue(exact(1), Duration::ZERO, |n| {
+        if n <= 3 {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        }
+    });
+    let own = Backoff {
+        base: Duration::from_secs(2),
+        max: Duration::from_secs(60),
+        factor: 3,
+    };
+    q.set_backoff("web", Some(own)).expect("backoff");
+    q.trigger("web", SyncTrigger::Manual).expect("trigger");
+    sleep(Duration::from_secs(100)).await;
+    // Delays 2, 6, 18 instead of the queue's 1, 2, 4.
+    assert_eq!(rec.times(), vec![0, 2, 8, 26]);
 }
 
 #[tokio::test(start_paused = true)]
