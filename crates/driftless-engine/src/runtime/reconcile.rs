@@ -219,7 +219,7 @@ impl Inner {
         lock(&self.applied).insert(name.to_owned(), applied);
         self.log(&format!(
             "App/{name}: synced {}: {} created, {} updated, {} unchanged, {} deleted",
-            &revision.sha[..revision.sha.len().min(12)],
+            short(&revision.sha),
             counts.created,
             counts.updated,
             counts.unchanged,
@@ -340,6 +340,10 @@ impl Inner {
     ) {
         let health = to_health(driftless_kube::aggregate(objects.iter().map(|o| &o.health)));
         let before = self.store.app(name).ok().flatten().map(|s| s.health);
+        let latest = config
+            .app(name)
+            .and_then(|a| self.revision(&a.spec.source_ref.name))
+            .map(|r| r.sha);
         self.update(name, |s| {
             if let Some(rev) = synced {
                 let rev = crate::store::Revision {
@@ -351,6 +355,20 @@ impl Inner {
                 s.last_synced_ms = Some(now_ms());
             }
             s.sync = SyncState::Synced;
+            s.conditions.retain(|c| c.kind != "Pinned");
+            if let Some(pin) = s.pinned.clone() {
+                // Loud on purpose: a pinned App does not follow Git.
+                let git = latest.as_deref().unwrap_or("unknown");
+                if latest.as_deref().is_some_and(|l| l != pin.sha) {
+                    s.sync = SyncState::OutOfSync;
+                }
+                let message = format!(
+                    "pinned to {} by a rollback while Git is at {}; resume to follow Git",
+                    short(&pin.sha),
+                    short(git)
+                );
+                set_condition(s, "Pinned", "True", "RolledBack", &message);
+            }
             s.last_error = None;
             s.health = health;
             s.resources = objects.iter().map(resource_status).collect();
@@ -406,6 +424,11 @@ impl Inner {
             set_condition(s, "Ready", "False", "FetchFailed", message);
         });
     }
+}
+
+/// The first 12 characters of a commit id.
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
 }
 
 fn sync_start(revision: &Revision, trigger: SyncTrigger) -> SyncStart {

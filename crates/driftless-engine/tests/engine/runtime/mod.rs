@@ -260,6 +260,13 @@ async fn rollback_pins_suspend_holds_and_a_restart_keeps_the_history() {
     control.rollback(&name, Some(&c1[..8])).expect("rollback");
     let status = wait_status(&running, &name, WAIT, "rolled back", applied(&c1)).await;
     assert_eq!(status.pinned.map(|r| r.sha), Some(c1.clone()));
+    assert_eq!(status.sync, SyncState::OutOfSync, "pinned behind Git");
+    let pinned = status.conditions.iter().find(|c| c.kind == "Pinned");
+    let message = pinned.map(|c| c.message.as_str()).unwrap_or_default();
+    assert!(
+        message.contains(&c1[..12]) && message.contains(&c2[..12]),
+        "{message}"
+    );
     assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "1");
     let newest = &running.engine.store().history(&name, 1).expect("history")[0];
     assert_eq!(newest.start.trigger, SyncTrigger::Rollback);
@@ -278,7 +285,7 @@ async fn rollback_pins_suspend_holds_and_a_restart_keeps_the_history() {
     assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "1");
 
     control.resume(&name).expect("resume");
-    wait_status(
+    let status = wait_status(
         &running,
         &name,
         WAIT,
@@ -286,6 +293,11 @@ async fn rollback_pins_suspend_holds_and_a_restart_keeps_the_history() {
         applied(&c3),
     )
     .await;
+    assert_eq!(status.sync, SyncState::Synced);
+    assert!(
+        status.conditions.iter().all(|c| c.kind != "Pinned"),
+        "{status:?}"
+    );
 
     control.suspend(&name).expect("suspend");
     repo.write("app/a.yaml", &config_map("a", "4"));
