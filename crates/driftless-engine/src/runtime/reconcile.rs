@@ -162,15 +162,25 @@ impl Inner {
             return Ok(Outcome::Succeeded);
         }
         let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
-        let record = self
-            .store
-            .begin_sync(name, start.clone())
-            .map_err(|e| e.to_string())
-            .map_err(stop("StoreFailed"))?;
-        self.log(&format!(
-            "App/{name}: syncing {}@sha1:{} ({}, {:?})",
-            revision.reference, revision.sha, revision.subject, job.trigger
-        ));
+        // Re-applying the live revision (a restart, an interval, a push to
+        // another branch) is recorded only if it changed something or failed.
+        let live = status.last_applied.as_ref().map(|r| r.sha.as_str());
+        let resync = live == Some(revision.sha.as_str())
+            && !matches!(job.trigger, SyncTrigger::Manual | SyncTrigger::Rollback);
+        let record = if resync {
+            None
+        } else {
+            let record = self
+                .store
+                .begin_sync(name, start.clone())
+                .map_err(|e| e.to_string())
+                .map_err(stop("StoreFailed"))?;
+            self.log(&format!(
+                "App/{name}: syncing {}@sha1:{} ({}, {:?})",
+                revision.reference, revision.sha, revision.subject, job.trigger
+            ));
+            Some(record.id)
+        };
         let apply_opts = spec::apply_options(app);
         let progress = |_| {};
         let result = tokio::select! {
@@ -180,9 +190,10 @@ impl Inner {
         let report = match result {
             None => {
                 let why = "stopped: a newer revision or a shutdown preempted it".to_owned();
-                self.finish(
+                self.close(
                     name,
-                    record.id,
+                    record,
+                    &start,
                     SyncResult::Interrupted,
                     ObjectCounts::default(),
                     Some(why),
@@ -191,9 +202,10 @@ impl Inner {
             }
             Some(Err(e)) => {
                 let message = e.to_string();
-                self.finish(
+                self.close(
                     name,
-                    record.id,
+                    record,
+                    &start,
                     SyncResult::Failed,
                     ObjectCounts::default(),
                     Some(message.clone()),
@@ -215,16 +227,18 @@ impl Inner {
             report.health.clone()
         };
         let counts = counts(&report);
-        self.finish(name, record.id, SyncResult::Succeeded, counts, None);
+        let recorded = self.close(name, record, &start, SyncResult::Succeeded, counts, None);
         lock(&self.applied).insert(name.to_owned(), applied);
-        self.log(&format!(
-            "App/{name}: synced {}: {} created, {} updated, {} unchanged, {} deleted",
-            short(&revision.sha),
-            counts.created,
-            counts.updated,
-            counts.unchanged,
-            counts.deleted
-        ));
+        if recorded {
+            self.log(&format!(
+                "App/{name}: synced {}: {} created, {} updated, {} unchanged, {} deleted",
+                short(&revision.sha),
+                counts.created,
+                counts.updated,
+                counts.unchanged,
+                counts.deleted
+            ));
+        }
         self.record_health(config, name, &health, Some(&revision));
         Ok(Outcome::Succeeded)
     }
@@ -307,6 +321,36 @@ impl Inner {
             vars.extend(secret(target, namespace, &r.name).await?);
         }
         Ok(Some(vars))
+    }
+
+    /// Ends sync `record`; without one (a resync of the live revision)
+    /// records the sync only if it changed objects or did not succeed.
+    /// Returns whether the sync is in the history.
+    fn close(
+        &self,
+        app: &str,
+        record: Option<u64>,
+        start: &SyncStart,
+        result: SyncResult,
+        counts: ObjectCounts,
+        error: Option<String>,
+    ) -> bool {
+        let changed = counts.created + counts.updated + counts.deleted > 0;
+        let id = match record {
+            Some(id) => id,
+            None if changed || result != SyncResult::Succeeded => {
+                match self.store.begin_sync(app, start.clone()) {
+                    Ok(record) => record.id,
+                    Err(e) => {
+                        self.log(&format!("App/{app}: recording a sync: {e}"));
+                        return false;
+                    }
+                }
+            }
+            None => return false,
+        };
+        self.finish(app, id, result, counts, error);
+        true
     }
 
     fn finish(
