@@ -27,6 +27,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("post", "/hooks/{receiver}"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/sources"),
     ("get", "/api/v1/apps"),
     ("get", "/api/v1/apps/{name}"),
     ("get", "/api/v1/apps/{name}/history"),
@@ -68,6 +69,7 @@ pub struct ServerState {
     pub(crate) api_token: Option<Arc<str>>,
     pub(crate) on_push: Arc<OnPush>,
     pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
+    pub(crate) sources: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
     pub(crate) ready: Arc<AtomicBool>,
 }
 
@@ -83,6 +85,7 @@ impl ServerState {
             api_token: None,
             on_push: Arc::new(|_, _| 0),
             queue_depth: None,
+            sources: Arc::new(|| json!([])),
             ready: Arc::default(),
         }
     }
@@ -111,6 +114,12 @@ impl ServerState {
         self
     }
 
+    /// Lists the GitSources at `GET /api/v1/sources`.
+    pub fn sources(mut self, f: impl Fn() -> serde_json::Value + Send + Sync + 'static) -> Self {
+        self.sources = Arc::new(f);
+        self
+    }
+
     /// Reads the work queue depth when `/metrics` is scraped.
     pub fn queue_depth(mut self, f: impl Fn() -> usize + Send + Sync + 'static) -> Self {
         self.queue_depth = Some(Arc::new(f));
@@ -135,6 +144,10 @@ pub fn router(state: ServerState) -> Router {
         .route("/metrics", get(metrics))
         .route("/hooks/{receiver}", post(hook))
         .route("/api/v1/openapi.json", get(openapi))
+        .route(
+            "/api/v1/sources",
+            get(|State(state): State<ServerState>| async move { axum::Json((state.sources)()) }),
+        )
         .merge(api::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
         .with_state(state)

@@ -108,6 +108,8 @@ pub async fn run(
             pushes.trigger_sources(matching.map(String::as_str))
         })
         .queue_depth(move || depth.depth());
+    let sources = engine.clone();
+    state = state.sources(move || serde_json::to_value(sources.sources()).unwrap_or_default());
     state.set_receivers(receivers);
     state.readiness().store(true, Ordering::Release);
     log(&format!(

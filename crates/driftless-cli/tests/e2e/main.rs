@@ -123,6 +123,12 @@ async fn polling_follows_commits_and_config_edits_apply_live_unless_invalid() {
     serve
         .wait_app(&one, WAIT, "second commit by polling", applied(&c2))
         .await;
+    let (_, sources) = serve.get("/api/v1/sources").await;
+    assert_eq!(sources[0]["name"], "platform", "{sources}");
+    assert_eq!(sources[0]["url"], repo.url.as_str());
+    assert_eq!(sources[0]["revision"], format!("main@sha1:{c2}").as_str());
+    assert_eq!(sources[0]["author"], "Dana Dev <dana@example.com>");
+    assert_eq!(sources[0]["lastError"], serde_json::Value::Null);
 
     // An invalid edit is refused whole; the running config stays.
     let broken = config(

@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::queue::{Job, Outcome, QueueConfig, WorkQueue};
 use crate::store::{AppStatus, Store, StoreError, SyncTrigger};
 use clusters::{Cluster, Clusters};
-pub use sources::SECRETS_NAMESPACE;
+pub use sources::{SECRETS_NAMESPACE, SourceStatus};
 use sources::{SOURCE_PREFIX, source_key};
 
 /// Rendered sets kept in memory.
@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     fetcher: Arc<Fetcher>,
     renders: RenderCache,
     revisions: Mutex<HashMap<String, Revision>>,
+    /// Per source: when the last fetch ended and its error.
+    fetches: Mutex<HashMap<String, (crate::timing::UnixMillis, Option<String>)>>,
     applied: Mutex<HashMap<String, Applied>>,
     clusters: Clusters,
     metrics: Arc<Metrics>,
@@ -128,6 +130,7 @@ impl Engine {
                 fetcher: Arc::new(Fetcher::new(opts.cache_dir.join("sources"))),
                 renders,
                 revisions: Mutex::default(),
+                fetches: Mutex::default(),
                 applied: Mutex::default(),
                 clusters: Clusters::default(),
                 metrics: Arc::new(Metrics::default()),
@@ -191,6 +194,7 @@ impl Engine {
             if new.git_source(source.name()).is_none() {
                 let _ = inner.queue.remove(&source_key(source.name()));
                 lock(&inner.revisions).remove(source.name());
+                lock(&inner.fetches).remove(source.name());
             }
         }
         for app in new.apps() {
@@ -227,6 +231,11 @@ impl Engine {
                 });
             }
         }
+    }
+
+    /// Every declared GitSource with its latest revision and fetch result.
+    pub fn sources(&self) -> Vec<SourceStatus> {
+        self.inner.source_statuses()
     }
 
     /// Queues a fetch of each named source; returns how many were queued.

@@ -10,6 +10,7 @@ use super::Inner;
 use super::clusters::secret;
 use crate::queue::{Job, Outcome};
 use crate::store::SyncTrigger;
+use crate::timing::{UnixMillis, now_ms};
 
 /// Queue keys of sources start with this; App names cannot contain `:`.
 pub(crate) const SOURCE_PREFIX: &str = "source:";
@@ -36,6 +37,7 @@ impl Inner {
             return Outcome::Succeeded;
         };
         let fetched = self.fetch(&source, None).await;
+        self.note_fetch(name, fetched.as_ref().err());
         let revision = match fetched {
             Ok((_, revision)) => revision,
             Err(e) => {
@@ -133,6 +135,41 @@ impl Inner {
             .map_err(|e| format!("GitSource/{}: {e}", source.name()))
     }
 
+    fn note_fetch(&self, name: &str, error: Option<&String>) {
+        let mut fetches = super::lock(&self.fetches);
+        let state = fetches.entry(name.to_owned()).or_default();
+        state.0 = now_ms();
+        state.1 = error.cloned();
+    }
+
+    /// What is known of every declared source: URL, ref, revision, last fetch.
+    pub(crate) fn source_statuses(&self) -> Vec<SourceStatus> {
+        let config = self.config();
+        let fetches = super::lock(&self.fetches).clone();
+        config
+            .git_sources()
+            .map(|s| {
+                let name = s.name();
+                let revision = self.revision(name);
+                let (fetched, error) = fetches.get(name).cloned().unwrap_or_default();
+                SourceStatus {
+                    name: name.to_owned(),
+                    url: driftless_source::auth::redact_url(&s.spec.url),
+                    revision: revision
+                        .as_ref()
+                        .map(|r| format!("{}@sha1:{}", r.reference, r.sha)),
+                    author: revision
+                        .as_ref()
+                        .map(|r| format!("{} <{}>", r.author.name, r.author.email)),
+                    subject: revision.map(|r| r.subject),
+                    last_fetch_ms: (fetched > 0).then_some(fetched),
+                    last_error: error,
+                    suspended: s.spec.suspend,
+                }
+            })
+            .collect()
+    }
+
     /// The latest fetched revision of source `name`.
     pub(crate) fn revision(&self, name: &str) -> Option<Revision> {
         self.lock_revisions().get(name).cloned()
@@ -149,4 +186,26 @@ impl Inner {
             })
             .count()
     }
+}
+
+/// A GitSource as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceStatus {
+    /// GitSource name.
+    pub name: String,
+    /// Remote URL, credentials removed.
+    pub url: String,
+    /// Latest fetched revision, `<ref>@sha1:<commit>`.
+    pub revision: Option<String>,
+    /// Its commit author, `Name <email>`.
+    pub author: Option<String>,
+    /// Its commit subject.
+    pub subject: Option<String>,
+    /// When the last fetch ended.
+    pub last_fetch_ms: Option<UnixMillis>,
+    /// Why the last fetch failed; `None` after a success.
+    pub last_error: Option<String>,
+    /// Polling is off.
+    pub suspended: bool,
 }
