@@ -24,6 +24,18 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Keep the Apps of a config in sync with Git, continuously, with an HTTP API.
     Serve(ServeArgs),
+    /// Show the Apps of a running server: a table of all, or one App in detail.
+    Status(StatusArgs),
+    /// List an App's syncs, newest first: time, commit, author, subject, trigger, result.
+    History(HistoryArgs),
+    /// Reconcile an App now; with --wait, until the sync ends (exit 1 unless it succeeds).
+    Sync(SyncArgs),
+    /// Stop reconciling an App (no sync, no self-heal) until it is resumed.
+    Suspend(AppArgs),
+    /// Reconcile an App again, following Git (ends a suspend and a rollback pin).
+    Resume(AppArgs),
+    /// Pin an App to an earlier successfully synced revision and sync it.
+    Rollback(RollbackArgs),
     /// Work with Git sources.
     Source {
         #[command(subcommand)]
@@ -233,4 +245,78 @@ pub struct ServeArgs {
     /// Address of the REST API, webhooks and metrics; default: the Server object's, else 127.0.0.1:9480.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Where the running server is and how to talk to it.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Base URL of a running `driftless serve`.
+    #[arg(long, env = "DRIFTLESS_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+    /// API token, sent as a bearer token on calls that change something.
+    #[arg(long, env = "DRIFTLESS_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: SummaryOutput,
+}
+
+/// The server `--server` names by default: the default listen address of `serve`.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:9480";
+
+/// Arguments of `driftless status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Show this App in detail (default: a table of all Apps).
+    pub app: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Arguments of `driftless history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The App.
+    pub app: String,
+    /// Most syncs to list (the server caps it at 1000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Arguments of `driftless sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The App.
+    pub app: String,
+    /// Wait until the sync ends; exit 0 when it succeeded, 1 otherwise.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long to wait (e.g. 30s, 5m).
+    #[arg(long, default_value = "5m", requires = "wait")]
+    pub timeout: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Arguments of commands that act on one App.
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// The App.
+    pub app: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Arguments of `driftless rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The App.
+    pub app: String,
+    /// Commit SHA (or a prefix) of an earlier successful sync; default: the one before the live one.
+    #[arg(long, value_name = "REVISION")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }

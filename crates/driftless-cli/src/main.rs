@@ -4,6 +4,7 @@
 mod args;
 mod cluster;
 mod exit;
+mod remote;
 mod render;
 mod serve;
 mod source;
@@ -20,6 +21,12 @@ fn main() -> std::process::ExitCode {
         Command::Apply(args) => cluster::apply(&args),
         Command::Delete(args) => cluster::delete(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Status(args) => remote::status(&args),
+        Command::History(args) => remote::history(&args),
+        Command::Sync(args) => remote::sync(&args),
+        Command::Suspend(args) => remote::suspend(&args),
+        Command::Resume(args) => remote::resume(&args),
+        Command::Rollback(args) => remote::rollback(&args),
         Command::Source {
             command: SourceCommand::Fetch(args),
         } => source::fetch(&args),

@@ -1,0 +1,234 @@
+//! `driftless status|history|sync|suspend|resume|rollback`: client commands of a running
+//! `driftless serve`, over its REST API.
+
+mod client;
+mod view;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use driftless_engine::store::{AppStatus, SyncRecord, SyncResult, SyncTrigger};
+use driftless_engine::timing::now_ms;
+
+use crate::args::{
+    AppArgs, HistoryArgs, RollbackArgs, ServerArgs, StatusArgs, SummaryOutput, SyncArgs,
+};
+use crate::exit::{Failure, Outcome};
+use client::{Action, Client, RemoteError};
+
+/// How often `sync --wait` asks for news.
+const POLL: Duration = Duration::from_millis(250);
+/// History entries `sync --wait` reads per poll: enough to find its sync among others.
+const POLL_HISTORY: u32 = 20;
+
+/// `driftless status [APP]`: the table of all Apps, or one App in detail.
+pub fn status(args: &StatusArgs) -> Outcome {
+    let client = connect(&args.server)?;
+    let output = args.server.output;
+    match &args.app {
+        None => {
+            let apps = run(client.apps())?;
+            show(output, &apps, |apps| view::app_table(apps, now_ms()))?;
+        }
+        Some(app) => {
+            let status = run(client.app(app))?;
+            show(output, &status, |s| view::app_detail(s, now_ms()))?;
+        }
+    }
+    Ok(0)
+}
+
+/// `driftless history APP`: one line per sync, newest first.
+pub fn history(args: &HistoryArgs) -> Outcome {
+    let client = connect(&args.server)?;
+    let records = run(client.history(&args.app, args.limit))?;
+    show(args.server.output, &records, |records| {
+        if records.is_empty() {
+            format!("app {} has no syncs yet\n", args.app)
+        } else {
+            view::history_lines(records)
+        }
+    })?;
+    Ok(0)
+}
+
+/// `driftless sync APP [--wait]`: exit 1 when the awaited sync does not succeed.
+pub fn sync(args: &SyncArgs) -> Outcome {
+    let client = connect(&args.server)?;
+    let output = args.server.output;
+    if !args.wait {
+        let status = run(client.act(&args.app, Action::Sync, None))?;
+        return show(output, &status, |s| {
+            format!("sync of app {} queued\n", s.name)
+        })
+        .map(|()| 0);
+    }
+    let timeout: driftless_api::Duration = args
+        .timeout
+        .parse()
+        .map_err(|e| Failure::input(anyhow::anyhow!("--timeout: {e}")))?;
+    let record = run(async {
+        tokio::time::timeout(timeout.get(), sync_and_wait(&client, &args.app))
+            .await
+            .unwrap_or_else(|_| {
+                Err(RemoteError::TimedOut {
+                    app: args.app.clone(),
+                    timeout: args.timeout.clone(),
+                })
+            })
+    })?;
+    show(output, &record, view::sync_result)?;
+    Ok(u8::from(record.result != SyncResult::Succeeded))
+}
+
+/// `driftless suspend APP`.
+pub fn suspend(args: &AppArgs) -> Outcome {
+    act(&args.server, &args.app, Action::Suspend, None, |s| {
+        format!(
+            "app {} suspended: no syncs and no self-heal until `driftless resume {}`\n",
+            s.name, s.name
+        )
+    })
+}
+
+/// `driftless resume APP`.
+pub fn resume(args: &AppArgs) -> Outcome {
+    act(&args.server, &args.app, Action::Resume, None, |s| {
+        format!("app {} resumed: following Git again, sync queued\n", s.name)
+    })
+}
+
+/// `driftless rollback APP [--to REVISION]`: says loudly that the App is now pinned.
+pub fn rollback(args: &RollbackArgs) -> Outcome {
+    let to = args.to.as_deref();
+    act(&args.server, &args.app, Action::Rollback, to, |s| {
+        let mut text = format!(
+            "app {} rolled back to {}, sync queued\n",
+            s.name,
+            view::revision(s.pinned.as_ref())
+        );
+        for warning in view::warnings(s) {
+            text.push_str(&warning);
+            text.push('\n');
+        }
+        text
+    })
+}
+
+/// Runs one `POST` and prints the App's status as `text` says, or as JSON.
+fn act(
+    server: &ServerArgs,
+    app: &str,
+    action: Action,
+    to: Option<&str>,
+    text: impl FnOnce(&AppStatus) -> String,
+) -> Outcome {
+    let client = connect(server)?;
+    let status = run(async {
+        client.act(app, action, to).await.map_err(|e| match e {
+            RemoteError::Server { status, .. }
+                if action == Action::Rollback && status == reqwest::StatusCode::CONFLICT =>
+            {
+                RemoteError::NoRollbackTarget {
+                    app: app.to_owned(),
+                    target: to.map(str::to_owned),
+                }
+            }
+            other => other,
+        })
+    })?;
+    show(server.output, &status, text)?;
+    Ok(0)
+}
+
+/// Queues a sync and waits for the manual sync recorded after it to end.
+async fn sync_and_wait(client: &Client, app: &str) -> Result<SyncRecord, RemoteError> {
+    let before = client.history(app, 1).await?.first().map_or(0, |r| r.id);
+    let status = client.act(app, Action::Sync, None).await?;
+    progress(&format!(
+        "sync of app {app} queued (sync {:?}, health {:?}); waiting",
+        status.sync, status.health
+    ));
+    let mut seen = (status.sync, status.health);
+    let mut announced = None;
+    loop {
+        tokio::time::sleep(POLL).await;
+        let status = client.app(app).await?;
+        if (status.sync, status.health) != seen {
+            seen = (status.sync, status.health);
+            progress(&format!(
+                "app {app}: sync {:?}, health {:?}",
+                seen.0, seen.1
+            ));
+        }
+        let records = client.history(app, POLL_HISTORY).await?;
+        // The oldest manual sync after the request is the one it caused.
+        let Some(ours) = records
+            .into_iter()
+            .filter(|r| r.id > before && r.start.trigger == SyncTrigger::Manual)
+            .min_by_key(|r| r.id)
+        else {
+            continue;
+        };
+        if ours.result != SyncResult::Running {
+            return Ok(ours);
+        }
+        if announced != Some(ours.id) {
+            announced = Some(ours.id);
+            progress(&format!(
+                "app {app}: syncing {} ({})",
+                view::revision(Some(&ours.start.revision)),
+                ours.start.subject
+            ));
+        }
+    }
+}
+
+/// A progress line on stderr, so that stdout stays the result.
+fn progress(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+fn connect(server: &ServerArgs) -> Result<Client, Failure> {
+    Client::new(&server.server, server.token.as_deref()).map_err(Failure::input)
+}
+
+/// Runs one request future on a current-thread runtime; every remote error exits 1.
+fn run<T>(future: impl Future<Output = Result<T, RemoteError>>) -> Result<T, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::operational)?;
+    runtime.block_on(future).map_err(Failure::operational)
+}
+
+/// Prints `value` as JSON, or the text view of it.
+fn show<T: serde::Serialize>(
+    output: SummaryOutput,
+    value: &T,
+    text: impl FnOnce(&T) -> String,
+) -> Result<(), Failure> {
+    let rendered = match output {
+        SummaryOutput::Json => {
+            let mut json = serde_json::to_string_pretty(value).map_err(Failure::operational)?;
+            json.push('\n');
+            json
+        }
+        SummaryOutput::Text => text(value),
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(rendered.as_bytes())
+        .map_err(Failure::operational)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_server_is_the_default_listen_address() {
+        assert_eq!(
+            crate::args::DEFAULT_SERVER,
+            format!("http://{}", driftless_api::DEFAULT_LISTEN)
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! Text views of App statuses and sync records: tables, detail, history lines.
+
+use std::fmt::Write as _;
+
+use driftless_engine::store::{AppStatus, Revision, SyncRecord};
+use driftless_engine::timing::UnixMillis;
+
+/// Length of a short commit SHA, as `git log --oneline` prints it.
+const SHORT_SHA: usize = 7;
+/// Longest error text in the status table; the detail view shows all of it.
+const TABLE_ERROR: usize = 60;
+
+/// Columns padded to their widest cell, separated by two spaces.
+#[derive(Debug, Default)]
+pub struct Table {
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table whose first row is `header` (none for a list of fields).
+    pub fn new(header: &[&str]) -> Self {
+        Self {
+            rows: vec![header.iter().map(|h| (*h).to_owned()).collect()],
+        }
+    }
+
+    /// Appends a row.
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// The table with `indent` before every line; the last column is not padded.
+    pub fn render(&self, indent: &str) -> String {
+        let mut widths: Vec<usize> = Vec::new();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                let width = cell.chars().count();
+                match widths.get_mut(i) {
+                    Some(w) => *w = (*w).max(width),
+                    None => widths.push(width),
+                }
+            }
+        }
+        let mut out = String::new();
+        for row in &self.rows {
+            let mut line = indent.to_owned();
+            for (cell, width) in row.iter().zip(&widths) {
+                let _ = write!(line, "{cell:<width$}  ");
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// The first seven characters of a SHA.
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..SHORT_SHA).unwrap_or(sha)
+}
+
+/// `ref@short-sha`, or `-` when there is none.
+pub fn revision(rev: Option<&Revision>) -> String {
+    rev.map_or_else(
+        || "-".to_owned(),
+        |r| format!("{}@{}", r.ref_label, short_sha(&r.sha)),
+    )
+}
+
+/// UTC time in RFC 3339 to the second, e.g. `2024-05-01T12:00:00Z`.
+pub fn utc(ms: UnixMillis) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(
+            || format!("{ms}ms"),
+            |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
+}
+
+/// How long ago `then` was, in the largest whole unit: `42s`, `5m`, `3h`, `2d`.
+pub fn age(then: UnixMillis, now: UnixMillis) -> String {
+    let secs = now.saturating_sub(then) / 1000;
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+/// The first line of `text`, cut to `max` characters with an ellipsis.
+pub fn shorten(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() <= max && !text.contains('\n') {
+        return line.to_owned();
+    }
+    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+/// What holds the App away from Git, loudly: `SUSPENDED`, `PINNED`, both, or empty.
+fn hold(app: &AppStatus) -> String {
+    let mut marks = Vec::new();
+    if app.suspended {
+        marks.push("SUSPENDED".to_owned());
+    }
+    if let Some(pin) = &app.pinned {
+        marks.push(format!("PINNED@{}", short_sha(&pin.sha)));
+    }
+    marks.join(",")
+}
+
+/// The status table of all Apps, followed by a warning per held App.
+pub fn app_table(apps: &[AppStatus], now: UnixMillis) -> String {
+    if apps.is_empty() {
+        return "no apps\n".to_owned();
+    }
+    let mut table = Table::new(&[
+        "NAME",
+        "SYNC",
+        "HEALTH",
+        "REVISION",
+        "HOLD",
+        "LAST SYNC",
+        "ERROR",
+    ]);
+    for app in apps {
+        table.row(vec![
+            app.name.clone(),
+            format!("{:?}", app.sync),
+            format!("{:?}", app.health),
+            revision(app.last_applied.as_ref()),
+            hold(app),
+            app.last_synced_ms
+                .map_or_else(|| "never".to_owned(), |t| age(t, now)),
+            app.last_error
+                .as_deref()
+                .map_or_else(String::new, |e| shorten(e, TABLE_ERROR)),
+        ]);
+    }
+    let mut out = table.render("");
+    for app in apps {
+        for warning in warnings(app) {
+            let _ = writeln!(out, "{warning}");
+        }
+    }
+    out
+}
+
+/// Loud lines for an App that does not follow Git.
+pub fn warnings(app: &AppStatus) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(pin) = &app.pinned {
+        lines.push(format!(
+            "!! app {} is PINNED at {}@{} by a rollback: it is out of sync with Git until `driftless resume {}`",
+            app.name, pin.ref_label, pin.sha, app.name
+        ));
+    }
+    if app.suspended {
+        lines.push(format!(
+            "!! app {} is SUSPENDED: no syncs and no self-heal until `driftless resume {}`",
+            app.name, app.name
+        ));
+    }
+    lines
+}
+
+/// Everything about one App: fields, conditions, resources.
+pub fn app_detail(app: &AppStatus, now: UnixMillis) -> String {
+    let full = |r: Option<&Revision>| {
+        r.map_or_else(|| "-".to_owned(), |r| format!("{}@{}", r.ref_label, r.sha))
+    };
+    let mut fields = Table::default();
+    fields.row(vec!["Name:".into(), app.name.clone()]);
+    fields.row(vec!["Sync:".into(), format!("{:?}", app.sync)]);
+    fields.row(vec!["Health:".into(), format!("{:?}", app.health)]);
+    fields.row(vec!["Applied:".into(), full(app.last_applied.as_ref())]);
+    fields.row(vec!["Attempted:".into(), full(app.last_attempted.as_ref())]);
+    fields.row(vec!["Pinned:".into(), full(app.pinned.as_ref())]);
+    fields.row(vec!["Suspended:".into(), yes_no(app.suspended).into()]);
+    let last_sync = app.last_synced_ms.map_or_else(
+        || "never".to_owned(),
+        |t| format!("{} ({} ago)", utc(t), age(t, now)),
+    );
+    fields.row(vec!["Last sync:".into(), last_sync]);
+    let error = app.last_error.clone().unwrap_or_else(|| "-".to_owned());
+    fields.row(vec!["Last error:".into(), error]);
+    let mut out = fields.render("");
+    out.push_str(&conditions(app));
+    out.push_str(&resources(app));
+    for warning in warnings(app) {
+        let _ = writeln!(out, "{warning}");
+    }
+    out
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn conditions(app: &AppStatus) -> String {
+    if app.conditions.is_empty() {
+        return "Conditions: none\n".to_owned();
+    }
+    let mut table = Table::new(&["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"]);
+    for c in &app.conditions {
+        table.row(vec![
+            c.kind.clone(),
+            c.status.clone(),
+            c.reason.clone(),
+            utc(c.last_transition_ms),
+            c.message.clone(),
+        ]);
+    }
+    format!("Conditions:\n{}", table.render("  "))
+}
+
+fn resources(app: &AppStatus) -> String {
+    if app.resources.is_empty() {
+        return "Resources: none\n".to_owned();
+    }
+    let mut table = Table::new(&["KIND", "NAMESPACE", "NAME", "HEALTH"]);
+    for r in &app.resources {
+        let namespace = if r.namespace.is_empty() {
+            "-"
+        } else {
+            &r.namespace
+        };
+        table.row(vec![
+            r.kind.clone(),
+            namespace.to_owned(),
+            r.name.clone(),
+            format!("{:?}", r.health),
+        ]);
+    }
+    format!("Resources:\n{}", table.render("  "))
+}
+
+/// One line per sync, newest first, columns aligned.
+pub fn history_lines(records: &[SyncRecord]) -> String {
+    let mut table = Table::new(&[
+        "TIME", "SHA", "AUTHOR", "SUBJECT", "TRIGGER", "RESULT", "CHANGES", "ERROR",
+    ]);
+    for r in records {
+        table.row(history_cells(r));
+    }
+    table.render("")
+}
+
+/// The history line of one finished sync, without a header.
+pub fn sync_result(record: &SyncRecord) -> String {
+    let mut table = Table::default();
+    table.row(history_cells(record));
+    table.render("")
+}
+
+fn history_cells(r: &SyncRecord) -> Vec<String> {
+    let c = r.counts;
+    vec![
+        utc(r.started_ms),
+        short_sha(&r.start.revision.sha).to_owned(),
+        r.start.author.clone(),
+        r.start.subject.clone(),
+        format!("{:?}", r.start.trigger).to_lowercase(),
+        format!("{:?}", r.result),
+        format!("+{} ~{} -{}", c.created, c.updated, c.deleted),
+        r.error
+            .as_deref()
+            .map_or_else(String::new, |e| shorten(e, 200)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc_seconds() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_714_564_800_999), "2024-05-01T12:00:00Z");
+    }
+
+    #[test]
+    fn ages_use_the_largest_whole_unit() {
+        let now = 10_000_000_000;
+        assert_eq!(age(now - 42_000, now), "42s");
+        assert_eq!(age(now - 300_000, now), "5m");
+        assert_eq!(age(now - 3 * 3_600_000, now), "3h");
+        assert_eq!(age(now - 2 * 86_400_000, now), "2d");
+        // A clock skewed into the future is not a negative age.
+        assert_eq!(age(now + 5_000, now), "0s");
+    }
+
+    #[test]
+    fn errors_are_cut_to_their_first_line() {
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(shorten("abcdefghijkl", 6), "abcde…");
+        assert_eq!(shorten("line one\nline two", 60), "line one…");
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let mut t = Table::new(&["A", "LONG"]);
+        t.row(vec!["wide cell".into(), "x".into()]);
+        assert_eq!(t.render(""), "A          LONG\nwide cell  x\n");
+    }
+}
