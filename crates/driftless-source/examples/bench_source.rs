@@ -1,22 +1,30 @@
-//! Benchmark: driftless fetch vs `git clone --depth 1` / `git fetch`, over smart HTTP.
+//! Benchmark: driftless fetch vs `git clone --depth 1` / `git fetch`, over smart
+//! HTTP, and the no-change refresh over HTTPS (TLS terminated by `socat`).
 //!
 //! Usage: `bench_source ROOT [ROUNDS]` where `ROOT/repo.git` is a bare repository.
 //! Run through `scripts/bench-source`, which generates the repository.
 
-#[path = "../tests/source/support/http.rs"]
-#[allow(dead_code)]
-mod http;
+// The test support module allows its own unused helpers.
+#[path = "../tests/source/support/mod.rs"]
+mod support;
+
+use support::{http, tls};
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use driftless_source::{Fetcher, RefSpec, SourceSpec};
+use driftless_source::{Fetcher, RefSpec, SourceSpec, Tls};
 
 fn git(args: &[&str], dir: &Path) -> Result<(), String> {
+    git_env(args, dir, &[])
+}
+
+fn git_env(args: &[&str], dir: &Path, env: &[(&str, &Path)]) -> Result<(), String> {
     let out = Command::new("git")
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -59,8 +67,19 @@ fn main() -> Result<(), String> {
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     let spec = SourceSpec::new(url.clone(), RefSpec::Branch("main".into()));
 
+    let front = tls::start(&scratch.path().join("tls"), support::port_of(&server.url));
+    let https_url = format!("{}/repo.git", front.url);
+    let ca_file = scratch.path().join("tls/ca.pem");
+    let https_spec = SourceSpec {
+        tls: Tls {
+            ca_bundle: Some(front.ca_pem.clone()),
+        },
+        ..SourceSpec::new(https_url.clone(), RefSpec::Branch("main".into()))
+    };
+
     let (mut git_initial, mut dl_initial, mut git_poll, mut dl_poll) =
         (vec![], vec![], vec![], vec![]);
+    let (mut git_tls_poll, mut dl_tls_poll) = (vec![], vec![]);
     let mut poll_requests = 0;
     let mut dl_fetch_only = vec![];
     for round in 0..rounds {
@@ -87,6 +106,23 @@ fn main() -> Result<(), String> {
         let before = server.requests.load(Ordering::SeqCst);
         dl_poll.push(time(|| fetcher.fetch(&spec).map_err(|e| e.to_string()))?);
         poll_requests = server.requests.load(Ordering::SeqCst) - before;
+
+        let tls_clone = scratch.path().join(format!("tls-clone-{round}"));
+        let tls_clone_str = tls_clone.to_string_lossy().to_string();
+        // The environment variable outranks `http.sslCAInfo` and may be set already.
+        let ca = [("GIT_SSL_CAINFO", ca_file.as_path())];
+        git_env(
+            &["clone", "-q", "--depth", "1", &https_url, &tls_clone_str],
+            scratch.path(),
+            &ca,
+        )?;
+        git_tls_poll.push(time(|| {
+            git_env(&["fetch", "-q", "origin"], &tls_clone, &ca)
+        })?);
+        fetcher.fetch(&https_spec).map_err(|e| e.to_string())?;
+        dl_tls_poll.push(time(|| {
+            fetcher.fetch(&https_spec).map_err(|e| e.to_string())
+        })?);
     }
     let (gi, di, gp, dp) = (
         median(git_initial),
@@ -113,5 +149,12 @@ fn main() -> Result<(), String> {
         ms(di) - ms(median(dl_fetch_only))
     );
     println!("no-change poll HTTP requests: {poll_requests}");
+    let (gt, dt) = (median(git_tls_poll), median(dl_tls_poll));
+    println!(
+        "no-change over https: git fetch {:8.1} ms | driftless fetch {:8.1} ms | git/driftless = {:.2}x faster",
+        ms(gt),
+        ms(dt),
+        ms(gt) / ms(dt)
+    );
     Ok(())
 }

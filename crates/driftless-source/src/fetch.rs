@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -85,8 +85,11 @@ pub enum FetchError {
     },
 }
 
+/// Default for [`SourceSpec::timeout`], as for the `timeout` of a GitSource.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Everything needed to fetch and export one Git source.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceSpec {
     /// Remote URL: a local path, `file://`, `git://`, `http(s)://` or SSH.
     pub url: String,
@@ -102,6 +105,23 @@ pub struct SourceSpec {
     pub ignore: Vec<String>,
     /// Size limits enforced when exporting snapshots.
     pub limits: Limits,
+    /// Longest one remote operation (ref listing, one git transfer) may take.
+    pub timeout: Duration,
+}
+
+impl Default for SourceSpec {
+    fn default() -> Self {
+        SourceSpec {
+            url: String::new(),
+            reference: RefSpec::default(),
+            auth: Auth::default(),
+            tls: Tls::default(),
+            verify: None,
+            ignore: Vec::new(),
+            limits: Limits::default(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
 }
 
 impl SourceSpec {
@@ -220,11 +240,14 @@ impl Fetcher {
         let shown = auth::redact_url(url);
         let repo = self.ensure_repo(url, &shown)?;
         let scratch = self.scratch_dir()?;
-        let (git, _creds) = auth::apply(Git::in_dir(&repo), url, &spec.auth, &spec.tls, &scratch)
-            .map_err(|source| FetchError::Auth {
-            url: shown.clone(),
-            source,
-        })?;
+        let remote_git = Git::in_dir(&repo).timeout(spec.timeout);
+        let (git, _creds) =
+            auth::apply(remote_git, url, &spec.auth, &spec.tls, &scratch).map_err(|source| {
+                FetchError::Auth {
+                    url: shown.clone(),
+                    source,
+                }
+            })?;
         if let (RefSpec::Commit(sha), Some(prev)) = (&spec.reference, previous)
             && *sha == prev.sha
         {
@@ -242,17 +265,10 @@ impl Fetcher {
         {
             return Ok(prev.clone());
         }
-        // One process at a time writes into a cache repository; the lock is
-        // released when the file is closed.
-        let lock_path = repo.with_extension("lock");
-        let lock = fs::File::create(&lock_path).map_err(|source| FetchError::Cache {
-            path: lock_path.clone(),
-            source,
-        })?;
-        lock.lock().map_err(|source| FetchError::Cache {
-            path: lock_path,
-            source,
-        })?;
+        // One process at a time writes into a cache repository. A process
+        // that waited here finds the objects the other one fetched and skips
+        // the transfer.
+        let lock = lock_repo(&repo)?;
         let rev = self.accept(&git, &repo, spec, &resolved, &shown, &scratch)?;
         drop(lock);
         Ok(rev)
@@ -283,8 +299,15 @@ impl Fetcher {
             source: source.with_url(shown),
         };
         let authorization = auth::http_authorization(&spec.auth);
-        let refs = remote::list(git, &spec.url, &spec.reference, authorization.as_deref())
-            .map_err(remote_err)?;
+        let refs = remote::list(
+            git,
+            &spec.url,
+            &spec.reference,
+            authorization.as_deref(),
+            &spec.tls,
+            spec.timeout,
+        )
+        .map_err(remote_err)?;
         remote::resolve(shown, &spec.reference, &refs).map_err(remote_err)
     }
 
@@ -475,6 +498,11 @@ impl Fetcher {
             return Ok(repo);
         }
         mkdir(&repo)?;
+        // Another process may be creating the same repository right now.
+        let _lock = lock_repo(&repo)?;
+        if repo.join("HEAD").is_file() {
+            return Ok(repo);
+        }
         git_local(&repo, &["init", "--bare", "--quiet"])?;
         // Record the URL so a person looking into the cache knows what it is.
         fs::write(repo.join("description"), format!("{shown}\n")).map_err(|source| {
@@ -485,6 +513,19 @@ impl Fetcher {
         })?;
         Ok(repo)
     }
+}
+
+/// Takes the advisory lock serialising writes into the cache repository
+/// `repo`, across processes too; it is released when the file is dropped.
+fn lock_repo(repo: &Path) -> Result<fs::File, FetchError> {
+    let path = repo.with_extension("lock");
+    let cache_err = |source| FetchError::Cache {
+        path: path.clone(),
+        source,
+    };
+    let file = fs::File::create(&path).map_err(cache_err)?;
+    file.lock().map_err(cache_err)?;
+    Ok(file)
 }
 
 /// The ref in the cache repository that keeps the accepted revision of `reference`.

@@ -5,9 +5,12 @@
 //! get from `git clone` byte for byte. See `docs/sources.md` for the reasoning.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// Failure to run `git` or a non-zero exit from it.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +32,14 @@ pub enum GitError {
         status: String,
         /// Trimmed standard error of git.
         stderr: String,
+    },
+    /// `git` did not finish in time and was killed (with the processes it started).
+    #[error("`git {args}` did not finish within {}s and was stopped", .after.as_secs_f64())]
+    TimedOut {
+        /// The arguments that were passed.
+        args: String,
+        /// The time limit.
+        after: Duration,
     },
     /// `git` printed something that is not UTF-8 where text was expected.
     #[error("`git {args}` printed non-UTF-8 output")]
@@ -60,6 +71,7 @@ pub struct Git {
     dir: Option<PathBuf>,
     config: Vec<(String, String)>,
     env: Vec<(String, OsString)>,
+    timeout: Option<Duration>,
 }
 
 impl Default for Git {
@@ -86,6 +98,7 @@ impl Git {
                 ("http.lowSpeedTime".into(), "60".into()),
             ],
             env: Vec::new(),
+            timeout: None,
         }
     }
 
@@ -105,6 +118,13 @@ impl Git {
     /// Adds an environment variable for the git process.
     pub fn env(mut self, key: &str, value: impl Into<OsString>) -> Self {
         self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// Stops every run that takes longer than `limit`, together with the
+    /// processes git started (remote helpers, ssh).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
         self
     }
 
@@ -149,10 +169,17 @@ impl Git {
         } else {
             Stdio::null()
         });
+        if self.timeout.is_some() {
+            // Its own process group, so a timeout stops git's helpers too.
+            cmd.process_group(0);
+        }
         let mut child = cmd.spawn().map_err(|source| GitError::Spawn {
             args: joined.clone(),
             source,
         })?;
+        if let Some(limit) = self.timeout {
+            return run_limited(child, joined, stdin, limit);
+        }
         let output = std::thread::scope(|scope| {
             if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
                 // Written from a second thread: git may fill its stdout pipe
@@ -191,6 +218,81 @@ impl Git {
         })?;
         Ok(status.success())
     }
+}
+
+/// Waits for `child` at most `limit`, reading its output on helper threads
+/// that are left behind if it has to be killed.
+fn run_limited(
+    mut child: Child,
+    args: String,
+    stdin: Option<&[u8]>,
+    limit: Duration,
+) -> Result<Vec<u8>, GitError> {
+    let deadline = Instant::now() + limit;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ];
+    for (index, pipe) in readers.into_iter().enumerate() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut data = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut data);
+            }
+            let _ = tx.send((index, data));
+        });
+    }
+    let mut outputs = [Vec::new(), Vec::new()];
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((index, data)) => outputs[index] = data,
+            Err(_) => {
+                stop_group(&mut child);
+                return Err(GitError::TimedOut { args, after: limit });
+            }
+        }
+    }
+    let status = child.wait().map_err(|source| GitError::Spawn {
+        args: args.clone(),
+        source,
+    })?;
+    let [stdout, stderr] = outputs;
+    check(
+        args,
+        Output {
+            status,
+            stdout,
+            stderr,
+        },
+    )
+}
+
+/// Kills git and everything in its process group, then reaps git.
+fn stop_group(child: &mut Child) {
+    // std has no killpg; `kill -KILL -- -PGID` is the portable spelling.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn check(args: String, output: Output) -> Result<Vec<u8>, GitError> {

@@ -13,16 +13,16 @@ pub(crate) struct IgnoreRules {
 }
 
 impl IgnoreRules {
-    /// Reads every `.driftlessignore` among `files` (path, blob id); `extra`
-    /// patterns act as if appended to the root file.
+    /// Reads every `.driftlessignore` among `files` (path, blob id, the
+    /// repository holding the blob); `extra` patterns act as if appended to
+    /// the root file.
     pub(crate) fn load<'a>(
-        git: &Git,
         commit: &str,
-        files: impl Iterator<Item = (&'a str, &'a str)>,
+        files: impl Iterator<Item = (&'a str, &'a str, &'a Git)>,
         extra: &[String],
     ) -> Result<IgnoreRules, SnapshotError> {
         let mut levels: Vec<(String, Vec<String>)> = Vec::new();
-        for (path, blob) in files {
+        for (path, blob, git) in files {
             let dir = match path.strip_suffix(IGNORE_FILE) {
                 Some("") => "",
                 Some(d) if d.ends_with('/') => d.trim_end_matches('/'),

@@ -7,6 +7,8 @@
 
 pub mod advertise;
 pub mod auth;
+mod blobs;
+mod connection;
 pub mod fetch;
 pub mod git;
 mod ignore_rules;
@@ -15,6 +17,7 @@ pub mod refspec;
 pub mod remote;
 pub mod revision;
 pub mod snapshot;
+pub mod submodules;
 mod symlinks;
 pub mod verify;
 
@@ -51,7 +54,9 @@ pub enum Error {
 }
 
 impl Fetcher {
-    /// Exports the tree of `rev` (or of `subpath` in it) as a read-only snapshot.
+    /// Exports the tree of `rev` (or of `subpath` in it) as a read-only
+    /// snapshot, with the content of its submodules fetched (same
+    /// credentials, TLS settings and timeout) at the commits it records.
     pub fn snapshot(
         &self,
         spec: &SourceSpec,
@@ -59,6 +64,23 @@ impl Fetcher {
         subpath: &str,
     ) -> Result<Snapshot, SnapshotError> {
         let repo = self.repo_dir(&spec.url);
+        let fetch = |url: &str, commit: &str| {
+            let sub = SourceSpec {
+                url: url.to_string(),
+                reference: RefSpec::Commit(commit.to_string()),
+                auth: spec.auth.clone(),
+                tls: spec.tls.clone(),
+                timeout: spec.timeout,
+                ..SourceSpec::default()
+            };
+            self.fetch(&sub)
+                .map(|_| self.repo_dir(url))
+                .map_err(|e| e.to_string())
+        };
+        let submodules = submodules::Submodules {
+            url: &spec.url,
+            fetch: &fetch,
+        };
         snapshot::export(
             &repo,
             &rev.sha,
@@ -66,6 +88,7 @@ impl Fetcher {
             &spec.ignore,
             &spec.limits,
             &self.cache_dir().join("snapshots"),
+            Some(&submodules),
         )
     }
 

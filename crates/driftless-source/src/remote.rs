@@ -1,5 +1,8 @@
 //! Listing a remote's refs (one ref advertisement) and resolving a [`RefSpec`].
 
+use std::time::Duration;
+
+use crate::auth::Tls;
 use crate::git::{Git, GitError};
 use crate::refspec::{self, RefSpec};
 
@@ -181,14 +184,17 @@ pub fn condense(stderr: &str) -> String {
 /// `--heads`/`--tags` make git send a ref prefix to protocol-v2 servers, so a
 /// branch poll transfers the branch list rather than every ref.
 ///
-/// Plain `http://` remotes are first asked in-process (see [`crate::advertise`]).
+/// `http(s)://` and `git://` remotes are first asked in-process (see
+/// [`crate::advertise`]), within `timeout`.
 pub fn list(
     git: &Git,
     url: &str,
     spec: &RefSpec,
     authorization: Option<&str>,
+    tls: &Tls,
+    timeout: Duration,
 ) -> Result<Vec<RemoteRef>, RemoteError> {
-    if let Some(refs) = crate::advertise::list(url, spec, authorization) {
+    if let Some(refs) = crate::advertise::list(url, spec, authorization, tls, timeout)? {
         return Ok(refs);
     }
     // Patterns match ref names exactly; the `^{}` form brings the peeled

@@ -6,8 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::blobs::{Blobs, read_blobs};
 use crate::git::{Git, GitError};
 use crate::ignore_rules::IgnoreRules;
+use crate::submodules::{self, Gitlink, Parent, Submodules};
 use crate::symlinks::resolves_outside;
 
 /// Name of the ignore files read from every directory of a snapshot.
@@ -82,6 +84,16 @@ pub enum SnapshotError {
         /// The entry path.
         path: String,
     },
+    /// A submodule could not be exported.
+    #[error("commit {commit}: submodule `{path}`: {reason}")]
+    Submodule {
+        /// Commit id of the snapshot.
+        commit: String,
+        /// Path of the submodule in the snapshot.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// An ignore pattern is invalid.
     #[error("ignore pattern `{pattern}`: {reason}")]
     Ignore {
@@ -148,20 +160,24 @@ pub struct Snapshot {
     pub subpath: String,
 }
 
-enum Kind {
+pub(crate) enum Kind {
     File { executable: bool },
     Symlink,
 }
 
-struct Entry {
-    path: String,
+/// One file or symlink of a snapshot.
+pub(crate) struct Entry {
+    pub(crate) path: String,
     kind: Kind,
-    blob: String,
+    pub(crate) blob: String,
     size: u64,
+    /// Which repository holds the blob: 0 the source, others submodules.
+    pub(crate) source: usize,
 }
 
 /// Exports `commit[:subpath]` from `repo` into `root/<tree-key>`, reusing an
-/// existing export of the same tree and ignore patterns.
+/// existing export of the same tree and ignore patterns. Submodules are
+/// exported in place when `submodules` says how to fetch them, else skipped.
 pub fn export(
     repo: &Path,
     commit: &str,
@@ -169,6 +185,7 @@ pub fn export(
     extra_ignore: &[String],
     limits: &Limits,
     root: &Path,
+    submodules: Option<&Submodules<'_>>,
 ) -> Result<Snapshot, SnapshotError> {
     let git = Git::in_dir(repo);
     let git_err = |source| SnapshotError::Git {
@@ -222,19 +239,47 @@ pub fn export(
     let listing = git
         .run_bytes(&["ls-tree", "-r", "-z", "--long", &tree], None)
         .map_err(git_err)?;
-    let mut entries = parse_ls_tree(commit, &listing)?;
-    let files = entries.iter().map(|e| (e.path.as_str(), e.blob.as_str()));
-    let rules = IgnoreRules::load(&git, commit, files, extra_ignore)?;
+    let (mut entries, gitlinks) = parse_ls_tree(commit, &listing)?;
+    let mut repos = vec![git];
+    if let Some(submodules) = submodules {
+        let parent = Parent {
+            source: 0,
+            url: submodules.url,
+            commit,
+            tree_prefix: &snapshot.subpath,
+            place_prefix: "",
+        };
+        submodules::expand(
+            commit,
+            &mut repos,
+            &mut entries,
+            &parent,
+            gitlinks,
+            submodules,
+            0,
+        )?;
+    }
+    let files = entries
+        .iter()
+        .map(|e| (e.path.as_str(), e.blob.as_str(), &repos[e.source]));
+    let rules = IgnoreRules::load(commit, files, extra_ignore)?;
     entries.retain(|e| !rules.is_ignored(&e.path));
     check_limits(commit, &entries, limits)?;
-    let blobs = read_blobs(&git, commit, &entries)?;
+    // Blobs are read one repository at a time.
+    entries.sort_by_key(|e| e.source);
+    let blobs = read_blobs(&repos, commit, &entries)?;
     check_symlinks(commit, &entries, &blobs)?;
     write_tree(root, &dir, &entries, &blobs)?;
     Ok(snapshot)
 }
 
-fn parse_ls_tree(commit: &str, listing: &[u8]) -> Result<Vec<Entry>, SnapshotError> {
+/// Files and symlinks of a `git ls-tree -r -z --long` listing, and its submodules.
+pub(crate) fn parse_ls_tree(
+    commit: &str,
+    listing: &[u8],
+) -> Result<(Vec<Entry>, Vec<Gitlink>), SnapshotError> {
     let mut entries = Vec::new();
+    let mut gitlinks = Vec::new();
     for record in listing.split(|b| *b == 0).filter(|r| !r.is_empty()) {
         let text = String::from_utf8_lossy(record);
         let stream = || SnapshotError::Stream {
@@ -260,7 +305,14 @@ fn parse_ls_tree(commit: &str, listing: &[u8]) -> Result<Vec<Entry>, SnapshotErr
             "100755" => Kind::File { executable: true },
             "100644" | "100664" => Kind::File { executable: false },
             "120000" => Kind::Symlink,
-            // Submodules (160000) have no content in this repository.
+            // Submodule content lives in another repository.
+            "160000" => {
+                gitlinks.push(Gitlink {
+                    path: path.to_string(),
+                    commit: blob.to_string(),
+                });
+                continue;
+            }
             _ => continue,
         };
         entries.push(Entry {
@@ -268,9 +320,10 @@ fn parse_ls_tree(commit: &str, listing: &[u8]) -> Result<Vec<Entry>, SnapshotErr
             kind,
             blob: blob.to_string(),
             size: size.parse().unwrap_or(0),
+            source: 0,
         });
     }
-    Ok(entries)
+    Ok((entries, gitlinks))
 }
 
 fn check_limits(commit: &str, entries: &[Entry], limits: &Limits) -> Result<(), SnapshotError> {
@@ -301,51 +354,6 @@ fn check_limits(commit: &str, entries: &[Entry], limits: &Limits) -> Result<(), 
         });
     }
     Ok(())
-}
-
-/// Blob contents of the entries, in entry order, in one buffer.
-struct Blobs {
-    data: Vec<u8>,
-    ranges: Vec<std::ops::Range<usize>>,
-}
-
-impl Blobs {
-    fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.ranges.iter().map(|r| &self.data[r.clone()])
-    }
-}
-
-fn read_blobs(git: &Git, commit: &str, entries: &[Entry]) -> Result<Blobs, SnapshotError> {
-    let input: String = entries.iter().map(|e| format!("{}\n", e.blob)).collect();
-    let data = git
-        .run_bytes(&["cat-file", "--batch"], Some(input.as_bytes()))
-        .map_err(|source| SnapshotError::Git {
-            commit: commit.to_string(),
-            source,
-        })?;
-    let stream = || SnapshotError::Stream {
-        commit: commit.to_string(),
-    };
-    let mut ranges = Vec::with_capacity(entries.len());
-    let mut at = 0;
-    for e in entries {
-        let rest = &data[at..];
-        let newline = rest.iter().position(|b| *b == b'\n').ok_or_else(stream)?;
-        let header = String::from_utf8_lossy(&rest[..newline]);
-        let mut parts = header.split(' ');
-        let (Some(id), Some("blob"), Some(size)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(stream());
-        };
-        let size: usize = size.parse().map_err(|_| stream())?;
-        if id != e.blob || rest.len() < newline + 1 + size + 1 {
-            return Err(stream());
-        }
-        let start = at + newline + 1;
-        ranges.push(start..start + size);
-        at = start + size + 1;
-    }
-    Ok(Blobs { data, ranges })
 }
 
 /// Refuses symlinks that, resolved inside the snapshot, leave it.
@@ -545,7 +553,7 @@ mod tests {
         let listing = format!("100644 blob {blob}       0\tdir/.gitignore\0");
         assert_eq!(
             parse_ls_tree("c0ffee", listing.as_bytes())
-                .map(|e| e.len())
+                .map(|(e, _)| e.len())
                 .ok(),
             Some(1)
         );

@@ -2,8 +2,11 @@
 
 mod support;
 
+mod cross_process;
 mod polling;
 mod refs;
 mod signatures;
 mod snapshots;
+mod submodules;
+mod timeouts;
 mod transports;

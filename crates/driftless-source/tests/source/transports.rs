@@ -1,13 +1,14 @@
 //! Fetching over git://, smart HTTP (with auth) and SSH from real servers on loopback.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use base64::Engine;
 use driftless_source::fetch::FetchError;
 use driftless_source::remote::RemoteError;
 use driftless_source::{Auth, Fetcher, RefSpec, SourceSpec, Tls};
 
-use crate::support::{Fixture, daemon, http, remote_error, sshd, tls};
+use crate::support::{Fixture, daemon, http, port_of, remote_error, sshd, tls};
 
 fn main_spec(url: &str, auth: Auth) -> SourceSpec {
     SourceSpec {
@@ -33,8 +34,15 @@ fn git_daemon_fetch_and_update() {
     let spec = main_spec(&format!("{base}/repo.git"), Auth::None);
     assert_eq!(fetcher.fetch(&spec).expect("fetch").sha, fx.head());
     // Polls list refs in-process over protocol v2, without starting git.
-    let refs = driftless_source::advertise::list(&spec.url, &spec.reference, None)
-        .expect("in-process ls-refs over git://");
+    let refs = driftless_source::advertise::list(
+        &spec.url,
+        &spec.reference,
+        None,
+        &Tls::default(),
+        Duration::from_secs(30),
+    )
+    .expect("git:// answers")
+    .expect("in-process ls-refs over git://");
     assert_eq!(refs.len(), 1);
     assert_eq!(
         (refs[0].name.as_str(), refs[0].target.as_str()),
@@ -235,38 +243,74 @@ fn ssh_with_key_passphrase_and_strict_host_keys() {
 }
 
 #[test]
-fn https_with_custom_ca_bundle() {
+fn https_with_custom_ca_bundle_and_in_process_poll() {
     let fx = Fixture::new(&[("a.txt", "1\n")]);
-    let backend = http::start(&fx.served, http::Options::default());
-    let backend_port: u16 = backend
-        .url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port in URL");
-    let tls = tls::start(&fx.tmp.path().join("tls"), backend_port);
+    let backend = http::start(
+        &fx.served,
+        http::Options {
+            authorization: Some(basic("alice", "s3cret")),
+            ..Default::default()
+        },
+    );
+    let tls = tls::start(&fx.tmp.path().join("tls"), port_of(&backend.url));
     let url = format!("{}/repo.git", tls.url);
     let cache = tempfile::tempdir().expect("tempdir");
     let fetcher = Fetcher::new(cache.path());
-    let with_ca = |pem: Option<&str>| SourceSpec {
+    let alice = |password: &str| Auth::Basic {
+        username: "alice".into(),
+        password: password.into(),
+    };
+    let spec = |pem: Option<&str>, auth: Auth| SourceSpec {
         tls: Tls {
             ca_bundle: pem.map(str::to_string),
         },
-        ..main_spec(&url, Auth::None)
+        ..main_spec(&url, auth)
     };
-    let rev = fetcher
-        .fetch(&with_ca(Some(&tls.ca_pem)))
-        .expect("trusted CA");
+    let good = spec(Some(&tls.ca_pem), alice("s3cret"));
+    let rev = fetcher.fetch(&good).expect("trusted CA");
     assert_eq!(rev.sha, fx.head());
+
+    // A no-change poll is one ls-refs request over TLS, made in-process
+    // (`git ls-remote` would make two).
+    let before = backend.requests.load(Ordering::SeqCst);
+    assert_eq!(fetcher.fetch(&good).expect("no-change poll"), rev);
+    let cost = backend.requests.load(Ordering::SeqCst) - before;
+    assert_eq!(cost, 1, "a no-change https poll made {cost} requests");
+    let refs = driftless_source::advertise::list(
+        &url,
+        &good.reference,
+        Some(&basic("alice", "s3cret")),
+        &good.tls,
+        Duration::from_secs(30),
+    )
+    .expect("https answers")
+    .expect("in-process ls-refs over https://");
+    assert_eq!(refs[0].target, fx.head());
+
+    // A new commit is seen by the next poll.
+    let next = fx.commit(&[("a.txt", "2\n")], "Second");
+    fx.push();
+    assert_eq!(fetcher.fetch(&good).expect("update").sha, next);
+
     for untrusted in [None, Some(tls.other_ca_pem.as_str())] {
         let err = fetcher
-            .fetch(&with_ca(untrusted))
+            .fetch(&spec(untrusted, alice("s3cret")))
             .expect_err("untrusted certificate");
         assert!(
             matches!(remote_error(&err), Some(RemoteError::Tls { .. })),
             "{err}"
         );
+        assert!(err.to_string().contains(&url), "{err}");
     }
+    let err = fetcher
+        .fetch(&spec(Some(&tls.ca_pem), alice("wrong")))
+        .expect_err("wrong password");
+    assert!(
+        matches!(remote_error(&err), Some(RemoteError::Authentication { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("401"), "{err}");
+    assert!(!err.to_string().contains("wrong"), "password leaked: {err}");
 }
 
 #[test]

@@ -18,6 +18,11 @@ pub struct Options {
     pub cut_after: Option<usize>,
     /// Serve only the "dumb" protocol: static files, no upload-pack.
     pub dumb: bool,
+    /// Answer ref listings, but stay silent this long on pack requests
+    /// (`command=fetch`), then close: a server that hangs mid-fetch.
+    pub stall_fetch: Option<Duration>,
+    /// Wait this long before answering each pack request (a slow server).
+    pub delay_packs: Option<Duration>,
 }
 
 /// A running server; stopped when dropped.
@@ -26,6 +31,8 @@ pub struct HttpServer {
     pub url: String,
     /// Number of HTTP requests served so far.
     pub requests: Arc<AtomicUsize>,
+    /// Number of pack requests (protocol-v2 `command=fetch`) among them.
+    pub pack_requests: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
@@ -48,10 +55,12 @@ pub fn start(root: &Path, options: Options) -> HttpServer {
     let port = listener.local_addr().expect("addr").port();
     let stop = Arc::new(AtomicBool::new(false));
     let requests = Arc::new(AtomicUsize::new(0));
+    let pack_requests = Arc::new(AtomicUsize::new(0));
     let root = root.to_path_buf();
     let handle = {
         let stop = stop.clone();
         let requests = requests.clone();
+        let packs = pack_requests.clone();
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 match listener.accept() {
@@ -59,8 +68,9 @@ pub fn start(root: &Path, options: Options) -> HttpServer {
                         requests.fetch_add(1, Ordering::SeqCst);
                         let root = root.clone();
                         let options = options.clone();
+                        let packs = packs.clone();
                         std::thread::spawn(move || {
-                            let _ = serve(stream, &root, &options);
+                            let _ = serve(stream, &root, &options, &packs);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -71,6 +81,7 @@ pub fn start(root: &Path, options: Options) -> HttpServer {
     HttpServer {
         url: format!("http://127.0.0.1:{port}"),
         requests,
+        pack_requests,
         stop,
         handle: Some(handle),
     }
@@ -138,9 +149,24 @@ fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
     Ok(req)
 }
 
-fn serve(mut stream: TcpStream, root: &PathBuf, options: &Options) -> std::io::Result<()> {
+fn serve(
+    mut stream: TcpStream,
+    root: &PathBuf,
+    options: &Options,
+    packs: &AtomicUsize,
+) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     let req = read_request(&stream)?;
+    if req.body.windows(13).any(|w| w == b"command=fetch") {
+        packs.fetch_add(1, Ordering::SeqCst);
+        if let Some(stall) = options.stall_fetch {
+            std::thread::sleep(stall);
+            return Ok(());
+        }
+        if let Some(delay) = options.delay_packs {
+            std::thread::sleep(delay);
+        }
+    }
     if let Some(expected) = &options.authorization
         && req.header("Authorization") != Some(expected.as_str())
     {

@@ -121,6 +121,14 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// The loopback port of a test server's base URL.
+pub fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in URL")
+}
+
 /// Waits until something accepts connections on `port`, for at most 30 seconds
 /// (CI machines can be heavily loaded).
 pub fn wait_for_port(port: u16) {
@@ -132,6 +140,59 @@ pub fn wait_for_port(port: u16) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("nothing listened on 127.0.0.1:{port} within 30s");
+}
+
+/// A loopback listener that accepts connections and never answers (a hung
+/// server); it holds them open until dropped.
+pub struct SilentServer {
+    /// The port it listens on.
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl SilentServer {
+    /// Listens on `port` (0 picks a free one).
+    pub fn start(port: u16) -> SilentServer {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !flag.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            held.len()
+        });
+        SilentServer {
+            port,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops listening; returns how many connections it accepted.
+    pub fn stop(mut self) -> usize {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.handle
+            .take()
+            .map_or(0, |h| h.join().expect("listener thread"))
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// A child process killed when dropped.

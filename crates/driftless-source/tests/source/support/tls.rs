@@ -97,13 +97,13 @@ pub fn start(dir: &Path, backend_port: u16) -> Tls {
     );
     let port = free_port();
     let listen = format!(
-        "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+        "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay,cert={},key={},verify=0",
         dir.join("server.pem").display(),
         dir.join("server.key").display()
     );
     let child = Command::new("socat")
         .arg(listen)
-        .arg(format!("TCP:127.0.0.1:{backend_port}"))
+        .arg(format!("TCP:127.0.0.1:{backend_port},nodelay"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
