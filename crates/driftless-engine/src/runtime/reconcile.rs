@@ -119,7 +119,14 @@ impl Inner {
                 // The source's first fetch triggers the App.
                 return Ok(Outcome::Succeeded);
             }
-            (pin, _) => self.fetch(source, pin).await.map_err(stop("FetchFailed"))?,
+            (pin, _) => {
+                let (spec, mut rev) = self.fetch(source, pin).await.map_err(stop("FetchFailed"))?;
+                if let Some(pinned) = &status.pinned {
+                    // A fetch by commit knows no ref; keep the one the pin was made from.
+                    rev.reference.clone_from(&pinned.ref_label);
+                }
+                (spec, rev)
+            }
         };
         if let Gate::Blocked { reason, .. } = self.gate(config, app, &revision.sha) {
             self.update(name, |s| {

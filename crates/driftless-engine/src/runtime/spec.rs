@@ -25,6 +25,7 @@ pub(super) fn source_spec(
         None => RefSpec::default(),
     };
     let mut out = SourceSpec::new(spec.url.clone(), reference);
+    out.timeout = spec.timeout.get();
     if let Some(data) = secret {
         out.auth = auth(data).map_err(|e| {
             let name = spec.secret_ref.as_ref().map_or("", |r| r.name.as_str());
