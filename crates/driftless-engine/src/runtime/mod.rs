@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     fetcher: Arc<Fetcher>,
     renders: RenderCache,
     revisions: Mutex<HashMap<String, Revision>>,
+    /// Per App: health looks since its last apply while it progresses.
+    rechecks: Mutex<HashMap<String, u32>>,
     /// Per source: when the last fetch ended and its error.
     fetches: Mutex<HashMap<String, (crate::timing::UnixMillis, Option<String>)>>,
     applied: Mutex<HashMap<String, Applied>>,
@@ -130,6 +132,7 @@ impl Engine {
                 fetcher: Arc::new(Fetcher::new(opts.cache_dir.join("sources"))),
                 renders,
                 revisions: Mutex::default(),
+                rechecks: Mutex::default(),
                 fetches: Mutex::default(),
                 applied: Mutex::default(),
                 clusters: Clusters::default(),
@@ -316,6 +319,7 @@ impl Inner {
         let _ = self.queue.remove(name);
         self.clusters.untrack(name).await;
         lock(&self.applied).remove(name);
+        lock(&self.rechecks).remove(name);
         if app.spec.prune {
             let config = self.config();
             let opts = spec::apply_options(&app);

@@ -25,8 +25,11 @@ use crate::store::{
 };
 use crate::timing::now_ms;
 
-/// How soon health is read again while objects are still progressing.
+/// How soon health is read again while objects are still progressing; the
+/// delay doubles on each look up to [`HEALTH_RECHECK_MAX`].
 const HEALTH_RECHECK: Duration = Duration::from_secs(2);
+/// The longest delay between health looks at a progressing App.
+const HEALTH_RECHECK_MAX: Duration = Duration::from_secs(30);
 
 /// Why a reconcile stopped early, with the condition reason it shows.
 struct Stop {
@@ -166,6 +169,27 @@ impl Inner {
                 .map_err(|e| e.to_string())
                 .map_err(stop("HealthCheckFailed"))?;
             self.record_health(config, name, &health, None);
+            return Ok(Outcome::Succeeded);
+        }
+        let same_objects = lock(&self.applied)
+            .get(name)
+            .is_some_and(|a| a.digest == applied.digest);
+        let in_sync = status.sync == SyncState::Synced && status.last_error.is_none();
+        let routine = matches!(
+            job.trigger,
+            SyncTrigger::Interval | SyncTrigger::Webhook | SyncTrigger::Dependency
+        );
+        if routine && same_objects && in_sync {
+            // A new commit that renders exactly the live objects (it changed
+            // other Apps): the App moves to it without touching the cluster.
+            lock(&self.applied).insert(name.to_owned(), applied);
+            self.update(name, |s| {
+                s.last_applied = Some(start.revision.clone());
+                s.last_attempted = Some(start.revision.clone());
+            });
+            if status.health == Health::Healthy {
+                self.trigger_dependents(config, name);
+            }
             return Ok(Outcome::Succeeded);
         }
         let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
@@ -436,24 +460,39 @@ impl Inner {
             set_condition(s, "Ready", status, reason, &message);
         });
         if health == Health::Progressing {
+            let looks = {
+                let mut rechecks = lock(&self.rechecks);
+                let looks = rechecks.entry(name.to_owned()).or_default();
+                // A new apply starts the sequence again.
+                *looks = if synced.is_some() { 0 } else { *looks + 1 };
+                *looks
+            };
+            let delay = HEALTH_RECHECK
+                .saturating_mul(1 << looks.min(8))
+                .min(HEALTH_RECHECK_MAX);
             let inner = Arc::downgrade(self);
             let name = name.to_owned();
             tokio::spawn(async move {
-                tokio::time::sleep(HEALTH_RECHECK).await;
+                tokio::time::sleep(delay).await;
                 if let Some(inner) = inner.upgrade() {
                     let _ = inner.queue.trigger(&name, SyncTrigger::Interval);
                 }
             });
         }
         if health == Health::Healthy && (before != Some(Health::Healthy) || synced.is_some()) {
-            for dependent in config
-                .apps()
-                .filter(|a| a.spec.depends_on.iter().any(|d| d == name))
-            {
-                let _ = self
-                    .queue
-                    .trigger(dependent.name(), SyncTrigger::Dependency);
-            }
+            self.trigger_dependents(config, name);
+        }
+    }
+
+    /// Lets the Apps that depend on `name` check their gate again.
+    fn trigger_dependents(&self, config: &Config, name: &str) {
+        let dependents = config
+            .apps()
+            .filter(|a| a.spec.depends_on.iter().any(|d| d == name));
+        for dependent in dependents {
+            let _ = self
+                .queue
+                .trigger(dependent.name(), SyncTrigger::Dependency);
         }
     }
 

@@ -58,7 +58,20 @@ impl Inner {
             "GitSource/{name}: revision {}@sha1:{} ({})",
             revision.reference, revision.sha, revision.subject
         ));
-        for app in config.apps_of_source(name) {
+        // Apps whose directory the commit touched go first, so that a push
+        // reaches them without waiting behind Apps it did not change.
+        let changed = match previous {
+            Some(old) => self.changed_files(&source, &old.sha, &revision.sha).await,
+            None => Vec::new(),
+        };
+        let touched = |app: &&driftless_api::App| {
+            let dir = app.spec.path.trim_matches('/');
+            changed
+                .iter()
+                .any(|f| dir.is_empty() || f.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
+        };
+        let (first, rest): (Vec<_>, Vec<_>) = config.apps_of_source(name).partition(touched);
+        for app in first.into_iter().chain(rest) {
             // A failure to queue means the engine is shutting down.
             let _ = self.queue.preempt(app.name(), job.trigger);
         }
@@ -94,6 +107,27 @@ impl Inner {
         };
         self.metrics.observe_fetch(start.elapsed());
         result.map(|rev| (spec, rev))
+    }
+
+    /// Paths that differ between two commits of `source`; empty when unknown
+    /// (for example when the old commit is no longer in the cache).
+    async fn changed_files(&self, source: &GitSource, old: &str, new: &str) -> Vec<String> {
+        let repo = self.fetcher.repo_dir(&source.spec.url);
+        let (old, new) = (old.to_owned(), new.to_owned());
+        let diff = tokio::task::spawn_blocking(move || {
+            driftless_source::git::Git::in_dir(&repo).run(&[
+                "diff",
+                "--name-only",
+                "--no-renames",
+                &old,
+                &new,
+            ])
+        })
+        .await;
+        match diff {
+            Ok(Ok(out)) => out.lines().map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Exports the whole tree of `revision` (overlays may read `../base`).

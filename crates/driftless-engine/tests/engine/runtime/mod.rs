@@ -56,6 +56,20 @@ async fn commits_are_applied_pruned_and_recorded_and_a_broken_one_changes_nothin
     );
     assert_eq!(newest.start.subject, "second: a=2, no b");
 
+    // A commit outside the App's directory moves it without writing anything.
+    let version = kubectl_get(ns.name(), "configmap/a", "{.metadata.resourceVersion}");
+    repo.write("elsewhere/notes.yaml", &config_map("notes", "1"));
+    let c2b = repo.commit("not this app");
+    wait_status(&running, &name, WAIT, "moved to c2b", applied(&c2b)).await;
+    let version_after = kubectl_get(ns.name(), "configmap/a", "{.metadata.resourceVersion}");
+    assert_eq!(version, version_after, "nothing was written");
+    let history = running.engine.store().history(&name, 10).expect("history");
+    assert_eq!(
+        history.len(),
+        2,
+        "no entry for a commit that changes nothing here"
+    );
+
     repo.write("app/a.yaml", "kind: [unclosed\n");
     let c3 = repo.commit("broken");
     let status = wait_status(&running, &name, WAIT, "c3 refused", |s| {
@@ -64,7 +78,7 @@ async fn commits_are_applied_pruned_and_recorded_and_a_broken_one_changes_nothin
     .await;
     assert_eq!(
         status.last_applied.as_ref().map(|r| r.sha.as_str()),
-        Some(c2.as_str())
+        Some(c2b.as_str())
     );
     assert_eq!(status.sync, SyncState::OutOfSync);
     let error = status.last_error.expect("an error");
