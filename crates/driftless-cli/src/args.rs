@@ -28,6 +28,9 @@ pub enum Command {
     Status(StatusArgs),
     /// List an App's syncs, newest first: time, commit, author, subject, trigger, result.
     History(HistoryArgs),
+    /// Drift seen on an App's objects, newest first: which fields changed, who changed
+    /// them, and whether they were reverted.
+    Drift(HistoryArgs),
     /// Reconcile an App now; with --wait, until the sync ends (exit 1 unless it succeeds).
     Sync(SyncArgs),
     /// Stop reconciling an App (no sync, no self-heal) until it is resumed.

@@ -23,6 +23,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Status(args) => remote::status(&args),
         Command::History(args) => remote::history(&args),
+        Command::Drift(args) => remote::drift(&args),
         Command::Sync(args) => remote::sync(&args),
         Command::Suspend(args) => remote::suspend(&args),
         Command::Resume(args) => remote::resume(&args),

@@ -52,6 +52,20 @@ pub fn history(args: &HistoryArgs) -> Outcome {
     Ok(0)
 }
 
+/// `driftless drift APP`: one line per drift event, newest first.
+pub fn drift(args: &HistoryArgs) -> Outcome {
+    let client = connect(&args.server)?;
+    let events = run(client.drift(&args.app, args.limit))?;
+    show(args.server.output, &events, |events| {
+        if events.is_empty() {
+            format!("no drift seen on app {}\n", args.app)
+        } else {
+            view::drift_lines(events)
+        }
+    })?;
+    Ok(0)
+}
+
 /// `driftless sync APP [--wait]`: exit 1 when the awaited sync does not succeed.
 pub fn sync(args: &SyncArgs) -> Outcome {
     let client = connect(&args.server)?;

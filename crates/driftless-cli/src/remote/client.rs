@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use driftless_engine::store::{AppStatus, SyncRecord};
+use driftless_engine::store::{AppStatus, AuditEvent, SyncRecord};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
@@ -178,6 +178,14 @@ impl Client {
     /// The newest `limit` syncs of `app`, newest first.
     pub async fn history(&self, app: &str, limit: u32) -> Result<Vec<SyncRecord>, RemoteError> {
         let mut url = self.url(&[app, "history"]);
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        self.send(self.http.get(url)).await
+    }
+
+    /// The newest `limit` drift events of `app`, newest first.
+    pub async fn drift(&self, app: &str, limit: u32) -> Result<Vec<AuditEvent>, RemoteError> {
+        let mut url = self.url(&[app, "events"]);
         url.query_pairs_mut()
             .append_pair("limit", &limit.to_string());
         self.send(self.http.get(url)).await

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use driftless_engine::store::{AppStatus, Revision, SyncRecord};
+use driftless_engine::store::{AppStatus, AuditEvent, Revision, SyncRecord};
 use driftless_engine::timing::UnixMillis;
 
 /// Length of a short commit SHA, as `git log --oneline` prints it.
@@ -244,6 +244,21 @@ pub fn history_lines(records: &[SyncRecord]) -> String {
     ]);
     for r in records {
         table.row(history_cells(r));
+    }
+    table.render("")
+}
+
+/// One line per drift event, newest first, columns aligned.
+pub fn drift_lines(events: &[AuditEvent]) -> String {
+    let mut table = Table::new(&["TIME", "OBJECT", "FIELDS", "CHANGED BY", "ACTION"]);
+    for e in events {
+        table.row(vec![
+            utc(e.time_ms),
+            e.object.clone(),
+            shorten(&e.fields.join(", "), 120),
+            e.manager.clone().unwrap_or_else(|| "-".to_owned()),
+            format!("{:?}", e.action).to_lowercase(),
+        ]);
     }
     table.render("")
 }

@@ -11,8 +11,8 @@ use driftless_engine::control::EngineControl;
 use driftless_engine::metrics::Metrics;
 use driftless_engine::queue::{Job, Outcome, QueueConfig, WorkQueue};
 use driftless_engine::store::{
-    AppStatus, Condition, Health, ObjectCounts, ResourceStatus, Revision, Store, SyncOutcome,
-    SyncResult, SyncStart, SyncState, SyncTrigger,
+    AppStatus, AuditEvent, Condition, DriftAction, Health, ObjectCounts, ResourceStatus, Revision,
+    Store, SyncOutcome, SyncResult, SyncStart, SyncState, SyncTrigger,
 };
 use driftless_engine::timing::now_ms;
 use driftless_server::http::{ServerState, bind, serve};
@@ -435,6 +435,48 @@ fn history_prints_one_line_per_sync_newest_first() {
     );
     let limited = stdout(&server.run(&["history", "web", "--limit", "1"]));
     assert_eq!(limited.lines().count(), 2, "{limited}");
+}
+
+#[test]
+fn drift_lists_who_changed_what_and_the_response() {
+    let server = Server::start();
+    let out = succeeds_saying(&server.run(&["drift", "web"]), "no drift seen on app web");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    for (manager, action) in [
+        ("kubectl-edit", DriftAction::Reverted),
+        ("ops", DriftAction::Reported),
+    ] {
+        server
+            .store
+            .record_audit(AuditEvent {
+                id: 0,
+                time_ms: now_ms(),
+                app: "web".into(),
+                object: "apps/v1/Deployment/prod/web".into(),
+                fields: vec!["spec.replicas".into()],
+                manager: Some(manager.into()),
+                action,
+            })
+            .expect("audit");
+    }
+    let text = succeeds_saying(&server.run(&["drift", "web"]), "CHANGED BY");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "header and two events:\n{text}");
+    assert!(
+        lines[1].contains("ops") && lines[1].contains("reported"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("apps/v1/Deployment/prod/web")
+            && lines[2].contains("spec.replicas")
+            && lines[2].contains("kubectl-edit")
+            && lines[2].contains("reverted"),
+        "{text}"
+    );
+    let json = stdout(&server.run(&["drift", "web", "--output", "json", "--limit", "1"]));
+    let events: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(events.as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(events[0]["manager"], "ops");
 }
 
 #[test]
