@@ -4,7 +4,7 @@
 //! the field managers that changed them; with self-heal the intent is
 //! applied again at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -17,9 +17,11 @@ use tokio::task::JoinHandle;
 
 use crate::FIELD_MANAGER;
 use crate::apply::{ApplyError, ApplyEvent, ApplyOptions, ApplyReport, destination, tenant, typed};
+use crate::health::{Health, assess};
 use crate::intent::{Intent, drifted_paths};
 use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef, label};
 use crate::target::{Resource, Target, TargetError};
+use crate::wait::ObjectHealth;
 
 /// Server-side end of each watch request; shorter than the client's read
 /// timeout, so a quiet watch ends cleanly and resumes where it was.
@@ -92,6 +94,10 @@ struct Tracked {
 struct Shared {
     apps: RwLock<HashMap<String, Tracked>>,
     events: broadcast::Sender<DriftEvent>,
+    /// Health of every labelled live object, by App, as the watches last saw it.
+    health: RwLock<HashMap<String, HashMap<ObjectKey, Health>>>,
+    /// Names of tracked Apps one of whose objects changed health.
+    health_changes: broadcast::Sender<String>,
 }
 
 /// The drift watches of one cluster. Dropping it stops the watches.
@@ -125,11 +131,14 @@ impl DriftWatch {
     /// Drift watching for `target`; watches start as Apps are tracked.
     pub fn start(target: Target) -> Self {
         let (events, _) = broadcast::channel(CHANNEL_CAPACITY);
+        let (health_changes, _) = broadcast::channel(CHANNEL_CAPACITY);
         Self {
             target,
             shared: Arc::new(Shared {
                 apps: RwLock::default(),
                 events,
+                health: RwLock::default(),
+                health_changes,
             }),
             watches: Mutex::default(),
         }
@@ -138,6 +147,29 @@ impl DriftWatch {
     /// Drift events of every tracked App, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<DriftEvent> {
         self.shared.events.subscribe()
+    }
+
+    /// Names of tracked Apps whose objects changed health, from now on: a
+    /// cue to look at the App's health again (see [`Self::cached_health`]).
+    pub fn subscribe_health(&self) -> broadcast::Receiver<String> {
+        self.shared.health_changes.subscribe()
+    }
+
+    /// Health of `objects` of `app` as the watches last saw them, without a
+    /// request; `None` when a watch has not seen one of them (not watched
+    /// yet, or missing), so the caller reads them from the cluster instead.
+    pub fn cached_health(&self, app: &str, objects: &[ObjectRef]) -> Option<Vec<ObjectHealth>> {
+        let cache = read(&self.shared.health);
+        let seen = cache.get(app)?;
+        objects
+            .iter()
+            .map(|object| {
+                seen.get(&object.key()).map(|health| ObjectHealth {
+                    object: object.clone(),
+                    health: health.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Number of resource types watched (one watch each, whatever the App count).
@@ -250,8 +282,15 @@ async fn watch_loop(api: Api<DynamicObject>, resource: Resource, shared: Arc<Sha
                 continue;
             }
         };
-        for item in list.items {
-            inspect(&shared, typed(item, &resource), DriftKind::Modified).await;
+        let items: Vec<Value> = list
+            .items
+            .into_iter()
+            .map(|item| typed(item, &resource))
+            .collect();
+        forget_unlisted(&shared, &resource, &items);
+        for live in items {
+            note_health(&shared, &live, DriftKind::Modified);
+            inspect(&shared, live, DriftKind::Modified).await;
         }
         let mut version = list.metadata.resource_version.unwrap_or_default();
         let params = WatchParams::default()
@@ -276,10 +315,56 @@ async fn watch_loop(api: Api<DynamicObject>, resource: Resource, shared: Arc<Sha
                 if let Some(v) = &obj.metadata.resource_version {
                     version.clone_from(v);
                 }
-                inspect(&shared, typed(obj, &resource), kind).await;
+                let live = typed(obj, &resource);
+                note_health(&shared, &live, kind);
+                inspect(&shared, live, kind).await;
             }
         }
         tokio::time::sleep(RETRY_PAUSE).await;
+    }
+}
+
+/// Drops cached health of objects of `resource`'s kind a fresh list no
+/// longer holds (deleted while the watch was down).
+fn forget_unlisted(shared: &Shared, resource: &Resource, items: &[Value]) {
+    let listed: HashSet<ObjectKey> = items
+        .iter()
+        .filter_map(|live| ObjectRef::from_object(live).ok())
+        .map(|r| r.key())
+        .collect();
+    let kind = &resource.api;
+    for objects in write(&shared.health).values_mut() {
+        objects.retain(|key, _| {
+            key.group != kind.group || key.kind != kind.kind || listed.contains(key)
+        });
+    }
+}
+
+/// Records the health of one live object (or forgets a deleted one) and
+/// tells subscribers when the health of a tracked App's object changed.
+fn note_health(shared: &Shared, live: &Value, kind: DriftKind) {
+    let Some(app) = label(live, OWNER_LABEL) else {
+        return;
+    };
+    let Ok(key) = ObjectRef::from_object(live).map(|r| r.key()) else {
+        return;
+    };
+    let changed = {
+        let mut cache = write(&shared.health);
+        let objects = cache.entry(app.to_owned()).or_default();
+        let (before, after) = match kind {
+            DriftKind::Deleted => (objects.remove(&key), None),
+            DriftKind::Modified => {
+                let health = assess(live);
+                let status = health.status;
+                (objects.insert(key, health), Some(status))
+            }
+        };
+        before.map(|h| h.status) != after
+    };
+    if changed && read(&shared.apps).contains_key(app) {
+        // No subscriber is not an error.
+        let _ = shared.health_changes.send(app.to_owned());
     }
 }
 

@@ -265,12 +265,111 @@ pub fn export(
     let rules = IgnoreRules::load(commit, files, extra_ignore)?;
     entries.retain(|e| !rules.is_ignored(&e.path));
     check_limits(commit, &entries, limits)?;
+    // Files unchanged since an earlier export are hard-linked from it rather
+    // than read and written again: a commit touching one App's directory
+    // costs little more than that directory.
+    let base = earlier_export(root, &key, &repos[0]);
+    let (mut fresh, linked): (Vec<Entry>, Vec<Entry>) = match &base {
+        Some(base) => entries.into_iter().partition(|e| !base.has_same(e)),
+        None => (entries, Vec::new()),
+    };
     // Blobs are read one repository at a time.
-    entries.sort_by_key(|e| e.source);
-    let blobs = read_blobs(&repos, commit, &entries)?;
-    check_symlinks(commit, &entries, &blobs)?;
-    write_tree(root, &dir, &entries, &blobs)?;
+    fresh.sort_by_key(|e| e.source);
+    let blobs = read_blobs(&repos, commit, &fresh)?;
+    check_symlinks(commit, &fresh, &blobs)?;
+    let files = Files {
+        fresh: &fresh,
+        blobs: &blobs,
+        linked: &linked,
+        base: base.as_ref().map(|b| b.dir.as_path()),
+    };
+    match write_tree(root, &dir, &files) {
+        Ok(()) => {}
+        // The earlier export went away (garbage-collected) while linking:
+        // write everything from the repository instead.
+        Err(_) if !linked.is_empty() => {
+            let mut all: Vec<Entry> = fresh.into_iter().chain(linked).collect();
+            all.sort_by_key(|e| e.source);
+            let blobs = read_blobs(&repos, commit, &all)?;
+            let files = Files {
+                fresh: &all,
+                blobs: &blobs,
+                linked: &[],
+                base: None,
+            };
+            write_tree(root, &dir, &files)?;
+        }
+        Err(e) => return Err(e),
+    }
     Ok(snapshot)
+}
+
+/// An earlier export of the same repository, and its files' blobs by path.
+struct Base {
+    dir: PathBuf,
+    /// Path → (executable, blob id) of every regular file.
+    files: HashMap<String, (bool, String)>,
+}
+
+impl Base {
+    /// Whether `e` is a regular file of the source repository that the
+    /// earlier export holds with the same mode and content.
+    fn has_same(&self, e: &Entry) -> bool {
+        let Kind::File { executable } = e.kind else {
+            return false;
+        };
+        e.source == 0
+            && self
+                .files
+                .get(&e.path)
+                .is_some_and(|(x, blob)| *x == executable && *blob == e.blob)
+    }
+}
+
+/// The most recently used export under `root` with the same ignore patterns
+/// as `key` whose tree `git` holds (snapshots of all sources share `root`).
+fn earlier_export(root: &Path, key: &str, git: &Git) -> Option<Base> {
+    let suffix = key.split_once('-').map(|(_, s)| s);
+    let mut candidates: Vec<(SystemTime, String)> = fs::read_dir(root)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_owned();
+            let (tree, ignore) = match name.split_once('-') {
+                Some((tree, ignore)) => (tree, Some(ignore)),
+                None => (name.as_str(), None),
+            };
+            let usable = !name.starts_with('.')
+                && name != key
+                && ignore == suffix
+                && tree.bytes().all(|b| b.is_ascii_hexdigit());
+            let modified = entry.metadata().ok()?.modified().ok()?;
+            usable.then_some((modified, name))
+        })
+        .collect();
+    candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
+    // A few tries: the newest exports may be of other sources.
+    for (_, name) in candidates.into_iter().take(4) {
+        let tree = name.split('-').next().unwrap_or(&name);
+        let Ok(listing) = git.run_bytes(&["ls-tree", "-r", "-z", "--long", tree], None) else {
+            continue;
+        };
+        let Ok((entries, _)) = parse_ls_tree(tree, &listing) else {
+            continue;
+        };
+        let files = entries
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                Kind::File { executable } => Some((e.path, (executable, e.blob))),
+                Kind::Symlink => None,
+            })
+            .collect();
+        return Some(Base {
+            dir: root.join(&name),
+            files,
+        });
+    }
+    None
 }
 
 /// Files and symlinks of a `git ls-tree -r -z --long` listing, and its submodules.
@@ -383,12 +482,16 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SnapshotError + '_ {
     }
 }
 
-fn write_tree(
-    root: &Path,
-    dir: &Path,
-    entries: &[Entry],
-    blobs: &Blobs,
-) -> Result<(), SnapshotError> {
+/// What a new export consists of: files written from blobs, and files
+/// hard-linked from an earlier export.
+struct Files<'a> {
+    fresh: &'a [Entry],
+    blobs: &'a Blobs,
+    linked: &'a [Entry],
+    base: Option<&'a Path>,
+}
+
+fn write_tree(root: &Path, dir: &Path, files: &Files<'_>) -> Result<(), SnapshotError> {
     fs::create_dir_all(root).map_err(io_err(root))?;
     let staging = root.join(format!(
         ".incoming-{}-{}",
@@ -396,7 +499,7 @@ fn write_tree(
         crate::fetch::key_of(&format!("{dir:?}{:?}", SystemTime::now()))
     ));
     fs::create_dir(&staging).map_err(io_err(&staging))?;
-    let result = write_files(&staging, entries, blobs).and_then(|()| seal(&staging));
+    let result = write_files(&staging, files).and_then(|()| seal(&staging));
     if let Err(e) = result {
         let _ = remove_tree(&staging);
         return Err(e);
@@ -411,10 +514,12 @@ fn write_tree(
     Ok(())
 }
 
-fn write_files(staging: &Path, entries: &[Entry], blobs: &Blobs) -> Result<(), SnapshotError> {
+fn write_files(staging: &Path, files: &Files<'_>) -> Result<(), SnapshotError> {
     // Directories first, once each, so file writes can run in parallel.
-    let mut dirs: Vec<&str> = entries
+    let mut dirs: Vec<&str> = files
+        .fresh
         .iter()
+        .chain(files.linked)
         .filter_map(|e| e.path.rsplit_once('/').map(|(d, _)| d))
         .collect();
     dirs.sort_unstable();
@@ -423,7 +528,13 @@ fn write_files(staging: &Path, entries: &[Entry], blobs: &Blobs) -> Result<(), S
         let path = staging.join(d);
         fs::create_dir_all(&path).map_err(io_err(&path))?;
     }
-    let items: Vec<(&Entry, &[u8])> = entries.iter().zip(blobs.iter()).collect();
+    if let Some(base) = files.base {
+        for e in files.linked {
+            let path = staging.join(&e.path);
+            fs::hard_link(base.join(&e.path), &path).map_err(io_err(&path))?;
+        }
+    }
+    let items: Vec<(&Entry, &[u8])> = files.fresh.iter().zip(files.blobs.iter()).collect();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let chunk = items.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {

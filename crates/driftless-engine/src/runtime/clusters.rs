@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use driftless_api::Config;
-use driftless_kube::{DriftEvent, DriftWatch, Target};
+use driftless_kube::{DriftWatch, Target};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::Mutex;
 
 use super::spec::SecretData;
 
@@ -30,13 +30,13 @@ const DEFAULT: &str = "(default)";
 
 impl Clusters {
     /// The cluster named `name` in `config` (the default cluster for `None`),
-    /// connecting when first asked. `on_new` receives the drift events of a
-    /// new connection.
+    /// connecting when first asked. `on_new` receives the drift watch of a
+    /// new connection, to subscribe to.
     pub(crate) async fn get(
         &self,
         config: &Config,
         name: Option<&str>,
-        on_new: impl FnOnce(broadcast::Receiver<DriftEvent>),
+        on_new: impl FnOnce(&DriftWatch),
     ) -> Result<Arc<Cluster>, String> {
         let (key, path, context) = match name {
             None => (DEFAULT.to_owned(), None, None),
@@ -66,7 +66,7 @@ impl Clusters {
             format!("connecting to {name}: {e}")
         })?;
         let watch = DriftWatch::start(target.clone());
-        on_new(watch.subscribe());
+        on_new(&watch);
         let cluster = Arc::new(Cluster { target, watch });
         connected.insert(key, cluster.clone());
         Ok(cluster)

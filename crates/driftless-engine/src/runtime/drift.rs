@@ -1,5 +1,6 @@
 //! Drift events from the clusters' watches: into the audit log, the metrics
-//! and the App's status; a failed self-heal queues a full reconcile.
+//! and the App's status; a failed self-heal queues a full reconcile. Health
+//! changes the watches see queue a look at the App's health.
 
 use std::sync::{Arc, Weak};
 
@@ -31,6 +32,32 @@ pub(crate) async fn listen(inner: Weak<Inner>, mut events: broadcast::Receiver<D
         let inner = inner.clone();
         // Store writes wait for fsync: keep them off the event loop.
         tokio::task::spawn_blocking(move || record(&inner, event));
+    }
+}
+
+/// Looks at an App's health again as soon as the watch saw one of its
+/// objects change health, rather than at the next timed look.
+pub(crate) async fn listen_health(inner: Weak<Inner>, mut changes: broadcast::Receiver<String>) {
+    loop {
+        let app = match changes.recv().await {
+            Ok(app) => app,
+            // The timed health looks catch up with what was missed.
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        // A failing App is left to its retry backoff: a look would re-apply.
+        let failing = inner
+            .store
+            .app(&app)
+            .ok()
+            .flatten()
+            .is_none_or(|s| s.last_error.is_some());
+        if !failing {
+            let _ = inner.queue.trigger(&app, SyncTrigger::Interval);
+        }
     }
 }
 

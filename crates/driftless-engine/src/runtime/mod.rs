@@ -300,8 +300,9 @@ impl Inner {
     ) -> Result<Arc<Cluster>, String> {
         let weak = Arc::downgrade(self);
         self.clusters
-            .get(config, name, move |events| {
-                tokio::spawn(drift::listen(weak, events));
+            .get(config, name, move |watch| {
+                tokio::spawn(drift::listen(weak.clone(), watch.subscribe()));
+                tokio::spawn(drift::listen_health(weak, watch.subscribe_health()));
             })
             .await
     }

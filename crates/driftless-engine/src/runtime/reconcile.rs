@@ -164,10 +164,15 @@ impl Inner {
         let unchanged = lock(&self.applied).get(name) == Some(&applied);
         if quiet && unchanged && status.last_error.is_none() {
             let objects: Vec<ObjectRef> = status.resources.iter().filter_map(object_ref).collect();
-            let health = driftless_kube::assess_objects(&cluster.target, &objects)
-                .await
-                .map_err(|e| e.to_string())
-                .map_err(stop("HealthCheckFailed"))?;
+            // The watches see every change of a managed object; the cluster
+            // is asked only for objects they have not seen.
+            let health = match cluster.watch.cached_health(name, &objects) {
+                Some(health) => health,
+                None => driftless_kube::assess_objects(&cluster.target, &objects)
+                    .await
+                    .map_err(|e| e.to_string())
+                    .map_err(stop("HealthCheckFailed"))?,
+            };
             self.record_health(config, name, &health, None);
             return Ok(Outcome::Succeeded);
         }
@@ -249,11 +254,9 @@ impl Inner {
             }
             Some(Ok(report)) => report,
         };
+        // Without a wait, the health the apply saw in its writes' responses.
         let health = if report.health.is_empty() {
-            let objects: Vec<ObjectRef> = live_objects(&report);
-            driftless_kube::assess_objects(&cluster.target, &objects)
-                .await
-                .unwrap_or_default()
+            report.observed.clone()
         } else {
             report.health.clone()
         };
@@ -531,16 +534,6 @@ fn sync_start(revision: &Revision, trigger: SyncTrigger) -> SyncStart {
         subject: revision.subject.clone(),
         trigger,
     }
-}
-
-fn live_objects(report: &ApplyReport) -> Vec<ObjectRef> {
-    report
-        .created
-        .iter()
-        .chain(&report.updated)
-        .chain(&report.unchanged)
-        .cloned()
-        .collect()
 }
 
 fn counts(report: &ApplyReport) -> ObjectCounts {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::FIELD_MANAGER;
-use crate::health::HealthStatus;
+use crate::health::{Health, HealthStatus, assess};
 use crate::intent::Intent;
 use crate::inventory::{DEFAULT_INVENTORY_NAMESPACE, Inventory, InventoryStore};
 use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef, label};
@@ -153,6 +153,11 @@ pub struct ApplyReport {
     pub status: Option<HealthStatus>,
     /// Whether prune was skipped because the set was empty.
     pub empty_set_not_pruned: bool,
+    /// Health of every applied object as the apply saw it (from the write's
+    /// response, or the live object when nothing was written), without
+    /// waiting or reading again.
+    #[serde(skip)]
+    pub observed: Vec<ObjectHealth>,
 }
 
 impl ApplyReport {
@@ -161,7 +166,11 @@ impl ApplyReport {
         !(self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty())
     }
 
-    fn record(&mut self, object: ObjectRef, action: Action) {
+    fn record(&mut self, object: ObjectRef, action: Action, health: Health) {
+        self.observed.push(ObjectHealth {
+            object: object.clone(),
+            health,
+        });
         match action {
             Action::Created => self.created.push(object),
             Action::Updated | Action::Recreated => self.updated.push(object),
@@ -234,8 +243,8 @@ pub async fn apply(
                 intents.push(Intent::new(obj, &opts.app, namespace, resource)?);
             }
             let results = apply_step(&tenant, &intents, opts, progress).await?;
-            for (intent, action) in intents.iter().zip(results) {
-                report.record(intent.object.clone(), action);
+            for (intent, (action, health)) in intents.iter().zip(results) {
+                report.record(intent.object.clone(), action, health);
                 applied.push((intent.resource.clone(), intent.object.clone()));
             }
             wait_for_definitions(&tenant, &intents, opts.timeout).await?;
@@ -330,13 +339,14 @@ pub(crate) async fn ensure_namespace(target: &Target, namespace: &str) -> Result
     Ok(())
 }
 
-/// Applies one step's intents concurrently; results follow the input order.
+/// Applies one step's intents concurrently; results (what was done and the
+/// health seen) follow the input order.
 async fn apply_step(
     target: &Target,
     intents: &[Intent],
     opts: &ApplyOptions,
     progress: &(dyn Fn(ApplyEvent) + Send + Sync),
-) -> Result<Vec<Action>, ApplyError> {
+) -> Result<Vec<(Action, Health)>, ApplyError> {
     let live = fetch_managed(target, intents).await?;
     // Collected first: a closure inside the stream type makes the future
     // fail the `Send` check of callers that spawn it (rust-lang/rust#102211).
@@ -345,12 +355,12 @@ async fn apply_step(
         .map(|intent| {
             let live = live.get(&intent.object.key());
             async move {
-                let action = apply_one(target, intent, live, opts).await?;
+                let (action, health) = apply_one(target, intent, live, opts).await?;
                 progress(ApplyEvent::Applied {
                     object: intent.object.clone(),
                     action,
                 });
-                Ok::<_, ApplyError>(action)
+                Ok::<_, ApplyError>((action, health))
             }
         })
         .collect();
@@ -360,13 +370,19 @@ async fn apply_step(
         .await
 }
 
-/// Live objects that carry an owner label, one list per kind and namespace,
-/// so that objects already as intended cost no request of their own.
+/// Above this many objects of one kind in one namespace, the live objects
+/// are listed at once rather than read one by one.
+const LIST_ABOVE: usize = 8;
+
+/// The live objects of the intents that exist. A few objects of a kind are
+/// read by name; many are listed by owner label, so that objects already as
+/// intended cost no request of their own. Reading by name keeps the cost of
+/// a small App independent of how many other Apps share its namespace.
 async fn fetch_managed(
     target: &Target,
     intents: &[Intent],
 ) -> Result<HashMap<ObjectKey, Value>, ApplyError> {
-    let mut groups: HashMap<(String, Option<String>), &Intent> = HashMap::new();
+    let mut groups: HashMap<(String, Option<String>), Vec<&Intent>> = HashMap::new();
     for intent in intents {
         let scope = intent.object.namespace.clone();
         groups
@@ -374,10 +390,17 @@ async fn fetch_managed(
                 intent.resource.api.api_version.clone() + "/" + &intent.resource.api.plural,
                 scope,
             ))
-            .or_insert(intent);
+            .or_default()
+            .push(intent);
     }
     let mut live = HashMap::new();
-    for ((_, namespace), intent) in groups {
+    let mut singles = Vec::new();
+    for ((_, namespace), members) in groups {
+        if members.len() <= LIST_ABOVE {
+            singles.extend(members);
+            continue;
+        }
+        let intent = members[0];
         let api = target.api(&intent.resource, namespace.as_deref());
         let list = api
             .list(&ListParams::default().labels(OWNER_LABEL))
@@ -397,6 +420,25 @@ async fn fetch_managed(
             }
         }
     }
+    // Collected first, as in `apply_step`.
+    let reads: Vec<_> = singles
+        .into_iter()
+        .map(|intent| async move {
+            let api = target.api(&intent.resource, intent.object.namespace.as_deref());
+            let found = api
+                .get_opt(&intent.object.name)
+                .await
+                .map_err(|e| api_error(target, &intent.object.to_string(), "read", e))?;
+            Ok::<_, ApplyError>(
+                found.map(|item| (intent.object.key(), typed(item, &intent.resource))),
+            )
+        })
+        .collect();
+    let found: Vec<_> = stream::iter(reads)
+        .buffer_unordered(WRITES_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    live.extend(found.into_iter().flatten());
     Ok(live)
 }
 
@@ -408,13 +450,14 @@ pub(crate) fn typed(item: kube::api::DynamicObject, resource: &Resource) -> Valu
     value
 }
 
-/// Applies one object unless `live` already is as intended.
+/// Applies one object unless `live` already is as intended; the health is
+/// that of the object as written (or as found).
 async fn apply_one(
     target: &Target,
     intent: &Intent,
     live: Option<&Value>,
     opts: &ApplyOptions,
-) -> Result<Action, ApplyError> {
+) -> Result<(Action, Health), ApplyError> {
     if let Some(live) = live {
         if let Some(owner) = label(live, OWNER_LABEL)
             && owner != opts.app
@@ -426,7 +469,7 @@ async fn apply_one(
             });
         }
         if intent.satisfied_by(live) {
-            return Ok(Action::Unchanged);
+            return Ok((Action::Unchanged, assess(live)));
         }
     }
     let api = target.api(&intent.resource, intent.object.namespace.as_deref());
@@ -443,19 +486,17 @@ async fn apply_one(
             if !(opts.force && matches!(err, ApplyError::Immutable { .. })) {
                 return Err(err);
             }
-            recreate(target, intent, opts.timeout).await?;
-            return Ok(Action::Recreated);
+            let written = recreate(target, intent, opts.timeout).await?;
+            return Ok((Action::Recreated, assess(&written)));
         }
     };
-    if live.is_some() {
-        return Ok(Action::Updated);
-    }
-    let written = serde_json::to_value(written).expect("objects serialize");
-    Ok(if is_fresh(&written) {
-        Action::Created
-    } else {
+    let written = typed(written, &intent.resource);
+    let action = if live.is_some() || !is_fresh(&written) {
         Action::Updated
-    })
+    } else {
+        Action::Created
+    };
+    Ok((action, assess(&written)))
 }
 
 /// Whether an object just written was created by that write: its only field
@@ -474,8 +515,13 @@ fn is_fresh(obj: &Value) -> bool {
     })
 }
 
-/// Deletes the object, waits until it is gone, and applies it again.
-async fn recreate(target: &Target, intent: &Intent, timeout: Duration) -> Result<(), ApplyError> {
+/// Deletes the object, waits until it is gone, and applies it again; returns
+/// the new object.
+async fn recreate(
+    target: &Target,
+    intent: &Intent,
+    timeout: Duration,
+) -> Result<Value, ApplyError> {
     let api = target.api(&intent.resource, intent.object.namespace.as_deref());
     let name = &intent.object.name;
     let describe = intent.object.to_string();
@@ -505,14 +551,15 @@ async fn recreate(target: &Target, intent: &Intent, timeout: Duration) -> Result
             Err(e) => return Err(api_error(target, &describe, "read", e)),
         }
     }
-    api.patch(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&intent.manifest),
-    )
-    .await
-    .map_err(|e| api_error(target, &describe, "apply", e))?;
-    Ok(())
+    let written = api
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&intent.manifest),
+        )
+        .await
+        .map_err(|e| api_error(target, &describe, "apply", e))?;
+    Ok(typed(written, &intent.resource))
 }
 
 /// Custom resources need their definitions established, and their kinds

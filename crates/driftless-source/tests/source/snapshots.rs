@@ -199,3 +199,49 @@ fn gc_removes_unused_snapshots_only() {
     assert!(!old.dir.exists());
     assert!(current.dir.join("a.txt").is_file());
 }
+
+#[test]
+fn unchanged_files_are_linked_from_the_previous_export() {
+    use std::os::unix::fs::MetadataExt;
+    let (fx, _cache, fetcher, spec) = setup(&[
+        ("apps/web/a.yaml", "a\n"),
+        ("apps/api/b.yaml", "b\n"),
+        ("run.sh", "#!/bin/sh\n"),
+    ]);
+    let first = take(&fetcher, &spec, "").expect("first snapshot");
+    fx.commit(
+        &[("apps/web/a.yaml", "a2\n"), ("apps/new/c.yaml", "c\n")],
+        "Change web",
+    );
+    fx.push();
+    let second = take(&fetcher, &spec, "").expect("second snapshot");
+    assert_ne!(first.dir, second.dir);
+    let inode = |s: &Snapshot, p: &str| std::fs::metadata(s.dir.join(p)).expect("stat").ino();
+    let read = |s: &Snapshot, p: &str| std::fs::read_to_string(s.dir.join(p)).expect("read");
+    // Unchanged files share the earlier export's file; changed ones do not.
+    assert_eq!(
+        inode(&first, "apps/api/b.yaml"),
+        inode(&second, "apps/api/b.yaml")
+    );
+    assert_eq!(inode(&first, "run.sh"), inode(&second, "run.sh"));
+    assert_ne!(
+        inode(&first, "apps/web/a.yaml"),
+        inode(&second, "apps/web/a.yaml")
+    );
+    assert_eq!(read(&first, "apps/web/a.yaml"), "a\n");
+    assert_eq!(read(&second, "apps/web/a.yaml"), "a2\n");
+    assert_eq!(read(&second, "apps/new/c.yaml"), "c\n");
+    assert_eq!(read(&second, "apps/api/b.yaml"), "b\n");
+
+    // A damaged earlier export (a file gone) does not damage the next one:
+    // it is written from the repository instead.
+    let api = second.dir.join("apps/api");
+    std::fs::set_permissions(&api, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::remove_file(api.join("b.yaml")).expect("remove");
+    fx.commit(&[("apps/web/a.yaml", "a3\n")], "Change web again");
+    fx.push();
+    let third = take(&fetcher, &spec, "").expect("third snapshot");
+    assert_eq!(read(&third, "apps/api/b.yaml"), "b\n");
+    assert_eq!(read(&third, "apps/web/a.yaml"), "a3\n");
+    assert_eq!(read(&third, "run.sh"), "#!/bin/sh\n");
+}
