@@ -147,6 +147,9 @@ struct Flight {
 pub struct Fetcher {
     cache_dir: PathBuf,
     flights: Mutex<HashMap<String, Arc<Mutex<Flight>>>>,
+    /// Snapshots exported lately, by what was asked for; one export at a
+    /// time per key, so that many Apps on a new commit share one export.
+    pub(crate) exports: Mutex<HashMap<String, Arc<Mutex<Option<crate::Snapshot>>>>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -169,6 +172,7 @@ impl Fetcher {
         Fetcher {
             cache_dir: cache_dir.into(),
             flights: Mutex::new(HashMap::new()),
+            exports: Mutex::new(HashMap::new()),
         }
     }
 

@@ -22,6 +22,14 @@ mod symlinks;
 pub mod verify;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Snapshot requests remembered by a [`Fetcher`] before old ones are dropped.
+const EXPORTS_REMEMBERED: usize = 64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 pub use auth::{Auth, Tls};
 pub use fetch::{FetchError, Fetcher, SourceSpec};
@@ -57,7 +65,43 @@ impl Fetcher {
     /// Exports the tree of `rev` (or of `subpath` in it) as a read-only
     /// snapshot, with the content of its submodules fetched (same
     /// credentials, TLS settings and timeout) at the commits it records.
+    ///
+    /// Concurrent calls for the same commit share one export, and a repeated
+    /// call costs no git command while the export is still on disk.
     pub fn snapshot(
+        &self,
+        spec: &SourceSpec,
+        rev: &Revision,
+        subpath: &str,
+    ) -> Result<Snapshot, SnapshotError> {
+        let key = format!(
+            "{}\0{}\0{}\0{}\0{:?}",
+            spec.url,
+            rev.sha,
+            subpath.trim_matches('/'),
+            spec.ignore.join("\n"),
+            spec.limits
+        );
+        let slot = {
+            let mut exports = lock(&self.exports);
+            if exports.len() >= EXPORTS_REMEMBERED && !exports.contains_key(&key) {
+                // Entries in use by a waiting caller stay shared with it.
+                exports.retain(|_, slot| Arc::strong_count(slot) > 1);
+            }
+            exports.entry(key).or_default().clone()
+        };
+        let mut slot = lock(&slot);
+        if let Some(snapshot) = slot.as_ref()
+            && snapshot::reuse(&snapshot.dir)
+        {
+            return Ok(snapshot.clone());
+        }
+        let snapshot = self.export(spec, rev, subpath)?;
+        *slot = Some(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    fn export(
         &self,
         spec: &SourceSpec,
         rev: &Revision,

@@ -586,6 +586,15 @@ fn seal(dir: &Path) -> Result<(), SnapshotError> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o555)).map_err(io_err(dir))
 }
 
+/// Whether an earlier export at `dir` is still there; marks it as used.
+pub(crate) fn reuse(dir: &Path) -> bool {
+    let there = dir.is_dir();
+    if there {
+        touch(dir);
+    }
+    there
+}
+
 fn touch(dir: &Path) {
     // Refreshing the time keeps a snapshot in use out of age-based GC; failure
     // only makes it eligible earlier, and it is re-exported on demand.

@@ -198,6 +198,50 @@ fn gc_removes_unused_snapshots_only() {
     assert_eq!(removed, vec![old.dir.clone()]);
     assert!(!old.dir.exists());
     assert!(current.dir.join("a.txt").is_file());
+
+    // A snapshot asked for again after GC took it is exported again.
+    let removed = fetcher.gc_snapshots(&[], Duration::ZERO).expect("gc all");
+    assert_eq!(removed, vec![current.dir.clone()]);
+    let again = take(&fetcher, &spec, "").expect("after gc");
+    assert_eq!(again.dir, current.dir);
+    assert_eq!(
+        std::fs::read_to_string(again.dir.join("a.txt")).expect("read"),
+        "2\n"
+    );
+}
+
+#[test]
+fn concurrent_requests_for_one_commit_get_one_complete_snapshot() {
+    let files: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("apps/a{i}/x.yaml"), format!("n: {i}\n")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let (_fx, _cache, fetcher, spec) = setup(&refs);
+    let rev = fetcher.fetch(&spec).expect("fetch");
+    let snapshots: Vec<Snapshot> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| fetcher.snapshot(&spec, &rev, "").expect("snapshot")))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert!(snapshots.iter().all(|s| s == &snapshots[0]));
+    // One export directory, and no staging directory left behind.
+    let root = snapshots[0].dir.parent().expect("root");
+    let entries: Vec<_> = std::fs::read_dir(root)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        std::fs::read_to_string(snapshots[0].dir.join("apps/a7/x.yaml")).expect("read"),
+        "n: 7\n"
+    );
 }
 
 #[test]
