@@ -150,6 +150,34 @@ impl RenderCache {
         Ok(set)
     }
 
+    /// Removes on-disk entries written more than `min_age` ago (entries in
+    /// memory stay); returns how many files were removed. A removed entry
+    /// costs a render after the next restart, nothing more.
+    pub fn gc_disk(&self, min_age: std::time::Duration) -> usize {
+        let Some(dir) = &self.disk else {
+            return 0;
+        };
+        let Ok(listing) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in listing.flatten() {
+            let path = entry.path();
+            let ours = path.extension().is_some_and(|e| e == "json" || e == "tmp");
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age >= min_age);
+            if ours && old && std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
         // A panic while holding the lock leaves a consistent map; keep using it.
         self.memory.lock().unwrap_or_else(|e| e.into_inner())

@@ -15,10 +15,11 @@ mod spec;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
 use driftless_api::Config;
 use driftless_render::RenderCache;
-use driftless_source::{Fetcher, Revision};
+use driftless_source::{Fetcher, Revision, Snapshot};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
@@ -30,6 +31,8 @@ use sources::{SOURCE_PREFIX, source_key};
 
 /// Rendered sets kept in memory.
 const RENDER_CACHE_ENTRIES: usize = 256;
+/// Default period of cache housekeeping.
+const HOUSEKEEPING: Duration = Duration::from_secs(600);
 
 /// Where log lines go.
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -45,6 +48,9 @@ pub struct EngineOptions {
     pub queue: QueueConfig,
     /// Receives one line per notable event.
     pub log: Log,
+    /// How often snapshots and rendered sets unused for that long are
+    /// removed from the cache directory.
+    pub housekeeping: Duration,
 }
 
 impl EngineOptions {
@@ -56,6 +62,7 @@ impl EngineOptions {
             data_dir,
             queue: QueueConfig::default(),
             log: Arc::new(|line| eprintln!("{line}")),
+            housekeeping: HOUSEKEEPING,
         }
     }
 }
@@ -89,6 +96,8 @@ pub(crate) struct Inner {
     /// Per source: when the last fetch ended and its error.
     fetches: Mutex<HashMap<String, (crate::timing::UnixMillis, Option<String>)>>,
     applied: Mutex<HashMap<String, Applied>>,
+    /// Per App: the snapshot it last rendered from, kept by housekeeping.
+    snapshots: Mutex<HashMap<String, Snapshot>>,
     clusters: Clusters,
     metrics: Arc<Metrics>,
     log: Log,
@@ -135,6 +144,7 @@ impl Engine {
                 rechecks: Mutex::default(),
                 fetches: Mutex::default(),
                 applied: Mutex::default(),
+                snapshots: Mutex::default(),
                 clusters: Clusters::default(),
                 metrics: Arc::new(Metrics::default()),
                 log: opts.log.clone(),
@@ -146,6 +156,7 @@ impl Engine {
                 record.app, record.id, record.start.revision.sha
             ));
         }
+        tokio::spawn(housekeeping(Arc::downgrade(&inner), opts.housekeeping));
         let engine = Self {
             inner,
             dispatcher: Arc::new(Mutex::new(dispatcher)),
@@ -292,6 +303,27 @@ impl Inner {
         outcome
     }
 
+    /// Removes snapshots no App rendered from last and that were unused for
+    /// `min_age`, and rendered sets on disk older than that.
+    fn collect_garbage(&self, min_age: Duration) {
+        let keep: Vec<Snapshot> = lock(&self.snapshots).values().cloned().collect();
+        let keep: Vec<&Snapshot> = keep.iter().collect();
+        match self.fetcher.gc_snapshots(&keep, min_age) {
+            Ok(removed) if !removed.is_empty() => {
+                self.log(&format!(
+                    "cache: removed {} unused snapshots",
+                    removed.len()
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => self.log(&format!("cache: removing unused snapshots: {e}")),
+        }
+        let renders = self.renders.gc_disk(min_age);
+        if renders > 0 {
+            self.log(&format!("cache: removed {renders} old rendered sets"));
+        }
+    }
+
     /// The cluster an App deploys to, connected (and drift-watched) on first use.
     pub(crate) async fn cluster(
         self: &Arc<Self>,
@@ -321,6 +353,7 @@ impl Inner {
         self.clusters.untrack(name).await;
         lock(&self.applied).remove(name);
         lock(&self.rechecks).remove(name);
+        lock(&self.snapshots).remove(name);
         if app.spec.prune {
             let config = self.config();
             let opts = spec::apply_options(&app);
@@ -347,5 +380,18 @@ impl Inner {
         if let Err(e) = self.store.remove_app(name) {
             self.log(&format!("{label}: {e}"));
         }
+    }
+}
+
+/// Every `every`, removes cached snapshots and rendered sets that were not
+/// used for that long; ends with the engine.
+async fn housekeeping(inner: Weak<Inner>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        // Directory walks and removals block.
+        let _ = tokio::task::spawn_blocking(move || inner.collect_garbage(every)).await;
     }
 }

@@ -289,6 +289,7 @@ impl Inner {
             .snapshot(source_spec, revision.clone())
             .await
             .map_err(stop("FetchFailed"))?;
+        lock(&self.snapshots).insert(app.name().to_owned(), snapshot.clone());
         let vars = self
             .substitutions(app, target)
             .await

@@ -74,6 +74,27 @@ fn lru_evicts_and_disk_survives_a_new_cache() {
 }
 
 #[test]
+fn old_disk_entries_are_collected() {
+    let repo = Repo::new();
+    let disk = tempfile::tempdir().expect("temp dir");
+    repo.write("a/x.yaml", &config_map("a", "x"));
+    let opts = repo.opts();
+    let cache = RenderCache::new(4).with_disk(disk.path().join("render"));
+    cache.render(&repo.path("a"), &opts).expect("a");
+    let hour = std::time::Duration::from_secs(3600);
+    assert_eq!(cache.gc_disk(hour), 0, "a fresh entry stays");
+    assert_eq!(cache.gc_disk(std::time::Duration::ZERO), 1);
+    // Still served from memory; a new cache renders again.
+    cache.render(&repo.path("a"), &opts).expect("a from memory");
+    assert_eq!(cache.stats().memory_hits, 1);
+    let fresh = RenderCache::new(4).with_disk(disk.path().join("render"));
+    fresh.render(&repo.path("a"), &opts).expect("a again");
+    assert_eq!(fresh.stats().misses, 1);
+    // A cache without a disk has nothing to collect.
+    assert_eq!(RenderCache::new(4).gc_disk(std::time::Duration::ZERO), 0);
+}
+
+#[test]
 fn tree_digest_covers_names_content_and_links() {
     let repo = Repo::new();
     repo.write("d/a.yaml", "x");

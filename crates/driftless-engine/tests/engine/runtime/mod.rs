@@ -70,6 +70,23 @@ async fn commits_are_applied_pruned_and_recorded_and_a_broken_one_changes_nothin
         "no entry for a commit that changes nothing here"
     );
 
+    // Housekeeping removes the snapshots no App uses any more and keeps the live one.
+    let snapshots = dir.path().join("data/cache/sources/snapshots");
+    let tree = |sha: &str| repo.git(&["rev-parse", &format!("{sha}^{{tree}}")]);
+    let (old_tree, live_tree) = (tree(&c1), tree(&c2b));
+    let deadline = std::time::Instant::now() + WAIT;
+    while snapshots.join(&old_tree).exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !snapshots.join(&old_tree).exists(),
+        "snapshot of the first commit is still there"
+    );
+    assert!(
+        snapshots.join(&live_tree).is_dir(),
+        "the live snapshot was removed"
+    );
+
     repo.write("app/a.yaml", "kind: [unclosed\n");
     let c3 = repo.commit("broken");
     let status = wait_status(&running, &name, WAIT, "c3 refused", |s| {

@@ -28,7 +28,7 @@ impl Repo {
         self.dir.path()
     }
 
-    fn git(&self, args: &[&str]) -> String {
+    pub fn git(&self, args: &[&str]) -> String {
         let out = Command::new("git")
             .arg("-C")
             .arg(self.path())
@@ -131,6 +131,8 @@ pub fn start(config_path: &Path, data_dir: &Path) -> Running {
         concurrency: 4,
         ..QueueConfig::default()
     };
+    // Housekeeping runs often, alongside everything the tests do.
+    opts.housekeeping = Duration::from_secs(2);
     let lines = log.clone();
     opts.log = Arc::new(move |line| {
         eprintln!("{line}");
