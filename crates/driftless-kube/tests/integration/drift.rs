@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use driftless_kube::{DriftKind, DriftWatch};
+use driftless_kube::{DriftKind, DriftWatch, HealthStatus, ObjectRef};
 use serde_json::json;
 
 use crate::cluster::{app_in, config_map, deployment, get, kubectl, quiet, target};
@@ -88,4 +88,61 @@ async fn drift_is_reported_with_its_manager_and_reverted_within_a_second() {
         get("configmap", ns.name(), "settings").is_some(),
         "re-created"
     );
+}
+
+#[tokio::test]
+async fn the_watch_keeps_health_and_names_apps_whose_health_changed() {
+    let (ns, opts) = app_in("health-watch").await;
+    let t = target().await;
+    let watch = DriftWatch::start(t.clone());
+    let mut changes = watch.subscribe_health();
+    let set = vec![
+        config_map("settings", json!({"mode": "safe"})),
+        deployment("web", 2),
+    ];
+    let report = watch
+        .apply(&set, &opts, false, &quiet)
+        .await
+        .expect("apply and track");
+    // The apply reports health from its own writes, without reading again.
+    assert_eq!(report.observed.len(), 2, "{:?}", report.observed);
+    let objects: Vec<ObjectRef> = report.observed.iter().map(|o| o.object.clone()).collect();
+
+    // The Deployment becomes Available: the watch sees it and names the App.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let healthy = loop {
+        let cached = watch.cached_health(&opts.app, &objects);
+        if let Some(health) = &cached
+            && health
+                .iter()
+                .all(|h| h.health.status == HealthStatus::Healthy)
+        {
+            break cached;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not healthy in the cache: {cached:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(healthy.map(|h| h.len()), Some(2));
+    let named = tokio::time::timeout(Duration::from_secs(5), changes.recv())
+        .await
+        .expect("a health change in time")
+        .expect("channel open");
+    assert_eq!(named, opts.app);
+
+    // An object the watch has not seen (or that is gone) is not answered from the cache.
+    kubectl(&["delete", "configmap", "settings", "-n", ns.name(), "--wait"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watch.cached_health(&opts.app, &objects).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "a deleted object is still cached"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let other = vec![objects[1].clone()];
+    assert!(watch.cached_health(&opts.app, &other).is_some());
+    assert!(watch.cached_health("another-app", &other).is_none());
 }
