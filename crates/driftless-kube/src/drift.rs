@@ -94,8 +94,10 @@ struct Tracked {
 struct Shared {
     apps: RwLock<HashMap<String, Tracked>>,
     events: broadcast::Sender<DriftEvent>,
-    /// Health of every labelled live object, by App, as the watches last saw it.
-    health: RwLock<HashMap<String, HashMap<ObjectKey, Health>>>,
+    /// Every labelled live object the watches last saw: its App and health.
+    health: RwLock<HashMap<ObjectKey, (String, Health)>>,
+    /// Resource types (`apiVersion/plural`) whose watch has listed them once.
+    listed: RwLock<HashSet<String>>,
     /// Names of tracked Apps one of whose objects changed health.
     health_changes: broadcast::Sender<String>,
 }
@@ -138,6 +140,7 @@ impl DriftWatch {
                 apps: RwLock::default(),
                 events,
                 health: RwLock::default(),
+                listed: RwLock::default(),
                 health_changes,
             }),
             watches: Mutex::default(),
@@ -160,16 +163,24 @@ impl DriftWatch {
     /// yet, or missing), so the caller reads them from the cluster instead.
     pub fn cached_health(&self, app: &str, objects: &[ObjectRef]) -> Option<Vec<ObjectHealth>> {
         let cache = read(&self.shared.health);
-        let seen = cache.get(app)?;
         objects
             .iter()
-            .map(|object| {
-                seen.get(&object.key()).map(|health| ObjectHealth {
+            .map(|object| match cache.get(&object.key()) {
+                Some((owner, health)) if owner == app => Some(ObjectHealth {
                     object: object.clone(),
                     health: health.clone(),
-                })
+                }),
+                _ => None,
             })
             .collect()
+    }
+
+    /// True when the watch of `resource` has listed it and holds no labelled
+    /// object `key`: the object is missing or carries no owner label, so
+    /// reading it before an apply would tell nothing the apply needs.
+    fn known_unlabelled(&self, resource: &Resource, key: &ObjectKey) -> bool {
+        read(&self.shared.listed).contains(&watch_key(resource))
+            && !read(&self.shared.health).contains_key(key)
     }
 
     /// Number of resource types watched (one watch each, whatever the App count).
@@ -240,7 +251,9 @@ impl DriftWatch {
         progress: &(dyn Fn(ApplyEvent) + Send + Sync),
     ) -> Result<ApplyReport, ApplyError> {
         self.untrack(&opts.app);
-        let report = crate::apply::apply(&self.target, objects, opts, progress).await?;
+        let known = |resource: &Resource, key: &ObjectKey| self.known_unlabelled(resource, key);
+        let report =
+            crate::apply::apply_with(&self.target, objects, opts, progress, Some(&known)).await?;
         self.track(objects, opts, self_heal)
             .await
             .map_err(|e| match e {
@@ -251,7 +264,7 @@ impl DriftWatch {
     }
 
     fn ensure_watch(&self, resource: &Resource) {
-        let key = format!("{}/{}", resource.api.api_version, resource.api.plural);
+        let key = watch_key(resource);
         let mut watches = lock(&self.watches);
         if watches.contains_key(&key) {
             return;
@@ -260,6 +273,11 @@ impl DriftWatch {
         let task = tokio::spawn(watch_loop(api, resource.clone(), Arc::clone(&self.shared)));
         watches.insert(key, task);
     }
+}
+
+/// The key of a resource type's watch.
+fn watch_key(resource: &Resource) -> String {
+    format!("{}/{}", resource.api.api_version, resource.api.plural)
 }
 
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
@@ -288,6 +306,7 @@ async fn watch_loop(api: Api<DynamicObject>, resource: Resource, shared: Arc<Sha
             .map(|item| typed(item, &resource))
             .collect();
         forget_unlisted(&shared, &resource, &items);
+        write(&shared.listed).insert(watch_key(&resource));
         for live in items {
             note_health(&shared, &live, DriftKind::Modified);
             inspect(&shared, live, DriftKind::Modified).await;
@@ -333,11 +352,8 @@ fn forget_unlisted(shared: &Shared, resource: &Resource, items: &[Value]) {
         .map(|r| r.key())
         .collect();
     let kind = &resource.api;
-    for objects in write(&shared.health).values_mut() {
-        objects.retain(|key, _| {
-            key.group != kind.group || key.kind != kind.kind || listed.contains(key)
-        });
-    }
+    write(&shared.health)
+        .retain(|key, _| key.group != kind.group || key.kind != kind.kind || listed.contains(key));
 }
 
 /// Records the health of one live object (or forgets a deleted one) and
@@ -351,16 +367,16 @@ fn note_health(shared: &Shared, live: &Value, kind: DriftKind) {
     };
     let changed = {
         let mut cache = write(&shared.health);
-        let objects = cache.entry(app.to_owned()).or_default();
         let (before, after) = match kind {
-            DriftKind::Deleted => (objects.remove(&key), None),
+            DriftKind::Deleted => (cache.remove(&key), None),
             DriftKind::Modified => {
                 let health = assess(live);
                 let status = health.status;
-                (objects.insert(key, health), Some(status))
+                (cache.insert(key, (app.to_owned(), health)), Some(status))
             }
         };
-        before.map(|h| h.status) != after
+        // A change of owner counts as a change for the new owner.
+        before.map(|(owner, h)| (owner == app, h.status)) != after.map(|s| (true, s))
     };
     if changed && read(&shared.apps).contains_key(app) {
         // No subscriber is not an error.

@@ -202,6 +202,22 @@ pub async fn apply(
     opts: &ApplyOptions,
     progress: &(dyn Fn(ApplyEvent) + Send + Sync),
 ) -> Result<ApplyReport, ApplyError> {
+    apply_with(target, objects, opts, progress, None).await
+}
+
+/// Says of an object (by its resource type and key) that it is known to be
+/// missing or unlabelled, so it need not be read before it is applied.
+pub(crate) type KnownUnlabelled<'a> = &'a (dyn Fn(&Resource, &ObjectKey) -> bool + Send + Sync);
+
+/// [`apply`], skipping the read of objects `known` says are missing or
+/// carry no owner label (a watch of every labelled object knows this).
+pub(crate) async fn apply_with(
+    target: &Target,
+    objects: &[Value],
+    opts: &ApplyOptions,
+    progress: &(dyn Fn(ApplyEvent) + Send + Sync),
+    known: Option<KnownUnlabelled<'_>>,
+) -> Result<ApplyReport, ApplyError> {
     let tenant = tenant(target, opts)?;
     let namespace = destination(target, opts);
     let store = InventoryStore::new(&opts.app, &opts.inventory_namespace);
@@ -242,7 +258,7 @@ pub async fn apply(
                 let resource = tenant.resolve(&object).await?;
                 intents.push(Intent::new(obj, &opts.app, namespace, resource)?);
             }
-            let results = apply_step(&tenant, &intents, opts, progress).await?;
+            let results = apply_step(&tenant, &intents, opts, progress, known).await?;
             for (intent, (action, health)) in intents.iter().zip(results) {
                 report.record(intent.object.clone(), action, health);
                 applied.push((intent.resource.clone(), intent.object.clone()));
@@ -346,8 +362,9 @@ async fn apply_step(
     intents: &[Intent],
     opts: &ApplyOptions,
     progress: &(dyn Fn(ApplyEvent) + Send + Sync),
+    known: Option<KnownUnlabelled<'_>>,
 ) -> Result<Vec<(Action, Health)>, ApplyError> {
-    let live = fetch_managed(target, intents).await?;
+    let live = fetch_managed(target, intents, known).await?;
     // Collected first: a closure inside the stream type makes the future
     // fail the `Send` check of callers that spawn it (rust-lang/rust#102211).
     let writes: Vec<_> = intents
@@ -381,6 +398,7 @@ const LIST_ABOVE: usize = 8;
 async fn fetch_managed(
     target: &Target,
     intents: &[Intent],
+    known: Option<KnownUnlabelled<'_>>,
 ) -> Result<HashMap<ObjectKey, Value>, ApplyError> {
     let mut groups: HashMap<(String, Option<String>), Vec<&Intent>> = HashMap::new();
     for intent in intents {
@@ -397,7 +415,13 @@ async fn fetch_managed(
     let mut singles = Vec::new();
     for ((_, namespace), members) in groups {
         if members.len() <= LIST_ABOVE {
-            singles.extend(members);
+            // Missing or unlabelled objects are applied without a look:
+            // what the apply needs from a live object is its owner label.
+            singles.extend(
+                members
+                    .into_iter()
+                    .filter(|i| !known.is_some_and(|k| k(&i.resource, &i.object.key()))),
+            );
             continue;
         }
         let intent = members[0];

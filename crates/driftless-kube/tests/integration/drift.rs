@@ -146,3 +146,76 @@ async fn the_watch_keeps_health_and_names_apps_whose_health_changed() {
     assert!(watch.cached_health(&opts.app, &other).is_some());
     assert!(watch.cached_health("another-app", &other).is_none());
 }
+
+#[tokio::test]
+async fn applying_through_the_watch_still_refuses_another_apps_object() {
+    let (ns, opts) = app_in("watch-owner").await;
+    let t = target().await;
+    let watch = DriftWatch::start(t.clone());
+    let mut one = opts.clone();
+    one.app = "watch-owner-one".into();
+    watch
+        .apply(
+            &[config_map("shared", json!({"a": "1"}))],
+            &one,
+            false,
+            &quiet,
+        )
+        .await
+        .expect("app one applies");
+    kubectl(&[
+        "create",
+        "configmap",
+        "loose",
+        "-n",
+        ns.name(),
+        "--from-literal=x=1",
+    ]);
+    // Let the ConfigMap watch list and see both objects.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The watch knows `shared` is labelled, so it is read and refused.
+    let mut two = opts.clone();
+    two.app = "watch-owner-two".into();
+    let err = watch
+        .apply(
+            &[config_map("shared", json!({"a": "2"}))],
+            &two,
+            false,
+            &quiet,
+        )
+        .await
+        .expect_err("owned by app one");
+    assert!(err.to_string().contains("watch-owner-one"), "{err}");
+    assert_eq!(
+        get("configmap", ns.name(), "shared").expect("cm")["data"]["a"],
+        "1"
+    );
+    // An unlabelled object is applied without a read, and adopted as updated.
+    let report = watch
+        .apply(
+            &[config_map("loose", json!({"x": "1"}))],
+            &two,
+            false,
+            &quiet,
+        )
+        .await
+        .expect("adopted");
+    assert_eq!(report.updated.len(), 1, "{report:?}");
+    assert!(report.created.is_empty(), "{report:?}");
+    // A new object is reported as created.
+    let report = watch
+        .apply(
+            &[
+                config_map("loose", json!({"x": "1"})),
+                config_map("fresh", json!({"y": "1"})),
+            ],
+            &two,
+            false,
+            &quiet,
+        )
+        .await
+        .expect("created");
+    assert_eq!(report.created.len(), 1, "{report:?}");
+    assert_eq!(report.unchanged.len(), 1, "{report:?}");
+}
