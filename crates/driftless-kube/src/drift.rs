@@ -300,16 +300,16 @@ async fn watch_loop(api: Api<DynamicObject>, resource: Resource, shared: Arc<Sha
                 continue;
             }
         };
-        let items: Vec<Value> = list
+        let items: Vec<Seen> = list
             .items
             .into_iter()
-            .map(|item| typed(item, &resource))
+            .filter_map(|item| Seen::new(typed(item, &resource)))
             .collect();
         forget_unlisted(&shared, &resource, &items);
         write(&shared.listed).insert(watch_key(&resource));
-        for live in items {
-            note_health(&shared, &live, DriftKind::Modified);
-            inspect(&shared, live, DriftKind::Modified).await;
+        for seen in items {
+            note_health(&shared, &seen, DriftKind::Modified);
+            inspect(&shared, seen, DriftKind::Modified).await;
         }
         let mut version = list.metadata.resource_version.unwrap_or_default();
         let params = WatchParams::default()
@@ -334,23 +334,36 @@ async fn watch_loop(api: Api<DynamicObject>, resource: Resource, shared: Arc<Sha
                 if let Some(v) = &obj.metadata.resource_version {
                     version.clone_from(v);
                 }
-                let live = typed(obj, &resource);
-                note_health(&shared, &live, kind);
-                inspect(&shared, live, kind).await;
+                if let Some(seen) = Seen::new(typed(obj, &resource)) {
+                    note_health(&shared, &seen, kind);
+                    inspect(&shared, seen, kind).await;
+                }
             }
         }
         tokio::time::sleep(RETRY_PAUSE).await;
     }
 }
 
+/// A live object the watch received, with its owning App and key.
+struct Seen {
+    live: Value,
+    app: String,
+    key: ObjectKey,
+}
+
+impl Seen {
+    /// `None` for an object without owner label or identity (nothing to track).
+    fn new(live: Value) -> Option<Self> {
+        let app = label(&live, OWNER_LABEL)?.to_owned();
+        let key = ObjectRef::from_object(&live).ok()?.key();
+        Some(Self { live, app, key })
+    }
+}
+
 /// Drops cached health of objects of `resource`'s kind a fresh list no
 /// longer holds (deleted while the watch was down).
-fn forget_unlisted(shared: &Shared, resource: &Resource, items: &[Value]) {
-    let listed: HashSet<ObjectKey> = items
-        .iter()
-        .filter_map(|live| ObjectRef::from_object(live).ok())
-        .map(|r| r.key())
-        .collect();
+fn forget_unlisted(shared: &Shared, resource: &Resource, items: &[Seen]) {
+    let listed: HashSet<&ObjectKey> = items.iter().map(|seen| &seen.key).collect();
     let kind = &resource.api;
     write(&shared.health)
         .retain(|key, _| key.group != kind.group || key.kind != kind.kind || listed.contains(key));
@@ -358,21 +371,19 @@ fn forget_unlisted(shared: &Shared, resource: &Resource, items: &[Value]) {
 
 /// Records the health of one live object (or forgets a deleted one) and
 /// tells subscribers when the health of a tracked App's object changed.
-fn note_health(shared: &Shared, live: &Value, kind: DriftKind) {
-    let Some(app) = label(live, OWNER_LABEL) else {
-        return;
-    };
-    let Ok(key) = ObjectRef::from_object(live).map(|r| r.key()) else {
-        return;
-    };
+fn note_health(shared: &Shared, seen: &Seen, kind: DriftKind) {
+    let app = seen.app.as_str();
     let changed = {
         let mut cache = write(&shared.health);
         let (before, after) = match kind {
-            DriftKind::Deleted => (cache.remove(&key), None),
+            DriftKind::Deleted => (cache.remove(&seen.key), None),
             DriftKind::Modified => {
-                let health = assess(live);
+                let health = assess(&seen.live);
                 let status = health.status;
-                (cache.insert(key, (app.to_owned(), health)), Some(status))
+                (
+                    cache.insert(seen.key.clone(), (app.to_owned(), health)),
+                    Some(status),
+                )
             }
         };
         // A change of owner counts as a change for the new owner.
@@ -385,15 +396,10 @@ fn note_health(shared: &Shared, live: &Value, kind: DriftKind) {
 }
 
 /// Compares one live object (or its deletion) with its App's intent.
-async fn inspect(shared: &Shared, live: Value, kind: DriftKind) {
+async fn inspect(shared: &Shared, seen: Seen, kind: DriftKind) {
     let received = Instant::now();
-    let Some(app) = label(&live, OWNER_LABEL) else {
-        return;
-    };
-    let Ok(key) = ObjectRef::from_object(&live).map(|r| r.key()) else {
-        return;
-    };
-    let found = read(&shared.apps).get(app).and_then(|t| {
+    let Seen { live, app, key } = seen;
+    let found = read(&shared.apps).get(&app).and_then(|t| {
         let intent = t.intents.get(&key)?.clone();
         Some((intent, t.tenant.clone(), t.self_heal))
     });
@@ -412,7 +418,7 @@ async fn inspect(shared: &Shared, live: Value, kind: DriftKind) {
         }
     };
     let mut event = DriftEvent {
-        app: app.to_owned(),
+        app,
         object: intent.object.clone(),
         kind,
         fields,

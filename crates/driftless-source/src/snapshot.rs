@@ -232,8 +232,7 @@ pub fn export(
         commit: commit.to_string(),
         subpath,
     };
-    if dir.is_dir() {
-        touch(&dir);
+    if reuse(&dir) {
         return Ok(snapshot);
     }
     let listing = git
