@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use driftless_source::{Fetcher, RefSpec, SourceSpec, Tls};
+use driftless_source::{Backend, Fetcher, RefSpec, SourceSpec, Tls};
 
 fn git(args: &[&str], dir: &Path) -> Result<(), String> {
     git_env(args, dir, &[])
@@ -82,6 +82,8 @@ fn main() -> Result<(), String> {
     let (mut git_tls_poll, mut dl_tls_poll) = (vec![], vec![]);
     let mut poll_requests = 0;
     let mut dl_fetch_only = vec![];
+    let (mut git_backend_initial, mut git_backend_fetch_only) = (vec![], vec![]);
+    let mut counts = None;
     for round in 0..rounds {
         let clone_dir = scratch.path().join(format!("clone-{round}"));
         let clone_str = clone_dir.to_string_lossy().to_string();
@@ -93,7 +95,21 @@ fn main() -> Result<(), String> {
                 scratch.path(),
             )
         })?);
-        let fetcher = Fetcher::new(scratch.path().join(format!("cache-{round}")));
+        // The same with the git binary doing the transfer and tree reads.
+        let by_git = Fetcher::with_backend(
+            scratch.path().join(format!("git-cache-{round}")),
+            Backend::Git,
+        );
+        let start = Instant::now();
+        let rev = by_git.fetch(&spec).map_err(|e| e.to_string())?;
+        git_backend_fetch_only.push(start.elapsed());
+        by_git
+            .snapshot(&spec, &rev, "")
+            .map_err(|e| e.to_string())?;
+        git_backend_initial.push(start.elapsed());
+
+        let fetcher =
+            Fetcher::with_backend(scratch.path().join(format!("cache-{round}")), Backend::Gix);
         let start = Instant::now();
         let rev = fetcher.fetch(&spec).map_err(|e| e.to_string())?;
         let fetched = start.elapsed();
@@ -102,6 +118,7 @@ fn main() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         dl_initial.push(start.elapsed());
         dl_fetch_only.push(fetched);
+        counts = Some(fetcher.backend_counts());
         git_poll.push(time(|| git(&["fetch", "-q", "origin"], &clone_dir))?);
         let before = server.requests.load(Ordering::SeqCst);
         dl_poll.push(time(|| fetcher.fetch(&spec).map_err(|e| e.to_string()))?);
@@ -148,6 +165,20 @@ fn main() -> Result<(), String> {
         ms(median(dl_fetch_only.clone())),
         ms(di) - ms(median(dl_fetch_only))
     );
+    let (bi, bf) = (median(git_backend_initial), median(git_backend_fetch_only));
+    println!(
+        "driftless with the git backend: fetch {:.1} ms, snapshot export {:.1} ms, total {:.1} ms = {:.2}x of git clone",
+        ms(bf),
+        ms(bi) - ms(bf),
+        ms(bi),
+        ms(bi) / ms(gi)
+    );
+    if let Some(c) = counts {
+        println!(
+            "gix backend: {} transfer(s) by gix, {} by git, {} tree/blob reads by gix, {} by git",
+            c.gix_transfers, c.git_transfers, c.gix_reads, c.git_reads
+        );
+    }
     println!("no-change poll HTTP requests: {poll_requests}");
     let (gt, dt) = (median(git_tls_poll), median(dl_tls_poll));
     println!(

@@ -221,7 +221,7 @@ fn list_http(
     }
 }
 
-fn proxy_configured(https: bool) -> bool {
+pub(crate) fn proxy_configured(https: bool) -> bool {
     let vars: &[&str] = if https {
         &["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
     } else {

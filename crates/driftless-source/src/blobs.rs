@@ -1,7 +1,9 @@
-//! Reading the blobs of a snapshot's files with `git cat-file --batch`, one
-//! run per repository (the source and each submodule).
+//! Reading the blobs of a snapshot's files, one repository (the source and
+//! each submodule) at a time: in process with gix, else with one
+//! `git cat-file --batch` run per repository.
 
 use crate::git::Git;
+use crate::objects::Objects;
 use crate::snapshot::{Entry, SnapshotError};
 
 /// Blob contents of the entries, in entry order, in one buffer.
@@ -19,7 +21,7 @@ impl Blobs {
 
 /// Reads the blobs of `entries` (grouped by repository) in entry order.
 pub(crate) fn read_blobs(
-    repos: &[Git],
+    repos: &[Objects<'_>],
     commit: &str,
     entries: &[Entry],
 ) -> Result<Blobs, SnapshotError> {
@@ -44,7 +46,20 @@ pub(crate) fn read_blobs(
     Ok(all)
 }
 
-fn read_blobs_from(git: &Git, commit: &str, entries: &[Entry]) -> Result<Blobs, SnapshotError> {
+fn read_blobs_from(
+    objects: &Objects<'_>,
+    commit: &str,
+    entries: &[Entry],
+) -> Result<Blobs, SnapshotError> {
+    let ids: Vec<&str> = entries.iter().map(|e| e.blob.as_str()).collect();
+    if let Some((data, ranges)) = objects.blobs(&ids) {
+        return Ok(Blobs { data, ranges });
+    }
+    objects.served_by_git();
+    read_blobs_with_git(objects.git(), commit, entries)
+}
+
+fn read_blobs_with_git(git: &Git, commit: &str, entries: &[Entry]) -> Result<Blobs, SnapshotError> {
     let input: String = entries.iter().map(|e| format!("{}\n", e.blob)).collect();
     let data = git
         .run_bytes(&["cat-file", "--batch"], Some(input.as_bytes()))

@@ -137,7 +137,21 @@ pub(crate) fn certificate_problem(err: &io::Error) -> Option<String> {
     }
 }
 
-fn client_config(tls: &Tls) -> Option<Arc<ClientConfig>> {
+/// A client configuration for plain HTTP clients that insist on having one.
+pub(crate) fn plain_config() -> Option<Arc<ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth();
+    Some(Arc::new(config))
+}
+
+/// The rustls configuration for `tls` (its CA bundle, else `GIT_SSL_CAINFO`,
+/// else the system roots), shared by all clients with the same roots;
+/// `None` when no certificate could be loaded.
+pub(crate) fn client_config(tls: &Tls) -> Option<Arc<ClientConfig>> {
     static CONFIGS: OnceLock<Mutex<HashMap<String, Arc<ClientConfig>>>> = OnceLock::new();
     let bundle = match &tls.ca_bundle {
         Some(pem) => Some(pem.clone().into_bytes()),

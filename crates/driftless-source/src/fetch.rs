@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::{self, Auth, AuthError, Tls};
 use crate::git::{Git, GitError};
+use crate::gix_transfer::{self, Failure};
+use crate::objects::{self, Backend, BackendCounts, Counters};
 use crate::refspec::RefSpec;
 use crate::remote::{self, RemoteError, Resolved};
 use crate::revision::{Revision, RevisionError};
@@ -150,6 +152,10 @@ pub struct Fetcher {
     /// Snapshots exported lately, by what was asked for; one export at a
     /// time per key, so that many Apps on a new commit share one export.
     pub(crate) exports: Mutex<HashMap<String, Arc<Mutex<Option<crate::Snapshot>>>>>,
+    /// Which implementation fetches objects and reads trees.
+    pub(crate) backend: Backend,
+    /// What each implementation did.
+    pub(crate) counters: Counters,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -167,13 +173,31 @@ pub(crate) fn key_of(text: &str) -> String {
 }
 
 impl Fetcher {
-    /// A fetcher keeping its repositories and snapshots under `cache_dir`.
+    /// A fetcher keeping its repositories and snapshots under `cache_dir`,
+    /// with gix preferred unless `DRIFTLESS_GIT_BACKEND=git` is set.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
+        Fetcher::with_backend(cache_dir, Backend::from_env())
+    }
+
+    /// A fetcher using `backend` to fetch objects and read trees.
+    pub fn with_backend(cache_dir: impl Into<PathBuf>, backend: Backend) -> Self {
         Fetcher {
             cache_dir: cache_dir.into(),
             flights: Mutex::new(HashMap::new()),
             exports: Mutex::new(HashMap::new()),
+            backend,
+            counters: Counters::default(),
         }
+    }
+
+    /// The implementation this fetcher prefers.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// How many transfers and reads each implementation did so far.
+    pub fn backend_counts(&self) -> BackendCounts {
+        self.counters.get()
     }
 
     /// The cache directory.
@@ -289,7 +313,7 @@ impl Fetcher {
     ) -> Result<Resolved, FetchError> {
         if let RefSpec::Commit(sha) = &spec.reference
             && sha.len() == 40
-            && has_object(repo, sha, "commit")?
+            && self.has_object(repo, sha, "commit")?
         {
             return Ok(Resolved {
                 label: String::new(),
@@ -327,18 +351,20 @@ impl Fetcher {
     ) -> Result<Revision, FetchError> {
         let local_ref = pin_ref(&spec.reference);
         let have = match (&resolved.commit, &resolved.tag_object) {
-            (Some(c), Some(t)) => has_object(repo, c, "commit")? && has_object(repo, t, "tag")?,
-            (Some(c), None) => has_object(repo, c, "commit")?,
+            (Some(c), Some(t)) => {
+                self.has_object(repo, c, "commit")? && self.has_object(repo, t, "tag")?
+            }
+            (Some(c), None) => self.has_object(repo, c, "commit")?,
             _ => false,
         };
         if !have {
-            self.transfer(git, repo, &spec.url, shown, resolved, &local_ref)?;
+            self.transfer(git, repo, spec, shown, resolved, &local_ref)?;
         }
         let commit = resolved
             .commit
             .clone()
             .unwrap_or_else(|| resolved.want.clone());
-        if !has_object(repo, &commit, "commit")? {
+        if !self.has_object(repo, &commit, "commit")? {
             return Err(FetchError::Transfer {
                 url: shown.to_string(),
                 want: resolved.want.clone(),
@@ -368,13 +394,46 @@ impl Fetcher {
         &self,
         git: &Git,
         repo: &Path,
-        url: &str,
+        spec: &SourceSpec,
         shown: &str,
         resolved: &Resolved,
         local_ref: &str,
     ) -> Result<(), FetchError> {
+        let url = spec.url.as_str();
         let staging = format!("{local_ref}-incoming");
         let refspec = format!("+{}:{staging}", resolved.want);
+        if self.backend == Backend::Gix {
+            let authorization = auth::http_authorization(&spec.auth);
+            let request = gix_transfer::Request {
+                repo,
+                url,
+                refspec: &refspec,
+                authorization: authorization.as_deref(),
+                tls: &spec.tls,
+                deadline: Instant::now() + spec.timeout,
+            };
+            match gix_transfer::fetch(&request) {
+                Ok(()) => {
+                    Counters::bump(&self.counters.gix_transfers);
+                    consolidate_packs(repo)?;
+                    return Ok(());
+                }
+                Err(Failure::TimedOut) => {
+                    return Err(FetchError::Transfer {
+                        url: shown.to_string(),
+                        want: resolved.want.clone(),
+                        detail: format!(
+                            "the transfer did not finish within {}s and was stopped",
+                            spec.timeout.as_secs_f64()
+                        ),
+                    });
+                }
+                // git serves what gix does not, and retries what gix failed at.
+                Err(Failure::Unsupported) => {}
+                Err(Failure::Failed(reason)) => self.counters.fell_back(reason),
+            }
+        }
+        Counters::bump(&self.counters.git_transfers);
         let fetch = |depth: &[&str]| {
             let mut args = vec!["fetch", "--no-tags", "--no-write-fetch-head", "--quiet"];
             args.extend_from_slice(depth);
@@ -532,6 +591,30 @@ fn lock_repo(repo: &Path) -> Result<fs::File, FetchError> {
     Ok(file)
 }
 
+/// Packs a cache repository may hold before they are merged into one, as
+/// git's `gc.autoPackLimit`.
+const PACK_LIMIT: usize = 50;
+
+/// Merges the packs of `repo` into one once there are more than
+/// [`PACK_LIMIT`]: every gix transfer adds a pack (git unpacks small ones
+/// into loose objects instead), and each object lookup searches every pack.
+/// Nothing is dropped, not even objects no ref reaches any more.
+fn consolidate_packs(repo: &Path) -> Result<(), FetchError> {
+    let dir = repo.join("objects/pack");
+    let packs = fs::read_dir(&dir)
+        .map_err(|source| FetchError::Cache {
+            path: dir.clone(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+        .count();
+    if packs > PACK_LIMIT {
+        git_local(repo, &["repack", "-a", "-d", "-q", "--keep-unreachable"])?;
+    }
+    Ok(())
+}
+
 /// The ref in the cache repository that keeps the accepted revision of `reference`.
 fn pin_ref(reference: &RefSpec) -> String {
     format!("refs/driftless/{}", key_of(&reference.to_string()))
@@ -565,12 +648,11 @@ fn git_local(repo: &Path, args: &[&str]) -> Result<String, FetchError> {
         })
 }
 
-pub(crate) fn has_object(repo: &Path, id: &str, kind: &str) -> Result<bool, FetchError> {
-    let spec = format!("{id}^{{{kind}}}");
-    Git::in_dir(repo)
-        .succeeds(&["cat-file", "-e", &spec])
-        .map_err(|source| FetchError::Git {
+impl Fetcher {
+    fn has_object(&self, repo: &Path, id: &str, kind: &str) -> Result<bool, FetchError> {
+        objects::has_object(repo, self.backend, id, kind).map_err(|source| FetchError::Git {
             path: repo.to_path_buf(),
             source,
         })
+    }
 }

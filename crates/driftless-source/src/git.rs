@@ -1,8 +1,8 @@
 //! Running the system `git` binary in an isolated, non-interactive environment.
 //!
-//! Every transport (local, file, git, smart HTTP(S), SSH), shallow fetches and
-//! signature checks go through `git` itself, so behaviour matches what users
-//! get from `git clone` byte for byte. See `docs/sources.md` for the reasoning.
+//! git fetches what gix does not (SSH, dumb HTTP, a configured proxy, any
+//! transfer gix failed at), checks signatures, reads commit metadata and
+//! moves the cache's refs. See `docs/sources.md`.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};

@@ -4,7 +4,7 @@
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::git::Git;
+use crate::objects::Objects;
 use crate::snapshot::{IGNORE_FILE, SnapshotError};
 
 /// Ignore rules of one snapshot, deepest directory first.
@@ -18,22 +18,20 @@ impl IgnoreRules {
     /// the root file.
     pub(crate) fn load<'a>(
         commit: &str,
-        files: impl Iterator<Item = (&'a str, &'a str, &'a Git)>,
+        files: impl Iterator<Item = (&'a str, &'a str, &'a Objects<'a>)>,
         extra: &[String],
     ) -> Result<IgnoreRules, SnapshotError> {
         let mut levels: Vec<(String, Vec<String>)> = Vec::new();
-        for (path, blob, git) in files {
+        for (path, blob, objects) in files {
             let dir = match path.strip_suffix(IGNORE_FILE) {
                 Some("") => "",
                 Some(d) if d.ends_with('/') => d.trim_end_matches('/'),
                 _ => continue,
             };
-            let content = git
-                .run_bytes(&["cat-file", "blob", blob], None)
-                .map_err(|source| SnapshotError::Git {
-                    commit: commit.to_string(),
-                    source,
-                })?;
+            let content = objects.blob(blob).map_err(|source| SnapshotError::Git {
+                commit: commit.to_string(),
+                source,
+            })?;
             let lines = String::from_utf8_lossy(&content)
                 .lines()
                 .map(str::to_string)

@@ -1,9 +1,11 @@
 //! Git sources for driftless: fetch a repository at a ref, verify it, and
 //! export immutable snapshots of its tree.
 //!
-//! Transport, shallow fetches and signature checks use the system `git`
-//! binary (see `docs/sources.md`); this crate adds ref resolution, caching,
-//! credentials, snapshot safety checks and de-duplication on top.
+//! Objects are fetched and trees read in process with gix (gitoxide) where it
+//! can serve the remote, and with the system `git` binary otherwise (SSH,
+//! dumb HTTP, anything gix fails at) and for signature checks (see
+//! `docs/sources.md`); this crate adds ref resolution, caching, credentials,
+//! snapshot safety checks and de-duplication on top.
 
 pub mod advertise;
 pub mod auth;
@@ -11,7 +13,9 @@ mod blobs;
 mod connection;
 pub mod fetch;
 pub mod git;
+mod gix_transfer;
 mod ignore_rules;
+mod objects;
 pub mod poll;
 pub mod refspec;
 pub mod remote;
@@ -33,6 +37,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub use auth::{Auth, Tls};
 pub use fetch::{FetchError, Fetcher, SourceSpec};
+pub use objects::{Backend, BackendCounts};
 pub use poll::{PollCommand, PollEvent, Poller};
 pub use refspec::{RefSpec, RefSpecError};
 pub use revision::{Revision, Signature};
@@ -133,6 +138,7 @@ impl Fetcher {
             &spec.limits,
             &self.cache_dir().join("snapshots"),
             Some(&submodules),
+            (self.backend, &self.counters),
         )
     }
 

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::blobs::{Blobs, read_blobs};
-use crate::git::{Git, GitError};
+use crate::git::GitError;
 use crate::ignore_rules::IgnoreRules;
+use crate::objects::{Backend, Counters, Listed, Objects, ReadError};
 use crate::submodules::{self, Gitlink, Parent, Submodules};
 use crate::symlinks::resolves_outside;
 
@@ -178,7 +179,8 @@ pub(crate) struct Entry {
 /// Exports `commit[:subpath]` from `repo` into `root/<tree-key>`, reusing an
 /// existing export of the same tree and ignore patterns. Submodules are
 /// exported in place when `submodules` says how to fetch them, else skipped.
-pub fn export(
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn export(
     repo: &Path,
     commit: &str,
     subpath: &str,
@@ -186,29 +188,11 @@ pub fn export(
     limits: &Limits,
     root: &Path,
     submodules: Option<&Submodules<'_>>,
+    reader: (Backend, &Counters),
 ) -> Result<Snapshot, SnapshotError> {
-    let git = Git::in_dir(repo);
-    let git_err = |source| SnapshotError::Git {
-        commit: commit.to_string(),
-        source,
-    };
+    let objects = Objects::open(repo, reader.0, reader.1);
     let subpath = subpath.trim_matches('/').to_string();
-    // `rev:path^{tree}` would read `^{tree}` as part of the path, so the
-    // object type is checked separately.
-    let spec = if subpath.is_empty() {
-        format!("{commit}^{{tree}}")
-    } else {
-        format!("{commit}:{subpath}")
-    };
-    let tree = git
-        .run(&["rev-parse", "--verify", "--quiet", &spec])
-        .ok()
-        .map(|t| t.trim().to_string())
-        .filter(|t| {
-            git.run(&["cat-file", "-t", t])
-                .is_ok_and(|kind| kind.trim() == "tree")
-        });
-    let Some(tree) = tree else {
+    let Some(tree) = objects.tree(commit, &subpath) else {
         if subpath.is_empty() {
             return Err(SnapshotError::CommitNotCached {
                 commit: commit.to_string(),
@@ -235,11 +219,9 @@ pub fn export(
     if reuse(&dir) {
         return Ok(snapshot);
     }
-    let listing = git
-        .run_bytes(&["ls-tree", "-r", "-z", "--long", &tree], None)
-        .map_err(git_err)?;
-    let (mut entries, gitlinks) = parse_ls_tree(commit, &listing)?;
-    let mut repos = vec![git];
+    let listing = objects.list(&tree).map_err(read_err(commit))?;
+    let (mut entries, gitlinks) = entries_from(commit, listing)?;
+    let mut repos = vec![objects];
     if let Some(submodules) = submodules {
         let parent = Parent {
             source: 0,
@@ -327,7 +309,7 @@ impl Base {
 
 /// The most recently used export under `root` with the same ignore patterns
 /// as `key` whose tree `git` holds (snapshots of all sources share `root`).
-fn earlier_export(root: &Path, key: &str, git: &Git) -> Option<Base> {
+fn earlier_export(root: &Path, key: &str, objects: &Objects<'_>) -> Option<Base> {
     let suffix = key.split_once('-').map(|(_, s)| s);
     let mut candidates: Vec<(SystemTime, String)> = fs::read_dir(root)
         .ok()?
@@ -350,10 +332,10 @@ fn earlier_export(root: &Path, key: &str, git: &Git) -> Option<Base> {
     // A few tries: the newest exports may be of other sources.
     for (_, name) in candidates.into_iter().take(4) {
         let tree = name.split('-').next().unwrap_or(&name);
-        let Ok(listing) = git.run_bytes(&["ls-tree", "-r", "-z", "--long", tree], None) else {
+        let Ok(listing) = objects.list(tree) else {
             continue;
         };
-        let Ok((entries, _)) = parse_ls_tree(tree, &listing) else {
+        let Ok((entries, _)) = entries_from(tree, listing) else {
             continue;
         };
         let files = entries
@@ -371,23 +353,33 @@ fn earlier_export(root: &Path, key: &str, git: &Git) -> Option<Base> {
     None
 }
 
-/// Files and symlinks of a `git ls-tree -r -z --long` listing, and its submodules.
-pub(crate) fn parse_ls_tree(
+/// Maps a storage failure while listing `commit`'s tree to a snapshot error.
+pub(crate) fn read_err(commit: &str) -> impl Fn(ReadError) -> SnapshotError + '_ {
+    move |e| match e {
+        ReadError::Git(source) => SnapshotError::Git {
+            commit: commit.to_string(),
+            source,
+        },
+        ReadError::Stream => SnapshotError::Stream {
+            commit: commit.to_string(),
+        },
+    }
+}
+
+/// Files and symlinks of a recursive tree listing, and its submodules.
+pub(crate) fn entries_from(
     commit: &str,
-    listing: &[u8],
+    listing: Vec<Listed>,
 ) -> Result<(Vec<Entry>, Vec<Gitlink>), SnapshotError> {
     let mut entries = Vec::new();
     let mut gitlinks = Vec::new();
-    for record in listing.split(|b| *b == 0).filter(|r| !r.is_empty()) {
-        let text = String::from_utf8_lossy(record);
-        let stream = || SnapshotError::Stream {
-            commit: commit.to_string(),
-        };
-        let (meta, path) = text.split_once('\t').ok_or_else(stream)?;
-        let fields: Vec<&str> = meta.split_whitespace().collect();
-        let [mode, _kind, blob, size] = fields[..] else {
-            return Err(stream());
-        };
+    for Listed {
+        mode,
+        id: blob,
+        size,
+        path,
+    } in listing
+    {
         // git refuses to check these out too: they could escape the directory
         // or plant a `.git` that tools reading the snapshot would obey.
         let unsafe_path = path
@@ -396,28 +388,25 @@ pub(crate) fn parse_ls_tree(
         if unsafe_path || path.contains('\\') {
             return Err(SnapshotError::UnsafePath {
                 commit: commit.to_string(),
-                path: path.to_string(),
+                path,
             });
         }
-        let kind = match mode {
+        let kind = match mode.as_str() {
             "100755" => Kind::File { executable: true },
             "100644" | "100664" => Kind::File { executable: false },
             "120000" => Kind::Symlink,
             // Submodule content lives in another repository.
             "160000" => {
-                gitlinks.push(Gitlink {
-                    path: path.to_string(),
-                    commit: blob.to_string(),
-                });
+                gitlinks.push(Gitlink { path, commit: blob });
                 continue;
             }
             _ => continue,
         };
         entries.push(Entry {
-            path: path.to_string(),
+            path,
             kind,
-            blob: blob.to_string(),
-            size: size.parse().unwrap_or(0),
+            blob,
+            size,
             source: 0,
         });
     }
@@ -660,18 +649,23 @@ mod tests {
 
     #[test]
     fn dangerous_tree_paths_are_refused() {
-        let blob = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+        let listed = |path: &str| {
+            vec![Listed {
+                mode: "100644".into(),
+                id: "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391".into(),
+                size: 0,
+                path: path.into(),
+            }]
+        };
         for path in ["a/../b", ".git/config", "x/.GIT/hooks/pre-commit", "a//b"] {
-            let listing = format!("100644 blob {blob}       0\t{path}\0");
-            let err = parse_ls_tree("c0ffee", listing.as_bytes()).err();
+            let err = entries_from("c0ffee", listed(path)).err();
             assert!(
                 matches!(err, Some(SnapshotError::UnsafePath { .. })),
                 "{path} was accepted"
             );
         }
-        let listing = format!("100644 blob {blob}       0\tdir/.gitignore\0");
         assert_eq!(
-            parse_ls_tree("c0ffee", listing.as_bytes())
+            entries_from("c0ffee", listed("dir/.gitignore"))
                 .map(|(e, _)| e.len())
                 .ok(),
             Some(1)

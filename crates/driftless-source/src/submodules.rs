@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::git::Git;
-use crate::snapshot::{Entry, SnapshotError, parse_ls_tree};
+use crate::objects::{Objects, ReadError};
+use crate::snapshot::{Entry, SnapshotError, entries_from};
 
 /// Nesting deeper than this is refused (a submodule cycle would never end).
 pub const MAX_DEPTH: usize = 8;
@@ -51,7 +52,7 @@ pub(crate) struct Parent<'a> {
 /// `entries`, pushing one git runner per submodule onto `repos`.
 pub(crate) fn expand(
     top: &str,
-    repos: &mut Vec<Git>,
+    repos: &mut Vec<Objects<'_>>,
     entries: &mut Vec<Entry>,
     parent: &Parent<'_>,
     gitlinks: Vec<Gitlink>,
@@ -66,7 +67,7 @@ pub(crate) fn expand(
         path: path.to_string(),
         reason,
     };
-    let urls = gitmodules(&repos[parent.source], parent.commit)
+    let urls = gitmodules(repos[parent.source].git(), parent.commit)
         .map_err(|reason| refuse(parent.place_prefix, reason))?;
     for link in gitlinks {
         let place = join(parent.place_prefix, &link.path);
@@ -85,14 +86,15 @@ pub(crate) fn expand(
             ));
         }
         let repo = (submodules.fetch)(&url, &link.commit).map_err(|e| refuse(&place, e))?;
-        let git = Git::in_dir(&repo);
+        let objects = repos[0].open_other(&repo);
         let tree = format!("{}^{{tree}}", link.commit);
-        let listing = git
-            .run_bytes(&["ls-tree", "-r", "-z", "--long", &tree], None)
-            .map_err(|e| refuse(&place, e.to_string()))?;
-        let (mut found, nested) = parse_ls_tree(&link.commit, &listing)?;
+        let listing = objects.list(&tree).map_err(|e| match e {
+            ReadError::Git(e) => refuse(&place, e.to_string()),
+            ReadError::Stream => refuse(&place, "unexpected tree listing".to_string()),
+        })?;
+        let (mut found, nested) = entries_from(&link.commit, listing)?;
         let source = repos.len();
-        repos.push(git);
+        repos.push(objects);
         for entry in &mut found {
             entry.path = format!("{place}/{}", entry.path);
             entry.source = source;

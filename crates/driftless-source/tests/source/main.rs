@@ -2,6 +2,7 @@
 
 mod support;
 
+mod backends;
 mod cross_process;
 mod polling;
 mod refs;

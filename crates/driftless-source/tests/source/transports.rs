@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use driftless_source::fetch::FetchError;
 use driftless_source::remote::RemoteError;
-use driftless_source::{Auth, Fetcher, RefSpec, SourceSpec, Tls};
+use driftless_source::{Auth, Backend, Fetcher, RefSpec, SourceSpec, Tls};
 
 use crate::support::{Fixture, daemon, http, port_of, remote_error, sshd, tls};
 
@@ -15,6 +15,16 @@ fn main_spec(url: &str, auth: Auth) -> SourceSpec {
         auth,
         ..SourceSpec::new(url, RefSpec::Branch("main".into()))
     }
+}
+
+/// Transfers made so far: (by gix, by git, handed from gix to git).
+fn transfers(fetcher: &Fetcher) -> (u64, u64, u64) {
+    let counts = fetcher.backend_counts();
+    (
+        counts.gix_transfers,
+        counts.git_transfers,
+        counts.gix_fallbacks,
+    )
 }
 
 fn basic(user: &str, password: &str) -> String {
@@ -30,7 +40,7 @@ fn git_daemon_fetch_and_update() {
     let fx = Fixture::new(&[("a.txt", "1\n")]);
     let (_server, base) = daemon::start(&fx.served);
     let cache = tempfile::tempdir().expect("tempdir");
-    let fetcher = Fetcher::new(cache.path());
+    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
     let spec = main_spec(&format!("{base}/repo.git"), Auth::None);
     assert_eq!(fetcher.fetch(&spec).expect("fetch").sha, fx.head());
     // Polls list refs in-process over protocol v2, without starting git.
@@ -51,6 +61,7 @@ fn git_daemon_fetch_and_update() {
     let next = fx.commit(&[("a.txt", "2\n")], "Second");
     fx.push();
     assert_eq!(fetcher.fetch(&spec).expect("update").sha, next);
+    assert_eq!(transfers(&fetcher), (2, 0, 0), "gix fetched over git://");
     let missing = main_spec(&format!("{base}/missing.git"), Auth::None);
     let err = fetcher.fetch(&missing).expect_err("unknown repo");
     assert!(err.to_string().contains("missing.git"), "{err}");
@@ -68,7 +79,7 @@ fn http_basic_auth_and_cheap_no_change_poll() {
     );
     let url = format!("{}/repo.git", server.url);
     let cache = tempfile::tempdir().expect("tempdir");
-    let fetcher = Fetcher::new(cache.path());
+    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
     let good = Auth::Basic {
         username: "alice".into(),
         password: "s3cret".into(),
@@ -86,6 +97,7 @@ fn http_basic_auth_and_cheap_no_change_poll() {
     assert_eq!(again, rev);
     let cost = server.requests.load(Ordering::SeqCst) - before;
     assert_eq!(cost, 1, "a no-change poll made {cost} requests");
+    assert_eq!(transfers(&fetcher), (1, 0, 0), "gix fetched over http://");
 
     // Callers with other credentials never share that result.
     let wrong = Auth::Basic {
@@ -118,7 +130,7 @@ fn http_bearer_token() {
     );
     let url = format!("{}/repo.git", server.url);
     let cache = tempfile::tempdir().expect("tempdir");
-    let fetcher = Fetcher::new(cache.path());
+    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
     let token = Auth::Bearer {
         token: "t0ken".into(),
     };
@@ -126,6 +138,7 @@ fn http_bearer_token() {
         fetcher.fetch(&main_spec(&url, token)).expect("fetch").sha,
         fx.head()
     );
+    assert_eq!(transfers(&fetcher), (1, 0, 0), "gix sent the token");
 }
 
 #[test]
@@ -133,7 +146,7 @@ fn server_dying_mid_transfer_keeps_last_good_revision() {
     let fx = Fixture::new(&[("a.txt", "1\n")]);
     let good_server = http::start(&fx.served, http::Options::default());
     let cache = tempfile::tempdir().expect("tempdir");
-    let fetcher = Fetcher::new(cache.path());
+    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
     let url = format!("{}/repo.git", good_server.url);
     let first = fetcher
         .fetch(&main_spec(&url, Auth::None))
@@ -168,6 +181,8 @@ fn server_dying_mid_transfer_keeps_last_good_revision() {
         .expect_err("truncated pack");
     assert!(matches!(err, FetchError::Transfer { .. }), "{err}");
     assert!(err.to_string().contains("refs/heads/main"), "{err}");
+    // gix failed on the cut pack, git tried again and failed the same way.
+    assert_eq!(transfers(&fetcher), (1, 1, 1));
     assert!(
         good_snapshot.dir.join("a.txt").is_file(),
         "last good snapshot kept"
@@ -180,7 +195,7 @@ fn ssh_with_key_passphrase_and_strict_host_keys() {
     let server = sshd::start(&fx.tmp.path().join("sshd"));
     let url = server.url(&fx.bare);
     let cache = tempfile::tempdir().expect("tempdir");
-    let fetcher = Fetcher::new(cache.path());
+    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
     let key = |private_key: &str, passphrase: Option<&str>, known_hosts: &str| Auth::Ssh {
         private_key: private_key.to_string(),
         passphrase: passphrase.map(str::to_string),
@@ -211,6 +226,8 @@ fn ssh_with_key_passphrase_and_strict_host_keys() {
         .fetch(&main_spec(&url, encrypted))
         .expect("encrypted key");
     assert_eq!(rev.sha, fx.head());
+    // SSH goes through git and OpenSSH; gix does not try it.
+    assert_eq!(transfers(&fetcher), (0, 2, 0));
 
     let mismatch = key(&server.client_key, None, &server.wrong_known_hosts);
     let err = fetcher
@@ -255,7 +272,7 @@ fn https_with_custom_ca_bundle_and_in_process_poll() {
     let tls = tls::start(&fx.tmp.path().join("tls"), port_of(&backend.url));
     let url = format!("{}/repo.git", tls.url);
     let cache = tempfile::tempdir().expect("tempdir");
-    let fetcher = Fetcher::new(cache.path());
+    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
     let alice = |password: &str| Auth::Basic {
         username: "alice".into(),
         password: password.into(),
@@ -291,6 +308,7 @@ fn https_with_custom_ca_bundle_and_in_process_poll() {
     let next = fx.commit(&[("a.txt", "2\n")], "Second");
     fx.push();
     assert_eq!(fetcher.fetch(&good).expect("update").sha, next);
+    assert_eq!(transfers(&fetcher), (2, 0, 0), "gix fetched over https://");
 
     for untrusted in [None, Some(tls.other_ca_pem.as_str())] {
         let err = fetcher
@@ -329,17 +347,23 @@ fn dumb_http_full_fetch_and_commit_fallback() {
     );
     let url = format!("{}/repo.git", server.url);
     let cache = tempfile::tempdir().expect("tempdir");
-    let fetcher = Fetcher::new(cache.path());
+    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
     let rev = fetcher
         .fetch(&main_spec(&url, Auth::None))
         .expect("dumb fetch");
     assert_eq!(rev.sha, second);
+    // gix speaks smart HTTP only: git took over the dumb server.
+    let (gix, git, fallbacks) = transfers(&fetcher);
+    assert_eq!((gix, fallbacks), (0, 1));
+    assert!(git >= 1);
+    let reason = fetcher.backend_counts().last_fallback;
+    assert!(reason.is_some(), "the fallback reason is kept");
     let old = SourceSpec::new(&url, RefSpec::Commit(first.clone()));
     assert_eq!(
         fetcher.fetch(&old).expect("old commit via history").sha,
         first
     );
     let other_cache = tempfile::tempdir().expect("tempdir");
-    let cold = Fetcher::new(other_cache.path());
+    let cold = Fetcher::with_backend(other_cache.path(), Backend::Gix);
     assert_eq!(cold.fetch(&old).expect("old commit, cold cache").sha, first);
 }

@@ -40,6 +40,8 @@ pub struct HttpServer {
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so that it sees the flag.
+        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -48,10 +50,9 @@ impl Drop for HttpServer {
 
 /// Serves every repository under `root` at `http://127.0.0.1:PORT/<name>`.
 pub fn start(root: &Path, options: Options) -> HttpServer {
+    // Accept blocks (no polling delay on each connection, as with a real
+    // server); dropping the server wakes it with a connection of its own.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    listener
-        .set_nonblocking(true)
-        .expect("nonblocking listener");
     let port = listener.local_addr().expect("addr").port();
     let stop = Arc::new(AtomicBool::new(false));
     let requests = Arc::new(AtomicUsize::new(0));
@@ -62,8 +63,12 @@ pub fn start(root: &Path, options: Options) -> HttpServer {
         let requests = requests.clone();
         let packs = pack_requests.clone();
         std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                match listener.accept() {
+            loop {
+                let accepted = listener.accept();
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                match accepted {
                     Ok((stream, _)) => {
                         requests.fetch_add(1, Ordering::SeqCst);
                         let root = root.clone();
