@@ -84,6 +84,7 @@ fn main() -> Result<(), String> {
     let mut dl_fetch_only = vec![];
     let (mut git_backend_initial, mut git_backend_fetch_only) = (vec![], vec![]);
     let mut counts = None;
+    let mut request_only = vec![];
     for round in 0..rounds {
         let clone_dir = scratch.path().join(format!("clone-{round}"));
         let clone_str = clone_dir.to_string_lossy().to_string();
@@ -123,6 +124,17 @@ fn main() -> Result<(), String> {
         let before = server.requests.load(Ordering::SeqCst);
         dl_poll.push(time(|| fetcher.fetch(&spec).map_err(|e| e.to_string()))?);
         poll_requests = server.requests.load(Ordering::SeqCst) - before;
+        // The ref listing request alone: what the server costs per poll.
+        request_only.push(time(|| {
+            driftless_source::advertise::list(
+                &url,
+                &spec.reference,
+                None,
+                &Tls::default(),
+                Duration::from_secs(30),
+            )
+            .map_err(|e| e.to_string())
+        })?);
 
         let tls_clone = scratch.path().join(format!("tls-clone-{round}"));
         let tls_clone_str = tls_clone.to_string_lossy().to_string();
@@ -179,7 +191,10 @@ fn main() -> Result<(), String> {
             c.gix_transfers, c.git_transfers, c.gix_reads, c.git_reads
         );
     }
-    println!("no-change poll HTTP requests: {poll_requests}");
+    println!(
+        "no-change poll HTTP requests: {poll_requests} (the ls-refs request alone: {:.1} ms)",
+        ms(median(request_only))
+    );
     let (gt, dt) = (median(git_tls_poll), median(dl_tls_poll));
     println!(
         "no-change over https: git fetch {:8.1} ms | driftless fetch {:8.1} ms | git/driftless = {:.2}x faster",

@@ -402,6 +402,20 @@ impl Fetcher {
         let url = spec.url.as_str();
         let staging = format!("{local_ref}-incoming");
         let refspec = format!("+{}:{staging}", resolved.want);
+        // This process holds the repository's lock: lock files and
+        // temporary packs in it are leftovers of a process that died
+        // mid-transfer, and would fail every later transfer.
+        clear_leftovers(repo);
+        let deadline = Instant::now() + spec.timeout;
+        let timed_out = || FetchError::Transfer {
+            url: shown.to_string(),
+            want: resolved.want.clone(),
+            detail: format!(
+                "the transfer did not finish within {}s and was stopped",
+                spec.timeout.as_secs_f64()
+            ),
+        };
+        let mut git = git.clone();
         if self.backend == Backend::Gix {
             let authorization = auth::http_authorization(&spec.auth);
             let request = gix_transfer::Request {
@@ -410,28 +424,42 @@ impl Fetcher {
                 refspec: &refspec,
                 authorization: authorization.as_deref(),
                 tls: &spec.tls,
-                deadline: Instant::now() + spec.timeout,
+                deadline,
             };
             match gix_transfer::fetch(&request) {
+                // git checks that a pack brought everything the commit
+                // needs; gix does not, and a tip without its tree would
+                // look present to every later poll.
+                Ok(())
+                    if resolved
+                        .commit
+                        .as_deref()
+                        .and_then(|c| objects::complete(repo, c))
+                        == Some(false) =>
+                {
+                    let _ = git_local(repo, &["update-ref", "-d", &staging]);
+                    self.counters
+                        .fell_back("the pack lacked objects of the commit".into());
+                }
                 Ok(()) => {
                     Counters::bump(&self.counters.gix_transfers);
-                    consolidate_packs(repo)?;
+                    consolidate_packs(repo);
                     return Ok(());
                 }
-                Err(Failure::TimedOut) => {
-                    return Err(FetchError::Transfer {
-                        url: shown.to_string(),
-                        want: resolved.want.clone(),
-                        detail: format!(
-                            "the transfer did not finish within {}s and was stopped",
-                            spec.timeout.as_secs_f64()
-                        ),
-                    });
-                }
+                Err(Failure::TimedOut) => return Err(timed_out()),
                 // git serves what gix does not, and retries what gix failed at.
                 Err(Failure::Unsupported) => {}
-                Err(Failure::Failed(reason)) => self.counters.fell_back(reason),
+                Err(Failure::Failed(reason)) => {
+                    self.counters.fell_back(reason.replace(url, shown));
+                    clear_leftovers(repo);
+                }
             }
+            // git gets what is left of the time, not a second helping.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            git = git.timeout(left);
         }
         Counters::bump(&self.counters.git_transfers);
         let fetch = |depth: &[&str]| {
@@ -599,20 +627,66 @@ const PACK_LIMIT: usize = 50;
 /// [`PACK_LIMIT`]: every gix transfer adds a pack (git unpacks small ones
 /// into loose objects instead), and each object lookup searches every pack.
 /// Nothing is dropped, not even objects no ref reaches any more.
-fn consolidate_packs(repo: &Path) -> Result<(), FetchError> {
-    let dir = repo.join("objects/pack");
-    let packs = fs::read_dir(&dir)
-        .map_err(|source| FetchError::Cache {
-            path: dir.clone(),
-            source,
-        })?
+/// Best effort: a failed merge leaves the packs as they are, all usable.
+fn consolidate_packs(repo: &Path) {
+    let Ok(listing) = fs::read_dir(repo.join("objects/pack")) else {
+        return;
+    };
+    let packs = listing
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
         .count();
     if packs > PACK_LIMIT {
-        git_local(repo, &["repack", "-a", "-d", "-q", "--keep-unreachable"])?;
+        let _ = Git::in_dir(repo).timeout(REPACK_TIMEOUT).run(&[
+            "repack",
+            "-a",
+            "-d",
+            "-q",
+            "--keep-unreachable",
+        ]);
     }
-    Ok(())
+}
+
+/// Longest a pack merge may hold a cache repository's lock.
+const REPACK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Removes lock files and temporary packs a process killed mid-transfer left
+/// in `repo` (call with the repository's lock held). Best effort.
+fn clear_leftovers(repo: &Path) {
+    for name in [
+        "shallow.lock",
+        "packed-refs.lock",
+        "HEAD.lock",
+        "config.lock",
+    ] {
+        let _ = fs::remove_file(repo.join(name));
+    }
+    remove_lock_files(&repo.join("refs"));
+    if let Ok(listing) = fs::read_dir(repo.join("objects/pack")) {
+        for entry in listing.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            // `.keep` marks a pack still being moved into place; both
+            // tools name packs being written `tmp_…` (git) or `.tmp…` (gix).
+            if name.ends_with(".keep") || name.starts_with("tmp_") || name.starts_with(".tmp") {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+fn remove_lock_files(dir: &Path) {
+    let Ok(listing) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in listing.filter_map(Result::ok) {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_lock_files(&path);
+        } else if path.extension().is_some_and(|x| x == "lock") {
+            let _ = fs::remove_file(&path);
+        }
+    }
 }
 
 /// The ref in the cache repository that keeps the accepted revision of `reference`.

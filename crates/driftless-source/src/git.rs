@@ -159,6 +159,19 @@ impl Git {
         cmd
     }
 
+    /// Starts `git upload-pack` (protocol v2) for the repository at `path`,
+    /// talking over its standard input and output, in a process group of its
+    /// own so that [`kill_group`] stops it with anything it started.
+    pub(crate) fn spawn_upload_pack(&self, path: &str) -> std::io::Result<Child> {
+        let mut cmd = self.command(&["upload-pack", "--", path]);
+        cmd.env("GIT_PROTOCOL", "version=2")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0);
+        cmd.spawn()
+    }
+
     /// Runs git with `args` and returns its raw output on success.
     pub fn run_bytes(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, GitError> {
         let joined = args.join(" ");
@@ -283,16 +296,21 @@ fn run_limited(
 }
 
 /// Kills git and everything in its process group, then reaps git.
-fn stop_group(child: &mut Child) {
+pub(crate) fn stop_group(child: &mut Child) {
+    kill_group(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Kills every process in the process group `pid` leads.
+pub(crate) fn kill_group(pid: u32) {
     // std has no killpg; `kill -KILL -- -PGID` is the portable spelling.
     let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .args(["-KILL", "--", &format!("-{pid}")])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 fn check(args: String, output: Output) -> Result<Vec<u8>, GitError> {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use gix::protocol::transport::client::blocking_io::Transport;
 use gix::protocol::transport::client::blocking_io::http;
 use gix::protocol::transport::client::git;
+use gix::refspec::parse::Operation;
 use gix::remote::Direction;
 use gix::remote::fetch::{Shallow, Tags};
 
@@ -58,7 +59,9 @@ enum Scheme {
         port: u16,
         path: String,
     },
-    Local,
+    Local {
+        path: String,
+    },
 }
 
 fn scheme(url: &str) -> Option<Scheme> {
@@ -83,10 +86,34 @@ fn scheme(url: &str) -> Option<Scheme> {
     if url.starts_with("http://") {
         return Some(Scheme::Http { https: false });
     }
-    if url.starts_with("file://") || url.starts_with('/') {
-        return Some(Scheme::Local);
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    path.starts_with('/').then(|| Scheme::Local {
+        path: path.to_string(),
+    })
+}
+
+/// What the watchdog cuts at the deadline besides raising the interrupt flag:
+/// gix checks the flag only between steps, so a read blocked on a silent
+/// peer must be ended from outside.
+enum Cut {
+    /// HTTP requests carry their own deadline.
+    Nothing,
+    /// The connection to a git daemon.
+    Socket(TcpStream),
+    /// The process group of the `git upload-pack` serving a local remote.
+    Process(u32),
+}
+
+impl Cut {
+    fn cut(&self) {
+        match self {
+            Cut::Nothing => {}
+            Cut::Socket(socket) => {
+                let _ = socket.shutdown(Shutdown::Both);
+            }
+            Cut::Process(pid) => crate::git::kill_group(*pid),
+        }
     }
-    None
 }
 
 /// Fetches `request.refspec` from `request.url` with depth 1.
@@ -99,26 +126,26 @@ pub(crate) fn fetch(request: &Request<'_>) -> Result<(), Failure> {
         // client here is built without them.
         return Err(Failure::Unsupported);
     }
-    let mut repo = gix::open_opts(request.repo, gix::open::Options::isolated())
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let failed = |e: &dyn std::fmt::Display| Failure::Failed(format!("{e:#}"));
+    let mut repo =
+        gix::open_opts(request.repo, gix::open::Options::isolated()).map_err(|e| failed(&e))?;
     repo.object_cache_size_if_unset(16 * 1024 * 1024);
     let remote = repo
         .remote_at(request.url)
         .and_then(|r| r.with_refspecs(Some(request.refspec), Direction::Fetch))
-        .map_err(|e| Failure::Failed(e.to_string()))?
+        .map_err(|e| failed(&e))?
         .with_fetch_tags(Tags::None);
-    let limit = request.deadline.saturating_duration_since(Instant::now());
-    let interrupt = AtomicBool::new(false);
-    // A git daemon connection is made here, so that the deadline can cut it.
-    let mut socket = None;
-    let transport: Option<Box<dyn Transport + Send>> = match &scheme {
+    // Connections other than HTTP are made here, so that the deadline can cut them.
+    let mut server = None;
+    let (transport, cut): (Option<Box<dyn Transport + Send>>, Cut) = match &scheme {
+        Scheme::Http { .. } => (None, Cut::Nothing),
         Scheme::Daemon { host, port, path } => {
-            let stream = connect(host, *port, limit).map_err(|e| Failure::Failed(e.to_string()))?;
-            let write = stream
+            let stream = connect(host, *port, request.deadline).map_err(|e| failed(&e))?;
+            let (write, cut) = stream
                 .try_clone()
-                .map_err(|e| Failure::Failed(e.to_string()))?;
-            socket = stream.try_clone().ok();
-            Some(Box::new(git::blocking_io::Connection::new(
+                .and_then(|w| Ok((w, stream.try_clone()?)))
+                .map_err(|e| failed(&e))?;
+            let connection = git::blocking_io::Connection::new(
                 stream,
                 write,
                 gix::protocol::transport::Protocol::V2,
@@ -126,42 +153,86 @@ pub(crate) fn fetch(request: &Request<'_>) -> Result<(), Failure> {
                 Some((host.as_str(), Some(*port))),
                 git::ConnectMode::Daemon,
                 false,
-            )))
+            );
+            (Some(Box::new(connection)), Cut::Socket(cut))
         }
-        _ => None,
+        Scheme::Local { path } => {
+            let mut child = crate::git::Git::new()
+                .spawn_upload_pack(path)
+                .map_err(|e| failed(&e))?;
+            let pid = child.id();
+            let (Some(read), Some(write)) = (child.stdout.take(), child.stdin.take()) else {
+                crate::git::stop_group(&mut child);
+                return Err(Failure::Failed("git upload-pack has no pipes".into()));
+            };
+            server = Some(child);
+            let connection = git::blocking_io::Connection::new(
+                read,
+                write,
+                gix::protocol::transport::Protocol::V2,
+                path.as_str(),
+                None::<(&str, Option<u16>)>,
+                git::ConnectMode::Process,
+                false,
+            );
+            (Some(Box::new(connection)), Cut::Process(pid))
+        }
     };
+    let interrupt = AtomicBool::new(false);
     let (done, finished) = mpsc::channel::<()>();
-    std::thread::scope(|scope| {
+    let result = std::thread::scope(|scope| {
         let interrupt = &interrupt;
-        let socket = &socket;
+        let cut = &cut;
+        let limit = request.deadline.saturating_duration_since(Instant::now());
         scope.spawn(move || {
             if let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
                 interrupt.store(true, Ordering::SeqCst);
-                if let Some(socket) = socket {
-                    let _ = socket.shutdown(Shutdown::Both);
-                }
+                cut.cut();
             }
         });
-        let result = receive(&remote, transport, &scheme, request, limit, interrupt);
+        let result = receive(&remote, transport, &scheme, request, interrupt);
         drop(done);
-        result.map_err(|detail| {
-            if interrupt.load(Ordering::SeqCst) {
-                Failure::TimedOut
-            } else {
-                Failure::Failed(detail)
-            }
-        })
+        result
+    });
+    if let Some(mut child) = server {
+        // The connection is closed: upload-pack has finished, or is stopped.
+        if result.is_err() {
+            crate::git::stop_group(&mut child);
+        } else {
+            let _ = child.wait();
+        }
+    }
+    result.map_err(|detail| {
+        if interrupt.load(Ordering::SeqCst) {
+            Failure::TimedOut
+        } else {
+            Failure::Failed(detail)
+        }
     })
 }
 
-fn connect(host: &str, port: u16, limit: Duration) -> std::io::Result<TcpStream> {
-    let addr = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other(format!("{host} has no address")))?;
-    let stream = TcpStream::connect_timeout(&addr, limit.max(Duration::from_millis(1)))?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
+/// Connects to the first address of `host` that answers before `deadline`.
+fn connect(host: &str, port: u16, deadline: Instant) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{host}:{port}: no address answered in time"),
+        )
+    }))
 }
 
 fn receive(
@@ -169,10 +240,9 @@ fn receive(
     transport: Option<Box<dyn Transport + Send>>,
     scheme: &Scheme,
     request: &Request<'_>,
-    limit: Duration,
     interrupt: &AtomicBool,
 ) -> Result<(), String> {
-    let text = |e: gix::Error| e.to_string();
+    let text = |e: gix::Error| format!("{e:#}");
     let connection = match transport {
         Some(transport) => remote.to_connection_with_transport(transport),
         None => remote.connect(Direction::Fetch).map_err(text)?,
@@ -181,11 +251,21 @@ fn receive(
     // spec gives travels in the Authorization header.
     let mut connection = connection.with_credentials(|_| Ok(None));
     if let Scheme::Http { https } = scheme {
-        connection = connection.with_transport_options(http_options(request, *https, limit)?);
+        connection = connection.with_transport_options(http_options(request, *https)?);
+    }
+    let mut options = gix::remote::ref_map::Options::default();
+    if wants_object_id(request.refspec) {
+        // An object id gives gix no ref prefix to ask for, and without one
+        // the server lists every ref it has (pull requests included). A
+        // prefix no ref has keeps the listing empty, as with `git fetch <id>`.
+        let nothing = gix::refspec::parse("refs/driftless/none".into(), Operation::Fetch)
+            .map_err(|e| e.to_string())?
+            .to_owned();
+        options.extra_refspecs.push(nothing);
     }
     let depth = NonZeroU32::MIN;
     connection
-        .prepare_fetch(gix::progress::Discard, Default::default())
+        .prepare_fetch(gix::progress::Discard, options)
         .map_err(text)?
         .with_shallow(Shallow::DepthAtRemote(depth))
         .receive(gix::progress::Discard, interrupt)
@@ -193,23 +273,31 @@ fn receive(
     Ok(())
 }
 
-fn http_options(
-    request: &Request<'_>,
-    https: bool,
-    limit: Duration,
-) -> Result<Box<dyn Any>, String> {
+/// Whether the source of `+<source>:<destination>` is a full object id.
+fn wants_object_id(refspec: &str) -> bool {
+    let source = refspec.trim_start_matches('+');
+    let source = source.split_once(':').map_or(source, |(s, _)| s);
+    source.len() == 40 && source.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn http_options(request: &Request<'_>, https: bool) -> Result<Box<dyn Any>, String> {
     // The same rustls configuration (ring provider, the source's CA bundle
     // or the system roots) as the in-process ref listing.
     let tls = crate::connection::client_config(request.tls)
         .or_else(|| (!https).then(crate::connection::plain_config).flatten())
         .ok_or("no usable CA certificates")?;
+    let deadline = request.deadline;
     let client = gix::protocol::transport::client::blocking_io::http::reqwest::Options {
         configure_client: Some(Box::new(move |builder| {
-            Ok(builder
-                .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
-                .timeout(limit))
+            Ok(builder.use_preconfigured_tls(rustls::ClientConfig::clone(&tls)))
         })),
-        configure_request: None,
+        // Each request gets the time left as its total limit, body included:
+        // a server trickling bytes cannot stretch the transfer.
+        configure_request: Some(Box::new(move |request| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            *request.timeout_mut() = Some(left.max(Duration::from_millis(1)));
+            Ok(())
+        })),
     };
     let backend: Arc<Mutex<dyn Any + Send + Sync>> = Arc::new(Mutex::new(client));
     let options = http::Options {
@@ -218,10 +306,39 @@ fn http_options(
             .map(|value| vec![format!("Authorization: {value}")])
             .unwrap_or_default(),
         follow_redirects: http::options::FollowRedirects::Initial,
-        user_agent: Some("git/driftless".into()),
-        connect_timeout: Some(limit),
         backend: Some(backend),
         ..http::Options::default()
     };
     Ok(Box::new(options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_id_wants_are_recognised() {
+        assert!(wants_object_id(
+            "+0123456789abcdef0123456789abcdef01234567:refs/driftless/x-incoming"
+        ));
+        assert!(!wants_object_id(
+            "+refs/heads/main:refs/driftless/x-incoming"
+        ));
+        assert!(!wants_object_id("+0123456:refs/driftless/x-incoming"));
+    }
+
+    #[test]
+    fn schemes_gix_serves() {
+        assert!(matches!(
+            scheme("git://example.com:9419/r.git"),
+            Some(Scheme::Daemon { port: 9419, .. })
+        ));
+        assert!(matches!(
+            scheme("file:///srv/r.git"),
+            Some(Scheme::Local { .. })
+        ));
+        assert!(matches!(scheme("/srv/r.git"), Some(Scheme::Local { .. })));
+        assert!(scheme("ssh://git@example.com/r.git").is_none());
+        assert!(scheme("git@example.com:r.git").is_none());
+    }
 }

@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use gix::objs::tree::EntryKind;
+
 use crate::git::{Git, GitError};
 
 /// Which implementation a [`crate::Fetcher`] prefers for fetching objects
@@ -153,6 +155,15 @@ impl<'a> Objects<'a> {
     /// Id of the tree at `subpath` of `commit` (the root tree when empty),
     /// `None` when the commit is missing or the path is not a directory.
     pub(crate) fn tree(&self, commit: &str, subpath: &str) -> Option<String> {
+        // Spelled as git spells paths in trees, or not found (gix would
+        // normalise `a//b` and `a/./b`, git does not).
+        if !subpath.is_empty()
+            && subpath
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return None;
+        }
         if let Some(found) = self.served_by_gix(self.gix.as_ref().and_then(|r| {
             let tree = gix_tree(r, commit, subpath);
             // A definite "no such path" needs no second opinion.
@@ -244,6 +255,31 @@ pub(crate) fn has_object(
     Git::in_dir(repo).succeeds(&["cat-file", "-e", &spec])
 }
 
+/// Whether every tree and blob of `commit` is in `repo` (what a shallow
+/// transfer of it must have brought), checked in process with gix; `None`
+/// when gix cannot tell.
+pub(crate) fn complete(repo: &Path, commit: &str) -> Option<bool> {
+    let repo = open_gix(repo)?;
+    let Ok(id) = gix::ObjectId::from_hex(commit.as_bytes()) else {
+        return None;
+    };
+    let Ok(tree) = repo.find_object(id).and_then(|c| c.peel_to_tree()) else {
+        return Some(false);
+    };
+    let mut recorder = gix::traverse::tree::Recorder::default();
+    // A missing subtree fails the walk.
+    if tree.traverse().breadthfirst(&mut recorder).is_err() {
+        return Some(false);
+    }
+    Some(
+        recorder
+            .records
+            .iter()
+            .filter(|r| !r.mode.is_commit())
+            .all(|r| repo.has_object(r.oid)),
+    )
+}
+
 fn open_gix(repo: &Path) -> Option<gix::Repository> {
     // Isolated: no user or system configuration, as for the git runs.
     let mut repo = gix::open_opts(repo, gix::open::Options::isolated()).ok()?;
@@ -279,13 +315,21 @@ fn gix_list(repo: &gix::Repository, tree: &str) -> GixResult<Vec<Listed>> {
         if record.mode.is_tree() {
             continue;
         }
-        let size = if record.mode.is_commit() {
-            0
-        } else {
-            repo.find_header(record.oid)?.size()
+        // The kind, not the raw mode: trees written by old or odd tools
+        // hold modes like 100664 or 100775, which git reads as 100644/100755.
+        let (mode, size) = match record.mode.kind() {
+            EntryKind::Commit => ("160000", 0),
+            kind => {
+                let mode = match kind {
+                    EntryKind::BlobExecutable => "100755",
+                    EntryKind::Link => "120000",
+                    _ => "100644",
+                };
+                (mode, repo.find_header(record.oid)?.size())
+            }
         };
         listed.push(Listed {
-            mode: format!("{:06o}", record.mode.value()),
+            mode: mode.to_string(),
             id: record.oid.to_string(),
             size,
             path: String::from_utf8_lossy(&record.filepath).into_owned(),

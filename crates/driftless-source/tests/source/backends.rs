@@ -112,13 +112,15 @@ fn both_backends_give_the_same_revision_and_identical_snapshots() {
     assert_eq!(git_counts.git_transfers, 1);
     assert!(git_counts.git_reads > 0);
 
-    // Refusals read the same through either: a missing path, and a link
-    // leaving the exported sub-path.
+    // Refusals read the same through either: a missing path, odd spellings
+    // of a path, and a link leaving the exported sub-path.
     for fetcher in [&gix, &git_only] {
-        let err = fetcher
-            .snapshot(&spec, &by_gix, "apps/missing")
-            .expect_err("no such path");
-        assert!(err.to_string().contains("apps/missing"), "{err}");
+        for path in ["apps/missing", "apps//web", "apps/./web", "a-b.txt"] {
+            let err = fetcher
+                .snapshot(&spec, &by_gix, path)
+                .expect_err("no such directory");
+            assert!(err.to_string().contains(path), "{err}");
+        }
         let err = fetcher
             .snapshot(&spec, &by_gix, "apps/db")
             .expect_err("link escapes apps/db");
@@ -219,4 +221,85 @@ fn packs_from_many_gix_transfers_are_merged_and_nothing_is_lost() {
     // The first commit is no longer pinned by any ref, and is still there.
     let repo = fetcher.repo_dir(&spec.url);
     git(&repo, &["cat-file", "-e", &format!("{first}^{{commit}}")]);
+}
+
+/// Writes `object` (raw bytes) into the bare repository of `fx` as `kind`.
+fn write_object(fx: &Fixture, kind: &str, object: &[u8]) -> String {
+    let file = fx.tmp.path().join("object");
+    std::fs::write(&file, object).expect("write object");
+    let file = file.to_str().expect("utf-8 path");
+    git(
+        &fx.bare,
+        &["hash-object", "--literally", "-t", kind, "-w", file],
+    )
+}
+
+#[test]
+fn odd_file_modes_export_as_git_reads_them() {
+    // Old tools wrote modes like 100664 and 100775; git reads them as
+    // 100644 and 100755, and so must a snapshot, whichever backend reads.
+    let fx = Fixture::new(&[("keep.txt", "keep\n")]);
+    let mut tree = Vec::new();
+    for (mode, name, content) in [
+        ("100600", "a.txt", "a\n"),
+        ("100664", "b.txt", "b\n"),
+        ("100775", "c.sh", "#!/bin/sh\n"),
+        ("100644", "keep.txt", "keep\n"),
+    ] {
+        let blob = write_object(&fx, "blob", content.as_bytes());
+        tree.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+        let raw: Vec<u8> = (0..20)
+            .map(|i| u8::from_str_radix(&blob[2 * i..2 * i + 2], 16).expect("hex"))
+            .collect();
+        tree.extend_from_slice(&raw);
+    }
+    let tree = write_object(&fx, "tree", &tree);
+    let commit = git(&fx.bare, &["commit-tree", &tree, "-m", "Odd modes"]);
+    git(&fx.bare, &["update-ref", "refs/heads/odd", &commit]);
+    let spec = SourceSpec::new(fx.bare_url(), RefSpec::Branch("odd".into()));
+    let mut trees = Vec::new();
+    for backend in [Backend::Gix, Backend::Git] {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let fetcher = Fetcher::with_backend(cache.path(), backend);
+        let rev = fetcher.fetch(&spec).expect("fetch");
+        let snap = fetcher.snapshot(&spec, &rev, "").expect("export");
+        trees.push(tree_of(&snap.dir));
+    }
+    assert_eq!(trees[0], trees[1]);
+    let names: Vec<&str> = trees[0].keys().map(String::as_str).collect();
+    assert_eq!(names, ["a.txt", "b.txt", "c.sh", "keep.txt"]);
+    assert_eq!(trees[0]["c.sh"].0, 0o555, "100775 is executable");
+    assert_eq!(trees[0]["b.txt"].0, 0o444);
+}
+
+#[test]
+fn leftovers_of_a_process_killed_mid_transfer_do_not_block_the_next() {
+    let (fx, _server, spec) = served();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
+    fetcher.fetch(&spec).expect("first fetch");
+    // What a transfer killed half-way leaves behind: locks and a pack
+    // still marked as being moved into place.
+    let repo = fetcher.repo_dir(&spec.url);
+    let incoming = std::fs::read_dir(repo.join("refs/driftless"))
+        .expect("pins")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-incoming"))
+        .expect("incoming ref");
+    for leftover in [
+        repo.join("shallow.lock"),
+        incoming.with_extension("lock"),
+        repo.join("objects/pack/pack-0000000000000000000000000000000000000000.keep"),
+    ] {
+        std::fs::write(&leftover, "").expect("write leftover");
+    }
+    for backend in [Backend::Gix, Backend::Git] {
+        let next = fx.commit(&[("empty", &format!("{backend:?}\n"))], "Next");
+        fx.push();
+        let fetcher = Fetcher::with_backend(cache.path(), backend);
+        assert_eq!(fetcher.fetch(&spec).expect("fetch after a crash").sha, next);
+        assert_eq!(fetcher.backend_counts().gix_fallbacks, 0);
+        std::fs::write(repo.join("shallow.lock"), "").expect("write leftover");
+    }
 }

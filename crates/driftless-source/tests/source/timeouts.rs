@@ -78,25 +78,40 @@ fn silent_git_daemon_and_tls_endpoint_fail_at_the_timeout() {
     }
 }
 
-#[test]
-fn server_hanging_mid_fetch_is_stopped_at_the_timeout() {
+/// Fetches from an HTTP server misbehaving as `options` say; the transfer
+/// must fail at the timeout with an error naming the URL and the limit.
+fn transfer_is_stopped_at_the_timeout(options: http::Options) {
     let fx = Fixture::new(&[("a.txt", "1\n")]);
-    let server = http::start(
-        &fx.served,
-        http::Options {
-            stall_fetch: Some(Duration::from_secs(30)),
-            ..Default::default()
-        },
-    );
+    let server = http::start(&fx.served, options);
     let url = format!("{}/repo.git", server.url);
     let cache = tempfile::tempdir().expect("tempdir");
     let fetcher = Fetcher::new(cache.path());
     let started = Instant::now();
-    let err = fetcher.fetch(&spec(&url)).expect_err("pack never comes");
+    let err = fetcher
+        .fetch(&spec(&url))
+        .expect_err("pack never completes");
     let took = started.elapsed();
     assert!(took < TIMEOUT + SLACK, "gave up after {took:?}");
     assert!(matches!(err, FetchError::Transfer { .. }), "{err}");
     let message = err.to_string();
     assert!(message.contains(&url), "{message}");
     assert!(message.contains("did not finish within 2s"), "{message}");
+}
+
+#[test]
+fn server_hanging_mid_fetch_is_stopped_at_the_timeout() {
+    transfer_is_stopped_at_the_timeout(http::Options {
+        stall_fetch: Some(Duration::from_secs(30)),
+        ..Default::default()
+    });
+}
+
+#[test]
+fn server_trickling_the_pack_is_stopped_at_the_timeout() {
+    // Every byte comes well within any per-read limit; only a limit on the
+    // whole transfer ends it.
+    transfer_is_stopped_at_the_timeout(http::Options {
+        trickle_packs: Some(Duration::from_millis(300)),
+        ..Default::default()
+    });
 }

@@ -23,6 +23,9 @@ pub struct Options {
     pub stall_fetch: Option<Duration>,
     /// Wait this long before answering each pack request (a slow server).
     pub delay_packs: Option<Duration>,
+    /// Send pack responses one byte per this interval (a server that keeps
+    /// a transfer alive without ever finishing it).
+    pub trickle_packs: Option<Duration>,
 }
 
 /// A running server; stopped when dropped.
@@ -162,7 +165,8 @@ fn serve(
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     let req = read_request(&stream)?;
-    if req.body.windows(13).any(|w| w == b"command=fetch") {
+    let is_fetch = req.body.windows(13).any(|w| w == b"command=fetch");
+    if is_fetch {
         packs.fetch_add(1, Ordering::SeqCst);
         if let Some(stall) = options.stall_fetch {
             std::thread::sleep(stall);
@@ -255,6 +259,13 @@ fn serve(
         .filter(|_| path.ends_with("git-upload-pack"))
         .map_or(content.len(), |n| n.min(content.len()));
     response.extend_from_slice(&content[..cut]);
+    if let Some(interval) = options.trickle_packs.filter(|_| is_fetch) {
+        for byte in response {
+            stream.write_all(&[byte])?;
+            std::thread::sleep(interval);
+        }
+        return Ok(());
+    }
     stream.write_all(&response)?;
     stream.flush()
 }
