@@ -326,6 +326,14 @@ impl Fetcher {
             url: shown.to_string(),
             source: source.with_url(shown),
         };
+        // A local repository's refs are read in process, without starting
+        // `git ls-remote`.
+        if self.backend == Backend::Gix
+            && let Some(refs) = objects::local_refs(&spec.url, &spec.reference)
+        {
+            Counters::bump(&self.counters.gix_reads);
+            return remote::resolve(shown, &spec.reference, &refs).map_err(remote_err);
+        }
         let authorization = auth::http_authorization(&spec.auth);
         let refs = remote::list(
             git,

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use gix::objs::tree::EntryKind;
 
 use crate::git::{Git, GitError};
+use crate::refspec::RefSpec;
+use crate::remote::RemoteRef;
 
 /// Which implementation a [`crate::Fetcher`] prefers for fetching objects
 /// and reading trees.
@@ -45,7 +47,7 @@ pub struct BackendCounts {
     pub gix_fallbacks: u64,
     /// Why gix handed the last of them over.
     pub last_fallback: Option<String>,
-    /// Tree listings and blob reads done by gix.
+    /// Tree listings, blob reads and local ref listings done by gix.
     pub gix_reads: u64,
     /// Tree listings and blob reads done by git.
     pub git_reads: u64,
@@ -253,6 +255,66 @@ pub(crate) fn has_object(
     }
     let spec = format!("{id}^{{{kind}}}");
     Git::in_dir(repo).succeeds(&["cat-file", "-e", &spec])
+}
+
+/// The refs `spec` asks about in the local repository `url` (a path or a
+/// `file://` URL), read in process: what `git ls-remote` would list, with
+/// annotated tags peeled. `None` when gix cannot read them; the caller then
+/// runs `git ls-remote`, which also words the errors.
+pub(crate) fn local_refs(url: &str, spec: &RefSpec) -> Option<Vec<RemoteRef>> {
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    if !path.starts_with('/') {
+        return None;
+    }
+    let repo = gix::open_opts(path, gix::open::Options::isolated()).ok()?;
+    let listed = |name: String, target: gix::ObjectId| -> Option<RemoteRef> {
+        let object = repo.find_object(target).ok()?;
+        let peeled = match object.kind {
+            gix::object::Kind::Tag => Some(object.peel_tags_to_end().ok()?.id.to_string()),
+            _ => None,
+        };
+        Some(RemoteRef {
+            name,
+            target: target.to_string(),
+            peeled,
+        })
+    };
+    let of = |mut r: gix::Reference<'_>| -> Option<RemoteRef> {
+        let name = r.name().as_bstr().to_string();
+        let target = r.follow_to_object().ok()?.detach();
+        listed(name, target)
+    };
+    let one = |name: String| -> Option<Vec<RemoteRef>> {
+        match repo.try_find_reference(name.as_str()).ok()? {
+            Some(r) if r.name().as_bstr() == name.as_str() => Some(vec![of(r)?]),
+            _ => Some(Vec::new()),
+        }
+    };
+    match spec {
+        RefSpec::Branch(b) => one(format!("refs/heads/{b}")),
+        RefSpec::Tag(t) => one(format!("refs/tags/{t}")),
+        RefSpec::Name(n) => one(n.clone()),
+        RefSpec::Semver(_) => repo
+            .references()
+            .ok()?
+            .tags()
+            .ok()?
+            .map(|r| of(r.ok()?))
+            .collect(),
+        RefSpec::Commit(_) => {
+            let mut refs: Vec<RemoteRef> = repo
+                .references()
+                .ok()?
+                .all()
+                .ok()?
+                .map(|r| of(r.ok()?))
+                .collect::<Option<_>>()?;
+            if let Ok(head) = repo.head_id() {
+                refs.insert(0, listed("HEAD".into(), head.detach())?);
+            }
+            Some(refs)
+        }
+    }
 }
 
 /// Whether every tree and blob of `commit` is in `repo` (what a shallow

@@ -303,3 +303,55 @@ fn leftovers_of_a_process_killed_mid_transfer_do_not_block_the_next() {
         std::fs::write(repo.join("shallow.lock"), "").expect("write leftover");
     }
 }
+
+#[test]
+fn local_refs_are_read_in_process_as_git_lists_them() {
+    let fx = Fixture::new(&[("a.txt", "1\n")]);
+    git(&fx.work, &["tag", "-a", "v1.0.0", "-m", "Release 1.0.0"]);
+    let second = fx.commit(&[("a.txt", "2\n")], "Second");
+    git(&fx.work, &["tag", "v1.1.0"]);
+    git(&fx.work, &["update-ref", "refs/pull/7/head", &second]);
+    fx.commit(&[("a.txt", "3\n")], "Third");
+    fx.push();
+    git(&fx.work, &["push", "-q", "origin", "refs/pull/7/head"]);
+    let caches = [
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    ];
+    let gix = Fetcher::with_backend(caches[0].path(), Backend::Gix);
+    let git_only = Fetcher::with_backend(caches[1].path(), Backend::Git);
+    let specs = [
+        "branch:main".to_string(),
+        "tag:v1.0.0".into(),
+        "tag:v1.1.0".into(),
+        "semver:>=1.0.0".into(),
+        "name:refs/pull/7/head".into(),
+        format!("commit:{}", &second[..8]),
+    ];
+    for text in &specs {
+        let reference = RefSpec::parse(text).expect("ref spec");
+        for url in [fx.bare_url(), format!("file://{}", fx.bare_url())] {
+            let spec = SourceSpec::new(url.as_str(), reference.clone());
+            let by_gix = gix.fetch(&spec).expect("gix");
+            let by_git = git_only.fetch(&spec).expect("git");
+            assert_eq!(by_gix, by_git, "{text} from {url}");
+        }
+    }
+    // A no-change poll of a local repository is one in-process listing.
+    let spec = SourceSpec::new(fx.bare_url(), RefSpec::Branch("main".into()));
+    let before = gix.backend_counts();
+    gix.fetch(&spec).expect("poll");
+    let after = gix.backend_counts();
+    assert_eq!(after.gix_reads, before.gix_reads + 1);
+    assert_eq!(after.git_reads, before.git_reads);
+    assert_eq!(after.git_transfers, 0);
+    // Missing refs and repositories read the same through either.
+    for fetcher in [&gix, &git_only] {
+        let missing = SourceSpec::new(fx.bare_url(), RefSpec::Branch("nope".into()));
+        let err = fetcher.fetch(&missing).expect_err("no such branch");
+        assert!(err.to_string().contains("branch:nope"), "{err}");
+        let gone = SourceSpec::new("/nonexistent/repo.git", RefSpec::Branch("main".into()));
+        let err = fetcher.fetch(&gone).expect_err("no such repository");
+        assert!(err.to_string().contains("/nonexistent/repo.git"), "{err}");
+    }
+}
