@@ -2,7 +2,7 @@
 # Installs what the driftless-source tests need: git (all transports, including
 # `git daemon` and `git http-backend`), an OpenSSH server and client for the SSH
 # transport tests, gpg/gpgv for OpenPGP signature checks, socat/openssl for
-# the HTTPS tests, and procps for `kill`. Idempotent.
+# the HTTPS tests. Idempotent.
 set -euo pipefail
 
 need=()
@@ -13,8 +13,6 @@ command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 command -v gpgv >/dev/null 2>&1 || need+=(gpgv)
-# The `kill` program (not the shell builtin) stops timed-out git process groups.
-[ -x /usr/bin/kill ] || [ -x /bin/kill ] || need+=(procps)
 # socat terminates TLS in front of the test HTTP server (custom CA bundle tests).
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)

@@ -313,7 +313,7 @@ impl Fetcher {
     ) -> Result<Resolved, FetchError> {
         if let RefSpec::Commit(sha) = &spec.reference
             && sha.len() == 40
-            && self.has_object(repo, sha, "commit")?
+            && self.has_commit(repo, sha)?
         {
             return Ok(Resolved {
                 label: String::new(),
@@ -359,10 +359,8 @@ impl Fetcher {
     ) -> Result<Revision, FetchError> {
         let local_ref = pin_ref(&spec.reference);
         let have = match (&resolved.commit, &resolved.tag_object) {
-            (Some(c), Some(t)) => {
-                self.has_object(repo, c, "commit")? && self.has_object(repo, t, "tag")?
-            }
-            (Some(c), None) => self.has_object(repo, c, "commit")?,
+            (Some(c), Some(t)) => self.has_commit(repo, c)? && self.has_object(repo, t, "tag")?,
+            (Some(c), None) => self.has_commit(repo, c)?,
             _ => false,
         };
         if !have {
@@ -423,7 +421,6 @@ impl Fetcher {
                 spec.timeout.as_secs_f64()
             ),
         };
-        let mut git = git.clone();
         if self.backend == Backend::Gix {
             let authorization = auth::http_authorization(&spec.auth);
             let request = gix_transfer::Request {
@@ -462,31 +459,35 @@ impl Fetcher {
                     clear_leftovers(repo);
                 }
             }
-            // git gets what is left of the time, not a second helping.
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(timed_out());
-            }
-            git = git.timeout(left);
         }
         Counters::bump(&self.counters.git_transfers);
+        // Each git run gets what is left of the one limit, not a fresh one.
+        let run = |args: &[&str]| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(None);
+            }
+            git.clone().timeout(left).run(args).map_err(Some)
+        };
         let fetch = |depth: &[&str]| {
             let mut args = vec!["fetch", "--no-tags", "--no-write-fetch-head", "--quiet"];
             args.extend_from_slice(depth);
             args.extend(["--", url, &refspec]);
-            git.run(&args)
+            run(&args)
         };
         let mut shallow = fetch(&["--depth=1"]);
-        if shallow
-            .as_ref()
-            .is_err_and(|e| e.stderr().contains("does not support shallow"))
-        {
+        if shallow.as_ref().is_err_and(|e| {
+            e.as_ref()
+                .is_some_and(|e| e.stderr().contains("does not support shallow"))
+        }) {
             // Dumb HTTP servers cannot cut history; take it whole.
             shallow = fetch(&[]);
         }
         let err = match shallow {
             Ok(_) => return Ok(()),
-            Err(e) => e,
+            // Out of time: nothing else is tried.
+            Err(None | Some(GitError::TimedOut { .. })) => return Err(timed_out()),
+            Err(Some(e)) => e,
         };
         let detail = err.stderr().to_string();
         let by_commit = resolved.want.len() == 40 && !resolved.want.starts_with("refs/");
@@ -509,9 +510,11 @@ impl Fetcher {
             "+refs/heads/*:refs/driftless/all/heads/*",
             "+refs/tags/*:refs/driftless/all/tags/*",
         ]);
-        git.run(&args)
-            .map_err(|e| transfer_error(shown, &resolved.want, &e))?;
-        Ok(())
+        match run(&args) {
+            Ok(_) => Ok(()),
+            Err(None | Some(GitError::TimedOut { .. })) => Err(timed_out()),
+            Err(Some(e)) => Err(transfer_error(shown, &resolved.want, &e)),
+        }
     }
 
     /// Closes the shared SSH connections that polls keep open for a while
@@ -731,6 +734,14 @@ fn git_local(repo: &Path, args: &[&str]) -> Result<String, FetchError> {
 }
 
 impl Fetcher {
+    /// Whether `repo` holds commit `id` with its whole tree: a transfer cut
+    /// short may have left the commit without it, and the commit alone must
+    /// not pass for fetched.
+    fn has_commit(&self, repo: &Path, id: &str) -> Result<bool, FetchError> {
+        Ok(self.has_object(repo, id, "commit")?
+            && (self.backend == Backend::Git || objects::complete(repo, id) != Some(false)))
+    }
+
     fn has_object(&self, repo: &Path, id: &str, kind: &str) -> Result<bool, FetchError> {
         objects::has_object(repo, self.backend, id, kind).map_err(|source| FetchError::Git {
             path: repo.to_path_buf(),

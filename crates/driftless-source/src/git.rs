@@ -174,7 +174,7 @@ impl Git {
 
     /// Runs git with `args` and returns its raw output on success.
     pub fn run_bytes(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, GitError> {
-        let joined = args.join(" ");
+        let joined = shown_args(args);
         let mut cmd = self.command(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd.stdin(if stdin.is_some() {
@@ -215,7 +215,7 @@ impl Git {
     pub fn run(&self, args: &[&str]) -> Result<String, GitError> {
         let out = self.run_bytes(args, None)?;
         String::from_utf8(out).map_err(|_| GitError::NotUtf8 {
-            args: args.join(" "),
+            args: shown_args(args),
         })
     }
 
@@ -226,7 +226,7 @@ impl Git {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let status = cmd.status().map_err(|source| GitError::Spawn {
-            args: args.join(" "),
+            args: shown_args(args),
             source,
         })?;
         Ok(status.success())
@@ -295,6 +295,12 @@ fn run_limited(
     )
 }
 
+/// The arguments as errors show them: passwords in URLs replaced by `***`.
+fn shown_args(args: &[&str]) -> String {
+    let shown: Vec<String> = args.iter().map(|a| crate::auth::redact_url(a)).collect();
+    shown.join(" ")
+}
+
 /// Kills git and everything in its process group, then reaps git.
 pub(crate) fn stop_group(child: &mut Child) {
     kill_group(child.id());
@@ -302,15 +308,15 @@ pub(crate) fn stop_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Kills every process in the process group `pid` leads.
+/// Kills every process in the process group `pid` leads (a system call, no
+/// helper program, so it works where no `kill` binary is installed).
 pub(crate) fn kill_group(pid: u32) {
-    // std has no killpg; `kill -KILL -- -PGID` is the portable spelling.
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let Ok(pid) = i32::try_from(pid) else {
+        return;
+    };
+    if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
 }
 
 fn check(args: String, output: Output) -> Result<Vec<u8>, GitError> {

@@ -195,12 +195,9 @@ pub(crate) fn fetch(request: &Request<'_>) -> Result<(), Failure> {
         result
     });
     if let Some(mut child) = server {
-        // The connection is closed: upload-pack has finished, or is stopped.
-        if result.is_err() {
-            crate::git::stop_group(&mut child);
-        } else {
-            let _ = child.wait();
-        }
+        // The connection is closed and upload-pack has nothing left to do;
+        // stopping it also keeps one stuck on its disk from holding us here.
+        crate::git::stop_group(&mut child);
     }
     result.map_err(|detail| {
         if interrupt.load(Ordering::SeqCst) {

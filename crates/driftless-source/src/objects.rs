@@ -319,13 +319,12 @@ pub(crate) fn local_refs(url: &str, spec: &RefSpec) -> Option<Vec<RemoteRef>> {
 
 /// Whether every tree and blob of `commit` is in `repo` (what a shallow
 /// transfer of it must have brought), checked in process with gix; `None`
-/// when gix cannot tell.
+/// when gix cannot tell or the commit itself is not there.
 pub(crate) fn complete(repo: &Path, commit: &str) -> Option<bool> {
     let repo = open_gix(repo)?;
-    let Ok(id) = gix::ObjectId::from_hex(commit.as_bytes()) else {
-        return None;
-    };
-    let Ok(tree) = repo.find_object(id).and_then(|c| c.peel_to_tree()) else {
+    let id = gix::ObjectId::from_hex(commit.as_bytes()).ok()?;
+    let commit = repo.find_object(id).ok()?;
+    let Ok(tree) = commit.peel_to_tree() else {
         return Some(false);
     };
     let mut recorder = gix::traverse::tree::Recorder::default();

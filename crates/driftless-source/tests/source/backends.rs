@@ -355,3 +355,37 @@ fn local_refs_are_read_in_process_as_git_lists_them() {
         assert!(err.to_string().contains("/nonexistent/repo.git"), "{err}");
     }
 }
+
+#[test]
+fn a_commit_cached_without_its_tree_is_fetched_again() {
+    // What a transfer cut short, or a server sending an incomplete pack,
+    // can leave: the commit object alone. It must not pass for fetched.
+    let (fx, _server, spec) = served();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
+    fetcher.fetch(&spec).expect("first fetch");
+    let next = fx.commit(&[("apps/web/svc.yaml", "kind: Service # 2\n")], "Next");
+    fx.push();
+    let raw = git(&fx.bare, &["cat-file", "commit", &next]);
+    let file = fx.tmp.path().join("commit");
+    std::fs::write(&file, format!("{raw}\n")).expect("write commit");
+    let repo = fetcher.repo_dir(&spec.url);
+    let copied = git(
+        &repo,
+        &[
+            "hash-object",
+            "-t",
+            "commit",
+            "-w",
+            file.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(copied, next, "the commit object alone is in the cache");
+    let rev = fetcher.fetch(&spec).expect("fetch again");
+    assert_eq!(rev.sha, next);
+    let snap = fetcher.snapshot(&spec, &rev, "apps/web").expect("export");
+    assert_eq!(
+        std::fs::read_to_string(snap.dir.join("svc.yaml")).expect("read"),
+        "kind: Service # 2\n"
+    );
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use driftless_source::fetch::FetchError;
 use driftless_source::remote::RemoteError;
-use driftless_source::{Fetcher, PollEvent, Poller, RefSpec, SourceSpec};
+use driftless_source::{Backend, Fetcher, PollEvent, Poller, RefSpec, SourceSpec};
 
 use crate::support::{Fixture, SilentServer, http, port_of, remote_error};
 
@@ -78,24 +78,28 @@ fn silent_git_daemon_and_tls_endpoint_fail_at_the_timeout() {
     }
 }
 
-/// Fetches from an HTTP server misbehaving as `options` say; the transfer
-/// must fail at the timeout with an error naming the URL and the limit.
+/// Fetches from an HTTP server misbehaving as `options` say, with either
+/// backend; the transfer must fail at the timeout with an error naming the
+/// URL and the limit, and never the password the URL carries.
 fn transfer_is_stopped_at_the_timeout(options: http::Options) {
     let fx = Fixture::new(&[("a.txt", "1\n")]);
     let server = http::start(&fx.served, options);
-    let url = format!("{}/repo.git", server.url);
-    let cache = tempfile::tempdir().expect("tempdir");
-    let fetcher = Fetcher::new(cache.path());
-    let started = Instant::now();
-    let err = fetcher
-        .fetch(&spec(&url))
-        .expect_err("pack never completes");
-    let took = started.elapsed();
-    assert!(took < TIMEOUT + SLACK, "gave up after {took:?}");
-    assert!(matches!(err, FetchError::Transfer { .. }), "{err}");
-    let message = err.to_string();
-    assert!(message.contains(&url), "{message}");
-    assert!(message.contains("did not finish within 2s"), "{message}");
+    let url = format!("{}/repo.git", server.url).replace("://", "://alice:s3cret@");
+    for backend in [Backend::Gix, Backend::Git] {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let fetcher = Fetcher::with_backend(cache.path(), backend);
+        let started = Instant::now();
+        let err = fetcher
+            .fetch(&spec(&url))
+            .expect_err("pack never completes");
+        let took = started.elapsed();
+        assert!(took < TIMEOUT + SLACK, "{backend:?} gave up after {took:?}");
+        assert!(matches!(err, FetchError::Transfer { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("alice:***@127.0.0.1"), "{message}");
+        assert!(!message.contains("s3cret"), "password shown: {message}");
+        assert!(message.contains("did not finish within 2s"), "{message}");
+    }
 }
 
 #[test]
