@@ -223,13 +223,13 @@ fn packs_from_many_gix_transfers_are_merged_and_nothing_is_lost() {
     git(&repo, &["cat-file", "-e", &format!("{first}^{{commit}}")]);
 }
 
-/// Writes `object` (raw bytes) into the bare repository of `fx` as `kind`.
-fn write_object(fx: &Fixture, kind: &str, object: &[u8]) -> String {
+/// Writes `object` (raw bytes) into `repo` as `kind`, through a file in `fx`.
+fn write_object(fx: &Fixture, repo: &Path, kind: &str, object: &[u8]) -> String {
     let file = fx.tmp.path().join("object");
     std::fs::write(&file, object).expect("write object");
     let file = file.to_str().expect("utf-8 path");
     git(
-        &fx.bare,
+        repo,
         &["hash-object", "--literally", "-t", kind, "-w", file],
     )
 }
@@ -246,14 +246,14 @@ fn odd_file_modes_export_as_git_reads_them() {
         ("100775", "c.sh", "#!/bin/sh\n"),
         ("100644", "keep.txt", "keep\n"),
     ] {
-        let blob = write_object(&fx, "blob", content.as_bytes());
+        let blob = write_object(&fx, &fx.bare, "blob", content.as_bytes());
         tree.extend_from_slice(format!("{mode} {name}\0").as_bytes());
         let raw: Vec<u8> = (0..20)
             .map(|i| u8::from_str_radix(&blob[2 * i..2 * i + 2], 16).expect("hex"))
             .collect();
         tree.extend_from_slice(&raw);
     }
-    let tree = write_object(&fx, "tree", &tree);
+    let tree = write_object(&fx, &fx.bare, "tree", &tree);
     let commit = git(&fx.bare, &["commit-tree", &tree, "-m", "Odd modes"]);
     git(&fx.bare, &["update-ref", "refs/heads/odd", &commit]);
     let spec = SourceSpec::new(fx.bare_url(), RefSpec::Branch("odd".into()));
@@ -367,19 +367,8 @@ fn a_commit_cached_without_its_tree_is_fetched_again() {
     let next = fx.commit(&[("apps/web/svc.yaml", "kind: Service # 2\n")], "Next");
     fx.push();
     let raw = git(&fx.bare, &["cat-file", "commit", &next]);
-    let file = fx.tmp.path().join("commit");
-    std::fs::write(&file, format!("{raw}\n")).expect("write commit");
     let repo = fetcher.repo_dir(&spec.url);
-    let copied = git(
-        &repo,
-        &[
-            "hash-object",
-            "-t",
-            "commit",
-            "-w",
-            file.to_str().expect("utf-8"),
-        ],
-    );
+    let copied = write_object(&fx, &repo, "commit", format!("{raw}\n").as_bytes());
     assert_eq!(copied, next, "the commit object alone is in the cache");
     let rev = fetcher.fetch(&spec).expect("fetch again");
     assert_eq!(rev.sha, next);
