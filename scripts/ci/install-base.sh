@@ -7,6 +7,8 @@ need_apt=()
 for pair in curl:curl openssl:openssl git:git flock:util-linux setsid:util-linux python3:python3; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
+# The `kill` program (not the shell builtin): tests kill control-plane components with it.
+[[ -x /bin/kill || -x /usr/bin/kill ]] || need_apt+=(procps)
 if [[ ${#need_apt[@]} -gt 0 ]]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
