@@ -75,7 +75,7 @@ pub fn list(
 }
 
 /// `host[:port]` (with `[v6]` brackets kept) and the port.
-fn split_authority(authority: &str, default_port: u16) -> Option<(String, u16)> {
+pub(crate) fn split_authority(authority: &str, default_port: u16) -> Option<(String, u16)> {
     match authority.rsplit_once(':') {
         Some((host, port)) if !port.contains(']') => Some((host.to_string(), port.parse().ok()?)),
         _ => Some((authority.to_string(), default_port)),

@@ -30,15 +30,29 @@ pub(crate) struct TimedStream {
 }
 
 impl TimedStream {
-    /// Connects to `host:port`, giving up at `deadline`.
+    /// Connects to the first address of `host:port` that answers, giving
+    /// up at `deadline`.
     pub(crate) fn connect(host: &str, port: u16, deadline: Instant) -> io::Result<TimedStream> {
-        let addr = (host, port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "host has no address"))?;
-        let inner = TcpStream::connect_timeout(&addr, remaining(deadline)?)?;
-        inner.set_nodelay(true)?;
-        Ok(TimedStream { inner, deadline })
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "host has no address");
+        for addr in (host, port).to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, remaining(deadline)?) {
+                Ok(inner) => {
+                    inner.set_nodelay(true)?;
+                    return Ok(TimedStream { inner, deadline });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// A second handle on the same connection, with the same deadline (one
+    /// side reads while the other writes).
+    pub(crate) fn try_clone(&self) -> io::Result<TimedStream> {
+        Ok(TimedStream {
+            inner: self.inner.try_clone()?,
+            deadline: self.deadline,
+        })
     }
 }
 

@@ -725,27 +725,24 @@ fn mkdir(dir: &Path) -> Result<(), FetchError> {
 }
 
 fn git_local(repo: &Path, args: &[&str]) -> Result<String, FetchError> {
-    Git::in_dir(repo)
-        .run(args)
-        .map_err(|source| FetchError::Git {
-            path: repo.to_path_buf(),
-            source,
-        })
+    Git::in_dir(repo).run(args).map_err(cache_error(repo))
+}
+
+/// A git failure on the cache repository `repo`.
+fn cache_error(repo: &Path) -> impl FnOnce(GitError) -> FetchError + '_ {
+    move |source| FetchError::Git {
+        path: repo.to_path_buf(),
+        source,
+    }
 }
 
 impl Fetcher {
-    /// Whether `repo` holds commit `id` with its whole tree: a transfer cut
-    /// short may have left the commit without it, and the commit alone must
-    /// not pass for fetched.
+    /// Whether `repo` holds commit `id` with its whole tree.
     fn has_commit(&self, repo: &Path, id: &str) -> Result<bool, FetchError> {
-        Ok(self.has_object(repo, id, "commit")?
-            && (self.backend == Backend::Git || objects::complete(repo, id) != Some(false)))
+        objects::has_commit(repo, self.backend, id).map_err(cache_error(repo))
     }
 
     fn has_object(&self, repo: &Path, id: &str, kind: &str) -> Result<bool, FetchError> {
-        objects::has_object(repo, self.backend, id, kind).map_err(|source| FetchError::Git {
-            path: repo.to_path_buf(),
-            source,
-        })
+        objects::has_object(repo, self.backend, id, kind).map_err(cache_error(repo))
     }
 }

@@ -6,7 +6,6 @@
 //! no difference.
 
 use std::any::Any;
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +21,7 @@ use gix::remote::Direction;
 use gix::remote::fetch::{Shallow, Tags};
 
 use crate::auth::Tls;
+use crate::connection::TimedStream;
 
 /// One transfer into a cache repository.
 pub(crate) struct Request<'a> {
@@ -67,15 +67,9 @@ enum Scheme {
 fn scheme(url: &str) -> Option<Scheme> {
     if let Some(rest) = url.strip_prefix("git://") {
         let (authority, path) = rest.split_at(rest.find('/')?);
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-                (host, port.parse().ok()?)
-            }
-            _ => (authority, 9418),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let (host, port) = crate::advertise::split_authority(authority, 9418)?;
         return Some(Scheme::Daemon {
-            host: host.to_string(),
+            host,
             port,
             path: path.to_string(),
         });
@@ -90,30 +84,6 @@ fn scheme(url: &str) -> Option<Scheme> {
     path.starts_with('/').then(|| Scheme::Local {
         path: path.to_string(),
     })
-}
-
-/// What the watchdog cuts at the deadline besides raising the interrupt flag:
-/// gix checks the flag only between steps, so a read blocked on a silent
-/// peer must be ended from outside.
-enum Cut {
-    /// HTTP requests carry their own deadline.
-    Nothing,
-    /// The connection to a git daemon.
-    Socket(TcpStream),
-    /// The process group of the `git upload-pack` serving a local remote.
-    Process(u32),
-}
-
-impl Cut {
-    fn cut(&self) {
-        match self {
-            Cut::Nothing => {}
-            Cut::Socket(socket) => {
-                let _ = socket.shutdown(Shutdown::Both);
-            }
-            Cut::Process(pid) => crate::git::kill_group(*pid),
-        }
-    }
 }
 
 /// Fetches `request.refspec` from `request.url` with depth 1.
@@ -135,17 +105,17 @@ pub(crate) fn fetch(request: &Request<'_>) -> Result<(), Failure> {
         .and_then(|r| r.with_refspecs(Some(request.refspec), Direction::Fetch))
         .map_err(|e| failed(&e))?
         .with_fetch_tags(Tags::None);
-    // Connections other than HTTP are made here, so that the deadline can cut them.
+    // gix checks its interrupt flag only between steps. A git daemon
+    // connection fails every read and write once the deadline has passed;
+    // the upload-pack serving a local remote is killed then.
     let mut server = None;
-    let (transport, cut): (Option<Box<dyn Transport + Send>>, Cut) = match &scheme {
-        Scheme::Http { .. } => (None, Cut::Nothing),
+    let transport: Option<Box<dyn Transport + Send>> = match &scheme {
+        Scheme::Http { .. } => None,
         Scheme::Daemon { host, port, path } => {
-            let stream = connect(host, *port, request.deadline).map_err(|e| failed(&e))?;
-            let (write, cut) = stream
-                .try_clone()
-                .and_then(|w| Ok((w, stream.try_clone()?)))
-                .map_err(|e| failed(&e))?;
-            let connection = git::blocking_io::Connection::new(
+            let stream =
+                TimedStream::connect(host, *port, request.deadline).map_err(|e| failed(&e))?;
+            let write = stream.try_clone().map_err(|e| failed(&e))?;
+            Some(Box::new(git::blocking_io::Connection::new(
                 stream,
                 write,
                 gix::protocol::transport::Protocol::V2,
@@ -153,20 +123,18 @@ pub(crate) fn fetch(request: &Request<'_>) -> Result<(), Failure> {
                 Some((host.as_str(), Some(*port))),
                 git::ConnectMode::Daemon,
                 false,
-            );
-            (Some(Box::new(connection)), Cut::Socket(cut))
+            )))
         }
         Scheme::Local { path } => {
             let mut child = crate::git::Git::new()
                 .spawn_upload_pack(path)
                 .map_err(|e| failed(&e))?;
-            let pid = child.id();
             let (Some(read), Some(write)) = (child.stdout.take(), child.stdin.take()) else {
                 crate::git::stop_group(&mut child);
                 return Err(Failure::Failed("git upload-pack has no pipes".into()));
             };
             server = Some(child);
-            let connection = git::blocking_io::Connection::new(
+            Some(Box::new(git::blocking_io::Connection::new(
                 read,
                 write,
                 gix::protocol::transport::Protocol::V2,
@@ -174,20 +142,21 @@ pub(crate) fn fetch(request: &Request<'_>) -> Result<(), Failure> {
                 None::<(&str, Option<u16>)>,
                 git::ConnectMode::Process,
                 false,
-            );
-            (Some(Box::new(connection)), Cut::Process(pid))
+            )))
         }
     };
+    let server_pid = server.as_ref().map(std::process::Child::id);
     let interrupt = AtomicBool::new(false);
     let (done, finished) = mpsc::channel::<()>();
     let result = std::thread::scope(|scope| {
         let interrupt = &interrupt;
-        let cut = &cut;
         let limit = request.deadline.saturating_duration_since(Instant::now());
         scope.spawn(move || {
             if let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
                 interrupt.store(true, Ordering::SeqCst);
-                cut.cut();
+                if let Some(pid) = server_pid {
+                    crate::git::kill_group(pid);
+                }
             }
         });
         let result = receive(&remote, transport, &scheme, request, interrupt);
@@ -200,36 +169,13 @@ pub(crate) fn fetch(request: &Request<'_>) -> Result<(), Failure> {
         crate::git::stop_group(&mut child);
     }
     result.map_err(|detail| {
-        if interrupt.load(Ordering::SeqCst) {
+        // A daemon read may fail at the deadline just before the flag is up.
+        if interrupt.load(Ordering::SeqCst) || Instant::now() >= request.deadline {
             Failure::TimedOut
         } else {
             Failure::Failed(detail)
         }
     })
-}
-
-/// Connects to the first address of `host` that answers before `deadline`.
-fn connect(host: &str, port: u16, deadline: Instant) -> std::io::Result<TcpStream> {
-    let mut last = None;
-    for addr in (host, port).to_socket_addrs()? {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match TcpStream::connect_timeout(&addr, left) {
-            Ok(stream) => {
-                stream.set_nodelay(true)?;
-                return Ok(stream);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("{host}:{port}: no address answered in time"),
-        )
-    }))
 }
 
 fn receive(

@@ -322,8 +322,30 @@ pub(crate) fn local_refs(url: &str, spec: &RefSpec) -> Option<Vec<RemoteRef>> {
 /// when gix cannot tell or the commit itself is not there.
 pub(crate) fn complete(repo: &Path, commit: &str) -> Option<bool> {
     let repo = open_gix(repo)?;
-    let id = gix::ObjectId::from_hex(commit.as_bytes()).ok()?;
-    let commit = repo.find_object(id).ok()?;
+    tree_complete(&repo, gix::ObjectId::from_hex(commit.as_bytes()).ok()?)
+}
+
+/// Whether `repo` holds commit `id` with its whole tree: a transfer cut
+/// short may have left the commit alone, which must not pass for fetched.
+/// git (for [`Backend::Git`], or when gix cannot tell) checks the commit only.
+pub(crate) fn has_commit(repo: &Path, backend: Backend, id: &str) -> Result<bool, GitError> {
+    if backend == Backend::Gix
+        && let Some(r) = open_gix(repo)
+        && let Ok(oid) = gix::ObjectId::from_hex(id.as_bytes())
+    {
+        match r.try_find_header(oid) {
+            Ok(None) => return Ok(false),
+            Ok(Some(header)) if header.kind() == gix::object::Kind::Commit => {
+                return Ok(tree_complete(&r, oid) != Some(false));
+            }
+            _ => {}
+        }
+    }
+    has_object(repo, Backend::Git, id, "commit")
+}
+
+fn tree_complete(repo: &gix::Repository, commit: gix::ObjectId) -> Option<bool> {
+    let commit = repo.find_object(commit).ok()?;
     let Ok(tree) = commit.peel_to_tree() else {
         return Some(false);
     };

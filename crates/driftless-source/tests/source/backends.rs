@@ -77,6 +77,21 @@ fn served() -> (Fixture, http::HttpServer, SourceSpec) {
     (fx, server, spec)
 }
 
+/// [`served`], fetched once by gix into a fresh cache.
+fn fetched_once() -> (
+    Fixture,
+    http::HttpServer,
+    SourceSpec,
+    tempfile::TempDir,
+    Fetcher,
+) {
+    let (fx, server, spec) = served();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
+    fetcher.fetch(&spec).expect("first fetch");
+    (fx, server, spec, cache, fetcher)
+}
+
 #[test]
 fn both_backends_give_the_same_revision_and_identical_snapshots() {
     let (_fx, _server, spec) = served();
@@ -274,10 +289,7 @@ fn odd_file_modes_export_as_git_reads_them() {
 
 #[test]
 fn leftovers_of_a_process_killed_mid_transfer_do_not_block_the_next() {
-    let (fx, _server, spec) = served();
-    let cache = tempfile::tempdir().expect("tempdir");
-    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
-    fetcher.fetch(&spec).expect("first fetch");
+    let (fx, _server, spec, cache, fetcher) = fetched_once();
     // What a transfer killed half-way leaves behind: locks and a pack
     // still marked as being moved into place.
     let repo = fetcher.repo_dir(&spec.url);
@@ -360,10 +372,7 @@ fn local_refs_are_read_in_process_as_git_lists_them() {
 fn a_commit_cached_without_its_tree_is_fetched_again() {
     // What a transfer cut short, or a server sending an incomplete pack,
     // can leave: the commit object alone. It must not pass for fetched.
-    let (fx, _server, spec) = served();
-    let cache = tempfile::tempdir().expect("tempdir");
-    let fetcher = Fetcher::with_backend(cache.path(), Backend::Gix);
-    fetcher.fetch(&spec).expect("first fetch");
+    let (fx, _server, spec, _cache, fetcher) = fetched_once();
     let next = fx.commit(&[("apps/web/svc.yaml", "kind: Service # 2\n")], "Next");
     fx.push();
     let raw = git(&fx.bare, &["cat-file", "commit", &next]);
