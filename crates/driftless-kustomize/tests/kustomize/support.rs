@@ -143,17 +143,17 @@ pub fn run_all(dir: &Path, label: &str) -> Tally {
         println!("{label} FAILED {f}");
     }
     println!(
-        "{label}: output cases byte-identical {}/{} (semantically equal only {}), \
-         error cases with kustomize's reason {}/{}{}; failed {} of {}",
+        "{label}: output cases byte-identical {}/{}, error cases with kustomize's reason \
+         {}/{}{}; semantically equal only {}, failed {} of {}",
         tally.identical,
         tally.outputs,
-        tally.semantic,
         tally.right_errors,
         tally.errors,
         match tally.unstated_errors {
             0 => String::new(),
-            n => format!(" ({n} record no reason: any error accepted)"),
+            n => format!(" (no reason recorded for {n}: any error accepted)"),
         },
+        tally.semantic,
         tally.failed.len(),
         tally.total
     );
