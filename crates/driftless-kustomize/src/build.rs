@@ -117,10 +117,13 @@ fn accumulate_inner(
         let sub = Loader::new(&path, loader.restrictor)?;
         let ck = Kustomization::load(&sub.root)?;
         if ck.kind() != "Component" {
+            // kustomize's words, naming the kustomization that lists the entry.
             return Err(Error::invalid(
-                &ck.path,
+                &k.path,
                 format!(
-                    "'{entry}' is a {} and cannot be used in components",
+                    "accumulating components: accumulateDirectory: \"expected kind 'Component' \
+                     for path '{}' but got '{}'\" ('{entry}' must be a Component)",
+                    sub.root.display(),
                     ck.kind()
                 ),
             ));
@@ -188,9 +191,11 @@ fn add_resource_entry(
         })?;
         if sk.kind() == "Component" {
             return Err(Error::invalid(
-                &sk.path,
+                &k.path,
                 format!(
-                    "'{entry}' is a Component and cannot be added to resources; use components"
+                    "accumulating resources from '{entry}': expected kind != 'Component' \
+                     for path '{}' (list a Component under components)",
+                    sub.root.display()
                 ),
             ));
         }
@@ -273,10 +278,18 @@ fn check_openapi(loader: &Loader, k: &Kustomization) -> Result<(), Error> {
     {
         return Err(Error::invalid(
             &k.path,
-            format!("the specified OpenAPI version '{v}' is not built in"),
+            format!("the specified OpenAPI version is not built in: '{v}'"),
         ));
     }
     if let Some(p) = path {
+        let file = loader.root.join(p);
+        if !file.exists() {
+            // kustomize's words for a schema file that is not there.
+            return Err(Error::invalid(
+                &k.path,
+                format!("'{}' doesn't exist", file.display()),
+            ));
+        }
         loader.read(p)?;
     }
     Ok(())

@@ -61,10 +61,10 @@ pub fn run(
                     crate::build::append_unique(res, r, path)?;
                     continue;
                 }
-                other => {
+                _ => {
                     return Err(Error::invalid(
                         path,
-                        format!("generator kind '{other}' is not supported"),
+                        crate::resource::unsupported_plugin(config, "generator"),
                     ));
                 }
             };
@@ -137,11 +137,10 @@ fn add_generated(res: &mut Vec<Resource>, new: Resource, origin: &Path) -> Resul
             res.push(new);
             Ok(())
         }
+        // kustomize's words: the id exists, so a generator must merge or replace.
         ("create", Some(_)) => Err(Error::invalid(
             origin,
-            format!(
-                "may not add resource with an already registered id: {id}; use behavior merge or replace"
-            ),
+            format!("id {id} exists; behavior must be merge or replace"),
         )),
         ("merge" | "replace", None) => Err(Error::invalid(
             origin,

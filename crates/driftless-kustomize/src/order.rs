@@ -70,7 +70,7 @@ impl SortSpec {
         match order {
             "fifo" => {
                 if legacy.is_some() {
-                    return Err("legacySortOptions cannot be used with fifo order".into());
+                    return Err("the field 'sortOptions.legacySortOptions' is set but the selected sort order is 'fifo', not 'legacy'".into());
                 }
                 Ok(SortSpec {
                     first: Vec::new(),

@@ -502,10 +502,10 @@ pub fn run_builtin_transformer(
                 fields.insert("replicas".into(), Value::Array(vec![rep.clone()]));
             }
         }
-        other => {
+        _ => {
             return Err(Error::invalid(
                 &k.path,
-                format!("transformer kind '{other}' is not supported"),
+                crate::resource::unsupported_plugin(config, "transformer"),
             ));
         }
     }

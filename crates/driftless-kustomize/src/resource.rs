@@ -46,6 +46,37 @@ impl Gvk {
     }
 }
 
+/// kustomize's spelling: `Kind.version.group`, `[noGrp]` for the core group.
+impl fmt::Display for Gvk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}.{}",
+            or_placeholder(&self.kind, "[noKind]"),
+            or_placeholder(&self.version, "[noVer]"),
+            or_placeholder(&self.group, "[noGrp]"),
+        )
+    }
+}
+
+/// Why a `generators:`/`transformers:` configuration (`role`) cannot run:
+/// for kustomize's `builtin` plugin group in kustomize's words, else naming
+/// the kind (external plugins are not supported).
+pub(crate) fn unsupported_plugin(config: &Value, role: &str) -> String {
+    let str_of = |f: &str| config.get(f).and_then(Value::as_str).unwrap_or("");
+    let (api_version, kind) = (str_of("apiVersion"), str_of("kind"));
+    if api_version == "builtin" {
+        let gvk = Gvk::from_api_version(api_version, kind);
+        format!("unable to load builtin {gvk}: {role} kind '{kind}' is not supported")
+    } else {
+        format!("{role} kind '{kind}' ({api_version}) is not supported")
+    }
+}
+
+fn or_placeholder<'a>(value: &'a str, placeholder: &'a str) -> &'a str {
+    if value.is_empty() { placeholder } else { value }
+}
+
 /// Kinds of the built-in API that are cluster-scoped, with their groups.
 const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("apiregistration.k8s.io", "APIService"),
@@ -118,22 +149,16 @@ impl ResId {
     }
 }
 
+/// kustomize's spelling (`Kind.version.group/name.namespace`, with
+/// `[noGrp]`-style placeholders), so error messages read as kustomize's do.
 impl fmt::Display for ResId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let g = if self.gvk.group.is_empty() {
-            String::new()
-        } else {
-            format!("{}.", self.gvk.group)
-        };
-        let ns = if self.namespace.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.namespace)
-        };
         write!(
             f,
-            "{g}{}.{}/{ns}{}",
-            self.gvk.version, self.gvk.kind, self.name
+            "{}/{}.{}",
+            self.gvk,
+            or_placeholder(&self.name, "[noName]"),
+            or_placeholder(&self.namespace, "[noNs]"),
         )
     }
 }
@@ -388,5 +413,46 @@ impl ResourceList {
     /// Every object as an order-preserving JSON value.
     pub fn to_json(&self) -> Vec<Value> {
         self.items.iter().map(Resource::to_json).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Gvk, ResId, unsupported_plugin};
+
+    #[test]
+    fn ids_are_spelled_as_kustomize_spells_them() {
+        let id = ResId {
+            gvk: Gvk::from_api_version("apps/v1", "StatefulSet"),
+            name: "my-sts".into(),
+            namespace: String::new(),
+        };
+        assert_eq!(id.to_string(), "StatefulSet.v1.apps/my-sts.[noNs]");
+        let core = ResId {
+            gvk: Gvk::from_api_version("v1", "ConfigMap"),
+            name: "cm".into(),
+            namespace: "prod".into(),
+        };
+        assert_eq!(core.to_string(), "ConfigMap.v1.[noGrp]/cm.prod");
+        assert_eq!(
+            ResId::default().to_string(),
+            "[noKind].[noVer].[noGrp]/[noName].[noNs]"
+        );
+    }
+
+    #[test]
+    fn unsupported_builtin_plugins_use_kustomizes_words() {
+        let builtin = json!({"apiVersion": "builtin", "kind": "SortOrderTransformer"});
+        assert!(
+            unsupported_plugin(&builtin, "transformer")
+                .starts_with("unable to load builtin SortOrderTransformer.builtin.[noGrp]: ")
+        );
+        let external = json!({"apiVersion": "example.com/v1", "kind": "Mine"});
+        assert_eq!(
+            unsupported_plugin(&external, "generator"),
+            "generator kind 'Mine' (example.com/v1) is not supported"
+        );
     }
 }

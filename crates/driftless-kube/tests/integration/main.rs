@@ -2,6 +2,10 @@
 
 mod apply;
 mod cluster;
+// The corpus gate driftless-kustomize's conformance test uses, so both skip and
+// fail alike.
+#[path = "../../../driftless-kustomize/tests/kustomize/corpus_gate.rs"]
+mod corpus_gate;
 mod drift;
 mod faults;
 mod health_conformance;

@@ -5,14 +5,23 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use serde_saphyr::options::DuplicateKeyPolicy;
 
+use crate::corpus_gate;
+
+/// The variable naming the health conformance fixtures.
+pub const CONFORMANCE_VAR: &str = "DRIFTLESS_HEALTH_CONFORMANCE";
+
 /// The health conformance fixtures: `DRIFTLESS_HEALTH_CONFORMANCE`, or
-/// `shared/health-conformance/` beside the repository checkout.
-pub fn conformance_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DRIFTLESS_HEALTH_CONFORMANCE") {
-        return PathBuf::from(dir);
-    }
-    // crates/driftless-kube -> repository root -> its sibling shared/.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/health-conformance")
+/// `shared/health-conformance/` beside the repository checkout; `None` (after
+/// a skip banner) when they are missing outside CI, a panic under CI.
+pub fn conformance_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os(CONFORMANCE_VAR) {
+        Some(dir) => PathBuf::from(dir),
+        // crates/driftless-kube -> repository root -> its sibling shared/.
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/health-conformance")
+        }
+    };
+    corpus_gate::present(&dir, "health conformance fixtures", CONFORMANCE_VAR).then_some(dir)
 }
 
 /// Parses YAML with an independent parser. One fixture repeats

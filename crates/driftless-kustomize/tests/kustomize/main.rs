@@ -4,5 +4,7 @@
 
 mod conformance;
 mod corpus;
+mod corpus_gate;
 mod errors;
+mod reason;
 mod support;

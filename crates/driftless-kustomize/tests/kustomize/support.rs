@@ -1,14 +1,22 @@
-//! Running one case directory (`BUILD`, optional `FLAGS` and `EXPECT`,
-//! `expected.yaml`) and tallying results.
+//! Running one case directory (`BUILD`, optional `FLAGS`, `EXPECT` and
+//! `meta.json`, `expected.yaml`) and tallying results.
 
 use std::path::{Path, PathBuf};
 
 use driftless_kustomize::{LoadRestrictor, Options, Reorder, build, parse_stream};
 
+use crate::reason::Expectation;
+
 /// How one case went.
 pub enum Outcome {
-    /// Output identical to the reference (or an expected error happened).
+    /// Output identical to the reference.
     Identical,
+    /// The build failed as expected, for kustomize's reason (`stated`: the
+    /// case records one; otherwise any error is accepted).
+    ExpectedError {
+        /// Whether the case records a reason that was checked.
+        stated: bool,
+    },
     /// Same objects, different bytes.
     Semantic,
     /// Wrong output or wrong error behaviour, with a reason.
@@ -45,11 +53,19 @@ pub fn run_case(case: &Path) -> Outcome {
         enable_helm: flags.contains("--enable-helm"),
         helm_command: helm_command(),
     };
-    let expect_error = read("EXPECT").is_some_and(|e| e.trim() == "error");
+    let expect_error = is_error_case(case);
     let result = build(&build_dir, &opts).and_then(|list| Ok(list.to_yaml()?));
     match (result, expect_error) {
-        (Err(e), true) if !e.to_string().is_empty() => Outcome::Identical,
-        (Err(e), _) => Outcome::Failed(format!("error: {e}")),
+        (Err(e), true) => match Expectation::load(case) {
+            Ok(exp) => match exp.check(case, &e) {
+                Ok(()) => Outcome::ExpectedError {
+                    stated: !exp.is_unstated(),
+                },
+                Err(why) => Outcome::Failed(format!("wrong reason: {why}")),
+            },
+            Err(why) => Outcome::Failed(why),
+        },
+        (Err(e), false) => Outcome::Failed(format!("error: {e}")),
         (Ok(_), true) => Outcome::Failed("expected an error, build succeeded".into()),
         (Ok(out), false) => {
             let expected = read("expected.yaml").unwrap_or_default();
@@ -66,11 +82,20 @@ pub fn run_case(case: &Path) -> Outcome {
 }
 
 /// Counts from running a set of cases.
+#[derive(Default)]
 pub struct Tally {
-    /// Byte-identical outputs (and expected errors).
+    /// Output cases run (those without `EXPECT: error`).
+    pub outputs: usize,
+    /// Byte-identical outputs.
     pub identical: usize,
     /// Semantically equal only.
     pub semantic: usize,
+    /// Error cases run.
+    pub errors: usize,
+    /// Error cases that failed for kustomize's reason.
+    pub right_errors: usize,
+    /// Of those, cases that record no reason (any error accepted).
+    pub unstated_errors: usize,
     /// Failures, with reasons.
     pub failed: Vec<String>,
     /// Cases run.
@@ -89,12 +114,7 @@ pub fn run_all(dir: &Path, label: &str) -> Tally {
     cases.sort();
     assert!(!cases.is_empty(), "no cases in {}", dir.display());
     let only = std::env::var("CASE").ok();
-    let mut tally = Tally {
-        identical: 0,
-        semantic: 0,
-        failed: Vec::new(),
-        total: 0,
-    };
+    let mut tally = Tally::default();
     for case in &cases {
         let name = case
             .file_name()
@@ -104,8 +124,17 @@ pub fn run_all(dir: &Path, label: &str) -> Tally {
             continue;
         }
         tally.total += 1;
+        if is_error_case(case) {
+            tally.errors += 1;
+        } else {
+            tally.outputs += 1;
+        }
         match run_case(case) {
             Outcome::Identical => tally.identical += 1,
+            Outcome::ExpectedError { stated } => {
+                tally.right_errors += 1;
+                tally.unstated_errors += usize::from(!stated);
+            }
             Outcome::Semantic => tally.semantic += 1,
             Outcome::Failed(why) => tally.failed.push(format!("{name}: {why}")),
         }
@@ -114,12 +143,24 @@ pub fn run_all(dir: &Path, label: &str) -> Tally {
         println!("{label} FAILED {f}");
     }
     println!(
-        "{label}: passed {} / byte-identical {} / semantically equal only {} / failed {} (of {})",
-        tally.identical + tally.semantic,
+        "{label}: output cases byte-identical {}/{}, error cases with kustomize's reason \
+         {}/{}{}; semantically equal only {}, failed {} of {}",
         tally.identical,
+        tally.outputs,
+        tally.right_errors,
+        tally.errors,
+        match tally.unstated_errors {
+            0 => String::new(),
+            n => format!(" (no reason recorded for {n}: any error accepted)"),
+        },
         tally.semantic,
         tally.failed.len(),
         tally.total
     );
     tally
+}
+
+/// Whether the case expects the build to fail.
+fn is_error_case(case: &Path) -> bool {
+    std::fs::read_to_string(case.join("EXPECT")).is_ok_and(|e| e.trim() == "error")
 }
