@@ -108,8 +108,9 @@ pub enum Error {
         file: PathBuf,
         /// The entry as written.
         entry: String,
-        /// Where it leads, or which symlink leaves the repository.
-        reason: confine::ConfineError,
+        /// Where it leads, or which symlink leaves the repository (boxed:
+        /// errors travel by value and this is the rare one).
+        reason: Box<confine::ConfineError>,
     },
     /// A kustomization includes itself, directly or through others.
     #[error("cycle detected: {0} includes itself")]

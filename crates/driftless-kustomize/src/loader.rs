@@ -144,7 +144,7 @@ pub(crate) fn refused(file: &Path, entry: impl AsRef<Path>, e: ConfineError) -> 
         refused => Error::OutsideRepository {
             file: file.to_path_buf(),
             entry: entry.as_ref().display().to_string(),
-            reason: refused,
+            reason: Box::new(refused),
         },
     }
 }
