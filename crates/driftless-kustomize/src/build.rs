@@ -31,8 +31,8 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
         opts,
         stack: Vec::new(),
     };
-    let root = Loader::new(dir, opts.load_restrictor)?;
-    let k = Kustomization::load(&root.root)?;
+    let mut root = Loader::new(dir, opts.load_restrictor, opts.repository_root.as_deref())?;
+    let k = root.kustomization()?;
     // A Component built directly behaves like a Kustomization over no resources.
     let base = (k.kind() == "Component").then(Vec::new);
     let level = accumulate(&root, &k, &mut ctx, base)?;
@@ -105,17 +105,17 @@ fn accumulate_inner(
         loader.read(&entry)?;
     }
     for entry in k.strings("components")? {
-        let path = loader
-            .resolve(&entry)
-            .map_err(|e| Error::invalid(&k.path, e.to_string()))?;
+        let path = loader.resolve(&entry).map_err(|e| match e {
+            refused @ Error::OutsideRepository { .. } => refused,
+            other => Error::invalid(&k.path, other.to_string()),
+        })?;
         if !path.is_dir() {
             return Err(Error::invalid(
                 &k.path,
                 format!("component '{entry}' must be a directory"),
             ));
         }
-        let sub = Loader::new(&path, loader.restrictor)?;
-        let ck = Kustomization::load(&sub.root)?;
+        let (sub, ck) = loader.open(&path)?;
         if ck.kind() != "Component" {
             // kustomize's words, naming the kustomization that lists the entry.
             return Err(Error::invalid(
@@ -164,30 +164,33 @@ fn add_resource_entry(
             format!("remote resource '{entry}' is not supported; vendor it into the repository"),
         ));
     }
-    let path = loader.root.join(entry);
-    if !path.exists() {
-        return Err(Error::invalid(
+    let missing = || {
+        Error::invalid(
             &k.path,
             format!(
                 "accumulating resources: '{}' does not exist",
-                path.display()
+                loader.root.join(entry).display()
             ),
-        ));
-    }
-    let real = path.canonicalize().map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let new: Vec<Resource> = if real.is_dir() {
-        let sub = Loader::new(&real, loader.restrictor)?;
-        if ctx.stack.contains(&sub.root) {
-            return Err(Error::Cycle(sub.root));
+        )
+    };
+    let real = match loader.resolve(entry) {
+        Ok(real) if real.exists() => real,
+        Ok(_) => return Err(missing()),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(missing());
         }
-        let sk = Kustomization::load(&sub.root).map_err(|e| {
-            Error::invalid(
+        Err(e) => return Err(e),
+    };
+    let new: Vec<Resource> = if real.is_dir() {
+        if ctx.stack.contains(&real) {
+            return Err(Error::Cycle(real));
+        }
+        let (sub, sk) = loader.open(&real).map_err(|e| match e {
+            Error::Kustomization(e) => Error::invalid(
                 &k.path,
                 format!("accumulating resources from '{entry}': {e}"),
-            )
+            ),
+            other => other,
         })?;
         if sk.kind() == "Component" {
             return Err(Error::invalid(
@@ -310,10 +313,9 @@ fn load_configs(
             out.extend(docs.into_iter().map(|d| (d, k.path.clone())));
             continue;
         }
-        let path = loader.root.join(&entry);
+        let path = loader.resolve(&entry)?;
         if path.is_dir() {
-            let sub = Loader::new(&path, loader.restrictor)?;
-            let sk = Kustomization::load(&sub.root)?;
+            let (sub, sk) = loader.open(&path)?;
             let level = accumulate(&sub, &sk, ctx, None)?;
             out.extend(level.resources.into_iter().map(|r| {
                 let from = match &r.origin {

@@ -55,12 +55,16 @@ pub fn inflate(loader: &Loader, k: &Kustomization, opts: &Options) -> Result<Vec
         .clone()
         .unwrap_or_else(|| PathBuf::from("helm"));
     let globals = k.fields.get("helmGlobals").cloned().unwrap_or(Value::Null);
-    let chart_home = loader.root.join(
-        globals
-            .get("chartHome")
-            .and_then(Value::as_str)
-            .unwrap_or("charts"),
-    );
+    let home = globals
+        .get("chartHome")
+        .and_then(Value::as_str)
+        .unwrap_or("charts");
+    // The chart home may not exist yet (helm pulls into it); inside a
+    // repository it must still resolve there, as helm reads and writes it.
+    let chart_home = match &loader.repository {
+        Some(_) => loader.resolve(home)?,
+        None => loader.root.join(home),
+    };
     let scratch = Scratch::new()?;
     let mut out = Vec::new();
     for chart in charts {
@@ -95,6 +99,11 @@ fn template(
     }
     let version = s("version");
     let chart_dir = locate_chart(helm, chart_home, name, version, s("repo"), scratch, k)?;
+    // helm follows links inside the chart by itself.
+    if let Some(repo) = &loader.repository {
+        crate::confine::check_tree(repo, &chart_dir)
+            .map_err(|e| crate::loader::refused(&k.path, format!("helmCharts {name}"), e))?;
+    }
     let mut cmd = Command::new(helm);
     cmd.arg("template");
     let release = s("releaseName");

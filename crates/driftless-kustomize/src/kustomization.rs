@@ -110,23 +110,27 @@ pub struct Kustomization {
 }
 
 impl Kustomization {
-    /// Finds and parses the kustomization file in `dir`.
-    pub fn load(dir: &Path) -> Result<Kustomization, KustomizationError> {
+    /// The kustomization file of `dir` (exactly one of [`FILE_NAMES`]).
+    pub fn locate(dir: &Path) -> Result<PathBuf, KustomizationError> {
         let found: Vec<PathBuf> = FILE_NAMES
             .iter()
             .map(|n| dir.join(n))
             .filter(|p| p.is_file())
             .collect();
-        let path = match found.as_slice() {
-            [] => return Err(KustomizationError::NotFound(dir.to_path_buf())),
-            [one] => one.clone(),
-            _ => return Err(KustomizationError::Multiple(dir.to_path_buf())),
-        };
-        let text = std::fs::read_to_string(&path).map_err(|source| KustomizationError::Read {
-            path: path.clone(),
+        match found.as_slice() {
+            [] => Err(KustomizationError::NotFound(dir.to_path_buf())),
+            [one] => Ok(one.clone()),
+            _ => Err(KustomizationError::Multiple(dir.to_path_buf())),
+        }
+    }
+
+    /// Reads and parses the file at `real`, naming it `shown`.
+    pub fn read(real: &Path, shown: &Path) -> Result<Kustomization, KustomizationError> {
+        let text = std::fs::read_to_string(real).map_err(|source| KustomizationError::Read {
+            path: shown.to_path_buf(),
             source,
         })?;
-        Self::parse(&text, &path)
+        Self::parse(&text, shown)
     }
 
     /// Parses kustomization text read from `path`.

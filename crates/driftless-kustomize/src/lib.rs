@@ -11,6 +11,7 @@
 
 mod build;
 mod config;
+pub mod confine;
 mod fieldspec;
 mod generator;
 mod helm;
@@ -44,13 +45,15 @@ pub enum Reorder {
     None,
 }
 
-/// Which files a kustomization may read.
+/// Which files a kustomization may read. With [`Options::repository_root`]
+/// set, both also keep every path inside the repository.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LoadRestrictor {
-    /// Only files inside the kustomization's own directory tree (the default).
+    /// Only files inside the kustomization's own directory tree (the default);
+    /// directories (`resources: [../base]`) are kustomizations of their own.
     #[default]
     RootOnly,
-    /// Any file.
+    /// Files outside the kustomization's directory too.
     None,
 }
 
@@ -65,6 +68,10 @@ pub struct Options {
     pub enable_helm: bool,
     /// `--helm-command` (defaults to `helm` on PATH).
     pub helm_command: Option<PathBuf>,
+    /// The repository the build reads from: no file or directory outside it
+    /// (after `..` and symlinks are resolved) is opened, whatever the load
+    /// restrictor. `None` (the default) leaves only the restrictor, as kustomize.
+    pub repository_root: Option<PathBuf>,
 }
 
 /// Errors from a build.
@@ -93,6 +100,17 @@ pub enum Error {
         path: PathBuf,
         /// The kustomization root.
         root: PathBuf,
+    },
+    /// A path named by a kustomization leads outside the repository root.
+    #[error("{}: '{entry}': {reason}", file.display())]
+    OutsideRepository {
+        /// The kustomization file (or directory) naming the path.
+        file: PathBuf,
+        /// The entry as written.
+        entry: String,
+        /// Where it leads, or which symlink leaves the repository (boxed:
+        /// errors travel by value and this is the rare one).
+        reason: Box<confine::ConfineError>,
     },
     /// A kustomization includes itself, directly or through others.
     #[error("cycle detected: {0} includes itself")]

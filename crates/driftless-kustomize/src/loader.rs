@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::confine::{ConfineError, confine};
+use crate::kustomization::Kustomization;
 use crate::resource::Resource;
 use crate::{Error, LoadRestrictor, yaml};
 
@@ -14,25 +16,95 @@ pub struct Loader {
     pub root: PathBuf,
     /// The restrictor in force.
     pub restrictor: LoadRestrictor,
+    /// The repository nothing may be read outside of (canonical), if any.
+    pub repository: Option<PathBuf>,
+    /// The kustomization file, named in errors (the directory until loaded).
+    pub file: PathBuf,
 }
 
 impl Loader {
-    /// A loader rooted at `root`.
-    pub fn new(root: &Path, restrictor: LoadRestrictor) -> Result<Loader, Error> {
-        let root = root.canonicalize().map_err(|source| Error::Io {
-            path: root.to_path_buf(),
-            source,
-        })?;
-        Ok(Loader { root, restrictor })
+    /// The loader of the top directory of a build, confined to `repository`.
+    pub fn new(
+        dir: &Path,
+        restrictor: LoadRestrictor,
+        repository: Option<&Path>,
+    ) -> Result<Loader, Error> {
+        let repository = match repository {
+            Some(repo) => Some(repo.canonicalize().map_err(|source| Error::Io {
+                path: repo.to_path_buf(),
+                source,
+            })?),
+            None => None,
+        };
+        let root = match &repository {
+            Some(repo) => {
+                let absolute = std::path::absolute(dir).map_err(|source| Error::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+                confine(repo, &absolute, Path::new("")).map_err(|e| refused(dir, dir, e))?
+            }
+            None => dir.canonicalize().map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?,
+        };
+        Ok(Loader {
+            file: root.clone(),
+            root,
+            restrictor,
+            repository,
+        })
     }
 
-    /// Resolves `rel` against the root, refusing escapes under the restrictor.
+    /// The loader of another kustomization directory (`dir`, already
+    /// resolved by [`Loader::resolve`]) with the same restrictions, and its
+    /// kustomization.
+    pub fn open(&self, dir: &Path) -> Result<(Loader, Kustomization), Error> {
+        let mut sub = Loader {
+            root: dir.to_path_buf(),
+            restrictor: self.restrictor,
+            repository: self.repository.clone(),
+            file: dir.to_path_buf(),
+        };
+        let k = sub.kustomization()?;
+        Ok((sub, k))
+    }
+
+    /// Reads this directory's kustomization file, which must itself resolve
+    /// inside the repository (it may be a symlink).
+    pub fn kustomization(&mut self) -> Result<Kustomization, Error> {
+        let found = Kustomization::locate(&self.root)?;
+        // Only the repository bounds it: kustomize's restrictor does not
+        // apply to the kustomization file itself.
+        let real = match &self.repository {
+            Some(repo) => {
+                confine(repo, &self.root, &found).map_err(|e| refused(&found, &found, e))?
+            }
+            None => found.clone(),
+        };
+        let k = Kustomization::read(&real, &found)?;
+        self.file = found;
+        Ok(k)
+    }
+
+    /// Resolves `rel` against the root, refusing escapes from the repository
+    /// and, under the root-only restrictor, files outside the kustomization
+    /// directory. The result may not exist; opening it then names it.
     pub fn resolve(&self, rel: &str) -> Result<PathBuf, Error> {
-        let joined = self.root.join(rel);
-        let real = joined.canonicalize().map_err(|source| Error::Io {
-            path: joined.clone(),
-            source,
-        })?;
+        let real = match &self.repository {
+            Some(repo) => confine(repo, &self.root, Path::new(rel))
+                .map_err(|e| refused(&self.file, rel, e))?,
+            None => {
+                let joined = self.root.join(rel);
+                joined.canonicalize().map_err(|source| Error::Io {
+                    path: joined.clone(),
+                    source,
+                })?
+            }
+        };
+        // Directories are kustomizations of their own with their own root,
+        // as in kustomize; only files must stay below this one.
         if self.restrictor == LoadRestrictor::RootOnly
             && real.is_file()
             && !real.starts_with(&self.root)
@@ -62,6 +134,18 @@ impl Loader {
         let text = String::from_utf8(bytes)
             .map_err(|_| Error::invalid(&path, "file is not valid UTF-8"))?;
         Ok((path, text))
+    }
+}
+
+/// The error for `entry` of `file` refused by the repository confinement.
+pub(crate) fn refused(file: &Path, entry: impl AsRef<Path>, e: ConfineError) -> Error {
+    match e {
+        ConfineError::Io { path, source } => Error::Io { path, source },
+        refused => Error::OutsideRepository {
+            file: file.to_path_buf(),
+            entry: entry.as_ref().display().to_string(),
+            reason: Box::new(refused),
+        },
     }
 }
 

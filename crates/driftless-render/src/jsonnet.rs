@@ -71,17 +71,19 @@ impl RootedImports {
         candidate: &Path,
         shown: &str,
     ) -> jrsonnet_evaluator::Result<Option<SourcePath>> {
-        if !candidate.is_file() {
+        use driftless_kustomize::confine::{ConfineError, confine};
+        // Confined before anything is probed, and a link leading out is named.
+        let real = match confine(&self.root, Path::new(""), candidate) {
+            Ok(real) => real,
+            Err(ConfineError::Io { .. }) => return Ok(None),
+            Err(refused) => {
+                return Err(
+                    ErrorKind::RuntimeError(format!("import {shown:?}: {refused}").into()).into(),
+                );
+            }
+        };
+        if !real.is_file() {
             return Ok(None);
-        }
-        let real = candidate
-            .canonicalize()
-            .map_err(|e| ErrorKind::ImportIo(format!("{}: {e}", candidate.display())))?;
-        if !real.starts_with(&self.root) {
-            return Err(ErrorKind::RuntimeError(
-                format!("import {shown:?}: outside the repository root").into(),
-            )
-            .into());
         }
         Ok(Some(SourcePath::new(SourceFile::new(real))))
     }

@@ -108,7 +108,7 @@ pub fn render(dir: &Path, opts: &RenderOptions) -> Result<ObjectSet, Error> {
         None => detect(&dir)?,
     };
     let items = match kind {
-        RenderKind::Kustomize => kustomize(&dir, &opts.kustomize)?,
+        RenderKind::Kustomize => kustomize(&root, &dir, &opts.kustomize)?,
         RenderKind::Plain => plain::render(&root, &dir, &opts.plain)?,
         RenderKind::Helm => helm::render(&root, &dir, &opts.helm)?,
         #[cfg(feature = "jsonnet")]
@@ -144,8 +144,17 @@ fn resolve_dirs(dir: &Path, root: &Path) -> Result<(PathBuf, PathBuf), Error> {
     Ok((root, real_dir))
 }
 
-fn kustomize(dir: &Path, opts: &driftless_kustomize::Options) -> Result<Vec<Rendered>, Error> {
-    let list = driftless_kustomize::build(dir, opts).map_err(|source| Error::Kustomize {
+/// Builds the kustomization in `dir`, reading nothing outside `root`.
+fn kustomize(
+    root: &Path,
+    dir: &Path,
+    opts: &driftless_kustomize::Options,
+) -> Result<Vec<Rendered>, Error> {
+    let opts = driftless_kustomize::Options {
+        repository_root: Some(root.to_path_buf()),
+        ..opts.clone()
+    };
+    let list = driftless_kustomize::build(dir, &opts).map_err(|source| Error::Kustomize {
         dir: dir.to_path_buf(),
         source,
     })?;

@@ -1,7 +1,9 @@
 //! Keeps every file a render reads inside the repository root.
 
 use std::collections::HashSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use driftless_kustomize::confine::{self, ConfineError};
 
 /// Errors from resolving paths against the repository root.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +13,14 @@ pub enum PathError {
     OutsideRoot {
         /// The refused path, as given or as found in the tree.
         path: PathBuf,
+        /// The repository root.
+        root: PathBuf,
+    },
+    /// A symlink inside the root leads outside it, or loops.
+    #[error("symlink {link} leads outside the repository root {root} or loops")]
+    Link {
+        /// The link, relative to the root.
+        link: PathBuf,
         /// The repository root.
         root: PathBuf,
     },
@@ -33,7 +43,18 @@ pub enum PathError {
 }
 
 /// Directory nesting accepted when walking a tree; real repositories stay far below.
-pub const MAX_TREE_DEPTH: usize = 64;
+pub const MAX_TREE_DEPTH: usize = confine::MAX_TREE_DEPTH;
+
+impl From<ConfineError> for PathError {
+    fn from(e: ConfineError) -> PathError {
+        match e {
+            ConfineError::Outside { path, root } => PathError::OutsideRoot { path, root },
+            ConfineError::Link { link, root } => PathError::Link { link, root },
+            ConfineError::TooDeep { path, limit } => PathError::TooDeep { path, limit },
+            ConfineError::Io { path, source } => PathError::Io { path, source },
+        }
+    }
+}
 
 /// Canonicalizes `path`, naming it in the error.
 pub fn canonical(path: &Path) -> Result<PathBuf, PathError> {
@@ -43,84 +64,28 @@ pub fn canonical(path: &Path) -> Result<PathBuf, PathError> {
     })
 }
 
-/// Resolves `given` (relative to `base`, or absolute) and refuses it unless it
-/// lies inside `root` after symlinks are followed. `root` must be canonical.
+/// Resolves `given` (relative to `base`) and refuses it unless it lies inside
+/// `root` after `..` and symlinks are followed; a symlink that leads out is
+/// named. `root` must be canonical, and the path must exist.
 pub fn resolve_inside(root: &Path, base: &Path, given: &Path) -> Result<PathBuf, PathError> {
-    let refused = || PathError::OutsideRoot {
-        path: given.to_path_buf(),
-        root: root.to_path_buf(),
-    };
-    // Absolute paths and `..` are refused before touching the file system, so a
-    // configuration cannot even probe for files outside the repository.
+    // Options name paths in the repository; an absolute one is refused even
+    // when it happens to point inside, so a configuration means the same in
+    // every checkout.
     if given.is_absolute() {
-        return Err(refused());
+        return Err(PathError::OutsideRoot {
+            path: given.to_path_buf(),
+            root: root.to_path_buf(),
+        });
     }
-    let joined = base.join(given);
-    if !lexically_inside(root, &joined) {
-        return Err(refused());
-    }
-    let real = canonical(&joined)?;
-    if !real.starts_with(root) {
-        return Err(refused());
-    }
+    let real = confine::confine(root, base, given)?;
+    std::fs::metadata(&real).map_err(io_error(&base.join(given)))?;
     Ok(real)
-}
-
-/// True when `path` stays below `root` once `.` and `..` are applied textually.
-fn lexically_inside(root: &Path, path: &Path) -> bool {
-    let Ok(rest) = path.strip_prefix(root) else {
-        return false;
-    };
-    let mut depth: usize = 0;
-    for part in rest.components() {
-        match part {
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::ParentDir => match depth.checked_sub(1) {
-                Some(d) => depth = d,
-                None => return false,
-            },
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
-    }
-    true
 }
 
 /// Refuses `dir` when any symlink below it resolves outside `root`, so tools
 /// that follow links themselves (helm, jsonnet imports) cannot leave the root.
 pub fn check_tree(root: &Path, dir: &Path) -> Result<(), PathError> {
-    let mut seen = HashSet::new();
-    walk_links(root, dir, 0, &mut seen)
-}
-
-fn walk_links(
-    root: &Path,
-    dir: &Path,
-    depth: usize,
-    seen: &mut HashSet<PathBuf>,
-) -> Result<(), PathError> {
-    let Some(entries) = enter_dir(dir, depth, Some(seen))? else {
-        return Ok(());
-    };
-    for entry in entries {
-        let path = entry.path();
-        let kind = entry.file_type().map_err(io_error(&path))?;
-        if kind.is_symlink() {
-            let real = canonical(&path)?;
-            if !real.starts_with(root) {
-                return Err(PathError::OutsideRoot {
-                    path,
-                    root: root.to_path_buf(),
-                });
-            }
-            if real.is_dir() {
-                walk_links(root, &real, depth + 1, seen)?;
-            }
-        } else if kind.is_dir() {
-            walk_links(root, &path, depth + 1, seen)?;
-        }
-    }
-    Ok(())
+    Ok(confine::check_tree(root, dir)?)
 }
 
 /// Maps an I/O error to one naming `path`.
@@ -168,21 +133,4 @@ pub fn display_relative(root: &Path, path: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     parts.join("/")
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::lexically_inside;
-
-    #[test]
-    fn parent_components_may_not_climb_above_the_root() {
-        let root = Path::new("/repo");
-        assert!(lexically_inside(root, Path::new("/repo/a/../b")));
-        assert!(lexically_inside(root, Path::new("/repo/./a")));
-        assert!(!lexically_inside(root, Path::new("/repo/../etc")));
-        assert!(!lexically_inside(root, Path::new("/repo/a/../../etc")));
-        assert!(!lexically_inside(root, Path::new("/elsewhere/a")));
-    }
 }

@@ -1,7 +1,7 @@
 //! Turning config objects into the options of the source, render and kube crates.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use driftless_api::{App, GitSource, LoadRestrictor, RenderKind, VerifyMode, VerifyProvider};
 use driftless_kube::ApplyOptions;
@@ -117,14 +117,16 @@ pub(super) fn render_options(app: &App, root: &Path, vars: Option<SecretData>) -
         if h.namespace.is_some() {
             opts.helm.namespace = h.namespace.clone();
         }
-        opts.helm.values_files = h.values_files.iter().map(|f| root.join(f)).collect();
+        // Relative to the App's path (the chart); the render keeps them in the snapshot.
+        opts.helm.values_files = h.values_files.iter().map(PathBuf::from).collect();
         opts.helm.values = h.values.clone().map(serde_json::Value::Object);
     }
     if let Some(j) = &render.jsonnet {
         opts.jsonnet.main = j.main.clone();
         opts.jsonnet.ext_vars = j.ext_vars.clone();
         opts.jsonnet.tla_vars = j.tlas.clone();
-        opts.jsonnet.lib_paths = j.lib_paths.iter().map(|p| root.join(p)).collect();
+        // Relative to the snapshot root; the render keeps them inside it.
+        opts.jsonnet.lib_paths = j.lib_paths.iter().map(PathBuf::from).collect();
     }
     if let Some(p) = &render.plain {
         opts.plain.recursive = p.recursive;
@@ -184,5 +186,103 @@ mod tests {
         assert!(err.contains("known_hosts"), "{err}");
         let err = auth(&data(&[("token", "t")])).expect_err("unknown keys");
         assert!(err.contains("bearerToken"), "{err}");
+    }
+
+    /// An App of the given render settings at `path`, as a config file holds it.
+    fn app(path: &str, render: serde_json::Value) -> App {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": driftless_api::API_VERSION,
+            "kind": "App",
+            "metadata": {"name": "web"},
+            "spec": {"sourceRef": {"name": "platform"}, "path": path, "render": render},
+        }))
+        .expect("valid App")
+    }
+
+    /// A snapshot-like tree: `files` written below a fresh directory.
+    fn snapshot(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (rel, body) in files {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+            std::fs::write(path, body).expect("write");
+        }
+        let root = dir.path().canonicalize().expect("canonical");
+        (dir, root)
+    }
+
+    #[test]
+    fn jsonnet_lib_paths_are_relative_to_the_snapshot_root() {
+        let (_dir, root) = snapshot(&[
+            ("lib/names.libsonnet", "{ name: 'from-lib' }\n"),
+            (
+                "apps/j/main.jsonnet",
+                "local n = import 'names.libsonnet';\n{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: n.name } }\n",
+            ),
+        ]);
+        let lib = app(
+            "apps/j",
+            serde_json::json!({"jsonnet": {"libPaths": ["lib"]}}),
+        );
+        let opts = render_options(&lib, &root, None);
+        let set = driftless_render::render(&root.join("apps/j"), &opts).expect("renders");
+        let names: Vec<&str> = set
+            .iter()
+            .filter_map(|o| o["metadata"]["name"].as_str())
+            .collect();
+        assert_eq!(names, vec!["from-lib"]);
+        let above = app(
+            "apps/j",
+            serde_json::json!({"jsonnet": {"libPaths": ["../outside"]}}),
+        );
+        let err =
+            driftless_render::render(&root.join("apps/j"), &render_options(&above, &root, None))
+                .expect_err("a library path above the snapshot");
+        assert!(
+            err.to_string().contains("outside the repository root"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn helm_values_files_are_relative_to_the_app_path() {
+        let (_dir, root) = snapshot(&[
+            (
+                "charts/web/Chart.yaml",
+                "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+            ),
+            ("charts/web/values.yaml", "name: default\nsize: small\n"),
+            ("charts/web/values-prod.yaml", "name: prod\n"),
+            ("values/shared.yaml", "size: large\n"),
+            (
+                "charts/web/templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}-{{ .Values.size }}\n",
+            ),
+        ]);
+        let chart = app(
+            "charts/web",
+            serde_json::json!({"helm": {"valuesFiles": ["values-prod.yaml", "../../values/shared.yaml"]}}),
+        );
+        let mut opts = render_options(&chart, &root, None);
+        opts.helm.command = Some(helm());
+        let set = driftless_render::render(&root.join("charts/web"), &opts).expect("renders");
+        let names: Vec<&str> = set
+            .iter()
+            .filter_map(|o| o["metadata"]["name"].as_str())
+            .collect();
+        assert_eq!(names, vec!["prod-large"]);
+    }
+
+    /// The helm that scripts/ci/install-driftless-render.sh pins, else `helm` on PATH.
+    fn helm() -> PathBuf {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let pinned = home.join(".cache/driftless/helm-v3.16.3/helm");
+        if pinned.is_file() {
+            pinned
+        } else {
+            PathBuf::from("helm")
+        }
     }
 }

@@ -1,32 +1,10 @@
 //! Error messages name the file at fault, and the load restrictor holds.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use driftless_kustomize::{LoadRestrictor, Options, build};
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempTree(PathBuf);
-
-impl TempTree {
-    fn new(name: &str, files: &[(&str, &str)]) -> TempTree {
-        let dir =
-            std::env::temp_dir().join(format!("driftless-kustomize-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for (rel, body) in files {
-            let path = dir.join(rel);
-            std::fs::create_dir_all(path.parent().expect("file has a parent"))
-                .expect("create dirs");
-            std::fs::write(&path, body).expect("write file");
-        }
-        TempTree(dir)
-    }
-}
-
-impl Drop for TempTree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::support::TempTree;
 
 fn error_of(dir: &Path, opts: &Options) -> String {
     match build(dir, opts) {

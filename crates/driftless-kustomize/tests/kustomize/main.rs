@@ -2,6 +2,7 @@
 //! this crate's corpus of real-world layouts, both compared byte for byte
 //! with the output of kustomize v5.5.0.
 
+mod confinement;
 mod conformance;
 mod corpus;
 mod corpus_gate;

@@ -52,6 +52,7 @@ pub fn run_case(case: &Path) -> Outcome {
         },
         enable_helm: flags.contains("--enable-helm"),
         helm_command: helm_command(),
+        repository_root: None,
     };
     let expect_error = is_error_case(case);
     let result = build(&build_dir, &opts).and_then(|list| Ok(list.to_yaml()?));
@@ -163,4 +164,30 @@ pub fn run_all(dir: &Path, label: &str) -> Tally {
 /// Whether the case expects the build to fail.
 fn is_error_case(case: &Path) -> bool {
     std::fs::read_to_string(case.join("EXPECT")).is_ok_and(|e| e.trim() == "error")
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempTree(pub PathBuf);
+
+impl TempTree {
+    /// Writes `files` (relative path, content) below a new directory named after `name`.
+    pub fn new(name: &str, files: &[(&str, &str)]) -> TempTree {
+        let dir =
+            std::env::temp_dir().join(format!("driftless-kustomize-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (rel, body) in files {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().expect("file has a parent"))
+                .expect("create dirs");
+            std::fs::write(&path, body).expect("write file");
+        }
+        std::fs::create_dir_all(&dir).expect("create dir");
+        TempTree(dir)
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

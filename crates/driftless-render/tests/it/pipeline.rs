@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use driftless_kustomize::LoadRestrictor;
 use driftless_render::{Error, PathError, RenderKind, RenderOptions, Substitution, detect, render};
 
 use crate::{Repo, config_map, names};
@@ -203,6 +204,53 @@ fn kustomize_keeps_its_load_restrictor() {
     let err = render(&repo.path("app"), &repo.opts()).expect_err("restricted");
     assert!(matches!(err, Error::Kustomize { .. }), "{err}");
     assert!(err.to_string().contains("security"), "{err}");
+}
+
+#[test]
+fn a_kustomization_cannot_reach_into_a_neighbouring_snapshot() {
+    // Two snapshots side by side in one cache, as `serve` keeps them.
+    let cache = Repo::new();
+    cache.write(
+        "1111/secret-app/kustomization.yaml",
+        "resources:\n- secret.yaml\n",
+    );
+    cache.write(
+        "1111/secret-app/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: theirs\nstringData:\n  token: s3cret\n",
+    );
+    let mine = cache.path("2222");
+    let opts = RenderOptions::new(&mine);
+    for (entry, restrictor) in [
+        ("../../1111/secret-app", LoadRestrictor::RootOnly),
+        (
+            &*cache.path("1111/secret-app").display().to_string(),
+            LoadRestrictor::RootOnly,
+        ),
+        ("../../1111/secret-app/secret.yaml", LoadRestrictor::None),
+    ] {
+        cache.write(
+            "2222/app/kustomization.yaml",
+            &format!("resources:\n- {entry}\n"),
+        );
+        let mut opts = opts.clone();
+        opts.kustomize.load_restrictor = restrictor;
+        let err = render(&mine.join("app"), &opts).expect_err("the other snapshot is refused");
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                Error::Kustomize {
+                    source: driftless_kustomize::Error::OutsideRepository { .. },
+                    ..
+                }
+            ),
+            "{entry}: {msg}"
+        );
+        assert!(
+            msg.contains("outside the repository root") && msg.contains(entry),
+            "{msg}"
+        );
+    }
 }
 
 #[test]
