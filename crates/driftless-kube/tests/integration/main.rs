@@ -7,4 +7,5 @@ mod faults;
 mod health_conformance;
 mod lifecycle;
 mod support;
+mod watch_failures;
 mod yaml_roundtrip;
