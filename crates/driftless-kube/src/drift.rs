@@ -26,8 +26,11 @@ use crate::wait::ObjectHealth;
 /// Server-side end of each watch request; shorter than the client's read
 /// timeout, so a quiet watch ends cleanly and resumes where it was.
 const WATCH_SECONDS: u32 = 25;
-/// Pause before listing again after a failed list or watch.
+/// Pause before listing again after the first failed list or watch; it
+/// doubles with each failure in a row up to [`RETRY_MAX`].
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// The longest pause between attempts of a failing watch.
+const RETRY_MAX: Duration = Duration::from_secs(60);
 /// Events kept for slow subscribers.
 const CHANNEL_CAPACITY: usize = 1024;
 
@@ -50,6 +53,33 @@ pub enum DriftError {
         /// What went wrong.
         source: crate::object::ObjectError,
     },
+}
+
+/// A list or watch of one resource type that failed (RBAC, a removed
+/// kind, an unreachable API server); the watch lists again after `retry_in`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchFailure {
+    /// The resource type: `Kind` and `apiVersion`, e.g. `ConfigMap v1`.
+    pub resource: String,
+    /// What failed and why.
+    pub error: String,
+    /// Failures in a row, this one included.
+    pub failures: u32,
+    /// Pause before the next list.
+    pub retry_in: Duration,
+}
+
+impl std::fmt::Display for WatchFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "watching {}: {} (failure {} in a row; listing again in {:.1}s)",
+            self.resource,
+            self.error,
+            self.failures,
+            self.retry_in.as_secs_f64()
+        )
+    }
 }
 
 /// How a managed object drifted.
@@ -100,6 +130,8 @@ struct Shared {
     listed: RwLock<HashSet<String>>,
     /// Names of tracked Apps one of whose objects changed health.
     health_changes: broadcast::Sender<String>,
+    /// Failed lists and watches.
+    failures: broadcast::Sender<WatchFailure>,
 }
 
 /// The drift watches of one cluster. Dropping it stops the watches.
@@ -134,6 +166,7 @@ impl DriftWatch {
     pub fn start(target: Target) -> Self {
         let (events, _) = broadcast::channel(CHANNEL_CAPACITY);
         let (health_changes, _) = broadcast::channel(CHANNEL_CAPACITY);
+        let (failures, _) = broadcast::channel(CHANNEL_CAPACITY);
         Self {
             target,
             shared: Arc::new(Shared {
@@ -142,6 +175,7 @@ impl DriftWatch {
                 health: RwLock::default(),
                 listed: RwLock::default(),
                 health_changes,
+                failures,
             }),
             watches: Mutex::default(),
         }
@@ -150,6 +184,12 @@ impl DriftWatch {
     /// Drift events of every tracked App, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<DriftEvent> {
         self.shared.events.subscribe()
+    }
+
+    /// Failed lists and watches, from now on: without a subscriber a watch
+    /// that RBAC forbids would only retry, unseen.
+    pub fn subscribe_failures(&self) -> broadcast::Receiver<WatchFailure> {
+        self.shared.failures.subscribe()
     }
 
     /// Names of tracked Apps whose objects changed health, from now on: a
@@ -288,18 +328,22 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Lists, then watches from the list's version; lists again after errors.
+/// Lists, then watches from the list's version; lists again after errors,
+/// with a growing, jittered pause while they go on, and reports each one.
 /// Runs until the owning [`DriftWatch`] aborts it.
 async fn watch_loop(api: Api<DynamicObject>, resource: Resource, shared: Arc<Shared>) {
     let selector = ListParams::default().labels(OWNER_LABEL);
+    let mut failures = 0;
     loop {
         let list = match api.list(&selector).await {
             Ok(list) => list,
-            Err(_) => {
-                tokio::time::sleep(RETRY_PAUSE).await;
+            Err(e) => {
+                failures += 1;
+                pause_after(&shared, &resource, failures, &format!("list: {e}")).await;
                 continue;
             }
         };
+        failures = 0;
         let items: Vec<Seen> = list
             .items
             .into_iter()
@@ -315,9 +359,10 @@ async fn watch_loop(api: Api<DynamicObject>, resource: Resource, shared: Arc<Sha
         let params = WatchParams::default()
             .labels(OWNER_LABEL)
             .timeout(WATCH_SECONDS);
-        'watch: loop {
-            let Ok(stream) = api.watch(&params, &version).await else {
-                break 'watch;
+        let failure: Option<String> = 'watch: loop {
+            let stream = match api.watch(&params, &version).await {
+                Ok(stream) => stream,
+                Err(e) => break 'watch Some(format!("watch: {e}")),
             };
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {
@@ -328,8 +373,12 @@ async fn watch_loop(api: Api<DynamicObject>, resource: Resource, shared: Arc<Sha
                         version = b.metadata.resource_version;
                         continue;
                     }
-                    // An expired version or a broken stream: list afresh.
-                    Ok(WatchEvent::Error(_)) | Err(_) => break 'watch,
+                    // An expired version: list afresh, nothing failed.
+                    Ok(WatchEvent::Error(status)) if status.code == 410 => break 'watch None,
+                    Ok(WatchEvent::Error(status)) => {
+                        break 'watch Some(format!("watch: {} ({})", status.message, status.code));
+                    }
+                    Err(e) => break 'watch Some(format!("watch stream: {e}")),
                 };
                 if let Some(v) = &obj.metadata.resource_version {
                     version.clone_from(v);
@@ -339,9 +388,54 @@ async fn watch_loop(api: Api<DynamicObject>, resource: Resource, shared: Arc<Sha
                     inspect(&shared, seen, kind).await;
                 }
             }
+        };
+        match failure {
+            Some(error) => {
+                failures += 1;
+                pause_after(&shared, &resource, failures, &error).await;
+            }
+            None => tokio::time::sleep(RETRY_PAUSE).await,
         }
-        tokio::time::sleep(RETRY_PAUSE).await;
     }
+}
+
+/// Reports the `failures`-th failure in a row of `resource`'s watch and
+/// waits before the next attempt.
+async fn pause_after(shared: &Shared, resource: &Resource, failures: u32, error: &str) {
+    let retry_in = retry_delay(failures, jitter());
+    let failure = WatchFailure {
+        resource: format!("{} {}", resource.api.kind, resource.api.api_version),
+        error: error.to_owned(),
+        failures,
+        retry_in,
+    };
+    // No subscriber is not an error: the watch still retries.
+    let _ = shared.failures.send(failure);
+    tokio::time::sleep(retry_in).await;
+}
+
+/// The pause after `failures` failures in a row: [`RETRY_PAUSE`] doubled for
+/// each earlier one, at most [`RETRY_MAX`], stretched by `jitter` (0 to
+/// 0.25) so that the watches of many kinds do not retry in step.
+fn retry_delay(failures: u32, jitter: f64) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    let base = RETRY_PAUSE.saturating_mul(1 << doublings).min(RETRY_MAX);
+    base.mul_f64(1.0 + jitter.clamp(0.0, 0.25))
+}
+
+/// A fraction in `[0, 0.25)` that differs from call to call.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    // Each RandomState is seeded afresh: enough randomness to spread retries.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(now);
+    let bits = hasher.finish() >> 11;
+    #[allow(clippy::cast_precision_loss)]
+    let unit = bits as f64 / (1u64 << 53) as f64;
+    unit * 0.25
 }
 
 /// A live object the watch received, with its owning App and key.
@@ -502,6 +596,20 @@ fn owns(fields: &Value, path: &[String]) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn retries_back_off_with_jitter_up_to_a_limit() {
+        assert_eq!(retry_delay(1, 0.0), RETRY_PAUSE);
+        assert_eq!(retry_delay(2, 0.0), RETRY_PAUSE * 2);
+        assert_eq!(retry_delay(4, 0.0), RETRY_PAUSE * 8);
+        assert_eq!(retry_delay(100, 0.0), RETRY_MAX);
+        assert_eq!(retry_delay(1, 0.25), RETRY_PAUSE.mul_f64(1.25));
+        // Even the largest jitter of one step stays below the next step.
+        assert!(retry_delay(3, 0.25) < retry_delay(4, 0.0));
+        let spread: HashSet<u64> = (0..20).map(|_| jitter().to_bits()).collect();
+        assert!(spread.len() > 1, "jitter never changes");
+        assert!((0..100).map(|_| jitter()).all(|j| (0.0..0.25).contains(&j)));
+    }
 
     #[test]
     fn managers_owning_the_drifted_field_are_named() {

@@ -28,13 +28,13 @@ mod wait;
 mod yaml;
 
 pub use apply::{Action, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Skipped, apply};
-pub use drift::{DriftError, DriftEvent, DriftKind, DriftWatch};
+pub use drift::{DriftError, DriftEvent, DriftKind, DriftWatch, WatchFailure};
 pub use health::{Health, HealthStatus, aggregate, assess, assess_live, is_terminal_failure};
 pub use intent::{DIGEST_ANNOTATION, drifted_fields};
 pub use object::{OWNER_LABEL, ObjectError, ObjectKey, ObjectRef};
 pub use plan::diff;
 pub use prune::delete_app;
-pub use target::{Resource, Target, TargetError};
+pub use target::{Resource, SERVICE_ACCOUNT_DIR, Target, TargetError, error_chain, is_unreachable};
 pub use wait::{ObjectHealth, WaitError, assess_objects, wait_healthy, wait_healthy_with};
 
 /// Field manager name of every write driftless makes.

@@ -27,6 +27,17 @@ pub enum TargetError {
     /// Neither in-cluster configuration nor a default kubeconfig was found.
     #[error("no cluster configuration found: {0}")]
     NoConfig(String),
+    /// In-cluster configuration was asked for outside a pod.
+    #[error(
+        "in-cluster configuration is unavailable: {missing} (is this process running in a pod?)"
+    )]
+    NotInCluster {
+        /// What a pod would provide and this process lacks.
+        missing: String,
+    },
+    /// The in-cluster configuration a pod provides could not be read.
+    #[error("reading the in-cluster configuration: {0}")]
+    InCluster(#[source] kube::config::InClusterError),
     /// The HTTP client could not be built from the configuration.
     #[error("building a client for {cluster}: {source}")]
     Client {
@@ -86,6 +97,43 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// Where a pod finds its ServiceAccount's token, CA and namespace.
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// `err` followed by each cause its message leaves out: a failed request
+/// shows as `client error (Connect)` while the refused connection, the DNS
+/// failure or the certificate problem is only in its sources.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let part = e.to_string();
+        if !part.is_empty() && !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = e.source();
+    }
+    text
+}
+
+/// Whether `err` failed before any API server answered: the connection or
+/// the name lookup failed, or the connection broke.
+pub fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(kube::Error::Api(_)) = e.downcast_ref::<kube::Error>() {
+            return false;
+        }
+        // Connect, lookup and read failures all end in an I/O error.
+        if e.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// How long a single API request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -124,6 +172,27 @@ impl Target {
                 .map_err(|e| TargetError::NoConfig(e.to_string()))?,
         };
         Self::from_config(config)
+    }
+
+    /// Connects with the ServiceAccount a pod is given: the API server from
+    /// `KUBERNETES_SERVICE_HOST`/`_PORT`, the token and CA from
+    /// [`SERVICE_ACCOUNT_DIR`]. Outside a pod this fails and says what is missing.
+    pub fn in_cluster() -> Result<Self, TargetError> {
+        let host = std::env::var_os("KUBERNETES_SERVICE_HOST").filter(|h| !h.is_empty());
+        let token = Path::new(SERVICE_ACCOUNT_DIR).join("token");
+        let missing = match (host.is_some(), token.is_file()) {
+            (true, true) => None,
+            (false, true) => Some("KUBERNETES_SERVICE_HOST is not set".to_owned()),
+            (true, false) => Some(format!("no service-account token at {}", token.display())),
+            (false, false) => Some(format!(
+                "KUBERNETES_SERVICE_HOST is not set and there is no service-account token at {}",
+                token.display()
+            )),
+        };
+        if let Some(missing) = missing {
+            return Err(TargetError::NotInCluster { missing });
+        }
+        Self::from_config(Config::incluster().map_err(TargetError::InCluster)?)
     }
 
     /// A target from a ready client configuration.

@@ -177,6 +177,61 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `url` without the password of its user-info, and the credentials that
+/// password was for: `https://user:pass@host/r` gives `https://user@host/r`
+/// and Basic credentials of `user` and `pass` (percent-decoded). A URL
+/// handed to `git` is on its command line, which every local user can read
+/// in a process listing; credentials travel in the environment instead.
+/// Only HTTP(S) can use them; for other schemes the password is dropped.
+pub fn split_url_credentials(url: &str) -> (String, Option<Auth>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return (url.to_string(), None);
+    };
+    let Some((user, password)) = userinfo.split_once(':') else {
+        return (url.to_string(), None);
+    };
+    let bare = if user.is_empty() {
+        format!("{scheme}://{host}{path}")
+    } else {
+        format!("{scheme}://{user}@{host}{path}")
+    };
+    let auth = is_http_url(url).then(|| Auth::Basic {
+        username: percent_decode(user),
+        password: percent_decode(password),
+    });
+    (bare, auth)
+}
+
+/// Decodes `%XX` escapes as a URL's user-info may hold them; anything else
+/// is kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Value of the HTTP `Authorization` header for `auth`, if it uses one.
 pub fn http_authorization(auth: &Auth) -> Option<String> {
     match auth {
@@ -306,6 +361,32 @@ mod tests {
         assert!(!is_ssh_url("https://example.com/org/repo.git"));
         assert!(!is_ssh_url("/srv/git/repo.git"));
         assert!(!is_ssh_url("file:///srv/git/repo.git"));
+    }
+
+    #[test]
+    fn url_passwords_become_basic_credentials() {
+        let (url, auth) = split_url_credentials("https://bob:p%40ss%3Aw@git.example.com/r.git");
+        assert_eq!(url, "https://bob@git.example.com/r.git");
+        assert_eq!(
+            auth,
+            Some(Auth::Basic {
+                username: "bob".into(),
+                password: "p@ss:w".into(),
+            })
+        );
+        let (url, auth) = split_url_credentials("http://:tok@host:8080/r");
+        assert_eq!(url, "http://host:8080/r");
+        assert!(matches!(auth, Some(Auth::Basic { username, .. }) if username.is_empty()));
+        let (url, auth) = split_url_credentials("ssh://git:pw@host/r");
+        assert_eq!((url.as_str(), auth), ("ssh://git@host/r", None));
+        for plain in [
+            "https://bob@host/r",
+            "https://host/r",
+            "/srv/r.git",
+            "git@host:r",
+        ] {
+            assert_eq!(split_url_credentials(plain), (plain.to_string(), None));
+        }
     }
 
     #[test]

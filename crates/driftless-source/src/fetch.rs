@@ -137,6 +137,27 @@ impl SourceSpec {
     }
 }
 
+impl SourceSpec {
+    /// The spec with a password in the URL's user-info taken out of the URL
+    /// (see [`auth::split_url_credentials`]); credentials given in `auth`
+    /// win over the URL's. Every git run and cache key uses this form.
+    pub fn without_url_password(&self) -> std::borrow::Cow<'_, SourceSpec> {
+        let (url, from_url) = auth::split_url_credentials(&self.url);
+        if url == self.url {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let auth = match (&self.auth, from_url) {
+            (Auth::None, Some(found)) => found,
+            (given, _) => given.clone(),
+        };
+        std::borrow::Cow::Owned(SourceSpec {
+            url,
+            auth,
+            ..self.clone()
+        })
+    }
+}
+
 type SharedResult = Result<Revision, String>;
 
 /// Last result of a (url, ref) fetch, used to de-duplicate concurrent callers.
@@ -207,7 +228,8 @@ impl Fetcher {
 
     /// Bare repository caching objects fetched from `url`.
     pub fn repo_dir(&self, url: &str) -> PathBuf {
-        self.cache_dir.join("repos").join(key_of(url))
+        let url = auth::split_url_credentials(url).0;
+        self.cache_dir.join("repos").join(key_of(&url))
     }
 
     pub(crate) fn scratch_dir(&self) -> Result<PathBuf, FetchError> {
@@ -223,6 +245,7 @@ impl Fetcher {
     /// wait for a fetch which finished after it arrived takes that result.
     pub fn fetch(&self, spec: &SourceSpec) -> Result<Revision, FetchError> {
         let arrived = Instant::now();
+        let spec = &*spec.without_url_password();
         // Policy and credentials are part of the key: a remembered revision
         // was accepted under that policy, and a caller must not share a result
         // obtained with credentials other than its own.
@@ -546,6 +569,12 @@ impl Fetcher {
     /// Removes cached repositories of URLs not in `keep` (sources that were
     /// deleted or changed URL) and leftovers of interrupted runs; returns what was removed.
     pub fn gc_repos(&self, keep: &[&str]) -> Result<Vec<PathBuf>, FetchError> {
+        // Caches and remembered fetches are keyed by the URL without its password.
+        let keep: Vec<String> = keep
+            .iter()
+            .map(|u| auth::split_url_credentials(u).0)
+            .collect();
+        let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
         {
             // Remembered revisions of dropped URLs would point into deleted caches.
             let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());

@@ -79,6 +79,9 @@ impl Fetcher {
         rev: &Revision,
         subpath: &str,
     ) -> Result<Snapshot, SnapshotError> {
+        // The cache repository is the one `fetch` used: keyed by the URL
+        // without its password.
+        let spec = &*spec.without_url_password();
         let key = format!(
             "{}\0{}\0{}\0{}\0{:?}",
             spec.url,

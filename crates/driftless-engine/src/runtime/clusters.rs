@@ -17,6 +17,31 @@ pub(crate) struct Cluster {
     pub(crate) target: Target,
     /// Watches shared by every App on this cluster.
     pub(crate) watch: DriftWatch,
+    /// How messages name it: `Cluster NAME` or `the default cluster`.
+    pub(crate) label: String,
+}
+
+impl Cluster {
+    /// The condition reason and message of a failed request to this
+    /// cluster, with its causes: `reason`, or `ClusterUnreachable` with the
+    /// Cluster and its address when no API server answered.
+    pub(crate) fn explain(
+        &self,
+        err: &(dyn std::error::Error + 'static),
+        reason: &'static str,
+    ) -> (&'static str, String) {
+        let chain = driftless_kube::error_chain(err);
+        if driftless_kube::is_unreachable(err) {
+            let message = format!(
+                "{} at {} is unreachable: {chain}",
+                self.label,
+                self.target.cluster_url()
+            );
+            ("ClusterUnreachable", message)
+        } else {
+            (reason, chain)
+        }
+    }
 }
 
 /// Clusters by their connection settings; connected on first use.
@@ -31,15 +56,15 @@ const DEFAULT: &str = "(default)";
 impl Clusters {
     /// The cluster named `name` in `config` (the default cluster for `None`),
     /// connecting when first asked. `on_new` receives the drift watch of a
-    /// new connection, to subscribe to.
+    /// new connection, to subscribe to, and how messages name the cluster.
     pub(crate) async fn get(
         &self,
         config: &Config,
         name: Option<&str>,
-        on_new: impl FnOnce(&DriftWatch),
+        on_new: impl FnOnce(&DriftWatch, &str),
     ) -> Result<Arc<Cluster>, String> {
-        let (key, path, context) = match name {
-            None => (DEFAULT.to_owned(), None, None),
+        let (key, path, context, in_cluster) = match name {
+            None => (DEFAULT.to_owned(), None, None, false),
             Some(name) => {
                 let cluster = config
                     .cluster(name)
@@ -49,25 +74,36 @@ impl Clusters {
                 let context = spec.kubeconfig.as_ref().and_then(|k| k.context.clone());
                 // Settings in the key make a changed Cluster connect afresh.
                 let key = format!("{name}|{path:?}|{context:?}|{}", spec.in_cluster);
-                (key, path, context)
+                (key, path, context, spec.in_cluster)
             }
         };
         let mut connected = self.connected.lock().await;
         if let Some(cluster) = connected.get(&key) {
             return Ok(cluster.clone());
         }
-        let target = Target::connect(
-            path.as_deref().map(std::path::Path::new),
-            context.as_deref(),
-        )
-        .await
-        .map_err(|e| {
-            let name = name.unwrap_or("the default cluster");
-            format!("connecting to {name}: {e}")
-        })?;
+        let label = name.map_or_else(
+            || "the default cluster".to_owned(),
+            |n| format!("Cluster {n}"),
+        );
+        let target = if in_cluster {
+            // Never the kubeconfig: a Cluster that says in-cluster means the
+            // pod's own API server, and outside a pod that is an error.
+            Target::in_cluster()
+        } else {
+            Target::connect(
+                path.as_deref().map(std::path::Path::new),
+                context.as_deref(),
+            )
+            .await
+        }
+        .map_err(|e| format!("connecting to {label}: {e}"))?;
         let watch = DriftWatch::start(target.clone());
-        on_new(&watch);
-        let cluster = Arc::new(Cluster { target, watch });
+        on_new(&watch, &label);
+        let cluster = Arc::new(Cluster {
+            target,
+            watch,
+            label,
+        });
         connected.insert(key, cluster.clone());
         Ok(cluster)
     }

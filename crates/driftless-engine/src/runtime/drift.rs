@@ -35,6 +35,27 @@ pub(crate) async fn listen(inner: Weak<Inner>, mut events: broadcast::Receiver<D
     }
 }
 
+/// Logs each failed list or watch of a cluster's drift watch (with the
+/// kind and the cause), until the watch stops: a watch RBAC forbids must
+/// not retry unseen.
+pub(crate) async fn listen_failures(
+    inner: Weak<Inner>,
+    cluster: String,
+    mut failures: broadcast::Receiver<driftless_kube::WatchFailure>,
+) {
+    loop {
+        let failure = match failures.recv().await {
+            Ok(failure) => failure,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        inner.log(&format!("{cluster}: drift {failure}"));
+    }
+}
+
 /// Looks at an App's health again as soon as the watch saw one of its
 /// objects change health, rather than at the next timed look.
 pub(crate) async fn listen_health(inner: Weak<Inner>, mut changes: broadcast::Receiver<String>) {

@@ -8,6 +8,7 @@
 
 mod clusters;
 mod drift;
+mod outcome;
 mod reconcile;
 mod sources;
 mod spec;
@@ -151,8 +152,9 @@ impl Engine {
             }
         });
         for record in inner.store.interrupted() {
+            let why = record.error.as_deref().unwrap_or("interrupted");
             inner.log(&format!(
-                "App/{}: sync {} of {} was interrupted by a stop; it runs again",
+                "App/{}: sync {} of {}: {why}; it runs again",
                 record.app, record.id, record.start.revision.sha
             ));
         }
@@ -257,12 +259,16 @@ impl Engine {
         self.inner.trigger_sources(names)
     }
 
-    /// Stops the queue: running work is cancelled and waited for.
+    /// Stops the queue: running work is cancelled and waited for, then the
+    /// store records the clean stop.
     pub async fn shutdown(&self) {
         self.inner.queue.shutdown().await;
         let handle = lock(&self.dispatcher).take();
         if let Some(handle) = handle {
             let _ = handle.await;
+        }
+        if let Err(e) = self.inner.store.mark_stopped() {
+            self.inner.log(&format!("recording the stop: {e}"));
         }
     }
 }
@@ -332,9 +338,11 @@ impl Inner {
     ) -> Result<Arc<Cluster>, String> {
         let weak = Arc::downgrade(self);
         self.clusters
-            .get(config, name, move |watch| {
+            .get(config, name, move |watch, label| {
                 tokio::spawn(drift::listen(weak.clone(), watch.subscribe()));
-                tokio::spawn(drift::listen_health(weak, watch.subscribe_health()));
+                tokio::spawn(drift::listen_health(weak.clone(), watch.subscribe_health()));
+                let failures = watch.subscribe_failures();
+                tokio::spawn(drift::listen_failures(weak, label.to_owned(), failures));
             })
             .await
     }

@@ -15,6 +15,7 @@ use driftless_render::ObjectSet;
 use driftless_source::Revision;
 
 use super::clusters::{config_map, secret};
+use super::outcome::{PRUNE_WITHHELD, Tally, check_app_path, prune_withheld_message};
 use super::sources::secret_namespace;
 use super::{Applied, Inner, lock, spec};
 use crate::deps::{AppNode, DependencyState, Gate, gate};
@@ -148,8 +149,14 @@ impl Inner {
         {
             Ok(set) => set,
             Err(failure) => {
-                // Retries of the same failure are not recorded again.
-                if job.failures == 0 {
+                // Retries of the same revision's failure are not recorded
+                // again; a new revision that fails after a failure is.
+                let retry = job.failures > 0
+                    && status
+                        .last_attempted
+                        .as_ref()
+                        .is_some_and(|r| r.sha == revision.sha);
+                if !retry {
                     self.record_failure(name, &start, &failure.message);
                 }
                 self.update(name, |s| s.last_attempted = Some(start.revision.clone()));
@@ -170,8 +177,10 @@ impl Inner {
                 Some(health) => health,
                 None => driftless_kube::assess_objects(&cluster.target, &objects)
                     .await
-                    .map_err(|e| e.to_string())
-                    .map_err(stop("HealthCheckFailed"))?,
+                    .map_err(|e| {
+                        let (reason, message) = cluster.explain(&e, "HealthCheckFailed");
+                        Stop { reason, message }
+                    })?,
             };
             self.record_health(config, name, &health, None);
             return Ok(Outcome::Succeeded);
@@ -218,7 +227,8 @@ impl Inner {
             Some(record.id)
         };
         let apply_opts = spec::apply_options(app);
-        let progress = |_| {};
+        let tally = Tally::default();
+        let progress = |event| tally.note(&event);
         let result = tokio::select! {
             r = cluster.watch.apply(&objects, &apply_opts, app.spec.self_heal, &progress) => Some(r),
             () = job.cancel.cancelled() => None,
@@ -231,26 +241,23 @@ impl Inner {
                     record,
                     &start,
                     SyncResult::Interrupted,
-                    ObjectCounts::default(),
+                    tally.counts(),
                     Some(why),
                 );
                 return Ok(Outcome::Cancelled);
             }
             Some(Err(e)) => {
-                let message = e.to_string();
+                let (reason, message) = cluster.explain(&e, "ApplyFailed");
                 self.close(
                     name,
                     record,
                     &start,
                     SyncResult::Failed,
-                    ObjectCounts::default(),
+                    tally.counts(),
                     Some(message.clone()),
                 );
                 self.update(name, |s| s.last_attempted = Some(start.revision.clone()));
-                return Err(Stop {
-                    reason: "ApplyFailed",
-                    message,
-                });
+                return Err(Stop { reason, message });
             }
             Some(Ok(report)) => report,
         };
@@ -274,7 +281,22 @@ impl Inner {
             ));
         }
         self.record_health(config, name, &health, Some(&revision));
+        if report.empty_set_not_pruned && !status.resources.is_empty() {
+            self.note_prune_withheld(name, &app.spec.path, &revision.sha, status);
+        }
         Ok(Outcome::Succeeded)
+    }
+
+    /// Marks an App whose empty render pruned nothing: the objects of
+    /// earlier syncs are live and still its own, so it is not in sync.
+    fn note_prune_withheld(&self, name: &str, path: &str, sha: &str, before: &AppStatus) {
+        let message = prune_withheld_message(path, sha, before.resources.len());
+        self.log(&format!("App/{name}: {message}"));
+        self.update(name, |s| {
+            s.sync = SyncState::OutOfSync;
+            s.resources.clone_from(&before.resources);
+            set_condition(s, "Ready", "False", PRUNE_WITHHELD, &message);
+        });
     }
 
     /// Snapshot and render of `revision` for `app`, cached by tree and options.
@@ -290,6 +312,13 @@ impl Inner {
             .await
             .map_err(stop("FetchFailed"))?;
         lock(&self.snapshots).insert(app.name().to_owned(), snapshot.clone());
+        check_app_path(
+            &snapshot.dir,
+            &app.spec.path,
+            &revision.sha,
+            &app.spec.source_ref.name,
+        )
+        .map_err(stop("PathNotFound"))?;
         let vars = self
             .substitutions(app, target)
             .await
@@ -424,6 +453,17 @@ impl Inner {
             .and_then(|a| self.revision(&a.spec.source_ref.name))
             .map(|r| r.sha);
         self.update(name, |s| {
+            let withheld = s
+                .conditions
+                .iter()
+                .any(|c| c.kind == "Ready" && c.reason == PRUNE_WITHHELD);
+            if withheld && synced.is_none() {
+                // A health refresh of the same empty render: the objects
+                // prune left are still live, and still not what Git says.
+                s.health = health;
+                s.resources = objects.iter().map(resource_status).collect();
+                return;
+            }
             if let Some(rev) = synced {
                 let rev = crate::store::Revision {
                     ref_label: rev.reference.clone(),

@@ -28,8 +28,19 @@ const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("histo
 const RUNNING: TableDefinition<(&str, u64), ()> = TableDefinition::new("running");
 /// Audit id → JSON [`AuditEvent`].
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
-/// Counters: `next_sync_id`, `next_audit_id`.
+/// Counters: `next_sync_id`, `next_audit_id`; and [`IN_USE`].
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Meta key set to 1 while a process has the store open and cleared by
+/// [`Store::mark_stopped`]: found set on open, the last process ended
+/// without a stop (killed or crashed).
+const IN_USE: &str = "in_use";
+
+/// History error of a sync the previous process was running when it ended
+/// without a stop.
+pub const ENDED_WITHOUT_STOP: &str = "interrupted: the driftless process ended without a stop \
+                                      (killed or crashed) while this sync ran";
+/// History error of a sync still running when the previous process stopped.
+pub const STOPPED_DURING_SYNC: &str = "interrupted: driftless was stopped before the sync finished";
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "driftless.redb";
@@ -146,6 +157,17 @@ impl Store {
         &self.interrupted
     }
 
+    /// Records that this process stops cleanly (call after its last sync
+    /// ended): the next open then knows the process was not killed.
+    pub fn mark_stopped(&self) -> Result<()> {
+        let tx = self.db.begin_write().map_err(self.err("begin write"))?;
+        tx.open_table(META)
+            .map_err(self.err("open meta table"))?
+            .insert(IN_USE, 0)
+            .map_err(self.err("record a clean stop"))?;
+        tx.commit().map_err(self.err("commit clean stop"))
+    }
+
     fn err<E: Into<redb::Error>>(&self, op: &'static str) -> impl FnOnce(E) -> StoreError + '_ {
         move |e| StoreError::Database {
             path: self.path.to_path_buf(),
@@ -188,6 +210,17 @@ impl Store {
                 .collect::<Result<_, _>>()
                 .map_err(self.err("scan running syncs"))?
         };
+        let ended_without_stop = {
+            let mut meta = tx.open_table(META).map_err(self.err("open meta table"))?;
+            meta.insert(IN_USE, 1)
+                .map_err(self.err("record the store in use"))?
+                .is_some_and(|v| v.value() == 1)
+        };
+        let why = if ended_without_stop {
+            ENDED_WITHOUT_STOP
+        } else {
+            STOPPED_DURING_SYNC
+        };
         let now = now_ms();
         let mut recovered = Vec::new();
         for (app, id) in keys {
@@ -196,7 +229,7 @@ impl Store {
             };
             record.result = SyncResult::Interrupted;
             record.finished_ms = Some(now);
-            record.error = Some("interrupted: driftless stopped before the sync finished".into());
+            record.error = Some(why.to_owned());
             self.write_sync(&tx, &record)?;
             recovered.push(record);
         }

@@ -3,4 +3,5 @@
 mod control;
 mod queue;
 mod runtime;
+mod stops;
 mod store;

@@ -11,4 +11,5 @@ mod faults;
 mod health_conformance;
 mod lifecycle;
 mod support;
+mod watch_failures;
 mod yaml_roundtrip;

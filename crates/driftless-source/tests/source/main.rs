@@ -3,6 +3,7 @@
 mod support;
 
 mod backends;
+mod credentials;
 mod cross_process;
 mod polling;
 mod refs;
