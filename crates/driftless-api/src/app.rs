@@ -69,6 +69,16 @@ pub struct AppSpec {
     /// Recreate objects whose immutable fields changed.
     #[serde(default)]
     pub force: bool,
+    /// Take over live objects that no App owns yet, recording each in the
+    /// sync history and the audit log; when false, such an object fails the
+    /// sync instead. A manifest annotated `driftless.dev/adopt: "false"`
+    /// refuses for itself.
+    #[serde(default = "yes")]
+    pub adopt_existing: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_app_interval() -> Duration {

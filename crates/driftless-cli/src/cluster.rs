@@ -106,6 +106,17 @@ fn progress(output: SummaryOutput, event: &ApplyEvent) {
                 "waiting for {objects} objects of wave {wave} to become healthy"
             )
         }
+        (
+            _,
+            ApplyEvent::Adopted {
+                object,
+                previous_managers,
+            },
+        ) => writeln!(
+            err,
+            "{object} adopted (previous field managers: {})",
+            managers(previous_managers)
+        ),
         (_, ApplyEvent::Deleted { object }) => writeln!(err, "{object} deleted"),
         (_, ApplyEvent::Health { object, health }) => writeln!(err, "{object} {health}"),
     };
@@ -123,6 +134,13 @@ fn finish(output: SummaryOutput, report: &ApplyReport) -> Outcome {
                 report.unchanged.len(),
                 report.deleted.len()
             );
+            for a in &report.adopted {
+                println!(
+                    "  adopted: {} (previous field managers: {})",
+                    a.object,
+                    managers(&a.previous_managers)
+                );
+            }
             for s in report.skipped.iter().chain(&report.delete_failed) {
                 println!("  left alone: {} ({})", s.object, s.reason);
             }
@@ -138,6 +156,14 @@ fn finish(output: SummaryOutput, report: &ApplyReport) -> Outcome {
         Ok(0)
     } else {
         Ok(1)
+    }
+}
+
+fn managers(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 

@@ -2,14 +2,14 @@
 //! ConfigMap per App so that pruning knows what an earlier sync created even
 //! when the objects have since left the desired set.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use crate::FIELD_MANAGER;
-use crate::object::ObjectRef;
+use crate::object::{ObjectKey, ObjectRef};
 use crate::target::{Target, is_not_found};
 
 /// Namespace holding inventories unless the caller names another.
@@ -65,6 +65,23 @@ pub enum InventoryError {
 pub struct Inventory {
     /// The recorded objects, sorted.
     pub objects: BTreeSet<ObjectRef>,
+}
+
+impl Inventory {
+    /// This inventory with `objects` added. An object listed under another
+    /// API version is listed under the new one instead, as the one served now.
+    pub fn with(&self, objects: impl IntoIterator<Item = ObjectRef>) -> Self {
+        let added: BTreeSet<ObjectRef> = objects.into_iter().collect();
+        let keys: HashSet<ObjectKey> = added.iter().map(ObjectRef::key).collect();
+        let mut merged: BTreeSet<ObjectRef> = self
+            .objects
+            .iter()
+            .filter(|o| !keys.contains(&o.key()))
+            .cloned()
+            .collect();
+        merged.extend(added);
+        Self { objects: merged }
+    }
 }
 
 /// Where an App's inventory lives.
@@ -201,7 +218,36 @@ fn config_map_name(app: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::config_map_name;
+    use super::{Inventory, config_map_name};
+    use crate::object::ObjectRef;
+
+    fn object(version: &str, name: &str) -> ObjectRef {
+        ObjectRef {
+            group: "autoscaling".into(),
+            version: version.into(),
+            kind: "HorizontalPodAutoscaler".into(),
+            namespace: Some("web".into()),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn adding_keeps_the_old_objects_and_the_newest_version() {
+        let old = Inventory {
+            objects: [object("v1", "a"), object("v1", "b")].into(),
+        };
+        let merged = old.with([object("v2", "b"), object("v2", "c")]);
+        let listed: Vec<String> = merged.objects.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            listed,
+            [
+                "autoscaling/v1/HorizontalPodAutoscaler/web/a",
+                "autoscaling/v2/HorizontalPodAutoscaler/web/b",
+                "autoscaling/v2/HorizontalPodAutoscaler/web/c",
+            ]
+        );
+        assert_eq!(merged.with([object("v2", "c")]), merged, "nothing new");
+    }
 
     #[test]
     fn inventory_names_are_dns_subdomains() {

@@ -8,8 +8,10 @@
 //! the intent, and server-side applies in sync-wave and kind order (CRDs
 //! established before their resources, each wave healthy before the next).
 //! Objects whose live state already matches the intent are not written.
-//! After a successful apply, prune deletes what the previous inventory lists
-//! and the set no longer has, if its live labels still name the App.
+//! The inventory records the objects about to be applied before the first
+//! write. After a successful apply, prune deletes what the inventory lists
+//! and the set no longer has, if its live labels still name the App. A live
+//! object no App owns is adopted (and reported) unless adoption is refused.
 
 mod apply;
 pub mod diff;
@@ -27,11 +29,13 @@ mod target;
 mod wait;
 mod yaml;
 
-pub use apply::{Action, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Skipped, apply};
+pub use apply::{
+    Action, Adoption, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Skipped, apply,
+};
 pub use drift::{DriftError, DriftEvent, DriftKind, DriftWatch, WatchFailure};
 pub use health::{Health, HealthStatus, aggregate, assess, assess_live, is_terminal_failure};
 pub use intent::{DIGEST_ANNOTATION, drifted_fields};
-pub use object::{OWNER_LABEL, ObjectError, ObjectKey, ObjectRef};
+pub use object::{ADOPT_ANNOTATION, OWNER_LABEL, ObjectError, ObjectKey, ObjectRef};
 pub use plan::diff;
 pub use prune::delete_app;
 pub use target::{Resource, SERVICE_ACCOUNT_DIR, Target, TargetError, error_chain, is_unreachable};

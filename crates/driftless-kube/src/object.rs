@@ -13,6 +13,9 @@ pub const PRUNE_ANNOTATION: &str = "driftless.dev/prune";
 pub const PRUNE_DISABLED: &str = "disabled";
 /// Annotation placing an object in a sync wave (an integer, default 0).
 pub const SYNC_WAVE_ANNOTATION: &str = "driftless.dev/sync-wave";
+/// Annotation that, set to `"false"` in a manifest, refuses to take over a
+/// live object of the same name that driftless does not own yet.
+pub const ADOPT_ANNOTATION: &str = "driftless.dev/adopt";
 
 /// Why a JSON value is not a usable Kubernetes object.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -243,6 +246,11 @@ pub fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
 /// Whether the object is marked `driftless.dev/prune: disabled`.
 pub fn prune_disabled(obj: &Value) -> bool {
     annotation(obj, PRUNE_ANNOTATION) == Some(PRUNE_DISABLED)
+}
+
+/// Whether the manifest says `driftless.dev/adopt: "false"`.
+pub fn adoption_disabled(obj: &Value) -> bool {
+    annotation(obj, ADOPT_ANNOTATION) == Some("false")
 }
 
 /// Whether the object carries the owner label of `app`.

@@ -71,6 +71,19 @@ pub enum ApplyError {
         /// The App named by its label.
         owner: String,
     },
+    /// The object exists, no App owns it, and its adoption is refused.
+    #[error(
+        "{object} already exists and no app owns it (no label {OWNER_LABEL}; field managers: {}); not taking it over because {reason}",
+        managers_or_none(.managers)
+    )]
+    AdoptionRefused {
+        /// The object.
+        object: String,
+        /// Its field managers other than driftless.
+        managers: Vec<String>,
+        /// Why it is not adopted.
+        reason: String,
+    },
     /// Any other API failure on one object.
     #[error("{object}: {action} failed: {source}")]
     Api {
@@ -92,6 +105,14 @@ pub enum ApplyError {
 impl From<InventoryError> for ApplyError {
     fn from(e: InventoryError) -> Self {
         Self::Inventory(Box::new(e))
+    }
+}
+
+fn managers_or_none(managers: &[String]) -> String {
+    if managers.is_empty() {
+        "none".to_owned()
+    } else {
+        managers.join(", ")
     }
 }
 

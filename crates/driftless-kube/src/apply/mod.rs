@@ -1,27 +1,36 @@
 //! Making a cluster match an object set: server-side apply in sync-wave and
 //! kind order, no write for objects already as intended, health waits between
 //! waves, then prune and inventory.
+//!
+//! The inventory is written before the first write with the objects it
+//! listed and the objects about to be applied, so an apply that fails or is
+//! stopped part way leaves every object it may have created recorded; after
+//! a successful apply (and prune) it shrinks to the new set.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{ListParams, Patch, PatchParams};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::FIELD_MANAGER;
-use crate::health::{Health, HealthStatus, assess};
+use crate::health::HealthStatus;
 use crate::intent::Intent;
 use crate::inventory::{DEFAULT_INVENTORY_NAMESPACE, Inventory, InventoryStore};
-use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef, label};
+use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef};
 use crate::order::{apply_order, kind_rank};
-use crate::target::{Resource, Target, TargetError, is_not_found};
-use crate::wait::{ObjectHealth, WaitError, wait_healthy, wait_healthy_with};
+use crate::target::{Resource, Target, TargetError};
+use crate::wait::{ObjectHealth, wait_healthy, wait_healthy_with};
 
+mod adopt;
 mod error;
+mod write;
+pub use adopt::Adoption;
 pub use error::ApplyError;
 pub(crate) use error::api_error;
+use write::{Written, apply_one};
 
 /// Writes in flight at once.
 const WRITES_IN_FLIGHT: usize = 32;
@@ -49,6 +58,10 @@ pub struct ApplyOptions {
     pub force_conflicts: bool,
     /// Create the destination namespace when missing.
     pub create_namespace: bool,
+    /// Take over live objects no App owns yet (no owner label); each one is
+    /// reported. When false, applying such an object fails instead, as it
+    /// does for a manifest annotated `driftless.dev/adopt: "false"`.
+    pub adopt_existing: bool,
     /// ServiceAccount to act as (`NAME` in the destination namespace or `NAMESPACE:NAME`).
     pub impersonate: Option<String>,
     /// Namespace of the inventory ConfigMaps.
@@ -56,7 +69,8 @@ pub struct ApplyOptions {
 }
 
 impl ApplyOptions {
-    /// Defaults for `app`: no prune, no wait, 5 minute timeout, no force.
+    /// Defaults for `app`: no prune, no wait, 5 minute timeout, no force,
+    /// adopt existing objects.
     pub fn new(app: impl Into<String>) -> Self {
         Self {
             app: app.into(),
@@ -68,6 +82,7 @@ impl ApplyOptions {
             force: false,
             force_conflicts: false,
             create_namespace: false,
+            adopt_existing: true,
             impersonate: None,
             inventory_namespace: DEFAULT_INVENTORY_NAMESPACE.to_owned(),
         }
@@ -91,6 +106,14 @@ pub enum ApplyEvent {
         wave: i64,
         /// How many objects.
         objects: usize,
+    },
+    /// An existing object no App owned is being taken over (its write
+    /// follows).
+    Adopted {
+        /// The object.
+        object: ObjectRef,
+        /// The field managers other than driftless that held it.
+        previous_managers: Vec<String>,
     },
     /// An object was deleted by prune or delete.
     Deleted {
@@ -141,6 +164,9 @@ pub struct ApplyReport {
     pub updated: Vec<ObjectRef>,
     /// Objects already as intended.
     pub unchanged: Vec<ObjectRef>,
+    /// Existing objects no App owned that were taken over (also counted in
+    /// `updated`), with their previous field managers.
+    pub adopted: Vec<Adoption>,
     /// Objects deleted by prune or delete.
     pub deleted: Vec<ObjectRef>,
     /// Objects prune left alone (not ours any more, or prune disabled).
@@ -166,11 +192,17 @@ impl ApplyReport {
         !(self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty())
     }
 
-    fn record(&mut self, object: ObjectRef, action: Action, health: Health) {
+    fn record(&mut self, object: ObjectRef, written: Written) {
+        let Written {
+            action,
+            health,
+            adopted,
+        } = written;
         self.observed.push(ObjectHealth {
             object: object.clone(),
             health,
         });
+        self.adopted.extend(adopted);
         match action {
             Action::Created => self.created.push(object),
             Action::Updated | Action::Recreated => self.updated.push(object),
@@ -224,6 +256,9 @@ pub(crate) async fn apply_with(
     let previous = store.load(target).await?;
     check_unique(objects)?;
     let waves = apply_order(objects)?;
+    let mut recorded = previous.clone();
+    let planned = planned(&tenant, objects, namespace).await?;
+    record_ahead(&store, target, &mut recorded, planned).await?;
     if opts.create_namespace {
         ensure_namespace(&tenant, namespace).await?;
     }
@@ -258,9 +293,12 @@ pub(crate) async fn apply_with(
                 let resource = tenant.resolve(&object).await?;
                 intents.push(Intent::new(obj, &opts.app, namespace, resource)?);
             }
+            // Kinds of CRDs applied a step earlier are only known now.
+            let objects = intents.iter().map(|i| i.object.clone());
+            record_ahead(&store, target, &mut recorded, objects).await?;
             let results = apply_step(&tenant, &intents, opts, progress, known).await?;
-            for (intent, (action, health)) in intents.iter().zip(results) {
-                report.record(intent.object.clone(), action, health);
+            for (intent, written) in intents.iter().zip(results) {
+                report.record(intent.object.clone(), written);
                 applied.push((intent.resource.clone(), intent.object.clone()));
             }
             wait_for_definitions(&tenant, &intents, opts.timeout).await?;
@@ -288,36 +326,67 @@ pub(crate) async fn apply_with(
         ));
     }
     let current: BTreeSet<ObjectRef> = applied.into_iter().map(|(_, o)| o).collect();
-    let mut next = Inventory {
-        objects: current.clone(),
-    };
-    if opts.prune && (!current.is_empty() || opts.allow_empty_prune) {
-        let keys: HashSet<ObjectKey> = current.iter().map(ObjectRef::key).collect();
-        let gone: Vec<ObjectRef> = previous
-            .objects
-            .iter()
-            .filter(|o| !keys.contains(&o.key()))
-            .cloned()
-            .collect();
+    let keys: HashSet<ObjectKey> = current.iter().map(ObjectRef::key).collect();
+    // What the inventory lists beyond the set: pruned when asked, else kept.
+    let left: Vec<ObjectRef> = recorded
+        .objects
+        .iter()
+        .filter(|o| !keys.contains(&o.key()))
+        .cloned()
+        .collect();
+    let mut next = Inventory { objects: current };
+    if opts.prune && (!next.objects.is_empty() || opts.allow_empty_prune) {
         let failed =
-            crate::prune::delete_objects(&tenant, &gone, opts, &mut report, progress).await?;
+            crate::prune::delete_objects(&tenant, &left, opts, &mut report, progress).await?;
         next.objects.extend(failed);
     } else {
-        report.empty_set_not_pruned = opts.prune && current.is_empty();
+        report.empty_set_not_pruned = opts.prune && next.objects.is_empty();
         // Without prune, what earlier syncs created stays owned and recorded.
-        let keys: HashSet<ObjectKey> = current.iter().map(ObjectRef::key).collect();
-        next.objects.extend(
-            previous
-                .objects
-                .iter()
-                .filter(|o| !keys.contains(&o.key()))
-                .cloned(),
-        );
+        next.objects.extend(left);
     }
-    if next != previous {
+    if next != recorded {
         store.save(target, &next).await?;
     }
     Ok(report)
+}
+
+/// The objects of the set as the inventory records them (namespace
+/// defaulted), for the kinds served now. A kind defined by a CRD of the same
+/// set is recorded just before its own step.
+async fn planned(
+    tenant: &Target,
+    objects: &[Value],
+    namespace: &str,
+) -> Result<Vec<ObjectRef>, ApplyError> {
+    let mut planned = Vec::with_capacity(objects.len());
+    for obj in objects {
+        let mut object = ObjectRef::from_object(obj)?;
+        let Some(resource) = tenant.try_resolve(&object).await? else {
+            continue;
+        };
+        if resource.namespaced && object.namespace.is_none() {
+            object.namespace = Some(namespace.to_owned());
+        }
+        planned.push(object);
+    }
+    Ok(planned)
+}
+
+/// Writes `objects` into the inventory before they are applied, unless it
+/// lists them already, so that an apply that fails or is stopped part way
+/// leaves everything it may have created recorded for a later prune.
+async fn record_ahead(
+    store: &InventoryStore,
+    target: &Target,
+    recorded: &mut Inventory,
+    objects: impl IntoIterator<Item = ObjectRef>,
+) -> Result<(), ApplyError> {
+    let merged = recorded.with(objects);
+    if merged != *recorded {
+        store.save(target, &merged).await?;
+        *recorded = merged;
+    }
+    Ok(())
 }
 
 fn check_unique(objects: &[Value]) -> Result<(), ApplyError> {
@@ -363,8 +432,11 @@ async fn apply_step(
     opts: &ApplyOptions,
     progress: &(dyn Fn(ApplyEvent) + Send + Sync),
     known: Option<KnownUnlabelled<'_>>,
-) -> Result<Vec<(Action, Health)>, ApplyError> {
-    let live = fetch_managed(target, intents, known).await?;
+) -> Result<Vec<Written>, ApplyError> {
+    // An object whose adoption would be refused is always read: whether it
+    // exists must be known before the write.
+    let must_read = |intent: &Intent| adopt::refusal(&intent.manifest, opts).is_some();
+    let live = fetch_managed(target, intents, known, &must_read).await?;
     // Collected first: a closure inside the stream type makes the future
     // fail the `Send` check of callers that spawn it (rust-lang/rust#102211).
     let writes: Vec<_> = intents
@@ -372,12 +444,18 @@ async fn apply_step(
         .map(|intent| {
             let live = live.get(&intent.object.key());
             async move {
-                let (action, health) = apply_one(target, intent, live, opts).await?;
+                let written = apply_one(target, intent, live, opts).await?;
+                if let Some(adoption) = &written.adopted {
+                    progress(ApplyEvent::Adopted {
+                        object: adoption.object.clone(),
+                        previous_managers: adoption.previous_managers.clone(),
+                    });
+                }
                 progress(ApplyEvent::Applied {
                     object: intent.object.clone(),
-                    action,
+                    action: written.action,
                 });
-                Ok::<_, ApplyError>((action, health))
+                Ok::<_, ApplyError>(written)
             }
         })
         .collect();
@@ -395,10 +473,13 @@ const LIST_ABOVE: usize = 8;
 /// read by name; many are listed by owner label, so that objects already as
 /// intended cost no request of their own. Reading by name keeps the cost of
 /// a small App independent of how many other Apps share its namespace.
+/// Objects `must_read` names are read even when `known` or a list says they
+/// are missing or unlabelled.
 async fn fetch_managed(
     target: &Target,
     intents: &[Intent],
     known: Option<KnownUnlabelled<'_>>,
+    must_read: &(dyn Fn(&Intent) -> bool + Sync),
 ) -> Result<HashMap<ObjectKey, Value>, ApplyError> {
     let mut groups: HashMap<(String, Option<String>), Vec<&Intent>> = HashMap::new();
     for intent in intents {
@@ -417,11 +498,9 @@ async fn fetch_managed(
         if members.len() <= LIST_ABOVE {
             // Missing or unlabelled objects are applied without a look:
             // what the apply needs from a live object is its owner label.
-            singles.extend(
-                members
-                    .into_iter()
-                    .filter(|i| !known.is_some_and(|k| k(&i.resource, &i.object.key()))),
-            );
+            singles.extend(members.into_iter().filter(|i| {
+                must_read(i) || !known.is_some_and(|k| k(&i.resource, &i.object.key()))
+            }));
             continue;
         }
         let intent = members[0];
@@ -443,6 +522,12 @@ async fn fetch_managed(
                 live.insert(r.key(), value);
             }
         }
+        // The list holds labelled objects only.
+        singles.extend(
+            members
+                .into_iter()
+                .filter(|i| must_read(i) && !live.contains_key(&i.object.key())),
+        );
     }
     // Collected first, as in `apply_step`.
     let reads: Vec<_> = singles
@@ -472,118 +557,6 @@ pub(crate) fn typed(item: kube::api::DynamicObject, resource: &Resource) -> Valu
     value["apiVersion"] = Value::String(resource.api.api_version.clone());
     value["kind"] = Value::String(resource.api.kind.clone());
     value
-}
-
-/// Applies one object unless `live` already is as intended; the health is
-/// that of the object as written (or as found).
-async fn apply_one(
-    target: &Target,
-    intent: &Intent,
-    live: Option<&Value>,
-    opts: &ApplyOptions,
-) -> Result<(Action, Health), ApplyError> {
-    if let Some(live) = live {
-        if let Some(owner) = label(live, OWNER_LABEL)
-            && owner != opts.app
-            && !opts.force
-        {
-            return Err(ApplyError::OwnedByOtherApp {
-                object: intent.object.to_string(),
-                owner: owner.to_owned(),
-            });
-        }
-        if intent.satisfied_by(live) {
-            return Ok((Action::Unchanged, assess(live)));
-        }
-    }
-    let api = target.api(&intent.resource, intent.object.namespace.as_deref());
-    let mut params = PatchParams::apply(FIELD_MANAGER);
-    params.force = opts.force || opts.force_conflicts;
-    let name = &intent.object.name;
-    let result = api
-        .patch(name, &params, &Patch::Apply(&intent.manifest))
-        .await;
-    let written = match result {
-        Ok(written) => written,
-        Err(e) => {
-            let err = api_error(target, &intent.object.to_string(), "apply", e);
-            if !(opts.force && matches!(err, ApplyError::Immutable { .. })) {
-                return Err(err);
-            }
-            let written = recreate(target, intent, opts.timeout).await?;
-            return Ok((Action::Recreated, assess(&written)));
-        }
-    };
-    let written = typed(written, &intent.resource);
-    let action = if live.is_some() || !is_fresh(&written) {
-        Action::Updated
-    } else {
-        Action::Created
-    };
-    Ok((action, assess(&written)))
-}
-
-/// Whether an object just written was created by that write: its only field
-/// manager is driftless, at the creation time. (An unlabelled object that
-/// existed before has other managers or an older creation.)
-fn is_fresh(obj: &Value) -> bool {
-    let created = obj.pointer("/metadata/creationTimestamp");
-    let managers = obj
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array);
-    managers.is_some_and(|m| {
-        m.iter()
-            .all(|e| e.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER))
-            && m.iter()
-                .any(|e| e.get("time") == created || created.is_none())
-    })
-}
-
-/// Deletes the object, waits until it is gone, and applies it again; returns
-/// the new object.
-async fn recreate(
-    target: &Target,
-    intent: &Intent,
-    timeout: Duration,
-) -> Result<Value, ApplyError> {
-    let api = target.api(&intent.resource, intent.object.namespace.as_deref());
-    let name = &intent.object.name;
-    let describe = intent.object.to_string();
-    let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..DeleteParams::default()
-    };
-    match api.delete(name, &params).await {
-        Ok(_) => {}
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => return Err(api_error(target, &describe, "delete", e)),
-    }
-    let start = std::time::Instant::now();
-    loop {
-        match api.get_opt(name).await {
-            Ok(None) => break,
-            Ok(Some(_)) if start.elapsed() < timeout => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Ok(Some(_)) => {
-                return Err(WaitError::Timeout {
-                    timeout,
-                    pending: vec![(describe, "still being deleted".to_owned())],
-                }
-                .into());
-            }
-            Err(e) => return Err(api_error(target, &describe, "read", e)),
-        }
-    }
-    let written = api
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&intent.manifest),
-        )
-        .await
-        .map_err(|e| api_error(target, &describe, "apply", e))?;
-    Ok(typed(written, &intent.resource))
 }
 
 /// Custom resources need their definitions established, and their kinds

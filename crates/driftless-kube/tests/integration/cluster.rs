@@ -111,3 +111,21 @@ impl Events {
 
 /// Ignores progress.
 pub fn quiet(_: ApplyEvent) {}
+
+/// Names of the objects of `kind` in `ns` that carry the owner label of `app`.
+pub fn owned_names(kind: &str, ns: &str, app: &str) -> Vec<String> {
+    let selector = format!("{}={app}", driftless_kube::OWNER_LABEL);
+    let out = kubectl(&[
+        "get",
+        kind,
+        "-n",
+        ns,
+        "-l",
+        &selector,
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    let mut names: Vec<String> = out.split_whitespace().map(str::to_owned).collect();
+    names.sort();
+    names
+}

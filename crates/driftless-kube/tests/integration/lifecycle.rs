@@ -26,6 +26,7 @@ async fn waves_apply_in_order_each_healthy_before_the_next() {
         .map(|e| match e {
             ApplyEvent::Applied { object, .. } => format!("applied {}", object.name),
             ApplyEvent::Waiting { wave, .. } => format!("wait {wave}"),
+            ApplyEvent::Adopted { object, .. } => format!("adopted {}", object.name),
             ApplyEvent::Deleted { object } => format!("deleted {}", object.name),
             ApplyEvent::Health { object, health } => format!("{:?} {}", health.status, object.name),
         })

@@ -1,5 +1,6 @@
 //! Integration tests of driftless-kube, compiled into one test binary.
 
+mod adopt;
 mod apply;
 mod cluster;
 // The corpus gate driftless-kustomize's conformance test uses, so both skip and
@@ -9,6 +10,7 @@ mod corpus_gate;
 mod drift;
 mod faults;
 mod health_conformance;
+mod inventory;
 mod lifecycle;
 mod support;
 mod watch_failures;

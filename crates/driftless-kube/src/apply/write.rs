@@ -1,0 +1,218 @@
+//! Writing one object: the ownership and adoption checks against its live
+//! state, the server-side apply, and the delete and re-create of objects
+//! whose immutable fields changed (with force).
+
+use std::time::Duration;
+
+use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use serde_json::Value;
+
+use crate::FIELD_MANAGER;
+use crate::health::{Health, assess};
+use crate::intent::Intent;
+use crate::object::{OWNER_LABEL, label};
+use crate::target::{Target, is_not_found};
+use crate::wait::WaitError;
+
+use super::adopt::{Adoption, other_managers, refusal};
+use super::{Action, ApplyError, ApplyOptions, api_error, typed};
+
+/// What applying one object did.
+#[derive(Debug)]
+pub(super) struct Written {
+    /// Created, updated, re-created or left alone.
+    pub action: Action,
+    /// Health of the object as written (or as found).
+    pub health: Health,
+    /// Set when the object existed without an owner label and was taken over.
+    pub adopted: Option<Adoption>,
+}
+
+/// Applies one object unless `live` already is as intended. `live` is the
+/// object as read just before; `None` when it was not read (known missing or
+/// unlabelled) or not found.
+pub(super) async fn apply_one(
+    target: &Target,
+    intent: &Intent,
+    live: Option<&Value>,
+    opts: &ApplyOptions,
+) -> Result<Written, ApplyError> {
+    match live {
+        Some(live) => apply_over(target, intent, live, opts).await,
+        None => apply_unread(target, intent, opts).await,
+    }
+}
+
+/// Applies over a live object read before: refuses another App's object
+/// and refused adoptions, skips the write when nothing would change.
+async fn apply_over(
+    target: &Target,
+    intent: &Intent,
+    live: &Value,
+    opts: &ApplyOptions,
+) -> Result<Written, ApplyError> {
+    let adopted = match label(live, OWNER_LABEL) {
+        Some(owner) if owner != opts.app && !opts.force => {
+            return Err(ApplyError::OwnedByOtherApp {
+                object: intent.object.to_string(),
+                owner: owner.to_owned(),
+            });
+        }
+        Some(_) => None,
+        None => {
+            if let Some(reason) = refusal(&intent.manifest, opts) {
+                return Err(ApplyError::AdoptionRefused {
+                    object: intent.object.to_string(),
+                    managers: other_managers(live),
+                    reason,
+                });
+            }
+            Some(Adoption::of(&intent.object, live))
+        }
+    };
+    if adopted.is_none() && intent.satisfied_by(live) {
+        return Ok(Written {
+            action: Action::Unchanged,
+            health: assess(live),
+            adopted,
+        });
+    }
+    let (action, written) = match write(target, intent, opts.force || opts.force_conflicts).await {
+        Ok(written) => (Action::Updated, written),
+        Err(ApplyError::Immutable { .. }) if opts.force => {
+            let written = recreate(target, intent, opts.timeout).await?;
+            (Action::Recreated, written)
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Written {
+        action,
+        health: assess(&written),
+        adopted,
+    })
+}
+
+/// Applies an object not read before. The first write never forces, so no
+/// other field manager loses a field before driftless knows the object
+/// existed: an existing object then keeps every previous manager in the
+/// response, which names them for the adoption record. When forcing is
+/// needed (a conflict, or an immutable field with force), the object is read
+/// and applied over as any other.
+async fn apply_unread(
+    target: &Target,
+    intent: &Intent,
+    opts: &ApplyOptions,
+) -> Result<Written, ApplyError> {
+    let err = match write(target, intent, false).await {
+        Ok(written) => return Ok(created_or_adopted(intent, &written)),
+        Err(e) => e,
+    };
+    let retry = match err {
+        ApplyError::Conflict { .. } => opts.force || opts.force_conflicts,
+        ApplyError::Immutable { .. } => opts.force,
+        _ => false,
+    };
+    if !retry {
+        return Err(err);
+    }
+    let api = target.api(&intent.resource, intent.object.namespace.as_deref());
+    let live = api
+        .get_opt(&intent.object.name)
+        .await
+        .map_err(|e| api_error(target, &intent.object.to_string(), "read", e))?;
+    match live {
+        Some(live) => apply_over(target, intent, &typed(live, &intent.resource), opts).await,
+        // Deleted since the conflict: nobody else holds a field any more.
+        None => {
+            let written = write(target, intent, true).await?;
+            Ok(created_or_adopted(intent, &written))
+        }
+    }
+}
+
+/// The result of a write to an object not read before: created, or (when
+/// the response shows it existed) adopted.
+fn created_or_adopted(intent: &Intent, written: &Value) -> Written {
+    let adopted = (!is_fresh(written)).then(|| Adoption::of(&intent.object, written));
+    Written {
+        action: if adopted.is_some() {
+            Action::Updated
+        } else {
+            Action::Created
+        },
+        health: assess(written),
+        adopted,
+    }
+}
+
+/// Server-side applies the intent; `force` takes over fields other managers
+/// hold. Returns the object as written.
+async fn write(target: &Target, intent: &Intent, force: bool) -> Result<Value, ApplyError> {
+    let api = target.api(&intent.resource, intent.object.namespace.as_deref());
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    params.force = force;
+    let written = api
+        .patch(
+            &intent.object.name,
+            &params,
+            &Patch::Apply(&intent.manifest),
+        )
+        .await
+        .map_err(|e| api_error(target, &intent.object.to_string(), "apply", e))?;
+    Ok(typed(written, &intent.resource))
+}
+
+/// Whether an object just written was created by that write: its only field
+/// manager is driftless, at the creation time. (An unlabelled object that
+/// existed before has other managers or an older creation.)
+fn is_fresh(obj: &Value) -> bool {
+    let created = obj.pointer("/metadata/creationTimestamp");
+    let managers = obj
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array);
+    managers.is_some_and(|m| {
+        m.iter()
+            .all(|e| e.get("manager").and_then(Value::as_str) == Some(FIELD_MANAGER))
+            && m.iter()
+                .any(|e| e.get("time") == created || created.is_none())
+    })
+}
+
+/// Deletes the object, waits until it is gone, and applies it again; returns
+/// the new object.
+async fn recreate(
+    target: &Target,
+    intent: &Intent,
+    timeout: Duration,
+) -> Result<Value, ApplyError> {
+    let api = target.api(&intent.resource, intent.object.namespace.as_deref());
+    let name = &intent.object.name;
+    let describe = intent.object.to_string();
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => {}
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(api_error(target, &describe, "delete", e)),
+    }
+    let start = std::time::Instant::now();
+    loop {
+        match api.get_opt(name).await {
+            Ok(None) => break,
+            Ok(Some(_)) if start.elapsed() < timeout => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(Some(_)) => {
+                return Err(WaitError::Timeout {
+                    timeout,
+                    pending: vec![(describe, "still being deleted".to_owned())],
+                }
+                .into());
+            }
+            Err(e) => return Err(api_error(target, &describe, "read", e)),
+        }
+    }
+    write(target, intent, true).await
+}
