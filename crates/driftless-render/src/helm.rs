@@ -5,6 +5,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::child::{self, Finished};
+use crate::limits::{LimitError, RenderLimits, shown_dir};
 use crate::objects::{Rendered, expand_lists};
 use crate::paths::{self, PathError};
 
@@ -71,6 +73,9 @@ pub enum HelmError {
         /// What helm printed.
         stderr: String,
     },
+    /// helm ran too long or printed too much.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// helm printed something that is not a YAML stream.
     #[error("helm template {chart}: output is not valid YAML: {source}")]
     Output {
@@ -121,8 +126,14 @@ pub fn helm_command(opts: &HelmOptions) -> PathBuf {
     }
 }
 
-/// Renders the chart in `chart` (canonical, inside the canonical `root`).
-pub fn render(root: &Path, chart: &Path, opts: &HelmOptions) -> Result<Vec<Rendered>, HelmError> {
+/// Renders the chart in `chart` (canonical, inside the canonical `root`);
+/// helm is killed at the time limit or once its output passes the byte limit.
+pub fn render(
+    root: &Path,
+    chart: &Path,
+    opts: &HelmOptions,
+    limits: &RenderLimits,
+) -> Result<Vec<Rendered>, HelmError> {
     // helm follows symlinks in the chart by itself, so refuse escaping ones first.
     paths::check_tree(root, chart)?;
     let scratch = Scratch::new()?;
@@ -177,18 +188,40 @@ pub fn render(root: &Path, chart: &Path, opts: &HelmOptions) -> Result<Vec<Rende
     ] {
         cmd.env(var, scratch.0.join(sub));
     }
-    let output = cmd.output().map_err(|source| HelmError::Spawn {
-        command: command.display().to_string(),
-        chart: chart.to_path_buf(),
-        source,
-    })?;
-    if !output.status.success() {
-        return Err(HelmError::Failed {
+    let what = format!("helm template {}", shown_dir(root, chart));
+    let end = child::run(&mut cmd, Vec::new(), limits.timeout, limits.max_input_bytes).map_err(
+        |source| HelmError::Spawn {
+            command: command.display().to_string(),
             chart: chart.to_path_buf(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
+            source,
+        },
+    )?;
+    let stdout = match end {
+        Finished::Exited { status, stdout, .. } if status.success() => stdout,
+        Finished::Exited { stderr, .. } => {
+            return Err(HelmError::Failed {
+                chart: chart.to_path_buf(),
+                stderr,
+            });
+        }
+        Finished::TimedOut => {
+            return Err(LimitError::Time {
+                what,
+                limit: limits.timeout,
+            }
+            .into());
+        }
+        Finished::OutputTooLarge { read } => {
+            return Err(LimitError::Input {
+                what: shown_dir(root, chart),
+                at: format!("the output of {what}"),
+                total: read,
+                limit: limits.max_input_bytes,
+            }
+            .into());
+        }
+    };
+    let text = String::from_utf8_lossy(&stdout);
     let shown = format!("helm template {}", paths::display_relative(root, chart));
     let mut out = Vec::new();
     for (source, chunk) in split_sources(&text) {

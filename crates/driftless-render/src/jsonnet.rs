@@ -1,5 +1,6 @@
-//! Jsonnet programs, evaluated in-process by jrsonnet with imports confined to
-//! the repository root and the configured library paths.
+//! Jsonnet programs, evaluated by jrsonnet (in a bounded worker process when
+//! one is configured) with imports confined to the repository root and the
+//! configured library paths.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -15,9 +16,11 @@ use jrsonnet_evaluator::{IStr, ImportResolver, State, apply_tla};
 use jrsonnet_gcmodule::Trace;
 use serde_json::Value;
 
+use crate::limits::{InputBudget, LimitError, RenderLimits, shown_dir};
 use crate::objects::{Rendered, expand_lists};
 use crate::options::JsonnetOptions;
 use crate::paths::{self, PathError};
+use crate::worker::{self, EVAL_STACK_BYTES, JsonnetJob, RenderWorker, WorkerFailure};
 
 /// Errors from evaluating Jsonnet.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,9 @@ pub enum JsonnetError {
         /// jrsonnet's message with its stack trace.
         message: String,
     },
+    /// A bound of the render was crossed.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// The result is not a tree of Kubernetes objects.
     #[error("{file}: {message}")]
     Output {
@@ -50,10 +56,6 @@ pub enum JsonnetError {
         message: String,
     },
 }
-
-/// Native stack for evaluation: deep but legal Jsonnet recursion must hit
-/// jrsonnet's own depth limit (a clean error) before the thread's stack ends.
-const EVAL_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// Objects nested deeper than this in the output are refused.
 const MAX_OUTPUT_DEPTH: usize = 100;
@@ -186,11 +188,15 @@ fn main_file(root: &Path, dir: &Path, opts: &JsonnetOptions) -> Result<PathBuf, 
     }
 }
 
-/// Evaluates the directory's main file into objects.
+/// Evaluates the directory's main file into objects: in a worker process
+/// within `limits` when one is configured, else in this process, where only
+/// the size of the result is bounded.
 pub fn render(
     root: &Path,
     dir: &Path,
     opts: &JsonnetOptions,
+    limits: &RenderLimits,
+    worker: Option<&RenderWorker>,
 ) -> Result<Vec<Rendered>, JsonnetError> {
     let main = main_file(root, dir, opts)?;
     let shown = paths::display_relative(root, &main);
@@ -199,39 +205,60 @@ pub fn render(
         .iter()
         .map(|p| paths::resolve_inside(root, root, p))
         .collect::<Result<Vec<_>, _>>()?;
-    let imports = RootedImports {
+    let job = JsonnetJob {
         root: root.to_path_buf(),
+        main,
         lib_paths,
+        opts: opts.clone(),
     };
-    let job_opts = opts.clone();
-    let job_root = root.to_path_buf();
-    // jrsonnet keeps thread-local, non-Send state; a thread of its own with a
-    // large stack isolates each evaluation and keeps deep recursion from
-    // overflowing the caller's stack.
-    let json = std::thread::Builder::new()
-        .name("jsonnet".into())
-        .stack_size(EVAL_STACK_BYTES)
-        .spawn(move || evaluate(imports, &main, &job_root, &job_opts))
-        .map_err(|e| JsonnetError::Eval {
-            file: shown.clone(),
-            message: format!("starting the evaluator thread: {e}"),
-        })?
-        .join()
-        .map_err(|_| JsonnetError::Eval {
-            file: shown.clone(),
-            message: "the evaluator panicked".into(),
-        })?
-        .map_err(|message| JsonnetError::Eval {
-            file: shown.clone(),
-            message,
-        })?;
+    let dir_shown = shown_dir(root, dir);
+    let eval_error = |message| JsonnetError::Eval {
+        file: shown.clone(),
+        message,
+    };
+    let json = match worker {
+        Some(worker) => {
+            worker::evaluate(worker, &job, limits, &shown, &dir_shown).map_err(|e| match e {
+                WorkerFailure::Limit(limit) => JsonnetError::Limit(limit),
+                WorkerFailure::Eval(message) | WorkerFailure::Failed(message) => {
+                    eval_error(message)
+                }
+            })?
+        }
+        None => {
+            let json = evaluate_here(job).map_err(eval_error)?;
+            InputBudget::new(dir_shown, limits.max_input_bytes)
+                .take(&format!("the result of {shown}"), json.len() as u64)?;
+            json
+        }
+    };
     let value: Value = serde_json::from_str(&json).map_err(|e| JsonnetError::Output {
         file: shown.clone(),
         message: format!("result is not JSON: {e}"),
     })?;
+    drop(json);
     let mut out = Vec::new();
     collect_objects(value, &shown, "", 0, &mut out)?;
     Ok(out)
+}
+
+/// Evaluates `job` in this process, on a thread of its own: jrsonnet keeps
+/// thread-local, non-Send state, and a large stack lets deep but legal
+/// recursion hit jrsonnet's own depth limit (a clean error) first.
+pub(crate) fn evaluate_here(job: JsonnetJob) -> Result<String, String> {
+    std::thread::Builder::new()
+        .name("jsonnet".into())
+        .stack_size(EVAL_STACK_BYTES)
+        .spawn(move || {
+            let imports = RootedImports {
+                root: job.root.clone(),
+                lib_paths: job.lib_paths,
+            };
+            evaluate(imports, &job.main, &job.root, &job.opts)
+        })
+        .map_err(|e| format!("starting the evaluator thread: {e}"))?
+        .join()
+        .map_err(|_| "the evaluator panicked".to_string())?
 }
 
 /// Runs jrsonnet; errors come back as formatted text with the Jsonnet stack trace.

@@ -11,14 +11,17 @@
 //! ```
 
 mod cache;
+mod child;
 mod helm;
 #[cfg(feature = "jsonnet")]
 mod jsonnet;
+mod limits;
 mod objects;
 mod options;
 mod paths;
 mod plain;
 mod substitute;
+mod worker;
 
 use std::path::{Path, PathBuf};
 
@@ -26,11 +29,16 @@ pub use cache::{CacheError, CacheStats, RenderCache, tree_digest};
 pub use helm::{HelmError, HelmOptions};
 #[cfg(feature = "jsonnet")]
 pub use jsonnet::JsonnetError;
+pub use limits::{
+    DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_OBJECTS, DEFAULT_TIMEOUT, LimitError,
+    RenderLimits,
+};
 pub use objects::{ObjectError, ObjectId, ObjectSet, Rendered};
 pub use options::{JsonnetOptions, RenderKind, RenderOptions};
 pub use paths::PathError;
 pub use plain::{PlainError, PlainOptions};
 pub use substitute::{DISABLE_ANNOTATION, ExpandError, SubstituteError, Substitution};
+pub use worker::{RenderWorker, run_worker};
 
 /// Errors from rendering a directory.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +74,9 @@ pub enum Error {
     /// Variable substitution failed.
     #[error(transparent)]
     Substitute(#[from] SubstituteError),
+    /// A bound of the render was crossed.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// A rendered object is invalid or a duplicate.
     #[error(transparent)]
     Object(#[from] ObjectError),
@@ -109,13 +120,18 @@ pub fn render(dir: &Path, opts: &RenderOptions) -> Result<ObjectSet, Error> {
     };
     let items = match kind {
         RenderKind::Kustomize => kustomize(&root, &dir, &opts.kustomize)?,
-        RenderKind::Plain => plain::render(&root, &dir, &opts.plain)?,
-        RenderKind::Helm => helm::render(&root, &dir, &opts.helm)?,
+        RenderKind::Plain => plain::render(&root, &dir, &opts.plain, &opts.limits)?,
+        RenderKind::Helm => helm::render(&root, &dir, &opts.helm, &opts.limits)?,
         #[cfg(feature = "jsonnet")]
-        RenderKind::Jsonnet => jsonnet::render(&root, &dir, &opts.jsonnet)?,
+        RenderKind::Jsonnet => {
+            let worker = opts.worker.as_ref();
+            jsonnet::render(&root, &dir, &opts.jsonnet, &opts.limits, worker)?
+        }
         #[cfg(not(feature = "jsonnet"))]
         RenderKind::Jsonnet => return Err(Error::JsonnetDisabled(dir)),
     };
+    let shown = limits::shown_dir(&root, &dir);
+    limits::check_objects(&shown, items.len(), opts.limits.max_objects)?;
     let items = match &opts.substitute {
         Some(subst) => subst.apply(items)?,
         None => items,

@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::helm::HelmOptions;
+use crate::limits::RenderLimits;
 use crate::plain::PlainOptions;
 use crate::substitute::Substitution;
+use crate::worker::RenderWorker;
 
 /// How a directory is rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -72,6 +74,12 @@ pub struct RenderOptions {
     pub plain: PlainOptions,
     /// Post-render substitution, off when `None`.
     pub substitute: Option<Substitution>,
+    /// Resource bounds; not part of the cache key, as they never change a
+    /// successful render.
+    pub limits: RenderLimits,
+    /// Where Jsonnet is evaluated under the memory and time limits; `None`
+    /// evaluates in this process, bounded only in output size.
+    pub worker: Option<RenderWorker>,
 }
 
 impl RenderOptions {

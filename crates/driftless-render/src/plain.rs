@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{GlobSet, GlobSetBuilder};
 
+use crate::limits::{InputBudget, LimitError, RenderLimits, shown_dir};
 use crate::objects::{Rendered, expand_lists};
 use crate::paths::{self, PathError};
 
@@ -45,6 +46,9 @@ pub enum PlainError {
         /// The limit.
         limit: usize,
     },
+    /// The files together are larger than a render reads.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// A file is not valid YAML or JSON.
     #[error(transparent)]
     Parse(#[from] driftless_kustomize::Error),
@@ -72,8 +76,14 @@ fn glob_set(globs: &[String]) -> Result<Option<GlobSet>, PlainError> {
     Ok(Some(set))
 }
 
-/// Reads the manifests of `dir` (canonical, inside the canonical `root`).
-pub fn render(root: &Path, dir: &Path, opts: &PlainOptions) -> Result<Vec<Rendered>, PlainError> {
+/// Reads the manifests of `dir` (canonical, inside the canonical `root`),
+/// refusing the file that takes the render over its byte limit before reading it.
+pub fn render(
+    root: &Path,
+    dir: &Path,
+    opts: &PlainOptions,
+    limits: &RenderLimits,
+) -> Result<Vec<Rendered>, PlainError> {
     let include = glob_set(&opts.include)?;
     let exclude = glob_set(&opts.exclude)?;
     let mut files = Vec::new();
@@ -82,21 +92,24 @@ pub fn render(root: &Path, dir: &Path, opts: &PlainOptions) -> Result<Vec<Render
     // Sorting by relative path gives one order on every machine.
     files.sort();
     let mut out = Vec::new();
+    let mut budget = InputBudget::new(shown_dir(root, dir), limits.max_input_bytes);
     for (rel, path) in files {
         if include.as_ref().is_some_and(|s| !s.is_match(&rel))
             || exclude.as_ref().is_some_and(|s| s.is_match(&rel))
         {
             continue;
         }
-        read_file(root, &path, &mut out)?;
+        read_file(root, &path, &mut budget, &mut out)?;
     }
     Ok(out)
 }
 
-/// Parses one manifest file, checking its size before reading it.
+/// Parses one manifest file, checking its size against the per-file limit
+/// and the render's budget before reading it.
 pub(crate) fn read_file(
     root: &Path,
     path: &Path,
+    budget: &mut InputBudget,
     out: &mut Vec<Rendered>,
 ) -> Result<(), PlainError> {
     let io = |source| PathError::Io {
@@ -112,8 +125,9 @@ pub(crate) fn read_file(
             limit,
         });
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
     let shown = paths::display_relative(root, path);
+    budget.take(&shown, size)?;
+    let text = std::fs::read_to_string(path).map_err(io)?;
     let docs = driftless_kustomize::parse_stream(&text, Path::new(&shown))?;
     for (i, doc) in docs.into_iter().enumerate() {
         expand_lists(doc, &format!("{shown}#{i}"), out);

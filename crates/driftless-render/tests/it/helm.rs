@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::Repo;
 
 /// The pinned helm from scripts/ci/install-driftless-render.sh, `$DRIFTLESS_HELM`, or PATH.
-fn helm() -> PathBuf {
+pub fn helm() -> PathBuf {
     if let Some(cmd) = std::env::var_os("DRIFTLESS_HELM") {
         return PathBuf::from(cmd);
     }

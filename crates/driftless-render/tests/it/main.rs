@@ -4,6 +4,8 @@ mod cache;
 mod helm;
 #[cfg(feature = "jsonnet")]
 mod jsonnet;
+#[cfg(feature = "jsonnet")]
+mod limits;
 mod pipeline;
 mod plain;
 
