@@ -33,7 +33,8 @@ impl Tally {
                 Action::Unchanged => counts.unchanged += 1,
             },
             ApplyEvent::Deleted { .. } => counts.deleted += 1,
-            ApplyEvent::Waiting { .. } | ApplyEvent::Health { .. } => {}
+            ApplyEvent::Waiting { .. } | ApplyEvent::Health { .. } | ApplyEvent::Adopted { .. } => {
+            }
         }
     }
 
