@@ -26,13 +26,15 @@ mod resource;
 mod smp;
 mod transform;
 mod vars;
-pub mod yaml;
+
+/// YAML reading and kustomize-identical writing (the `driftless-yaml` crate).
+pub use driftless_yaml as yaml;
 
 use std::path::{Path, PathBuf};
 
 pub use kustomization::KustomizationError;
 pub use resource::{Gvk, ResId, Resource, ResourceList};
-pub use yaml::YamlError;
+pub use yaml::{LoadRestrictor, YamlError};
 
 /// Output order of resources.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,16 +43,6 @@ pub enum Reorder {
     #[default]
     Legacy,
     /// Keep input order.
-    None,
-}
-
-/// Which files a kustomization may read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LoadRestrictor {
-    /// Only files inside the kustomization's own directory tree (the default).
-    #[default]
-    RootOnly,
-    /// Any file.
     None,
 }
 
