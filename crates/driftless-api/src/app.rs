@@ -223,16 +223,8 @@ pub struct KustomizeRender {
     pub load_restrictor: LoadRestrictor,
 }
 
-/// kustomize load restriction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum LoadRestrictor {
-    /// Only files under the kustomization root (kustomize's default).
-    #[default]
-    RootOnly,
-    /// Any file inside the source.
-    None,
-}
+/// kustomize load restriction: the kustomize library's own option type.
+pub use driftless_yaml::LoadRestrictor;
 
 /// Where an App's objects go.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

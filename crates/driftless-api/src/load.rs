@@ -49,7 +49,7 @@ pub fn load_config(path: &Path) -> Result<Config, LoadError> {
             path: file.clone(),
             source,
         })?;
-        match driftless_kustomize::parse_stream(&text, &file) {
+        match driftless_yaml::parse_documents(&text, &file.display().to_string()) {
             Ok(values) => {
                 documents.extend(values.into_iter().enumerate().map(|(i, value)| Document {
                     file: file.clone(),

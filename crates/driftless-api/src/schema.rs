@@ -17,7 +17,7 @@ pub enum SchemaError {
         /// CRD name.
         name: String,
         /// Emitter error.
-        source: driftless_kustomize::Error,
+        source: driftless_yaml::YamlError,
     },
 }
 
@@ -144,15 +144,13 @@ pub fn crds() -> Vec<(String, Value)> {
 
 /// One CRD as a YAML document.
 pub fn crd_yaml(crd: &Value) -> Result<String, SchemaError> {
-    driftless_kustomize::to_yaml_stream(std::slice::from_ref(crd)).map_err(|source| {
-        SchemaError::Yaml {
-            name: crd
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned(),
-            source,
-        }
+    driftless_yaml::emit_document(crd).map_err(|source| SchemaError::Yaml {
+        name: crd
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned(),
+        source,
     })
 }
 

@@ -1,8 +1,8 @@
 //! `helmCharts:` inflated with the `helm` binary (only when enabled).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
@@ -12,30 +12,19 @@ use crate::origin::Origin;
 use crate::resource::Resource;
 use crate::{Error, Options};
 
-/// A scratch directory removed on drop; helm gets its own config, cache and
-/// data homes there so a build never reads or writes the user's helm state.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Result<Scratch, Error> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "driftless-helm-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            path: dir.clone(),
+/// A private scratch directory, removed on drop: helm gets its own config,
+/// cache and data homes there so a build never reads or writes the user's
+/// helm state, and inline values are written there. The name is fresh and
+/// random, so concurrent builds (and other programs) never share one.
+fn scratch_dir() -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
+        .prefix("driftless-kustomize-helm-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .map_err(|source| Error::Io {
+            path: std::env::temp_dir(),
             source,
-        })?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+        })
 }
 
 /// Inflates every `helmCharts` entry of `k` into resources.
@@ -65,10 +54,10 @@ pub fn inflate(loader: &Loader, k: &Kustomization, opts: &Options) -> Result<Vec
         Some(_) => loader.resolve(home)?,
         None => loader.root.join(home),
     };
-    let scratch = Scratch::new()?;
+    let scratch = scratch_dir()?;
     let mut out = Vec::new();
     for chart in charts {
-        let text = template(&helm, &chart_home, &chart, &scratch, loader, k)?;
+        let text = template(&helm, &chart_home, &chart, scratch.path(), loader, k)?;
         let origin = k.path.display().to_string();
         let mut resources = parse_resources(&text, Path::new(&origin))?;
         for r in &mut resources {
@@ -87,7 +76,7 @@ fn template(
     helm: &Path,
     chart_home: &Path,
     chart: &Value,
-    scratch: &Scratch,
+    scratch: &Path,
     loader: &Loader,
     k: &Kustomization,
 ) -> Result<String, Error> {
@@ -132,7 +121,7 @@ fn template(
         cmd.arg("--values").arg(loader.resolve(extra)?);
     }
     if let Some(inline) = chart.get("valuesInline").filter(|v| v.is_object()) {
-        let file = scratch.0.join(format!("{name}-inline-values.yaml"));
+        let file = scratch.join(format!("{name}-inline-values.yaml"));
         let text = crate::yaml::emit_document(inline)?;
         std::fs::write(&file, text).map_err(|source| Error::Io {
             path: file.clone(),
@@ -172,7 +161,7 @@ fn locate_chart(
     name: &str,
     version: &str,
     repo: &str,
-    scratch: &Scratch,
+    scratch: &Path,
     k: &Kustomization,
 ) -> Result<PathBuf, Error> {
     let versioned = chart_home.join(format!("{name}-{version}")).join(name);
@@ -208,18 +197,13 @@ fn locate_chart(
     Ok(dest.join(name))
 }
 
-fn run(
-    mut cmd: Command,
-    scratch: &Scratch,
-    k: &Kustomization,
-    what: &str,
-) -> Result<String, Error> {
+fn run(mut cmd: Command, scratch: &Path, k: &Kustomization, what: &str) -> Result<String, Error> {
     for (var, sub) in [
         ("HELM_CONFIG_HOME", "config"),
         ("HELM_CACHE_HOME", "cache"),
         ("HELM_DATA_HOME", "data"),
     ] {
-        cmd.env(var, scratch.0.join(sub));
+        cmd.env(var, scratch.join(sub));
     }
     let output = cmd.output().map_err(|e| {
         Error::invalid(

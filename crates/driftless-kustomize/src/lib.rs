@@ -27,13 +27,15 @@ mod resource;
 mod smp;
 mod transform;
 mod vars;
-pub mod yaml;
+
+/// YAML reading and kustomize-identical writing (the `driftless-yaml` crate).
+pub use driftless_yaml as yaml;
 
 use std::path::{Path, PathBuf};
 
 pub use kustomization::KustomizationError;
 pub use resource::{Gvk, ResId, Resource, ResourceList};
-pub use yaml::YamlError;
+pub use yaml::{LoadRestrictor, YamlError};
 
 /// Output order of resources.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,18 +44,6 @@ pub enum Reorder {
     #[default]
     Legacy,
     /// Keep input order.
-    None,
-}
-
-/// Which files a kustomization may read. With [`Options::repository_root`]
-/// set, both also keep every path inside the repository.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LoadRestrictor {
-    /// Only files inside the kustomization's own directory tree (the default);
-    /// directories (`resources: [../base]`) are kustomizations of their own.
-    #[default]
-    RootOnly,
-    /// Files outside the kustomization's directory too.
     None,
 }
 

@@ -87,32 +87,18 @@ pub enum HelmError {
 }
 
 /// A private directory for helm's config, cache and data homes and the
-/// inline values file, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Result<Scratch, HelmError> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "driftless-helm-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = std::env::temp_dir().join(name);
-        std::fs::create_dir_all(&path).map_err(|source| HelmError::Scratch {
-            path: path.clone(),
+/// inline values file, removed on drop. The name is fresh and random, so
+/// concurrent renders (and kustomize's `helmCharts`) never share one.
+fn scratch_dir() -> Result<tempfile::TempDir, HelmError> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("driftless-helm-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .map_err(|source| HelmError::Scratch {
+            path: std::env::temp_dir(),
             source,
-        })?;
-        Ok(Scratch(path))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // Best effort: a leftover scratch directory in the temp dir is harmless.
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+        })
 }
 
 /// The helm binary to run: the option, `$DRIFTLESS_HELM`, or `helm` on PATH.
@@ -136,7 +122,7 @@ pub fn render(
 ) -> Result<Vec<Rendered>, HelmError> {
     // helm follows symlinks in the chart by itself, so refuse escaping ones first.
     paths::check_tree(root, chart)?;
-    let scratch = Scratch::new()?;
+    let scratch = scratch_dir()?;
     let command = helm_command(opts);
     let release = opts.release_name.clone().unwrap_or_else(|| {
         chart.file_name().map_or_else(
@@ -158,7 +144,7 @@ pub fn render(
             });
         }
         // JSON is YAML, so helm reads the inline values from a JSON file.
-        let path = scratch.0.join("inline-values.json");
+        let path = scratch.path().join("inline-values.json");
         std::fs::write(&path, values.to_string()).map_err(|source| HelmError::Scratch {
             path: path.clone(),
             source,
@@ -186,7 +172,7 @@ pub fn render(
         ("HELM_CACHE_HOME", "cache"),
         ("HELM_DATA_HOME", "data"),
     ] {
-        cmd.env(var, scratch.0.join(sub));
+        cmd.env(var, scratch.path().join(sub));
     }
     let what = format!("helm template {}", shown_dir(root, chart));
     let end = child::run(&mut cmd, Vec::new(), limits.timeout, limits.max_input_bytes).map_err(

@@ -4,7 +4,6 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine;
 
@@ -67,40 +66,28 @@ pub struct Tls {
     pub ca_bundle: Option<String>,
 }
 
-/// Credential files that live for one git run and are removed on drop.
+/// Credential files that live for one git run, in a private (0700) directory
+/// with a fresh random name that is removed on drop.
 #[derive(Debug)]
 pub struct CredentialFiles {
-    dir: PathBuf,
+    dir: tempfile::TempDir,
 }
-
-impl Drop for CredentialFiles {
-    fn drop(&mut self) {
-        // Best effort: a leftover directory is private (0700) and in the cache.
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl CredentialFiles {
     fn new(parent: &Path) -> Result<Self, AuthError> {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = parent.join(format!("cred-{}-{n}", std::process::id()));
-        fs::create_dir_all(&dir).map_err(|source| AuthError::Write {
-            path: dir.clone(),
-            source,
-        })?;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|source| {
-            AuthError::Write {
-                path: dir.clone(),
+        let dir = tempfile::Builder::new()
+            .prefix("cred-")
+            .permissions(fs::Permissions::from_mode(0o700))
+            .tempdir_in(parent)
+            .map_err(|source| AuthError::Write {
+                path: parent.to_path_buf(),
                 source,
-            }
-        })?;
+            })?;
         Ok(CredentialFiles { dir })
     }
 
     fn write(&self, name: &str, contents: &str, mode: u32) -> Result<PathBuf, AuthError> {
-        let path = self.dir.join(name);
+        let path = self.dir.path().join(name);
         let err = |source| AuthError::Write {
             path: path.clone(),
             source,

@@ -135,7 +135,9 @@ fn detail_of(err: &GitError) -> String {
 
 /// Trusted keys materialised on disk for one verification.
 struct Keyring {
-    dir: PathBuf,
+    /// Private (0700), freshly named; held only to be removed on drop, after
+    /// the agent is stopped.
+    _dir: tempfile::TempDir,
     allowed_signers: PathBuf,
     gnupg_home: PathBuf,
 }
@@ -149,33 +151,31 @@ impl Drop for Keyring {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        let _ = fs::remove_dir_all(&self.dir);
+        // Dropping `dir` afterwards removes the directory.
     }
 }
 
 impl Keyring {
     fn create(scratch: &Path, keys: &[TrustedKey]) -> Result<Keyring, VerifyError> {
-        use std::os::unix::fs::PermissionsExt;
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        let dir = scratch.join(format!(
-            "keys-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| VerifyError::Keyring { path, source }
         };
-        let gnupg_home = dir.join("gnupg");
-        fs::create_dir_all(&gnupg_home).map_err(io(&gnupg_home))?;
-        for d in [&dir, &gnupg_home] {
-            fs::set_permissions(d, fs::Permissions::from_mode(0o700)).map_err(io(d))?;
-        }
+        let dir = tempfile::Builder::new()
+            .prefix("keys-")
+            .permissions(fs::Permissions::from_mode(0o700))
+            .tempdir_in(scratch)
+            .map_err(io(scratch))?;
+        let gnupg_home = dir.path().join("gnupg");
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&gnupg_home)
+            .map_err(io(&gnupg_home))?;
         let keyring = Keyring {
-            allowed_signers: dir.join("allowed_signers"),
+            allowed_signers: dir.path().join("allowed_signers"),
             gnupg_home,
-            dir,
+            _dir: dir,
         };
         let mut signers = String::new();
         for (index, key) in keys.iter().enumerate() {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use driftless_api::{App, GitSource, LoadRestrictor, RenderKind, VerifyMode, VerifyProvider};
+use driftless_api::{App, GitSource, RenderKind, VerifyMode, VerifyProvider};
 use driftless_kube::ApplyOptions;
 use driftless_render::{RenderOptions, Substitution};
 use driftless_source::{Auth, RefSpec, SourceSpec, Tls, TrustedKey, Verify};
@@ -103,10 +103,7 @@ pub(super) fn render_options(app: &App, root: &Path, vars: Option<SecretData>) -
     };
     if let Some(k) = &render.kustomize {
         opts.kustomize.enable_helm = k.enable_helm;
-        opts.kustomize.load_restrictor = match k.load_restrictor {
-            LoadRestrictor::RootOnly => driftless_kustomize::LoadRestrictor::RootOnly,
-            LoadRestrictor::None => driftless_kustomize::LoadRestrictor::None,
-        };
+        opts.kustomize.load_restrictor = k.load_restrictor;
     }
     opts.helm.release_name = Some(app.name().to_owned());
     opts.helm.namespace = app.spec.destination.namespace.clone();

@@ -1,9 +1,13 @@
 //! Helm charts through the pipeline, with `helm template` run directly as the oracle.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Barrier;
+use std::time::Duration;
 
-use driftless_render::{Error, HelmError, HelmOptions, PathError, RenderKind, render};
+use driftless_render::{
+    Error, HelmError, HelmOptions, PathError, RenderKind, RenderOptions, render,
+};
 use serde_json::json;
 
 use crate::Repo;
@@ -58,11 +62,17 @@ data:
 {{- end }}
 "#;
 
+/// Writes the test chart into the directory `rel`.
+fn write_chart(repo: &Repo, rel: &str) -> PathBuf {
+    repo.write(&format!("{rel}/Chart.yaml"), CHART);
+    repo.write(&format!("{rel}/values.yaml"), VALUES);
+    repo.write(&format!("{rel}/templates/deployment.yaml"), DEPLOYMENT);
+    repo.write(&format!("{rel}/templates/config.yaml"), CONFIG);
+    repo.path(rel)
+}
+
 fn chart(repo: &Repo) -> PathBuf {
-    repo.write("charts/web/Chart.yaml", CHART);
-    repo.write("charts/web/values.yaml", VALUES);
-    repo.write("charts/web/templates/deployment.yaml", DEPLOYMENT);
-    repo.write("charts/web/templates/config.yaml", CONFIG);
+    write_chart(repo, "charts/web");
     repo.write(
         "env/prod-values.yaml",
         "replicas: 3\nextraConfig: {a: one, b: two}\n",
@@ -202,5 +212,73 @@ fn duplicate_objects_from_templates_name_both_templates() {
         err.to_string(),
         "duplicate object Deployment.apps ns/r-web: defined at helm template charts/web \
          (web/templates/again.yaml)#0 and at helm template charts/web (web/templates/deployment.yaml)#0"
+    );
+}
+
+/// A Helm-chart App and a kustomize App with `helmCharts:` rendering at the
+/// same time (as `serve` does) must each get their own helm scratch directory:
+/// when they shared one, whichever finished first deleted the other's inline
+/// values file and helm homes while its helm still needed them.
+#[test]
+fn helm_and_kustomize_helm_charts_render_concurrently() {
+    const ROUNDS: u64 = 40;
+    let repo = Repo::new();
+    let chart_dir = chart(&repo);
+    write_chart(&repo, "kust/charts/web");
+    let kust_dir = repo.write(
+        "kust/kustomization.yaml",
+        "helmCharts:\n- name: web\n  releaseName: kust\n  valuesInline:\n    replicas: 4\n",
+    );
+    let kust_dir = kust_dir.parent().expect("kustomization in a directory");
+    let mut helm_opts = repo.opts();
+    helm_opts.helm.command = Some(helm());
+    helm_opts.helm.values = Some(json!({"replicas": 5}));
+    let mut kust_opts = repo.opts();
+    kust_opts.kustomize.enable_helm = true;
+    kust_opts.kustomize.helm_command = Some(helm());
+    // Both threads start each round together; the kustomize side starts a
+    // little later each round, so one render's end sweeps across the other's
+    // start, where a shared directory breaks.
+    let start = Barrier::new(2);
+    // Failures are collected, not raised, so neither thread leaves the other
+    // waiting at the barrier.
+    let check = |round: u64, what: &str, dir: &Path, opts: &RenderOptions, want: u64| {
+        let set = render(dir, opts).map_err(|e| format!("{what} render, round {round}: {e}"))?;
+        let found = set
+            .iter()
+            .find(|o| o["kind"] == "Deployment")
+            .map(|o| o["spec"]["replicas"].clone());
+        match found {
+            Some(n) if n == want => Ok(()),
+            other => Err(format!("{what} render, round {round}: replicas {other:?}")),
+        }
+    };
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let helm_side = s.spawn(|| {
+            (0..ROUNDS)
+                .filter_map(|round| {
+                    start.wait();
+                    check(round, "helm", &chart_dir, &helm_opts, 5).err()
+                })
+                .collect::<Vec<_>>()
+        });
+        let kust_side = s.spawn(|| {
+            (0..ROUNDS)
+                .filter_map(|round| {
+                    start.wait();
+                    std::thread::sleep(Duration::from_millis(round % 20 * 4));
+                    check(round, "kustomize", kust_dir, &kust_opts, 4).err()
+                })
+                .collect::<Vec<_>>()
+        });
+        [helm_side, kust_side]
+            .into_iter()
+            .flat_map(|side| side.join().expect("render threads do not panic"))
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "{} failures: {failures:#?}",
+        failures.len()
     );
 }

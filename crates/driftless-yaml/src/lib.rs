@@ -1,11 +1,25 @@
 //! Order-preserving YAML reading and kustomize-identical YAML writing.
+//!
+//! The YAML reader and writer of driftless: the kustomize library, the render
+//! pipeline, the config loader and the CRD generator use it, so a value is
+//! printed the same way wherever it is shown. The crate does no I/O, which
+//! also makes it the home of [`LoadRestrictor`], the option both the kustomize
+//! library and the App config model name.
+//!
+//! ```
+//! let docs = driftless_yaml::parse_documents("b: 1\na: two\n", "example.yaml")?;
+//! assert_eq!(driftless_yaml::emit_stream(&docs)?, "a: two\nb: 1\n");
+//! # Ok::<(), driftless_yaml::YamlError>(())
+//! ```
 
 mod emit;
 mod parse;
+mod restrictor;
 mod scalar;
 
 pub use emit::{emit_document, format_number, natural_cmp};
 pub use parse::{MAX_INPUT_BYTES, parse_documents, parse_documents_lenient, resolve_plain};
+pub use restrictor::LoadRestrictor;
 
 /// Errors from reading or writing YAML.
 #[derive(Debug, thiserror::Error)]

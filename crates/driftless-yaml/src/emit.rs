@@ -537,7 +537,7 @@ mod tests {
         let text = emit_document(&value).expect("emit");
         assert_eq!(text, "|-\n  D >\n\n\n  oa0:0 *x\n");
         let stream = format!("{text}---\nkey: v\n");
-        let back = super::super::parse_documents(&stream, "root-scalar").expect("parse");
+        let back = crate::parse_documents(&stream, "root-scalar").expect("parse");
         assert_eq!(back, vec![value, serde_json::json!({"key": "v"})]);
     }
 
