@@ -2,5 +2,6 @@
 
 mod control;
 mod queue;
+mod retention;
 mod runtime;
 mod store;
