@@ -25,7 +25,8 @@ pub struct ReceiverSpec {
     pub secret_env: Option<String>,
     /// Names of the GitSources a verified request triggers.
     pub resources: Vec<String>,
-    /// Event types to act on (e.g. `push`, `tag_push`); empty means push events.
+    /// Event types that trigger (e.g. `push`, `release`, `tag_push`); empty means push
+    /// events (github, gitea: `push`; gitlab: `Push Hook`, `Tag Push Hook`, `System Hook`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
 }
@@ -84,6 +85,12 @@ impl Kind for ReceiverSpec {
             problems.push(FieldProblem::new(
                 "spec.resources",
                 "must name at least one GitSource",
+            ));
+        }
+        if self.type_ == ReceiverType::GenericHmac && !self.events.is_empty() {
+            problems.push(FieldProblem::new(
+                "spec.events",
+                "generic-hmac requests carry no event name: every signed request triggers; remove spec.events",
             ));
         }
         for (i, event) in self.events.iter().enumerate() {

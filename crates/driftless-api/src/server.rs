@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::duration::Duration;
 use crate::meta::{Kind, Object};
 use crate::receiver::is_env_name;
 use crate::validate::FieldProblem;
@@ -28,6 +29,12 @@ pub struct ServerSpec {
     /// Bearer token clients must send; required unless listening on loopback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_token: Option<SecretValue>,
+    /// Bounds on HTTP connections: timeouts, connection cap, body size.
+    #[serde(default)]
+    pub http: HttpLimits,
+    /// How much sync history and drift audit the state store keeps.
+    #[serde(default)]
+    pub retention: Retention,
 }
 
 impl Default for ServerSpec {
@@ -36,8 +43,118 @@ impl Default for ServerSpec {
             listen: default_listen(),
             data_dir: default_data_dir(),
             api_token: None,
+            http: HttpLimits::default(),
+            retention: Retention::default(),
         }
     }
+}
+
+/// Time a client has to send a request's headers, from the connection opening.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client has to send a request body, from the end of its headers.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a keep-alive connection may wait for its next request.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at once; more are answered 503 and closed.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
+/// Largest accepted request body (4 MiB): webhook payloads are far smaller.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 << 20;
+
+/// Limits that keep slow or numerous clients from exhausting the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpLimits {
+    /// Deadline for a request's headers, counted from the first byte (or the connection opening).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: Duration,
+    /// Deadline for a request's body, counted from the end of its headers.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Duration,
+    /// Connections served at once; one over the cap is answered 503 and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Largest request body in bytes; larger ones are answered 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+fn default_header_read_timeout() -> Duration {
+    DEFAULT_HEADER_READ_TIMEOUT
+}
+
+fn default_body_read_timeout() -> Duration {
+    DEFAULT_BODY_READ_TIMEOUT
+}
+
+fn default_idle_timeout() -> Duration {
+    DEFAULT_IDLE_TIMEOUT
+}
+
+fn default_max_connections() -> u32 {
+    DEFAULT_MAX_CONNECTIONS
+}
+
+fn default_max_body_bytes() -> u64 {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+/// Syncs kept per App by default.
+pub const DEFAULT_RETAINED_SYNCS: u32 = 1000;
+/// Drift events kept per App by default.
+pub const DEFAULT_RETAINED_DRIFT_EVENTS: u32 = 1000;
+/// Records older than this are removed by default (90 days).
+pub const DEFAULT_RETENTION_MAX_AGE: Duration = Duration::from_secs(90 * 86_400);
+
+/// Bounds on the state store: per App, the newest records up to a count and an age.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retention {
+    /// Syncs kept per App, newest first.
+    #[serde(default = "default_retained_syncs")]
+    pub syncs: u32,
+    /// Drift events kept per App, newest first.
+    #[serde(default = "default_retained_drift_events")]
+    pub drift_events: u32,
+    /// Records older than this are removed; `0` keeps them regardless of age.
+    #[serde(default = "default_retention_max_age")]
+    pub max_age: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            syncs: DEFAULT_RETAINED_SYNCS,
+            drift_events: DEFAULT_RETAINED_DRIFT_EVENTS,
+            max_age: DEFAULT_RETENTION_MAX_AGE,
+        }
+    }
+}
+
+fn default_retained_syncs() -> u32 {
+    DEFAULT_RETAINED_SYNCS
+}
+
+fn default_retained_drift_events() -> u32 {
+    DEFAULT_RETAINED_DRIFT_EVENTS
+}
+
+fn default_retention_max_age() -> Duration {
+    DEFAULT_RETENTION_MAX_AGE
 }
 
 fn default_listen() -> String {
@@ -89,6 +206,8 @@ impl Kind for ServerSpec {
             }
             Ok(_) => {}
         }
+        self.http.validate(problems);
+        self.retention.validate(problems);
         if self.data_dir.trim().is_empty() {
             problems.push(FieldProblem::new("spec.dataDir", "must not be empty"));
         }
@@ -108,6 +227,49 @@ impl Kind for ServerSpec {
                 )),
                 _ => {}
             }
+        }
+    }
+}
+
+impl HttpLimits {
+    fn validate(&self, problems: &mut Vec<FieldProblem>) {
+        for (field, value) in [
+            ("spec.http.headerReadTimeout", self.header_read_timeout),
+            ("spec.http.bodyReadTimeout", self.body_read_timeout),
+            ("spec.http.idleTimeout", self.idle_timeout),
+        ] {
+            if value.get().is_zero() {
+                problems.push(FieldProblem::new(
+                    field,
+                    "must be longer than 0: without it a silent client holds a connection forever",
+                ));
+            }
+        }
+        if self.max_connections == 0 {
+            problems.push(FieldProblem::new(
+                "spec.http.maxConnections",
+                "must be at least 1",
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            problems.push(FieldProblem::new(
+                "spec.http.maxBodyBytes",
+                format!(
+                    "{} is too small for any webhook payload (at least 1024)",
+                    self.max_body_bytes
+                ),
+            ));
+        }
+    }
+}
+
+impl Retention {
+    fn validate(&self, problems: &mut Vec<FieldProblem>) {
+        if self.syncs == 0 {
+            problems.push(FieldProblem::new(
+                "spec.retention.syncs",
+                "must be at least 1: the newest sync is the App's history",
+            ));
         }
     }
 }

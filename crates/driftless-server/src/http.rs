@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use driftless_api::HttpLimits;
 use driftless_engine::control::AppControl;
 use driftless_engine::metrics::Metrics;
 use driftless_engine::store::Store;
@@ -18,6 +19,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::deliveries::RecentDeliveries;
 use crate::webhook::{self, Delivery, Provider, Push};
 
 /// Every route the server answers, as (method, path); the OpenAPI test checks each is documented.
@@ -45,6 +47,8 @@ pub struct Receiver {
     pub provider: Provider,
     /// Shared secret (HMAC key or token).
     pub secret: Vec<u8>,
+    /// Events that trigger (`spec.events`); empty means [`webhook::default_events`].
+    pub events: Vec<String>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -52,6 +56,7 @@ impl std::fmt::Debug for Receiver {
         // The secret stays out of logs.
         f.debug_struct("Receiver")
             .field("provider", &self.provider)
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }
@@ -71,6 +76,8 @@ pub struct ServerState {
     pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
     pub(crate) sources: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
     pub(crate) ready: Arc<AtomicBool>,
+    pub(crate) limits: Arc<HttpLimits>,
+    pub(crate) deliveries: Arc<RecentDeliveries>,
 }
 
 impl ServerState {
@@ -87,7 +94,15 @@ impl ServerState {
             queue_depth: None,
             sources: Arc::new(|| json!([])),
             ready: Arc::default(),
+            limits: Arc::default(),
+            deliveries: Arc::default(),
         }
+    }
+
+    /// Serves within `limits` (timeouts, connection cap, body size) instead of the defaults.
+    pub fn limits(mut self, limits: HttpLimits) -> Self {
+        self.limits = Arc::new(limits);
+        self
     }
 
     /// Accepts webhooks at `/hooks/{name}`.
@@ -153,15 +168,16 @@ pub fn router(state: ServerState) -> Router {
         .with_state(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` completes; in-flight requests finish first.
+/// Serves `state` on `listener` within its [`HttpLimits`] until `shutdown` completes;
+/// in-flight requests finish first.
 pub async fn serve(
     listener: TcpListener,
     state: ServerState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.limits.clone();
+    crate::conn::serve(listener, router(state), &limits, shutdown).await;
+    Ok(())
 }
 
 /// Binds `addr`, naming it in the error.
@@ -203,7 +219,7 @@ async fn hook(
     State(state): State<ServerState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let receiver = state
         .receivers
@@ -214,19 +230,108 @@ async fn hook(
     let Some(receiver) = receiver else {
         return error(StatusCode::NOT_FOUND, format!("receiver {name} not found"));
     };
-    match webhook::verify(receiver.provider, &receiver.secret, &headers, &body) {
-        Ok(Delivery::Ping) => axum::Json(json!({ "event": "ping" })).into_response(),
-        Ok(Delivery::Ignored { event }) => {
-            axum::Json(json!({ "event": event, "ignored": true })).into_response()
-        }
+    let body = match read_body(body, &headers, &state.limits).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
+    let verified = webhook::verify(
+        receiver.provider,
+        &receiver.secret,
+        &receiver.events,
+        &headers,
+        &body,
+    );
+    match verified {
+        Ok(Delivery::Ignored { event }) => axum::Json(json!({
+            "event": event,
+            "ignored": true,
+            "reason": "event not listed in the receiver's spec.events",
+        }))
+        .into_response(),
         Ok(Delivery::Push(push)) => {
+            let event = event_name(receiver.provider, &headers);
+            if let Some(id) = delivery_id(receiver.provider, &headers)
+                && !state.deliveries.first_time(&name, id)
+            {
+                return axum::Json(json!({
+                    "event": event,
+                    "ignored": true,
+                    "reason": format!("delivery {id} was already received"),
+                }))
+                .into_response();
+            }
             let triggered = (state.on_push)(&name, &push);
-            axum::Json(json!({ "event": "push", "ref": push.git_ref, "triggered": triggered }))
+            axum::Json(json!({ "event": event, "ref": push.git_ref, "triggered": triggered }))
                 .into_response()
         }
         Err(e) if e.is_unauthorized() => {
             error(StatusCode::UNAUTHORIZED, format!("receiver {name}: {e}"))
         }
         Err(e) => error(StatusCode::BAD_REQUEST, format!("receiver {name}: {e}")),
+    }
+}
+
+fn event_name(provider: Provider, headers: &HeaderMap) -> &str {
+    webhook::event_header(provider)
+        .and_then(|h| headers.get(h))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("push")
+}
+
+fn delivery_id(provider: Provider, headers: &HeaderMap) -> Option<&str> {
+    let id = headers
+        .get(webhook::delivery_header(provider)?)?
+        .to_str()
+        .ok()?;
+    Some(id.trim()).filter(|id| !id.is_empty())
+}
+
+/// Reads a request body within the size and time limits; the refusal is a JSON
+/// 413 or 408, and a 408 closes the connection since the rest of the body is unread.
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limits: &HttpLimits,
+) -> Result<Bytes, Response> {
+    use http_body_util::BodyExt;
+    let max = limits.max_body_bytes;
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body is larger than the limit of {max} bytes (Server spec.http.maxBodyBytes)"
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    let timeout = limits.body_read_timeout.get();
+    match tokio::time::timeout(timeout, http_body_util::Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("reading the request body: {e}"),
+        )),
+        Err(_) => {
+            let mut refusal = error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "request body not received within {} (Server spec.http.bodyReadTimeout)",
+                    limits.body_read_timeout
+                ),
+            );
+            refusal.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            Err(refusal)
+        }
     }
 }

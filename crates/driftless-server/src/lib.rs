@@ -2,12 +2,18 @@
 //! REST API over the engine's state store.
 //!
 //! - [`webhook`]: signature checks and payload parsing per Git host.
-//! - [`http`]: the axum router and [`http::serve`].
+//! - [`http`]: the axum router and [`http::serve`]; connections are bounded by `conn`.
+//! - [`deliveries`]: replayed webhook deliveries are recognised by their id.
 //! - [`api`]: REST handlers for Apps and their history.
+//! - [`datadir`], [`process`]: private data dir, open-file limit, umask.
 //! - [`serve`]: `driftless serve`: config, engine, HTTP and config reload together.
 
 pub mod api;
+mod conn;
+pub mod datadir;
+pub mod deliveries;
 pub mod http;
+pub mod process;
 pub mod serve;
 pub mod webhook;
 

@@ -17,6 +17,9 @@ use crate::webhook::Provider;
 
 /// How often the config files are checked for changes.
 pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
+/// How often every App's history is pruned to the retention (new records prune their
+/// own App at once; this ages out Apps that stopped syncing).
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Settings of one `driftless serve` run; flags win over the config's Server object.
 pub struct ServeOptions {
@@ -54,6 +57,18 @@ pub async fn run(
     opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let log = opts.log.clone();
+    match crate::process::raise_open_file_limit() {
+        Ok(limit) => log(&format!(
+            "driftless serve: open-file limit {} (was {})",
+            limit_text(limit.now),
+            limit_text(limit.before)
+        )),
+        Err(e) => log(&format!(
+            "driftless serve: open-file limit unchanged, raising it failed: {e}"
+        )),
+    }
+    crate::process::private_file_creation();
     let config = load_config(&opts.config)?;
     let spec = config.server().map(|s| s.spec.clone()).unwrap_or_default();
     let listen = match opts.listen {
@@ -78,17 +93,22 @@ pub async fn run(
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(&spec.data_dir));
+    crate::datadir::make_private(&data_dir)
+        .map_err(|e| ServeError::Setting(format!("Server spec.dataDir: {e}")))?;
     let listener = http::bind(listen).await?;
     let bound = listener.local_addr()?;
-    let log = opts.log.clone();
     let mut engine_opts = EngineOptions::new(&data_dir);
     engine_opts.log = log.clone();
     let engine = Engine::start(config, engine_opts)?;
+    engine.store().set_retention(spec.retention.clone());
+    tokio::spawn(tighten_data_dir(data_dir.clone(), log.clone()));
+    let pruning = tokio::spawn(prune_periodically(engine.store().clone(), log.clone()));
     let control = Arc::new(EngineControl::new(
         engine.store().clone(),
         engine.queue().clone(),
     ));
-    let mut state = ServerState::new(engine.store().clone(), control, engine.metrics());
+    let mut state = ServerState::new(engine.store().clone(), control, engine.metrics())
+        .limits(spec.http.clone());
     if let Some(token) = &token {
         state = state.api_token(token);
     }
@@ -125,9 +145,45 @@ pub async fn run(
     ));
     let served = http::serve(listener, state, shutdown).await;
     reload.abort();
+    pruning.abort();
     engine.shutdown().await;
     log("driftless serve: stopped");
     Ok(served?)
+}
+
+fn limit_text(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
+}
+
+/// Removes group and other permissions below the data dir, for files written before
+/// the umask was set (by an earlier version, or another tool).
+async fn tighten_data_dir(dir: PathBuf, log: Log) {
+    let shown = dir.display().to_string();
+    match tokio::task::spawn_blocking(move || crate::datadir::tighten_tree(&dir)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => log(&format!(
+            "data dir {shown}: removed group and other access from {n} files"
+        )),
+        Ok(Err(e)) => log(&format!("data dir {shown}: {e}")),
+        Err(e) => log(&format!("data dir {shown}: permission check failed: {e}")),
+    }
+}
+
+/// Prunes the store to its retention at start and then every [`PRUNE_EVERY`].
+async fn prune_periodically(store: driftless_engine::store::Store, log: Log) {
+    loop {
+        let pass = store.clone();
+        match tokio::task::spawn_blocking(move || pass.prune()).await {
+            Ok(Ok(p)) if p.syncs + p.drift_events > 0 => log(&format!(
+                "state store: removed {} syncs and {} drift events beyond the retention",
+                p.syncs, p.drift_events
+            )),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => log(&format!("state store: pruning failed: {e}")),
+            Err(e) => log(&format!("state store: pruning failed: {e}")),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
 }
 
 /// Reads a token from its environment variable or file.
@@ -175,6 +231,7 @@ fn receivers(config: &Config) -> Result<HashMap<String, Receiver>, String> {
         let receiver = Receiver {
             provider,
             secret: secret.into_bytes(),
+            events: r.spec.events.clone(),
         };
         out.insert(r.name().to_owned(), receiver);
     }

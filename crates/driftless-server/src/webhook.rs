@@ -73,26 +73,73 @@ impl Push {
 /// What a verified webhook asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// A connectivity check (GitHub `ping`); nothing to do.
-    Ping,
-    /// Commits were pushed.
+    /// An event the receiver acts on: its repositories are fetched now.
     Push(Push),
-    /// An event driftless does not act on (issues, merge requests, ...).
+    /// An event the receiver does not list (a GitHub `ping`, issues, ...): nothing to do.
     Ignored {
         /// The event name from the provider's header.
         event: String,
     },
 }
 
-/// Verifies a webhook request and classifies it. Nothing in the body is trusted before
-/// the signature checks out.
-pub fn verify(
+/// Events a receiver acts on when its `spec.events` is empty.
+pub fn default_events(provider: Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::Github | Provider::Gitea => &["push"],
+        Provider::Gitlab => &["Push Hook", "Tag Push Hook", "System Hook"],
+        // The generic format has no event header: every signed request is a push.
+        Provider::GenericHmac => &[],
+    }
+}
+
+/// Header naming the event, per provider; the generic format has none.
+pub fn event_header(provider: Provider) -> Option<&'static str> {
+    match provider {
+        Provider::Github => Some("X-GitHub-Event"),
+        Provider::Gitlab => Some("X-Gitlab-Event"),
+        Provider::Gitea => Some("X-Gitea-Event"),
+        Provider::GenericHmac => None,
+    }
+}
+
+/// Header carrying the provider's unique id of one delivery (kept on redelivery).
+pub fn delivery_header(provider: Provider) -> Option<&'static str> {
+    match provider {
+        Provider::Github => Some("X-GitHub-Delivery"),
+        Provider::Gitlab => Some("X-Gitlab-Event-UUID"),
+        Provider::Gitea => Some("X-Gitea-Delivery"),
+        Provider::GenericHmac => None,
+    }
+}
+
+/// Whether `event` (as the provider's header spells it) is one of `listed`, or of the
+/// provider's defaults when `listed` is empty. Case is ignored, and GitLab events also
+/// match their short names (`Tag Push Hook` is `tag_push`).
+pub fn acts_on(provider: Provider, listed: &[String], event: &str) -> bool {
+    let short = event
+        .strip_suffix(" Hook")
+        .map(|e| e.to_ascii_lowercase().replace(' ', "_"));
+    let matches = |name: &str| {
+        name.eq_ignore_ascii_case(event)
+            || short
+                .as_deref()
+                .is_some_and(|s| name.eq_ignore_ascii_case(s))
+    };
+    if listed.is_empty() {
+        default_events(provider).iter().any(|name| matches(name))
+    } else {
+        listed.iter().any(|name| matches(name))
+    }
+}
+
+/// Checks that a request comes from the Git host holding `secret`.
+fn authenticate(
     provider: Provider,
     secret: &[u8],
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Delivery, WebhookError> {
-    let (event_header, push_events): (&str, &[&str]) = match provider {
+) -> Result<(), WebhookError> {
+    match provider {
         Provider::Github => {
             let sig = header(headers, "X-Hub-Signature-256")?;
             check_hmac(
@@ -100,46 +147,50 @@ pub fn verify(
                 body,
                 sig.strip_prefix("sha256="),
                 "X-Hub-Signature-256",
-            )?;
-            ("x-github-event", &["push"])
+            )
         }
         Provider::Gitlab => {
             let token = header(headers, "X-Gitlab-Token")?;
-            if !bool::from(token.as_bytes().ct_eq(secret)) {
-                return Err(WebhookError::BadSignature {
+            if bool::from(token.as_bytes().ct_eq(secret)) {
+                Ok(())
+            } else {
+                Err(WebhookError::BadSignature {
                     header: "X-Gitlab-Token",
-                });
+                })
             }
-            (
-                "x-gitlab-event",
-                &["Push Hook", "Tag Push Hook", "System Hook"],
-            )
         }
         Provider::Gitea => {
             let sig = header(headers, "X-Gitea-Signature")?;
-            check_hmac(secret, body, Some(sig), "X-Gitea-Signature")?;
-            ("x-gitea-event", &["push"])
+            check_hmac(secret, body, Some(sig), "X-Gitea-Signature")
         }
         Provider::GenericHmac => {
             let sig = header(headers, "X-Signature")?;
-            check_hmac(secret, body, sig.strip_prefix("sha256="), "X-Signature")?;
-            ("", &[])
+            check_hmac(secret, body, sig.strip_prefix("sha256="), "X-Signature")
         }
-    };
-    let event = headers.get(event_header).and_then(|v| v.to_str().ok());
-    match event {
-        Some("ping") if provider == Provider::Github => return Ok(Delivery::Ping),
-        Some(e) if !push_events.contains(&e) => {
+    }
+}
+
+/// Verifies a webhook request and classifies it by `events` (the receiver's
+/// `spec.events`; empty means [`default_events`]). Nothing in the body is trusted
+/// before the signature checks out.
+pub fn verify(
+    provider: Provider,
+    secret: &[u8],
+    events: &[String],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Delivery, WebhookError> {
+    authenticate(provider, secret, headers, body)?;
+    if let Some(name) = event_header(provider) {
+        let event = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !acts_on(provider, events, event) {
             return Ok(Delivery::Ignored {
-                event: e.to_owned(),
+                event: event.to_owned(),
             });
         }
-        None if provider != Provider::GenericHmac => {
-            return Ok(Delivery::Ignored {
-                event: String::new(),
-            });
-        }
-        _ => {}
     }
     parse_push(body).map(Delivery::Push)
 }

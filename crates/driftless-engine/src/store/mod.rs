@@ -5,9 +5,13 @@
 //! crash leaves the last committed state intact.
 
 mod records;
+mod retention;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use driftless_api::Retention;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
@@ -17,6 +21,7 @@ pub use records::{
     AppStatus, AuditEvent, Condition, DriftAction, Health, ObjectCounts, ResourceStatus, Revision,
     SyncOutcome, SyncRecord, SyncResult, SyncStart, SyncState, SyncTrigger,
 };
+pub use retention::{MIN_SYNCS_KEPT_BY_AGE, Pruned};
 
 use crate::timing::now_ms;
 
@@ -48,7 +53,7 @@ pub const DB_FILE: &str = "driftless.redb";
 /// Errors of the state store; each names the file, table or record at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The data dir could not be created.
+    /// The data dir could not be created or made private (mode 0700).
     #[error("creating data dir {path}: {source}")]
     CreateDir {
         /// Directory.
@@ -113,6 +118,7 @@ pub struct Store {
     db: Arc<Database>,
     path: Arc<PathBuf>,
     interrupted: Arc<Vec<SyncRecord>>,
+    retention: Arc<RwLock<Retention>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -128,20 +134,33 @@ impl Store {
     ///
     /// Syncs recorded as started but never finished were cut off by a crash: they are
     /// marked `Interrupted` here and listed by [`Store::interrupted`] so the engine re-runs them.
+    /// The data dir is made private (mode 0700, also when it exists with a looser
+    /// mode) and so is the database file (0600): history names commits and objects.
     pub fn open(data_dir: &Path) -> Result<Self> {
+        let private = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(
+                |source| StoreError::CreateDir {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            )
+        };
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
+        private(data_dir, 0o700)?;
         let path = data_dir.join(DB_FILE);
         let db = Database::create(&path).map_err(|e| StoreError::Open {
             path: path.clone(),
             source: Box::new(e.into()),
         })?;
+        private(&path, 0o600)?;
         let mut store = Self {
             db: Arc::new(db),
             path: Arc::new(path),
             interrupted: Arc::default(),
+            retention: Arc::default(),
         };
         store.interrupted = Arc::new(store.recover()?);
         Ok(store)
@@ -199,6 +218,7 @@ impl Store {
         tx.open_table(META).map_err(self.err("create meta table"))?;
         tx.open_table(HISTORY)
             .map_err(self.err("create history table"))?;
+        self.index_audit(&tx)?;
         let keys: Vec<(String, u64)> = {
             let running = tx
                 .open_table(RUNNING)
@@ -320,6 +340,7 @@ impl Store {
             error: None,
         };
         self.write_sync(&tx, &record)?;
+        self.prune_history(&tx, app, retention::Age::Ignored)?;
         tx.commit().map_err(self.err("commit sync start"))?;
         Ok(record)
     }
@@ -412,7 +433,14 @@ impl Store {
             table
                 .insert(event.id, encode(&event).as_slice())
                 .map_err(self.err("write audit event"))?;
+            let mut index = tx
+                .open_table(retention::AUDIT_BY_APP)
+                .map_err(self.err("open audit index"))?;
+            index
+                .insert((event.app.as_str(), event.id), ())
+                .map_err(self.err("index audit event"))?;
         }
+        self.prune_audit(&tx, &event.app, retention::Age::Ignored)?;
         tx.commit().map_err(self.err("commit audit event"))?;
         Ok(event)
     }

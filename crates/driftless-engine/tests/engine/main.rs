@@ -2,6 +2,7 @@
 
 mod control;
 mod queue;
+mod retention;
 mod runtime;
 mod stops;
 mod store;

@@ -244,3 +244,27 @@ async fn every_route_is_served_and_documented() {
     );
     assert!(get(&s, "/api/v1/nothing").await.1.contains("no such route"));
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_name_is_case_insensitive() {
+    let s = TestServer::start().await;
+    seed(&s);
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let resp = s
+            .client
+            .post(s.url("/api/v1/apps/web/sync"))
+            .header("Authorization", format!("{scheme} {TOKEN}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), StatusCode::OK, "scheme {scheme}");
+    }
+    let resp = s
+        .client
+        .post(s.url("/api/v1/apps/web/sync"))
+        .header("Authorization", format!("Basic {TOKEN}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}

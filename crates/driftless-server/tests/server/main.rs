@@ -2,10 +2,13 @@
 
 mod api;
 mod hooks;
+mod limits;
+mod serve;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use driftless_api::HttpLimits;
 use driftless_engine::control::EngineControl;
 use driftless_engine::metrics::Metrics;
 use driftless_engine::queue::{Outcome, QueueConfig, WorkQueue};
@@ -32,6 +35,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(HttpLimits::default()).await
+    }
+
+    /// A server within `limits`.
+    pub async fn start_with(limits: HttpLimits) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open store");
         let runs: Arc<Mutex<Vec<(String, SyncTrigger)>>> = Arc::default();
@@ -56,6 +64,7 @@ impl TestServer {
             Receiver {
                 provider: Provider::Github,
                 secret: b"gh-secret".to_vec(),
+                events: Vec::new(),
             },
         )
         .receiver(
@@ -63,6 +72,7 @@ impl TestServer {
             Receiver {
                 provider: Provider::Gitlab,
                 secret: b"gl-token".to_vec(),
+                events: Vec::new(),
             },
         )
         .receiver(
@@ -70,6 +80,7 @@ impl TestServer {
             Receiver {
                 provider: Provider::Gitea,
                 secret: b"gt-secret".to_vec(),
+                events: Vec::new(),
             },
         )
         .receiver(
@@ -77,8 +88,18 @@ impl TestServer {
             Receiver {
                 provider: Provider::GenericHmac,
                 secret: b"any-secret".to_vec(),
+                events: Vec::new(),
             },
         )
+        .receiver(
+            "releases",
+            Receiver {
+                provider: Provider::Github,
+                secret: b"gh-secret".to_vec(),
+                events: vec!["release".into(), "ping".into()],
+            },
+        )
+        .limits(limits)
         .on_push(move |receiver, push| {
             recorded
                 .lock()
@@ -109,6 +130,11 @@ impl TestServer {
             state,
             _dir: dir,
         }
+    }
+
+    /// The address the server listens on, for raw socket tests.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
     }
 
     pub fn url(&self, path: &str) -> String {
