@@ -1,6 +1,10 @@
 //! End to end: `driftless serve` as a process, a Git server over HTTP, the
 //! local control plane.
 
+mod kube;
+mod options_clusters;
+mod options_render;
+mod options_sources;
 mod support;
 
 use std::time::{Duration, Instant};
