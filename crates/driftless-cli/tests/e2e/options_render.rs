@@ -97,6 +97,7 @@ fn write_first_commit(repo: &Repo) {
     repo.write("prune/keep.yaml", &cm("prune-keep", "1", false));
     repo.write("prune/gone.yaml", &cm("prune-gone", "1", false));
     repo.write("noprune/gone.yaml", &cm("noprune-gone", "1", false));
+    repo.write("noprune/keep.yaml", &cm("noprune-keep", "1", false));
     repo.write("empty/README.md", "An App whose render becomes empty.\n");
     repo.write("empty/cm.yaml", &cm("empty-allowed", "1", false));
     repo.write("guarded/README.md", "An App whose render becomes empty.\n");

@@ -237,6 +237,7 @@ async fn every_source_and_receiver_option_works_under_serve() {
     let key = tmp.path().join("signer");
     let allowed = signing_key(&key);
     signed.write("verify/cm.yaml", &cm_text("verified", "signed"));
+    signed.write("verify-tag/cm.yaml", &cm_text("verified-tag", "signed"));
     let s1 = signed_push(&signed, &key, "signed", "v1");
 
     // A server that never sends a pack, for the fetch timeout.
@@ -307,7 +308,7 @@ spec: {{kubeconfig: {{path: {kubeconfig}}}}}
     text.push_str(&app(&n("verify"), "src-verify", "verify", &ns));
     let tagged = verify("tag", "{tag: v1}");
     text.push_str(&source("src-verify-tag", &ns, &signed.url, &tagged));
-    text.push_str(&app(&n("verify-tag"), "src-verify-tag", "verify", &ns));
+    text.push_str(&app(&n("verify-tag"), "src-verify-tag", "verify-tag", &ns));
     let hung_rest = "  ref: {branch: main}\n  interval: 1s\n  timeout: 2s";
     text.push_str(&source("src-hung", &ns, &hung.url, hung_rest));
     text.push_str(&app(&n("hung"), "src-hung", "hung", &ns));
