@@ -28,7 +28,23 @@ pub fn status(args: &StatusArgs) -> Outcome {
     match &args.app {
         None => {
             let apps = run(client.apps())?;
-            show(output, &apps, |apps| view::app_table(apps, now_ms()))?;
+            // Clusters only in the text view: the JSON stays the list of Apps.
+            let clusters = match output {
+                SummaryOutput::Text => Some(run(client.clusters())),
+                SummaryOutput::Json => None,
+            };
+            show(output, &apps, |apps| {
+                let mut text = view::app_table(apps, now_ms());
+                match clusters {
+                    Some(Ok(clusters)) if !clusters.is_empty() => {
+                        text.push('\n');
+                        text.push_str(&view::cluster_table(&clusters));
+                    }
+                    Some(Err(e)) => text.push_str(&format!("\nclusters: {}\n", e.error)),
+                    _ => {}
+                }
+                text
+            })?;
         }
         Some(app) => {
             let status = run(client.app(app))?;

@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/hooks/{receiver}"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/sources"),
+    ("get", "/api/v1/clusters"),
     ("get", "/api/v1/apps"),
     ("get", "/api/v1/apps/{name}"),
     ("get", "/api/v1/apps/{name}/history"),
@@ -64,6 +65,11 @@ impl std::fmt::Debug for Receiver {
 /// Called with the receiver name and a verified push; returns how many sources it triggered.
 pub type OnPush = dyn Fn(&str, &Push) -> usize + Send + Sync;
 
+/// Produces the JSON of `GET /api/v1/clusters` (it probes each cluster).
+pub type ClusterProbe = dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = serde_json::Value> + Send>>
+    + Send
+    + Sync;
+
 /// Everything the handlers share.
 #[derive(Clone)]
 pub struct ServerState {
@@ -75,6 +81,7 @@ pub struct ServerState {
     pub(crate) on_push: Arc<OnPush>,
     pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
     pub(crate) sources: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
+    pub(crate) clusters: Arc<ClusterProbe>,
     pub(crate) ready: Arc<AtomicBool>,
     pub(crate) limits: Arc<HttpLimits>,
     pub(crate) deliveries: Arc<RecentDeliveries>,
@@ -93,6 +100,7 @@ impl ServerState {
             on_push: Arc::new(|_, _| 0),
             queue_depth: None,
             sources: Arc::new(|| json!([])),
+            clusters: Arc::new(|| Box::pin(async { json!([]) })),
             ready: Arc::default(),
             limits: Arc::default(),
             deliveries: Arc::default(),
@@ -135,6 +143,15 @@ impl ServerState {
         self
     }
 
+    /// Lists the Clusters at `GET /api/v1/clusters`; `f` probes them.
+    pub fn clusters<F>(mut self, f: impl Fn() -> F + Send + Sync + 'static) -> Self
+    where
+        F: std::future::Future<Output = serde_json::Value> + Send + 'static,
+    {
+        self.clusters = Arc::new(move || Box::pin(f()));
+        self
+    }
+
     /// Reads the work queue depth when `/metrics` is scraped.
     pub fn queue_depth(mut self, f: impl Fn() -> usize + Send + Sync + 'static) -> Self {
         self.queue_depth = Some(Arc::new(f));
@@ -162,6 +179,10 @@ pub fn router(state: ServerState) -> Router {
         .route(
             "/api/v1/sources",
             get(|State(state): State<ServerState>| async move { axum::Json((state.sources)()) }),
+        )
+        .route(
+            "/api/v1/clusters",
+            get(|State(state): State<ServerState>| async move { axum::Json((state.clusters)().await) }),
         )
         .merge(api::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })

@@ -130,6 +130,11 @@ pub async fn run(
         .queue_depth(move || depth.depth());
     let sources = engine.clone();
     state = state.sources(move || serde_json::to_value(sources.sources()).unwrap_or_default());
+    let clusters = engine.clone();
+    state = state.clusters(move || {
+        let engine = clusters.clone();
+        async move { serde_json::to_value(engine.clusters().await).unwrap_or_default() }
+    });
     state.set_receivers(receivers);
     state.readiness().store(true, Ordering::Release);
     log(&format!(

@@ -4,6 +4,19 @@
 //! `scripts/k8s-env up` (a no-op when it already runs), unless
 //! `DRIFTLESS_TEST_KUBECONFIG` names the kubeconfig of a cluster to use instead.
 //! Each test then takes a [`TestNamespace`] of its own, deleted when dropped.
+//!
+//! The modules hold the other fixtures the crates' tests share: Git
+//! repositories ([`git`]), manifests ([`manifests`]), a Git smart-HTTP server
+//! ([`git_http`]), an SSH server ([`sshd`]), TLS in front of a server ([`tls`]),
+//! loopback ports ([`servers`]) and the pinned external tools ([`tools`]).
+
+pub mod git;
+pub mod git_http;
+pub mod manifests;
+pub mod servers;
+pub mod sshd;
+pub mod tls;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

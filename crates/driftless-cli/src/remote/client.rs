@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use driftless_engine::runtime::ClusterState;
 use driftless_engine::store::{AppStatus, AuditEvent, SyncRecord};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -166,6 +167,15 @@ impl Client {
     /// Every App's status.
     pub async fn apps(&self) -> Result<Vec<AppStatus>, RemoteError> {
         let url = self.url(&[]);
+        self.send(self.http.get(url)).await
+    }
+
+    /// Every declared Cluster, probed by the server now.
+    pub async fn clusters(&self) -> Result<Vec<ClusterState>, RemoteError> {
+        let mut url = self.url(&[]);
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop().push("clusters");
+        }
         self.send(self.http.get(url)).await
     }
 

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use driftless_engine::runtime::ClusterState;
 use driftless_engine::store::{AppStatus, AuditEvent, Revision, SyncRecord};
 use driftless_engine::timing::UnixMillis;
 
@@ -146,6 +147,21 @@ pub fn app_table(apps: &[AppStatus], now: UnixMillis) -> String {
         }
     }
     out
+}
+
+/// The table of declared Clusters: whether each answered and its version.
+pub fn cluster_table(clusters: &[ClusterState]) -> String {
+    let mut table = Table::new(&["CLUSTER", "READY", "VERSION", "MESSAGE"]);
+    for cluster in clusters {
+        let ready = cluster.conditions.iter().find(|c| c.kind == "Ready");
+        table.row(vec![
+            cluster.name.clone(),
+            ready.map_or_else(|| "Unknown".to_owned(), |c| c.status.clone()),
+            cluster.server_version.clone().unwrap_or_default(),
+            ready.map_or_else(String::new, |c| shorten(&c.message, TABLE_ERROR)),
+        ]);
+    }
+    table.render("")
 }
 
 /// Loud lines for an App that does not follow Git.

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use driftless_testenv::git::{AUTHOR_NAME, git};
+
 use crate::support::{driftless, text};
 
 fn repo_root() -> PathBuf {
@@ -12,28 +14,6 @@ fn repo_root() -> PathBuf {
         .nth(2)
         .expect("crate lives two levels below the root")
         .to_path_buf()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Ada Admin",
-            "-c",
-            "user.email=ada@example.com",
-        ])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run git");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_string()
 }
 
 #[test]
@@ -110,7 +90,7 @@ fn source_fetch_prints_the_revision_and_exports_the_tree() {
     let work = tempfile::tempdir().expect("tempdir");
     let repo = work.path().join("repo");
     std::fs::create_dir(&repo).expect("mkdir");
-    git(&repo, &["init", "-q"]);
+    git(&repo, &["init", "-q", "-b", "main"]);
     std::fs::write(repo.join("app.yaml"), "kind: ConfigMap\n").expect("write");
     git(&repo, &["add", "."]);
     git(
@@ -156,7 +136,7 @@ fn source_fetch_prints_the_revision_and_exports_the_tree() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rev: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(rev["revision"], format!("v1.2.0@sha1:{sha}"));
-    assert_eq!(rev["author"]["name"], "Ada Admin");
+    assert_eq!(rev["author"]["name"], AUTHOR_NAME);
     assert_eq!(rev["subject"], "Add the app");
     assert_eq!(rev["message"], "Add the app\n\nWhy: testing.");
 }
@@ -166,7 +146,7 @@ fn source_fetch_bad_ref_is_an_input_error_and_missing_ref_names_it() {
     let work = tempfile::tempdir().expect("tempdir");
     let repo = work.path().join("repo");
     std::fs::create_dir(&repo).expect("mkdir");
-    git(&repo, &["init", "-q"]);
+    git(&repo, &["init", "-q", "-b", "main"]);
     git(&repo, &["commit", "-q", "--allow-empty", "-m", "init"]);
     let url = repo.to_str().expect("utf-8");
     let cache = work.path().join("cache");

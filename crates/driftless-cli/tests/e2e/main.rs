@@ -1,6 +1,10 @@
 //! End to end: `driftless serve` as a process, a Git server over HTTP, the
 //! local control plane.
 
+mod kube;
+mod options_clusters;
+mod options_render;
+mod options_sources;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -90,7 +94,7 @@ spec: {type: github, secretEnv: E2E_HOOK_SECRET, resources: [platform]}
     assert!(latency < Duration::from_secs(5), "took {latency:?}");
     let (_, history) = serve.get(&format!("/api/v1/apps/{name}/history")).await;
     assert_eq!(history[0]["trigger"], "webhook", "{history}");
-    assert_eq!(history[0]["author"], "Dana Dev <dana@example.com>");
+    assert_eq!(history[0]["author"], driftless_testenv::git::AUTHOR);
     assert_eq!(history[0]["subject"], "second");
     let (_, metrics) = serve.get("/metrics").await;
     let metrics = metrics.as_str().unwrap_or_default().to_owned();
@@ -127,7 +131,7 @@ async fn polling_follows_commits_and_config_edits_apply_live_unless_invalid() {
     assert_eq!(sources[0]["name"], "platform", "{sources}");
     assert_eq!(sources[0]["url"], repo.url.as_str());
     assert_eq!(sources[0]["revision"], format!("main@sha1:{c2}").as_str());
-    assert_eq!(sources[0]["author"], "Dana Dev <dana@example.com>");
+    assert_eq!(sources[0]["author"], driftless_testenv::git::AUTHOR);
     assert_eq!(sources[0]["lastError"], serde_json::Value::Null);
 
     // An invalid edit is refused whole; the running config stays.

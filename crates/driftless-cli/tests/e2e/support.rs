@@ -2,121 +2,15 @@
 //! running as a process, for the end-to-end tests.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// `scripts/git-http-server` serving the bare repositories under a temp dir.
-pub struct GitServer {
-    pub root: tempfile::TempDir,
-    pub url: String,
-    child: Child,
-}
-
-impl GitServer {
-    pub fn start() -> Self {
-        let root = tempfile::tempdir().expect("temp dir");
-        let script = driftless_testenv::repo_root().join("scripts/git-http-server");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(root.path())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs the git HTTP server");
-        let stdout = child.stdout.take().expect("piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("server prints its URL");
-        Self {
-            root,
-            url: line.trim().to_owned(),
-            child,
-        }
-    }
-}
-
-impl Drop for GitServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A bare repository served by a [`GitServer`] and a working clone that pushes to it.
-pub struct Repo {
-    work: tempfile::TempDir,
-    /// The URL driftless fetches.
-    pub url: String,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "Dana Dev")
-        .env("GIT_AUTHOR_EMAIL", "dana@example.com")
-        .env("GIT_COMMITTER_NAME", "Dana Dev")
-        .env("GIT_COMMITTER_EMAIL", "dana@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-impl Repo {
-    pub fn new(server: &GitServer, name: &str) -> Self {
-        let bare = server.root.path().join(format!("{name}.git"));
-        git(
-            server.root.path(),
-            &[
-                "init",
-                "-q",
-                "--bare",
-                "-b",
-                "main",
-                &bare.display().to_string(),
-            ],
-        );
-        let work = tempfile::tempdir().expect("temp dir");
-        git(work.path(), &["init", "-q", "-b", "main"]);
-        git(
-            work.path(),
-            &["remote", "add", "origin", &bare.display().to_string()],
-        );
-        Self {
-            work,
-            url: format!("{}/{name}.git", server.url),
-        }
-    }
-
-    pub fn write(&self, path: &str, text: &str) {
-        let file = self.work.path().join(path);
-        std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(file, text).expect("write");
-    }
-
-    /// Commits everything and pushes; returns the commit id.
-    pub fn push(&self, message: &str) -> String {
-        git(self.work.path(), &["add", "-A"]);
-        git(self.work.path(), &["commit", "-q", "-m", message]);
-        git(self.work.path(), &["push", "-q", "origin", "main"]);
-        git(self.work.path(), &["rev-parse", "HEAD"])
-    }
-}
-
-/// A ConfigMap manifest.
-pub fn config_map(name: &str, value: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n")
-}
+pub use driftless_testenv::git_http::{GitServer, ServedRepo as Repo};
+pub use driftless_testenv::manifests::config_map;
 
 /// `driftless serve` as a child process, its log collected.
 pub struct Serve {

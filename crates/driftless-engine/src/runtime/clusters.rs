@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use driftless_api::Config;
 use driftless_kube::{DriftWatch, Target};
@@ -10,6 +11,33 @@ use kube::Api;
 use tokio::sync::Mutex;
 
 use super::spec::SecretData;
+use crate::store::Condition;
+use crate::timing::now_ms;
+
+/// How long a status probe waits for a cluster's API server.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A declared Cluster as the API reports it: `Ready` when its API server
+/// answered the last probe, with the version it reported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterState {
+    /// Cluster name.
+    pub name: String,
+    /// The `Ready` condition.
+    pub conditions: Vec<Condition>,
+    /// Version the API server reported (e.g. `v1.36.0`), when it answered.
+    pub server_version: Option<String>,
+}
+
+impl ClusterState {
+    /// Whether the last probe reached the API server.
+    pub fn is_ready(&self) -> bool {
+        self.conditions
+            .iter()
+            .any(|c| c.kind == "Ready" && c.status == "True")
+    }
+}
 
 /// A connected cluster and its drift watch.
 pub(crate) struct Cluster {
@@ -48,6 +76,8 @@ impl Cluster {
 #[derive(Default)]
 pub(crate) struct Clusters {
     connected: Mutex<HashMap<String, Arc<Cluster>>>,
+    /// The last probe of each declared Cluster, for transition times.
+    probed: std::sync::Mutex<HashMap<String, ClusterState>>,
 }
 
 /// The name the default cluster (no `destination.cluster`) goes by.
@@ -108,6 +138,44 @@ impl Clusters {
         Ok(cluster)
     }
 
+    /// Records the outcome of probing Cluster `name`: its server version or
+    /// why it could not be reached. Keeps the transition time of an
+    /// unchanged `Ready`.
+    pub(crate) fn record(&self, name: &str, probed: Result<String, String>) -> ClusterState {
+        let now = now_ms();
+        let (status, reason, message, version) = match probed {
+            Ok(version) => (
+                "True",
+                "Connected",
+                format!("API server {version} answered"),
+                Some(version),
+            ),
+            Err(e) => ("False", "Unreachable", e, None),
+        };
+        let mut probed = self
+            .probed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let since = probed
+            .get(name)
+            .and_then(|s| s.conditions.first())
+            .filter(|c| c.status == status)
+            .map_or(now, |c| c.last_transition_ms);
+        let state = ClusterState {
+            name: name.to_owned(),
+            conditions: vec![Condition {
+                kind: "Ready".to_owned(),
+                status: status.to_owned(),
+                reason: reason.to_owned(),
+                message,
+                last_transition_ms: since,
+            }],
+            server_version: version,
+        };
+        probed.insert(name.to_owned(), state.clone());
+        state
+    }
+
     /// Turns self-heal of `app` on or off on every cluster.
     pub(crate) async fn set_self_heal(&self, app: &str, on: bool) {
         for cluster in self.connected.lock().await.values() {
@@ -120,6 +188,15 @@ impl Clusters {
         for cluster in self.connected.lock().await.values() {
             cluster.watch.untrack(app);
         }
+    }
+}
+
+/// Asks the API server of `target` for its version, within [`PROBE_TIMEOUT`].
+pub(crate) async fn probe(target: &Target) -> Result<String, String> {
+    match tokio::time::timeout(PROBE_TIMEOUT, target.client().apiserver_version()).await {
+        Ok(Ok(info)) => Ok(info.git_version),
+        Ok(Err(e)) => Err(format!("asking for the server version: {e}")),
+        Err(_) => Err(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())),
     }
 }
 

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use crate::metrics::Metrics;
 use crate::queue::{Job, Outcome, QueueConfig, WorkQueue};
 use crate::store::{AppStatus, Store, StoreError, SyncTrigger};
+pub use clusters::ClusterState;
 use clusters::{Cluster, Clusters};
 pub use sources::{SECRETS_NAMESPACE, SourceStatus};
 use sources::{SOURCE_PREFIX, source_key};
@@ -252,6 +253,22 @@ impl Engine {
     /// Every declared GitSource with its latest revision and fetch result.
     pub fn sources(&self) -> Vec<SourceStatus> {
         self.inner.source_statuses()
+    }
+
+    /// Every declared Cluster, probed now: `Ready` when its API server
+    /// answers (connecting first when no App has used it yet).
+    pub async fn clusters(&self) -> Vec<ClusterState> {
+        let config = self.inner.config();
+        let mut out = Vec::new();
+        for cluster in config.clusters() {
+            let name = cluster.name();
+            let probed = match self.inner.cluster(&config, Some(name)).await {
+                Ok(connected) => clusters::probe(&connected.target).await,
+                Err(e) => Err(e),
+            };
+            out.push(self.inner.clusters.record(name, probed));
+        }
+        out
     }
 
     /// Queues a fetch of each named source; returns how many were queued.

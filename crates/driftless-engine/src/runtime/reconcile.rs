@@ -366,8 +366,9 @@ impl Inner {
         })
     }
 
-    /// Variables for `${var}` substitution: the App's own, then those of the
-    /// ConfigMaps and Secrets it names, later ones winning.
+    /// Variables for `${var}` substitution: those of the ConfigMaps, then of
+    /// the Secrets it names (later ones winning), then the App's own `vars`,
+    /// which win over both, as documented on `Substitutions::vars`.
     async fn substitutions(
         &self,
         app: &App,
@@ -377,13 +378,14 @@ impl Inner {
             return Ok(None);
         };
         let namespace = secret_namespace(&app.metadata);
-        let mut vars = subst.vars.clone();
+        let mut vars = BTreeMap::new();
         for r in &subst.from_config_map {
             vars.extend(config_map(target, namespace, &r.name).await?);
         }
         for r in &subst.from_secret {
             vars.extend(secret(target, namespace, &r.name).await?);
         }
+        vars.extend(subst.vars.clone());
         Ok(Some(vars))
     }
 

@@ -24,10 +24,7 @@ pub async fn app_in(prefix: &str) -> (TestNamespace, ApplyOptions) {
     (ns, opts)
 }
 
-/// A ConfigMap manifest without a namespace.
-pub fn config_map(name: &str, data: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data})
-}
+pub use driftless_testenv::manifests::config_map_object as config_map;
 
 /// A Deployment manifest of one nginx-like container.
 pub fn deployment(name: &str, replicas: i64) -> Value {

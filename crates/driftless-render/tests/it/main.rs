@@ -57,10 +57,7 @@ impl Repo {
     }
 }
 
-/// A ConfigMap manifest.
-pub fn config_map(name: &str, data: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  key: {data}\n")
-}
+pub use driftless_testenv::manifests::config_map;
 
 /// Names of the objects in order.
 pub fn names(set: &driftless_render::ObjectSet) -> Vec<String> {

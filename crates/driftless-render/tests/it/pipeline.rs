@@ -93,7 +93,7 @@ fn substitution_after_kustomize_with_strict_mode() {
     });
     let set = render(&dir, &opts).expect("render");
     let objects: Vec<_> = set.iter().collect();
-    assert_eq!(objects[0]["data"]["key"], "eu-west-1");
+    assert_eq!(objects[0]["data"]["v"], "eu-west-1");
     assert_eq!(objects[1]["spec"]["replicas"], 1);
     assert_eq!(
         objects[1]["spec"]["template"]["spec"]["containers"][0]["image"],
@@ -131,13 +131,13 @@ fn substitution_after_kustomize_with_strict_mode() {
     });
     let set = render(&dir, &opts).expect("lenient");
     assert_eq!(
-        set.iter().next().expect("cm")["data"]["key"],
+        set.iter().next().expect("cm")["data"]["v"],
         serde_json::Value::Null
     );
 
     // Without substitution the references stay as written.
     let set = render(&dir, &repo.opts()).expect("render");
-    assert_eq!(set.iter().next().expect("cm")["data"]["key"], "${REGION}");
+    assert_eq!(set.iter().next().expect("cm")["data"]["v"], "${REGION}");
 }
 
 #[test]

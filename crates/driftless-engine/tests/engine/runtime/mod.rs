@@ -36,7 +36,7 @@ async fn commits_are_applied_pruned_and_recorded_and_a_broken_one_changes_nothin
     let history = running.engine.store().history(&name, 10).expect("history");
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!(history[0].result, SyncResult::Succeeded);
-    assert_eq!(history[0].start.author, "Alice <alice@example.com>");
+    assert_eq!(history[0].start.author, driftless_testenv::git::AUTHOR);
     assert_eq!(history[0].start.subject, "first");
     assert_eq!(history[0].counts.created, 2);
 

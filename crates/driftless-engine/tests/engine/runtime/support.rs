@@ -1,7 +1,6 @@
 //! A Git repository, a config and a running engine for the reconcile tests.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,65 +9,8 @@ use driftless_engine::runtime::{Engine, EngineOptions};
 use driftless_engine::store::{AppStatus, Store};
 use driftless_testenv::TestNamespace;
 
-/// A Git repository on disk with a `main` branch.
-pub struct Repo {
-    pub dir: tempfile::TempDir,
-}
-
-impl Repo {
-    pub fn new() -> Self {
-        let repo = Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-        };
-        repo.git(&["init", "-q", "-b", "main"]);
-        repo
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(self.path())
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "Alice")
-            .env("GIT_AUTHOR_EMAIL", "alice@example.com")
-            .env("GIT_COMMITTER_NAME", "Alice")
-            .env("GIT_COMMITTER_EMAIL", "alice@example.com")
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    pub fn write(&self, path: &str, text: &str) {
-        let file = self.path().join(path);
-        std::fs::create_dir_all(file.parent().expect("a parent")).expect("mkdir");
-        std::fs::write(file, text).expect("write");
-    }
-
-    pub fn remove(&self, path: &str) {
-        std::fs::remove_file(self.path().join(path)).expect("remove");
-    }
-
-    /// Commits everything; returns the commit id.
-    pub fn commit(&self, message: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "-m", message]);
-        self.git(&["rev-parse", "HEAD"])
-    }
-}
-
-/// A ConfigMap manifest.
-pub fn config_map(name: &str, value: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n")
-}
+pub use driftless_testenv::git::GitRepo as Repo;
+pub use driftless_testenv::manifests::config_map;
 
 /// The config for the test cluster and a source following `repo`'s main
 /// branch every second, plus `apps` (YAML documents).

@@ -1,45 +1,15 @@
 //! Test helpers: fixture repositories made with real git, and real servers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod daemon;
-pub mod http;
-pub mod sshd;
-pub mod tls;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+pub use driftless_testenv::git::{git, git_with};
+pub use driftless_testenv::servers::{Server, free_port, port_of, wait_for_port};
+pub use driftless_testenv::{git_http as http, sshd, tls};
 
-/// Runs git with a fixed identity and no user configuration; panics on failure.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    git_with(dir, args, &[])
-}
-
-/// Like [`git`], with extra environment variables (e.g. `GNUPGHOME`).
-pub fn git_with(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> String {
-    let out = Command::new("git")
-        .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Ada Author")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.com")
-        .env("GIT_COMMITTER_NAME", "Cy Committer")
-        .env("GIT_COMMITTER_EMAIL", "cy@example.com")
-        .env("GIT_AUTHOR_DATE", "2024-05-01T12:00:00+02:00")
-        .env("GIT_COMMITTER_DATE", "2024-05-01T12:30:00+02:00")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {dir:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// A working repository plus a bare "server" copy it pushes to.
 pub struct Fixture {
@@ -115,33 +85,6 @@ impl Fixture {
     }
 }
 
-/// A free loopback port (racy by nature, but the window is tiny).
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// The loopback port of a test server's base URL.
-pub fn port_of(url: &str) -> u16 {
-    url.rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port in URL")
-}
-
-/// Waits until something accepts connections on `port`, for at most 30 seconds
-/// (CI machines can be heavily loaded).
-pub fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("nothing listened on 127.0.0.1:{port} within 30s");
-}
-
 /// A loopback listener that accepts connections and never answers (a hung
 /// server); it holds them open until dropped.
 pub struct SilentServer {
@@ -192,16 +135,6 @@ impl Drop for SilentServer {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
-    }
-}
-
-/// A child process killed when dropped.
-pub struct Server(pub std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::{Server, free_port, wait_for_port};
+use crate::servers::{Server, free_port, wait_for_port};
 
 /// A TLS endpoint and the CA that signed its certificate.
 pub struct Tls {

@@ -1,4 +1,6 @@
-//! A minimal HTTP/1.1 server on loopback that hands requests to `git http-backend` (CGI).
+//! A Git smart-HTTP server on loopback: a minimal HTTP/1.1 front that hands
+//! each request to `git http-backend` (CGI), with optional basic auth and
+//! knobs that make it misbehave (for timeout tests).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -8,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use crate::git::GitRepo;
 
 /// How the server behaves.
 #[derive(Clone, Default)]
@@ -26,6 +30,18 @@ pub struct Options {
     /// Send pack responses one byte per this interval (a server that keeps
     /// a transfer alive without ever finishing it).
     pub trickle_packs: Option<Duration>,
+}
+
+impl Options {
+    /// Options requiring HTTP basic auth with `user` and `password`.
+    pub fn basic_auth(user: &str, password: &str) -> Self {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Self {
+            authorization: Some(format!("Basic {token}")),
+            ..Self::default()
+        }
+    }
 }
 
 /// A running server; stopped when dropped.
@@ -92,6 +108,71 @@ pub fn start(root: &Path, options: Options) -> HttpServer {
         pack_requests,
         stop,
         handle: Some(handle),
+    }
+}
+
+/// A temporary directory of bare repositories served over HTTP.
+pub struct GitServer {
+    /// The directory holding the bare repositories (`NAME.git`).
+    pub root: tempfile::TempDir,
+    /// Base URL, e.g. `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The server (its request counters).
+    pub http: HttpServer,
+}
+
+impl GitServer {
+    /// Serves a new empty directory to anyone.
+    pub fn start() -> Self {
+        Self::start_with(Options::default())
+    }
+
+    /// Serves a new empty directory with `options` (e.g. basic auth).
+    pub fn start_with(options: Options) -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let http = start(root.path(), options);
+        Self {
+            url: http.url.clone(),
+            root,
+            http,
+        }
+    }
+}
+
+/// A bare repository served by a [`GitServer`] and a working clone that pushes to it.
+pub struct ServedRepo {
+    /// The working clone, whose `origin` is the bare repository.
+    pub work: GitRepo,
+    /// The bare repository on disk.
+    pub bare: PathBuf,
+    /// The URL clients fetch.
+    pub url: String,
+}
+
+impl ServedRepo {
+    /// Creates `NAME.git` on `server` and a working clone of it.
+    pub fn new(server: &GitServer, name: &str) -> Self {
+        let bare = server.root.path().join(format!("{name}.git"));
+        Self {
+            work: GitRepo::with_origin(&bare),
+            bare,
+            url: format!("{}/{name}.git", server.url),
+        }
+    }
+
+    /// Writes `text` to `path` in the working clone.
+    pub fn write(&self, path: &str, text: &str) {
+        self.work.write(path, text);
+    }
+
+    /// Removes `path` from the working clone.
+    pub fn remove(&self, path: &str) {
+        self.work.remove(path);
+    }
+
+    /// Commits everything and pushes; returns the commit id.
+    pub fn push(&self, message: &str) -> String {
+        self.work.push(message)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{Server, free_port, wait_for_port};
+use crate::servers::{Server, free_port, wait_for_port};
 
 /// A running sshd plus the credentials a client needs.
 pub struct Sshd {
