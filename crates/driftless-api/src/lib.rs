@@ -58,7 +58,10 @@ pub use duration::{Duration, DurationError};
 pub use load::{LoadError, load_config};
 pub use meta::{API_VERSION, GROUP, Kind, LocalRef, Object, ObjectMeta, PrinterColumn, VERSION};
 pub use receiver::{Receiver, ReceiverSpec, ReceiverType};
-pub use server::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, NoStatus, SecretValue, Server, ServerSpec};
+pub use server::{
+    DEFAULT_DATA_DIR, DEFAULT_INPUT_LIMIT_MIB, DEFAULT_LISTEN, DEFAULT_MEMORY_LIMIT_MIB,
+    DEFAULT_OBJECT_LIMIT, NoStatus, RenderBounds, SecretValue, Server, ServerSpec,
+};
 pub use source::{
     DEFAULT_SOURCE_INTERVAL, DEFAULT_SOURCE_TIMEOUT, GitRef, GitSource, GitSourceSpec,
     Verification, VerifyMode, VerifyProvider,
