@@ -59,7 +59,8 @@ pub use load::{LoadError, load_config};
 pub use meta::{API_VERSION, GROUP, Kind, LocalRef, Object, ObjectMeta, PrinterColumn, VERSION};
 pub use receiver::{Receiver, ReceiverSpec, ReceiverType};
 pub use server::{
-    DEFAULT_DATA_DIR, DEFAULT_LISTEN, HttpLimits, NoStatus, Retention, SecretValue, Server,
+    DEFAULT_DATA_DIR, DEFAULT_INPUT_LIMIT_MIB, DEFAULT_LISTEN, DEFAULT_MEMORY_LIMIT_MIB,
+    DEFAULT_OBJECT_LIMIT, HttpLimits, NoStatus, RenderBounds, Retention, SecretValue, Server,
     ServerSpec,
 };
 pub use source::{

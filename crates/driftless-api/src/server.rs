@@ -35,6 +35,54 @@ pub struct ServerSpec {
     /// How much sync history and drift audit the state store keeps.
     #[serde(default)]
     pub retention: Retention,
+    /// Resource bounds of every App's render.
+    #[serde(default)]
+    pub render: RenderBounds,
+}
+
+/// Resource bounds of one render; an App whose render crosses one fails alone.
+/// Its time limit is the App's `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RenderBounds {
+    /// Memory of the process that evaluates a Jsonnet App, in MiB.
+    #[serde(default = "default_memory_limit_mib", rename = "memoryLimitMiB")]
+    pub memory_limit_mib: u64,
+    /// Bytes one render reads (manifest files, helm's output, a Jsonnet result), in MiB.
+    #[serde(default = "default_input_limit_mib", rename = "inputLimitMiB")]
+    pub input_limit_mib: u64,
+    /// Objects one App may render.
+    #[serde(default = "default_object_limit")]
+    pub object_limit: u64,
+}
+
+/// Default of `render.memoryLimitMiB`.
+pub const DEFAULT_MEMORY_LIMIT_MIB: u64 = 1024;
+/// Default of `render.inputLimitMiB`.
+pub const DEFAULT_INPUT_LIMIT_MIB: u64 = 64;
+/// Default of `render.objectLimit`.
+pub const DEFAULT_OBJECT_LIMIT: u64 = 10_000;
+
+impl Default for RenderBounds {
+    fn default() -> Self {
+        Self {
+            memory_limit_mib: DEFAULT_MEMORY_LIMIT_MIB,
+            input_limit_mib: DEFAULT_INPUT_LIMIT_MIB,
+            object_limit: DEFAULT_OBJECT_LIMIT,
+        }
+    }
+}
+
+fn default_memory_limit_mib() -> u64 {
+    DEFAULT_MEMORY_LIMIT_MIB
+}
+
+fn default_input_limit_mib() -> u64 {
+    DEFAULT_INPUT_LIMIT_MIB
+}
+
+fn default_object_limit() -> u64 {
+    DEFAULT_OBJECT_LIMIT
 }
 
 impl Default for ServerSpec {
@@ -45,6 +93,7 @@ impl Default for ServerSpec {
             api_token: None,
             http: HttpLimits::default(),
             retention: Retention::default(),
+            render: RenderBounds::default(),
         }
     }
 }
@@ -208,6 +257,16 @@ impl Kind for ServerSpec {
         }
         self.http.validate(problems);
         self.retention.validate(problems);
+        let bounds = [
+            ("spec.render.memoryLimitMiB", self.render.memory_limit_mib),
+            ("spec.render.inputLimitMiB", self.render.input_limit_mib),
+            ("spec.render.objectLimit", self.render.object_limit),
+        ];
+        for (field, value) in bounds {
+            if value == 0 {
+                problems.push(FieldProblem::new(field, "must be at least 1"));
+            }
+        }
         if self.data_dir.trim().is_empty() {
             problems.push(FieldProblem::new("spec.dataDir", "must not be empty"));
         }

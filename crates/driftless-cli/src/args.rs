@@ -143,6 +143,21 @@ pub struct RenderInput {
     /// Fail on a ${NAME} that is unset and has no default (turns substitution on).
     #[arg(long)]
     pub strict_vars: bool,
+    /// Time limit of a Jsonnet evaluation or a helm run (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub render_timeout: String,
+    /// Memory limit of the Jsonnet evaluation, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = driftless_api::DEFAULT_MEMORY_LIMIT_MIB,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_limit_mib: u64,
+    /// Bytes the render may read (files, helm's output, the Jsonnet result), in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = driftless_api::DEFAULT_INPUT_LIMIT_MIB,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub input_limit_mib: u64,
+    /// Objects the render may produce.
+    #[arg(long, value_name = "N", default_value_t = driftless_api::DEFAULT_OBJECT_LIMIT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub object_limit: u64,
 }
 
 /// A render kind forced from the command line.

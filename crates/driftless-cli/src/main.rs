@@ -14,6 +14,13 @@ use clap::Parser;
 use crate::args::{Cli, Command, SourceCommand};
 
 fn main() -> std::process::ExitCode {
+    // The render worker speaks a protocol on stdin/stdout, not the command line.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == render::WORKER_ARG)
+    {
+        return driftless_render::run_worker();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render::run(&args),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use driftless_kustomize::{LoadRestrictor, Reorder};
-use driftless_render::{RenderKind, RenderOptions, Substitution};
+use driftless_render::{RenderKind, RenderLimits, RenderOptions, RenderWorker, Substitution};
 
 use crate::args::{KindArg, LoadRestrictorArg, Output, RenderArgs, RenderInput, ReorderArg};
 use crate::exit::{Failure, Outcome};
@@ -36,6 +36,32 @@ pub fn render(args: &RenderInput) -> Result<driftless_render::ObjectSet, Failure
     driftless_render::render(&args.dir, &opts).map_err(Failure::input)
 }
 
+/// The hidden first argument that makes this binary a render worker.
+pub const WORKER_ARG: &str = "__render-worker";
+
+/// This binary as the render worker that evaluates Jsonnet within the limits.
+pub fn worker() -> std::io::Result<RenderWorker> {
+    RenderWorker::current_exe(&[WORKER_ARG])
+}
+
+/// The render limits the arguments ask for.
+fn limits(args: &RenderInput) -> anyhow::Result<RenderLimits> {
+    const MIB: u64 = 1024 * 1024;
+    let timeout: driftless_api::Duration = args
+        .render_timeout
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--render-timeout: {e}"))?;
+    if timeout.get().is_zero() {
+        anyhow::bail!("--render-timeout: must be more than zero");
+    }
+    Ok(RenderLimits {
+        max_input_bytes: args.input_limit_mib.saturating_mul(MIB),
+        max_objects: usize::try_from(args.object_limit).unwrap_or(usize::MAX),
+        max_memory: args.memory_limit_mib.saturating_mul(MIB),
+        timeout: timeout.get(),
+    })
+}
+
 /// Builds render options from the raw arguments, rejecting malformed ones first.
 fn options(args: &RenderInput) -> anyhow::Result<RenderOptions> {
     let mut opts = RenderOptions::new(args.root.clone().unwrap_or_else(|| args.dir.clone()));
@@ -61,6 +87,8 @@ fn options(args: &RenderInput) -> anyhow::Result<RenderOptions> {
     opts.plain.recursive = args.recursive;
     opts.plain.include = args.include.clone();
     opts.plain.exclude = args.exclude.clone();
+    opts.limits = limits(args)?;
+    opts.worker = Some(worker()?);
     if !args.vars.is_empty() || args.strict_vars {
         let mut vars = BTreeMap::new();
         for pair in &args.vars {

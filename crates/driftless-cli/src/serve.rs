@@ -15,6 +15,7 @@ pub fn run(args: &ServeArgs) -> Outcome {
         listen: args.listen,
         log: Arc::new(log_line),
         on_ready: Box::new(|_| {}),
+        render_worker: Some(crate::render::worker().map_err(Failure::operational)?),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

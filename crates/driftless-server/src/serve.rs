@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use driftless_api::{Config, LoadError, ReceiverType, SecretValue, load_config};
 use driftless_engine::control::EngineControl;
-use driftless_engine::runtime::{Engine, EngineError, EngineOptions, Log};
+use driftless_engine::runtime::{Engine, EngineError, EngineOptions, Log, RenderWorker};
 
 use crate::http::{self, Receiver, ServerState};
 use crate::webhook::Provider;
@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub log: Log,
     /// Called with the bound address once the server answers.
     pub on_ready: Box<dyn FnOnce(SocketAddr) + Send>,
+    /// The process that evaluates Jsonnet Apps within the render bounds.
+    pub render_worker: Option<RenderWorker>,
 }
 
 /// Why `driftless serve` could not start.
@@ -99,6 +101,8 @@ pub async fn run(
     let bound = listener.local_addr()?;
     let mut engine_opts = EngineOptions::new(&data_dir);
     engine_opts.log = log.clone();
+    engine_opts.render_bounds = spec.render.clone();
+    engine_opts.render_worker = opts.render_worker.clone();
     let engine = Engine::start(config, engine_opts)?;
     engine.store().set_retention(spec.retention.clone());
     tokio::spawn(tighten_data_dir(data_dir.clone(), log.clone()));

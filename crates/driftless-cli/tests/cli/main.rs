@@ -1,5 +1,6 @@
 //! End-to-end tests of the `driftless` binary, in one test binary.
 
+mod bounds;
 mod cluster;
 mod local;
 mod remote;

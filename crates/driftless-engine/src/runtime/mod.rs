@@ -18,8 +18,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use driftless_api::Config;
+use driftless_api::{Config, RenderBounds};
 use driftless_render::RenderCache;
+pub use driftless_render::RenderWorker;
 use driftless_source::{Fetcher, Revision, Snapshot};
 use tokio::task::JoinHandle;
 
@@ -53,6 +54,11 @@ pub struct EngineOptions {
     /// How often snapshots and rendered sets unused for that long are
     /// removed from the cache directory.
     pub housekeeping: Duration,
+    /// Memory, input and object bounds of every render (time is the App's `timeout`).
+    pub render_bounds: RenderBounds,
+    /// The process that evaluates Jsonnet within those bounds; `None`
+    /// evaluates in the engine's process, without memory or time bounds.
+    pub render_worker: Option<RenderWorker>,
 }
 
 impl EngineOptions {
@@ -65,6 +71,8 @@ impl EngineOptions {
             queue: QueueConfig::default(),
             log: Arc::new(|line| eprintln!("{line}")),
             housekeeping: HOUSEKEEPING,
+            render_bounds: RenderBounds::default(),
+            render_worker: None,
         }
     }
 }
@@ -92,6 +100,8 @@ pub(crate) struct Inner {
     queue: WorkQueue,
     fetcher: Arc<Fetcher>,
     renders: RenderCache,
+    render_bounds: RenderBounds,
+    render_worker: Option<RenderWorker>,
     revisions: Mutex<HashMap<String, Revision>>,
     /// Per App: health looks since its last apply while it progresses.
     rechecks: Mutex<HashMap<String, u32>>,
@@ -142,6 +152,8 @@ impl Engine {
                 queue,
                 fetcher: Arc::new(Fetcher::new(opts.cache_dir.join("sources"))),
                 renders,
+                render_bounds: opts.render_bounds.clone(),
+                render_worker: opts.render_worker.clone(),
                 revisions: Mutex::default(),
                 rechecks: Mutex::default(),
                 fetches: Mutex::default(),

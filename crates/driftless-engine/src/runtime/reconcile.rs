@@ -323,7 +323,9 @@ impl Inner {
             .substitutions(app, target)
             .await
             .map_err(stop("RenderFailed"))?;
-        let opts = spec::render_options(app, &snapshot.dir, vars);
+        let mut opts = spec::render_options(app, &snapshot.dir, vars);
+        opts.limits = spec::render_limits(app, &self.render_bounds);
+        opts.worker = self.render_worker.clone();
         let dir = snapshot.dir.join(app.spec.path.trim_start_matches('/'));
         let inner = self.clone();
         let tree = snapshot.tree.clone();

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use driftless_api::{App, GitSource, RenderKind, VerifyMode, VerifyProvider};
+use driftless_api::{App, GitSource, RenderBounds, RenderKind, VerifyMode, VerifyProvider};
 use driftless_kube::ApplyOptions;
-use driftless_render::{RenderOptions, Substitution};
+use driftless_render::{RenderLimits, RenderOptions, Substitution};
 use driftless_source::{Auth, RefSpec, SourceSpec, Tls, TrustedKey, Verify};
 
 /// Secret data by key, as read from a Secret.
@@ -139,6 +139,17 @@ pub(super) fn render_options(app: &App, root: &Path, vars: Option<SecretData>) -
     opts
 }
 
+/// Render bounds of `app`: the server's, with the App's `timeout` as the time limit.
+pub(super) fn render_limits(app: &App, bounds: &RenderBounds) -> RenderLimits {
+    const MIB: u64 = 1024 * 1024;
+    RenderLimits {
+        max_input_bytes: bounds.input_limit_mib.saturating_mul(MIB),
+        max_objects: usize::try_from(bounds.object_limit).unwrap_or(usize::MAX),
+        max_memory: bounds.memory_limit_mib.saturating_mul(MIB),
+        timeout: app.spec.timeout.get(),
+    }
+}
+
 /// Apply options of `app`.
 pub(super) fn apply_options(app: &App) -> ApplyOptions {
     let spec = &app.spec;
@@ -165,6 +176,27 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn render_limits_are_the_servers_with_the_apps_timeout() {
+        let app: App = serde_json::from_value(serde_json::json!({
+            "apiVersion": "driftless.dev/v1alpha1",
+            "kind": "App",
+            "metadata": {"name": "web"},
+            "spec": {"sourceRef": {"name": "repo"}, "path": "apps/web", "timeout": "10s"},
+        }))
+        .expect("valid App");
+        let bounds = RenderBounds {
+            memory_limit_mib: 512,
+            input_limit_mib: 8,
+            object_limit: 300,
+        };
+        let limits = render_limits(&app, &bounds);
+        assert_eq!(limits.max_memory, 512 << 20);
+        assert_eq!(limits.max_input_bytes, 8 << 20);
+        assert_eq!(limits.max_objects, 300);
+        assert_eq!(limits.timeout, std::time::Duration::from_secs(10));
     }
 
     #[test]

@@ -36,6 +36,7 @@ async fn the_data_dir_is_private_after_serve_starts_even_when_it_existed_open() 
         config,
         data_dir: None,
         listen: None,
+        render_worker: None,
         log,
         on_ready: Box::new(move |addr| {
             let _ = ready_tx.send(addr);
