@@ -119,7 +119,8 @@ pub struct RenderInput {
     /// Render as this kind instead of detecting it.
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
-    /// Repository root: nothing outside it is read (default: DIR itself).
+    /// Repository root: nothing outside it is read (default: the top of the
+    /// Git working tree holding DIR, else DIR itself).
     #[arg(long)]
     pub root: Option<PathBuf>,
     /// Plain manifests: descend into subdirectories.

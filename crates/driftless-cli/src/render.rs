@@ -64,7 +64,11 @@ fn limits(args: &RenderInput) -> anyhow::Result<RenderLimits> {
 
 /// Builds render options from the raw arguments, rejecting malformed ones first.
 fn options(args: &RenderInput) -> anyhow::Result<RenderOptions> {
-    let mut opts = RenderOptions::new(args.root.clone().unwrap_or_else(|| args.dir.clone()));
+    let root = match &args.root {
+        Some(root) => root.clone(),
+        None => default_root(&args.dir),
+    };
+    let mut opts = RenderOptions::new(root);
     opts.kind = args.kind.map(|k| match k {
         KindArg::Kustomize => RenderKind::Kustomize,
         KindArg::Helm => RenderKind::Helm,
@@ -106,4 +110,16 @@ fn options(args: &RenderInput) -> anyhow::Result<RenderOptions> {
         });
     }
     Ok(opts)
+}
+
+/// The top of the Git working tree holding `dir` (the nearest ancestor with a
+/// `.git` directory or file), else `dir` itself: an overlay may read its
+/// bases anywhere in its repository, and nothing outside it.
+fn default_root(dir: &std::path::Path) -> std::path::PathBuf {
+    let Ok(real) = dir.canonicalize() else {
+        return dir.to_path_buf();
+    };
+    real.ancestors()
+        .find(|a| a.join(".git").exists())
+        .map_or_else(|| dir.to_path_buf(), std::path::Path::to_path_buf)
 }

@@ -67,16 +67,6 @@ pub enum SnapshotError {
         /// The limit.
         limit: u64,
     },
-    /// A symlink resolves to a location outside the snapshot.
-    #[error("commit {commit}: symlink `{path}` -> `{target}` points outside the snapshot")]
-    SymlinkEscapes {
-        /// Commit id.
-        commit: String,
-        /// Path of the link.
-        path: String,
-        /// Its target.
-        target: String,
-    },
     /// A tree entry has a name that cannot be written safely.
     #[error("commit {commit}: unsafe path `{path}` in tree")]
     UnsafePath {
@@ -162,8 +152,13 @@ pub struct Snapshot {
 }
 
 pub(crate) enum Kind {
-    File { executable: bool },
+    File {
+        executable: bool,
+    },
     Symlink,
+    /// A symlink that leaves the snapshot: written as a link to itself, so
+    /// whatever follows it fails without reading anything outside.
+    RefusedLink,
 }
 
 /// One file or symlink of a snapshot.
@@ -257,7 +252,7 @@ pub(crate) fn export(
     // Blobs are read one repository at a time.
     fresh.sort_by_key(|e| e.source);
     let blobs = read_blobs(&repos, commit, &fresh)?;
-    check_symlinks(commit, &fresh, &blobs)?;
+    refuse_escaping_links(&mut fresh, &blobs);
     let files = Files {
         fresh: &fresh,
         blobs: &blobs,
@@ -342,7 +337,7 @@ fn earlier_export(root: &Path, key: &str, objects: &Objects<'_>) -> Option<Base>
             .into_iter()
             .filter_map(|e| match e.kind {
                 Kind::File { executable } => Some((e.path, (executable, e.blob))),
-                Kind::Symlink => None,
+                Kind::Symlink | Kind::RefusedLink => None,
             })
             .collect();
         return Some(Base {
@@ -443,24 +438,29 @@ fn check_limits(commit: &str, entries: &[Entry], limits: &Limits) -> Result<(), 
     Ok(())
 }
 
-/// Refuses symlinks that, resolved inside the snapshot, leave it.
-fn check_symlinks(commit: &str, entries: &[Entry], blobs: &Blobs) -> Result<(), SnapshotError> {
+/// Marks the symlinks that, resolved inside the snapshot, leave it. They do
+/// not fail the export: only a render that reads through one fails, and it
+/// names the link, so one bad link does not block every App of the source.
+fn refuse_escaping_links(entries: &mut [Entry], blobs: &Blobs) {
     let links: HashMap<&str, String> = entries
         .iter()
         .zip(blobs.iter())
         .filter(|(e, _)| matches!(e.kind, Kind::Symlink))
         .map(|(e, b)| (e.path.as_str(), String::from_utf8_lossy(b).into_owned()))
         .collect();
-    for (path, target) in &links {
-        if resolves_outside(path, target, &links) {
-            return Err(SnapshotError::SymlinkEscapes {
-                commit: commit.to_string(),
-                path: path.to_string(),
-                target: target.clone(),
-            });
+    let escaping: Vec<bool> = entries
+        .iter()
+        .map(|e| {
+            links
+                .get(e.path.as_str())
+                .is_some_and(|target| resolves_outside(&e.path, target, &links))
+        })
+        .collect();
+    for (e, escapes) in entries.iter_mut().zip(escaping) {
+        if escapes {
+            e.kind = Kind::RefusedLink;
         }
     }
-    Ok(())
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SnapshotError + '_ {
@@ -546,6 +546,10 @@ fn write_part(staging: &Path, items: &[(&Entry, &[u8])]) -> Result<(), SnapshotE
             Kind::Symlink => {
                 let target = String::from_utf8_lossy(blob).into_owned();
                 std::os::unix::fs::symlink(&target, &path).map_err(io_err(&path))?;
+            }
+            Kind::RefusedLink => {
+                let own_name = e.path.rsplit('/').next().unwrap_or(&e.path);
+                std::os::unix::fs::symlink(own_name, &path).map_err(io_err(&path))?;
             }
             Kind::File { executable } => {
                 // Created read-only: the open descriptor may still write.

@@ -86,6 +86,54 @@ fn render_errors_name_the_file_and_exit_2() {
 }
 
 #[test]
+fn render_reads_only_inside_the_repository_of_dir() {
+    let top = tempfile::tempdir().expect("tempdir");
+    let write = |rel: &str, body: &str| {
+        let path = top.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        std::fs::write(path, body).expect("write");
+    };
+    write(
+        "repo/base/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n",
+    );
+    write("repo/base/kustomization.yaml", "resources:\n- cm.yaml\n");
+    write("repo/overlay/kustomization.yaml", "resources:\n- ../base\n");
+    write(
+        "repo/leak/kustomization.yaml",
+        "configMapGenerator:\n- name: leak\n  files:\n  - ../../secret.txt\n",
+    );
+    write("secret.txt", "s3cret\n");
+    let repo = top.path().join("repo");
+    let render = |dir: &str, extra: &[&str]| {
+        let dir = repo.join(dir);
+        let mut args = vec!["render", dir.to_str().expect("utf-8")];
+        args.extend_from_slice(extra);
+        driftless(&args)
+    };
+    // Not a Git working tree: the directory itself is the root, so the
+    // overlay needs --root to reach its base.
+    let out = render("overlay", &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("outside the repository root"));
+    let root = repo.to_str().expect("utf-8");
+    assert_eq!(render("overlay", &["--root", root]).status.code(), Some(0));
+    // In a Git working tree the root defaults to its top.
+    git(&repo, &["init", "-q"]);
+    let out = render("overlay", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("name: cm"));
+    let out = render("leak", &["--load-restrictor", "LoadRestrictionsNone"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("secret.txt") && err.contains("outside the repository root"),
+        "{err}"
+    );
+    assert!(!text(&out.stdout).contains("s3cret"));
+}
+
+#[test]
 fn source_fetch_prints_the_revision_and_exports_the_tree() {
     let work = tempfile::tempdir().expect("tempdir");
     let repo = work.path().join("repo");

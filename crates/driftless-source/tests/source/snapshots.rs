@@ -106,34 +106,63 @@ fn ignore_file_and_extra_patterns_are_honoured() {
 }
 
 #[test]
-fn escaping_symlink_is_refused_and_last_good_snapshot_stays() {
+fn escaping_symlinks_are_written_as_links_to_themselves() {
     let (fx, _cache, fetcher, spec) = setup(&[("app/a.yaml", "a\n")]);
     std::os::unix::fs::symlink("a.yaml", fx.work.join("app/inner")).expect("symlink");
-    fx.commit(&[], "Inner link");
-    fx.push();
-    let good = take(&fetcher, &spec, "").expect("inner links are fine");
-    let link = std::fs::read_link(good.dir.join("app/inner")).expect("link kept");
-    assert_eq!(link.to_str(), Some("a.yaml"));
-
     // `here -> .` is harmless; `app/up -> ../here/..` climbs out through it.
     std::os::unix::fs::symlink(".", fx.work.join("here")).expect("symlink");
     std::os::unix::fs::symlink("../here/..", fx.work.join("app/up")).expect("symlink");
-    fx.commit(&[], "Escaping link");
+    fx.commit(&[], "Links");
     fx.push();
-    let err = take(&fetcher, &spec, "").expect_err("escape refused");
-    assert!(matches!(err, SnapshotError::SymlinkEscapes { .. }), "{err}");
-    assert!(
-        err.to_string().contains("`app/up` -> `../here/..`"),
-        "{err}"
-    );
-    assert!(
-        good.dir.join("app/a.yaml").is_file(),
-        "previous snapshot untouched"
-    );
+    let snap = take(&fetcher, &spec, "").expect("an escaping link does not fail the export");
+    let target = |p: &str| std::fs::read_link(snap.dir.join(p)).expect("link kept");
+    assert_eq!(target("app/inner").to_str(), Some("a.yaml"));
+    assert_eq!(target("here").to_str(), Some("."));
+    assert_eq!(target("app/up").to_str(), Some("up"), "a link to itself");
+    assert!(snap.dir.join("app/up").canonicalize().is_err());
 
-    // The same link is fine inside a sub-path export only if it stays inside it.
-    let err = take(&fetcher, &spec, "app").expect_err("escapes the sub-path");
-    assert!(matches!(err, SnapshotError::SymlinkEscapes { .. }), "{err}");
+    // Exported alone, `app` holds `up` too, which now leaves at its first `..`.
+    let sub = take(&fetcher, &spec, "app").expect("sub-path export");
+    assert_eq!(
+        std::fs::read_link(sub.dir.join("up"))
+            .expect("link")
+            .to_str(),
+        Some("up")
+    );
+    assert_eq!(
+        std::fs::read_link(sub.dir.join("inner"))
+            .expect("link")
+            .to_str(),
+        Some("a.yaml")
+    );
+}
+
+#[test]
+fn links_leading_out_do_not_fail_the_export_of_the_other_apps() {
+    let (fx, _cache, fetcher, spec) = setup(&[
+        ("app-a/cm.yaml", "a\n"),
+        ("app-b/kustomization.yaml", "resources: []\n"),
+        ("app-c/kustomization.yaml", "resources: []\n"),
+    ]);
+    std::os::unix::fs::symlink("/etc/passwd", fx.work.join("app-b/passwd")).expect("symlink");
+    std::os::unix::fs::symlink("../../shadow", fx.work.join("app-c/shadow.yaml")).expect("symlink");
+    fx.commit(&[], "Links out");
+    fx.push();
+    for _ in 0..3 {
+        let snap = take(&fetcher, &spec, "").expect("the export goes on");
+        assert!(snap.dir.join("app-a/cm.yaml").is_file());
+        for (link, own) in [
+            ("app-b/passwd", "passwd"),
+            ("app-c/shadow.yaml", "shadow.yaml"),
+        ] {
+            let target = std::fs::read_link(snap.dir.join(link)).expect("link written");
+            assert_eq!(target.to_str(), Some(own), "{link} points at itself");
+            assert!(
+                snap.dir.join(link).canonicalize().is_err(),
+                "{link} cannot be followed"
+            );
+        }
+    }
 }
 
 #[test]
