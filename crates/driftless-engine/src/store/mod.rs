@@ -14,8 +14,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use records::{
-    AppStatus, AuditEvent, Condition, DriftAction, Health, ObjectCounts, ResourceStatus, Revision,
-    SyncOutcome, SyncRecord, SyncResult, SyncStart, SyncState, SyncTrigger,
+    AdoptedObject, AppStatus, AuditEvent, Condition, DriftAction, Health, ObjectCounts,
+    ResourceStatus, Revision, SyncOutcome, SyncRecord, SyncResult, SyncStart, SyncState,
+    SyncTrigger,
 };
 
 use crate::timing::now_ms;
@@ -285,6 +286,7 @@ impl Store {
             result: SyncResult::Running,
             counts: ObjectCounts::default(),
             error: None,
+            adopted: Vec::new(),
         };
         self.write_sync(&tx, &record)?;
         tx.commit().map_err(self.err("commit sync start"))?;
@@ -309,6 +311,7 @@ impl Store {
         record.result = outcome.result;
         record.counts = outcome.counts;
         record.error = outcome.error;
+        record.adopted = outcome.adopted;
         record.finished_ms = Some(now_ms());
         self.write_sync(&tx, &record)?;
         tx.commit().map_err(self.err("commit sync finish"))?;
