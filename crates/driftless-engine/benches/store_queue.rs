@@ -44,6 +44,7 @@ fn bench_store() {
             result: SyncResult::Succeeded,
             counts: ObjectCounts::default(),
             error: None,
+            adopted: Vec::new(),
         };
         store.finish_sync(&app, rec.id, outcome).expect("finish");
     }

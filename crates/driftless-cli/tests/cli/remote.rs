@@ -126,6 +126,7 @@ fn seed(store: &Store) {
         result: SyncResult::Succeeded,
         counts,
         error: None,
+        adopted: Vec::new(),
     };
     let created = ObjectCounts {
         created: 3,
@@ -148,6 +149,7 @@ fn seed(store: &Store) {
         result: SyncResult::Failed,
         counts: ObjectCounts::default(),
         error: Some(bad_error().into()),
+        adopted: Vec::new(),
     };
     sync(
         "broken",
@@ -241,6 +243,7 @@ async fn record_sync(store: Store, job: Job) -> Outcome {
             ..ObjectCounts::default()
         },
         error: failed.then(|| bad_error().to_owned()),
+        adopted: Vec::new(),
     };
     let finished = store.finish_sync(&job.key, record.id, outcome);
     let updated = store.update_app(&job.key, |s| {

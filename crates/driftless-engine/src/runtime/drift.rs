@@ -1,14 +1,15 @@
 //! Drift events from the clusters' watches: into the audit log, the metrics
 //! and the App's status; a failed self-heal queues a full reconcile. Health
-//! changes the watches see queue a look at the App's health.
+//! changes the watches see queue a look at the App's health. Adoptions of
+//! existing objects by a sync go into the audit log too.
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use driftless_kube::{DriftEvent, DriftKind};
+use driftless_kube::{ApplyEvent, DriftEvent, DriftKind};
 use tokio::sync::broadcast;
 
-use super::Inner;
-use crate::store::{AuditEvent, DriftAction, SyncState, SyncTrigger};
+use super::{Inner, lock};
+use crate::store::{AdoptedObject, AuditEvent, DriftAction, SyncState, SyncTrigger};
 use crate::timing::now_ms;
 
 /// Handles the drift events of one cluster until its watch stops.
@@ -134,5 +135,54 @@ fn record(inner: &Arc<Inner>, event: DriftEvent) {
             event.app
         ));
         let _ = inner.queue.trigger(&event.app, SyncTrigger::Drift);
+    }
+}
+
+/// The adoptions an apply reports through its progress events: existing
+/// objects no App owned that it took over.
+#[derive(Default)]
+pub(crate) struct Adoptions(Mutex<Vec<AdoptedObject>>);
+
+impl Adoptions {
+    /// The progress callback of an apply: keeps its adoptions.
+    pub(crate) fn note(&self, event: ApplyEvent) {
+        if let ApplyEvent::Adopted {
+            object,
+            previous_managers,
+        } = event
+        {
+            lock(&self.0).push(AdoptedObject {
+                object: object.to_string(),
+                previous_managers,
+            });
+        }
+    }
+
+    /// Writes each adoption into the audit log and the log; returns them
+    /// for the sync's history entry.
+    pub(crate) fn record(self, inner: &Inner, app: &str) -> Vec<AdoptedObject> {
+        let adopted = self.0.into_inner().unwrap_or_else(PoisonError::into_inner);
+        for a in &adopted {
+            let managers =
+                (!a.previous_managers.is_empty()).then(|| a.previous_managers.join(", "));
+            inner.log(&format!(
+                "App/{app}: adopted {} (previous field managers: {})",
+                a.object,
+                managers.as_deref().unwrap_or("none")
+            ));
+            let audit = AuditEvent {
+                id: 0,
+                time_ms: now_ms(),
+                app: app.to_owned(),
+                object: a.object.clone(),
+                fields: Vec::new(),
+                manager: managers,
+                action: DriftAction::Adopted,
+            };
+            if let Err(e) = inner.store.record_audit(audit) {
+                inner.log(&format!("App/{app}: recording an adoption: {e}"));
+            }
+        }
+        adopted
     }
 }

@@ -15,6 +15,7 @@ use driftless_render::ObjectSet;
 use driftless_source::Revision;
 
 use super::clusters::{config_map, secret};
+use super::drift::Adoptions;
 use super::outcome::{PRUNE_WITHHELD, Tally, check_app_path, prune_withheld_message};
 use super::sources::secret_namespace;
 use super::{Applied, Inner, lock, spec};
@@ -228,34 +229,38 @@ impl Inner {
         };
         let apply_opts = spec::apply_options(app);
         let tally = Tally::default();
-        let progress = |event| tally.note(&event);
+        let adoptions = Adoptions::default();
+        let progress = |event: driftless_kube::ApplyEvent| {
+            tally.note(&event);
+            adoptions.note(event);
+        };
         let result = tokio::select! {
             r = cluster.watch.apply(&objects, &apply_opts, app.spec.self_heal, &progress) => Some(r),
             () = job.cancel.cancelled() => None,
         };
+        // Whatever the result: objects taken over before a failure stay taken.
+        let adopted = adoptions.record(self, name);
         let report = match result {
             None => {
                 let why = "stopped: a newer revision or a shutdown preempted it".to_owned();
-                self.close(
-                    name,
-                    record,
-                    &start,
-                    SyncResult::Interrupted,
-                    tally.counts(),
-                    Some(why),
-                );
+                let outcome = SyncOutcome {
+                    result: SyncResult::Interrupted,
+                    counts: tally.counts(),
+                    error: Some(why),
+                    adopted,
+                };
+                self.close(name, record, &start, outcome);
                 return Ok(Outcome::Cancelled);
             }
             Some(Err(e)) => {
                 let (reason, message) = cluster.explain(&e, "ApplyFailed");
-                self.close(
-                    name,
-                    record,
-                    &start,
-                    SyncResult::Failed,
-                    tally.counts(),
-                    Some(message.clone()),
-                );
+                let outcome = SyncOutcome {
+                    result: SyncResult::Failed,
+                    counts: tally.counts(),
+                    error: Some(message.clone()),
+                    adopted,
+                };
+                self.close(name, record, &start, outcome);
                 self.update(name, |s| s.last_attempted = Some(start.revision.clone()));
                 return Err(Stop { reason, message });
             }
@@ -268,7 +273,13 @@ impl Inner {
             report.health.clone()
         };
         let counts = counts(&report);
-        let recorded = self.close(name, record, &start, SyncResult::Succeeded, counts, None);
+        let outcome = SyncOutcome {
+            result: SyncResult::Succeeded,
+            counts,
+            error: None,
+            adopted,
+        };
+        let recorded = self.close(name, record, &start, outcome);
         lock(&self.applied).insert(name.to_owned(), applied);
         if recorded {
             self.log(&format!(
@@ -344,9 +355,12 @@ impl Inner {
             Ok(record) => self.finish(
                 name,
                 record.id,
-                SyncResult::Failed,
-                ObjectCounts::default(),
-                Some(message.to_owned()),
+                SyncOutcome {
+                    result: SyncResult::Failed,
+                    counts: ObjectCounts::default(),
+                    error: Some(message.to_owned()),
+                    adopted: Vec::new(),
+                },
             ),
             Err(e) => self.log(&format!("App/{name}: recording a failed sync: {e}")),
         }
@@ -392,18 +406,19 @@ impl Inner {
     }
 
     /// Ends sync `record`; without one (a resync of the live revision)
-    /// records the sync only if it changed objects or did not succeed.
-    /// Returns whether the sync is in the history.
+    /// records the sync only if it changed objects, took one over or did not
+    /// succeed. Returns whether the sync is in the history.
     fn close(
         &self,
         app: &str,
         record: Option<u64>,
         start: &SyncStart,
-        result: SyncResult,
-        counts: ObjectCounts,
-        error: Option<String>,
+        outcome: SyncOutcome,
     ) -> bool {
-        let changed = counts.created + counts.updated + counts.deleted > 0;
+        let counts = outcome.counts;
+        let changed =
+            counts.created + counts.updated + counts.deleted > 0 || !outcome.adopted.is_empty();
+        let result = outcome.result;
         let id = match record {
             Some(id) => id,
             None if changed || result != SyncResult::Succeeded => {
@@ -417,24 +432,12 @@ impl Inner {
             }
             None => return false,
         };
-        self.finish(app, id, result, counts, error);
+        self.finish(app, id, outcome);
         true
     }
 
-    fn finish(
-        &self,
-        app: &str,
-        id: u64,
-        result: SyncResult,
-        counts: ObjectCounts,
-        error: Option<String>,
-    ) {
-        self.metrics.count_sync(result);
-        let outcome = SyncOutcome {
-            result,
-            counts,
-            error,
-        };
+    fn finish(&self, app: &str, id: u64, outcome: SyncOutcome) {
+        self.metrics.count_sync(outcome.result);
         if let Err(e) = self.store.finish_sync(app, id, outcome) {
             self.log(&format!("App/{app}: recording sync {id}: {e}"));
         }

@@ -163,6 +163,7 @@ pub(super) fn apply_options(app: &App) -> ApplyOptions {
     opts.force = spec.force;
     // Git wins: fields changed by hand are taken back, as Flux does.
     opts.force_conflicts = true;
+    opts.adopt_existing = spec.adopt_existing;
     opts.impersonate = spec.service_account_name.clone();
     opts
 }

@@ -18,8 +18,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use records::{
-    AppStatus, AuditEvent, Condition, DriftAction, Health, ObjectCounts, ResourceStatus, Revision,
-    SyncOutcome, SyncRecord, SyncResult, SyncStart, SyncState, SyncTrigger,
+    AdoptedObject, AppStatus, AuditEvent, Condition, DriftAction, Health, ObjectCounts,
+    ResourceStatus, Revision, SyncOutcome, SyncRecord, SyncResult, SyncStart, SyncState,
+    SyncTrigger,
 };
 pub use retention::{MIN_SYNCS_KEPT_BY_AGE, Pruned};
 
@@ -338,6 +339,7 @@ impl Store {
             result: SyncResult::Running,
             counts: ObjectCounts::default(),
             error: None,
+            adopted: Vec::new(),
         };
         self.write_sync(&tx, &record)?;
         self.prune_history(&tx, app, retention::Age::Ignored)?;
@@ -363,6 +365,7 @@ impl Store {
         record.result = outcome.result;
         record.counts = outcome.counts;
         record.error = outcome.error;
+        record.adopted = outcome.adopted;
         record.finished_ms = Some(now_ms());
         self.write_sync(&tx, &record)?;
         tx.commit().map_err(self.err("commit sync finish"))?;

@@ -177,6 +177,16 @@ pub struct ObjectCounts {
     pub unchanged: u32,
 }
 
+/// An existing object a sync took over: no App owned it before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptedObject {
+    /// Object identity, `apiVersion/kind/namespace/name`.
+    pub object: String,
+    /// Field managers other than driftless that held its fields before.
+    pub previous_managers: Vec<String>,
+}
+
 /// How a sync ended, as the reconcile loop reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncOutcome {
@@ -186,6 +196,8 @@ pub struct SyncOutcome {
     pub counts: ObjectCounts,
     /// Error message for failed or interrupted syncs.
     pub error: Option<String>,
+    /// Objects the sync took over (also when it failed later).
+    pub adopted: Vec<AdoptedObject>,
 }
 
 /// One entry of an App's sync history.
@@ -209,6 +221,9 @@ pub struct SyncRecord {
     pub counts: ObjectCounts,
     /// Error message.
     pub error: Option<String>,
+    /// Objects the sync took over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adopted: Vec<AdoptedObject>,
 }
 
 /// What driftless did about a drift it saw.
@@ -221,9 +236,12 @@ pub enum DriftAction {
     Reported,
     /// The change is in an ignored field.
     Ignored,
+    /// A sync took over an existing object no App owned.
+    Adopted,
 }
 
-/// One audit log entry: a drift seen on a live object and the response to it.
+/// One audit log entry: a drift seen on a live object and the response to
+/// it, or the adoption of an existing object by a sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
@@ -237,7 +255,8 @@ pub struct AuditEvent {
     pub object: String,
     /// Changed field paths.
     pub fields: Vec<String>,
-    /// Field manager that made the change, when the API server says.
+    /// Field managers that made the change, when the API server says; for
+    /// an adoption, those that held the object before.
     pub manager: Option<String>,
     /// What driftless did.
     pub action: DriftAction,

@@ -35,6 +35,7 @@ fn seeded(dir: &std::path::Path) -> Store {
             result,
             counts: ObjectCounts::default(),
             error: None,
+            adopted: Vec::new(),
         };
         store.finish_sync("web", r.id, outcome).expect("finish");
     }

@@ -22,6 +22,7 @@ fn sync(store: &Store, app: &str, n: usize) -> u64 {
         result: SyncResult::Succeeded,
         counts: ObjectCounts::default(),
         error: None,
+        adopted: Vec::new(),
     };
     store.finish_sync(app, rec.id, outcome).expect("finish");
     rec.id

@@ -36,6 +36,7 @@ fn succeeded(created: u32) -> SyncOutcome {
             unchanged: 3,
         },
         error: None,
+        adopted: Vec::new(),
     }
 }
 
@@ -120,6 +121,7 @@ fn finishing_unknown_or_running_is_an_error_naming_the_app() {
         result: SyncResult::Running,
         counts: ObjectCounts::default(),
         error: None,
+        adopted: Vec::new(),
     };
     assert!(matches!(
         store.finish_sync("web", rec.id, running),

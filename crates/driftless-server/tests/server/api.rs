@@ -34,6 +34,7 @@ fn seed(s: &TestServer) {
                 ..Default::default()
             },
             error: None,
+            adopted: Vec::new(),
         };
         s.store.finish_sync("web", rec.id, outcome).expect("finish");
     }
