@@ -1,5 +1,6 @@
 //! The running engine against a real Git repository and the real API server.
 
+mod metrics;
 mod support;
 
 use std::time::Duration;
