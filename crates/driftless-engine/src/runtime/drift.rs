@@ -102,7 +102,9 @@ fn record(inner: &Arc<Inner>, event: DriftEvent) {
         manager: (!event.managers.is_empty()).then(|| event.managers.join(", ")),
         action,
     };
-    inner.metrics.count_drift(action);
+    inner
+        .metrics
+        .count_drift(&event.app, &event.managers, action);
     let by = audit.manager.as_deref().unwrap_or("an unknown manager");
     let what = match (event.kind, event.healed) {
         (DriftKind::Deleted, true) => {

@@ -134,6 +134,7 @@ impl Engine {
         let renders =
             RenderCache::new(RENDER_CACHE_ENTRIES).with_disk(opts.cache_dir.join("renders"));
         let mut dispatcher = None;
+        let metrics = Arc::new(Metrics::for_store(store.clone()));
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let worker_ref = weak.clone();
             let (queue, handle) = WorkQueue::start(opts.queue.clone(), move |job| {
@@ -160,7 +161,7 @@ impl Engine {
                 applied: Mutex::default(),
                 snapshots: Mutex::default(),
                 clusters: Clusters::default(),
-                metrics: Arc::new(Metrics::default()),
+                metrics,
                 log: opts.log.clone(),
             }
         });
@@ -224,6 +225,7 @@ impl Engine {
                 let _ = inner.queue.remove(&source_key(source.name()));
                 lock(&inner.revisions).remove(source.name());
                 lock(&inner.fetches).remove(source.name());
+                inner.metrics.forget_source(source.name());
             }
         }
         for app in new.apps() {
@@ -334,7 +336,7 @@ impl Inner {
         }
         let start = std::time::Instant::now();
         let outcome = self.reconcile(&job).await;
-        self.metrics.observe_reconcile(start.elapsed());
+        self.metrics.observe_reconcile(&job.key, start.elapsed());
         outcome
     }
 
@@ -417,6 +419,7 @@ impl Inner {
         if let Err(e) = self.store.remove_app(name) {
             self.log(&format!("{label}: {e}"));
         }
+        self.metrics.forget_app(name);
     }
 }
 

@@ -105,7 +105,8 @@ impl Inner {
                 source.spec.timeout
             )),
         };
-        self.metrics.observe_fetch(start.elapsed());
+        self.metrics
+            .observe_fetch(source.name(), start.elapsed(), result.is_err());
         result.map(|rev| (spec, rev))
     }
 
