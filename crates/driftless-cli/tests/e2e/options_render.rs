@@ -3,9 +3,8 @@
 //! (prune, self-heal, force, wait, dependencies, impersonation, suspend).
 //! One serve process covers them all, over two commits.
 //!
-//! Left out: `render.helm.valuesFiles` and `render.jsonnet.libPaths`. Under
-//! serve both are joined onto the snapshot's absolute path and then refused
-//! as "outside the repository root"; the fix is pending.
+//! Jsonnet Apps that ask for unbounded memory or time fail alone, naming
+//! the bound, while every other App syncs.
 //! `interval` is set on an App but not checked: an App without `selfHeal`
 //! does not re-create an object deleted by hand at its next interval
 //! (its unchanged render is not re-applied).
@@ -33,8 +32,8 @@ data:
   releaseNamespace: {{ .Release.Namespace | quote }}
 "#;
 
-// `libPaths` is left out: under serve it is refused (see the module doc).
-const JSONNET_MAIN: &str = r"local naming = import '../lib/naming.libsonnet';
+// `naming.libsonnet` is found through `libPaths` (relative to the source root).
+const JSONNET_MAIN: &str = r"local naming = import 'naming.libsonnet';
 function(owner) [{
   apiVersion: 'v1',
   kind: 'ConfigMap',
@@ -79,6 +78,17 @@ fn write_first_commit(repo: &Repo) {
     repo.write("helm/web/Chart.yaml", CHART);
     repo.write("helm/web/values.yaml", CHART_VALUES);
     repo.write("helm/web/templates/cm.yaml", CHART_TEMPLATE);
+    repo.write("helm/web/values-prod.yaml", "tier: prod\nsize: m\n");
+    // A string doubled 33 times is 8 GiB; a fold over two billion numbers
+    // takes far longer than the App's timeout.
+    repo.write(
+        "bomb/main.jsonnet",
+        "local f(s, n) = if n == 0 then s else f(s + s, n - 1);\n[{kind: 'ConfigMap', apiVersion: 'v1', metadata: {name: 'bomb'}, data: {v: f('x', 33)}}]\n",
+    );
+    repo.write(
+        "spin/main.jsonnet",
+        "local sum = std.foldl(function(acc, i) acc + i, std.range(0, 2000000000), 0);\n[{kind: 'ConfigMap', apiVersion: 'v1', metadata: {name: 'spin'}, data: {v: std.toString(sum)}}]\n",
+    );
     repo.write("jsonnet/app/app.jsonnet", JSONNET_MAIN);
     repo.write("jsonnet/lib/naming.libsonnet", "{ prefix:: 'lib' }\n");
     repo.write("plain/a.yaml", &cm("plain-a", "1", false));
@@ -123,7 +133,7 @@ fn apps(n: &dyn Fn(&str) -> String, ns: &str, created: &str) -> String {
         "helm/web",
         &format!(
             "  render:\n    kind: helm\n    helm:\n      releaseName: {}\n      namespace: charts-ns\n      \
-             values: {{size: xl}}\n  wait: true\n  timeout: 30s",
+             valuesFiles: [values-prod.yaml]\n      values: {{size: xl}}\n  wait: true\n  timeout: 30s",
             n("web")
         ),
     );
@@ -131,7 +141,7 @@ fn apps(n: &dyn Fn(&str) -> String, ns: &str, created: &str) -> String {
         "jsonnet",
         "jsonnet/app",
         "  render:\n    kind: jsonnet\n    jsonnet:\n      main: app.jsonnet\n      extVars: {env: prod}\n      \
-         tlas: {owner: team-a}",
+         tlas: {owner: team-a}\n      libPaths: [jsonnet/lib]",
     );
     add(
         "plain",
@@ -197,6 +207,8 @@ spec:
     add("sa", "sa", "  serviceAccountName: deployer");
     add("nosa", "nosa", "  serviceAccountName: nobody");
     add("suspended", "suspended", "  suspend: true");
+    add("bomb", "bomb", "  render: {kind: jsonnet}");
+    add("spin", "spin", "  render: {kind: jsonnet}\n  timeout: 3s");
     out
 }
 
@@ -287,14 +299,14 @@ async fn every_render_and_apply_option_works_under_serve() {
         ],
     );
 
-    // Helm: inline values over the chart's,
+    // Helm: inline values over the values files over the chart's,
     // release name and namespace as set; `wait` on a ConfigMap is immediate.
     let web = serve.wait_app(&n("helm"), WAIT, "helm", applied(&c1)).await;
     assert_eq!(web["health"], "Healthy", "{web}");
     let settings = data(&ns, &format!("{}-settings", n("web")));
     assert_eq!(settings["color"], "red", "chart values: {settings}");
     assert_eq!(settings["size"], "xl", "inline values: {settings}");
-    assert_eq!(settings["tier"], "base", "chart values: {settings}");
+    assert_eq!(settings["tier"], "prod", "values file: {settings}");
     assert_eq!(settings["releaseNamespace"], "charts-ns", "{settings}");
 
     // Jsonnet: another main file, an ext var, a TLA.
@@ -393,6 +405,38 @@ async fn every_render_and_apply_option_works_under_serve() {
         .await;
     assert!(suspended["lastApplied"].is_null(), "{suspended}");
     assert!(config_map(&ns, "suspended").is_none());
+
+    // Renders past their bounds fail alone, naming the bound; every other App
+    // above synced while they failed, and the server still answers.
+    let bomb = serve
+        .wait_app(
+            &n("bomb"),
+            WAIT,
+            "memory bound",
+            error_contains("exceeded the memory limit of 1 GiB"),
+        )
+        .await;
+    assert!(
+        bomb["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("main.jsonnet")),
+        "{bomb}"
+    );
+    assert_eq!(
+        condition(&bomb, "Ready").map(|c| c["reason"].clone()),
+        Some("RenderFailed".into()),
+        "{bomb}"
+    );
+    let spin = serve
+        .wait_app(
+            &n("spin"),
+            WAIT,
+            "time bound",
+            error_contains("exceeded the time limit of 3s"),
+        )
+        .await;
+    assert!(spin["lastApplied"].is_null(), "{spin}");
+    assert!(config_map(&ns, "bomb").is_none() && config_map(&ns, "spin").is_none());
 
     // Self-heal reverts a hand edit.
     for base in [
