@@ -166,28 +166,28 @@ fn is_error_case(case: &Path) -> bool {
     std::fs::read_to_string(case.join("EXPECT")).is_ok_and(|e| e.trim() == "error")
 }
 
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct TempTree(pub PathBuf);
+/// A fresh directory holding the given files, removed on drop.
+pub struct TempTree(
+    pub PathBuf,
+    #[allow(dead_code, reason = "removes the directory on drop")] tempfile::TempDir,
+);
 
 impl TempTree {
-    /// Writes `files` (relative path, content) below a new directory named after `name`.
+    /// Writes `files` (relative path, content) below a new directory whose
+    /// name starts with `name`.
     pub fn new(name: &str, files: &[(&str, &str)]) -> TempTree {
-        let dir =
-            std::env::temp_dir().join(format!("driftless-kustomize-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let guard = tempfile::Builder::new()
+            .prefix(&format!("driftless-kustomize-{name}-"))
+            .tempdir()
+            .expect("temp dir");
+        // Canonical, so paths in errors match what a build prints.
+        let dir = guard.path().canonicalize().expect("canonical temp dir");
         for (rel, body) in files {
             let path = dir.join(rel);
             std::fs::create_dir_all(path.parent().expect("file has a parent"))
                 .expect("create dirs");
             std::fs::write(&path, body).expect("write file");
         }
-        std::fs::create_dir_all(&dir).expect("create dir");
-        TempTree(dir)
-    }
-}
-
-impl Drop for TempTree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        TempTree(dir, guard)
     }
 }
