@@ -6,20 +6,32 @@ use std::process::Command;
 /// The pinned helm (from `scripts/ci/install-driftless-render.sh`),
 /// `$DRIFTLESS_HELM`, or `helm` on PATH; panics with a hint when none runs.
 pub fn helm() -> PathBuf {
-    if let Some(cmd) = std::env::var_os("DRIFTLESS_HELM") {
+    pinned("helm", "v3.16.3", "DRIFTLESS_HELM", "version")
+}
+
+/// The pinned go-jsonnet (from `scripts/ci/install-driftless-render.sh`),
+/// `$DRIFTLESS_JSONNET`, or `jsonnet` on PATH; panics with a hint when none runs.
+pub fn go_jsonnet() -> PathBuf {
+    pinned("jsonnet", "v0.20.0", "DRIFTLESS_JSONNET", "--version")
+}
+
+/// `$env_var`, else `~/.cache/driftless/<name>-<version>/<name>`, else `name`
+/// on PATH if `name probe` runs.
+fn pinned(name: &str, version: &str, env_var: &str, probe: &str) -> PathBuf {
+    if let Some(cmd) = std::env::var_os(env_var) {
         return PathBuf::from(cmd);
     }
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
-    let pinned = home.join(".cache/driftless/helm-v3.16.3/helm");
-    if pinned.is_file() {
-        return pinned;
+    let cached = home.join(format!(".cache/driftless/{name}-{version}/{name}"));
+    if cached.is_file() {
+        return cached;
     }
-    let on_path = Command::new("helm").arg("version").output();
+    let on_path = Command::new(name).arg(probe).output();
     assert!(
         on_path.is_ok_and(|o| o.status.success()),
-        "helm not found: run scripts/ci/install-driftless-render.sh or set DRIFTLESS_HELM"
+        "{name} not found: run scripts/ci/install-driftless-render.sh or set {env_var}"
     );
-    PathBuf::from("helm")
+    PathBuf::from(name)
 }

@@ -12,25 +12,7 @@ use serde_json::json;
 
 use crate::Repo;
 
-/// The pinned helm from scripts/ci/install-driftless-render.sh, `$DRIFTLESS_HELM`, or PATH.
-pub fn helm() -> PathBuf {
-    if let Some(cmd) = std::env::var_os("DRIFTLESS_HELM") {
-        return PathBuf::from(cmd);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let pinned = home.join(".cache/driftless/helm-v3.16.3/helm");
-    if pinned.is_file() {
-        return pinned;
-    }
-    let on_path = Command::new("helm").arg("version").output();
-    assert!(
-        on_path.is_ok_and(|o| o.status.success()),
-        "helm not found: run scripts/ci/install-driftless-render.sh or set DRIFTLESS_HELM"
-    );
-    PathBuf::from("helm")
-}
+pub use driftless_testenv::tools::helm;
 
 const CHART: &str = "apiVersion: v2\nname: web\nversion: 1.2.3\nappVersion: \"2.0\"\n";
 const VALUES: &str = "replicas: 1\nimage: nginx\nport: 80\nextraConfig: {}\n";

@@ -8,25 +8,7 @@ use serde_json::{Value, json};
 
 use crate::{Repo, names};
 
-/// go-jsonnet from scripts/ci/install-driftless-render.sh, `$DRIFTLESS_JSONNET`, or PATH.
-fn go_jsonnet() -> PathBuf {
-    if let Some(cmd) = std::env::var_os("DRIFTLESS_JSONNET") {
-        return PathBuf::from(cmd);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let pinned = home.join(".cache/driftless/jsonnet-v0.20.0/jsonnet");
-    if pinned.is_file() {
-        return pinned;
-    }
-    let on_path = Command::new("jsonnet").arg("--version").output();
-    assert!(
-        on_path.is_ok_and(|o| o.status.success()),
-        "go-jsonnet not found: run scripts/ci/install-driftless-render.sh or set DRIFTLESS_JSONNET"
-    );
-    PathBuf::from("jsonnet")
-}
+use driftless_testenv::tools::go_jsonnet;
 
 /// Evaluates with go-jsonnet, passing the same settings on its command line.
 fn oracle(repo: &Repo, main: &Path, opts: &JsonnetOptions) -> Value {
