@@ -31,7 +31,12 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
         opts,
         stack: Vec::new(),
     };
-    let mut root = Loader::new(dir, opts.load_restrictor, opts.repository_root.as_deref())?;
+    let mut root = Loader::new(
+        dir,
+        opts.load_restrictor,
+        opts.repository_root.as_deref(),
+        std::sync::Arc::new(crate::loader::ReadBudget::new(opts.max_input_bytes)),
+    )?;
     let k = root.kustomization()?;
     // A Component built directly behaves like a Kustomization over no resources.
     let base = (k.kind() == "Component").then(Vec::new);

@@ -253,6 +253,9 @@ fn generate(
                 format!("file sources: '{}' must resolve to a file", path.display()),
             ));
         }
+        loader
+            .budget
+            .take(&path, crate::loader::file_size(&path)?)?;
         let bytes = std::fs::read(&path).map_err(|source| Error::Io {
             path: path.clone(),
             source,

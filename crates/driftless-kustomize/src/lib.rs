@@ -62,6 +62,10 @@ pub struct Options {
     /// (after `..` and symlinks are resolved) is opened, whatever the load
     /// restrictor. `None` (the default) leaves only the restrictor, as kustomize.
     pub repository_root: Option<PathBuf>,
+    /// Bytes the whole build may read (kustomization files, resources,
+    /// patches, generator sources, ...); `None` (the default) bounds only
+    /// each file, at [`yaml::MAX_INPUT_BYTES`].
+    pub max_input_bytes: Option<u64>,
 }
 
 /// Errors from a build.
@@ -101,6 +105,16 @@ pub enum Error {
         /// Where it leads, or which symlink leaves the repository (boxed:
         /// errors travel by value and this is the rare one).
         reason: Box<confine::ConfineError>,
+    },
+    /// The build read more than [`Options::max_input_bytes`].
+    #[error("reading {path} brings the build to {total} bytes, over the limit of {limit} bytes")]
+    InputLimit {
+        /// The file whose read crossed the limit.
+        path: PathBuf,
+        /// Bytes read including it.
+        total: u64,
+        /// The limit.
+        limit: u64,
     },
     /// A kustomization includes itself, directly or through others.
     #[error("cycle detected: {0} includes itself")]

@@ -1,6 +1,8 @@
 //! File access for one kustomization root, enforcing the load restrictor.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
@@ -8,6 +10,43 @@ use crate::confine::{ConfineError, confine};
 use crate::kustomization::Kustomization;
 use crate::resource::Resource;
 use crate::{Error, LoadRestrictor, yaml};
+
+/// Bytes one build may read in all, shared by every loader of the build.
+#[derive(Debug, Default)]
+pub struct ReadBudget {
+    limit: Option<u64>,
+    used: AtomicU64,
+}
+
+impl ReadBudget {
+    /// A budget of `limit` bytes; `None` reads without a total bound.
+    pub fn new(limit: Option<u64>) -> ReadBudget {
+        ReadBudget {
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes `size` bytes for reading `path`, or fails once the build's
+    /// reads would pass the limit.
+    pub fn take(&self, path: &Path, size: u64) -> Result<(), Error> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let total = self
+            .used
+            .fetch_add(size, Ordering::Relaxed)
+            .saturating_add(size);
+        if total > limit {
+            return Err(Error::InputLimit {
+                path: path.to_path_buf(),
+                total,
+                limit,
+            });
+        }
+        Ok(())
+    }
+}
 
 /// Reads files relative to a kustomization root.
 #[derive(Clone, Debug)]
@@ -20,6 +59,8 @@ pub struct Loader {
     pub repository: Option<PathBuf>,
     /// The kustomization file, named in errors (the directory until loaded).
     pub file: PathBuf,
+    /// What the whole build may still read.
+    pub budget: Arc<ReadBudget>,
 }
 
 impl Loader {
@@ -28,6 +69,7 @@ impl Loader {
         dir: &Path,
         restrictor: LoadRestrictor,
         repository: Option<&Path>,
+        budget: Arc<ReadBudget>,
     ) -> Result<Loader, Error> {
         let repository = match repository {
             Some(repo) => Some(repo.canonicalize().map_err(|source| Error::Io {
@@ -54,6 +96,7 @@ impl Loader {
             root,
             restrictor,
             repository,
+            budget,
         })
     }
 
@@ -66,6 +109,7 @@ impl Loader {
             restrictor: self.restrictor,
             repository: self.repository.clone(),
             file: dir.to_path_buf(),
+            budget: self.budget.clone(),
         };
         let k = sub.kustomization()?;
         Ok((sub, k))
@@ -83,6 +127,7 @@ impl Loader {
             }
             None => found.clone(),
         };
+        self.budget.take(&found, file_size(&real)?)?;
         let k = Kustomization::read(&real, &found)?;
         self.file = found;
         Ok(k)
@@ -127,6 +172,7 @@ impl Loader {
         if meta.len() > yaml::MAX_INPUT_BYTES as u64 {
             return Err(Error::invalid(&path, "file too large"));
         }
+        self.budget.take(&path, meta.len())?;
         let bytes = std::fs::read(&path).map_err(|source| Error::Io {
             path: path.clone(),
             source,
@@ -135,6 +181,16 @@ impl Loader {
             .map_err(|_| Error::invalid(&path, "file is not valid UTF-8"))?;
         Ok((path, text))
     }
+}
+
+/// The size of the file at `path`.
+pub(crate) fn file_size(path: &Path) -> Result<u64, Error> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// The error for `entry` of `file` refused by the repository confinement.

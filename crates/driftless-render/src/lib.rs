@@ -119,7 +119,7 @@ pub fn render(dir: &Path, opts: &RenderOptions) -> Result<ObjectSet, Error> {
         None => detect(&dir)?,
     };
     let items = match kind {
-        RenderKind::Kustomize => kustomize(&root, &dir, &opts.kustomize)?,
+        RenderKind::Kustomize => kustomize(&root, &dir, &opts.kustomize, &opts.limits)?,
         RenderKind::Plain => plain::render(&root, &dir, &opts.plain, &opts.limits)?,
         RenderKind::Helm => helm::render(&root, &dir, &opts.helm, &opts.limits)?,
         #[cfg(feature = "jsonnet")]
@@ -165,9 +165,11 @@ fn kustomize(
     root: &Path,
     dir: &Path,
     opts: &driftless_kustomize::Options,
+    limits: &RenderLimits,
 ) -> Result<Vec<Rendered>, Error> {
     let opts = driftless_kustomize::Options {
         repository_root: Some(root.to_path_buf()),
+        max_input_bytes: Some(limits.max_input_bytes),
         ..opts.clone()
     };
     let list = driftless_kustomize::build(dir, &opts).map_err(|source| Error::Kustomize {

@@ -22,9 +22,8 @@ const MIB: u64 = 1024 * 1024;
 /// The bounds of one render.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderLimits {
-    /// Bytes a render may read: manifest files, helm's output and the result
-    /// of a Jsonnet worker. Kustomize reads files of at most
-    /// `driftless_kustomize::yaml::MAX_INPUT_BYTES` each.
+    /// Bytes a render may read: manifest files, every file of a Kustomize
+    /// build, helm's output and the result of a Jsonnet worker.
     pub max_input_bytes: u64,
     /// Objects a render may produce.
     pub max_objects: usize,

@@ -163,6 +163,42 @@ fn plain_files_over_the_byte_limit_fail_before_they_are_read() {
 }
 
 #[test]
+fn kustomize_reads_over_the_byte_limit_fail_in_all_files_together() {
+    // Each file is far below the per-file bound; together they cross the
+    // render's bound, whether read as resources, a base or generator files.
+    let repo = Repo::new();
+    let pad = "z".repeat(400);
+    for name in ["a", "b", "c"] {
+        let mut text = config_map(name, "v");
+        text.push_str(&format!("  pad: {pad}\n"));
+        repo.write(&format!("apps/base/{name}.yaml"), &text);
+    }
+    repo.write(
+        "apps/base/kustomization.yaml",
+        "resources: [a.yaml, b.yaml, c.yaml]\n",
+    );
+    repo.write("apps/prod/env.txt", &pad);
+    repo.write(
+        "apps/prod/kustomization.yaml",
+        "resources: [../base]\nconfigMapGenerator: [{name: env, files: [env.txt]}]\n",
+    );
+    let dir = repo.path("apps/prod");
+    let mut opts = repo.opts();
+    let set = render(&dir, &opts).expect("the defaults fit");
+    assert_eq!(set.len(), 4);
+    opts.limits.max_input_bytes = 1200;
+    let err = render(&dir, &opts).expect_err("over the byte limit");
+    let text = err.to_string();
+    assert!(
+        text.contains("over the limit of 1200 bytes") && text.contains("apps/base/"),
+        "{text}"
+    );
+    opts.limits.max_input_bytes = 1700;
+    let err = render(&dir, &opts).expect_err("generator file over the byte limit");
+    assert!(err.to_string().contains("env.txt"), "{err}");
+}
+
+#[test]
 fn more_objects_than_the_limit_fail_naming_the_directory() {
     let repo = Repo::new();
     let dir = repo.mkdir("apps/many");
