@@ -6,25 +6,15 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use driftless_engine::store::{
-    ENDED_WITHOUT_STOP, Revision, STOPPED_DURING_SYNC, Store, SyncResult, SyncStart, SyncTrigger,
+    ENDED_WITHOUT_STOP, STOPPED_DURING_SYNC, Store, SyncResult, SyncTrigger,
 };
+
+use crate::store::start;
 
 /// Where the child process keeps its store.
 const HOLD_DIR: &str = "DRIFTLESS_TEST_HOLD_STORE";
 /// What the child prints once its sync is recorded as running.
 const READY: &str = "sync recorded as running";
-
-fn start(sha: &str) -> SyncStart {
-    SyncStart {
-        revision: Revision {
-            ref_label: "main".into(),
-            sha: sha.into(),
-        },
-        author: "Ada Lovelace <ada@example.com>".into(),
-        subject: format!("deploy {sha}"),
-        trigger: SyncTrigger::Webhook,
-    }
-}
 
 /// Run as a child process by `a_killed_process_is_not_reported_as_stopped`:
 /// begins a sync and waits to be killed.
@@ -35,7 +25,9 @@ fn holds_a_sync_until_killed() {
         return;
     };
     let store = Store::open(std::path::Path::new(&dir)).expect("open");
-    store.begin_sync("web", start("held")).expect("begin");
+    store
+        .begin_sync("web", start("held", SyncTrigger::Webhook))
+        .expect("begin");
     println!("{READY}");
     std::thread::sleep(Duration::from_secs(120));
 }
@@ -81,7 +73,9 @@ fn a_clean_stop_during_a_sync_is_reported_as_a_stop() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let store = Store::open(dir.path()).expect("open");
-        store.begin_sync("web", start("cut")).expect("begin");
+        store
+            .begin_sync("web", start("cut", SyncTrigger::Webhook))
+            .expect("begin");
         store.mark_stopped().expect("clean stop recorded");
     }
     let store = Store::open(dir.path()).expect("reopen");

@@ -6,7 +6,8 @@ use driftless_engine::store::{
     SyncResult, SyncStart, SyncState, SyncTrigger,
 };
 
-fn start(sha: &str, trigger: SyncTrigger) -> SyncStart {
+/// What a sync of `sha` starts with; shared by the store's test modules.
+pub(crate) fn start(sha: &str, trigger: SyncTrigger) -> SyncStart {
     SyncStart {
         revision: Revision {
             ref_label: "main".into(),
