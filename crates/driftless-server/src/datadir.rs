@@ -19,14 +19,22 @@ pub struct PrivacyError {
 }
 
 /// Creates `dir` if needed and sets it to mode 0700, so nothing below it is
-/// reachable by other users whatever the modes of the files inside.
-pub fn make_private(dir: &Path) -> Result<(), PrivacyError> {
+/// reachable by other users whatever the modes of the files inside. Returns
+/// whether it existed with group or other access, that is whether what it
+/// holds was written without this protection.
+pub fn make_private(dir: &Path) -> Result<bool, PrivacyError> {
     let err = |source| PrivacyError {
         path: dir.to_path_buf(),
         source,
     };
+    let was_shared = match fs::metadata(dir) {
+        Ok(meta) => meta.permissions().mode() & SHARED_BITS != 0,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(err(e)),
+    };
     fs::create_dir_all(dir).map_err(err)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+    Ok(was_shared)
 }
 
 /// Removes group and other permissions from every file and directory below `dir`
@@ -104,8 +112,9 @@ mod tests {
         symlink(&outside, data.join("link")).expect("symlink");
         fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).expect("chmod");
 
-        make_private(&data).expect("private");
+        assert!(make_private(&data).expect("private"), "it was shared");
         assert_eq!(mode(&data), 0o700);
+        assert!(!make_private(&data).expect("again"), "private since");
         assert!(tighten_tree(&data).expect("tighten") >= 3);
         assert_eq!(mode(&snap), 0o500);
         assert_eq!(mode(&snap.join("secret.yaml")), 0o400);

@@ -95,7 +95,7 @@ pub async fn run(
         .data_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(&spec.data_dir));
-    crate::datadir::make_private(&data_dir)
+    let was_shared = crate::datadir::make_private(&data_dir)
         .map_err(|e| ServeError::Setting(format!("Server spec.dataDir: {e}")))?;
     let listener = http::bind(listen).await?;
     let bound = listener.local_addr()?;
@@ -105,7 +105,10 @@ pub async fn run(
     engine_opts.render_worker = opts.render_worker.clone();
     let engine = Engine::start(config, engine_opts)?;
     engine.store().set_retention(spec.retention.clone());
-    tokio::spawn(tighten_data_dir(data_dir.clone(), log.clone()));
+    if was_shared {
+        // Written before the directory was private: once, not on every start.
+        tokio::spawn(tighten_data_dir(data_dir.clone(), log.clone()));
+    }
     let pruning = tokio::spawn(prune_periodically(engine.store().clone(), log.clone()));
     let control = Arc::new(EngineControl::new(
         engine.store().clone(),
