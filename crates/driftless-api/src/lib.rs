@@ -31,6 +31,7 @@
 //! );
 //! ```
 
+mod access;
 mod app;
 mod cluster;
 mod config;
@@ -46,6 +47,7 @@ mod source;
 pub mod status;
 mod validate;
 
+pub use access::{ApiAccess, ApiToken, LEGACY_TOKEN_NAME, Role};
 pub use app::{
     App, AppSpec, Backoff, DEFAULT_APP_INTERVAL, DEFAULT_APP_TIMEOUT, Destination, HelmRender,
     JsonnetRender, KustomizeRender, LoadRestrictor, PlainRender, Render, RenderKind, Retry,

@@ -3,9 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::access::{ApiAccess, validate_secret};
 use crate::duration::Duration;
 use crate::meta::{Kind, Object};
-use crate::receiver::is_env_name;
 use crate::validate::FieldProblem;
 
 /// A `Server` object.
@@ -26,9 +26,12 @@ pub struct ServerSpec {
     /// Directory of the state store (history, inventories, caches); relative to the declaring file.
     #[serde(default = "default_data_dir")]
     pub data_dir: String,
-    /// Bearer token clients must send; required unless listening on loopback.
+    /// One bearer token with the `admin` role (named `apiToken` in the audit log).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_token: Option<SecretValue>,
+    /// Named API tokens with roles, and whether reads need a token.
+    #[serde(default)]
+    pub api: ApiAccess,
     /// Bounds on HTTP connections: timeouts, connection cap, body size.
     #[serde(default)]
     pub http: HttpLimits,
@@ -91,6 +94,7 @@ impl Default for ServerSpec {
             listen: default_listen(),
             data_dir: default_data_dir(),
             api_token: None,
+            api: ApiAccess::default(),
             http: HttpLimits::default(),
             retention: Retention::default(),
             render: RenderBounds::default(),
@@ -247,10 +251,15 @@ impl Kind for ServerSpec {
                     self.listen
                 ),
             )),
-            Ok(addr) if !addr.ip().is_loopback() && self.api_token.is_none() => {
+            Ok(addr)
+                if !addr.ip().is_loopback() && !self.api.has_tokens(self.api_token.as_ref()) =>
+            {
                 problems.push(FieldProblem::new(
                     "spec.apiToken",
-                    format!("required when listening on {addr}, which is not a loopback address"),
+                    format!(
+                        "a token (spec.apiToken or spec.api.tokens) is required when listening \
+                         on {addr}, which is not a loopback address"
+                    ),
                 ));
             }
             Ok(_) => {}
@@ -271,21 +280,14 @@ impl Kind for ServerSpec {
             problems.push(FieldProblem::new("spec.dataDir", "must not be empty"));
         }
         if let Some(token) = &self.api_token {
-            match (&token.env, &token.file) {
-                (None, None) => problems.push(FieldProblem::new(
-                    "spec.apiToken",
-                    "one of env or file is required",
-                )),
-                (Some(_), Some(_)) => problems.push(FieldProblem::new(
-                    "spec.apiToken",
-                    "only one of env or file may be set",
-                )),
-                (Some(env), None) if !is_env_name(env) => problems.push(FieldProblem::new(
-                    "spec.apiToken.env",
-                    format!("{env:?} is not an environment variable name"),
-                )),
-                _ => {}
-            }
+            validate_secret(token, "spec.apiToken", problems);
+        }
+        self.api.validate(problems);
+        if !self.api.anonymous_read && !self.api.has_tokens(self.api_token.as_ref()) {
+            problems.push(FieldProblem::new(
+                "spec.api.anonymousRead",
+                "false needs a token to read with (spec.apiToken or spec.api.tokens)",
+            ));
         }
     }
 }

@@ -566,6 +566,21 @@ const SPEC_CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "Server",
+        "{api: {anonymousRead: false}}",
+        "spec.api.anonymousRead: false needs a token to read with",
+    ),
+    (
+        "Server",
+        "{listen: \"0.0.0.0:9480\", api: {tokens: [{name: ci, role: operate, secret: {env: CI}}, {name: ci, role: read, secret: {file: t}}]}}",
+        "spec.api.tokens[1].name: \"ci\" is used by an earlier token",
+    ),
+    (
+        "Server",
+        "{api: {tokens: [{name: ci, role: owner, secret: {env: CI}}]}}",
+        "spec.api.tokens[0].role: unknown value \"owner\"",
+    ),
+    (
+        "Server",
         "{listen: localhost}",
         "spec.listen: \"localhost\" is not an address",
     ),
