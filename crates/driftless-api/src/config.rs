@@ -269,8 +269,9 @@ fn resolve_paths(object: &mut AnyObject, file: &Path) {
             .for_each(|k| resolve(&mut k.path)),
         AnyObject::Server(o) => {
             resolve(&mut o.spec.data_dir);
-            if let Some(token) = &mut o.spec.api_token {
-                token.file.iter_mut().for_each(resolve);
+            let named = o.spec.api.tokens.iter_mut().map(|t| &mut t.secret);
+            for secret in o.spec.api_token.iter_mut().chain(named) {
+                secret.file.iter_mut().for_each(resolve);
             }
         }
         AnyObject::App(_) | AnyObject::Receiver(_) => {}

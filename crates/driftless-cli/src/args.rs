@@ -272,7 +272,7 @@ pub struct ServerArgs {
     /// Base URL of a running `driftless serve`.
     #[arg(long, env = "DRIFTLESS_SERVER", default_value = DEFAULT_SERVER)]
     pub server: String,
-    /// API token, sent as a bearer token on calls that change something.
+    /// API token, sent as a bearer token (its role decides what it may do).
     #[arg(long, env = "DRIFTLESS_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Output format.

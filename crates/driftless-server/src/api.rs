@@ -1,13 +1,14 @@
-//! REST API over the state store (`GET`) and [`AppControl`] (`POST`, bearer token).
+//! REST API over the state store (`GET`) and [`AppControl`] (`POST`, bearer token
+//! whose role allows the action; see [`crate::auth`]).
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
+use driftless_api::Role;
 use driftless_engine::control::ControlError;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
 use crate::http::{ServerState, error};
 
@@ -16,12 +17,18 @@ const DEFAULT_HISTORY: usize = 50;
 /// Upper bound on `?limit`, so one request cannot read the whole store.
 const MAX_HISTORY: usize = 1000;
 
-pub(crate) fn routes() -> Router<ServerState> {
+/// Routes that read; the caller puts them behind the read check.
+pub(crate) fn reads() -> Router<ServerState> {
     Router::new()
         .route("/api/v1/apps", get(list))
         .route("/api/v1/apps/{name}", get(one))
         .route("/api/v1/apps/{name}/history", get(history))
         .route("/api/v1/apps/{name}/events", get(events))
+}
+
+/// Routes that act on an App; each checks its own role.
+pub(crate) fn actions() -> Router<ServerState> {
+    Router::new()
         .route("/api/v1/apps/{name}/sync", action(Action::Sync))
         .route("/api/v1/apps/{name}/suspend", action(Action::Suspend))
         .route("/api/v1/apps/{name}/resume", action(Action::Resume))
@@ -103,6 +110,25 @@ enum Action {
     Rollback,
 }
 
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sync => "sync",
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+            Self::Rollback => "rollback",
+        }
+    }
+
+    /// `operate` makes an App follow Git; holding it away from Git's head needs `admin`.
+    fn role(self) -> Role {
+        match self {
+            Self::Sync | Self::Resume => Role::Operate,
+            Self::Suspend | Self::Rollback => Role::Admin,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ActionQuery {
     /// Rollback target (SHA prefix).
@@ -125,8 +151,9 @@ async fn act(
     Query(q): Query<ActionQuery>,
     action: Action,
 ) -> Response {
-    if let Some(denied) = denial(&state, &headers) {
-        return denied;
+    let what = action.name();
+    if let Err(refusal) = state.access.authorize(&headers, action.role(), what) {
+        return refusal.into_response();
     }
     let control = state.control.clone();
     let work = move || match action {
@@ -147,40 +174,4 @@ fn control_status(e: &ControlError) -> StatusCode {
         ControlError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
         ControlError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
-}
-
-/// Checks `Authorization: Bearer <token>` in constant time; `Some` is the refusal to send.
-fn denial(state: &ServerState, headers: &HeaderMap) -> Option<Response> {
-    let Some(token) = &state.api_token else {
-        return Some(error(
-            StatusCode::FORBIDDEN,
-            "mutating API calls are disabled: no API token configured",
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
-        .unwrap_or("");
-    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-        None
-    } else {
-        let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
-        Some(
-            (
-                challenge,
-                error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"),
-            )
-                .into_response(),
-        )
-    }
-}
-
-/// The token of an `Authorization: Bearer <token>` value; the scheme name is
-/// case-insensitive (RFC 7235 section 2.1).
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim_start().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim_matches(' '))
 }

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use driftless_api::HttpLimits;
+use driftless_api::{HttpLimits, Role};
 use driftless_engine::control::AppControl;
 use driftless_engine::metrics::Metrics;
 use driftless_engine::store::Store;
@@ -19,6 +19,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::auth::{Access, Token};
 use crate::deliveries::RecentDeliveries;
 use crate::webhook::{self, Delivery, Provider, Push};
 
@@ -77,7 +78,7 @@ pub struct ServerState {
     pub(crate) control: Arc<dyn AppControl>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) receivers: Arc<RwLock<HashMap<String, Receiver>>>,
-    pub(crate) api_token: Option<Arc<str>>,
+    pub(crate) access: Arc<Access>,
     pub(crate) on_push: Arc<OnPush>,
     pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
     pub(crate) sources: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
@@ -96,7 +97,7 @@ impl ServerState {
             control,
             metrics,
             receivers: Arc::default(),
-            api_token: None,
+            access: Arc::default(),
             on_push: Arc::new(|_, _| 0),
             queue_depth: None,
             sources: Arc::new(|| json!([])),
@@ -125,9 +126,16 @@ impl ServerState {
         *write(&self.receivers) = receivers;
     }
 
-    /// Requires `Authorization: Bearer <token>` on mutating API calls.
-    pub fn api_token(mut self, token: &str) -> Self {
-        self.api_token = Some(Arc::from(token));
+    /// Accepts `token` as the one `admin` token (the `Server.spec.apiToken` setting).
+    pub fn api_token(self, token: &str) -> Self {
+        let access = Access::new(true, vec![Token::legacy(token)])
+            .expect("one token cannot share its value");
+        self.access(access)
+    }
+
+    /// Checks every API call against `access`: its tokens and their roles.
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = Arc::new(access);
         self
     }
 
@@ -176,6 +184,15 @@ pub fn router(state: ServerState) -> Router {
         .route("/metrics", get(metrics))
         .route("/hooks/{receiver}", post(hook))
         .route("/api/v1/openapi.json", get(openapi))
+        .merge(reads(state.clone()))
+        .merge(api::actions())
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
+        .with_state(state)
+}
+
+/// The read routes, behind the read check (open when `anonymousRead`).
+fn reads(state: ServerState) -> Router<ServerState> {
+    Router::new()
         .route(
             "/api/v1/sources",
             get(|State(state): State<ServerState>| async move { axum::Json((state.sources)()) }),
@@ -184,9 +201,22 @@ pub fn router(state: ServerState) -> Router {
             "/api/v1/clusters",
             get(|State(state): State<ServerState>| async move { axum::Json((state.clusters)().await) }),
         )
-        .merge(api::routes())
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
-        .with_state(state)
+        .merge(api::reads())
+        .route_layer(axum::middleware::from_fn_with_state(state, require_read))
+}
+
+async fn require_read(
+    State(state): State<ServerState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match state
+        .access
+        .authorize(request.headers(), Role::Read, "reading the API")
+    {
+        Ok(_) => next.run(request).await,
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 /// Serves `state` on `listener` within its [`HttpLimits`] until `shutdown` completes;

@@ -5,10 +5,12 @@
 //! - [`http`]: the axum router and [`http::serve`]; connections are bounded by `conn`.
 //! - [`deliveries`]: replayed webhook deliveries are recognised by their id.
 //! - [`api`]: REST handlers for Apps and their history.
+//! - [`auth`]: named API tokens, their roles, and the check on every API call.
 //! - [`datadir`], [`process`]: private data dir, open-file limit, umask.
 //! - [`serve`]: `driftless serve`: config, engine, HTTP and config reload together.
 
 pub mod api;
+pub mod auth;
 mod conn;
 pub mod datadir;
 pub mod deliveries;

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use driftless_api::{Config, LoadError, ReceiverType, SecretValue, load_config};
+use driftless_api::{Config, LoadError, ReceiverType, SecretValue, ServerSpec, load_config};
 use driftless_engine::control::EngineControl;
 use driftless_engine::runtime::{Engine, EngineError, EngineOptions, Log, RenderWorker};
 
+use crate::auth::{Access, Token};
 use crate::http::{self, Receiver, ServerState};
 use crate::webhook::Provider;
 
@@ -79,15 +80,10 @@ pub async fn run(
             ServeError::Setting(format!("Server spec.listen {:?}: {e}", spec.listen))
         })?,
     };
-    let token = spec
-        .api_token
-        .as_ref()
-        .map(read_secret_value)
-        .transpose()
-        .map_err(|e| ServeError::Setting(format!("Server spec.apiToken: {e}")))?;
-    if !listen.ip().is_loopback() && token.is_none() {
+    let access = api_access(&spec)?;
+    if !listen.ip().is_loopback() && !spec.api.has_tokens(spec.api_token.as_ref()) {
         return Err(ServeError::Setting(format!(
-            "listening on {listen} (not loopback) needs Server spec.apiToken"
+            "listening on {listen} (not loopback) needs a token: Server spec.apiToken or spec.api.tokens"
         )));
     }
     let receivers = receivers(&config).map_err(ServeError::Setting)?;
@@ -115,10 +111,8 @@ pub async fn run(
         engine.queue().clone(),
     ));
     let mut state = ServerState::new(engine.store().clone(), control, engine.metrics())
-        .limits(spec.http.clone());
-    if let Some(token) = &token {
-        state = state.api_token(token);
-    }
+        .limits(spec.http.clone())
+        .access(access);
     let pushes = engine.clone();
     let depth = engine.queue().clone();
     state = state
@@ -196,6 +190,24 @@ async fn prune_periodically(store: driftless_engine::store::Store, log: Log) {
         }
         tokio::time::sleep(PRUNE_EVERY).await;
     }
+}
+
+/// The API's tokens with their values read, and whether reads need one.
+fn api_access(spec: &ServerSpec) -> Result<Access, ServeError> {
+    let mut tokens = Vec::new();
+    if let Some(secret) = &spec.api_token {
+        let value = read_secret_value(secret)
+            .map_err(|e| ServeError::Setting(format!("Server spec.apiToken: {e}")))?;
+        tokens.push(Token::legacy(&value));
+    }
+    for (i, token) in spec.api.tokens.iter().enumerate() {
+        let value = read_secret_value(&token.secret).map_err(|e| {
+            ServeError::Setting(format!("Server spec.api.tokens[{i}] ({}): {e}", token.name))
+        })?;
+        tokens.push(Token::new(&token.name, token.role, &value));
+    }
+    Access::new(spec.api.anonymous_read, tokens)
+        .map_err(|e| ServeError::Setting(format!("Server spec.api.tokens: {e}")))
 }
 
 /// Reads a token from its environment variable or file.

@@ -140,7 +140,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the server at `server`, sending `token` on `POST`s.
+    /// A client of the server at `server`, sending `token` on every call.
     pub fn new(server: &str, token: Option<&str>) -> Result<Self, RemoteError> {
         let bad = || RemoteError::BadServer {
             server: server.to_owned(),
@@ -212,11 +212,7 @@ impl Client {
         if let Some(to) = to {
             url.query_pairs_mut().append_pair("to", to);
         }
-        let mut request = self.http.post(url);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        self.send(request).await.map_err(|e| match e {
+        self.send(self.http.post(url)).await.map_err(|e| match e {
             RemoteError::Server { status, .. } if status == StatusCode::UNAUTHORIZED => {
                 self.refused(action, app)
             }
@@ -256,7 +252,12 @@ impl Client {
         }
     }
 
+    /// Sends `request` with the token, if any: servers may require one for reads too.
     async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, RemoteError> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
         let url = response.url().to_string();
         let status = response.status();
