@@ -89,9 +89,18 @@ impl Emitter {
             if i > 0 || !inline {
                 self.indent(indent);
             }
-            self.string(key, indent + 2, true);
-            self.push(':');
             let value = &m[key.as_str()];
+            if !is_simple_key(key) {
+                self.complex_entry(key, value, indent)?;
+                continue;
+            }
+            if key == MERGE_KEY {
+                // Plain, it would read back as a merge of the value.
+                self.double(key, indent + 2, false);
+            } else {
+                self.string(key, indent + 2, true);
+            }
+            self.push(':');
             match value {
                 Value::Object(child) if !child.is_empty() => {
                     self.newline();
@@ -109,6 +118,24 @@ impl Emitter {
             }
         }
         Ok(())
+    }
+
+    /// An entry whose key cannot be an implicit key: `? key` on its own
+    /// line(s), then `: value` with a collection value starting on that line.
+    fn complex_entry(&mut self, key: &str, value: &Value, indent: usize) -> Result<(), YamlError> {
+        self.push_str("? ");
+        self.string(key, indent + 2, false);
+        self.indent(indent);
+        self.push_str(": ");
+        match value {
+            Value::Object(child) if !child.is_empty() => self.map(child, indent + 2, true),
+            Value::Array(items) if !items.is_empty() => self.seq(items, indent + 2, true),
+            other => {
+                self.scalar_value(other, indent + 2, false)?;
+                self.end_line();
+                Ok(())
+            }
+        }
     }
 
     fn seq(&mut self, items: &[Value], indent: usize, inline: bool) -> Result<(), YamlError> {
@@ -383,6 +410,29 @@ fn fold_next_lines(s: &str) -> String {
 
 fn is_break(c: char) -> bool {
     matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// The YAML 1.1 merge key. go-yaml writes a `<<` key plain, but kustomize
+/// never prints one (it merges such keys while reading), so quoting it costs
+/// no identity with kustomize and keeps the key a key when read back.
+const MERGE_KEY: &str = "<<";
+
+/// Longest key, in bytes, go-yaml writes as an implicit key; YAML readers
+/// limit implicit keys too (to 1024 characters), so longer keys need `?`.
+const MAX_SIMPLE_KEY: usize = 128;
+
+/// Whether go-yaml writes `key` as an implicit key (`key: value`): it fits on
+/// one line and within [`MAX_SIMPLE_KEY`] bytes, after the folding
+/// [`Emitter::string`] applies.
+fn is_simple_key(key: &str) -> bool {
+    let folded;
+    let key = if key.contains('\u{85}') {
+        folded = fold_next_lines(key);
+        folded.as_str()
+    } else {
+        key
+    };
+    key.len() <= MAX_SIMPLE_KEY && !key.chars().any(is_break)
 }
 
 /// go-yaml's notion of a printable character.

@@ -116,6 +116,13 @@ impl<'a> Builder<'a> {
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|t| t.suffix.clone());
+                let typed = match tag.as_deref() {
+                    None => style == ScalarStyle::Plain,
+                    Some(t) => t == "float",
+                };
+                if typed && is_non_finite(&text) {
+                    return Err(self.error(span, non_finite_message(&text)));
+                }
                 let mut value = resolve_scalar(&text, style, tag.as_deref());
                 if self.yaml11_bools && style == ScalarStyle::Plain && tag.is_none() {
                     value = match text.as_ref() {
@@ -255,6 +262,34 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&str>) -> Value {
         return Value::String(text.to_string());
     }
     resolve_plain(text)
+}
+
+/// The spellings go-yaml v3 reads as infinity or NaN. JSON (and so every
+/// Kubernetes object) has no such numbers: kustomize fails on them, and a
+/// string with this text must be quoted to stay a string.
+pub(crate) fn is_non_finite(text: &str) -> bool {
+    matches!(
+        text,
+        ".inf"
+            | ".Inf"
+            | ".INF"
+            | "+.inf"
+            | "+.Inf"
+            | "+.INF"
+            | "-.inf"
+            | "-.Inf"
+            | "-.INF"
+            | ".nan"
+            | ".NaN"
+            | ".NAN"
+    )
+}
+
+fn non_finite_message(text: &str) -> String {
+    format!(
+        "{text} is a YAML float (infinity or NaN) that JSON cannot hold; \
+         quote it (\"{text}\") to keep it as text"
+    )
 }
 
 /// Resolves a plain scalar following go-yaml v3's rules.
@@ -427,6 +462,32 @@ mod tests {
         );
         assert_eq!(resolve_plain("~"), Value::Null);
         assert_eq!(resolve_plain("1-2"), Value::from("1-2"));
+    }
+
+    #[test]
+    fn infinity_and_nan_are_refused_unless_quoted() {
+        for text in [".inf", "-.Inf", "+.INF", ".nan", ".NaN", "!!float .inf"] {
+            let doc = format!("key: {text}\n");
+            let err = parse_documents(&doc, "floats.yaml").expect_err(text);
+            assert!(
+                err.to_string().starts_with("floats.yaml:1:6: ")
+                    && err.to_string().contains("quote it"),
+                "{err}"
+            );
+            let key = format!("{text}: value\n");
+            assert!(parse_documents_lenient(&key, "key.yaml").is_err(), "{key}");
+        }
+        let quoted = parse_documents(
+            "a: \".inf\"\nb: '-.nan'\nc: !!str .NaN\nd: .inF\ne: inf\n",
+            "ok.yaml",
+        )
+        .expect("quoted and other spellings are strings");
+        assert_eq!(
+            quoted,
+            vec![
+                serde_json::json!({"a": ".inf", "b": "-.nan", "c": ".NaN", "d": ".inF", "e": "inf"})
+            ]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::emit::is_printable;
-use super::parse::resolve_plain;
+use super::parse::{is_non_finite, resolve_plain};
 
 static BASE60_FLOAT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$").expect("static regex")
@@ -22,7 +22,11 @@ static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
 /// True when a plain rendering of `s` would read back as something other than
 /// a string, so go-yaml double-quotes it.
 pub fn needs_quotes(s: &str) -> bool {
-    if is_old_bool(s) || (s.contains(':') && BASE60_FLOAT.is_match(s)) || TIMESTAMP.is_match(s) {
+    if is_old_bool(s)
+        || is_non_finite(s)
+        || (s.contains(':') && BASE60_FLOAT.is_match(s))
+        || TIMESTAMP.is_match(s)
+    {
         return true;
     }
     !matches!(resolve_plain(s), Value::String(t) if t == s)
