@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use driftless_kube::diff::{SecretMasker, diff_sets};
+use driftless_kube::compare::{SecretMasker, diff_sets};
 use driftless_kube::order::apply_order;
 use driftless_kube::{Health, assess};
 use serde_json::{Value, json};

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use driftless_kube::{ApplyOptions, DriftWatch, Target, apply, diff::to_yaml};
+use driftless_kube::{ApplyOptions, DriftWatch, Target, apply};
 use serde_json::{Value, json};
 
 struct Args {
@@ -81,8 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let objects = object_set(args.count, &args.namespace);
     if let Some(path) = &args.emit {
-        let text: Vec<String> = objects.iter().map(to_yaml).collect();
-        std::fs::write(path, text.join("---\n"))?;
+        std::fs::write(path, driftless_yaml::emit_stream(&objects)?)?;
         return Ok(());
     }
     let target = Target::connect(Some(&args.kubeconfig), None).await?;

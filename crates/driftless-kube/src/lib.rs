@@ -14,7 +14,7 @@
 //! object no App owns is adopted (and reported) unless adoption is refused.
 
 mod apply;
-pub mod diff;
+pub mod compare;
 mod drift;
 pub mod health;
 mod intent;
@@ -27,7 +27,6 @@ mod quantity;
 mod secret;
 mod target;
 mod wait;
-mod yaml;
 
 pub use apply::{
     Action, Adoption, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Skipped, apply,

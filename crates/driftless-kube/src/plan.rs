@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::FIELD_MANAGER;
 use crate::apply::{ApplyError, ApplyOptions, api_error, destination, tenant};
-use crate::diff::{DiffSummary, SecretMasker, diff_sets};
+use crate::compare::{DiffSummary, SecretMasker, diff_sets};
 use crate::intent::Intent;
 use crate::inventory::InventoryStore;
 use crate::object::{ObjectRef, owned_by, prune_disabled, set_owner};

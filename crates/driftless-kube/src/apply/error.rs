@@ -96,10 +96,10 @@ pub enum ApplyError {
     },
     /// Secrets could not be masked for a diff.
     #[error(transparent)]
-    Mask(#[from] crate::diff::MaskError),
+    Mask(#[from] crate::compare::MaskError),
     /// A diff could not be computed.
     #[error(transparent)]
-    Diff(#[from] crate::diff::DiffError),
+    Diff(#[from] crate::compare::DiffError),
 }
 
 impl From<InventoryError> for ApplyError {

@@ -14,4 +14,3 @@ mod inventory;
 mod lifecycle;
 mod support;
 mod watch_failures;
-mod yaml_roundtrip;

@@ -53,12 +53,13 @@ fn update_shows_a_unified_diff_with_object_headers() {
     let expected = "\
 --- apps/v1 Deployment web/frontend (live)
 +++ apps/v1 Deployment web/frontend (desired)
-@@ -11,4 +11,4 @@
+@@ -10,5 +10,5 @@
+   template:
      spec:
        containers:
-       - name: app
--        image: nginx:1
-+        image: nginx:2
+-      - image: nginx:1
++      - image: nginx:2
+         name: app
 ";
     assert_eq!(d.diff, expected);
 }
@@ -85,8 +86,32 @@ fn key_order_differences_are_not_changes_and_not_shown() {
         .collect();
     assert_eq!(
         changed,
-        ["-        image: nginx:1", "+        image: nginx:2"]
+        ["-      - image: nginx:1", "+      - image: nginx:2"]
     );
+}
+
+#[test]
+fn diffs_quote_strings_other_readers_would_retype() {
+    let cm = |v: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "limits", "namespace": "web"},
+            "data": {"max": v, "enabled": "yes", "port": "8080", "note": "two\nlines"}})
+    };
+    let d = diff_object(Some(&cm(".inf")), Some(&cm("100")), &masker()).expect("valid");
+    let expected = "\
+--- v1 ConfigMap web/limits (live)
++++ v1 ConfigMap web/limits (desired)
+@@ -1,7 +1,7 @@
+ apiVersion: v1
+ data:
+   enabled: \"yes\"
+-  max: \"100\"
++  max: \".inf\"
+   note: |-
+     two
+     lines
+";
+    assert_eq!(d.diff, expected);
 }
 
 #[test]

@@ -7,8 +7,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use driftless_yaml::emit_document;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use similar::TextDiff;
 
 use crate::object::{ObjectError, ObjectKey, ObjectRef};
@@ -40,6 +41,14 @@ pub enum DiffError {
     /// Neither a desired nor a live object was given.
     #[error("nothing to compare: neither a desired nor a live object was given")]
     Empty,
+    /// An object has no YAML rendering (a number JSON cannot hold).
+    #[error("rendering {object} as YAML: {source}")]
+    Yaml {
+        /// The object.
+        object: String,
+        /// The cause.
+        source: driftless_yaml::YamlError,
+    },
 }
 
 /// Metadata fields the API server manages; they never come from Git.
@@ -136,11 +145,6 @@ impl DiffSummary {
     }
 }
 
-/// Renders a JSON value as block-style YAML (2-space indent, keys in object order).
-pub fn to_yaml(value: &Value) -> String {
-    crate::yaml::to_yaml(value)
-}
-
 /// Compares one desired object with its live counterpart; either may be absent.
 pub fn diff_object(
     desired: Option<&Value>,
@@ -170,7 +174,7 @@ pub fn diff_object(
         })
     };
     let desired = prepare(desired);
-    let mut live = prepare(live);
+    let live = prepare(live);
     let change = match (&desired, &live) {
         (Some(_), None) => ChangeKind::Create,
         (None, _) => ChangeKind::Delete,
@@ -184,14 +188,17 @@ pub fn diff_object(
             diff: String::new(),
         });
     }
-    if let (Some(d), Some(l)) = (&desired, &mut live) {
-        // Key order carries no meaning; following the desired order keeps the
-        // diff to the lines whose content changed.
-        align_key_order(l, d);
-    }
-    let render = |v: &Option<Value>| v.as_ref().map(to_yaml).unwrap_or_default();
-    let (old, new) = (render(&live), render(&desired));
+    // Keys are written sorted, as kustomize and kubectl print them, so key
+    // order never shows as a change.
     let name = object.describe();
+    let render = |v: &Option<Value>| match v {
+        Some(v) => emit_document(v).map_err(|source| DiffError::Yaml {
+            object: name.clone(),
+            source,
+        }),
+        None => Ok(String::new()),
+    };
+    let (old, new) = (render(&live)?, render(&desired)?);
     let diff = TextDiff::from_lines(&old, &new)
         .unified_diff()
         .context_radius(3)
@@ -270,29 +277,6 @@ fn duplicate(obj: &Value, side: &'static str) -> DiffError {
     }
 }
 
-/// Reorders the keys of `target` to follow `reference`; keys only in `target` go last.
-fn align_key_order(target: &mut Value, reference: &Value) {
-    match (target, reference) {
-        (Value::Object(t), Value::Object(r)) => {
-            let mut ordered = Map::new();
-            for key in r.keys() {
-                if let Some((k, mut v)) = t.shift_remove_entry(key) {
-                    align_key_order(&mut v, &r[key]);
-                    ordered.insert(k, v);
-                }
-            }
-            ordered.append(t);
-            *t = ordered;
-        }
-        (Value::Array(t), Value::Array(r)) => {
-            for (tv, rv) in t.iter_mut().zip(r) {
-                align_key_order(tv, rv);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
-#[path = "diff_tests.rs"]
+#[path = "compare_tests.rs"]
 mod tests;
