@@ -16,11 +16,11 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::FIELD_MANAGER;
-use crate::apply::{ApplyError, ApplyEvent, ApplyOptions, ApplyReport, destination, tenant, typed};
+use crate::apply::{ApplyError, ApplyEvent, ApplyOptions, ApplyReport, destination, tenant};
 use crate::health::{Health, assess};
 use crate::intent::{Intent, drifted_paths};
 use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef, label};
-use crate::target::{Resource, Target, TargetError};
+use crate::target::{Resource, Target, TargetError, typed};
 use crate::wait::ObjectHealth;
 
 /// Server-side end of each watch request; shorter than the client's read

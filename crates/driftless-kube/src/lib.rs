@@ -22,21 +22,19 @@ pub mod inventory;
 pub mod object;
 pub mod order;
 mod plan;
-mod prune;
 mod quantity;
 mod secret;
 mod target;
 mod wait;
 
 pub use apply::{
-    Action, Adoption, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Skipped, apply,
+    Action, Adoption, ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Skipped, apply, delete_app,
 };
 pub use drift::{DriftError, DriftEvent, DriftKind, DriftWatch, WatchFailure};
 pub use health::{Health, HealthStatus, aggregate, assess, assess_live, is_terminal_failure};
 pub use intent::{DIGEST_ANNOTATION, drifted_fields};
 pub use object::{ADOPT_ANNOTATION, OWNER_LABEL, ObjectError, ObjectKey, ObjectRef};
 pub use plan::diff;
-pub use prune::delete_app;
 pub use target::{Resource, SERVICE_ACCOUNT_DIR, Target, TargetError, error_chain, is_unreachable};
 pub use wait::{ObjectHealth, WaitError, assess_objects, wait_healthy, wait_healthy_with};
 

@@ -370,6 +370,14 @@ pub(crate) fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
+/// A listed object as JSON with its apiVersion and kind, which list items lack.
+pub(crate) fn typed(item: DynamicObject, resource: &Resource) -> serde_json::Value {
+    let mut value = serde_json::to_value(item).expect("objects serialize");
+    value["apiVersion"] = serde_json::Value::String(resource.api.api_version.clone());
+    value["kind"] = serde_json::Value::String(resource.api.kind.clone());
+    value
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

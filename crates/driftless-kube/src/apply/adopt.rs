@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::FIELD_MANAGER;
 use crate::object::{ADOPT_ANNOTATION, ObjectRef, adoption_disabled};
 
-use super::ApplyOptions;
+use super::options::ApplyOptions;
 
 /// A live object without an owner label that an apply took over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

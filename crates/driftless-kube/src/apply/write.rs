@@ -8,25 +8,16 @@ use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
 use serde_json::Value;
 
 use crate::FIELD_MANAGER;
-use crate::health::{Health, assess};
+use crate::health::assess;
 use crate::intent::Intent;
 use crate::object::{OWNER_LABEL, label};
-use crate::target::{Target, is_not_found};
+use crate::target::{Target, is_not_found, typed};
 use crate::wait::WaitError;
 
 use super::adopt::{Adoption, other_managers, refusal};
-use super::{Action, ApplyError, ApplyOptions, api_error, typed};
-
-/// What applying one object did.
-#[derive(Debug)]
-pub(super) struct Written {
-    /// Created, updated, re-created or left alone.
-    pub action: Action,
-    /// Health of the object as written (or as found).
-    pub health: Health,
-    /// Set when the object existed without an owner label and was taken over.
-    pub adopted: Option<Adoption>,
-}
+use super::error::{ApplyError, api_error};
+use super::options::ApplyOptions;
+use super::report::{Action, Written};
 
 /// Applies one object unless `live` already is as intended. `live` is the
 /// object as read just before; `None` when it was not read (known missing or

@@ -4,11 +4,14 @@
 use kube::api::{DeleteParams, Preconditions, PropagationPolicy};
 use serde_json::{Value, json};
 
-use crate::apply::{ApplyError, ApplyEvent, ApplyOptions, ApplyReport, Skipped, api_error, tenant};
 use crate::inventory::{Inventory, InventoryStore};
 use crate::object::{ObjectRef, owned_by, prune_disabled};
 use crate::order::delete_order;
 use crate::target::{Target, is_not_found};
+
+use super::error::{ApplyError, api_error};
+use super::options::{ApplyOptions, tenant};
+use super::report::{ApplyEvent, ApplyReport, Skipped};
 
 /// Deletes `objects` in delete order, each only when its live labels still
 /// name `opts.app` and it is not marked `driftless.dev/prune: disabled`.
