@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::config::TransformerConfig;
 use crate::kustomization::Kustomization;
 use crate::loader::{Loader, parse_resources};
-use crate::resource::{Resource, ResourceList};
+use crate::resource::{Resource, ResourceList, append_unique};
 use crate::{
     Error, Options, Reorder, generator, nameref, order, patch, replacements, transform, vars,
 };
@@ -222,23 +222,6 @@ fn add_resource_entry(
     for r in new {
         append_unique(&mut level.resources, r, &k.path)?;
     }
-    Ok(())
-}
-
-/// Adds a resource, refusing a second resource with the same identity.
-pub(crate) fn append_unique(
-    list: &mut Vec<Resource>,
-    r: Resource,
-    origin: &Path,
-) -> Result<(), Error> {
-    let id = r.cur_id();
-    if list.iter().any(|x| x.has_id(&id)) {
-        return Err(Error::invalid(
-            origin,
-            format!("may not add resource with an already registered id: {id}"),
-        ));
-    }
-    list.push(r);
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use crate::Error;
 use crate::kustomization::Kustomization;
 use crate::loader::Loader;
 use crate::origin::Origin;
-use crate::resource::{Resource, scalar_text};
+use crate::resource::{Resource, append_unique, scalar_text};
 
 /// Runs `configMapGenerator:`, `secretGenerator:` and `generators:`.
 pub fn run(
@@ -58,7 +58,7 @@ pub fn run(
                 "SecretGenerator" => true,
                 "IAMPolicyGenerator" => {
                     let r = iam_service_account(config, path)?;
-                    crate::build::append_unique(res, r, path)?;
+                    append_unique(res, r, path)?;
                     continue;
                 }
                 _ => {

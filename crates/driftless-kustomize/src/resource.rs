@@ -1,9 +1,11 @@
 //! Resources, their identities, and the ordered list a build produces.
 
 use std::fmt;
+use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use crate::Error;
 use crate::yaml::{self, YamlError};
 
 /// Group, version and kind of a resource.
@@ -387,6 +389,23 @@ pub(crate) fn scalar_text(v: &Value) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct ResourceList {
     pub(crate) items: Vec<Resource>,
+}
+
+/// Adds a resource, refusing a second resource with the same identity.
+pub(crate) fn append_unique(
+    list: &mut Vec<Resource>,
+    r: Resource,
+    origin: &Path,
+) -> Result<(), Error> {
+    let id = r.cur_id();
+    if list.iter().any(|x| x.has_id(&id)) {
+        return Err(Error::invalid(
+            origin,
+            format!("may not add resource with an already registered id: {id}"),
+        ));
+    }
+    list.push(r);
+    Ok(())
 }
 
 impl ResourceList {
