@@ -120,6 +120,9 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(serve(listener, state.clone(), std::future::pending()));
+        // The workspace's reqwest carries no crypto provider of its own; a
+        // client without a TLS config takes the process default.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
