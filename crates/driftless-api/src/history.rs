@@ -154,7 +154,8 @@ pub struct AuditEvent {
     pub time: Time,
     /// App owning the object.
     pub app: String,
-    /// Object identity, `kind/namespace/name`.
+    /// Object identity, `apiVersion/kind/namespace/name` (no namespace for a
+    /// cluster-scoped object).
     pub object: String,
     /// Changed field paths.
     pub fields: Vec<String>,

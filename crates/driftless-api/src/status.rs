@@ -277,18 +277,6 @@ pub struct ResourceStatus {
     pub message: Option<String>,
 }
 
-impl ResourceStatus {
-    /// `kind/namespace/name`, or `kind/name` for a cluster-scoped object: how
-    /// drift events name objects.
-    pub fn identity(&self) -> String {
-        if self.namespace.is_empty() {
-            format!("{}/{}", self.kind, self.name)
-        } else {
-            format!("{}/{}/{}", self.kind, self.namespace, self.name)
-        }
-    }
-}
-
 /// Observed state of a GitSource.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -478,8 +466,8 @@ mod tests {
             status.last_update_time.map(|t| t.unix_ms()),
             Some(1_714_564_800_500)
         );
-        assert_eq!(status.resources[0].identity(), "Deployment/web/web");
-        assert_eq!(status.resources[1].identity(), "Namespace/web");
+        assert_eq!(status.resources[0].api_version, "apps/v1");
+        assert!(status.resources[1].namespace.is_empty());
         assert_eq!(status.resources[1].health, HealthStatus::Healthy);
         let named: Named<AppStatus> = serde_json::from_str(OLD_APP).expect("with its name");
         assert_eq!(named.name, "web");

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use driftless_api::Role;
+use driftless_api::status::Named;
 use driftless_engine::control::ControlError;
 use serde::Deserialize;
 
@@ -60,7 +61,7 @@ async fn list(State(state): State<ServerState>) -> Response {
 
 async fn one(State(state): State<ServerState>, Path(name): Path<String>) -> Response {
     let work = move || match state.store.app(&name) {
-        Ok(Some(status)) => Ok(status),
+        Ok(Some(status)) => Ok(Named::new(name, status)),
         Ok(None) => Err(ControlError::UnknownApp { app: name }),
         Err(e) => Err(e.into()),
     };
@@ -156,11 +157,14 @@ async fn act(
         return refusal.into_response();
     }
     let control = state.control.clone();
-    let work = move || match action {
-        Action::Sync => control.sync(&name),
-        Action::Suspend => control.suspend(&name),
-        Action::Resume => control.resume(&name),
-        Action::Rollback => control.rollback(&name, q.to.as_deref()),
+    let work = move || {
+        let status = match action {
+            Action::Sync => control.sync(&name),
+            Action::Suspend => control.suspend(&name),
+            Action::Resume => control.resume(&name),
+            Action::Rollback => control.rollback(&name, q.to.as_deref()),
+        }?;
+        Ok::<_, ControlError>(Named::new(name, status))
     };
     blocking(work, control_status).await
 }

@@ -96,7 +96,7 @@ async fn drift_events_of_an_app() {
     s.store
         .record_audit(AuditEvent {
             id: 0,
-            time_ms: 1,
+            time: driftless_api::Time::from_unix_ms(1),
             app: "web".into(),
             object: "apps/v1/Deployment/prod/web".into(),
             fields: vec!["spec.replicas".into()],
