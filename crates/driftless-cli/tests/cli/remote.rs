@@ -16,7 +16,8 @@ use driftless_engine::store::{
     ObjectCounts, ResourceStatus, Revision, Store, SyncOutcome, SyncResult, SyncStart, SyncStatus,
     SyncTrigger,
 };
-use driftless_server::http::{ServerState, bind, serve};
+use driftless_server::ServerState;
+use driftless_server::router::{bind, serve};
 
 use crate::support::text;
 
