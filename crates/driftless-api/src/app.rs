@@ -327,7 +327,7 @@ impl Kind for AppSpec {
         PrinterColumn {
             name: "Revision",
             type_: "string",
-            json_path: ".status.lastAppliedRevision",
+            json_path: ".status.lastApplied.sha",
         },
         STATUS_COLUMN,
         AGE_COLUMN,

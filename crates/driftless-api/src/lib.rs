@@ -37,6 +37,7 @@ mod cluster;
 mod config;
 mod decode;
 mod duration;
+pub mod history;
 pub mod load;
 mod meta;
 mod receiver;
@@ -45,6 +46,7 @@ mod server;
 mod shape;
 mod source;
 pub mod status;
+pub mod time;
 mod validate;
 
 pub use access::{ApiAccess, ApiToken, LEGACY_TOKEN_NAME, Role};
@@ -69,4 +71,5 @@ pub use source::{
     DEFAULT_SOURCE_INTERVAL, DEFAULT_SOURCE_TIMEOUT, GitRef, GitSource, GitSourceSpec,
     Verification, VerifyMode, VerifyProvider,
 };
+pub use time::{Time, UnixMillis};
 pub use validate::{FieldProblem, dns_label_error, suggest};

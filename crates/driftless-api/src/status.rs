@@ -1,7 +1,17 @@
-//! Observed state the engine records: shared by the REST API and CR `.status`.
+//! Observed state: the one status model of driftless. The engine's store
+//! records it, the REST API sends it, the command-line client reads it and the
+//! custom resources carry it as `.status`.
+//!
+//! Field names and shapes follow the Kubernetes API conventions: camelCase,
+//! conditions in the `metav1.Condition` form, times as RFC 3339 strings.
+//! Stores written before this model kept times as milliseconds under names
+//! ending in `Ms`; the aliases below still read them.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::history::Revision;
+use crate::time::Time;
 
 /// Condition type: the object reached its desired state.
 pub const READY: &str = "Ready";
@@ -9,6 +19,8 @@ pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 /// Condition type: progress stopped on an error that needs a change to clear.
 pub const STALLED: &str = "Stalled";
+/// Condition type: an App is held at an earlier revision by a rollback.
+pub const PINNED: &str = "Pinned";
 
 /// A condition in the Kubernetes `metav1.Condition` format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -22,8 +34,9 @@ pub struct Condition {
     /// Generation of the spec this condition was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// RFC 3339 time the status last changed.
-    pub last_transition_time: String,
+    /// When the status last changed.
+    #[serde(alias = "lastTransitionMs")]
+    pub last_transition_time: Time,
     /// CamelCase machine-readable reason.
     pub reason: String,
     /// Human-readable detail.
@@ -31,8 +44,27 @@ pub struct Condition {
     pub message: String,
 }
 
+impl Condition {
+    /// A condition that changes now.
+    pub fn new(
+        type_: &str,
+        status: ConditionStatus,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_: type_.to_owned(),
+            status,
+            observed_generation: None,
+            last_transition_time: Time::now(),
+            reason: reason.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Status of a condition.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ConditionStatus {
     /// The condition holds.
     True,
@@ -41,6 +73,26 @@ pub enum ConditionStatus {
     /// Not known yet.
     #[default]
     Unknown,
+}
+
+impl ConditionStatus {
+    /// Every status, in the order metrics list them.
+    pub const ALL: [Self; 3] = [Self::True, Self::False, Self::Unknown];
+
+    /// The word Kubernetes writes (`True`, `False`, `Unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::True => "True",
+            Self::False => "False",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+impl From<bool> for ConditionStatus {
+    fn from(holds: bool) -> Self {
+        if holds { Self::True } else { Self::False }
+    }
 }
 
 /// Looks up a condition by type.
@@ -53,9 +105,8 @@ pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'
 pub fn set_condition(conditions: &mut Vec<Condition>, new: Condition) {
     match conditions.iter_mut().find(|c| c.type_ == new.type_) {
         Some(old) if old.status == new.status => {
-            let since = std::mem::take(&mut old.last_transition_time);
             *old = Condition {
-                last_transition_time: since,
+                last_transition_time: old.last_transition_time,
                 ..new
             };
         }
@@ -65,34 +116,96 @@ pub fn set_condition(conditions: &mut Vec<Condition>, new: Condition) {
 }
 
 /// Whether live objects match the rendered revision.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum SyncStatus {
     /// Live state equals desired state.
     Synced,
-    /// Live state differs from desired state.
+    /// Live state differs from desired state (a new commit or drift).
     OutOfSync,
     /// Not compared yet.
     #[default]
     Unknown,
 }
 
-/// Health of an object or of a whole App.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+impl SyncStatus {
+    /// Every status, in the order metrics list them.
+    pub const ALL: [Self; 3] = [Self::Synced, Self::OutOfSync, Self::Unknown];
+
+    /// The word users see (`Synced`, `OutOfSync`, `Unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Synced => "Synced",
+            Self::OutOfSync => "OutOfSync",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+/// Health of an object or of a whole App, in the vocabulary GitOps users know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum HealthStatus {
-    /// Running as intended.
+    /// Running as declared.
     Healthy,
-    /// Not there yet but moving.
+    /// Not yet as declared, but moving towards it.
     Progressing,
-    /// Failed or stuck.
+    /// Failed or stuck; needs attention.
     Degraded,
-    /// Paused on purpose.
+    /// Paused on purpose (also a suspended App, whose health is not evaluated).
     Suspended,
-    /// Expected but absent.
+    /// Declared but absent from the cluster.
     Missing,
-    /// Not assessed.
+    /// Not assessed yet, or the object's state could not be interpreted.
     #[default]
     Unknown,
 }
+
+impl HealthStatus {
+    /// Every status, in the order metrics list them.
+    pub const ALL: [Self; 6] = [
+        Self::Healthy,
+        Self::Progressing,
+        Self::Degraded,
+        Self::Missing,
+        Self::Suspended,
+        Self::Unknown,
+    ];
+
+    /// The word users see (`Healthy`, `Progressing`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "Healthy",
+            Self::Progressing => "Progressing",
+            Self::Degraded => "Degraded",
+            Self::Suspended => "Suspended",
+            Self::Missing => "Missing",
+            Self::Unknown => "Unknown",
+        }
+    }
+
+    /// Rank when combining objects, best first: Healthy, Suspended, Progressing,
+    /// Missing, Unknown, Degraded.
+    pub fn severity(self) -> u8 {
+        match self {
+            Self::Healthy => 0,
+            Self::Suspended => 1,
+            Self::Progressing => 2,
+            Self::Missing => 3,
+            Self::Unknown => 4,
+            Self::Degraded => 5,
+        }
+    }
+}
+
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(ConditionStatus, SyncStatus, HealthStatus);
 
 /// Observed state of an App.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -101,18 +214,18 @@ pub struct AppStatus {
     /// Generation of the spec last reconciled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Reconciling and Stalled.
+    /// Ready, Stalled and Pinned, one per type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    /// Revision (`branch@sha1:...`) last applied successfully.
+    /// Revision whose objects are live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_applied_revision: Option<String>,
-    /// Revision of the last attempt, successful or not.
+    pub last_applied: Option<Revision>,
+    /// Revision of the most recent sync attempt, successful or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_attempted_revision: Option<String>,
-    /// Revision held by a rollback until resumed.
+    pub last_attempted: Option<Revision>,
+    /// Revision the App is held at by a rollback; absent while it follows its source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pinned_revision: Option<String>,
+    pub pinned: Option<Revision>,
     /// Sync state.
     #[serde(default)]
     pub sync: SyncStatus,
@@ -122,22 +235,35 @@ pub struct AppStatus {
     /// Objects the App owns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceStatus>,
+    /// Error of the last failed reconcile, cleared on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// A suspended App is not reconciled.
+    #[serde(default)]
+    pub suspended: bool,
+    /// When a sync last applied a revision.
+    #[serde(
+        default,
+        alias = "lastSyncedMs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_sync_time: Option<Time>,
+    /// When this status last changed.
+    #[serde(default, alias = "updatedMs", skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<Time>,
 }
 
 /// One object an App owns.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceStatus {
-    /// API group; empty for the core group.
-    #[serde(default)]
-    pub group: String,
-    /// API version.
-    pub version: String,
+    /// `group/version`, or `version` for the core group.
+    pub api_version: String,
     /// Kind.
     pub kind: String,
-    /// Namespace; absent for cluster-scoped objects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
+    /// Namespace; empty for cluster-scoped objects.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
     /// Name.
     pub name: String,
     /// Whether the live object matches the rendered one.
@@ -161,38 +287,54 @@ pub struct GitSourceStatus {
     /// Ready, Reconciling and Stalled.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Remote URL fetched from, credentials removed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
     /// The last fetched (and verified) revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<Artifact>,
+    /// When the last fetch ended, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fetch_time: Option<Time>,
+    /// Why the last fetch failed; absent after a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Polling is off.
+    #[serde(default)]
+    pub suspended: bool,
 }
 
 /// A fetched revision.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Artifact {
-    /// `<ref>@sha1:<commit>`.
-    pub revision: String,
+    /// Ref and commit.
+    pub revision: Revision,
     /// Commit author, `Name <email>`.
     #[serde(default)]
     pub author: String,
     /// Commit subject line.
     #[serde(default)]
-    pub message: String,
-    /// RFC 3339 time of the fetch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fetched_at: Option<String>,
+    pub subject: String,
 }
 
 /// Observed state of a Cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterStatus {
-    /// Ready when the API server answers.
+    /// Ready when the API server answered the last probe.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    /// Server version reported by the cluster.
+    /// Version the API server reported (e.g. `v1.36.0`), when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
+}
+
+impl ClusterStatus {
+    /// Whether the last probe reached the API server.
+    pub fn is_ready(&self) -> bool {
+        find_condition(&self.conditions, READY).is_some_and(|c| c.status == ConditionStatus::True)
+    }
 }
 
 /// Observed state of a Receiver.
@@ -207,16 +349,38 @@ pub struct ReceiverStatus {
     pub webhook_path: Option<String>,
 }
 
+/// An object's name with its status, as the REST API sends them:
+/// `{"name": "web", ...the status fields}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Named{S}")]
+pub struct Named<S> {
+    /// Object name.
+    pub name: String,
+    /// Its status.
+    #[serde(flatten)]
+    pub status: S,
+}
+
+impl<S> Named<S> {
+    /// `status` of the object called `name`.
+    pub fn new(name: impl Into<String>, status: S) -> Self {
+        Self {
+            name: name.into(),
+            status,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ready(status: ConditionStatus, time: &str, message: &str) -> Condition {
+    fn ready(status: ConditionStatus, ms: u64, message: &str) -> Condition {
         Condition {
             type_: READY.to_owned(),
             status,
             observed_generation: Some(1),
-            last_transition_time: time.to_owned(),
+            last_transition_time: Time::from_unix_ms(ms),
             reason: "Test".to_owned(),
             message: message.to_owned(),
         }
@@ -224,45 +388,123 @@ mod tests {
 
     #[test]
     fn set_condition_keeps_transition_time_while_status_holds() {
-        let mut conds = vec![ready(ConditionStatus::True, "t1", "a")];
-        set_condition(&mut conds, ready(ConditionStatus::True, "t2", "b"));
+        let mut conds = vec![ready(ConditionStatus::True, 1, "a")];
+        set_condition(&mut conds, ready(ConditionStatus::True, 2, "b"));
         assert_eq!(conds.len(), 1);
-        assert_eq!(conds[0].last_transition_time, "t1");
+        assert_eq!(conds[0].last_transition_time, Time::from_unix_ms(1));
         assert_eq!(conds[0].message, "b");
-        set_condition(&mut conds, ready(ConditionStatus::False, "t3", "c"));
-        assert_eq!(conds[0].last_transition_time, "t3");
+        set_condition(&mut conds, ready(ConditionStatus::False, 3, "c"));
+        assert_eq!(conds[0].last_transition_time, Time::from_unix_ms(3));
         assert_eq!(
             find_condition(&conds, READY).map(|c| c.status),
             Some(ConditionStatus::False)
         );
+        set_condition(
+            &mut conds,
+            Condition::new(PINNED, ConditionStatus::True, "RolledBack", "held"),
+        );
+        assert_eq!(conds.len(), 2);
     }
 
     #[test]
     fn app_status_serializes_camel_case_kubernetes_shape() {
         let status = AppStatus {
             observed_generation: Some(3),
-            conditions: vec![ready(
-                ConditionStatus::True,
-                "2026-01-01T00:00:00Z",
-                "applied",
-            )],
-            last_applied_revision: Some("main@sha1:abc".to_owned()),
+            conditions: vec![ready(ConditionStatus::True, 1_767_225_600_000, "applied")],
+            last_applied: Some(Revision {
+                ref_label: "main".to_owned(),
+                sha: "abc".to_owned(),
+            }),
             sync: SyncStatus::OutOfSync,
             health: HealthStatus::Progressing,
+            last_sync_time: Some(Time::from_unix_ms(1_767_225_600_000)),
             ..AppStatus::default()
         };
         let json = serde_json::to_value(&status).expect("serializable");
         assert_eq!(json["observedGeneration"], 3);
-        assert_eq!(json["lastAppliedRevision"], "main@sha1:abc");
+        assert_eq!(json["lastApplied"]["refLabel"], "main");
+        assert_eq!(json["lastApplied"]["sha"], "abc");
         assert_eq!(json["sync"], "OutOfSync");
         assert_eq!(json["health"], "Progressing");
+        assert_eq!(json["lastSyncTime"], "2026-01-01T00:00:00Z");
         assert_eq!(json["conditions"][0]["type"], "Ready");
         assert_eq!(json["conditions"][0]["status"], "True");
         assert_eq!(
             json["conditions"][0]["lastTransitionTime"],
             "2026-01-01T00:00:00Z"
         );
+        assert!(json.get("pinned").is_none() && json.get("lastError").is_none());
         let back: AppStatus = serde_json::from_value(json).expect("round trip");
         assert_eq!(back, status);
+    }
+
+    /// An App as stores before this model wrote it.
+    const OLD_APP: &str = r#"{"name":"web","lastApplied":{"refLabel":"main","sha":"9b8a7c6"},
+        "lastAttempted":{"refLabel":"main","sha":"9b8a7c6"},"pinned":null,"sync":"OutOfSync",
+        "health":"Progressing","conditions":[{"type":"Ready","status":"False","reason":"Progressing",
+        "message":"rolling","lastTransitionMs":1714564800000}],
+        "resources":[{"apiVersion":"apps/v1","kind":"Deployment","namespace":"web","name":"web","health":"Progressing"},
+        {"apiVersion":"v1","kind":"Namespace","namespace":"","name":"web","health":"Healthy"}],
+        "lastError":"rejected","suspended":true,"lastSyncedMs":1714564790000,"updatedMs":1714564800500}"#;
+
+    #[test]
+    fn app_status_of_older_stores_decodes() {
+        let status: AppStatus = serde_json::from_str(OLD_APP).expect("old status decodes");
+        assert_eq!(status.sync, SyncStatus::OutOfSync);
+        assert!(status.pinned.is_none() && status.suspended);
+        let ready = find_condition(&status.conditions, READY).expect("Ready");
+        assert_eq!(ready.status, ConditionStatus::False);
+        assert_eq!(
+            ready.last_transition_time.to_string(),
+            "2024-05-01T12:00:00Z"
+        );
+        assert_eq!(
+            status.last_sync_time.map(|t| t.unix_ms()),
+            Some(1_714_564_790_000)
+        );
+        assert_eq!(
+            status.last_update_time.map(|t| t.unix_ms()),
+            Some(1_714_564_800_500)
+        );
+        assert_eq!(status.resources[0].api_version, "apps/v1");
+        assert!(status.resources[1].namespace.is_empty());
+        assert_eq!(status.resources[1].health, HealthStatus::Healthy);
+        let named: Named<AppStatus> = serde_json::from_str(OLD_APP).expect("with its name");
+        assert_eq!(named.name, "web");
+        assert_eq!(named.status, status);
+    }
+
+    #[test]
+    fn named_status_is_flat() {
+        let cluster = Named::new(
+            "prod",
+            ClusterStatus {
+                conditions: vec![ready(ConditionStatus::True, 0, "up")],
+                server_version: Some("v1.36.0".to_owned()),
+            },
+        );
+        let json = serde_json::to_value(&cluster).expect("serialisable");
+        assert_eq!(json["name"], "prod");
+        assert_eq!(json["serverVersion"], "v1.36.0");
+        assert!(cluster.status.is_ready());
+        assert!(!ClusterStatus::default().is_ready());
+    }
+
+    #[test]
+    fn health_severity_orders_every_status() {
+        let mut all = HealthStatus::ALL;
+        all.sort_by_key(|h| h.severity());
+        let words: Vec<String> = all.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            words,
+            [
+                "Healthy",
+                "Suspended",
+                "Progressing",
+                "Missing",
+                "Unknown",
+                "Degraded"
+            ]
+        );
     }
 }

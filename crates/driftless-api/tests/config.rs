@@ -496,7 +496,7 @@ fn custom_resource_from_an_api_server_decodes() {
                 "type": "Ready", "status": "True", "reason": "Fetched",
                 "message": "ok", "lastTransitionTime": "2026-01-01T00:00:01Z"
             }],
-            "artifact": {"revision": "v1.2.0@sha1:0123", "author": "A <a@example.com>", "message": "release"}
+            "artifact": {"revision": {"refLabel": "v1.2.0", "sha": "0123"}, "author": "A <a@example.com>", "subject": "release"}
         }
     });
     let AnyObject::GitSource(source) = decode(cr).unwrap_or_else(|p| panic!("{p:?}")) else {
@@ -506,7 +506,7 @@ fn custom_resource_from_an_api_server_decodes() {
     assert_eq!(source.spec.git_ref.tag.as_deref(), Some("v1.2.0"));
     let status = source.status.expect("status decoded");
     assert_eq!(
-        status.artifact.map(|a| a.revision).as_deref(),
+        status.artifact.map(|a| a.revision.to_string()).as_deref(),
         Some("v1.2.0@sha1:0123")
     );
     assert_eq!(status.conditions[0].status, ConditionStatus::True);

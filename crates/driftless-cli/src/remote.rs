@@ -7,8 +7,9 @@ mod view;
 use std::io::Write as _;
 use std::time::Duration;
 
-use driftless_engine::store::{AppStatus, SyncRecord, SyncResult, SyncTrigger};
-use driftless_engine::timing::now_ms;
+use driftless_api::Time;
+use driftless_api::history::{SyncRecord, SyncResult, SyncTrigger};
+use driftless_api::status::{AppStatus, Named};
 
 use crate::args::{
     AppArgs, HistoryArgs, RollbackArgs, ServerArgs, StatusArgs, SummaryOutput, SyncArgs,
@@ -34,7 +35,7 @@ pub fn status(args: &StatusArgs) -> Outcome {
                 SummaryOutput::Json => None,
             };
             show(output, &apps, |apps| {
-                let mut text = view::app_table(apps, now_ms());
+                let mut text = view::app_table(apps, Time::now().unix_ms());
                 match clusters {
                     Some(Ok(clusters)) if !clusters.is_empty() => {
                         text.push('\n');
@@ -48,7 +49,9 @@ pub fn status(args: &StatusArgs) -> Outcome {
         }
         Some(app) => {
             let status = run(client.app(app))?;
-            show(output, &status, |s| view::app_detail(s, now_ms()))?;
+            show(output, &status, |s| {
+                view::app_detail(s, Time::now().unix_ms())
+            })?;
         }
     }
     Ok(0)
@@ -135,7 +138,7 @@ pub fn rollback(args: &RollbackArgs) -> Outcome {
         let mut text = format!(
             "app {} rolled back to {}, sync queued\n",
             s.name,
-            view::revision(s.pinned.as_ref())
+            view::revision(s.status.pinned.as_ref())
         );
         for warning in view::warnings(s) {
             text.push_str(&warning);
@@ -151,7 +154,7 @@ fn act(
     app: &str,
     action: Action,
     to: Option<&str>,
-    text: impl FnOnce(&AppStatus) -> String,
+    text: impl FnOnce(&Named<AppStatus>) -> String,
 ) -> Outcome {
     let client = connect(server)?;
     let status = run(async {
@@ -177,13 +180,13 @@ async fn sync_and_wait(client: &Client, app: &str) -> Result<SyncRecord, RemoteE
     let status = client.act(app, Action::Sync, None).await?;
     progress(&format!(
         "sync of app {app} queued (sync {:?}, health {:?}); waiting",
-        status.sync, status.health
+        status.status.sync, status.status.health
     ));
-    let mut seen = (status.sync, status.health);
+    let mut seen = (status.status.sync, status.status.health);
     let mut announced = None;
     loop {
         tokio::time::sleep(POLL).await;
-        let status = client.app(app).await?;
+        let status = client.app(app).await?.status;
         if (status.sync, status.health) != seen {
             seen = (status.sync, status.health);
             progress(&format!(

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::store::Health;
+use crate::store::HealthStatus;
 
 /// Errors in the dependency graph; each names the Apps at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,7 +92,7 @@ pub struct DependencyState {
     /// Name of the dependency's GitSource.
     pub source: String,
     /// Its aggregated health.
-    pub health: Health,
+    pub health: HealthStatus,
     /// Commit it last applied.
     pub applied_sha: Option<String>,
 }
@@ -129,7 +129,7 @@ pub fn gate(
         let Some(state) = lookup(dep) else {
             return blocked(format!("dependency {dep} has not been reconciled yet"));
         };
-        if state.health != Health::Healthy {
+        if state.health != HealthStatus::Healthy {
             return blocked(format!(
                 "dependency {dep} is {:?}, not Healthy",
                 state.health
@@ -197,14 +197,14 @@ mod tests {
             applied_sha: Some(sha.into()),
         };
         let all_good = |name: &str| match name {
-            "db" => Some(state("platform", Health::Healthy, "c2")),
-            _ => Some(state("other-repo", Health::Healthy, "zz")),
+            "db" => Some(state("platform", HealthStatus::Healthy, "c2")),
+            _ => Some(state("other-repo", HealthStatus::Healthy, "zz")),
         };
         assert_eq!(gate(&app, "c2", all_good), Gate::Open);
 
         let stale = |name: &str| match name {
-            "db" => Some(state("platform", Health::Healthy, "c1")),
-            _ => Some(state("other-repo", Health::Healthy, "zz")),
+            "db" => Some(state("platform", HealthStatus::Healthy, "c1")),
+            _ => Some(state("other-repo", HealthStatus::Healthy, "zz")),
         };
         assert!(
             matches!(gate(&app, "c2", stale), Gate::Blocked { ref dependency, ref reason }
@@ -212,8 +212,8 @@ mod tests {
         );
 
         let progressing = |name: &str| match name {
-            "db" => Some(state("platform", Health::Healthy, "c2")),
-            _ => Some(state("other-repo", Health::Progressing, "zz")),
+            "db" => Some(state("platform", HealthStatus::Healthy, "c2")),
+            _ => Some(state("other-repo", HealthStatus::Progressing, "zz")),
         };
         assert!(
             matches!(gate(&app, "c2", progressing), Gate::Blocked { ref dependency, .. } if dependency == "certs")

@@ -2,8 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Milliseconds since the Unix epoch, the timestamp unit of every stored record.
-pub type UnixMillis = u64;
+pub use driftless_api::UnixMillis;
 
 /// The current wall-clock time in milliseconds since the Unix epoch.
 pub fn now_ms() -> UnixMillis {

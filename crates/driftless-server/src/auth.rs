@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use driftless_api::{LEGACY_TOKEN_NAME, Role};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use crate::http::error;
+use crate::state::error;
 
 /// One token the server accepts, with its value read from its secret.
 #[derive(Clone)]

@@ -1,246 +1,85 @@
-//! The HTTP router: probes, metrics, webhook receivers, and the REST API from [`crate::api`].
+//! Probes, metrics and webhook receivers: the routes outside the REST API.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::Ordering;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use driftless_api::{HttpLimits, Role};
-use driftless_engine::control::AppControl;
-use driftless_engine::metrics::Metrics;
-use driftless_engine::store::Store;
-use serde_json::json;
-use tokio::net::TcpListener;
+use driftless_api::HttpLimits;
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use crate::api;
-use crate::auth::{Access, Token};
-use crate::deliveries::RecentDeliveries;
-use crate::webhook::{self, Delivery, Provider, Push};
+use crate::openapi::{Doc, Route};
+use crate::state::{ServerState, error};
+use crate::webhook::{self, Delivery, Provider};
 
-/// Every route the server answers, as (method, path); the OpenAPI test checks each is documented.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/healthz"),
-    ("get", "/readyz"),
-    ("get", "/metrics"),
-    ("post", "/hooks/{receiver}"),
-    ("get", "/api/v1/openapi.json"),
-    ("get", "/api/v1/sources"),
-    ("get", "/api/v1/clusters"),
-    ("get", "/api/v1/apps"),
-    ("get", "/api/v1/apps/{name}"),
-    ("get", "/api/v1/apps/{name}/history"),
-    ("get", "/api/v1/apps/{name}/events"),
-    ("post", "/api/v1/apps/{name}/sync"),
-    ("post", "/api/v1/apps/{name}/suspend"),
-    ("post", "/api/v1/apps/{name}/resume"),
-    ("post", "/api/v1/apps/{name}/rollback"),
-];
-
-/// A configured webhook receiver.
-#[derive(Clone)]
-pub struct Receiver {
-    /// Which Git host signs the requests.
-    pub provider: Provider,
-    /// Shared secret (HMAC key or token).
-    pub secret: Vec<u8>,
-    /// Events that trigger (`spec.events`); empty means [`webhook::default_events`].
-    pub events: Vec<String>,
+/// The routes of this module with their descriptions.
+pub(crate) fn routes() -> Vec<Route> {
+    let text = |summary| Doc::new(summary).text(200, "OK");
+    vec![
+        Route::get(
+            "/healthz",
+            get(|| async { "ok\n" }),
+            text("Liveness probe: `ok` while the process runs"),
+        ),
+        Route::get(
+            "/readyz",
+            get(readyz),
+            text("Readiness probe: `ready` once the engine has opened its store and loaded its config")
+                .text(503, "Not ready yet"),
+        ),
+        Route::get(
+            "/metrics",
+            get(metrics),
+            text("Prometheus metrics (text format 0.0.4)"),
+        ),
+        Route::post(
+            "/hooks/{receiver}",
+            post(hook),
+            Doc::new("Webhook receiver (GitHub, GitLab, Gitea, generic HMAC)")
+                .path_param("receiver", "Receiver name")
+                .body::<serde_json::Value>()
+                .json::<HookReply>(200, "Delivery verified: triggered or ignored")
+                .error(400, "Body is not JSON or names no repository")
+                .error(401, "Missing or wrong signature or token")
+                .error(404, "No such receiver")
+                .error(408, "Body not received within bodyReadTimeout; the connection is closed")
+                .error(413, "Body larger than maxBodyBytes"),
+        ),
+    ]
 }
 
-impl std::fmt::Debug for Receiver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The secret stays out of logs.
-        f.debug_struct("Receiver")
-            .field("provider", &self.provider)
-            .field("events", &self.events)
-            .finish_non_exhaustive()
-    }
+/// The answer to a verified delivery.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HookReply {
+    /// Event name from the provider's header (`push` when it sends none).
+    pub event: String,
+    /// The pushed ref, for a push.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// How many GitSources the push triggered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triggered: Option<usize>,
+    /// True when nothing was triggered on purpose.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignored: bool,
+    /// Why an event was ignored: not listed in `spec.events`, or a replayed delivery id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
-/// Called with the receiver name and a verified push; returns how many sources it triggered.
-pub type OnPush = dyn Fn(&str, &Push) -> usize + Send + Sync;
-
-/// Produces the JSON of `GET /api/v1/clusters` (it probes each cluster).
-pub type ClusterProbe = dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = serde_json::Value> + Send>>
-    + Send
-    + Sync;
-
-/// Everything the handlers share.
-#[derive(Clone)]
-pub struct ServerState {
-    pub(crate) store: Store,
-    pub(crate) control: Arc<dyn AppControl>,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) receivers: Arc<RwLock<HashMap<String, Receiver>>>,
-    pub(crate) access: Arc<Access>,
-    pub(crate) on_push: Arc<OnPush>,
-    pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
-    pub(crate) sources: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
-    pub(crate) clusters: Arc<ClusterProbe>,
-    pub(crate) ready: Arc<AtomicBool>,
-    pub(crate) limits: Arc<HttpLimits>,
-    pub(crate) deliveries: Arc<RecentDeliveries>,
-}
-
-impl ServerState {
-    /// State serving `store`, acting through `control`, exposing `metrics`.
-    /// Starts not ready, with no receivers and no API token (mutations refused).
-    pub fn new(store: Store, control: Arc<dyn AppControl>, metrics: Arc<Metrics>) -> Self {
+impl HookReply {
+    fn ignored(event: &str, reason: String) -> Self {
         Self {
-            store,
-            control,
-            metrics,
-            receivers: Arc::default(),
-            access: Arc::default(),
-            on_push: Arc::new(|_, _| 0),
-            queue_depth: None,
-            sources: Arc::new(|| json!([])),
-            clusters: Arc::new(|| Box::pin(async { json!([]) })),
-            ready: Arc::default(),
-            limits: Arc::default(),
-            deliveries: Arc::default(),
+            event: event.to_owned(),
+            git_ref: None,
+            triggered: None,
+            ignored: true,
+            reason: Some(reason),
         }
     }
-
-    /// Serves within `limits` (timeouts, connection cap, body size) instead of the defaults.
-    pub fn limits(mut self, limits: HttpLimits) -> Self {
-        self.limits = Arc::new(limits);
-        self
-    }
-
-    /// Accepts webhooks at `/hooks/{name}`.
-    pub fn receiver(self, name: &str, receiver: Receiver) -> Self {
-        write(&self.receivers).insert(name.to_owned(), receiver);
-        self
-    }
-
-    /// Replaces every receiver at once (a config reload); requests in flight
-    /// finish with the receiver they started with.
-    pub fn set_receivers(&self, receivers: HashMap<String, Receiver>) {
-        *write(&self.receivers) = receivers;
-    }
-
-    /// Accepts `token` as the one `admin` token (the `Server.spec.apiToken` setting).
-    pub fn api_token(self, token: &str) -> Self {
-        let access = Access::new(true, vec![Token::legacy(token)])
-            .expect("one token cannot share its value");
-        self.access(access)
-    }
-
-    /// Checks every API call against `access`: its tokens and their roles.
-    pub fn access(mut self, access: Access) -> Self {
-        self.access = Arc::new(access);
-        self
-    }
-
-    /// Calls `f` for every verified push.
-    pub fn on_push(mut self, f: impl Fn(&str, &Push) -> usize + Send + Sync + 'static) -> Self {
-        self.on_push = Arc::new(f);
-        self
-    }
-
-    /// Lists the GitSources at `GET /api/v1/sources`.
-    pub fn sources(mut self, f: impl Fn() -> serde_json::Value + Send + Sync + 'static) -> Self {
-        self.sources = Arc::new(f);
-        self
-    }
-
-    /// Lists the Clusters at `GET /api/v1/clusters`; `f` probes them.
-    pub fn clusters<F>(mut self, f: impl Fn() -> F + Send + Sync + 'static) -> Self
-    where
-        F: std::future::Future<Output = serde_json::Value> + Send + 'static,
-    {
-        self.clusters = Arc::new(move || Box::pin(f()));
-        self
-    }
-
-    /// Reads the work queue depth when `/metrics` is scraped.
-    pub fn queue_depth(mut self, f: impl Fn() -> usize + Send + Sync + 'static) -> Self {
-        self.queue_depth = Some(Arc::new(f));
-        self
-    }
-
-    /// Flag behind `/readyz`; the engine sets it once the store is open and sources loaded.
-    pub fn readiness(&self) -> Arc<AtomicBool> {
-        self.ready.clone()
-    }
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The full router.
-pub fn router(state: ServerState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/hooks/{receiver}", post(hook))
-        .route("/api/v1/openapi.json", get(openapi))
-        .merge(reads(state.clone()))
-        .merge(api::actions())
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
-        .with_state(state)
-}
-
-/// The read routes, behind the read check (open when `anonymousRead`).
-fn reads(state: ServerState) -> Router<ServerState> {
-    Router::new()
-        .route(
-            "/api/v1/sources",
-            get(|State(state): State<ServerState>| async move { axum::Json((state.sources)()) }),
-        )
-        .route(
-            "/api/v1/clusters",
-            get(|State(state): State<ServerState>| async move { axum::Json((state.clusters)().await) }),
-        )
-        .merge(api::reads())
-        .route_layer(axum::middleware::from_fn_with_state(state, require_read))
-}
-
-async fn require_read(
-    State(state): State<ServerState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match state
-        .access
-        .authorize(request.headers(), Role::Read, "reading the API")
-    {
-        Ok(_) => next.run(request).await,
-        Err(refusal) => refusal.into_response(),
-    }
-}
-
-/// Serves `state` on `listener` within its [`HttpLimits`] until `shutdown` completes;
-/// in-flight requests finish first.
-pub async fn serve(
-    listener: TcpListener,
-    state: ServerState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let limits = state.limits.clone();
-    crate::conn::serve(listener, router(state), &limits, shutdown).await;
-    Ok(())
-}
-
-/// Binds `addr`, naming it in the error.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| std::io::Error::new(e.kind(), format!("binding {addr}: {e}")))
-}
-
-/// A JSON error body `{"error": message}` with `status`.
-pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
 }
 
 async fn readyz(State(state): State<ServerState>) -> Response {
@@ -260,10 +99,6 @@ async fn metrics(State(state): State<ServerState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI).into_response()
 }
 
 async fn hook(
@@ -293,27 +128,28 @@ async fn hook(
         &body,
     );
     match verified {
-        Ok(Delivery::Ignored { event }) => axum::Json(json!({
-            "event": event,
-            "ignored": true,
-            "reason": "event not listed in the receiver's spec.events",
-        }))
+        Ok(Delivery::Ignored { event }) => axum::Json(HookReply::ignored(
+            &event,
+            "event not listed in the receiver's spec.events".to_owned(),
+        ))
         .into_response(),
         Ok(Delivery::Push(push)) => {
             let event = event_name(receiver.provider, &headers);
             if let Some(id) = delivery_id(receiver.provider, &headers)
                 && !state.deliveries.first_time(&name, id)
             {
-                return axum::Json(json!({
-                    "event": event,
-                    "ignored": true,
-                    "reason": format!("delivery {id} was already received"),
-                }))
-                .into_response();
+                let reason = format!("delivery {id} was already received");
+                return axum::Json(HookReply::ignored(event, reason)).into_response();
             }
             let triggered = (state.on_push)(&name, &push);
-            axum::Json(json!({ "event": event, "ref": push.git_ref, "triggered": triggered }))
-                .into_response()
+            axum::Json(HookReply {
+                event: event.to_owned(),
+                git_ref: push.git_ref,
+                triggered: Some(triggered),
+                ignored: false,
+                reason: None,
+            })
+            .into_response()
         }
         Err(e) if e.is_unauthorized() => {
             error(StatusCode::UNAUTHORIZED, format!("receiver {name}: {e}"))

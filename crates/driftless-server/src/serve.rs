@@ -13,7 +13,8 @@ use driftless_engine::control::EngineControl;
 use driftless_engine::runtime::{Engine, EngineError, EngineOptions, Log, RenderWorker};
 
 use crate::auth::{Access, Token};
-use crate::http::{self, Receiver, ServerState};
+use crate::router;
+use crate::state::{Receiver, ServerState};
 use crate::webhook::Provider;
 
 /// How often the config files are checked for changes.
@@ -93,7 +94,7 @@ pub async fn run(
         .unwrap_or_else(|| PathBuf::from(&spec.data_dir));
     let was_shared = crate::datadir::make_private(&data_dir)
         .map_err(|e| ServeError::Setting(format!("Server spec.dataDir: {e}")))?;
-    let listener = http::bind(listen).await?;
+    let listener = router::bind(listen).await?;
     let bound = listener.local_addr()?;
     let mut engine_opts = EngineOptions::new(&data_dir);
     engine_opts.log = log.clone();
@@ -130,11 +131,11 @@ pub async fn run(
         })
         .queue_depth(move || depth.depth());
     let sources = engine.clone();
-    state = state.sources(move || serde_json::to_value(sources.sources()).unwrap_or_default());
+    state = state.sources(move || sources.sources());
     let clusters = engine.clone();
     state = state.clusters(move || {
         let engine = clusters.clone();
-        async move { serde_json::to_value(engine.clusters().await).unwrap_or_default() }
+        async move { engine.clusters().await }
     });
     state.set_receivers(receivers);
     state.readiness().store(true, Ordering::Release);
@@ -149,7 +150,7 @@ pub async fn run(
         state.clone(),
         log.clone(),
     ));
-    let served = http::serve(listener, state, shutdown).await;
+    let served = router::serve(listener, state, shutdown).await;
     reload.abort();
     pruning.abort();
     engine.shutdown().await;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use driftless_engine::runtime::ClusterState;
-use driftless_engine::store::{AppStatus, AuditEvent, SyncRecord};
+use driftless_api::history::{AuditEvent, SyncRecord};
+use driftless_api::status::{AppStatus, ClusterStatus, Named};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
@@ -165,13 +165,13 @@ impl Client {
     }
 
     /// Every App's status.
-    pub async fn apps(&self) -> Result<Vec<AppStatus>, RemoteError> {
+    pub async fn apps(&self) -> Result<Vec<Named<AppStatus>>, RemoteError> {
         let url = self.url(&[]);
         self.send(self.http.get(url)).await
     }
 
     /// Every declared Cluster, probed by the server now.
-    pub async fn clusters(&self) -> Result<Vec<ClusterState>, RemoteError> {
+    pub async fn clusters(&self) -> Result<Vec<Named<ClusterStatus>>, RemoteError> {
         let mut url = self.url(&[]);
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop().push("clusters");
@@ -180,7 +180,7 @@ impl Client {
     }
 
     /// One App's status.
-    pub async fn app(&self, app: &str) -> Result<AppStatus, RemoteError> {
+    pub async fn app(&self, app: &str) -> Result<Named<AppStatus>, RemoteError> {
         let url = self.url(&[app]);
         self.send(self.http.get(url)).await
     }
@@ -207,7 +207,7 @@ impl Client {
         app: &str,
         action: Action,
         to: Option<&str>,
-    ) -> Result<AppStatus, RemoteError> {
+    ) -> Result<Named<AppStatus>, RemoteError> {
         let mut url = self.url(&[app, action.verb()]);
         if let Some(to) = to {
             url.query_pairs_mut().append_pair("to", to);

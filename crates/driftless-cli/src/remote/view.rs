@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
-use driftless_engine::runtime::ClusterState;
-use driftless_engine::store::{AppStatus, AuditEvent, Revision, SyncRecord};
-use driftless_engine::timing::UnixMillis;
+use driftless_api::UnixMillis;
+use driftless_api::history::{AuditEvent, Revision, SyncRecord};
+use driftless_api::status::{AppStatus, ClusterStatus, Named, READY, find_condition};
 
 /// Length of a short commit SHA, as `git log --oneline` prints it.
 const SHORT_SHA: usize = 7;
@@ -113,7 +113,7 @@ fn hold(app: &AppStatus) -> String {
 }
 
 /// The status table of all Apps, followed by a warning per held App.
-pub fn app_table(apps: &[AppStatus], now: UnixMillis) -> String {
+pub fn app_table(apps: &[Named<AppStatus>], now: UnixMillis) -> String {
     if apps.is_empty() {
         return "no apps\n".to_owned();
     }
@@ -126,15 +126,15 @@ pub fn app_table(apps: &[AppStatus], now: UnixMillis) -> String {
         "LAST SYNC",
         "ERROR",
     ]);
-    for app in apps {
+    for Named { name, status: app } in apps {
         table.row(vec![
-            app.name.clone(),
-            format!("{:?}", app.sync),
-            format!("{:?}", app.health),
+            name.clone(),
+            app.sync.to_string(),
+            app.health.to_string(),
             revision(app.last_applied.as_ref()),
             hold(app),
-            app.last_synced_ms
-                .map_or_else(|| "never".to_owned(), |t| age(t, now)),
+            app.last_sync_time
+                .map_or_else(|| "never".to_owned(), |t| age(t.unix_ms(), now)),
             app.last_error
                 .as_deref()
                 .map_or_else(String::new, |e| shorten(e, TABLE_ERROR)),
@@ -150,14 +150,14 @@ pub fn app_table(apps: &[AppStatus], now: UnixMillis) -> String {
 }
 
 /// The table of declared Clusters: whether each answered and its version.
-pub fn cluster_table(clusters: &[ClusterState]) -> String {
+pub fn cluster_table(clusters: &[Named<ClusterStatus>]) -> String {
     let mut table = Table::new(&["CLUSTER", "READY", "VERSION", "MESSAGE"]);
-    for cluster in clusters {
-        let ready = cluster.conditions.iter().find(|c| c.kind == "Ready");
+    for Named { name, status } in clusters {
+        let ready = find_condition(&status.conditions, READY);
         table.row(vec![
-            cluster.name.clone(),
-            ready.map_or_else(|| "Unknown".to_owned(), |c| c.status.clone()),
-            cluster.server_version.clone().unwrap_or_default(),
+            name.clone(),
+            ready.map_or_else(|| "Unknown".to_owned(), |c| c.status.to_string()),
+            status.server_version.clone().unwrap_or_default(),
             ready.map_or_else(String::new, |c| shorten(&c.message, TABLE_ERROR)),
         ]);
     }
@@ -165,39 +165,40 @@ pub fn cluster_table(clusters: &[ClusterState]) -> String {
 }
 
 /// Loud lines for an App that does not follow Git.
-pub fn warnings(app: &AppStatus) -> Vec<String> {
+pub fn warnings(named: &Named<AppStatus>) -> Vec<String> {
+    let Named { name, status: app } = named;
     let mut lines = Vec::new();
     if let Some(pin) = &app.pinned {
         lines.push(format!(
             "!! app {} is PINNED at {}@{} by a rollback: it is out of sync with Git until `driftless resume {}`",
-            app.name, pin.ref_label, pin.sha, app.name
+            name, pin.ref_label, pin.sha, name
         ));
     }
     if app.suspended {
         lines.push(format!(
-            "!! app {} is SUSPENDED: no syncs and no self-heal until `driftless resume {}`",
-            app.name, app.name
+            "!! app {name} is SUSPENDED: no syncs and no self-heal until `driftless resume {name}`"
         ));
     }
     lines
 }
 
 /// Everything about one App: fields, conditions, resources.
-pub fn app_detail(app: &AppStatus, now: UnixMillis) -> String {
+pub fn app_detail(named: &Named<AppStatus>, now: UnixMillis) -> String {
+    let app = &named.status;
     let full = |r: Option<&Revision>| {
         r.map_or_else(|| "-".to_owned(), |r| format!("{}@{}", r.ref_label, r.sha))
     };
     let mut fields = Table::default();
-    fields.row(vec!["Name:".into(), app.name.clone()]);
-    fields.row(vec!["Sync:".into(), format!("{:?}", app.sync)]);
-    fields.row(vec!["Health:".into(), format!("{:?}", app.health)]);
+    fields.row(vec!["Name:".into(), named.name.clone()]);
+    fields.row(vec!["Sync:".into(), app.sync.to_string()]);
+    fields.row(vec!["Health:".into(), app.health.to_string()]);
     fields.row(vec!["Applied:".into(), full(app.last_applied.as_ref())]);
     fields.row(vec!["Attempted:".into(), full(app.last_attempted.as_ref())]);
     fields.row(vec!["Pinned:".into(), full(app.pinned.as_ref())]);
     fields.row(vec!["Suspended:".into(), yes_no(app.suspended).into()]);
-    let last_sync = app.last_synced_ms.map_or_else(
+    let last_sync = app.last_sync_time.map_or_else(
         || "never".to_owned(),
-        |t| format!("{} ({} ago)", utc(t), age(t, now)),
+        |t| format!("{} ({} ago)", utc(t.unix_ms()), age(t.unix_ms(), now)),
     );
     fields.row(vec!["Last sync:".into(), last_sync]);
     let error = app.last_error.clone().unwrap_or_else(|| "-".to_owned());
@@ -205,7 +206,7 @@ pub fn app_detail(app: &AppStatus, now: UnixMillis) -> String {
     let mut out = fields.render("");
     out.push_str(&conditions(app));
     out.push_str(&resources(app));
-    for warning in warnings(app) {
+    for warning in warnings(named) {
         let _ = writeln!(out, "{warning}");
     }
     out
@@ -222,10 +223,10 @@ fn conditions(app: &AppStatus) -> String {
     let mut table = Table::new(&["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"]);
     for c in &app.conditions {
         table.row(vec![
-            c.kind.clone(),
-            c.status.clone(),
+            c.type_.clone(),
+            c.status.to_string(),
             c.reason.clone(),
-            utc(c.last_transition_ms),
+            utc(c.last_transition_time.unix_ms()),
             c.message.clone(),
         ]);
     }
@@ -247,7 +248,7 @@ fn resources(app: &AppStatus) -> String {
             r.kind.clone(),
             namespace.to_owned(),
             r.name.clone(),
-            format!("{:?}", r.health),
+            r.health.to_string(),
         ]);
     }
     format!("Resources:\n{}", table.render("  "))
@@ -269,7 +270,7 @@ pub fn drift_lines(events: &[AuditEvent]) -> String {
     let mut table = Table::new(&["TIME", "OBJECT", "FIELDS", "CHANGED BY", "ACTION"]);
     for e in events {
         table.row(vec![
-            utc(e.time_ms),
+            utc(e.time.unix_ms()),
             e.object.clone(),
             shorten(&e.fields.join(", "), 120),
             e.manager.clone().unwrap_or_else(|| "-".to_owned()),
@@ -289,7 +290,7 @@ pub fn sync_result(record: &SyncRecord) -> String {
 fn history_cells(r: &SyncRecord) -> Vec<String> {
     let c = r.counts;
     vec![
-        utc(r.started_ms),
+        utc(r.start_time.unix_ms()),
         short_sha(&r.start.revision.sha).to_owned(),
         r.start.author.clone(),
         r.start.subject.clone(),

@@ -7,15 +7,17 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
+use driftless_api::Time;
 use driftless_engine::control::EngineControl;
 use driftless_engine::metrics::Metrics;
 use driftless_engine::queue::{Job, Outcome, QueueConfig, WorkQueue};
 use driftless_engine::store::{
-    AppStatus, AuditEvent, Condition, DriftAction, Health, ObjectCounts, ResourceStatus, Revision,
-    Store, SyncOutcome, SyncResult, SyncStart, SyncState, SyncTrigger,
+    AppStatus, AuditEvent, Condition, ConditionStatus, DriftAction, HealthStatus, Named,
+    ObjectCounts, ResourceStatus, Revision, Store, SyncOutcome, SyncResult, SyncStart, SyncStatus,
+    SyncTrigger,
 };
-use driftless_engine::timing::now_ms;
-use driftless_server::http::{ServerState, bind, serve};
+use driftless_server::ServerState;
+use driftless_server::router::{bind, serve};
 
 use crate::support::text;
 
@@ -158,17 +160,23 @@ fn seed(store: &Store) {
         SyncTrigger::Webhook,
         failed,
     );
-    let now = now_ms();
-    store.put_app(&web_status(now)).expect("put web");
-    let mut broken = AppStatus::new("broken");
-    broken.last_attempted = Some(main_rev(BAD));
-    broken.sync = SyncState::OutOfSync;
-    broken.health = Health::Degraded;
-    broken.last_error = Some(bad_error().into());
-    broken.last_synced_ms = Some(now - 3 * 60_000);
-    store.put_app(&broken).expect("put broken");
-    store.put_app(&AppStatus::new("fresh")).expect("put fresh");
-    store.put_app(&AppStatus::new("stuck")).expect("put stuck");
+    let now = Time::now().unix_ms();
+    store.put_app("web", &web_status(now)).expect("put web");
+    let broken = AppStatus {
+        last_attempted: Some(main_rev(BAD)),
+        sync: SyncStatus::OutOfSync,
+        health: HealthStatus::Degraded,
+        last_error: Some(bad_error().into()),
+        last_sync_time: Some(Time::from_unix_ms(now - 3 * 60_000)),
+        ..AppStatus::default()
+    };
+    store.put_app("broken", &broken).expect("put broken");
+    store
+        .put_app("fresh", &AppStatus::default())
+        .expect("put fresh");
+    store
+        .put_app("stuck", &AppStatus::default())
+        .expect("put stuck");
 }
 
 fn bad_error() -> &'static str {
@@ -177,31 +185,36 @@ fn bad_error() -> &'static str {
 }
 
 fn web_status(now: u64) -> AppStatus {
-    let mut web = AppStatus::new("web");
-    web.last_applied = Some(main_rev(LIVE));
-    web.last_attempted = Some(main_rev(LIVE));
-    web.sync = SyncState::Synced;
-    web.health = Health::Healthy;
-    web.last_synced_ms = Some(now - 42_000);
-    web.conditions = vec![Condition {
-        kind: "Ready".into(),
-        status: "True".into(),
-        reason: "Synced".into(),
-        message: "applied main@9b8a7c6".into(),
-        last_transition_ms: now - 42_000,
-    }];
+    let ready = Condition {
+        last_transition_time: Time::from_unix_ms(now - 42_000),
+        ..Condition::new(
+            "Ready",
+            ConditionStatus::True,
+            "Synced",
+            "applied main@9b8a7c6",
+        )
+    };
     let resource = |kind: &str, name: &str, health| ResourceStatus {
         api_version: "v1".into(),
         kind: kind.into(),
         namespace: "web".into(),
         name: name.into(),
         health,
+        ..ResourceStatus::default()
     };
-    web.resources = vec![
-        resource("ConfigMap", "settings", Health::Healthy),
-        resource("Deployment", "web", Health::Progressing),
-    ];
-    web
+    AppStatus {
+        last_applied: Some(main_rev(LIVE)),
+        last_attempted: Some(main_rev(LIVE)),
+        sync: SyncStatus::Synced,
+        health: HealthStatus::Healthy,
+        last_sync_time: Some(Time::from_unix_ms(now - 42_000)),
+        conditions: vec![ready],
+        resources: vec![
+            resource("ConfigMap", "settings", HealthStatus::Healthy),
+            resource("Deployment", "web", HealthStatus::Progressing),
+        ],
+        ..AppStatus::default()
+    }
 }
 
 /// The test engine: records the sync the job asks for, as the reconcile worker does.
@@ -248,13 +261,13 @@ async fn record_sync(store: Store, job: Job) -> Outcome {
     let finished = store.finish_sync(&job.key, record.id, outcome);
     let updated = store.update_app(&job.key, |s| {
         s.last_attempted = Some(revision.clone());
-        s.last_synced_ms = Some(now_ms());
+        s.last_sync_time = Some(Time::now());
         if failed {
-            s.health = Health::Degraded;
+            s.health = HealthStatus::Degraded;
         } else {
             s.last_applied = Some(revision.clone());
-            s.sync = SyncState::Synced;
-            s.health = Health::Healthy;
+            s.sync = SyncStatus::Synced;
+            s.health = HealthStatus::Healthy;
             s.last_error = None;
         }
     });
@@ -387,7 +400,7 @@ fn json_output_is_the_servers_records() {
     let server = Server::start();
     let out = server.run(&["status", "--output", "json"]);
     assert_exit(&out, 0);
-    let apps: Vec<AppStatus> = serde_json::from_slice(&out.stdout).expect("status list");
+    let apps: Vec<Named<AppStatus>> = serde_json::from_slice(&out.stdout).expect("status list");
     let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["broken", "fresh", "stuck", "web"]);
     let out = server.run(&["status", "web", "-o", "json"]);
@@ -453,7 +466,7 @@ fn drift_lists_who_changed_what_and_the_response() {
             .store
             .record_audit(AuditEvent {
                 id: 0,
-                time_ms: now_ms(),
+                time: Time::now(),
                 app: "web".into(),
                 object: "apps/v1/Deployment/prod/web".into(),
                 fields: vec!["spec.replicas".into()],

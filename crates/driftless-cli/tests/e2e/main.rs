@@ -130,8 +130,12 @@ async fn polling_follows_commits_and_config_edits_apply_live_unless_invalid() {
     let (_, sources) = serve.get("/api/v1/sources").await;
     assert_eq!(sources[0]["name"], "platform", "{sources}");
     assert_eq!(sources[0]["url"], repo.url.as_str());
-    assert_eq!(sources[0]["revision"], format!("main@sha1:{c2}").as_str());
-    assert_eq!(sources[0]["author"], driftless_testenv::git::AUTHOR);
+    let artifact = &sources[0]["artifact"];
+    assert_eq!(artifact["revision"]["refLabel"], "main", "{sources}");
+    assert_eq!(artifact["revision"]["sha"], c2.as_str());
+    assert_eq!(artifact["author"], driftless_testenv::git::AUTHOR);
+    assert_eq!(artifact["subject"], "second");
+    assert!(sources[0]["lastFetchTime"].is_string(), "{sources}");
     assert_eq!(sources[0]["lastError"], serde_json::Value::Null);
 
     // An invalid edit is refused whole; the running config stays.

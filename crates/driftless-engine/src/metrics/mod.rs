@@ -14,7 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::store::{AppStatus, DriftAction, Health, Store, SyncResult, SyncState};
+use driftless_api::status::{READY, find_condition};
+
+use crate::store::{
+    AppStatus, ConditionStatus, DriftAction, HealthStatus, Named, Store, SyncResult, SyncStatus,
+};
 use text::{Histogram, header, labels, sample};
 
 /// Distinct field managers kept per App in the drift counter; later ones
@@ -66,16 +70,6 @@ const DRIFT_ACTIONS: [DriftAction; 3] = [
     DriftAction::Reported,
     DriftAction::Ignored,
 ];
-const SYNC_STATES: [SyncState; 3] = [SyncState::Synced, SyncState::OutOfSync, SyncState::Unknown];
-const HEALTHS: [Health; 6] = [
-    Health::Healthy,
-    Health::Progressing,
-    Health::Degraded,
-    Health::Missing,
-    Health::Suspended,
-    Health::Unknown,
-];
-const CONDITION_STATUSES: [&str; 3] = ["True", "False", "Unknown"];
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -163,7 +157,7 @@ impl Metrics {
 
     /// Renders with `apps` as the per-App state; when given, per-App
     /// histograms and counters of Apps not among them are left out.
-    fn render_with(&self, apps: Option<&[AppStatus]>) -> String {
+    fn render_with(&self, apps: Option<&[Named<AppStatus>]>) -> String {
         let mut out = String::new();
         self.render_engine(&mut out);
         if let Some(apps) = apps {
@@ -201,7 +195,7 @@ impl Metrics {
     }
 
     /// Per-App reconcile histograms and drift counters.
-    fn render_app_series(&self, out: &mut String, known: Option<&[AppStatus]>) {
+    fn render_app_series(&self, out: &mut String, known: Option<&[Named<AppStatus>]>) {
         let apps = lock(&self.apps);
         let shown = || {
             apps.iter()
@@ -244,22 +238,22 @@ impl Metrics {
 
 /// Conditions, sync, health and last apply of each App, one series per
 /// possible value with 1 on the current one.
-fn render_app_states(out: &mut String, apps: &[AppStatus]) {
+fn render_app_states(out: &mut String, apps: &[Named<AppStatus>]) {
     let name = "driftless_app_condition";
     let help = "The App's conditions: 1 on the series of the current status.";
     header(out, name, "gauge", help);
-    for app in apps {
-        let ready = app.conditions.iter().find(|c| c.kind == "Ready");
-        let unknown_ready = ready.is_none().then_some(("Ready", "Unknown"));
-        let conditions = app
+    for Named { name: app, status } in apps {
+        let ready = find_condition(&status.conditions, READY);
+        let unknown_ready = ready.is_none().then_some((READY, ConditionStatus::Unknown));
+        let conditions = status
             .conditions
             .iter()
-            .map(|c| (c.kind.as_str(), c.status.as_str()))
+            .map(|c| (c.type_.as_str(), c.status))
             .chain(unknown_ready);
         for (kind, current) in conditions {
-            for status in CONDITION_STATUSES {
-                let l = labels(&[("app", &app.name), ("type", kind), ("status", status)]);
-                sample(out, name, &l, u8::from(status == current));
+            for value in ConditionStatus::ALL {
+                let l = labels(&[("app", app), ("type", kind), ("status", value.as_str())]);
+                sample(out, name, &l, u8::from(value == current));
             }
         }
     }
@@ -270,10 +264,10 @@ fn render_app_states(out: &mut String, apps: &[AppStatus]) {
         "gauge",
         "Whether the App matches Git: 1 on the current status.",
     );
-    for app in apps {
-        for state in SYNC_STATES {
-            let l = labels(&[("app", &app.name), ("status", &format!("{state:?}"))]);
-            sample(out, name, &l, u8::from(state == app.sync));
+    for Named { name: app, status } in apps {
+        for state in SyncStatus::ALL {
+            let l = labels(&[("app", app), ("status", state.as_str())]);
+            sample(out, name, &l, u8::from(state == status.sync));
         }
     }
     let name = "driftless_app_health";
@@ -283,22 +277,22 @@ fn render_app_states(out: &mut String, apps: &[AppStatus]) {
         "gauge",
         "The App's aggregated health: 1 on the current status.",
     );
-    for app in apps {
-        for health in HEALTHS {
-            let l = labels(&[("app", &app.name), ("status", &format!("{health:?}"))]);
-            sample(out, name, &l, u8::from(health == app.health));
+    for Named { name: app, status } in apps {
+        for health in HealthStatus::ALL {
+            let l = labels(&[("app", app), ("status", health.as_str())]);
+            sample(out, name, &l, u8::from(health == status.health));
         }
     }
     let name = "driftless_app_last_applied_timestamp_seconds";
     let help = "When the App last applied a revision, in seconds since the Unix epoch.";
     header(out, name, "gauge", help);
-    for app in apps {
-        if let Some(ms) = app.last_synced_ms {
+    for Named { name: app, status } in apps {
+        if let Some(time) = status.last_sync_time {
             sample(
                 out,
                 name,
-                &labels(&[("app", &app.name)]),
-                ms as f64 / 1000.0,
+                &labels(&[("app", app)]),
+                time.unix_ms() as f64 / 1000.0,
             );
         }
     }
@@ -308,6 +302,7 @@ fn render_app_states(out: &mut String, apps: &[AppStatus]) {
 mod tests {
     use super::*;
     use crate::store::Condition;
+    use driftless_api::Time;
 
     fn has(text: &str, line: &str) {
         assert!(
@@ -349,18 +344,13 @@ mod tests {
 
     #[test]
     fn app_state_has_one_series_per_value_and_escaped_names() {
-        let mut app = AppStatus::new("we\"b");
-        app.sync = SyncState::Synced;
-        app.health = Health::Degraded;
-        app.last_synced_ms = Some(1_700_000_000_500);
-        app.conditions.push(Condition {
-            kind: "Ready".to_owned(),
-            status: "False".to_owned(),
-            reason: "Degraded".to_owned(),
-            message: String::new(),
-            last_transition_ms: 0,
-        });
-        let fresh = AppStatus::new("fresh");
+        let mut app = Named::new("we\"b", AppStatus::default());
+        app.status.sync = SyncStatus::Synced;
+        app.status.health = HealthStatus::Degraded;
+        app.status.last_sync_time = Some(Time::from_unix_ms(1_700_000_000_500));
+        let ready = Condition::new(READY, ConditionStatus::False, "Degraded", "");
+        app.status.conditions.push(ready);
+        let fresh = Named::new("fresh", AppStatus::default());
         let text = Metrics::default().render_with(Some(&[app, fresh]));
         for line in [
             r#"driftless_app_condition{app="we\"b",type="Ready",status="True"} 0"#,
@@ -423,7 +413,7 @@ mod tests {
         m.observe_fetch("repo", Duration::from_millis(1), false);
         m.forget_app("gone");
         m.forget_source("old");
-        let text = m.render_with(Some(&[AppStatus::new("kept")]));
+        let text = m.render_with(Some(&[Named::new("kept", AppStatus::default())]));
         has(
             &text,
             "driftless_app_reconcile_duration_seconds_count{app=\"kept\"} 1",

@@ -11,33 +11,12 @@ use kube::Api;
 use tokio::sync::Mutex;
 
 use super::spec::SecretData;
-use crate::store::Condition;
-use crate::timing::now_ms;
+use driftless_api::status::{ClusterStatus, READY};
+
+use crate::store::{Condition, ConditionStatus, Named};
 
 /// How long a status probe waits for a cluster's API server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A declared Cluster as the API reports it: `Ready` when its API server
-/// answered the last probe, with the version it reported.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterState {
-    /// Cluster name.
-    pub name: String,
-    /// The `Ready` condition.
-    pub conditions: Vec<Condition>,
-    /// Version the API server reported (e.g. `v1.36.0`), when it answered.
-    pub server_version: Option<String>,
-}
-
-impl ClusterState {
-    /// Whether the last probe reached the API server.
-    pub fn is_ready(&self) -> bool {
-        self.conditions
-            .iter()
-            .any(|c| c.kind == "Ready" && c.status == "True")
-    }
-}
 
 /// A connected cluster and its drift watch.
 pub(crate) struct Cluster {
@@ -77,7 +56,7 @@ impl Cluster {
 pub(crate) struct Clusters {
     connected: Mutex<HashMap<String, Arc<Cluster>>>,
     /// The last probe of each declared Cluster, for transition times.
-    probed: std::sync::Mutex<HashMap<String, ClusterState>>,
+    probed: std::sync::Mutex<HashMap<String, Named<ClusterStatus>>>,
 }
 
 /// The name the default cluster (no `destination.cluster`) goes by.
@@ -141,37 +120,37 @@ impl Clusters {
     /// Records the outcome of probing Cluster `name`: its server version or
     /// why it could not be reached. Keeps the transition time of an
     /// unchanged `Ready`.
-    pub(crate) fn record(&self, name: &str, probed: Result<String, String>) -> ClusterState {
-        let now = now_ms();
+    pub(crate) fn record(
+        &self,
+        name: &str,
+        probed: Result<String, String>,
+    ) -> Named<ClusterStatus> {
         let (status, reason, message, version) = match probed {
             Ok(version) => (
-                "True",
+                ConditionStatus::True,
                 "Connected",
                 format!("API server {version} answered"),
                 Some(version),
             ),
-            Err(e) => ("False", "Unreachable", e, None),
+            Err(e) => (ConditionStatus::False, "Unreachable", e, None),
         };
         let mut probed = self
             .probed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let since = probed
+        let mut conditions = probed
             .get(name)
-            .and_then(|s| s.conditions.first())
-            .filter(|c| c.status == status)
-            .map_or(now, |c| c.last_transition_ms);
-        let state = ClusterState {
-            name: name.to_owned(),
-            conditions: vec![Condition {
-                kind: "Ready".to_owned(),
-                status: status.to_owned(),
-                reason: reason.to_owned(),
-                message,
-                last_transition_ms: since,
-            }],
-            server_version: version,
-        };
+            .map(|s| s.status.conditions.clone())
+            .unwrap_or_default();
+        let ready = Condition::new(READY, status, reason, message);
+        driftless_api::status::set_condition(&mut conditions, ready);
+        let state = Named::new(
+            name,
+            ClusterStatus {
+                conditions,
+                server_version: version,
+            },
+        );
         probed.insert(name.to_owned(), state.clone());
         state
     }

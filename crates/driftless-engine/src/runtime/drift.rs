@@ -9,8 +9,9 @@ use driftless_kube::{ApplyEvent, DriftEvent, DriftKind};
 use tokio::sync::broadcast;
 
 use super::{Inner, lock};
-use crate::store::{AdoptedObject, AuditEvent, DriftAction, SyncState, SyncTrigger};
-use crate::timing::now_ms;
+use driftless_api::Time;
+
+use crate::store::{AdoptedObject, AuditEvent, DriftAction, SyncStatus, SyncTrigger};
 
 /// Handles the drift events of one cluster until its watch stops.
 pub(crate) async fn listen(inner: Weak<Inner>, mut events: broadcast::Receiver<DriftEvent>) {
@@ -95,7 +96,7 @@ fn record(inner: &Arc<Inner>, event: DriftEvent) {
     };
     let audit = AuditEvent {
         id: 0,
-        time_ms: now_ms(),
+        time: Time::now(),
         app: event.app.clone(),
         object: event.object.to_string(),
         fields,
@@ -128,9 +129,18 @@ fn record(inner: &Arc<Inner>, event: DriftEvent) {
     if event.healed {
         return;
     }
-    let _ = inner
-        .store
-        .update_app(&event.app, |s| s.sync = SyncState::OutOfSync);
+    let object = &event.object;
+    let namespace = object.namespace.as_deref().unwrap_or_default();
+    let _ = inner.store.update_app(&event.app, |s| {
+        s.sync = SyncStatus::OutOfSync;
+        let drifted = s
+            .resources
+            .iter_mut()
+            .filter(|r| r.kind == object.kind && r.name == object.name && r.namespace == namespace);
+        for resource in drifted {
+            resource.sync = SyncStatus::OutOfSync;
+        }
+    });
     if let Some(error) = &event.heal_error {
         inner.log(&format!(
             "App/{}: self-heal failed: {error}; reconciling",
@@ -174,7 +184,7 @@ impl Adoptions {
             ));
             let audit = AuditEvent {
                 id: 0,
-                time_ms: now_ms(),
+                time: Time::now(),
                 app: app.to_owned(),
                 object: a.object.clone(),
                 fields: Vec::new(),

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
+use driftless_api::status::{ClusterStatus, GitSourceStatus};
 use driftless_api::{Config, RenderBounds};
 use driftless_render::RenderCache;
 pub use driftless_render::RenderWorker;
@@ -26,10 +27,9 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 use crate::queue::{Job, Outcome, QueueConfig, WorkQueue};
-use crate::store::{AppStatus, Store, StoreError, SyncTrigger};
-pub use clusters::ClusterState;
+use crate::store::{AppStatus, Named, Store, StoreError, SyncTrigger};
 use clusters::{Cluster, Clusters};
-pub use sources::{SECRETS_NAMESPACE, SourceStatus};
+pub use sources::SECRETS_NAMESPACE;
 use sources::{SOURCE_PREFIX, source_key};
 
 /// Rendered sets kept in memory.
@@ -265,13 +265,13 @@ impl Engine {
     }
 
     /// Every declared GitSource with its latest revision and fetch result.
-    pub fn sources(&self) -> Vec<SourceStatus> {
+    pub fn sources(&self) -> Vec<Named<GitSourceStatus>> {
         self.inner.source_statuses()
     }
 
     /// Every declared Cluster, probed now: `Ready` when its API server
     /// answers (connecting first when no App has used it yet).
-    pub async fn clusters(&self) -> Vec<ClusterState> {
+    pub async fn clusters(&self) -> Vec<Named<ClusterStatus>> {
         let config = self.inner.config();
         let mut out = Vec::new();
         for cluster in config.clusters() {
@@ -380,7 +380,7 @@ impl Inner {
 
     fn ensure_status(&self, name: &str) -> Result<(), StoreError> {
         if self.store.app(name)?.is_none() {
-            self.store.put_app(&AppStatus::new(name))?;
+            self.store.put_app(name, &AppStatus::default())?;
         }
         Ok(())
     }

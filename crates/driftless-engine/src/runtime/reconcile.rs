@@ -22,10 +22,11 @@ use super::{Applied, Inner, lock, spec};
 use crate::deps::{AppNode, DependencyState, Gate, gate};
 use crate::queue::{Job, Outcome};
 use crate::store::{
-    AppStatus, Condition, Health, ObjectCounts, ResourceStatus, SyncOutcome, SyncResult, SyncStart,
-    SyncState, SyncTrigger,
+    AppStatus, Condition, ConditionStatus, ObjectCounts, ResourceStatus, SyncOutcome, SyncResult,
+    SyncStart, SyncStatus, SyncTrigger,
 };
-use crate::timing::now_ms;
+use driftless_api::Time;
+use driftless_api::status::{PINNED, READY, STALLED, set_condition};
 
 /// How soon health is read again while objects are still progressing; the
 /// delay doubles on each look up to [`HEALTH_RECHECK_MAX`].
@@ -51,7 +52,7 @@ impl Inner {
             return Outcome::Succeeded;
         };
         let status = match self.store.app(name) {
-            Ok(status) => status.unwrap_or_else(|| AppStatus::new(name)),
+            Ok(status) => status.unwrap_or_default(),
             Err(e) => {
                 self.log(&format!("App/{name}: {e}"));
                 return Outcome::Failed;
@@ -61,13 +62,15 @@ impl Inner {
             // Drift is still reported, but nothing is reverted.
             self.clusters.set_self_heal(name, false).await;
             self.update(name, |s| {
-                s.health = Health::Suspended;
+                s.health = HealthStatus::Suspended;
                 set_condition(
-                    s,
-                    "Ready",
-                    "False",
-                    "Suspended",
-                    "reconciliation is suspended",
+                    &mut s.conditions,
+                    Condition::new(
+                        READY,
+                        ConditionStatus::False,
+                        "Suspended",
+                        "reconciliation is suspended",
+                    ),
                 );
             });
             return Outcome::Succeeded;
@@ -80,11 +83,18 @@ impl Inner {
                 let stalled = limit.is_some_and(|l| job.failures + 1 >= l);
                 self.update(name, |s| {
                     s.last_error = Some(message.clone());
-                    s.sync = SyncState::OutOfSync;
-                    set_condition(s, "Ready", "False", reason, &message);
+                    s.sync = SyncStatus::OutOfSync;
+                    let ready = Condition::new(READY, ConditionStatus::False, reason, &message);
+                    set_condition(&mut s.conditions, ready);
                     if stalled {
                         let why = format!("gave up after {} attempts", job.failures + 1);
-                        set_condition(s, "Stalled", "True", "RetryLimitReached", &why);
+                        let stalled = Condition::new(
+                            STALLED,
+                            ConditionStatus::True,
+                            "RetryLimitReached",
+                            why,
+                        );
+                        set_condition(&mut s.conditions, stalled);
                     }
                 });
                 if stalled {
@@ -135,7 +145,9 @@ impl Inner {
         };
         if let Gate::Blocked { reason, .. } = self.gate(config, app, &revision.sha) {
             self.update(name, |s| {
-                set_condition(s, "Ready", "False", "DependencyNotReady", &reason);
+                let blocked =
+                    Condition::new(READY, ConditionStatus::False, "DependencyNotReady", &reason);
+                set_condition(&mut s.conditions, blocked);
             });
             return Ok(Outcome::Succeeded);
         }
@@ -189,7 +201,7 @@ impl Inner {
         let same_objects = lock(&self.applied)
             .get(name)
             .is_some_and(|a| a.digest == applied.digest);
-        let in_sync = status.sync == SyncState::Synced && status.last_error.is_none();
+        let in_sync = status.sync == SyncStatus::Synced && status.last_error.is_none();
         let routine = matches!(
             job.trigger,
             SyncTrigger::Interval | SyncTrigger::Webhook | SyncTrigger::Dependency
@@ -202,7 +214,7 @@ impl Inner {
                 s.last_applied = Some(start.revision.clone());
                 s.last_attempted = Some(start.revision.clone());
             });
-            if status.health == Health::Healthy {
+            if status.health == HealthStatus::Healthy {
                 self.trigger_dependents(config, name);
             }
             return Ok(Outcome::Succeeded);
@@ -304,9 +316,10 @@ impl Inner {
         let message = prune_withheld_message(path, sha, before.resources.len());
         self.log(&format!("App/{name}: {message}"));
         self.update(name, |s| {
-            s.sync = SyncState::OutOfSync;
+            s.sync = SyncStatus::OutOfSync;
             s.resources.clone_from(&before.resources);
-            set_condition(s, "Ready", "False", PRUNE_WITHHELD, &message);
+            let ready = Condition::new(READY, ConditionStatus::False, PRUNE_WITHHELD, &message);
+            set_condition(&mut s.conditions, ready);
         });
     }
 
@@ -453,7 +466,7 @@ impl Inner {
         objects: &[ObjectHealth],
         synced: Option<&Revision>,
     ) {
-        let health = to_health(driftless_kube::aggregate(objects.iter().map(|o| &o.health)));
+        let health = driftless_kube::aggregate(objects.iter().map(|o| &o.health));
         let before = self.store.app(name).ok().flatten().map(|s| s.health);
         let latest = config
             .app(name)
@@ -463,7 +476,7 @@ impl Inner {
             let withheld = s
                 .conditions
                 .iter()
-                .any(|c| c.kind == "Ready" && c.reason == PRUNE_WITHHELD);
+                .any(|c| c.type_ == READY && c.reason == PRUNE_WITHHELD);
             if withheld && synced.is_none() {
                 // A health refresh of the same empty render: the objects
                 // prune left are still live, and still not what Git says.
@@ -478,39 +491,49 @@ impl Inner {
                 };
                 s.last_applied = Some(rev.clone());
                 s.last_attempted = Some(rev);
-                s.last_synced_ms = Some(now_ms());
+                s.last_sync_time = Some(Time::now());
             }
-            s.sync = SyncState::Synced;
-            s.conditions.retain(|c| c.kind != "Pinned");
+            s.sync = SyncStatus::Synced;
+            s.conditions.retain(|c| c.type_ != PINNED);
             if let Some(pin) = s.pinned.clone() {
                 // Loud on purpose: a pinned App does not follow Git.
                 let git = latest.as_deref().unwrap_or("unknown");
                 if latest.as_deref().is_some_and(|l| l != pin.sha) {
-                    s.sync = SyncState::OutOfSync;
+                    s.sync = SyncStatus::OutOfSync;
                 }
                 let message = format!(
                     "pinned to {} by a rollback while Git is at {}; resume to follow Git",
                     short(&pin.sha),
                     short(git)
                 );
-                set_condition(s, "Pinned", "True", "RolledBack", &message);
+                let pinned = Condition::new(PINNED, ConditionStatus::True, "RolledBack", message);
+                set_condition(&mut s.conditions, pinned);
             }
             s.last_error = None;
             s.health = health;
             s.resources = objects.iter().map(resource_status).collect();
-            s.conditions.retain(|c| c.kind != "Stalled");
+            s.conditions.retain(|c| c.type_ != STALLED);
             let (status, reason, message) = match health {
-                Health::Healthy => (
-                    "True",
+                HealthStatus::Healthy => (
+                    ConditionStatus::True,
                     "ReconciliationSucceeded",
                     "applied and healthy".to_owned(),
                 ),
-                Health::Progressing => ("False", "Progressing", unhealthy(objects)),
-                _ => ("False", "HealthCheckFailed", unhealthy(objects)),
+                HealthStatus::Progressing => {
+                    (ConditionStatus::False, "Progressing", unhealthy(objects))
+                }
+                _ => (
+                    ConditionStatus::False,
+                    "HealthCheckFailed",
+                    unhealthy(objects),
+                ),
             };
-            set_condition(s, "Ready", status, reason, &message);
+            set_condition(
+                &mut s.conditions,
+                Condition::new(READY, status, reason, message),
+            );
         });
-        if health == Health::Progressing {
+        if health == HealthStatus::Progressing {
             let looks = {
                 let mut rechecks = lock(&self.rechecks);
                 let looks = rechecks.entry(name.to_owned()).or_default();
@@ -530,7 +553,9 @@ impl Inner {
                 }
             });
         }
-        if health == Health::Healthy && (before != Some(Health::Healthy) || synced.is_some()) {
+        if health == HealthStatus::Healthy
+            && (before != Some(HealthStatus::Healthy) || synced.is_some())
+        {
             self.trigger_dependents(config, name);
         }
     }
@@ -549,10 +574,7 @@ impl Inner {
 
     /// Changes the App's stored status; errors are logged, not fatal.
     pub(crate) fn update(&self, name: &str, change: impl FnOnce(&mut AppStatus)) {
-        let result = self.store.update_app(name, |s| {
-            change(s);
-            s.updated_ms = now_ms();
-        });
+        let result = self.store.update_app(name, change);
         if let Err(e) = result {
             self.log(&format!("App/{name}: updating status: {e}"));
         }
@@ -562,7 +584,8 @@ impl Inner {
     pub(crate) fn note_waiting(&self, name: &str, message: &str) {
         self.update(name, |s| {
             s.last_error = Some(message.to_owned());
-            set_condition(s, "Ready", "False", "FetchFailed", message);
+            let ready = Condition::new(READY, ConditionStatus::False, "FetchFailed", message);
+            set_condition(&mut s.conditions, ready);
         });
     }
 }
@@ -603,24 +626,18 @@ fn unhealthy(objects: &[ObjectHealth]) -> String {
     bad.join("; ")
 }
 
-fn to_health(status: HealthStatus) -> Health {
-    match status {
-        HealthStatus::Healthy => Health::Healthy,
-        HealthStatus::Progressing => Health::Progressing,
-        HealthStatus::Degraded => Health::Degraded,
-        HealthStatus::Suspended => Health::Suspended,
-        HealthStatus::Missing => Health::Missing,
-        HealthStatus::Unknown => Health::Unknown,
-    }
-}
-
+/// An object of an App whose health was just read after its apply (or with
+/// no drift reported since): as Git says, until a drift event says otherwise.
 fn resource_status(o: &ObjectHealth) -> ResourceStatus {
+    let healthy = o.health.status == HealthStatus::Healthy;
     ResourceStatus {
         api_version: o.object.api_version(),
         kind: o.object.kind.clone(),
         namespace: o.object.namespace.clone().unwrap_or_default(),
         name: o.object.name.clone(),
-        health: to_health(o.health.status),
+        sync: SyncStatus::Synced,
+        health: o.health.status,
+        message: (!healthy && !o.health.message.is_empty()).then(|| o.health.message.clone()),
     }
 }
 
@@ -631,30 +648,4 @@ fn object_ref(r: &ResourceStatus) -> Option<ObjectRef> {
         "metadata": {"name": r.name, "namespace": (!r.namespace.is_empty()).then_some(&r.namespace)},
     }))
     .ok()
-}
-
-/// Sets condition `kind`, keeping its transition time when the status stays.
-fn set_condition(s: &mut AppStatus, kind: &str, status: &str, reason: &str, message: &str) {
-    let now = now_ms();
-    let condition = Condition {
-        kind: kind.to_owned(),
-        status: status.to_owned(),
-        reason: reason.to_owned(),
-        message: message.to_owned(),
-        last_transition_ms: now,
-    };
-    match s.conditions.iter_mut().find(|c| c.kind == kind) {
-        Some(c) => {
-            let since = if c.status == status {
-                c.last_transition_ms
-            } else {
-                now
-            };
-            *c = Condition {
-                last_transition_ms: since,
-                ..condition
-            };
-        }
-        None => s.conditions.push(condition),
-    }
 }

@@ -9,8 +9,11 @@ use driftless_source::{RefSpec, Revision, Snapshot, SourceSpec};
 use super::Inner;
 use super::clusters::secret;
 use crate::queue::{Job, Outcome};
-use crate::store::SyncTrigger;
-use crate::timing::{UnixMillis, now_ms};
+use driftless_api::Time;
+use driftless_api::status::{Artifact, GitSourceStatus};
+
+use crate::store::{Named, SyncTrigger};
+use crate::timing::now_ms;
 
 /// Queue keys of sources start with this; App names cannot contain `:`.
 pub(crate) const SOURCE_PREFIX: &str = "source:";
@@ -178,7 +181,7 @@ impl Inner {
     }
 
     /// What is known of every declared source: URL, ref, revision, last fetch.
-    pub(crate) fn source_statuses(&self) -> Vec<SourceStatus> {
+    pub(crate) fn source_statuses(&self) -> Vec<Named<GitSourceStatus>> {
         let config = self.config();
         let fetches = super::lock(&self.fetches).clone();
         config
@@ -187,20 +190,22 @@ impl Inner {
                 let name = s.name();
                 let revision = self.revision(name);
                 let (fetched, error) = fetches.get(name).cloned().unwrap_or_default();
-                SourceStatus {
-                    name: name.to_owned(),
+                let status = GitSourceStatus {
                     url: driftless_source::auth::redact_url(&s.spec.url),
-                    revision: revision
-                        .as_ref()
-                        .map(|r| format!("{}@sha1:{}", r.reference, r.sha)),
-                    author: revision
-                        .as_ref()
-                        .map(|r| format!("{} <{}>", r.author.name, r.author.email)),
-                    subject: revision.map(|r| r.subject),
-                    last_fetch_ms: (fetched > 0).then_some(fetched),
+                    artifact: revision.map(|r| Artifact {
+                        revision: crate::store::Revision {
+                            ref_label: r.reference,
+                            sha: r.sha,
+                        },
+                        author: format!("{} <{}>", r.author.name, r.author.email),
+                        subject: r.subject,
+                    }),
+                    last_fetch_time: (fetched > 0).then(|| Time::from_unix_ms(fetched)),
                     last_error: error,
                     suspended: s.spec.suspend,
-                }
+                    ..GitSourceStatus::default()
+                };
+                Named::new(name, status)
             })
             .collect()
     }
@@ -221,26 +226,4 @@ impl Inner {
             })
             .count()
     }
-}
-
-/// A GitSource as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SourceStatus {
-    /// GitSource name.
-    pub name: String,
-    /// Remote URL, credentials removed.
-    pub url: String,
-    /// Latest fetched revision, `<ref>@sha1:<commit>`.
-    pub revision: Option<String>,
-    /// Its commit author, `Name <email>`.
-    pub author: Option<String>,
-    /// Its commit subject.
-    pub subject: Option<String>,
-    /// When the last fetch ended.
-    pub last_fetch_ms: Option<UnixMillis>,
-    /// Why the last fetch failed; `None` after a success.
-    pub last_error: Option<String>,
-    /// Polling is off.
-    pub suspended: bool,
 }

@@ -1,10 +1,13 @@
 //! Embedded state store: app status, append-only sync history and the drift audit log.
 //!
+//! The records are driftless-api's status and history types, stored as JSON: the
+//! REST API sends what the store holds. Records written before those types moved
+//! to driftless-api (integer millisecond times under `*Ms` names) still decode.
+//!
 //! Backed by one `redb` file in the data dir. redb gives serialisable write transactions
 //! and MVCC snapshots, so the API server reads while the reconcile loop writes, and a
 //! crash leaves the last committed state intact.
 
-mod records;
 mod retention;
 
 use std::os::unix::fs::PermissionsExt;
@@ -17,14 +20,28 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use records::{
-    AdoptedObject, AppStatus, AuditEvent, Condition, DriftAction, Health, ObjectCounts,
-    ResourceStatus, Revision, SyncOutcome, SyncRecord, SyncResult, SyncStart, SyncState,
-    SyncTrigger,
+use driftless_api::Time;
+pub use driftless_api::history::{
+    AdoptedObject, AuditEvent, DriftAction, ObjectCounts, Revision, SyncRecord, SyncResult,
+    SyncStart, SyncTrigger,
+};
+pub use driftless_api::status::{
+    AppStatus, Condition, ConditionStatus, HealthStatus, Named, ResourceStatus, SyncStatus,
 };
 pub use retention::{MIN_SYNCS_KEPT_BY_AGE, Pruned};
 
-use crate::timing::now_ms;
+/// How a sync ended, as the reconcile loop reports it to [`Store::finish_sync`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Final result; must not be `Running`.
+    pub result: SyncResult,
+    /// Object counts.
+    pub counts: ObjectCounts,
+    /// Error message for failed or interrupted syncs.
+    pub error: Option<String>,
+    /// Objects the sync took over (also when it failed later).
+    pub adopted: Vec<AdoptedObject>,
+}
 
 /// App name → JSON [`AppStatus`].
 const APPS: TableDefinition<&str, &[u8]> = TableDefinition::new("apps");
@@ -242,14 +259,14 @@ impl Store {
         } else {
             STOPPED_DURING_SYNC
         };
-        let now = now_ms();
+        let now = Time::now();
         let mut recovered = Vec::new();
         for (app, id) in keys {
             let Some(mut record) = self.read_sync(&tx, &app, id)? else {
                 continue;
             };
             record.result = SyncResult::Interrupted;
-            record.finished_ms = Some(now);
+            record.finish_time = Some(now);
             record.error = Some(why.to_owned());
             self.write_sync(&tx, &record)?;
             recovered.push(record);
@@ -268,26 +285,26 @@ impl Store {
             .transpose()
     }
 
-    /// Every recorded app status, ordered by name.
-    pub fn apps(&self) -> Result<Vec<AppStatus>> {
+    /// Every recorded app status with its name, ordered by name.
+    pub fn apps(&self) -> Result<Vec<Named<AppStatus>>> {
         let tx = self.db.begin_read().map_err(self.err("begin read"))?;
         let table = tx.open_table(APPS).map_err(self.err("open apps table"))?;
         let mut out = Vec::new();
         for entry in table.iter().map_err(self.err("scan apps"))? {
             let (key, value) = entry.map_err(self.err("scan apps"))?;
-            out.push(self.decode("apps", &key.value(), value.value())?);
+            let name = key.value();
+            out.push(Named::new(name, self.decode("apps", &name, value.value())?));
         }
         Ok(out)
     }
 
-    /// Stores `status` under `status.name`, replacing what was there.
-    pub fn put_app(&self, status: &AppStatus) -> Result<()> {
-        self.update_app(&status.name, |s| *s = status.clone())
-            .map(|_| ())
+    /// Stores `status` as app `name`'s, replacing what was there.
+    pub fn put_app(&self, name: &str, status: &AppStatus) -> Result<()> {
+        self.update_app(name, |s| *s = status.clone()).map(|_| ())
     }
 
     /// Read-modify-write of one app in a single transaction; a missing app starts from
-    /// [`AppStatus::new`]. Returns the stored status.
+    /// the default status. Returns the stored status.
     pub fn update_app(&self, name: &str, change: impl FnOnce(&mut AppStatus)) -> Result<AppStatus> {
         let tx = self.db.begin_write().map_err(self.err("begin write"))?;
         let status = {
@@ -298,11 +315,10 @@ impl Store {
                 .map(|v| v.value().to_vec());
             let mut status = match current {
                 Some(bytes) => self.decode("apps", &name, &bytes)?,
-                None => AppStatus::new(name),
+                None => AppStatus::default(),
             };
             change(&mut status);
-            status.name = name.to_owned();
-            status.updated_ms = now_ms();
+            status.last_update_time = Some(Time::now());
             table
                 .insert(name, encode(&status).as_slice())
                 .map_err(self.err("write app"))?;
@@ -334,8 +350,8 @@ impl Store {
             id,
             app: app.to_owned(),
             start,
-            started_ms: now_ms(),
-            finished_ms: None,
+            start_time: Time::now(),
+            finish_time: None,
             result: SyncResult::Running,
             counts: ObjectCounts::default(),
             error: None,
@@ -366,7 +382,7 @@ impl Store {
         record.counts = outcome.counts;
         record.error = outcome.error;
         record.adopted = outcome.adopted;
-        record.finished_ms = Some(now_ms());
+        record.finish_time = Some(Time::now());
         self.write_sync(&tx, &record)?;
         tx.commit().map_err(self.err("commit sync finish"))?;
         Ok(record)

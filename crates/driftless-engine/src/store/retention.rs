@@ -135,7 +135,7 @@ impl Store {
                 };
                 let key = format!("{app}/{id}");
                 let record: SyncRecord = self.decode("history", &key, bytes.value())?;
-                if record.started_ms >= cutoff {
+                if record.start_time.unix_ms() >= cutoff {
                     break;
                 }
                 doomed.push(id);
@@ -175,7 +175,7 @@ impl Store {
                     continue;
                 };
                 let event: AuditEvent = self.decode("audit", &id, bytes.value())?;
-                if event.time_ms >= cutoff {
+                if event.time.unix_ms() >= cutoff {
                     break;
                 }
                 doomed.push(id);

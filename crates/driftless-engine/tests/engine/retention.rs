@@ -32,7 +32,7 @@ fn drift(store: &Store, app: &str, time_ms: u64) {
     store
         .record_audit(AuditEvent {
             id: 0,
-            time_ms,
+            time: driftless_api::Time::from_unix_ms(time_ms),
             app: app.into(),
             object: format!("apps/v1/Deployment/default/{app}"),
             fields: vec!["spec.replicas".into()],
@@ -107,7 +107,7 @@ fn the_count_limit_applies_per_app_and_the_newest_records_stay() {
     assert_eq!(store.history("api", 100).expect("history").len(), 1);
     let web_events = store.audit(Some("web"), 100).expect("audit");
     assert_eq!(web_events.len(), 2);
-    assert!(web_events[0].time_ms > web_events[1].time_ms);
+    assert!(web_events[0].time > web_events[1].time);
     assert_eq!(store.audit(Some("api"), 100).expect("audit").len(), 1);
     assert_eq!(store.audit(None, 100).expect("audit").len(), 3);
 }

@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use driftless_engine::store::{
-    AuditEvent, DriftAction, Health, ObjectCounts, Revision, Store, StoreError, SyncOutcome,
-    SyncResult, SyncStart, SyncState, SyncTrigger,
+    AuditEvent, ConditionStatus, DriftAction, HealthStatus, ObjectCounts, Revision, Store,
+    StoreError, SyncOutcome, SyncResult, SyncStart, SyncStatus, SyncTrigger,
 };
 
 /// What a sync of `sha` starts with; shared by the store's test modules.
@@ -48,23 +48,23 @@ fn app_status_survives_reopen() {
         let store = Store::open(dir.path()).expect("open");
         let stored = store
             .update_app("web", |s| {
-                s.sync = SyncState::Synced;
-                s.health = Health::Healthy;
+                s.sync = SyncStatus::Synced;
+                s.health = HealthStatus::Healthy;
                 s.last_applied = Some(Revision {
                     ref_label: "main".into(),
                     sha: "abc".into(),
                 });
             })
             .expect("update");
-        assert!(stored.updated_ms > 0);
+        assert!(stored.last_update_time.is_some());
         store
             .update_app("api", |s| s.suspended = true)
             .expect("update");
     }
     let store = Store::open(dir.path()).expect("reopen");
     let web = store.app("web").expect("read").expect("web stored");
-    assert_eq!(web.sync, SyncState::Synced);
-    assert_eq!(web.health, Health::Healthy);
+    assert_eq!(web.sync, SyncStatus::Synced);
+    assert_eq!(web.health, HealthStatus::Healthy);
     assert_eq!(web.last_applied.map(|r| r.sha).as_deref(), Some("abc"));
     let names: Vec<String> = store
         .apps()
@@ -98,7 +98,7 @@ fn history_is_newest_first_per_app_and_limited() {
             .all(|r| r.app == "web" && r.result == SyncResult::Succeeded)
     );
     assert_eq!(history[0].counts.created, 4);
-    assert!(history[0].finished_ms >= Some(history[0].started_ms));
+    assert!(history[0].finish_time >= Some(history[0].start_time));
     assert_eq!(store.history("web-canary", 100).expect("history").len(), 5);
     assert!(store.history("nothing", 10).expect("history").is_empty());
 }
@@ -184,7 +184,7 @@ fn audit_log_filters_by_app_newest_first() {
         let event = store
             .record_audit(AuditEvent {
                 id: 0,
-                time_ms: 1000 + i as u64,
+                time: driftless_api::Time::from_unix_ms(1000 + i as u64),
                 app: (*app).into(),
                 object: format!("apps/v1/Deployment/default/{app}"),
                 fields: vec!["spec.replicas".into()],
@@ -200,7 +200,7 @@ fn audit_log_filters_by_app_newest_first() {
     }
     let web = store.audit(Some("web"), 10).expect("audit");
     assert_eq!(
-        web.iter().map(|e| e.time_ms).collect::<Vec<_>>(),
+        web.iter().map(|e| e.time.unix_ms()).collect::<Vec<_>>(),
         vec![1002, 1000]
     );
     assert_eq!(web[0].action, DriftAction::Reverted);
@@ -212,7 +212,7 @@ fn readers_proceed_while_a_writer_writes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
     store
-        .update_app("web", |s| s.health = Health::Healthy)
+        .update_app("web", |s| s.health = HealthStatus::Healthy)
         .expect("seed");
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -230,7 +230,7 @@ fn readers_proceed_while_a_writer_writes() {
     let mut reads = 0;
     for _ in 0..200 {
         let status = store.app("web").expect("read").expect("present");
-        assert_eq!(status.health, Health::Healthy);
+        assert_eq!(status.health, HealthStatus::Healthy);
         // A snapshot never shows a half-written sync: every record is complete.
         for rec in store.history("web", 5).expect("history") {
             assert!(rec.result == SyncResult::Succeeded || rec.result == SyncResult::Running);
@@ -252,4 +252,119 @@ fn second_process_cannot_open_a_locked_store() {
     let _first = Store::open(dir.path()).expect("open");
     let err = Store::open(dir.path()).expect_err("already open");
     assert!(err.to_string().contains("driftless.redb"), "{err}");
+}
+
+/// A store file written by driftless before its records became driftless-api's
+/// status and history types (times as integer milliseconds under `*Ms` names,
+/// a `name` inside each App's status, `null` for absent values): one App
+/// `web`, one failed sync with an adoption, one reverted drift event.
+const OLD_STORE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/engine/fixtures/store-v0.1.redb"
+);
+
+#[test]
+fn a_store_written_in_the_old_format_still_loads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(OLD_STORE, dir.path().join("driftless.redb")).expect("copy fixture");
+    let store = Store::open(dir.path()).expect("the old store opens");
+    assert!(store.interrupted().is_empty(), "it was stopped cleanly");
+
+    let apps = store.apps().expect("apps decode");
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0].name, "web");
+    let web = &apps[0].status;
+    let sha = |r: &Option<Revision>| r.as_ref().map(|r| (r.ref_label.clone(), r.sha.clone()));
+    let live = "9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b";
+    assert_eq!(sha(&web.last_applied), Some(("main".into(), live.into())));
+    assert_eq!(sha(&web.last_attempted), Some(("main".into(), live.into())));
+    assert_eq!(
+        web.pinned.as_ref().map(|r| r.sha.as_str()),
+        Some("3f1c2a9d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39")
+    );
+    assert_eq!(web.sync, SyncStatus::OutOfSync);
+    assert_eq!(web.health, HealthStatus::Progressing);
+    assert!(web.suspended);
+    assert_eq!(
+        web.last_error.as_deref(),
+        Some("applying ConfigMap web/settings: rejected")
+    );
+    assert_eq!(
+        web.last_sync_time.map(|t| t.to_string()).as_deref(),
+        Some("2024-05-01T11:59:50Z")
+    );
+    assert!(web.last_update_time.is_some());
+    let ready = &web.conditions[0];
+    assert_eq!(
+        (ready.type_.as_str(), ready.status, ready.reason.as_str()),
+        ("Ready", ConditionStatus::False, "Progressing")
+    );
+    assert_eq!(ready.message, "Deployment web/web: 1 of 3 updated");
+    assert_eq!(
+        ready.last_transition_time.to_string(),
+        "2024-05-01T12:00:00Z"
+    );
+    let resources: Vec<(&str, &str, &str, &str, HealthStatus)> = web
+        .resources
+        .iter()
+        .map(|r| {
+            let id = (
+                r.api_version.as_str(),
+                r.kind.as_str(),
+                r.namespace.as_str(),
+            );
+            (id.0, id.1, id.2, r.name.as_str(), r.health)
+        })
+        .collect();
+    assert_eq!(
+        resources,
+        [
+            (
+                "apps/v1",
+                "Deployment",
+                "web",
+                "web",
+                HealthStatus::Progressing
+            ),
+            ("v1", "Namespace", "", "web", HealthStatus::Healthy),
+        ]
+    );
+
+    let history = store.history("web", 10).expect("history decodes");
+    assert_eq!(history.len(), 1);
+    let sync = &history[0];
+    assert_eq!((sync.id, sync.app.as_str()), (1, "web"));
+    assert_eq!(sync.start.trigger, SyncTrigger::Webhook);
+    assert_eq!(sync.start.subject, "Scale web");
+    assert_eq!(sync.result, SyncResult::Failed);
+    assert_eq!(sync.error.as_deref(), Some("boom"));
+    assert_eq!(
+        sync.counts,
+        ObjectCounts {
+            created: 1,
+            updated: 2,
+            deleted: 3,
+            unchanged: 4
+        }
+    );
+    assert!(sync.finish_time >= Some(sync.start_time));
+    assert_eq!(sync.adopted[0].previous_managers, ["kubectl"]);
+
+    let audit = store.audit(Some("web"), 10).expect("audit decodes");
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].time.to_string(), "2024-05-01T11:59:55Z");
+    assert_eq!(audit[0].manager.as_deref(), Some("kubectl-edit"));
+    assert_eq!(audit[0].action, DriftAction::Reverted);
+
+    // Written back, a record takes the new form and reads the same.
+    let before = store.app("web").expect("read").expect("web");
+    let after = store.update_app("web", |_| {}).expect("rewrite");
+    assert_eq!(after.conditions, before.conditions);
+    assert_eq!(after.last_sync_time, before.last_sync_time);
+    assert_eq!(store.app("web").expect("read"), Some(after));
+    // The id counters carried over: new records do not reuse old ids.
+    let next = store
+        .begin_sync("web", start("c0ffee", SyncTrigger::Manual))
+        .expect("begin");
+    assert_eq!(next.id, 2);
 }

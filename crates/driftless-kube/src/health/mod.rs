@@ -12,54 +12,9 @@ mod workloads;
 
 use std::fmt;
 
+pub use driftless_api::status::HealthStatus;
 use serde::Serialize;
 use serde_json::Value;
-
-/// Overall state of one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum HealthStatus {
-    /// Running as declared.
-    Healthy,
-    /// Not yet as declared, but moving towards it.
-    Progressing,
-    /// Failed or stuck; needs attention.
-    Degraded,
-    /// Paused or suspended on purpose.
-    Suspended,
-    /// Declared but absent from the cluster.
-    Missing,
-    /// The object's state could not be interpreted.
-    Unknown,
-}
-
-impl HealthStatus {
-    /// The word users see (`Healthy`, `Progressing`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Healthy => "Healthy",
-            Self::Progressing => "Progressing",
-            Self::Degraded => "Degraded",
-            Self::Suspended => "Suspended",
-            Self::Missing => "Missing",
-            Self::Unknown => "Unknown",
-        }
-    }
-}
-
-impl HealthStatus {
-    /// Rank when combining objects, best first: Healthy, Suspended, Progressing,
-    /// Missing, Unknown, Degraded.
-    pub fn severity(self) -> u8 {
-        match self {
-            Self::Healthy => 0,
-            Self::Suspended => 1,
-            Self::Progressing => 2,
-            Self::Missing => 3,
-            Self::Unknown => 4,
-            Self::Degraded => 5,
-        }
-    }
-}
 
 /// Health of a group of objects (an App): the most severe member status,
 /// Healthy for an empty group.
@@ -69,12 +24,6 @@ pub fn aggregate<'a>(healths: impl IntoIterator<Item = &'a Health>) -> HealthSta
         .map(|h| h.status)
         .max_by_key(|s| s.severity())
         .unwrap_or(HealthStatus::Healthy)
-}
-
-impl fmt::Display for HealthStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Health of one object with a human-readable explanation.

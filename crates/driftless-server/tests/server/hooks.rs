@@ -7,7 +7,7 @@ use sha2::Sha256;
 
 use crate::TestServer;
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
         "{}/tests/server/fixtures/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -40,7 +40,7 @@ async fn post(
 }
 
 /// Posts `body` as GitHub event `event`, signed with the receiver's secret.
-async fn github(s: &TestServer, event: &str, body: Vec<u8>) -> (StatusCode, Value) {
+pub(crate) async fn github(s: &TestServer, event: &str, body: Vec<u8>) -> (StatusCode, Value) {
     let sig = format!("sha256={}", hmac_hex(b"gh-secret", &body));
     let headers = [
         ("X-GitHub-Event", event.to_owned()),

@@ -3,18 +3,24 @@
 mod api;
 mod hooks;
 mod limits;
+mod openapi;
 mod serve;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use driftless_api::HttpLimits;
+use driftless_api::history::Revision;
+use driftless_api::status::{
+    Artifact, ClusterStatus, Condition, ConditionStatus, GitSourceStatus, Named,
+};
+use driftless_api::{HttpLimits, Time};
 use driftless_engine::control::EngineControl;
 use driftless_engine::metrics::Metrics;
 use driftless_engine::queue::{Outcome, QueueConfig, WorkQueue};
 use driftless_engine::store::{Store, SyncTrigger};
-use driftless_server::http::{Receiver, ServerState, bind, serve};
+use driftless_server::router::{bind, serve};
 use driftless_server::webhook::{Provider, Push};
+use driftless_server::{Receiver, ServerState};
 
 /// The API token the test server requires.
 pub const TOKEN: &str = "test-token-0123456789";
@@ -114,7 +120,9 @@ impl TestServer {
                 0
             }
         })
-        .queue_depth(move || depth_queue.depth());
+        .queue_depth(move || depth_queue.depth())
+        .sources(sources)
+        .clusters(|| async { clusters() });
         let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("bind");
@@ -148,4 +156,46 @@ impl TestServer {
     pub async fn settle(&self) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// What the test engine reports of its GitSource: fetched once, failing now.
+fn sources() -> Vec<Named<GitSourceStatus>> {
+    let status = GitSourceStatus {
+        url: SOURCE_URL.to_owned(),
+        artifact: Some(Artifact {
+            revision: Revision {
+                ref_label: "main".to_owned(),
+                sha: "bbb222".to_owned(),
+            },
+            author: "Ada <ada@example.com>".to_owned(),
+            subject: "release bbb222".to_owned(),
+        }),
+        last_fetch_time: Some(Time::from_unix_ms(1_796_000_000_000)),
+        last_error: Some("fetching: connection refused".to_owned()),
+        ..GitSourceStatus::default()
+    };
+    vec![Named::new("platform", status)]
+}
+
+/// What the test engine reports of its Clusters: one answers, one does not.
+fn clusters() -> Vec<Named<ClusterStatus>> {
+    let up = ClusterStatus {
+        conditions: vec![Condition::new(
+            "Ready",
+            ConditionStatus::True,
+            "Connected",
+            "API server v1.36.0 answered",
+        )],
+        server_version: Some("v1.36.0".to_owned()),
+    };
+    let down = ClusterStatus {
+        conditions: vec![Condition::new(
+            "Ready",
+            ConditionStatus::False,
+            "Unreachable",
+            "no answer within 5s",
+        )],
+        server_version: None,
+    };
+    vec![Named::new("prod", up), Named::new("edge", down)]
 }

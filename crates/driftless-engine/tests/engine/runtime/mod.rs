@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use driftless_engine::control::{AppControl, EngineControl};
-use driftless_engine::store::{DriftAction, Health, SyncResult, SyncState, SyncTrigger};
+use driftless_engine::store::{DriftAction, HealthStatus, SyncResult, SyncStatus, SyncTrigger};
 use driftless_testenv::shared;
 
 use support::{Repo, app, applied, config, config_map, kubectl, kubectl_get, start, wait_status};
@@ -31,8 +31,8 @@ async fn commits_are_applied_pruned_and_recorded_and_a_broken_one_changes_nothin
     let running = start(&path, &dir.path().join("data"));
 
     let status = wait_status(&running, &name, WAIT, "c1 applied", applied(&c1)).await;
-    assert_eq!(status.sync, SyncState::Synced);
-    assert_eq!(status.health, Health::Healthy);
+    assert_eq!(status.sync, SyncStatus::Synced);
+    assert_eq!(status.health, HealthStatus::Healthy);
     assert_eq!(status.resources.len(), 2, "{status:?}");
     assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "1");
     let history = running.engine.store().history(&name, 10).expect("history");
@@ -100,7 +100,7 @@ async fn commits_are_applied_pruned_and_recorded_and_a_broken_one_changes_nothin
         status.last_applied.as_ref().map(|r| r.sha.as_str()),
         Some(c2b.as_str())
     );
-    assert_eq!(status.sync, SyncState::OutOfSync);
+    assert_eq!(status.sync, SyncStatus::OutOfSync);
     let error = status.last_error.expect("an error");
     assert!(
         error.contains("a.yaml"),
@@ -116,7 +116,7 @@ async fn commits_are_applied_pruned_and_recorded_and_a_broken_one_changes_nothin
     let c4 = repo.commit("fixed");
     let status = wait_status(&running, &name, WAIT, "c4 applied", applied(&c4)).await;
     assert_eq!(status.last_error, None);
-    assert_eq!(status.sync, SyncState::Synced);
+    assert_eq!(status.sync, SyncStatus::Synced);
     assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "4");
     running.engine.shutdown().await;
 }
@@ -186,7 +186,7 @@ async fn drift_is_reverted_and_audited_with_its_manager() {
     let control = EngineControl::new(store.clone(), running.engine.queue().clone());
     control.suspend(&name).expect("suspend");
     wait_status(&running, &name, WAIT, "suspended", |s| {
-        s.health == Health::Suspended
+        s.health == HealthStatus::Suspended
     })
     .await;
     kubectl(&[
@@ -214,10 +214,17 @@ async fn drift_is_reverted_and_audited_with_its_manager() {
         "by hand"
     );
     let status = store.app(&name).expect("reads").expect("known");
-    assert_eq!(status.sync, SyncState::OutOfSync);
+    assert_eq!(status.sync, SyncStatus::OutOfSync);
+    let drifted = status.resources.iter().find(|r| r.name == "a");
+    assert_eq!(
+        drifted.map(|r| r.sync),
+        Some(SyncStatus::OutOfSync),
+        "the drifted object is marked: {:?}",
+        status.resources
+    );
     control.resume(&name).expect("resume");
     wait_status(&running, &name, WAIT, "synced again", |s| {
-        s.sync == SyncState::Synced
+        s.sync == SyncStatus::Synced
     })
     .await;
     assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "git");
@@ -252,18 +259,18 @@ spec:
     let running = start(&path, &dir.path().join("data"));
     wait_status(&running, &second, WAIT, "c1 applied", applied(&c1)).await;
     let base = wait_status(&running, &first, WAIT, "healthy", |s| {
-        s.health == Health::Healthy
+        s.health == HealthStatus::Healthy
     })
     .await;
     assert_eq!(base.last_applied.map(|r| r.sha), Some(c1.clone()));
     let store = running.engine.store();
     let base_sync = &store.history(&first, 1).expect("history")[0];
     let user_sync = &store.history(&second, 1).expect("history")[0];
-    let base_done = base_sync.finished_ms.expect("finished");
+    let base_done = base_sync.finish_time.expect("finished");
     assert!(
-        user_sync.started_ms >= base_done,
+        user_sync.start_time >= base_done,
         "{second} started at {} before {first} finished at {base_done}",
-        user_sync.started_ms
+        user_sync.start_time
     );
     running.engine.shutdown().await;
 }
@@ -294,8 +301,8 @@ async fn rollback_pins_suspend_holds_and_a_restart_keeps_the_history() {
     control.rollback(&name, Some(&c1[..8])).expect("rollback");
     let status = wait_status(&running, &name, WAIT, "rolled back", applied(&c1)).await;
     assert_eq!(status.pinned.map(|r| r.sha), Some(c1.clone()));
-    assert_eq!(status.sync, SyncState::OutOfSync, "pinned behind Git");
-    let pinned = status.conditions.iter().find(|c| c.kind == "Pinned");
+    assert_eq!(status.sync, SyncStatus::OutOfSync, "pinned behind Git");
+    let pinned = status.conditions.iter().find(|c| c.type_ == "Pinned");
     let message = pinned.map(|c| c.message.as_str()).unwrap_or_default();
     assert!(
         message.contains(&c1[..12]) && message.contains(&c2[..12]),
@@ -327,9 +334,9 @@ async fn rollback_pins_suspend_holds_and_a_restart_keeps_the_history() {
         applied(&c3),
     )
     .await;
-    assert_eq!(status.sync, SyncState::Synced);
+    assert_eq!(status.sync, SyncStatus::Synced);
     assert!(
-        status.conditions.iter().all(|c| c.kind != "Pinned"),
+        status.conditions.iter().all(|c| c.type_ != "Pinned"),
         "{status:?}"
     );
 

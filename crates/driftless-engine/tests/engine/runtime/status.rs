@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use driftless_engine::store::{AppStatus, SyncResult, SyncState};
+use driftless_engine::store::{AppStatus, SyncResult, SyncStatus};
 use driftless_testenv::shared;
 
 use super::support::{
@@ -18,7 +18,7 @@ fn ready(status: &AppStatus) -> (String, String) {
     status
         .conditions
         .iter()
-        .find(|c| c.kind == "Ready")
+        .find(|c| c.type_ == "Ready")
         .map(|c| (c.reason.clone(), c.message.clone()))
         .unwrap_or_default()
 }
@@ -67,7 +67,7 @@ async fn an_empty_render_says_prune_was_withheld() {
         applied(&c2)(s) && ready(s).0 == "PruneWithheld"
     })
     .await;
-    assert_eq!(status.sync, SyncState::OutOfSync);
+    assert_eq!(status.sync, SyncStatus::OutOfSync);
     let (_, message) = ready(&status);
     assert!(message.contains("renders no objects"), "{message}");
     assert!(message.contains("allowEmptyPrune"), "{message}");

@@ -1,0 +1,207 @@
+//! What driftless remembers of the past: the sync history of each App and the
+//! audit log of drift and adoptions. The engine's store keeps these records,
+//! the REST API sends them and the command-line client reads them.
+//!
+//! Stores written before these types lived here kept times as integer
+//! milliseconds under names ending in `Ms`; those records still decode.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::time::Time;
+
+/// A Git revision as driftless records it: the ref it came from and the commit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Revision {
+    /// Human-readable ref, e.g. `main` or `v1.2.0`.
+    pub ref_label: String,
+    /// Full commit SHA.
+    pub sha: String,
+}
+
+impl std::fmt::Display for Revision {
+    /// `<ref>@sha1:<commit>`, as `driftless source fetch` prints a revision.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@sha1:{}", self.ref_label, self.sha)
+    }
+}
+
+/// Why a sync ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncTrigger {
+    /// The interval timer fired.
+    Interval,
+    /// A webhook reported a push.
+    Webhook,
+    /// A watch saw live objects drift.
+    Drift,
+    /// A user asked for it (`driftless sync`).
+    Manual,
+    /// The configuration changed.
+    Config,
+    /// A user rolled back to an earlier revision.
+    Rollback,
+    /// A dependency became ready.
+    Dependency,
+}
+
+/// How a sync ended; `Running` until it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum SyncResult {
+    /// Still in progress (or the process died during it and the store has not
+    /// been opened since).
+    Running,
+    /// Applied and healthy.
+    Succeeded,
+    /// Fetch, render, apply or health wait failed.
+    Failed,
+    /// Stopped before finishing: crash, shutdown or a newer revision.
+    Interrupted,
+}
+
+/// What is known when a sync starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStart {
+    /// Revision being synced.
+    pub revision: Revision,
+    /// Commit author, `Name <email>`.
+    pub author: String,
+    /// First line of the commit message.
+    pub subject: String,
+    /// Why the sync runs.
+    pub trigger: SyncTrigger,
+}
+
+/// Object counts of a finished sync: for a failed or interrupted one, what it
+/// wrote before it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ObjectCounts {
+    /// Objects created.
+    pub created: u32,
+    /// Objects changed.
+    pub updated: u32,
+    /// Objects pruned.
+    pub deleted: u32,
+    /// Objects already as Git says.
+    pub unchanged: u32,
+}
+
+/// An existing object a sync took over: no App owned it before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptedObject {
+    /// Object identity, `apiVersion/kind/namespace/name`.
+    pub object: String,
+    /// Field managers other than driftless that held its fields before.
+    pub previous_managers: Vec<String>,
+}
+
+/// One entry of an App's sync history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRecord {
+    /// Identifier, increasing across all Apps.
+    pub id: u64,
+    /// App name.
+    pub app: String,
+    /// Revision, author, subject and trigger.
+    #[serde(flatten)]
+    pub start: SyncStart,
+    /// When the sync started.
+    #[serde(alias = "startedMs")]
+    pub start_time: Time,
+    /// When it finished; absent while running.
+    #[serde(default, alias = "finishedMs", skip_serializing_if = "Option::is_none")]
+    pub finish_time: Option<Time>,
+    /// Result.
+    pub result: SyncResult,
+    /// Object counts.
+    pub counts: ObjectCounts,
+    /// Why a sync failed or was interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Objects the sync took over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adopted: Vec<AdoptedObject>,
+}
+
+/// What driftless did about a drift it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DriftAction {
+    /// Self-heal re-applied the Git state.
+    Reverted,
+    /// Self-heal is off: the App was marked OutOfSync only.
+    Reported,
+    /// The change is in an ignored field.
+    Ignored,
+    /// A sync took over an existing object no App owned.
+    Adopted,
+}
+
+/// One audit log entry: a drift seen on a live object and the response to
+/// it, or the adoption of an existing object by a sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// Identifier, assigned by the store.
+    pub id: u64,
+    /// When the drift was seen.
+    #[serde(alias = "timeMs")]
+    pub time: Time,
+    /// App owning the object.
+    pub app: String,
+    /// Object identity, `apiVersion/kind/namespace/name` (no namespace for a
+    /// cluster-scoped object).
+    pub object: String,
+    /// Changed field paths.
+    pub fields: Vec<String>,
+    /// Field managers that made the change, when the API server says; for
+    /// an adoption, those that held the object before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    /// What driftless did.
+    pub action: DriftAction,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_records_of_older_stores_decode() {
+        let old = serde_json::json!({
+            "id": 1, "app": "web",
+            "revision": {"refLabel": "main", "sha": "9b8a7c6"},
+            "author": "Ada <ada@example.com>", "subject": "Scale web", "trigger": "webhook",
+            "startedMs": 1_714_564_800_000_u64, "finishedMs": 1_714_564_801_500_u64,
+            "result": "Failed", "counts": {"created": 1, "updated": 2, "deleted": 3, "unchanged": 4},
+            "error": "boom"
+        });
+        let record: SyncRecord = serde_json::from_value(old).expect("old record decodes");
+        assert_eq!(record.start.trigger, SyncTrigger::Webhook);
+        assert_eq!(record.start_time.to_string(), "2024-05-01T12:00:00Z");
+        assert_eq!(
+            record.finish_time.map(|t| t.to_string()).as_deref(),
+            Some("2024-05-01T12:00:01.5Z")
+        );
+        let json = serde_json::to_value(&record).expect("serialisable");
+        assert_eq!(json["startTime"], "2024-05-01T12:00:00Z");
+        assert_eq!(json["revision"]["refLabel"], "main");
+        assert!(json.get("startedMs").is_none() && json.get("adopted").is_none());
+    }
+
+    #[test]
+    fn audit_events_of_older_stores_decode() {
+        let old = r#"{"id":1,"timeMs":1714564795000,"app":"web","object":"Deployment/web/web",
+            "fields":["spec.replicas"],"manager":"kubectl-edit","action":"reverted"}"#;
+        let event: AuditEvent = serde_json::from_str(old).expect("old event decodes");
+        assert_eq!(event.time.to_string(), "2024-05-01T11:59:55Z");
+        assert_eq!(event.action, DriftAction::Reverted);
+        let json = serde_json::to_value(&event).expect("serialisable");
+        assert_eq!(json["time"], "2024-05-01T11:59:55Z");
+    }
+}
