@@ -8,8 +8,11 @@
 
 mod clusters;
 mod drift;
+mod error;
 mod outcome;
+mod plan;
 mod reconcile;
+mod render;
 mod sources;
 mod spec;
 
@@ -28,7 +31,7 @@ use crate::metrics::Metrics;
 use crate::queue::{Job, Outcome, QueueConfig, WorkQueue};
 use crate::store::{AppStatus, Store, StoreError, SyncTrigger};
 pub use clusters::ClusterState;
-use clusters::{Cluster, Clusters};
+use clusters::{Cluster, ClusterError, Clusters};
 pub use sources::{SECRETS_NAMESPACE, SourceStatus};
 use sources::{SOURCE_PREFIX, source_key};
 
@@ -366,7 +369,7 @@ impl Inner {
         self: &Arc<Self>,
         config: &Config,
         name: Option<&str>,
-    ) -> Result<Arc<Cluster>, String> {
+    ) -> Result<Arc<Cluster>, ClusterError> {
         let weak = Arc::downgrade(self);
         self.clusters
             .get(config, name, move |watch, label| {
