@@ -51,7 +51,7 @@ impl Inner {
                 match self.store.begin_sync(app, entry.start.clone()) {
                     Ok(record) => record.id,
                     Err(e) => {
-                        self.log(&format!("App/{app}: recording a sync: {e}"));
+                        tracing::error!(app = %app, "recording a sync: {e}");
                         return false;
                     }
                 }
@@ -75,14 +75,14 @@ impl Inner {
                     adopted: Vec::new(),
                 },
             ),
-            Err(e) => self.log(&format!("App/{name}: recording a failed sync: {e}")),
+            Err(e) => tracing::error!(app = %name, "recording a failed sync: {e}"),
         }
     }
 
     fn finish(&self, app: &str, id: u64, outcome: SyncOutcome) {
         self.metrics.count_sync(outcome.result);
         if let Err(e) = self.store.finish_sync(app, id, outcome) {
-            self.log(&format!("App/{app}: recording sync {id}: {e}"));
+            tracing::error!(app = %app, "recording sync {id}: {e}");
         }
     }
 }

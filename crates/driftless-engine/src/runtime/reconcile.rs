@@ -59,7 +59,7 @@ impl Inner {
         let status = match self.store.app(name) {
             Ok(status) => status.unwrap_or_else(|| AppStatus::new(name)),
             Err(e) => {
-                self.log(&format!("App/{name}: {e}"));
+                tracing::error!(app = %name, "{e}");
                 return Outcome::Failed;
             }
         };
@@ -165,7 +165,7 @@ impl Inner {
     fn fail(&self, run: &Run<'_>, err: &ReconcileError) -> Outcome {
         let name = run.name();
         let (reason, message) = (err.reason(), err.to_string());
-        self.log(&format!("App/{name}: {reason}: {message}"));
+        tracing::warn!(app = %name, reason = %reason, "{reason}: {message}");
         let failures = run.job.failures;
         let stalled = plan::stalls(run.app.spec.retry.limit, failures);
         self.update(name, |s| {
@@ -256,10 +256,16 @@ impl Inner {
         let mut entry = Entry::new(revision, run.job.trigger);
         if record {
             entry.id = Some(self.store.begin_sync(name, entry.start.clone())?.id);
-            self.log(&format!(
-                "App/{name}: syncing {}@sha1:{} ({}, {:?})",
-                revision.reference, revision.sha, revision.subject, run.job.trigger
-            ));
+            tracing::info!(
+                app = %name,
+                revision = %revision.sha,
+                trigger = ?run.job.trigger,
+                "syncing {}@sha1:{} ({}, {:?})",
+                revision.reference,
+                revision.sha,
+                revision.subject,
+                run.job.trigger
+            );
         }
         let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
         let apply_opts = spec::apply_options(run.app);
@@ -316,14 +322,20 @@ impl Inner {
         lock(&self.applied).insert(name.to_owned(), rendered);
         if recorded {
             let c = counts(&report);
-            self.log(&format!(
-                "App/{name}: synced {}: {} created, {} updated, {} unchanged, {} deleted",
+            tracing::info!(
+                app = %name,
+                revision = %revision.sha,
+                created = c.created,
+                updated = c.updated,
+                unchanged = c.unchanged,
+                deleted = c.deleted,
+                "synced {}: {} created, {} updated, {} unchanged, {} deleted",
                 short(&revision.sha),
                 c.created,
                 c.updated,
                 c.unchanged,
                 c.deleted
-            ));
+            );
         }
         // Without a wait, the health the apply saw in its writes' responses.
         let health = if report.health.is_empty() {
@@ -342,7 +354,7 @@ impl Inner {
     /// earlier syncs are live and still its own, so it is not in sync.
     fn note_prune_withheld(&self, name: &str, path: &str, sha: &str, before: &AppStatus) {
         let message = prune_withheld_message(path, sha, before.resources.len());
-        self.log(&format!("App/{name}: {message}"));
+        tracing::warn!(app = %name, revision = %sha, "{message}");
         self.update(name, |s| {
             s.sync = SyncState::OutOfSync;
             s.resources.clone_from(&before.resources);
@@ -478,7 +490,7 @@ impl Inner {
             s.updated_ms = now_ms();
         });
         if let Err(e) = result {
-            self.log(&format!("App/{name}: updating status: {e}"));
+            tracing::error!(app = %name, "updating status: {e}");
         }
     }
 

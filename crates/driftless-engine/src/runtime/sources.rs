@@ -79,7 +79,7 @@ impl Inner {
         let revision = match fetched {
             Ok((_, revision)) => revision,
             Err(e) => {
-                self.log(&format!("GitSource/{name}: {e}"));
+                tracing::warn!(source = %name, "{e}");
                 for app in config.apps_of_source(name) {
                     self.note_waiting(app.name(), &format!("fetching GitSource {name}: {e}"));
                 }
@@ -92,10 +92,14 @@ impl Inner {
         if previous.as_ref().map(|r| &r.sha) == Some(&revision.sha) {
             return Outcome::Succeeded;
         }
-        self.log(&format!(
-            "GitSource/{name}: revision {}@sha1:{} ({})",
-            revision.reference, revision.sha, revision.subject
-        ));
+        tracing::info!(
+            source = %name,
+            revision = %revision.sha,
+            "revision {}@sha1:{} ({})",
+            revision.reference,
+            revision.sha,
+            revision.subject
+        );
         // Apps whose directory the commit touched go first, so that a push
         // reaches them without waiting behind Apps it did not change.
         let changed = match previous {
