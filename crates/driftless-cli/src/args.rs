@@ -264,6 +264,31 @@ pub struct ServeArgs {
     /// Address of the REST API, webhooks and metrics; default: the Server object's, else 127.0.0.1:9480.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+    /// What the log says and how.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// The log of a long-running command, on stderr.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log lines as text for people, or as one JSON object per line for machines.
+    #[arg(long, value_enum, default_value_t, env = "DRIFTLESS_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Which events are logged: a level (error, warn, info, debug, trace), or
+    /// directives per module as RUST_LOG takes them (`info,driftless_engine=debug`).
+    #[arg(long, env = "RUST_LOG", default_value = "info", value_name = "FILTER")]
+    pub log_level: String,
+}
+
+/// Format of log lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `TIME LEVEL message field=value ...`.
+    #[default]
+    Text,
+    /// `{"timestamp":…,"level":…,"target":…,"message":…,"app":…}`.
+    Json,
 }
 
 /// Where the running server is and how to talk to it.

@@ -4,6 +4,7 @@
 mod args;
 mod cluster;
 mod exit;
+mod logging;
 mod remote;
 mod render;
 mod serve;

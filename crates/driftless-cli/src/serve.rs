@@ -1,19 +1,16 @@
 //! `driftless serve --config FILE`.
 
-use std::io::Write as _;
-use std::sync::Arc;
-
 use driftless_server::serve::{ServeError, ServeOptions};
 
 use crate::args::ServeArgs;
 use crate::exit::{Failure, Outcome};
 
 pub fn run(args: &ServeArgs) -> Outcome {
+    crate::logging::init(&args.log)?;
     let opts = ServeOptions {
         config: args.config.clone(),
         data_dir: args.data_dir.clone(),
         listen: args.listen,
-        log: Arc::new(log_line),
         on_ready: Box::new(|_| {}),
         render_worker: Some(crate::render::worker().map_err(Failure::operational)?),
     };
@@ -28,18 +25,6 @@ pub fn run(args: &ServeArgs) -> Outcome {
             _ => Failure::operational(e),
         })?;
     Ok(0)
-}
-
-/// One log line on stderr, stamped with UTC time.
-fn log_line(line: &str) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    let millis = now.subsec_millis();
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{h:02}:{m:02}:{s:02}.{millis:03} {line}");
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use driftless_api::{Config, LoadError, ReceiverType, SecretValue, ServerSpec, load_config};
 use driftless_engine::control::EngineControl;
-use driftless_engine::runtime::{Engine, EngineError, EngineOptions, Log, RenderWorker};
+use driftless_engine::runtime::{Engine, EngineError, EngineOptions, RenderWorker};
 
 use crate::auth::{Access, Token};
 use crate::router;
@@ -31,8 +31,6 @@ pub struct ServeOptions {
     pub data_dir: Option<PathBuf>,
     /// Listen address (`--listen`).
     pub listen: Option<SocketAddr>,
-    /// Where log lines go.
-    pub log: Log,
     /// Called with the bound address once the server answers.
     pub on_ready: Box<dyn FnOnce(SocketAddr) + Send>,
     /// The process that evaluates Jsonnet Apps within the render bounds.
@@ -61,16 +59,13 @@ pub async fn run(
     opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let log = opts.log.clone();
     match crate::process::raise_open_file_limit() {
-        Ok(limit) => log(&format!(
-            "driftless serve: open-file limit {} (was {})",
+        Ok(limit) => tracing::info!(
+            "open-file limit {} (was {})",
             limit_text(limit.now),
             limit_text(limit.before)
-        )),
-        Err(e) => log(&format!(
-            "driftless serve: open-file limit unchanged, raising it failed: {e}"
-        )),
+        ),
+        Err(e) => tracing::warn!("open-file limit unchanged, raising it failed: {e}"),
     }
     crate::process::private_file_creation();
     let config = load_config(&opts.config)?;
@@ -97,16 +92,15 @@ pub async fn run(
     let listener = router::bind(listen).await?;
     let bound = listener.local_addr()?;
     let mut engine_opts = EngineOptions::new(&data_dir);
-    engine_opts.log = log.clone();
     engine_opts.render_bounds = spec.render.clone();
     engine_opts.render_worker = opts.render_worker.clone();
     let engine = Engine::start(config, engine_opts)?;
     engine.store().set_retention(spec.retention.clone());
     if was_shared {
         // Written before the directory was private: once, not on every start.
-        tokio::spawn(tighten_data_dir(data_dir.clone(), log.clone()));
+        tokio::spawn(tighten_data_dir(data_dir.clone()));
     }
-    let pruning = tokio::spawn(prune_periodically(engine.store().clone(), log.clone()));
+    let pruning = tokio::spawn(prune_periodically(engine.store().clone()));
     let control = Arc::new(EngineControl::new(
         engine.store().clone(),
         engine.queue().clone(),
@@ -139,22 +133,23 @@ pub async fn run(
     });
     state.set_receivers(receivers);
     state.readiness().store(true, Ordering::Release);
-    log(&format!(
-        "driftless serve: listening on http://{bound}, state in {}",
+    tracing::info!(
+        address = %bound,
+        data_dir = %data_dir.display(),
+        "listening on http://{bound}, state in {}",
         data_dir.display()
-    ));
+    );
     (opts.on_ready)(bound);
     let reload = tokio::spawn(watch_config(
         opts.config.clone(),
         engine.clone(),
         state.clone(),
-        log.clone(),
     ));
     let served = router::serve(listener, state, shutdown).await;
     reload.abort();
     pruning.abort();
     engine.shutdown().await;
-    log("driftless serve: stopped");
+    tracing::info!("stopped");
     Ok(served?)
 }
 
@@ -164,30 +159,31 @@ fn limit_text(limit: Option<u64>) -> String {
 
 /// Removes group and other permissions below the data dir, for files written before
 /// the umask was set (by an earlier version, or another tool).
-async fn tighten_data_dir(dir: PathBuf, log: Log) {
+async fn tighten_data_dir(dir: PathBuf) {
     let shown = dir.display().to_string();
     match tokio::task::spawn_blocking(move || crate::datadir::tighten_tree(&dir)).await {
         Ok(Ok(0)) => {}
-        Ok(Ok(n)) => log(&format!(
-            "data dir {shown}: removed group and other access from {n} files"
-        )),
-        Ok(Err(e)) => log(&format!("data dir {shown}: {e}")),
-        Err(e) => log(&format!("data dir {shown}: permission check failed: {e}")),
+        Ok(Ok(n)) => {
+            tracing::info!("data dir {shown}: removed group and other access from {n} files");
+        }
+        Ok(Err(e)) => tracing::warn!("data dir {shown}: {e}"),
+        Err(e) => tracing::warn!("data dir {shown}: permission check failed: {e}"),
     }
 }
 
 /// Prunes the store to its retention at start and then every [`PRUNE_EVERY`].
-async fn prune_periodically(store: driftless_engine::store::Store, log: Log) {
+async fn prune_periodically(store: driftless_engine::store::Store) {
     loop {
         let pass = store.clone();
         match tokio::task::spawn_blocking(move || pass.prune()).await {
-            Ok(Ok(p)) if p.syncs + p.drift_events > 0 => log(&format!(
+            Ok(Ok(p)) if p.syncs + p.drift_events > 0 => tracing::info!(
                 "state store: removed {} syncs and {} drift events beyond the retention",
-                p.syncs, p.drift_events
-            )),
+                p.syncs,
+                p.drift_events
+            ),
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => log(&format!("state store: pruning failed: {e}")),
-            Err(e) => log(&format!("state store: pruning failed: {e}")),
+            Ok(Err(e)) => tracing::error!("state store: pruning failed: {e}"),
+            Err(e) => tracing::error!("state store: pruning failed: {e}"),
         }
         tokio::time::sleep(PRUNE_EVERY).await;
     }
@@ -291,7 +287,7 @@ fn collect(path: &Path, out: &mut Fingerprint) {
 
 /// Applies config changes as they are saved; an invalid config is rejected
 /// whole and the running one kept.
-async fn watch_config(path: PathBuf, engine: Engine, state: ServerState, log: Log) {
+async fn watch_config(path: PathBuf, engine: Engine, state: ServerState) {
     let mut seen = fingerprint(&path);
     loop {
         tokio::time::sleep(RELOAD_CHECK).await;
@@ -308,14 +304,14 @@ async fn watch_config(path: PathBuf, engine: Engine, state: ServerState, log: Lo
                 drop((config, receivers));
             }
             Ok((config, receivers)) => {
-                log(&format!("config {}: reloaded", path.display()));
+                tracing::info!("config {}: reloaded", path.display());
                 state.set_receivers(receivers);
                 engine.apply_config(config);
             }
-            Err(e) => log(&format!(
+            Err(e) => tracing::warn!(
                 "config {} rejected, the running config stays in force:\n{e}",
                 path.display()
-            )),
+            ),
         }
     }
 }

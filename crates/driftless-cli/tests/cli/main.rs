@@ -4,4 +4,5 @@ mod bounds;
 mod cluster;
 mod local;
 mod remote;
+mod serve;
 mod support;

@@ -2,6 +2,7 @@
 //! local control plane.
 
 mod kube;
+mod logging;
 mod options_clusters;
 mod options_render;
 mod options_sources;

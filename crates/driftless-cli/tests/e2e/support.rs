@@ -24,6 +24,11 @@ pub struct Serve {
 impl Serve {
     /// Starts serving `config` (YAML text) with `env` set; waits until it listens.
     pub fn start(config: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_with(config, env, &[])
+    }
+
+    /// As [`Serve::start`], with more command-line arguments.
+    pub fn start_with(config: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, config).expect("write config");
@@ -33,6 +38,7 @@ impl Serve {
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
@@ -63,7 +69,12 @@ impl Serve {
     }
 
     pub fn log(&self) -> String {
-        self.log.lock().expect("log lock").join("\n")
+        self.lines().join("\n")
+    }
+
+    /// The stderr lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.log.lock().expect("log lock").clone()
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_api::Config;
-use driftless_kube::{DriftWatch, Target};
+use driftless_kube::{ApplyError, DriftWatch, Target, TargetError, WaitError};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use tokio::sync::Mutex;
 
+use super::error::ReconcileError;
 use super::spec::SecretData;
 use driftless_api::status::{ClusterStatus, READY};
 
@@ -17,6 +18,50 @@ use crate::store::{Condition, ConditionStatus, Named};
 
 /// How long a status probe waits for a cluster's API server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a cluster could not be connected to, probed or read from.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClusterError {
+    /// An App names a Cluster the config does not declare.
+    #[error("Cluster {0} is not declared")]
+    NotDeclared(String),
+    /// No client could be made for the cluster.
+    #[error("connecting to {label}: {source}")]
+    Connect {
+        /// How messages name the cluster.
+        label: String,
+        /// What went wrong.
+        source: Box<TargetError>,
+    },
+    /// The API server refused or failed the version request of a probe.
+    #[error("asking for the server version: {0}")]
+    Version(#[source] kube::Error),
+    /// The API server did not answer a probe in time.
+    #[error("no answer within {}s", .0.as_secs())]
+    NoAnswer(Duration),
+    /// A Secret or ConfigMap could not be read.
+    #[error("reading {kind} {namespace}/{name}: {source}")]
+    Read {
+        /// `Secret` or `ConfigMap`.
+        kind: &'static str,
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// What went wrong.
+        source: Box<kube::Error>,
+    },
+    /// A Secret value is binary where text is needed.
+    #[error("Secret {namespace}/{name}: key {key} is not UTF-8 text")]
+    NotText {
+        /// The Secret's namespace.
+        namespace: String,
+        /// The Secret's name.
+        name: String,
+        /// The key at fault.
+        key: String,
+    },
+}
 
 /// A connected cluster and its drift watch.
 pub(crate) struct Cluster {
@@ -29,24 +74,31 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    /// The condition reason and message of a failed request to this
-    /// cluster, with its causes: `reason`, or `ClusterUnreachable` with the
-    /// Cluster and its address when no API server answered.
-    pub(crate) fn explain(
-        &self,
-        err: &(dyn std::error::Error + 'static),
-        reason: &'static str,
-    ) -> (&'static str, String) {
-        let chain = driftless_kube::error_chain(err);
-        if driftless_kube::is_unreachable(err) {
-            let message = format!(
-                "{} at {} is unreachable: {chain}",
-                self.label,
-                self.target.cluster_url()
-            );
-            ("ClusterUnreachable", message)
+    /// A failed apply to this cluster: [`ReconcileError::Unreachable`]
+    /// when no API server answered.
+    pub(crate) fn apply_failed(&self, err: ApplyError) -> ReconcileError {
+        if driftless_kube::is_unreachable(&err) {
+            self.unreachable(Box::new(err))
         } else {
-            (reason, chain)
+            ReconcileError::Apply(err)
+        }
+    }
+
+    /// A failed health read of this cluster's objects:
+    /// [`ReconcileError::Unreachable`] when no API server answered.
+    pub(crate) fn health_failed(&self, err: WaitError) -> ReconcileError {
+        if driftless_kube::is_unreachable(&err) {
+            self.unreachable(Box::new(err))
+        } else {
+            ReconcileError::HealthCheck(err)
+        }
+    }
+
+    fn unreachable(&self, source: Box<dyn std::error::Error + Send + Sync>) -> ReconcileError {
+        ReconcileError::Unreachable {
+            cluster: self.label.clone(),
+            url: self.target.cluster_url(),
+            source,
         }
     }
 }
@@ -71,13 +123,13 @@ impl Clusters {
         config: &Config,
         name: Option<&str>,
         on_new: impl FnOnce(&DriftWatch, &str),
-    ) -> Result<Arc<Cluster>, String> {
+    ) -> Result<Arc<Cluster>, ClusterError> {
         let (key, path, context, in_cluster) = match name {
             None => (DEFAULT.to_owned(), None, None, false),
             Some(name) => {
                 let cluster = config
                     .cluster(name)
-                    .ok_or_else(|| format!("Cluster {name} is not declared"))?;
+                    .ok_or_else(|| ClusterError::NotDeclared(name.to_owned()))?;
                 let spec = &cluster.spec;
                 let path = spec.kubeconfig.as_ref().map(|k| k.path.clone());
                 let context = spec.kubeconfig.as_ref().and_then(|k| k.context.clone());
@@ -105,7 +157,10 @@ impl Clusters {
             )
             .await
         }
-        .map_err(|e| format!("connecting to {label}: {e}"))?;
+        .map_err(|source| ClusterError::Connect {
+            label: label.clone(),
+            source: Box::new(source),
+        })?;
         let watch = DriftWatch::start(target.clone());
         on_new(&watch, &label);
         let cluster = Arc::new(Cluster {
@@ -123,7 +178,7 @@ impl Clusters {
     pub(crate) fn record(
         &self,
         name: &str,
-        probed: Result<String, String>,
+        probed: Result<String, ClusterError>,
     ) -> Named<ClusterStatus> {
         let (status, reason, message, version) = match probed {
             Ok(version) => (
@@ -132,7 +187,7 @@ impl Clusters {
                 format!("API server {version} answered"),
                 Some(version),
             ),
-            Err(e) => (ConditionStatus::False, "Unreachable", e, None),
+            Err(e) => (ConditionStatus::False, "Unreachable", e.to_string(), None),
         };
         let mut probed = self
             .probed
@@ -171,11 +226,11 @@ impl Clusters {
 }
 
 /// Asks the API server of `target` for its version, within [`PROBE_TIMEOUT`].
-pub(crate) async fn probe(target: &Target) -> Result<String, String> {
+pub(crate) async fn probe(target: &Target) -> Result<String, ClusterError> {
     match tokio::time::timeout(PROBE_TIMEOUT, target.client().apiserver_version()).await {
         Ok(Ok(info)) => Ok(info.git_version),
-        Ok(Err(e)) => Err(format!("asking for the server version: {e}")),
-        Err(_) => Err(format!("no answer within {}s", PROBE_TIMEOUT.as_secs())),
+        Ok(Err(e)) => Err(ClusterError::Version(e)),
+        Err(_) => Err(ClusterError::NoAnswer(PROBE_TIMEOUT)),
     }
 }
 
@@ -184,16 +239,19 @@ pub(crate) async fn secret(
     target: &Target,
     namespace: &str,
     name: &str,
-) -> Result<SecretData, String> {
+) -> Result<SecretData, ClusterError> {
     let api: Api<Secret> = Api::namespaced(target.client().clone(), namespace);
     let secret = api
         .get(name)
         .await
-        .map_err(|e| format!("reading Secret {namespace}/{name}: {e}"))?;
+        .map_err(read_error("Secret", namespace, name))?;
     let mut data = SecretData::new();
     for (key, value) in secret.data.unwrap_or_default() {
-        let text = String::from_utf8(value.0)
-            .map_err(|_| format!("Secret {namespace}/{name}: key {key} is not UTF-8 text"))?;
+        let text = String::from_utf8(value.0).map_err(|_| ClusterError::NotText {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            key: key.clone(),
+        })?;
         data.insert(key, text);
     }
     data.extend(secret.string_data.unwrap_or_default());
@@ -205,11 +263,24 @@ pub(crate) async fn config_map(
     target: &Target,
     namespace: &str,
     name: &str,
-) -> Result<SecretData, String> {
+) -> Result<SecretData, ClusterError> {
     let api: Api<ConfigMap> = Api::namespaced(target.client().clone(), namespace);
     let map = api
         .get(name)
         .await
-        .map_err(|e| format!("reading ConfigMap {namespace}/{name}: {e}"))?;
+        .map_err(read_error("ConfigMap", namespace, name))?;
     Ok(map.data.unwrap_or_default().into_iter().collect())
+}
+
+fn read_error<'a>(
+    kind: &'static str,
+    namespace: &'a str,
+    name: &'a str,
+) -> impl FnOnce(kube::Error) -> ClusterError + 'a {
+    move |source| ClusterError::Read {
+        kind,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source: Box::new(source),
+    }
 }

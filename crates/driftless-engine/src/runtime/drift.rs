@@ -19,10 +19,11 @@ pub(crate) async fn listen(inner: Weak<Inner>, mut events: broadcast::Receiver<D
         let event = match events.recv().await {
             Ok(event) => event,
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                if let Some(inner) = inner.upgrade() {
-                    inner.log(&format!(
+                if inner.strong_count() > 0 {
+                    tracing::warn!(
+                        missed,
                         "drift watch: {missed} events were dropped; a full resync catches up"
-                    ));
+                    );
                 }
                 continue;
             }
@@ -51,10 +52,10 @@ pub(crate) async fn listen_failures(
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let Some(inner) = inner.upgrade() else {
+        if inner.strong_count() == 0 {
             return;
-        };
-        inner.log(&format!("{cluster}: drift {failure}"));
+        }
+        tracing::warn!(cluster = %cluster, "{cluster}: drift {failure}");
     }
 }
 
@@ -119,12 +120,15 @@ fn record(inner: &Arc<Inner>, event: DriftEvent) {
         ),
         (DriftKind::Modified, false) => format!("{} changed by {by}", audit.fields.join(", ")),
     };
-    inner.log(&format!(
-        "App/{}: drift: {}: {what}",
-        event.app, event.object
-    ));
+    tracing::info!(
+        app = %event.app,
+        object = %event.object,
+        healed = event.healed,
+        "drift: {}: {what}",
+        event.object
+    );
     if let Err(e) = inner.store.record_audit(audit) {
-        inner.log(&format!("App/{}: recording drift: {e}", event.app));
+        tracing::error!(app = %event.app, "recording drift: {e}");
     }
     if event.healed {
         return;
@@ -142,10 +146,7 @@ fn record(inner: &Arc<Inner>, event: DriftEvent) {
         }
     });
     if let Some(error) = &event.heal_error {
-        inner.log(&format!(
-            "App/{}: self-heal failed: {error}; reconciling",
-            event.app
-        ));
+        tracing::warn!(app = %event.app, "self-heal failed: {error}; reconciling");
         let _ = inner.queue.trigger(&event.app, SyncTrigger::Drift);
     }
 }
@@ -177,11 +178,13 @@ impl Adoptions {
         for a in &adopted {
             let managers =
                 (!a.previous_managers.is_empty()).then(|| a.previous_managers.join(", "));
-            inner.log(&format!(
-                "App/{app}: adopted {} (previous field managers: {})",
+            tracing::info!(
+                app = %app,
+                object = %a.object,
+                "adopted {} (previous field managers: {})",
                 a.object,
                 managers.as_deref().unwrap_or("none")
-            ));
+            );
             let audit = AuditEvent {
                 id: 0,
                 time: Time::now(),
@@ -192,7 +195,7 @@ impl Adoptions {
                 action: DriftAction::Adopted,
             };
             if let Err(e) = inner.store.record_audit(audit) {
-                inner.log(&format!("App/{app}: recording an adoption: {e}"));
+                tracing::error!(app = %app, "recording an adoption: {e}");
             }
         }
         adopted

@@ -8,8 +8,11 @@
 
 mod clusters;
 mod drift;
+mod error;
 mod outcome;
+mod plan;
 mod reconcile;
+mod render;
 mod sources;
 mod spec;
 
@@ -28,7 +31,7 @@ use tokio::task::JoinHandle;
 use crate::metrics::Metrics;
 use crate::queue::{Job, Outcome, QueueConfig, WorkQueue};
 use crate::store::{AppStatus, Named, Store, StoreError, SyncTrigger};
-use clusters::{Cluster, Clusters};
+use clusters::{Cluster, ClusterError, Clusters};
 pub use sources::SECRETS_NAMESPACE;
 use sources::{SOURCE_PREFIX, source_key};
 
@@ -36,9 +39,6 @@ use sources::{SOURCE_PREFIX, source_key};
 const RENDER_CACHE_ENTRIES: usize = 256;
 /// Default period of cache housekeeping.
 const HOUSEKEEPING: Duration = Duration::from_secs(600);
-
-/// Where log lines go.
-pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Settings of an [`Engine`].
 #[derive(Clone)]
@@ -49,8 +49,6 @@ pub struct EngineOptions {
     pub cache_dir: PathBuf,
     /// Tuning of the work queue.
     pub queue: QueueConfig,
-    /// Receives one line per notable event.
-    pub log: Log,
     /// How often snapshots and rendered sets unused for that long are
     /// removed from the cache directory.
     pub housekeeping: Duration,
@@ -62,14 +60,13 @@ pub struct EngineOptions {
 }
 
 impl EngineOptions {
-    /// Defaults for `data_dir`: caches below it, logs to stderr.
+    /// Defaults for `data_dir`: caches below it.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         let data_dir = data_dir.into();
         Self {
             cache_dir: data_dir.join("cache"),
             data_dir,
             queue: QueueConfig::default(),
-            log: Arc::new(|line| eprintln!("{line}")),
             housekeeping: HOUSEKEEPING,
             render_bounds: RenderBounds::default(),
             render_worker: None,
@@ -112,7 +109,6 @@ pub(crate) struct Inner {
     snapshots: Mutex<HashMap<String, Snapshot>>,
     clusters: Clusters,
     metrics: Arc<Metrics>,
-    log: Log,
 }
 
 /// A running engine. Cheap to clone.
@@ -162,15 +158,17 @@ impl Engine {
                 snapshots: Mutex::default(),
                 clusters: Clusters::default(),
                 metrics,
-                log: opts.log.clone(),
             }
         });
         for record in inner.store.interrupted() {
             let why = record.error.as_deref().unwrap_or("interrupted");
-            inner.log(&format!(
-                "App/{}: sync {} of {}: {why}; it runs again",
-                record.app, record.id, record.start.revision.sha
-            ));
+            tracing::warn!(
+                app = %record.app,
+                revision = %record.start.revision.sha,
+                "sync {} of {}: {why}; it runs again",
+                record.id,
+                record.start.revision.sha
+            );
         }
         tokio::spawn(housekeeping(Arc::downgrade(&inner), opts.housekeeping));
         let engine = Self {
@@ -231,7 +229,7 @@ impl Engine {
         for app in new.apps() {
             let name = app.name();
             if let Err(e) = inner.ensure_status(name) {
-                inner.log(&format!("App/{name}: {e}"));
+                tracing::error!(app = %name, "{e}");
             }
             let before = old.app(name);
             if before.map(|b| &b.spec) == Some(&app.spec) {
@@ -256,10 +254,7 @@ impl Engine {
             if new.app(app.name()).is_none() {
                 let inner = inner.clone();
                 let app = app.clone();
-                tokio::spawn(async move {
-                    let label = app.key();
-                    inner.remove_app(&label, app).await;
-                });
+                tokio::spawn(inner.remove_app(app));
             }
         }
     }
@@ -299,7 +294,7 @@ impl Engine {
             let _ = handle.await;
         }
         if let Err(e) = self.inner.store.mark_stopped() {
-            self.inner.log(&format!("recording the stop: {e}"));
+            tracing::error!("recording the stop: {e}");
         }
     }
 }
@@ -319,10 +314,6 @@ impl Inner {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
-    }
-
-    pub(crate) fn log(&self, line: &str) {
-        (self.log)(line);
     }
 
     fn lock_revisions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Revision>> {
@@ -347,17 +338,14 @@ impl Inner {
         let keep: Vec<&Snapshot> = keep.iter().collect();
         match self.fetcher.gc_snapshots(&keep, min_age) {
             Ok(removed) if !removed.is_empty() => {
-                self.log(&format!(
-                    "cache: removed {} unused snapshots",
-                    removed.len()
-                ));
+                tracing::info!("cache: removed {} unused snapshots", removed.len());
             }
             Ok(_) => {}
-            Err(e) => self.log(&format!("cache: removing unused snapshots: {e}")),
+            Err(e) => tracing::warn!("cache: removing unused snapshots: {e}"),
         }
         let renders = self.renders.gc_disk(min_age);
         if renders > 0 {
-            self.log(&format!("cache: removed {renders} old rendered sets"));
+            tracing::info!("cache: removed {renders} old rendered sets");
         }
     }
 
@@ -366,7 +354,7 @@ impl Inner {
         self: &Arc<Self>,
         config: &Config,
         name: Option<&str>,
-    ) -> Result<Arc<Cluster>, String> {
+    ) -> Result<Arc<Cluster>, ClusterError> {
         let weak = Arc::downgrade(self);
         self.clusters
             .get(config, name, move |watch, label| {
@@ -386,7 +374,7 @@ impl Inner {
     }
 
     /// Stops an App removed from the config; with `prune` deletes its objects.
-    async fn remove_app(self: Arc<Self>, label: &str, app: driftless_api::App) {
+    async fn remove_app(self: Arc<Self>, app: driftless_api::App) {
         let name = app.name();
         let _ = self.queue.remove(name);
         self.clusters.untrack(name).await;
@@ -402,22 +390,24 @@ impl Inner {
             {
                 Ok(cluster) => {
                     match driftless_kube::delete_app(&cluster.target, &opts, &|_| {}).await {
-                        Ok(report) => self.log(&format!(
-                            "{label}: removed from the config; {} objects deleted",
+                        Ok(report) => tracing::info!(
+                            app = %name,
+                            "removed from the config; {} objects deleted",
                             report.deleted.len()
-                        )),
-                        Err(e) => self.log(&format!("{label}: removed, deleting its objects: {e}")),
+                        ),
+                        Err(e) => tracing::warn!(app = %name, "removed, deleting its objects: {e}"),
                     }
                 }
-                Err(e) => self.log(&format!("{label}: removed, deleting its objects: {e}")),
+                Err(e) => tracing::warn!(app = %name, "removed, deleting its objects: {e}"),
             }
         } else {
-            self.log(&format!(
-                "{label}: removed from the config; its objects are left as they are (prune is off)"
-            ));
+            tracing::info!(
+                app = %name,
+                "removed from the config; its objects are left as they are (prune is off)"
+            );
         }
         if let Err(e) = self.store.remove_app(name) {
-            self.log(&format!("{label}: {e}"));
+            tracing::error!(app = %name, "{e}");
         }
         self.metrics.forget_app(name);
     }

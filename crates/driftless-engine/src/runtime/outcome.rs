@@ -1,17 +1,142 @@
 //! What a sync did, as its history entry and the App's status tell it: the
-//! objects written before an apply stopped, a prune the engine withheld,
-//! and an App path that a commit does not have.
+//! entry itself, the objects written before an apply stopped, a prune the
+//! engine withheld, and an App path that a commit does not have.
 
 use std::path::Path;
 use std::sync::Mutex;
 
-use driftless_kube::{Action, ApplyEvent};
+use driftless_kube::{Action, ApplyEvent, ApplyReport};
+use driftless_source::Revision;
 
-use crate::store::ObjectCounts;
+use super::Inner;
+use crate::store::{ObjectCounts, SyncOutcome, SyncResult, SyncStart, SyncTrigger};
 
-/// Condition reason of an App whose render was empty while prune is on:
-/// the objects of earlier syncs stay, so the cluster does not match Git.
-pub(crate) const PRUNE_WITHHELD: &str = "PruneWithheld";
+/// A sync's history entry: begun when the sync starts, or, for a re-apply
+/// of the live revision, only when it ends with something to tell.
+pub(crate) struct Entry {
+    /// The entry's id once begun.
+    pub(crate) id: Option<u64>,
+    /// What the entry starts with: revision, commit and trigger.
+    pub(crate) start: SyncStart,
+}
+
+impl Entry {
+    /// An entry not begun yet for a sync of `revision`.
+    pub(crate) fn new(revision: &Revision, trigger: SyncTrigger) -> Self {
+        let start = SyncStart {
+            revision: crate::store::Revision {
+                ref_label: revision.reference.clone(),
+                sha: revision.sha.clone(),
+            },
+            author: format!("{} <{}>", revision.author.name, revision.author.email),
+            subject: revision.subject.clone(),
+            trigger,
+        };
+        Self { id: None, start }
+    }
+}
+
+impl Inner {
+    /// Ends the sync of `entry`; without an id (a resync of the live
+    /// revision) records it only if it changed objects, took one over or did
+    /// not succeed. Returns whether the sync is in the history.
+    pub(crate) fn close(&self, app: &str, entry: &Entry, outcome: SyncOutcome) -> bool {
+        let counts = outcome.counts;
+        let changed =
+            counts.created + counts.updated + counts.deleted > 0 || !outcome.adopted.is_empty();
+        let result = outcome.result;
+        let id = match entry.id {
+            Some(id) => id,
+            None if changed || result != SyncResult::Succeeded => {
+                match self.store.begin_sync(app, entry.start.clone()) {
+                    Ok(record) => record.id,
+                    Err(e) => {
+                        tracing::error!(app = %app, "recording a sync: {e}");
+                        return false;
+                    }
+                }
+            }
+            None => return false,
+        };
+        self.finish(app, id, outcome);
+        true
+    }
+
+    /// A history entry for a sync that failed before anything was applied.
+    pub(crate) fn record_failure(&self, name: &str, start: &SyncStart, message: &str) {
+        match self.store.begin_sync(name, start.clone()) {
+            Ok(record) => self.finish(
+                name,
+                record.id,
+                SyncOutcome {
+                    result: SyncResult::Failed,
+                    counts: ObjectCounts::default(),
+                    error: Some(message.to_owned()),
+                    adopted: Vec::new(),
+                },
+            ),
+            Err(e) => tracing::error!(app = %name, "recording a failed sync: {e}"),
+        }
+    }
+
+    fn finish(&self, app: &str, id: u64, outcome: SyncOutcome) {
+        self.metrics.count_sync(outcome.result);
+        if let Err(e) = self.store.finish_sync(app, id, outcome) {
+            tracing::error!(app = %app, "recording sync {id}: {e}");
+        }
+    }
+}
+
+/// The counts of an apply's report.
+pub(crate) fn counts(report: &ApplyReport) -> ObjectCounts {
+    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    ObjectCounts {
+        created: n(report.created.len()),
+        updated: n(report.updated.len()),
+        deleted: n(report.deleted.len()),
+        unchanged: n(report.unchanged.len()),
+    }
+}
+
+/// Why an App's `path` is not a directory of the commit.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PathError {
+    /// The path names a file.
+    #[error("path {path:?} is a file, not a directory, at commit {} of GitSource {source_name}", short(.sha))]
+    File {
+        /// The App's path.
+        path: String,
+        /// The commit.
+        sha: String,
+        /// The GitSource.
+        source_name: String,
+    },
+    /// Nothing is at the path.
+    #[error("path {path:?} does not exist at commit {} of GitSource {source_name} (removed or renamed in Git?)", short(.sha))]
+    Missing {
+        /// The App's path.
+        path: String,
+        /// The commit.
+        sha: String,
+        /// The GitSource.
+        source_name: String,
+    },
+    /// A directory on the way is a file.
+    #[error("path {path:?} does not exist at commit {} of GitSource {source_name}: a part of it is a file", short(.sha))]
+    UnderFile {
+        /// The App's path.
+        path: String,
+        /// The commit.
+        sha: String,
+        /// The GitSource.
+        source_name: String,
+    },
+}
+
+/// The first 12 characters of a commit id.
+pub(crate) fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
 
 /// Counts of the objects an apply wrote, kept from its progress events so
 /// that a failed or interrupted sync records what it changed before it
@@ -50,7 +175,7 @@ impl Tally {
 /// The Ready message of an App whose empty render pruned nothing: `kept`
 /// objects of earlier syncs are still live.
 pub(crate) fn prune_withheld_message(path: &str, sha: &str, kept: usize) -> String {
-    let short = &sha[..sha.len().min(12)];
+    let short = short(sha);
     format!(
         "path {path:?} renders no objects at commit {short}; prune was withheld, so the \
          {kept} objects of earlier syncs stay live (set spec.allowEmptyPrune to delete them)"
@@ -65,26 +190,30 @@ pub(crate) fn check_app_path(
     path: &str,
     sha: &str,
     source: &str,
-) -> Result<(), String> {
+) -> Result<(), PathError> {
     let relative = path.trim_start_matches('/');
     if relative.is_empty() {
         return Ok(());
     }
-    let short = &sha[..sha.len().min(12)];
+    let (path, sha, source_name) = (path.to_owned(), sha.to_owned(), source.to_owned());
     // A symlink is left to the renderer, which decides where it may lead.
     match std::fs::symlink_metadata(root.join(relative)) {
         Ok(meta) if meta.is_dir() || meta.file_type().is_symlink() => Ok(()),
-        Ok(_) => Err(format!(
-            "path {path:?} is a file, not a directory, at commit {short} of GitSource {source}"
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
-            "path {path:?} does not exist at commit {short} of GitSource {source} \
-             (removed or renamed in Git?)"
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(format!(
-            "path {path:?} does not exist at commit {short} of GitSource {source}: \
-             a part of it is a file"
-        )),
+        Ok(_) => Err(PathError::File {
+            path,
+            sha,
+            source_name,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(PathError::Missing {
+            path,
+            sha,
+            source_name,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(PathError::UnderFile {
+            path,
+            sha,
+            source_name,
+        }),
         // Any other failure is the renderer's to report.
         Err(_) => Ok(()),
     }
@@ -130,17 +259,21 @@ mod tests {
         assert!(check_app_path(root.path(), "apps", sha, "repo").is_ok());
         assert!(check_app_path(root.path(), "/", sha, "repo").is_ok());
         let err = check_app_path(root.path(), "apps/web", sha, "repo").expect_err("missing");
+        assert!(matches!(err, PathError::Missing { .. }), "{err:?}");
         assert_eq!(
-            err,
+            err.to_string(),
             "path \"apps/web\" does not exist at commit 0123456789ab of GitSource repo \
              (removed or renamed in Git?)"
         );
         let err = check_app_path(root.path(), "apps/notes", sha, "repo").expect_err("a file");
-        assert!(err.contains("is a file"), "{err}");
+        assert!(matches!(err, PathError::File { .. }), "{err:?}");
+        assert!(err.to_string().contains("is a file"), "{err}");
         let err =
             check_app_path(root.path(), "apps/notes/x", sha, "repo").expect_err("under a file");
+        assert!(matches!(err, PathError::UnderFile { .. }), "{err:?}");
         assert!(
-            err.contains("does not exist at commit 0123456789ab"),
+            err.to_string()
+                .contains("does not exist at commit 0123456789ab"),
             "{err}"
         );
     }

@@ -1,29 +1,31 @@
 //! One reconcile of one App: revision → snapshot → render (cached) → apply by
 //! waves with prune and health → record.
 //!
-//! Nothing is applied or pruned after a failed fetch or render. An interval
-//! or dependency run whose rendered set and revision equal the last applied
-//! ones only refreshes health: the drift watch reports changes in between.
+//! What to do is decided by the pure functions of [`super::plan`]; this
+//! module carries the decisions out. Nothing is applied or pruned after a
+//! failed fetch or render. An interval or dependency run whose rendered set
+//! and revision equal the last applied ones only refreshes health: the drift
+//! watch reports changes in between.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_api::{App, Config};
-use driftless_kube::{ApplyReport, HealthStatus, ObjectHealth, ObjectRef};
+use driftless_kube::{HealthStatus, ObjectHealth, ObjectRef};
 use driftless_render::ObjectSet;
-use driftless_source::Revision;
+use driftless_source::{Revision, SourceSpec};
 
-use super::clusters::{config_map, secret};
+use super::clusters::Cluster;
 use super::drift::Adoptions;
-use super::outcome::{PRUNE_WITHHELD, Tally, check_app_path, prune_withheld_message};
-use super::sources::secret_namespace;
+use super::error::{Reason, ReconcileError};
+use super::outcome::{Entry, Tally, counts, prune_withheld_message, short};
+use super::plan::{self, AfterRender, Start};
 use super::{Applied, Inner, lock, spec};
 use crate::deps::{AppNode, DependencyState, Gate, gate};
 use crate::queue::{Job, Outcome};
 use crate::store::{
-    AppStatus, Condition, ConditionStatus, ObjectCounts, ResourceStatus, SyncOutcome, SyncResult,
-    SyncStart, SyncStatus, SyncTrigger,
+    AppStatus, Condition, ConditionStatus, ResourceStatus, SyncOutcome, SyncResult, SyncStatus,
+    SyncTrigger,
 };
 use driftless_api::Time;
 use driftless_api::status::{PINNED, READY, STALLED, set_condition};
@@ -34,14 +36,19 @@ const HEALTH_RECHECK: Duration = Duration::from_secs(2);
 /// The longest delay between health looks at a progressing App.
 const HEALTH_RECHECK_MAX: Duration = Duration::from_secs(30);
 
-/// Why a reconcile stopped early, with the condition reason it shows.
-struct Stop {
-    reason: &'static str,
-    message: String,
+/// What one reconcile works from.
+struct Run<'a> {
+    config: &'a Config,
+    app: &'a App,
+    /// The App's status when the reconcile began.
+    status: &'a AppStatus,
+    job: &'a Job,
 }
 
-fn stop(reason: &'static str) -> impl FnOnce(String) -> Stop {
-    move |message| Stop { reason, message }
+impl Run<'_> {
+    fn name(&self) -> &str {
+        self.app.name()
+    }
 }
 
 impl Inner {
@@ -54,201 +61,242 @@ impl Inner {
         let status = match self.store.app(name) {
             Ok(status) => status.unwrap_or_default(),
             Err(e) => {
-                self.log(&format!("App/{name}: {e}"));
+                tracing::error!(app = %name, "{e}");
                 return Outcome::Failed;
             }
         };
-        if app.spec.suspend || status.suspended {
-            // Drift is still reported, but nothing is reverted.
-            self.clusters.set_self_heal(name, false).await;
+        let run = Run {
+            config: &config,
+            app: &app,
+            status: &status,
+            job,
+        };
+        match self.reconcile_app(&run).await {
+            Ok(outcome) => outcome,
+            Err(e) => self.fail(&run, &e),
+        }
+    }
+
+    async fn reconcile_app(self: &Arc<Self>, run: &Run<'_>) -> Result<Outcome, ReconcileError> {
+        let name = run.name();
+        let latest = self.revision(&run.app.spec.source_ref.name);
+        let start = plan::start(
+            run.config,
+            run.app,
+            run.status,
+            latest.as_ref(),
+            run.job.trigger,
+        )?;
+        let Some((source_spec, revision)) = self.begin(name, start).await? else {
+            return Ok(Outcome::Succeeded);
+        };
+        if let Gate::Blocked { reason, .. } = self.gate(run.config, run.app, &revision.sha) {
             self.update(name, |s| {
-                s.health = HealthStatus::Suspended;
                 set_condition(
                     &mut s.conditions,
                     Condition::new(
                         READY,
                         ConditionStatus::False,
-                        "Suspended",
-                        "reconciliation is suspended",
+                        Reason::DependencyNotReady.as_str(),
+                        &reason,
                     ),
                 );
-            });
-            return Outcome::Succeeded;
-        }
-        match self.reconcile_app(&config, &app, &status, job).await {
-            Ok(outcome) => outcome,
-            Err(Stop { reason, message }) => {
-                self.log(&format!("App/{name}: {reason}: {message}"));
-                let limit = app.spec.retry.limit;
-                let stalled = limit.is_some_and(|l| job.failures + 1 >= l);
-                self.update(name, |s| {
-                    s.last_error = Some(message.clone());
-                    s.sync = SyncStatus::OutOfSync;
-                    let ready = Condition::new(READY, ConditionStatus::False, reason, &message);
-                    set_condition(&mut s.conditions, ready);
-                    if stalled {
-                        let why = format!("gave up after {} attempts", job.failures + 1);
-                        let stalled = Condition::new(
-                            STALLED,
-                            ConditionStatus::True,
-                            "RetryLimitReached",
-                            why,
-                        );
-                        set_condition(&mut s.conditions, stalled);
-                    }
-                });
-                if stalled {
-                    // The interval and new revisions still run it.
-                    Outcome::Succeeded
-                } else {
-                    Outcome::Failed
-                }
-            }
-        }
-    }
-
-    async fn reconcile_app(
-        self: &Arc<Self>,
-        config: &Config,
-        app: &App,
-        status: &AppStatus,
-        job: &Job,
-    ) -> Result<Outcome, Stop> {
-        let name = app.name();
-        let source_name = &app.spec.source_ref.name;
-        let source = config
-            .git_source(source_name)
-            .ok_or_else(|| format!("GitSource {source_name} is not declared"))
-            .map_err(stop("SourceNotFound"))?;
-        let pinned = status.pinned.as_ref().map(|p| p.sha.as_str());
-        let known = self.revision(source_name);
-        let (source_spec, revision) = match (pinned, known) {
-            (None, Some(rev)) if job.trigger != SyncTrigger::Manual => {
-                let spec = self
-                    .source_spec(source)
-                    .await
-                    .map_err(stop("FetchFailed"))?;
-                (spec, rev)
-            }
-            (None, None) if job.trigger != SyncTrigger::Manual => {
-                // The source's first fetch triggers the App.
-                return Ok(Outcome::Succeeded);
-            }
-            (pin, _) => {
-                let (spec, mut rev) = self.fetch(source, pin).await.map_err(stop("FetchFailed"))?;
-                if let Some(pinned) = &status.pinned {
-                    // A fetch by commit knows no ref; keep the one the pin was made from.
-                    rev.reference.clone_from(&pinned.ref_label);
-                }
-                (spec, rev)
-            }
-        };
-        if let Gate::Blocked { reason, .. } = self.gate(config, app, &revision.sha) {
-            self.update(name, |s| {
-                let blocked =
-                    Condition::new(READY, ConditionStatus::False, "DependencyNotReady", &reason);
-                set_condition(&mut s.conditions, blocked);
             });
             return Ok(Outcome::Succeeded);
         }
         let cluster = self
-            .cluster(config, app.spec.destination.cluster.as_deref())
-            .await
-            .map_err(stop("ClusterUnreachable"))?;
-        let start = sync_start(&revision, job.trigger);
-        let set = match self
-            .render(app, &cluster.target, source_spec, &revision)
-            .await
-        {
-            Ok(set) => set,
-            Err(failure) => {
-                // Retries of the same revision's failure are not recorded
-                // again; a new revision that fails after a failure is.
-                let retry = job.failures > 0
-                    && status
-                        .last_attempted
-                        .as_ref()
-                        .is_some_and(|r| r.sha == revision.sha);
-                if !retry {
-                    self.record_failure(name, &start, &failure.message);
-                }
-                self.update(name, |s| s.last_attempted = Some(start.revision.clone()));
-                return Err(failure);
-            }
-        };
-        let applied = Applied {
+            .cluster(run.config, run.app.spec.destination.cluster.as_deref())
+            .await?;
+        let set = self
+            .render_recorded(run, &cluster.target, source_spec, &revision)
+            .await?;
+        let rendered = Applied {
             sha: revision.sha.clone(),
             digest: set.digest().to_owned(),
         };
-        let quiet = matches!(job.trigger, SyncTrigger::Interval | SyncTrigger::Dependency);
-        let unchanged = lock(&self.applied).get(name) == Some(&applied);
-        if quiet && unchanged && status.last_error.is_none() {
-            let objects: Vec<ObjectRef> = status.resources.iter().filter_map(object_ref).collect();
-            // The watches see every change of a managed object; the cluster
-            // is asked only for objects they have not seen.
-            let health = match cluster.watch.cached_health(name, &objects) {
-                Some(health) => health,
-                None => driftless_kube::assess_objects(&cluster.target, &objects)
-                    .await
-                    .map_err(|e| {
-                        let (reason, message) = cluster.explain(&e, "HealthCheckFailed");
-                        Stop { reason, message }
-                    })?,
-            };
-            self.record_health(config, name, &health, None);
-            return Ok(Outcome::Succeeded);
-        }
-        let same_objects = lock(&self.applied)
-            .get(name)
-            .is_some_and(|a| a.digest == applied.digest);
-        let in_sync = status.sync == SyncStatus::Synced && status.last_error.is_none();
-        let routine = matches!(
-            job.trigger,
-            SyncTrigger::Interval | SyncTrigger::Webhook | SyncTrigger::Dependency
-        );
-        if routine && same_objects && in_sync {
-            // A new commit that renders exactly the live objects (it changed
-            // other Apps): the App moves to it without touching the cluster.
-            lock(&self.applied).insert(name.to_owned(), applied);
-            self.update(name, |s| {
-                s.last_applied = Some(start.revision.clone());
-                s.last_attempted = Some(start.revision.clone());
-            });
-            if status.health == HealthStatus::Healthy {
-                self.trigger_dependents(config, name);
+        let last = lock(&self.applied).get(name).cloned();
+        match plan::after_render(run.job.trigger, run.status, last.as_ref(), &rendered) {
+            AfterRender::RefreshHealth => {
+                self.refresh_health(run, &cluster).await?;
+                Ok(Outcome::Succeeded)
             }
-            return Ok(Outcome::Succeeded);
+            AfterRender::Advance { release_dependents } => {
+                self.advance(run, &revision, rendered, release_dependents);
+                Ok(Outcome::Succeeded)
+            }
+            AfterRender::Apply { record } => {
+                self.apply(run, &cluster, &revision, &set, record).await
+            }
+        }
+    }
+
+    /// Carries out the start decision: the suspension, or the fetch spec
+    /// and the revision to sync.
+    async fn begin(
+        self: &Arc<Self>,
+        name: &str,
+        start: Start<'_>,
+    ) -> Result<Option<(SourceSpec, Revision)>, ReconcileError> {
+        match start {
+            Start::Suspend => {
+                // Drift is still reported, but nothing is reverted.
+                self.clusters.set_self_heal(name, false).await;
+                self.update(name, |s| {
+                    s.health = HealthStatus::Suspended;
+                    let why = "reconciliation is suspended";
+                    set_condition(
+                        &mut s.conditions,
+                        Condition::new(
+                            READY,
+                            ConditionStatus::False,
+                            Reason::Suspended.as_str(),
+                            why,
+                        ),
+                    );
+                });
+                Ok(None)
+            }
+            Start::AwaitSource => Ok(None),
+            Start::Follow { source, revision } => {
+                Ok(Some((self.source_spec(source).await?, revision.clone())))
+            }
+            Start::Fetch { source, pin } => {
+                let commit = pin.map(|p| p.sha.as_str());
+                let (spec, mut revision) = self.fetch(source, commit).await?;
+                if let Some(pin) = pin {
+                    // A fetch by commit knows no ref; keep the one the pin was made from.
+                    revision.reference.clone_from(&pin.ref_label);
+                }
+                Ok(Some((spec, revision)))
+            }
+        }
+    }
+
+    /// Shows why a reconcile stopped. Once the retry limit is reached the
+    /// App is stalled: the interval and new revisions still run it.
+    fn fail(&self, run: &Run<'_>, err: &ReconcileError) -> Outcome {
+        let name = run.name();
+        let (reason, message) = (err.reason(), err.to_string());
+        tracing::warn!(app = %name, reason = %reason, "{reason}: {message}");
+        let failures = run.job.failures;
+        let stalled = plan::stalls(run.app.spec.retry.limit, failures);
+        self.update(name, |s| {
+            s.last_error = Some(message.clone());
+            s.sync = SyncStatus::OutOfSync;
+            set_condition(
+                &mut s.conditions,
+                Condition::new(READY, ConditionStatus::False, reason.as_str(), &message),
+            );
+            if stalled {
+                let why = format!("gave up after {} attempts", failures + 1);
+                let limit = Reason::RetryLimitReached.as_str();
+                set_condition(
+                    &mut s.conditions,
+                    Condition::new(STALLED, ConditionStatus::True, limit, &why),
+                );
+            }
+        });
+        if stalled {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        }
+    }
+
+    /// Renders `revision`; a failure is recorded in the history (once per
+    /// revision) and as the last attempt.
+    async fn render_recorded(
+        self: &Arc<Self>,
+        run: &Run<'_>,
+        target: &driftless_kube::Target,
+        source_spec: SourceSpec,
+        revision: &Revision,
+    ) -> Result<Arc<ObjectSet>, ReconcileError> {
+        let name = run.name();
+        let failure = match self.render(run.app, target, source_spec, revision).await {
+            Ok(set) => return Ok(set),
+            Err(failure) => failure,
+        };
+        let entry = Entry::new(revision, run.job.trigger);
+        if plan::records_render_failure(run.job.failures, run.status, &revision.sha) {
+            self.record_failure(name, &entry.start, &failure.to_string());
+        }
+        self.update(name, |s| s.last_attempted = Some(entry.start.revision));
+        Err(failure)
+    }
+
+    /// Reads the health of the objects last applied: from the watches, which
+    /// see every change of a managed object, or from the cluster for objects
+    /// they have not seen.
+    async fn refresh_health(
+        self: &Arc<Self>,
+        run: &Run<'_>,
+        cluster: &Cluster,
+    ) -> Result<(), ReconcileError> {
+        let name = run.name();
+        let objects: Vec<ObjectRef> = run.status.resources.iter().filter_map(object_ref).collect();
+        let health = match cluster.watch.cached_health(name, &objects) {
+            Some(health) => health,
+            None => driftless_kube::assess_objects(&cluster.target, &objects)
+                .await
+                .map_err(|e| cluster.health_failed(e))?,
+        };
+        self.record_health(run.config, name, &health, None);
+        Ok(())
+    }
+
+    /// Moves the App to `revision` without touching the cluster: it renders
+    /// exactly the live objects.
+    fn advance(&self, run: &Run<'_>, revision: &Revision, rendered: Applied, dependents: bool) {
+        let name = run.name();
+        lock(&self.applied).insert(name.to_owned(), rendered);
+        let entry = Entry::new(revision, run.job.trigger);
+        self.update(name, |s| {
+            s.last_applied = Some(entry.start.revision.clone());
+            s.last_attempted = Some(entry.start.revision);
+        });
+        if dependents {
+            self.trigger_dependents(run.config, name);
+        }
+    }
+
+    /// Applies `set` by waves with prune and health, and records the sync:
+    /// from the start when `record`, else only if it changes something or fails.
+    async fn apply(
+        self: &Arc<Self>,
+        run: &Run<'_>,
+        cluster: &Cluster,
+        revision: &Revision,
+        set: &ObjectSet,
+        record: bool,
+    ) -> Result<Outcome, ReconcileError> {
+        let name = run.name();
+        let mut entry = Entry::new(revision, run.job.trigger);
+        if record {
+            entry.id = Some(self.store.begin_sync(name, entry.start.clone())?.id);
+            tracing::info!(
+                app = %name,
+                revision = %revision.sha,
+                trigger = ?run.job.trigger,
+                "syncing {}@sha1:{} ({}, {:?})",
+                revision.reference,
+                revision.sha,
+                revision.subject,
+                run.job.trigger
+            );
         }
         let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
-        // Re-applying the live revision (a restart, an interval, a push to
-        // another branch) is recorded only if it changed something or failed.
-        let live = status.last_applied.as_ref().map(|r| r.sha.as_str());
-        let resync = live == Some(revision.sha.as_str())
-            && !matches!(job.trigger, SyncTrigger::Manual | SyncTrigger::Rollback);
-        let record = if resync {
-            None
-        } else {
-            let record = self
-                .store
-                .begin_sync(name, start.clone())
-                .map_err(|e| e.to_string())
-                .map_err(stop("StoreFailed"))?;
-            self.log(&format!(
-                "App/{name}: syncing {}@sha1:{} ({}, {:?})",
-                revision.reference, revision.sha, revision.subject, job.trigger
-            ));
-            Some(record.id)
-        };
-        let apply_opts = spec::apply_options(app);
+        let apply_opts = spec::apply_options(run.app);
         let tally = Tally::default();
         let adoptions = Adoptions::default();
         let progress = |event: driftless_kube::ApplyEvent| {
             tally.note(&event);
             adoptions.note(event);
         };
+        let self_heal = run.app.spec.self_heal;
         let result = tokio::select! {
-            r = cluster.watch.apply(&objects, &apply_opts, app.spec.self_heal, &progress) => Some(r),
-            () = job.cancel.cancelled() => None,
+            r = cluster.watch.apply(&objects, &apply_opts, self_heal, &progress) => Some(r),
+            () = run.job.cancel.cancelled() => None,
         };
         // Whatever the result: objects taken over before a failure stay taken.
         let adopted = adoptions.record(self, name);
@@ -261,51 +309,61 @@ impl Inner {
                     error: Some(why),
                     adopted,
                 };
-                self.close(name, record, &start, outcome);
+                self.close(name, &entry, outcome);
                 return Ok(Outcome::Cancelled);
             }
             Some(Err(e)) => {
-                let (reason, message) = cluster.explain(&e, "ApplyFailed");
+                let err = cluster.apply_failed(e);
                 let outcome = SyncOutcome {
                     result: SyncResult::Failed,
                     counts: tally.counts(),
-                    error: Some(message.clone()),
+                    error: Some(err.to_string()),
                     adopted,
                 };
-                self.close(name, record, &start, outcome);
-                self.update(name, |s| s.last_attempted = Some(start.revision.clone()));
-                return Err(Stop { reason, message });
+                self.close(name, &entry, outcome);
+                self.update(name, |s| s.last_attempted = Some(entry.start.revision));
+                return Err(err);
             }
             Some(Ok(report)) => report,
         };
-        // Without a wait, the health the apply saw in its writes' responses.
-        let health = if report.health.is_empty() {
-            report.observed.clone()
-        } else {
-            report.health.clone()
-        };
-        let counts = counts(&report);
         let outcome = SyncOutcome {
             result: SyncResult::Succeeded,
-            counts,
+            counts: counts(&report),
             error: None,
             adopted,
         };
-        let recorded = self.close(name, record, &start, outcome);
-        lock(&self.applied).insert(name.to_owned(), applied);
+        let recorded = self.close(name, &entry, outcome);
+        let rendered = Applied {
+            sha: revision.sha.clone(),
+            digest: set.digest().to_owned(),
+        };
+        lock(&self.applied).insert(name.to_owned(), rendered);
         if recorded {
-            self.log(&format!(
-                "App/{name}: synced {}: {} created, {} updated, {} unchanged, {} deleted",
+            let c = counts(&report);
+            tracing::info!(
+                app = %name,
+                revision = %revision.sha,
+                created = c.created,
+                updated = c.updated,
+                unchanged = c.unchanged,
+                deleted = c.deleted,
+                "synced {}: {} created, {} updated, {} unchanged, {} deleted",
                 short(&revision.sha),
-                counts.created,
-                counts.updated,
-                counts.unchanged,
-                counts.deleted
-            ));
+                c.created,
+                c.updated,
+                c.unchanged,
+                c.deleted
+            );
         }
-        self.record_health(config, name, &health, Some(&revision));
-        if report.empty_set_not_pruned && !status.resources.is_empty() {
-            self.note_prune_withheld(name, &app.spec.path, &revision.sha, status);
+        // Without a wait, the health the apply saw in its writes' responses.
+        let health = if report.health.is_empty() {
+            &report.observed
+        } else {
+            &report.health
+        };
+        self.record_health(run.config, name, health, Some(revision));
+        if plan::prune_withheld(report.empty_set_not_pruned, run.status) {
+            self.note_prune_withheld(name, &run.app.spec.path, &revision.sha, run.status);
         }
         Ok(Outcome::Succeeded)
     }
@@ -314,69 +372,16 @@ impl Inner {
     /// earlier syncs are live and still its own, so it is not in sync.
     fn note_prune_withheld(&self, name: &str, path: &str, sha: &str, before: &AppStatus) {
         let message = prune_withheld_message(path, sha, before.resources.len());
-        self.log(&format!("App/{name}: {message}"));
+        tracing::warn!(app = %name, revision = %sha, "{message}");
         self.update(name, |s| {
             s.sync = SyncStatus::OutOfSync;
             s.resources.clone_from(&before.resources);
-            let ready = Condition::new(READY, ConditionStatus::False, PRUNE_WITHHELD, &message);
-            set_condition(&mut s.conditions, ready);
+            let reason = Reason::PruneWithheld.as_str();
+            set_condition(
+                &mut s.conditions,
+                Condition::new(READY, ConditionStatus::False, reason, &message),
+            );
         });
-    }
-
-    /// Snapshot and render of `revision` for `app`, cached by tree and options.
-    async fn render(
-        self: &Arc<Self>,
-        app: &App,
-        target: &driftless_kube::Target,
-        source_spec: driftless_source::SourceSpec,
-        revision: &Revision,
-    ) -> Result<Arc<ObjectSet>, Stop> {
-        let snapshot = self
-            .snapshot(source_spec, revision.clone())
-            .await
-            .map_err(stop("FetchFailed"))?;
-        lock(&self.snapshots).insert(app.name().to_owned(), snapshot.clone());
-        check_app_path(
-            &snapshot.dir,
-            &app.spec.path,
-            &revision.sha,
-            &app.spec.source_ref.name,
-        )
-        .map_err(stop("PathNotFound"))?;
-        let vars = self
-            .substitutions(app, target)
-            .await
-            .map_err(stop("RenderFailed"))?;
-        let mut opts = spec::render_options(app, &snapshot.dir, vars);
-        opts.limits = spec::render_limits(app, &self.render_bounds);
-        opts.worker = self.render_worker.clone();
-        let dir = snapshot.dir.join(app.spec.path.trim_start_matches('/'));
-        let inner = self.clone();
-        let tree = snapshot.tree.clone();
-        let path = app.spec.path.clone();
-        tokio::task::spawn_blocking(move || inner.renders.render_keyed(&tree, &dir, &opts))
-            .await
-            .map_err(|e| format!("render task failed: {e}"))
-            .map_err(stop("RenderFailed"))?
-            .map_err(|e| format!("rendering path {path:?}: {e}"))
-            .map_err(stop("RenderFailed"))
-    }
-
-    /// A history entry for a sync that failed before anything was applied.
-    fn record_failure(&self, name: &str, start: &SyncStart, message: &str) {
-        match self.store.begin_sync(name, start.clone()) {
-            Ok(record) => self.finish(
-                name,
-                record.id,
-                SyncOutcome {
-                    result: SyncResult::Failed,
-                    counts: ObjectCounts::default(),
-                    error: Some(message.to_owned()),
-                    adopted: Vec::new(),
-                },
-            ),
-            Err(e) => self.log(&format!("App/{name}: recording a failed sync: {e}")),
-        }
     }
 
     fn gate(&self, config: &Config, app: &App, sha: &str) -> Gate {
@@ -393,67 +398,6 @@ impl Inner {
                 applied_sha: status.last_applied.map(|r| r.sha),
             })
         })
-    }
-
-    /// Variables for `${var}` substitution: those of the ConfigMaps, then of
-    /// the Secrets it names (later ones winning), then the App's own `vars`,
-    /// which win over both, as documented on `Substitutions::vars`.
-    async fn substitutions(
-        &self,
-        app: &App,
-        target: &driftless_kube::Target,
-    ) -> Result<Option<BTreeMap<String, String>>, String> {
-        let Some(subst) = &app.spec.substitutions else {
-            return Ok(None);
-        };
-        let namespace = secret_namespace(&app.metadata);
-        let mut vars = BTreeMap::new();
-        for r in &subst.from_config_map {
-            vars.extend(config_map(target, namespace, &r.name).await?);
-        }
-        for r in &subst.from_secret {
-            vars.extend(secret(target, namespace, &r.name).await?);
-        }
-        vars.extend(subst.vars.clone());
-        Ok(Some(vars))
-    }
-
-    /// Ends sync `record`; without one (a resync of the live revision)
-    /// records the sync only if it changed objects, took one over or did not
-    /// succeed. Returns whether the sync is in the history.
-    fn close(
-        &self,
-        app: &str,
-        record: Option<u64>,
-        start: &SyncStart,
-        outcome: SyncOutcome,
-    ) -> bool {
-        let counts = outcome.counts;
-        let changed =
-            counts.created + counts.updated + counts.deleted > 0 || !outcome.adopted.is_empty();
-        let result = outcome.result;
-        let id = match record {
-            Some(id) => id,
-            None if changed || result != SyncResult::Succeeded => {
-                match self.store.begin_sync(app, start.clone()) {
-                    Ok(record) => record.id,
-                    Err(e) => {
-                        self.log(&format!("App/{app}: recording a sync: {e}"));
-                        return false;
-                    }
-                }
-            }
-            None => return false,
-        };
-        self.finish(app, id, outcome);
-        true
-    }
-
-    fn finish(&self, app: &str, id: u64, outcome: SyncOutcome) {
-        self.metrics.count_sync(outcome.result);
-        if let Err(e) = self.store.finish_sync(app, id, outcome) {
-            self.log(&format!("App/{app}: recording sync {id}: {e}"));
-        }
     }
 
     /// Writes health (and, after a sync, the applied revision) into the
@@ -476,7 +420,7 @@ impl Inner {
             let withheld = s
                 .conditions
                 .iter()
-                .any(|c| c.type_ == READY && c.reason == PRUNE_WITHHELD);
+                .any(|c| c.type_ == READY && c.reason == Reason::PruneWithheld.as_str());
             if withheld && synced.is_none() {
                 // A health refresh of the same empty render: the objects
                 // prune left are still live, and still not what Git says.
@@ -506,8 +450,15 @@ impl Inner {
                     short(&pin.sha),
                     short(git)
                 );
-                let pinned = Condition::new(PINNED, ConditionStatus::True, "RolledBack", message);
-                set_condition(&mut s.conditions, pinned);
+                set_condition(
+                    &mut s.conditions,
+                    Condition::new(
+                        PINNED,
+                        ConditionStatus::True,
+                        Reason::RolledBack.as_str(),
+                        &message,
+                    ),
+                );
             }
             s.last_error = None;
             s.health = health;
@@ -516,21 +467,23 @@ impl Inner {
             let (status, reason, message) = match health {
                 HealthStatus::Healthy => (
                     ConditionStatus::True,
-                    "ReconciliationSucceeded",
+                    Reason::ReconciliationSucceeded,
                     "applied and healthy".to_owned(),
                 ),
-                HealthStatus::Progressing => {
-                    (ConditionStatus::False, "Progressing", unhealthy(objects))
-                }
+                HealthStatus::Progressing => (
+                    ConditionStatus::False,
+                    Reason::Progressing,
+                    unhealthy(objects),
+                ),
                 _ => (
                     ConditionStatus::False,
-                    "HealthCheckFailed",
+                    Reason::HealthCheckFailed,
                     unhealthy(objects),
                 ),
             };
             set_condition(
                 &mut s.conditions,
-                Condition::new(READY, status, reason, message),
+                Condition::new(READY, status, reason.as_str(), &message),
             );
         });
         if health == HealthStatus::Progressing {
@@ -576,7 +529,7 @@ impl Inner {
     pub(crate) fn update(&self, name: &str, change: impl FnOnce(&mut AppStatus)) {
         let result = self.store.update_app(name, change);
         if let Err(e) = result {
-            self.log(&format!("App/{name}: updating status: {e}"));
+            tracing::error!(app = %name, "updating status: {e}");
         }
     }
 
@@ -584,36 +537,16 @@ impl Inner {
     pub(crate) fn note_waiting(&self, name: &str, message: &str) {
         self.update(name, |s| {
             s.last_error = Some(message.to_owned());
-            let ready = Condition::new(READY, ConditionStatus::False, "FetchFailed", message);
-            set_condition(&mut s.conditions, ready);
+            set_condition(
+                &mut s.conditions,
+                Condition::new(
+                    READY,
+                    ConditionStatus::False,
+                    Reason::FetchFailed.as_str(),
+                    message,
+                ),
+            );
         });
-    }
-}
-
-/// The first 12 characters of a commit id.
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
-}
-
-fn sync_start(revision: &Revision, trigger: SyncTrigger) -> SyncStart {
-    SyncStart {
-        revision: crate::store::Revision {
-            ref_label: revision.reference.clone(),
-            sha: revision.sha.clone(),
-        },
-        author: format!("{} <{}>", revision.author.name, revision.author.email),
-        subject: revision.subject.clone(),
-        trigger,
-    }
-}
-
-fn counts(report: &ApplyReport) -> ObjectCounts {
-    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-    ObjectCounts {
-        created: n(report.created.len()),
-        updated: n(report.updated.len()),
-        deleted: n(report.deleted.len()),
-        unchanged: n(report.unchanged.len()),
     }
 }
 

@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use driftless_api::GitSource;
-use driftless_source::{RefSpec, Revision, Snapshot, SourceSpec};
+use driftless_source::{FetchError, RefSpec, Revision, Snapshot, SnapshotError, SourceSpec};
+use tokio::task::JoinError;
 
 use super::Inner;
-use super::clusters::secret;
+use super::clusters::{ClusterError, secret};
+use super::spec::SpecError;
 use crate::queue::{Job, Outcome};
 use driftless_api::Time;
 use driftless_api::status::{Artifact, GitSourceStatus};
@@ -31,6 +33,42 @@ pub(crate) fn secret_namespace(meta: &driftless_api::ObjectMeta) -> &str {
     meta.namespace.as_deref().unwrap_or(SECRETS_NAMESPACE)
 }
 
+/// Why a GitSource could not be fetched or exported.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SourceError {
+    /// The GitSource's spec does not make a fetch spec.
+    #[error("GitSource/{source_name}: {source}")]
+    Spec {
+        /// The GitSource.
+        source_name: String,
+        /// What is wrong with its spec.
+        source: SpecError,
+    },
+    /// A Secret it names could not be read.
+    #[error(transparent)]
+    Secret(#[from] ClusterError),
+    /// Git failed.
+    #[error(transparent)]
+    Fetch(Box<FetchError>),
+    /// The fetch ended without a result (it panicked or was cancelled).
+    #[error("fetch task failed: {0}")]
+    FetchTask(#[source] JoinError),
+    /// The fetch took longer than the GitSource's `timeout`.
+    #[error("fetching {url}: no answer within {timeout}")]
+    Timeout {
+        /// The remote, without credentials.
+        url: String,
+        /// The GitSource's `timeout`.
+        timeout: driftless_api::Duration,
+    },
+    /// Exporting the commit's tree failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The export ended without a result.
+    #[error("snapshot task failed: {0}")]
+    SnapshotTask(#[source] JoinError),
+}
+
 impl Inner {
     /// Runs a source job: fetch, and trigger the source's Apps when the
     /// revision changed (preempting a health wait on the old one).
@@ -40,11 +78,11 @@ impl Inner {
             return Outcome::Succeeded;
         };
         let fetched = self.fetch(&source, None).await;
-        self.note_fetch(name, fetched.as_ref().err());
+        self.note_fetch(name, fetched.as_ref().err().map(ToString::to_string));
         let revision = match fetched {
             Ok((_, revision)) => revision,
             Err(e) => {
-                self.log(&format!("GitSource/{name}: {e}"));
+                tracing::warn!(source = %name, "{e}");
                 for app in config.apps_of_source(name) {
                     self.note_waiting(app.name(), &format!("fetching GitSource {name}: {e}"));
                 }
@@ -57,10 +95,14 @@ impl Inner {
         if previous.as_ref().map(|r| &r.sha) == Some(&revision.sha) {
             return Outcome::Succeeded;
         }
-        self.log(&format!(
-            "GitSource/{name}: revision {}@sha1:{} ({})",
-            revision.reference, revision.sha, revision.subject
-        ));
+        tracing::info!(
+            source = %name,
+            revision = %revision.sha,
+            "revision {}@sha1:{} ({})",
+            revision.reference,
+            revision.sha,
+            revision.subject
+        );
         // Apps whose directory the commit touched go first, so that a push
         // reaches them without waiting behind Apps it did not change.
         let changed = match previous {
@@ -87,7 +129,7 @@ impl Inner {
         self: &Arc<Self>,
         source: &GitSource,
         commit: Option<&str>,
-    ) -> Result<(SourceSpec, Revision), String> {
+    ) -> Result<(SourceSpec, Revision), SourceError> {
         let mut spec = self.source_spec(source).await?;
         if let Some(sha) = commit {
             spec.reference = RefSpec::Commit(sha.to_owned());
@@ -100,13 +142,12 @@ impl Inner {
             tokio::task::spawn_blocking(move || fetcher.fetch(&spec))
         };
         let result = match tokio::time::timeout(timeout, work).await {
-            Ok(Ok(result)) => result.map_err(|e| e.to_string()),
-            Ok(Err(e)) => Err(format!("fetch task failed: {e}")),
-            Err(_) => Err(format!(
-                "fetching {}: no answer within {}",
-                driftless_source::auth::redact_url(&spec.url),
-                source.spec.timeout
-            )),
+            Ok(Ok(result)) => result.map_err(|e| SourceError::Fetch(Box::new(e))),
+            Ok(Err(e)) => Err(SourceError::FetchTask(e)),
+            Err(_) => Err(SourceError::Timeout {
+                url: driftless_source::auth::redact_url(&spec.url),
+                timeout: source.spec.timeout,
+            }),
         };
         self.metrics
             .observe_fetch(source.name(), start.elapsed(), result.is_err());
@@ -139,19 +180,19 @@ impl Inner {
         self: &Arc<Self>,
         spec: SourceSpec,
         revision: Revision,
-    ) -> Result<Snapshot, String> {
+    ) -> Result<Snapshot, SourceError> {
         let fetcher = self.fetcher.clone();
-        tokio::task::spawn_blocking(move || fetcher.snapshot(&spec, &revision, ""))
+        let snapshot = tokio::task::spawn_blocking(move || fetcher.snapshot(&spec, &revision, ""))
             .await
-            .map_err(|e| format!("snapshot task failed: {e}"))?
-            .map_err(|e| e.to_string())
+            .map_err(SourceError::SnapshotTask)??;
+        Ok(snapshot)
     }
 
     /// The fetch spec of `source`, with the Secrets it names read afresh.
     pub(crate) async fn source_spec(
         self: &Arc<Self>,
         source: &GitSource,
-    ) -> Result<SourceSpec, String> {
+    ) -> Result<SourceSpec, SourceError> {
         let namespace = secret_namespace(&source.metadata);
         let read = |name: String| {
             let inner = self.clone();
@@ -169,15 +210,19 @@ impl Inner {
             Some(v) => Some(read(v.secret_ref.name.clone()).await?),
             None => None,
         };
-        super::spec::source_spec(source, secret_data.as_ref(), keys.as_ref())
-            .map_err(|e| format!("GitSource/{}: {e}", source.name()))
+        super::spec::source_spec(source, secret_data.as_ref(), keys.as_ref()).map_err(|e| {
+            SourceError::Spec {
+                source_name: source.name().to_owned(),
+                source: e,
+            }
+        })
     }
 
-    fn note_fetch(&self, name: &str, error: Option<&String>) {
+    fn note_fetch(&self, name: &str, error: Option<String>) {
         let mut fetches = super::lock(&self.fetches);
         let state = fetches.entry(name.to_owned()).or_default();
         state.0 = now_ms();
-        state.1 = error.cloned();
+        state.1 = error;
     }
 
     /// What is known of every declared source: URL, ref, revision, last fetch.

@@ -6,10 +6,53 @@ use std::path::{Path, PathBuf};
 use driftless_api::{App, GitSource, RenderBounds, RenderKind, VerifyMode, VerifyProvider};
 use driftless_kube::ApplyOptions;
 use driftless_render::{RenderLimits, RenderOptions, Substitution};
-use driftless_source::{Auth, RefSpec, SourceSpec, Tls, TrustedKey, Verify};
+use driftless_source::{Auth, RefSpec, RefSpecError, SourceSpec, Tls, TrustedKey, Verify};
 
 /// Secret data by key, as read from a Secret.
 pub(super) type SecretData = BTreeMap<String, String>;
+
+/// Why a GitSource's spec does not make a fetch spec.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SpecError {
+    /// `spec.ref` does not parse.
+    #[error("spec.ref.{field}: {source}")]
+    Ref {
+        /// The ref field set (`branch`, `tag`, ...).
+        field: &'static str,
+        /// Why it does not parse.
+        source: RefSpecError,
+    },
+    /// The Secret `spec.secretRef` names holds no usable credentials.
+    #[error("spec.secretRef: Secret {secret}: {source}")]
+    Credentials {
+        /// The Secret's name.
+        secret: String,
+        /// What it lacks.
+        source: CredentialsError,
+    },
+    /// `spec.caFile` cannot be read.
+    #[error("spec.caFile: {path}: {source}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+}
+
+/// Which keys a credentials Secret lacks (Flux's key names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CredentialsError {
+    /// An SSH key without the host keys to check the server against.
+    #[error("key identity needs key known_hosts: host keys are always checked")]
+    KnownHostsMissing,
+    /// A user name without a password.
+    #[error("key username needs key password")]
+    PasswordMissing,
+    /// None of the known kinds of credentials.
+    #[error("expected keys username and password, bearerToken, or identity and known_hosts")]
+    Unrecognised,
+}
 
 /// The fetch spec of `source`; `secret` and `keys` are the Secrets its
 /// `secretRef` and `verify.secretRef` name, read by the caller.
@@ -17,23 +60,29 @@ pub(super) fn source_spec(
     source: &GitSource,
     secret: Option<&SecretData>,
     keys: Option<&SecretData>,
-) -> Result<SourceSpec, String> {
+) -> Result<SourceSpec, SpecError> {
     let spec = &source.spec;
     let reference = match spec.git_ref.set_fields().first() {
         Some((field, value)) => RefSpec::parse(&format!("{field}:{value}"))
-            .map_err(|e| format!("spec.ref.{field}: {e}"))?,
+            .map_err(|source| SpecError::Ref { field, source })?,
         None => RefSpec::default(),
     };
     let mut out = SourceSpec::new(spec.url.clone(), reference);
     out.timeout = spec.timeout.get();
     if let Some(data) = secret {
-        out.auth = auth(data).map_err(|e| {
-            let name = spec.secret_ref.as_ref().map_or("", |r| r.name.as_str());
-            format!("spec.secretRef: Secret {name}: {e}")
+        out.auth = auth(data).map_err(|source| SpecError::Credentials {
+            secret: spec
+                .secret_ref
+                .as_ref()
+                .map_or_else(String::new, |r| r.name.clone()),
+            source,
         })?;
     }
     if let Some(path) = &spec.ca_file {
-        let pem = std::fs::read_to_string(path).map_err(|e| format!("spec.caFile: {path}: {e}"))?;
+        let pem = std::fs::read_to_string(path).map_err(|source| SpecError::CaFile {
+            path: path.clone(),
+            source,
+        })?;
         out.tls = Tls {
             ca_bundle: Some(pem),
         };
@@ -61,11 +110,11 @@ pub(super) fn source_spec(
 }
 
 /// Credentials from Secret data, Flux's key names.
-fn auth(data: &SecretData) -> Result<Auth, String> {
+fn auth(data: &SecretData) -> Result<Auth, CredentialsError> {
     if let Some(key) = data.get("identity") {
         let known_hosts = data
             .get("known_hosts")
-            .ok_or("key identity needs key known_hosts: host keys are always checked")?;
+            .ok_or(CredentialsError::KnownHostsMissing)?;
         return Ok(Auth::Ssh {
             private_key: key.clone(),
             passphrase: data.get("password").cloned(),
@@ -82,11 +131,8 @@ fn auth(data: &SecretData) -> Result<Auth, String> {
             username: username.clone(),
             password: password.clone(),
         }),
-        (Some(_), None) => Err("key username needs key password".to_owned()),
-        _ => Err(
-            "expected keys username and password, bearerToken, or identity and known_hosts"
-                .to_owned(),
-        ),
+        (Some(_), None) => Err(CredentialsError::PasswordMissing),
+        _ => Err(CredentialsError::Unrecognised),
     }
 }
 
@@ -213,9 +259,12 @@ mod tests {
         let bearer = auth(&data(&[("bearerToken", "t")])).expect("bearer");
         assert_eq!(bearer, Auth::Bearer { token: "t".into() });
         let err = auth(&data(&[("identity", "k")])).expect_err("no known_hosts");
-        assert!(err.contains("known_hosts"), "{err}");
+        assert_eq!(err, CredentialsError::KnownHostsMissing);
+        let err = auth(&data(&[("username", "u")])).expect_err("no password");
+        assert_eq!(err, CredentialsError::PasswordMissing);
         let err = auth(&data(&[("token", "t")])).expect_err("unknown keys");
-        assert!(err.contains("bearerToken"), "{err}");
+        assert_eq!(err, CredentialsError::Unrecognised);
+        assert!(err.to_string().contains("bearerToken"), "{err}");
     }
 
     /// An App of the given render settings at `path`, as a config file holds it.

@@ -2,10 +2,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use driftless_engine::runtime::Log;
 use driftless_server::serve::{ServeOptions, run};
 
 fn mode(path: &Path) -> u32 {
@@ -31,13 +29,11 @@ async fn the_data_dir_is_private_after_serve_starts_even_when_it_existed_open() 
     .expect("write config");
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let log: Log = Arc::new(|_: &str| {});
     let opts = ServeOptions {
         config,
         data_dir: None,
         listen: None,
         render_worker: None,
-        log,
         on_ready: Box::new(move |addr| {
             let _ = ready_tx.send(addr);
         }),

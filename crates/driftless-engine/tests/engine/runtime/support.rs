@@ -1,7 +1,6 @@
 //! A Git repository, a config and a running engine for the reconcile tests.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use driftless_engine::queue::QueueConfig;
@@ -59,15 +58,19 @@ spec:
     )
 }
 
-/// A running engine with its log lines collected.
+/// A running engine.
 pub struct Running {
     pub engine: Engine,
-    pub log: Arc<Mutex<Vec<String>>>,
 }
 
+/// Starts an engine on `config_path`; its log goes to stderr.
 pub fn start(config_path: &Path, data_dir: &Path) -> Running {
+    // The first test installs the log for all; the others find it there.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
     let config = driftless_api::load_config(config_path).expect("valid config");
-    let log = Arc::new(Mutex::new(Vec::new()));
     let mut opts = EngineOptions::new(data_dir);
     opts.queue = QueueConfig {
         concurrency: 4,
@@ -75,19 +78,13 @@ pub fn start(config_path: &Path, data_dir: &Path) -> Running {
     };
     // Housekeeping runs often, alongside everything the tests do.
     opts.housekeeping = Duration::from_secs(2);
-    let lines = log.clone();
-    opts.log = Arc::new(move |line| {
-        eprintln!("{line}");
-        lines.lock().expect("log lock").push(line.to_owned());
-    });
     Running {
         engine: Engine::start(config, opts).expect("engine starts"),
-        log,
     }
 }
 
-/// Waits until `app`'s status satisfies `check`; panics with the status and
-/// the log after `timeout`.
+/// Waits until `app`'s status satisfies `check`; panics with the status
+/// after `timeout` (the engine's log is on stderr).
 pub async fn wait_status(
     running: &Running,
     app: &str,
@@ -103,9 +100,8 @@ pub async fn wait_status(
             return status;
         }
         if start.elapsed() > timeout {
-            let log = running.log.lock().expect("log lock").join("\n");
             panic!(
-                "timed out waiting for {app}: {what}; status {:#?}\nlog:\n{log}",
+                "timed out waiting for {app}: {what}; status {:#?}",
                 store.app(app)
             );
         }

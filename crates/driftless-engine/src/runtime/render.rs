@@ -1,0 +1,76 @@
+//! Rendering a revision for an App: its snapshot, the path check, the
+//! substitution variables read from the cluster, and the cached render.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use driftless_api::App;
+use driftless_render::ObjectSet;
+use driftless_source::{Revision, SourceSpec};
+
+use super::clusters::{ClusterError, config_map, secret};
+use super::error::ReconcileError;
+use super::outcome::check_app_path;
+use super::sources::secret_namespace;
+use super::{Inner, lock, spec};
+
+impl Inner {
+    /// Snapshot and render of `revision` for `app`, cached by tree and options.
+    pub(crate) async fn render(
+        self: &Arc<Self>,
+        app: &App,
+        target: &driftless_kube::Target,
+        source_spec: SourceSpec,
+        revision: &Revision,
+    ) -> Result<Arc<ObjectSet>, ReconcileError> {
+        let snapshot = self.snapshot(source_spec, revision.clone()).await?;
+        lock(&self.snapshots).insert(app.name().to_owned(), snapshot.clone());
+        check_app_path(
+            &snapshot.dir,
+            &app.spec.path,
+            &revision.sha,
+            &app.spec.source_ref.name,
+        )?;
+        let vars = self
+            .substitutions(app, target)
+            .await
+            .map_err(ReconcileError::Substitution)?;
+        let mut opts = spec::render_options(app, &snapshot.dir, vars);
+        opts.limits = spec::render_limits(app, &self.render_bounds);
+        opts.worker = self.render_worker.clone();
+        let dir = snapshot.dir.join(app.spec.path.trim_start_matches('/'));
+        let inner = self.clone();
+        let tree = snapshot.tree.clone();
+        let rendered =
+            tokio::task::spawn_blocking(move || inner.renders.render_keyed(&tree, &dir, &opts))
+                .await
+                .map_err(ReconcileError::RenderTask)?;
+        rendered.map_err(|source| ReconcileError::Render {
+            path: app.spec.path.clone(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Variables for `${var}` substitution: those of the ConfigMaps, then of
+    /// the Secrets it names (later ones winning), then the App's own `vars`,
+    /// which win over both, as documented on `Substitutions::vars`.
+    async fn substitutions(
+        &self,
+        app: &App,
+        target: &driftless_kube::Target,
+    ) -> Result<Option<BTreeMap<String, String>>, ClusterError> {
+        let Some(subst) = &app.spec.substitutions else {
+            return Ok(None);
+        };
+        let namespace = secret_namespace(&app.metadata);
+        let mut vars = BTreeMap::new();
+        for r in &subst.from_config_map {
+            vars.extend(config_map(target, namespace, &r.name).await?);
+        }
+        for r in &subst.from_secret {
+            vars.extend(secret(target, namespace, &r.name).await?);
+        }
+        vars.extend(subst.vars.clone());
+        Ok(Some(vars))
+    }
+}
