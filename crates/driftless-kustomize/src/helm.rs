@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -11,6 +11,14 @@ use crate::loader::{Loader, parse_resources};
 use crate::origin::Origin;
 use crate::resource::Resource;
 use crate::{Error, Options};
+
+/// Runs the helm commands of a build in place of [`Command::output`], e.g.
+/// with a deadline and a memory limit. An error is reported as the cause
+/// of the failed `helm` run.
+pub trait HelmRunner: std::fmt::Debug + Send + Sync {
+    /// Runs `cmd` to its end and returns what it printed.
+    fn output(&self, cmd: Command) -> std::io::Result<Output>;
+}
 
 /// A private scratch directory, removed on drop: helm gets its own config,
 /// cache and data homes there so a build never reads or writes the user's
@@ -55,9 +63,14 @@ pub fn inflate(loader: &Loader, k: &Kustomization, opts: &Options) -> Result<Vec
         None => loader.root.join(home),
     };
     let scratch = scratch_dir()?;
+    let run = Helm {
+        runner: opts.helm_runner.as_deref(),
+        scratch: scratch.path(),
+        k,
+    };
     let mut out = Vec::new();
     for chart in charts {
-        let text = template(&helm, &chart_home, &chart, scratch.path(), loader, k)?;
+        let text = template(&helm, &chart_home, &chart, &run, loader)?;
         let origin = k.path.display().to_string();
         let mut resources = parse_resources(&text, Path::new(&origin))?;
         for r in &mut resources {
@@ -76,10 +89,10 @@ fn template(
     helm: &Path,
     chart_home: &Path,
     chart: &Value,
-    scratch: &Path,
+    run: &Helm<'_>,
     loader: &Loader,
-    k: &Kustomization,
 ) -> Result<String, Error> {
+    let (k, scratch) = (run.k, run.scratch);
     let s = |f: &str| chart.get(f).and_then(Value::as_str).unwrap_or("");
     let flag = |f: &str| chart.get(f).and_then(Value::as_bool).unwrap_or(false);
     let name = s("name");
@@ -87,7 +100,7 @@ fn template(
         return Err(Error::invalid(&k.path, "helmCharts entry without a name"));
     }
     let version = s("version");
-    let chart_dir = locate_chart(helm, chart_home, name, version, s("repo"), scratch, k)?;
+    let chart_dir = locate_chart(helm, chart_home, name, version, s("repo"), run)?;
     // helm follows links inside the chart by itself.
     if let Some(repo) = &loader.repository {
         crate::confine::check_tree(repo, &chart_dir)
@@ -150,7 +163,7 @@ fn template(
     {
         cmd.args(["--api-versions", api]);
     }
-    run(cmd, scratch, k, &format!("helm template {name}"))
+    run.run(cmd, &format!("helm template {name}"))
 }
 
 /// Finds the chart below `chart_home`, pulling it from `repo` when missing
@@ -161,9 +174,9 @@ fn locate_chart(
     name: &str,
     version: &str,
     repo: &str,
-    scratch: &Path,
-    k: &Kustomization,
+    run: &Helm<'_>,
 ) -> Result<PathBuf, Error> {
+    let k = run.k;
     let versioned = chart_home.join(format!("{name}-{version}")).join(name);
     if !version.is_empty() && versioned.join("Chart.yaml").is_file() {
         return Ok(versioned);
@@ -193,36 +206,44 @@ fn locate_chart(
     if !version.is_empty() {
         cmd.args(["--version", version]);
     }
-    run(cmd, scratch, k, &format!("helm pull {name}"))?;
+    run.run(cmd, &format!("helm pull {name}"))?;
     Ok(dest.join(name))
 }
 
-fn run(mut cmd: Command, scratch: &Path, k: &Kustomization, what: &str) -> Result<String, Error> {
-    for (var, sub) in [
-        ("HELM_CONFIG_HOME", "config"),
-        ("HELM_CACHE_HOME", "cache"),
-        ("HELM_DATA_HOME", "data"),
-    ] {
-        cmd.env(var, scratch.join(sub));
+/// How the helm commands of one build run: in `scratch`, through `runner`
+/// when there is one, failing with errors that name the kustomization `k`.
+struct Helm<'a> {
+    runner: Option<&'a dyn HelmRunner>,
+    scratch: &'a Path,
+    k: &'a Kustomization,
+}
+
+impl Helm<'_> {
+    fn run(&self, mut cmd: Command, what: &str) -> Result<String, Error> {
+        let k = self.k;
+        for (var, sub) in [
+            ("HELM_CONFIG_HOME", "config"),
+            ("HELM_CACHE_HOME", "cache"),
+            ("HELM_DATA_HOME", "data"),
+        ] {
+            cmd.env(var, self.scratch.join(sub));
+        }
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let output = match self.runner {
+            Some(runner) => runner.output(cmd),
+            None => cmd.output(),
+        }
+        .map_err(|e| Error::invalid(&k.path, format!("{what}: running {program}: {e}")))?;
+        if !output.status.success() {
+            return Err(Error::invalid(
+                &k.path,
+                format!(
+                    "{what} failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            ));
+        }
+        String::from_utf8(output.stdout)
+            .map_err(|_| Error::invalid(&k.path, format!("{what}: output is not UTF-8")))
     }
-    let output = cmd.output().map_err(|e| {
-        Error::invalid(
-            &k.path,
-            format!(
-                "{what}: running {}: {e}",
-                cmd.get_program().to_string_lossy()
-            ),
-        )
-    })?;
-    if !output.status.success() {
-        return Err(Error::invalid(
-            &k.path,
-            format!(
-                "{what} failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        ));
-    }
-    String::from_utf8(output.stdout)
-        .map_err(|_| Error::invalid(&k.path, format!("{what}: output is not UTF-8")))
 }

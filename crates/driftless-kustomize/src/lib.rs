@@ -33,6 +33,7 @@ pub use driftless_yaml as yaml;
 
 use std::path::{Path, PathBuf};
 
+pub use helm::HelmRunner;
 pub use kustomization::KustomizationError;
 pub use resource::{Gvk, ResId, Resource, ResourceList};
 pub use yaml::{LoadRestrictor, YamlError};
@@ -66,6 +67,9 @@ pub struct Options {
     /// patches, generator sources, ...); `None` (the default) bounds only
     /// each file, at [`yaml::MAX_INPUT_BYTES`].
     pub max_input_bytes: Option<u64>,
+    /// Runs the `helm` commands of `helmCharts:` (to bound their time and
+    /// memory); `None` (the default) runs them directly, as kustomize does.
+    pub helm_runner: Option<std::sync::Arc<dyn HelmRunner>>,
 }
 
 /// Errors from a build.

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use rustix::process::{Pid, Signal, kill_process};
 
-/// How much of a program's stderr is kept for messages (its end).
+/// How much of a program's stderr is kept for messages: its start (where
+/// Go and Rust name a fatal error before a long trace) and its end.
+const STDERR_HEAD_BYTES: usize = 4 * 1024;
 const STDERR_TAIL_BYTES: usize = 16 * 1024;
 
 /// How a bounded run ended.
@@ -21,7 +23,7 @@ pub(crate) enum Finished {
         status: ExitStatus,
         /// All it printed on stdout.
         stdout: Vec<u8>,
-        /// The end of what it printed on stderr.
+        /// What it printed on stderr: all of it, or its start and its end.
         stderr: String,
     },
     /// The deadline passed; the program was killed.
@@ -61,7 +63,7 @@ pub(crate) fn run(
         });
     }
     let out_reader = std::thread::spawn(move || read_capped(stdout, max_output, pid));
-    let err_reader = std::thread::spawn(move || read_tail(stderr));
+    let err_reader = std::thread::spawn(move || read_ends(stderr));
     std::thread::spawn(move || {
         let _ = events.send(child.wait());
     });
@@ -107,24 +109,40 @@ fn read_capped(stdout: Option<impl Read>, max: u64, pid: Pid) -> (Vec<u8>, bool)
     (buf, false)
 }
 
-/// Drains stderr, keeping its last [`STDERR_TAIL_BYTES`].
-fn read_tail(stderr: Option<impl Read>) -> String {
-    let mut kept = Vec::new();
+/// Drains stderr, keeping its first [`STDERR_HEAD_BYTES`] and its last
+/// [`STDERR_TAIL_BYTES`].
+fn read_ends(stderr: Option<impl Read>) -> String {
     let Some(mut stderr) = stderr else {
         return String::new();
     };
+    let mut head = Vec::new();
+    let mut tail = Vec::new();
+    let mut dropped = false;
     let mut chunk = [0u8; 8192];
     while let Ok(n) = stderr.read(&mut chunk) {
         if n == 0 {
             break;
         }
-        kept.extend_from_slice(&chunk[..n]);
-        if kept.len() > 2 * STDERR_TAIL_BYTES {
-            kept.drain(..kept.len() - STDERR_TAIL_BYTES);
+        let mut bytes = &chunk[..n];
+        if head.len() < STDERR_HEAD_BYTES {
+            let take = bytes.len().min(STDERR_HEAD_BYTES - head.len());
+            head.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+        tail.extend_from_slice(bytes);
+        if tail.len() > 2 * STDERR_TAIL_BYTES {
+            tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+            dropped = true;
         }
     }
-    let start = kept.len().saturating_sub(STDERR_TAIL_BYTES);
-    String::from_utf8_lossy(&kept[start..]).trim().to_string()
+    dropped |= tail.len() > STDERR_TAIL_BYTES;
+    let tail = &tail[tail.len().saturating_sub(STDERR_TAIL_BYTES)..];
+    let mut text = String::from_utf8_lossy(&head).into_owned();
+    if dropped {
+        text.push_str("\n[...]\n");
+    }
+    text.push_str(&String::from_utf8_lossy(tail));
+    text.trim().to_string()
 }
 
 #[cfg(test)]
@@ -152,6 +170,27 @@ mod tests {
             matches!(end, Finished::OutputTooLarge { read } if read == (1 << 20) + 1),
             "{end:?}"
         );
+    }
+
+    #[test]
+    fn a_long_stderr_keeps_its_start_and_its_end() {
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "echo 'fatal error: first line' >&2; yes filler | head -c 100000 >&2; echo last >&2",
+        ]);
+        let end = run(&mut cmd, Vec::new(), Duration::from_secs(30), 1024).expect("runs");
+        let Finished::Exited { stderr, .. } = end else {
+            panic!("expected an exit, got {end:?}");
+        };
+        assert!(
+            stderr.starts_with("fatal error: first line"),
+            "{}",
+            &stderr[..40]
+        );
+        assert!(stderr.contains("\n[...]\n"));
+        assert!(stderr.ends_with("last"));
+        assert!(stderr.len() < 21 * 1024, "{} bytes kept", stderr.len());
     }
 
     #[test]

@@ -5,10 +5,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::child::{self, Finished};
+use crate::helm_run::{self, HelmExit, HelmRunError};
 use crate::limits::{LimitError, RenderLimits, shown_dir};
 use crate::objects::{Rendered, expand_lists};
 use crate::paths::{self, PathError};
+use crate::worker::RenderWorker;
 
 /// Settings for `helm template`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -113,12 +114,14 @@ pub fn helm_command(opts: &HelmOptions) -> PathBuf {
 }
 
 /// Renders the chart in `chart` (canonical, inside the canonical `root`);
-/// helm is killed at the time limit or once its output passes the byte limit.
+/// helm is killed at the time limit or once its output passes the byte limit
+/// and, started through `worker`, limited in memory.
 pub fn render(
     root: &Path,
     chart: &Path,
     opts: &HelmOptions,
     limits: &RenderLimits,
+    worker: Option<&RenderWorker>,
 ) -> Result<Vec<Rendered>, HelmError> {
     // helm follows symlinks in the chart by itself, so refuse escaping ones first.
     paths::check_tree(root, chart)?;
@@ -175,36 +178,22 @@ pub fn render(
         cmd.env(var, scratch.path().join(sub));
     }
     let what = format!("helm template {}", shown_dir(root, chart));
-    let end = child::run(&mut cmd, Vec::new(), limits.timeout, limits.max_input_bytes).map_err(
-        |source| HelmError::Spawn {
-            command: command.display().to_string(),
-            chart: chart.to_path_buf(),
-            source,
-        },
-    )?;
+    let end = helm_run::run(&mut cmd, worker, limits, &what, &shown_dir(root, chart));
     let stdout = match end {
-        Finished::Exited { status, stdout, .. } if status.success() => stdout,
-        Finished::Exited { stderr, .. } => {
+        Ok(HelmExit { status, stdout, .. }) if status.success() => stdout,
+        Ok(HelmExit { stderr, .. }) => {
             return Err(HelmError::Failed {
                 chart: chart.to_path_buf(),
                 stderr,
             });
         }
-        Finished::TimedOut => {
-            return Err(LimitError::Time {
-                what,
-                limit: limits.timeout,
-            }
-            .into());
-        }
-        Finished::OutputTooLarge { read } => {
-            return Err(LimitError::Input {
-                what: shown_dir(root, chart),
-                at: format!("the output of {what}"),
-                total: read,
-                limit: limits.max_input_bytes,
-            }
-            .into());
+        Err(HelmRunError::Limit(e)) => return Err(e.into()),
+        Err(HelmRunError::Spawn(source)) => {
+            return Err(HelmError::Spawn {
+                command: command.display().to_string(),
+                chart: chart.to_path_buf(),
+                source,
+            });
         }
     };
     let text = String::from_utf8_lossy(&stdout);

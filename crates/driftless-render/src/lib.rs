@@ -13,6 +13,7 @@
 mod cache;
 mod child;
 mod helm;
+mod helm_run;
 #[cfg(feature = "jsonnet")]
 mod jsonnet;
 mod limits;
@@ -119,9 +120,12 @@ pub fn render(dir: &Path, opts: &RenderOptions) -> Result<ObjectSet, Error> {
         None => detect(&dir)?,
     };
     let items = match kind {
-        RenderKind::Kustomize => kustomize(&root, &dir, &opts.kustomize, &opts.limits)?,
+        RenderKind::Kustomize => kustomize(&root, &dir, opts)?,
         RenderKind::Plain => plain::render(&root, &dir, &opts.plain, &opts.limits)?,
-        RenderKind::Helm => helm::render(&root, &dir, &opts.helm, &opts.limits)?,
+        RenderKind::Helm => {
+            let worker = opts.worker.as_ref();
+            helm::render(&root, &dir, &opts.helm, &opts.limits, worker)?
+        }
         #[cfg(feature = "jsonnet")]
         RenderKind::Jsonnet => {
             let worker = opts.worker.as_ref();
@@ -160,17 +164,19 @@ fn resolve_dirs(dir: &Path, root: &Path) -> Result<(PathBuf, PathBuf), Error> {
     Ok((root, real_dir))
 }
 
-/// Builds the kustomization in `dir`, reading nothing outside `root`.
-fn kustomize(
-    root: &Path,
-    dir: &Path,
-    opts: &driftless_kustomize::Options,
-    limits: &RenderLimits,
-) -> Result<Vec<Rendered>, Error> {
+/// Builds the kustomization in `dir`, reading nothing outside `root`, its
+/// `helmCharts:` rendered by helm within the render's bounds.
+fn kustomize(root: &Path, dir: &Path, opts: &RenderOptions) -> Result<Vec<Rendered>, Error> {
+    let helm = helm_run::BoundedHelm {
+        worker: opts.worker.clone(),
+        limits: opts.limits.clone(),
+        dir: limits::shown_dir(root, dir),
+    };
     let opts = driftless_kustomize::Options {
         repository_root: Some(root.to_path_buf()),
-        max_input_bytes: Some(limits.max_input_bytes),
-        ..opts.clone()
+        max_input_bytes: Some(opts.limits.max_input_bytes),
+        helm_runner: Some(std::sync::Arc::new(helm)),
+        ..opts.kustomize.clone()
     };
     let list = driftless_kustomize::build(dir, &opts).map_err(|source| Error::Kustomize {
         dir: dir.to_path_buf(),

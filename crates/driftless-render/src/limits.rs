@@ -11,7 +11,7 @@ use std::time::Duration;
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 * MIB;
 /// Objects one render may produce by default.
 pub const DEFAULT_MAX_OBJECTS: usize = 10_000;
-/// Memory of the Jsonnet worker process by default.
+/// Memory of the Jsonnet worker process and of helm by default.
 pub const DEFAULT_MAX_MEMORY: u64 = 1024 * MIB;
 /// Wall-clock time of a Jsonnet evaluation or a helm run by default (the
 /// default `timeout` of an App).
@@ -27,7 +27,8 @@ pub struct RenderLimits {
     pub max_input_bytes: u64,
     /// Objects a render may produce.
     pub max_objects: usize,
-    /// Heap memory of the Jsonnet worker process (needs a [`crate::RenderWorker`]).
+    /// Memory of the Jsonnet worker process and of helm (both need a
+    /// [`crate::RenderWorker`]).
     pub max_memory: u64,
     /// Wall-clock time of a Jsonnet worker or a `helm template` run.
     pub timeout: Duration,

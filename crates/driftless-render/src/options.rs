@@ -77,8 +77,10 @@ pub struct RenderOptions {
     /// Resource bounds; not part of the cache key, as they never change a
     /// successful render.
     pub limits: RenderLimits,
-    /// Where Jsonnet is evaluated under the memory and time limits; `None`
-    /// evaluates in this process, bounded only in output size.
+    /// Where Jsonnet is evaluated under the memory and time limits, and
+    /// through which helm starts with its memory limited; `None` evaluates
+    /// Jsonnet in this process, bounded only in output size, and runs helm
+    /// bounded only in time and output.
     pub worker: Option<RenderWorker>,
 }
 

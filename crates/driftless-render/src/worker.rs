@@ -4,14 +4,18 @@
 //! concatenation can ask for gigabytes at once, and a thread cannot be
 //! stopped), and a dead worker frees all it allocated.
 //!
-//! Only Jsonnet goes through the worker: it is the one Turing-complete
-//! language evaluated in process. Plain manifests and kustomize only read
-//! files, so the byte cap bounds them; helm is a program of its own that
-//! runs under the same deadline and output cap.
+//! Jsonnet is the one Turing-complete language evaluated here. Plain
+//! manifests and kustomize only read files, so the byte cap bounds them.
+//! helm (Go templates can allocate without bound too) is started through
+//! the worker, below, so that its memory is limited as well.
 //!
 //! The protocol: the parent writes one JSON request on the worker's stdin;
 //! the worker prints the evaluated JSON and exits 0, or prints the Jsonnet
 //! error and exits with [`EVAL_FAILED`]. Any other end is a crash.
+//!
+//! A request with `exec` instead makes the worker limit its memory and then
+//! become that program (helm), which keeps the limit: a program of its own
+//! is bounded without code that runs between `fork` and `exec`.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -188,15 +192,53 @@ fn encode(job: &JsonnetJob, limits: &RenderLimits) -> Result<String, String> {
     .to_string())
 }
 
-/// A decoded request: the job and the worker's own limits.
+/// A decoded request: what to do, and the worker's own limits.
 struct Request {
-    job: JsonnetJob,
-    max_memory: u64,
+    work: Work,
+    /// Bytes of data segment (heap and anonymous mappings) allowed.
+    max_data: u64,
     cpu_seconds: u64,
+}
+
+/// What a worker does once limited.
+enum Work {
+    /// Evaluate Jsonnet.
+    Jsonnet(JsonnetJob),
+    /// Become this program with these arguments.
+    Exec(PathBuf, Vec<String>),
+}
+
+/// The request that makes a worker run `program` with `args` in a data
+/// segment of `max_memory` bytes.
+pub(crate) fn encode_exec(program: &str, args: &[String], max_memory: u64) -> String {
+    json!({
+        "exec": {"program": program, "args": args},
+        "maxMemory": max_memory,
+    })
+    .to_string()
 }
 
 fn decode(text: &str) -> Result<Request, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("bad request: {e}"))?;
+    if let Some(exec) = v.get("exec") {
+        let program = exec["program"]
+            .as_str()
+            .ok_or("bad request: exec.program is missing")?;
+        let args = exec["args"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Ok(Request {
+            work: Work::Exec(PathBuf::from(program), args),
+            max_data: v["maxMemory"].as_u64().unwrap_or(0),
+            cpu_seconds: 0,
+        });
+    }
     let text_of = |key: &str| {
         v[key]
             .as_str()
@@ -230,22 +272,27 @@ fn decode(text: &str) -> Result<Request, String> {
         tla_vars: map_of("tlaVars"),
         tla_code: map_of("tlaCode"),
     };
+    // The evaluator's native stack counts in the data segment too.
+    let max_data = match v["maxMemory"].as_u64().unwrap_or(0) {
+        0 => 0,
+        heap => heap.saturating_add(EVAL_STACK_BYTES as u64),
+    };
     Ok(Request {
-        job: JsonnetJob {
+        work: Work::Jsonnet(JsonnetJob {
             root: text_of("root")?.into(),
             main: text_of("main")?.into(),
             lib_paths,
             opts,
-        },
-        max_memory: v["maxMemory"].as_u64().unwrap_or(0),
+        }),
+        max_data,
         cpu_seconds: v["cpuSeconds"].as_u64().unwrap_or(0),
     })
 }
 
-/// Limits this process before it evaluates anything: heap (with the
-/// evaluator's stack) and CPU seconds, soft and hard alike so the program
-/// cannot raise them; it also dies with its parent.
-fn limit_self(max_memory: u64, cpu_seconds: u64) -> Result<(), String> {
+/// Limits this process before it evaluates anything: data segment and CPU
+/// seconds, soft and hard alike so the program cannot raise them; it also
+/// dies with its parent. All of it carries over an `exec`.
+fn limit_self(max_data: u64, cpu_seconds: u64) -> Result<(), String> {
     use rustix::process::{Resource, Rlimit, setrlimit};
     let set = |resource, value: u64| {
         setrlimit(
@@ -257,11 +304,8 @@ fn limit_self(max_memory: u64, cpu_seconds: u64) -> Result<(), String> {
         )
         .map_err(|e| format!("setting {resource:?} limit: {e}"))
     };
-    if max_memory > 0 {
-        set(
-            Resource::Data,
-            max_memory.saturating_add(EVAL_STACK_BYTES as u64),
-        )?;
+    if max_data > 0 {
+        set(Resource::Data, max_data)?;
     }
     if cpu_seconds > 0 {
         set(Resource::Cpu, cpu_seconds)?;
@@ -279,7 +323,7 @@ pub fn run_worker() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let request = match decode(&text).and_then(|r| {
-        limit_self(r.max_memory, r.cpu_seconds)?;
+        limit_self(r.max_data, r.cpu_seconds)?;
         Ok(r)
     }) {
         Ok(request) => request,
@@ -288,7 +332,17 @@ pub fn run_worker() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (code, out) = match evaluate_job(request.job) {
+    let job = match request.work {
+        Work::Jsonnet(job) => job,
+        Work::Exec(program, args) => {
+            use std::os::unix::process::CommandExt as _;
+            // Returns only when the program could not be started.
+            let e = Command::new(&program).args(&args).exec();
+            eprintln!("render worker: running {}: {e}", program.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let (code, out) = match evaluate_job(job) {
         Ok(json) => (ExitCode::SUCCESS, json),
         Err(message) => (ExitCode::from(EVAL_FAILED), message),
     };

@@ -2,6 +2,7 @@
 
 mod cache;
 mod helm;
+mod helm_limits;
 #[cfg(feature = "jsonnet")]
 mod jsonnet;
 #[cfg(feature = "jsonnet")]

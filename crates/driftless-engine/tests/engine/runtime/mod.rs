@@ -4,6 +4,7 @@ mod adopt;
 mod metrics;
 mod status;
 mod support;
+mod watch_log;
 
 use std::time::Duration;
 
