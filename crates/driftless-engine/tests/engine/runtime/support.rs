@@ -63,11 +63,38 @@ pub struct Running {
     pub engine: Engine,
 }
 
-/// Starts an engine on `config_path`; its log goes to stderr.
+/// Every log line of this test binary so far (all tests share one log).
+static LOGGED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The log lines written so far, by every test's engine.
+pub fn logged() -> Vec<String> {
+    LOGGED.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Writes log output to stderr and keeps each line for [`logged`].
+struct Tee;
+
+impl std::io::Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        LOGGED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(text.lines().map(str::to_owned));
+        std::io::stderr().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Starts an engine on `config_path`; its log goes to stderr and [`logged`].
 pub fn start(config_path: &Path, data_dir: &Path) -> Running {
     // The first test installs the log for all; the others find it there.
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| Tee)
+        .with_ansi(false)
         .with_max_level(tracing::Level::INFO)
         .try_init();
     let config = driftless_api::load_config(config_path).expect("valid config");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use driftless_testenv::shared;
 
-use super::support::{Repo, app, applied, config, config_map, kubectl, start, wait_status};
+use super::support::{Repo, app, applied, config, config_map, kubectl, logged, start, wait_status};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -85,20 +85,14 @@ async fn a_watch_rbac_forbids_is_logged_with_cluster_kind_and_cause() {
     let prefix = "Cluster write-only: drift watching ConfigMap v1: list: ";
     let deadline = std::time::Instant::now() + WAIT;
     let line = loop {
-        let found = running
-            .log
-            .lock()
-            .expect("log")
-            .iter()
-            .find(|l| l.starts_with(prefix))
-            .cloned();
+        let found = logged().into_iter().find(|l| l.contains(prefix));
         if let Some(line) = found {
             break line;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "no watch failure logged:\n{}",
-            running.log.lock().expect("log").join("\n")
+            logged().join("\n")
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
