@@ -3,8 +3,9 @@
 //! (prune, self-heal, force, wait, dependencies, impersonation, suspend).
 //! One serve process covers them all, over two commits.
 //!
-//! Jsonnet Apps that ask for unbounded memory or time fail alone, naming
-//! the bound, while every other App syncs.
+//! Jsonnet Apps that ask for unbounded memory or time, and a Helm chart
+//! whose templates ask for unbounded memory, fail alone, naming the bound,
+//! while every other App syncs.
 //! `interval` is set on an App but not checked: an App without `selfHeal`
 //! does not re-create an object deleted by hand at its next interval
 //! (its unchanged render is not re-applied).
@@ -30,6 +31,17 @@ data:
   size: {{ .Values.size | quote }}
   tier: {{ .Values.tier | quote }}
   releaseNamespace: {{ .Release.Namespace | quote }}
+"#;
+
+/// A chart doubling a string 28 times (4 GiB) while keeping only its length.
+const GROWING_TEMPLATE: &str = r#"{{- $s := "xxxxxxxxxxxxxxxx" }}
+{{- range until 28 }}{{ $s = printf "%s%s" $s $s }}{{ end }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: grown
+data:
+  length: {{ len $s | quote }}
 "#;
 
 // `naming.libsonnet` is found through `libPaths` (relative to the source root).
@@ -89,6 +101,8 @@ fn write_first_commit(repo: &Repo) {
         "spin/main.jsonnet",
         "local sum = std.foldl(function(acc, i) acc + i, std.range(0, 2000000000), 0);\n[{kind: 'ConfigMap', apiVersion: 'v1', metadata: {name: 'spin'}, data: {v: std.toString(sum)}}]\n",
     );
+    repo.write("helmbomb/Chart.yaml", CHART);
+    repo.write("helmbomb/templates/cm.yaml", GROWING_TEMPLATE);
     repo.write("jsonnet/app/app.jsonnet", JSONNET_MAIN);
     repo.write("jsonnet/lib/naming.libsonnet", "{ prefix:: 'lib' }\n");
     repo.write("plain/a.yaml", &cm("plain-a", "1", false));
@@ -209,6 +223,7 @@ spec:
     add("suspended", "suspended", "  suspend: true");
     add("bomb", "bomb", "  render: {kind: jsonnet}");
     add("spin", "spin", "  render: {kind: jsonnet}\n  timeout: 3s");
+    add("helmbomb", "helmbomb", "  render: {kind: helm}");
     out
 }
 
@@ -436,7 +451,17 @@ async fn every_render_and_apply_option_works_under_serve() {
         )
         .await;
     assert!(spin["lastApplied"].is_null(), "{spin}");
+    let helm_bomb = serve
+        .wait_app(
+            &n("helmbomb"),
+            WAIT,
+            "memory bound of helm",
+            error_contains("helm template helmbomb exceeded the memory limit of 1 GiB"),
+        )
+        .await;
+    assert!(helm_bomb["lastApplied"].is_null(), "{helm_bomb}");
     assert!(config_map(&ns, "bomb").is_none() && config_map(&ns, "spin").is_none());
+    assert!(config_map(&ns, "grown").is_none());
 
     // Self-heal reverts a hand edit.
     for base in [
