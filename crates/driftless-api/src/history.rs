@@ -1,5 +1,5 @@
-//! What driftless remembers of the past: the sync history of each App and the
-//! audit log of drift and adoptions. The engine's store keeps these records,
+//! What driftless remembers of the past: the sync history of each App, the
+//! audit log of drift and adoptions, and the operations people asked for. The engine's store keeps these records,
 //! the REST API sends them and the command-line client reads them.
 //!
 //! Stores written before these types lived here kept times as integer
@@ -165,6 +165,60 @@ pub struct AuditEvent {
     pub manager: Option<String>,
     /// What driftless did.
     pub action: DriftAction,
+}
+
+/// A user action on an App.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OperationKind {
+    /// Reconcile now.
+    Sync,
+    /// Stop reconciling.
+    Suspend,
+    /// Reconcile again, following the source.
+    Resume,
+    /// Pin an earlier successful revision.
+    Rollback,
+}
+
+impl OperationKind {
+    /// The lower-case name used in the API's paths and the CLI's commands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sync => "sync",
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
+/// One operation someone asked of an App through the API, with who asked
+/// and what came of it: the audit log of mutations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    /// Identifier, assigned by the store, increasing across all Apps.
+    pub id: u64,
+    /// When the request was handled.
+    pub time: Time,
+    /// App name.
+    pub app: String,
+    /// What was asked.
+    pub operation: OperationKind,
+    /// Who asked: the name of the API token sent (`apiToken` for the
+    /// server's single `apiToken`).
+    pub by: String,
+    /// Rollback target as given (a SHA prefix); absent for `previous`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Revision a rollback pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<Revision>,
+    /// Why the engine did not do it (suspended, no rollback target, ...);
+    /// absent when it was done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[cfg(test)]

@@ -26,11 +26,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Show the Apps of a running server: a table of all, or one App in detail.
     Status(StatusArgs),
-    /// List an App's syncs, newest first: time, commit, author, subject, trigger, result.
+    /// List an App's syncs, newest first: time, commit, author, subject, trigger, result;
+    /// with --operations, the syncs, suspends, resumes and rollbacks people asked for.
     History(HistoryArgs),
     /// Drift seen on an App's objects, newest first: which fields changed, who changed
     /// them, and whether they were reverted.
-    Drift(HistoryArgs),
+    Drift(ListArgs),
     /// Reconcile an App now; with --wait, until the sync ends (exit 1 unless it succeeds).
     Sync(SyncArgs),
     /// Stop reconciling an App (no sync, no self-heal) until it is resumed.
@@ -320,9 +321,20 @@ pub struct StatusArgs {
 /// Arguments of `driftless history`.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// List the audit log of operations instead: each sync, suspend, resume and
+    /// rollback asked through the API, when, by which token, and what came of it.
+    #[arg(long)]
+    pub operations: bool,
+}
+
+/// Arguments of the commands that list an App's past, newest first.
+#[derive(Debug, Args)]
+pub struct ListArgs {
     /// The App.
     pub app: String,
-    /// Most syncs to list (the server caps it at 1000).
+    /// Most entries to list (the server caps it at 1000).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,
     #[command(flatten)]

@@ -12,7 +12,7 @@ use driftless_api::history::{SyncRecord, SyncResult, SyncTrigger};
 use driftless_api::status::{AppStatus, Named};
 
 use crate::args::{
-    AppArgs, HistoryArgs, RollbackArgs, ServerArgs, StatusArgs, SummaryOutput, SyncArgs,
+    AppArgs, HistoryArgs, ListArgs, RollbackArgs, ServerArgs, StatusArgs, SummaryOutput, SyncArgs,
 };
 use crate::exit::{Failure, Outcome};
 use client::{Action, Client, RemoteError};
@@ -57,8 +57,13 @@ pub fn status(args: &StatusArgs) -> Outcome {
     Ok(0)
 }
 
-/// `driftless history APP`: one line per sync, newest first.
+/// `driftless history APP`: one line per sync, newest first; with `--operations`,
+/// one line per operation asked through the API.
 pub fn history(args: &HistoryArgs) -> Outcome {
+    if args.operations {
+        return operations(&args.list);
+    }
+    let args = &args.list;
     let client = connect(&args.server)?;
     let records = run(client.history(&args.app, args.limit))?;
     show(args.server.output, &records, |records| {
@@ -71,8 +76,22 @@ pub fn history(args: &HistoryArgs) -> Outcome {
     Ok(0)
 }
 
+/// `driftless history APP --operations`: the audit log of mutations, newest first.
+fn operations(args: &ListArgs) -> Outcome {
+    let client = connect(&args.server)?;
+    let operations = run(client.operations(&args.app, args.limit))?;
+    show(args.server.output, &operations, |operations| {
+        if operations.is_empty() {
+            format!("no operations asked of app {} yet\n", args.app)
+        } else {
+            view::operation_lines(operations)
+        }
+    })?;
+    Ok(0)
+}
+
 /// `driftless drift APP`: one line per drift event, newest first.
-pub fn drift(args: &HistoryArgs) -> Outcome {
+pub fn drift(args: &ListArgs) -> Outcome {
     let client = connect(&args.server)?;
     let events = run(client.drift(&args.app, args.limit))?;
     show(args.server.output, &events, |events| {

@@ -1,8 +1,13 @@
 //! User actions on Apps (sync, suspend, resume, rollback), behind a trait the API server
-//! calls, implemented over the store and the work queue.
+//! calls, implemented over the store and the work queue. Every action on a known App is
+//! written to the audit log of operations with who asked and what came of it.
+
+use driftless_api::Time;
 
 use crate::queue::{QueueError, WorkQueue};
-use crate::store::{AppStatus, Revision, Store, StoreError, SyncResult, SyncTrigger};
+use crate::store::{
+    AppStatus, Operation, OperationKind, Revision, Store, StoreError, SyncResult, SyncTrigger,
+};
 
 /// How many history entries a rollback searches for its target.
 const ROLLBACK_SEARCH: usize = 1000;
@@ -38,17 +43,18 @@ pub enum ControlError {
     Queue(#[from] QueueError),
 }
 
-/// What the API server may ask the engine to do to an App.
+/// What the API server may ask the engine to do to an App. `by` names who asks
+/// (an API token's name); the audit log of operations records it.
 pub trait AppControl: Send + Sync {
     /// Reconciles the App now.
-    fn sync(&self, app: &str) -> Result<AppStatus, ControlError>;
+    fn sync(&self, app: &str, by: &str) -> Result<AppStatus, ControlError>;
     /// Stops reconciling the App until resumed.
-    fn suspend(&self, app: &str) -> Result<AppStatus, ControlError>;
+    fn suspend(&self, app: &str, by: &str) -> Result<AppStatus, ControlError>;
     /// Reconciles the App again, following its source (clears a rollback pin).
-    fn resume(&self, app: &str) -> Result<AppStatus, ControlError>;
+    fn resume(&self, app: &str, by: &str) -> Result<AppStatus, ControlError>;
     /// Pins the App to an earlier successfully synced revision (`to` is a SHA prefix;
     /// `None` picks the newest successful revision before the live one) and syncs it.
-    fn rollback(&self, app: &str, to: Option<&str>) -> Result<AppStatus, ControlError>;
+    fn rollback(&self, app: &str, to: Option<&str>, by: &str) -> Result<AppStatus, ControlError>;
 }
 
 /// [`AppControl`] over the state store and the work queue: flags live in the store, runs
@@ -72,10 +78,38 @@ impl EngineControl {
                 app: app.to_owned(),
             })
     }
-}
 
-impl AppControl for EngineControl {
-    fn sync(&self, app: &str) -> Result<AppStatus, ControlError> {
+    /// Writes `outcome` of `operation` on `app` to the audit log and passes it on.
+    /// An unknown App is not recorded: a caller cannot fill the log with names.
+    fn audited(
+        &self,
+        app: &str,
+        by: &str,
+        operation: OperationKind,
+        target: Option<&str>,
+        outcome: Result<AppStatus, ControlError>,
+    ) -> Result<AppStatus, ControlError> {
+        if matches!(outcome, Err(ControlError::UnknownApp { .. })) {
+            return outcome;
+        }
+        let revision = match (&outcome, operation) {
+            (Ok(status), OperationKind::Rollback) => status.pinned.clone(),
+            _ => None,
+        };
+        self.store.record_operation(Operation {
+            id: 0,
+            time: Time::now(),
+            app: app.to_owned(),
+            operation,
+            by: by.to_owned(),
+            target: target.map(str::to_owned),
+            revision,
+            error: outcome.as_ref().err().map(ToString::to_string),
+        })?;
+        outcome
+    }
+
+    fn do_sync(&self, app: &str) -> Result<AppStatus, ControlError> {
         let status = self.existing(app)?;
         if status.suspended {
             return Err(ControlError::Suspended {
@@ -86,7 +120,7 @@ impl AppControl for EngineControl {
         Ok(status)
     }
 
-    fn suspend(&self, app: &str) -> Result<AppStatus, ControlError> {
+    fn do_suspend(&self, app: &str) -> Result<AppStatus, ControlError> {
         self.existing(app)?;
         let status = self.store.update_app(app, |s| s.suspended = true)?;
         // The worker sees the flag and stops self-heal at once.
@@ -94,7 +128,7 @@ impl AppControl for EngineControl {
         Ok(status)
     }
 
-    fn resume(&self, app: &str) -> Result<AppStatus, ControlError> {
+    fn do_resume(&self, app: &str) -> Result<AppStatus, ControlError> {
         self.existing(app)?;
         let status = self.store.update_app(app, |s| {
             s.suspended = false;
@@ -104,7 +138,7 @@ impl AppControl for EngineControl {
         Ok(status)
     }
 
-    fn rollback(&self, app: &str, to: Option<&str>) -> Result<AppStatus, ControlError> {
+    fn do_rollback(&self, app: &str, to: Option<&str>) -> Result<AppStatus, ControlError> {
         let status = self.existing(app)?;
         let live = status.last_applied.as_ref().map(|r| r.sha.as_str());
         let target: Option<Revision> = self
@@ -128,5 +162,24 @@ impl AppControl for EngineControl {
         // A rollback is urgent: do not let it wait behind a health check of the bad revision.
         self.queue.preempt(app, SyncTrigger::Rollback)?;
         Ok(status)
+    }
+}
+
+impl AppControl for EngineControl {
+    fn sync(&self, app: &str, by: &str) -> Result<AppStatus, ControlError> {
+        self.audited(app, by, OperationKind::Sync, None, self.do_sync(app))
+    }
+
+    fn suspend(&self, app: &str, by: &str) -> Result<AppStatus, ControlError> {
+        self.audited(app, by, OperationKind::Suspend, None, self.do_suspend(app))
+    }
+
+    fn resume(&self, app: &str, by: &str) -> Result<AppStatus, ControlError> {
+        self.audited(app, by, OperationKind::Resume, None, self.do_resume(app))
+    }
+
+    fn rollback(&self, app: &str, to: Option<&str>, by: &str) -> Result<AppStatus, ControlError> {
+        let outcome = self.do_rollback(app, to);
+        self.audited(app, by, OperationKind::Rollback, to, outcome)
     }
 }

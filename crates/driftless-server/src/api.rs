@@ -6,9 +6,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use driftless_api::Role;
-use driftless_api::history::{AuditEvent, SyncRecord};
+use driftless_api::history::{AuditEvent, Operation, OperationKind, SyncRecord};
 use driftless_api::status::{AppStatus, ClusterStatus, GitSourceStatus, Named};
 use driftless_engine::control::ControlError;
+use driftless_engine::store::{Store, StoreError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -87,24 +88,33 @@ pub(crate) fn routes() -> Vec<Route> {
                 .json::<Vec<AuditEvent>>(200, "Audit events")
                 .error(404, "No such App"),
         ),
+        Route::get(
+            "/api/v1/apps/{name}/operations",
+            get(operations),
+            app("The audit log of mutations: each sync, suspend, resume and rollback asked of the App, with the token that asked and what came of it, newest first")
+                .read()
+                .query::<HistoryQuery>()
+                .json::<Vec<Operation>>(200, "Operations")
+                .error(404, "No such App"),
+        ),
         Route::post(
             "/api/v1/apps/{name}/sync",
-            action(Action::Sync),
+            action(OperationKind::Sync),
             act("Reconcile the App now"),
         ),
         Route::post(
             "/api/v1/apps/{name}/suspend",
-            action(Action::Suspend),
+            action(OperationKind::Suspend),
             act("Stop reconciling the App"),
         ),
         Route::post(
             "/api/v1/apps/{name}/resume",
-            action(Action::Resume),
+            action(OperationKind::Resume),
             act("Reconcile the App again, following its source"),
         ),
         Route::post(
             "/api/v1/apps/{name}/rollback",
-            action(Action::Rollback),
+            action(OperationKind::Rollback),
             act("Pin the App to an earlier successful revision").query::<ActionQuery>(),
         ),
     ]
@@ -150,59 +160,53 @@ struct HistoryQuery {
 }
 
 async fn history(
+    state: State<ServerState>,
+    name: Path<String>,
+    q: Query<HistoryQuery>,
+) -> Response {
+    app_log(state, name, q, |store, app, limit| {
+        store.history(app, limit)
+    })
+    .await
+}
+
+async fn events(state: State<ServerState>, name: Path<String>, q: Query<HistoryQuery>) -> Response {
+    app_log(state, name, q, |store, app, limit| {
+        store.audit(Some(app), limit)
+    })
+    .await
+}
+
+async fn operations(
+    state: State<ServerState>,
+    name: Path<String>,
+    q: Query<HistoryQuery>,
+) -> Response {
+    app_log(state, name, q, Store::operations).await
+}
+
+/// The newest `?limit` entries `read` finds for a known App; 404 for an unknown one.
+async fn app_log<T: serde::Serialize + Send + 'static>(
     State(state): State<ServerState>,
     Path(name): Path<String>,
     Query(q): Query<HistoryQuery>,
+    read: fn(&Store, &str, usize) -> Result<T, StoreError>,
 ) -> Response {
     let limit = q.limit.unwrap_or(DEFAULT_HISTORY).min(MAX_HISTORY);
     let work = move || {
         if state.store.app(&name)?.is_none() {
             return Err(ControlError::UnknownApp { app: name });
         }
-        Ok(state.store.history(&name, limit)?)
+        Ok(read(&state.store, &name, limit)?)
     };
     blocking(work, control_status).await
 }
 
-async fn events(
-    State(state): State<ServerState>,
-    Path(name): Path<String>,
-    Query(q): Query<HistoryQuery>,
-) -> Response {
-    let limit = q.limit.unwrap_or(DEFAULT_HISTORY).min(MAX_HISTORY);
-    let work = move || {
-        if state.store.app(&name)?.is_none() {
-            return Err(ControlError::UnknownApp { app: name });
-        }
-        Ok(state.store.audit(Some(&name), limit)?)
-    };
-    blocking(work, control_status).await
-}
-
-#[derive(Clone, Copy)]
-enum Action {
-    Sync,
-    Suspend,
-    Resume,
-    Rollback,
-}
-
-impl Action {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Sync => "sync",
-            Self::Suspend => "suspend",
-            Self::Resume => "resume",
-            Self::Rollback => "rollback",
-        }
-    }
-
-    /// `operate` makes an App follow Git; holding it away from Git's head needs `admin`.
-    fn role(self) -> Role {
-        match self {
-            Self::Sync | Self::Resume => Role::Operate,
-            Self::Suspend | Self::Rollback => Role::Admin,
-        }
+/// `operate` makes an App follow Git; holding it away from Git's head needs `admin`.
+fn role(operation: OperationKind) -> Role {
+    match operation {
+        OperationKind::Sync | OperationKind::Resume => Role::Operate,
+        OperationKind::Suspend | OperationKind::Rollback => Role::Admin,
     }
 }
 
@@ -213,7 +217,7 @@ struct ActionQuery {
     to: Option<String>,
 }
 
-fn action(action: Action) -> MethodRouter<ServerState> {
+fn action(action: OperationKind) -> MethodRouter<ServerState> {
     post(
         move |state: State<ServerState>,
               headers: HeaderMap,
@@ -227,19 +231,25 @@ async fn act(
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<ActionQuery>,
-    action: Action,
+    action: OperationKind,
 ) -> Response {
-    let what = action.name();
-    if let Err(refusal) = state.access.authorize(&headers, action.role(), what) {
-        return refusal.into_response();
-    }
+    let what = action.as_str();
+    let caller = match state.access.authorize(&headers, role(action), what) {
+        Ok(caller) => caller,
+        Err(refusal) => {
+            tracing::warn!(app = %name, operation = %what, "API refused: {refusal}");
+            return refusal.into_response();
+        }
+    };
+    let by = caller.name().to_owned();
+    tracing::info!(app = %name, operation = %what, by = %by, "API operation");
     let control = state.control.clone();
     let work = move || {
         let status = match action {
-            Action::Sync => control.sync(&name),
-            Action::Suspend => control.suspend(&name),
-            Action::Resume => control.resume(&name),
-            Action::Rollback => control.rollback(&name, q.to.as_deref()),
+            OperationKind::Sync => control.sync(&name, &by),
+            OperationKind::Suspend => control.suspend(&name, &by),
+            OperationKind::Resume => control.resume(&name, &by),
+            OperationKind::Rollback => control.rollback(&name, q.to.as_deref(), &by),
         }?;
         Ok::<_, ControlError>(Named::new(name, status))
     };

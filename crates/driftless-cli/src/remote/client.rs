@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use driftless_api::history::{AuditEvent, SyncRecord};
+use driftless_api::history::{AuditEvent, Operation, SyncRecord};
 use driftless_api::status::{AppStatus, ClusterStatus, Named};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -64,6 +64,14 @@ pub enum RemoteError {
         action: &'static str,
         /// App name.
         app: String,
+    },
+    /// The server reads only for a token, and none or a wrong one was given.
+    #[error("{server} refused to answer: {why}")]
+    ReadRefused {
+        /// Base URL of the server.
+        server: String,
+        /// What was wrong with the token, and what to do.
+        why: &'static str,
     },
     /// The server answered with an error; `message` is its `{"error": ...}`.
     #[error("{message}")]
@@ -149,6 +157,9 @@ impl Client {
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             return Err(bad());
         }
+        // The workspace's reqwest carries no crypto provider of its own: an
+        // https:// server is reached with rustls on ring, the one TLS stack.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -201,6 +212,14 @@ impl Client {
         self.send(self.http.get(url)).await
     }
 
+    /// The newest `limit` operations asked of `app`, newest first.
+    pub async fn operations(&self, app: &str, limit: u32) -> Result<Vec<Operation>, RemoteError> {
+        let mut url = self.url(&[app, "operations"]);
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        self.send(self.http.get(url)).await
+    }
+
     /// Asks the server to `action` `app`; `to` is the rollback target. Answers the App's status.
     pub async fn act(
         &self,
@@ -213,9 +232,7 @@ impl Client {
             url.query_pairs_mut().append_pair("to", to);
         }
         self.send(self.http.post(url)).await.map_err(|e| match e {
-            RemoteError::Server { status, .. } if status == StatusCode::UNAUTHORIZED => {
-                self.refused(action, app)
-            }
+            RemoteError::ReadRefused { .. } => self.refused(action, app),
             other => other,
         })
     }
@@ -266,6 +283,17 @@ impl Client {
                 .json()
                 .await
                 .map_err(|source| RemoteError::Decode { url, source });
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            let why = if self.token.is_some() {
+                "the API token is wrong (check --token or DRIFTLESS_API_TOKEN)"
+            } else {
+                "it requires an API token for reads (pass --token or set DRIFTLESS_API_TOKEN)"
+            };
+            return Err(RemoteError::ReadRefused {
+                server: self.server(),
+                why,
+            });
         }
         let body = response.text().await.unwrap_or_default();
         Err(RemoteError::Server {

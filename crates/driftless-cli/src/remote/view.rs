@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use driftless_api::UnixMillis;
-use driftless_api::history::{AuditEvent, Revision, SyncRecord};
+use driftless_api::history::{AuditEvent, Operation, Revision, SyncRecord};
 use driftless_api::status::{AppStatus, ClusterStatus, Named, READY, find_condition};
 
 /// Length of a short commit SHA, as `git log --oneline` prints it.
@@ -276,6 +276,24 @@ pub fn drift_lines(events: &[AuditEvent]) -> String {
             e.manager.clone().unwrap_or_else(|| "-".to_owned()),
             format!("{:?}", e.action).to_lowercase(),
         ]);
+    }
+    table.render("")
+}
+
+/// The audit log of operations as a table, newest first.
+pub fn operation_lines(operations: &[Operation]) -> String {
+    let mut table = Table::new(&["TIME", "OPERATION", "BY", "RESULT"]);
+    for o in operations {
+        let what = match (&o.revision, &o.target) {
+            (Some(rev), _) => format!("{} to {}", o.operation.as_str(), short_sha(&rev.sha)),
+            (None, Some(target)) => format!("{} to {target}", o.operation.as_str()),
+            (None, None) => o.operation.as_str().to_owned(),
+        };
+        let result = o.error.as_deref().map_or_else(
+            || "done".to_owned(),
+            |e| format!("refused: {}", shorten(e, 120)),
+        );
+        table.row(vec![utc(o.time.unix_ms()), what, o.by.clone(), result]);
     }
     table.render("")
 }

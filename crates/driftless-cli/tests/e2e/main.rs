@@ -1,6 +1,7 @@
 //! End to end: `driftless serve` as a process, a Git server over HTTP, the
 //! local control plane.
 
+mod access;
 mod kube;
 mod logging;
 mod options_clusters;

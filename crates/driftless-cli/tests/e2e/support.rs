@@ -18,6 +18,8 @@ pub struct Serve {
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
     pub config: PathBuf,
+    /// Bearer token [`Serve::get`] sends, for servers that read only for a token.
+    pub token: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -29,6 +31,9 @@ impl Serve {
 
     /// As [`Serve::start`], with more command-line arguments.
     pub fn start_with(config: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
+        // The workspace's reqwest carries no crypto provider; the tests' clients
+        // take the process default.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, config).expect("write config");
@@ -64,6 +69,7 @@ impl Serve {
             base,
             log,
             config: path,
+            token: None,
             _dir: dir,
         }
     }
@@ -78,9 +84,11 @@ impl Serve {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = reqwest::get(format!("{}{path}", self.base))
-            .await
-            .expect("GET answers");
+        let mut request = reqwest::Client::new().get(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let resp = request.send().await.expect("GET answers");
         let status = resp.status().as_u16();
         let body = resp.text().await.expect("body");
         (

@@ -1,4 +1,5 @@
-//! Embedded state store: app status, append-only sync history and the drift audit log.
+//! Embedded state store: app status, append-only sync history, the drift audit log and
+//! the audit log of operations people asked for.
 //!
 //! The records are driftless-api's status and history types, stored as JSON: the
 //! REST API sends what the store holds. Records written before those types moved
@@ -8,6 +9,7 @@
 //! and MVCC snapshots, so the API server reads while the reconcile loop writes, and a
 //! crash leaves the last committed state intact.
 
+mod operations;
 mod retention;
 
 use std::os::unix::fs::PermissionsExt;
@@ -22,8 +24,8 @@ use serde::de::DeserializeOwned;
 
 use driftless_api::Time;
 pub use driftless_api::history::{
-    AdoptedObject, AuditEvent, DriftAction, ObjectCounts, Revision, SyncRecord, SyncResult,
-    SyncStart, SyncTrigger,
+    AdoptedObject, AuditEvent, DriftAction, ObjectCounts, Operation, OperationKind, Revision,
+    SyncRecord, SyncResult, SyncStart, SyncTrigger,
 };
 pub use driftless_api::status::{
     AppStatus, Condition, ConditionStatus, HealthStatus, Named, ResourceStatus, SyncStatus,
@@ -51,7 +53,7 @@ const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("histo
 const RUNNING: TableDefinition<(&str, u64), ()> = TableDefinition::new("running");
 /// Audit id → JSON [`AuditEvent`].
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
-/// Counters: `next_sync_id`, `next_audit_id`; and [`IN_USE`].
+/// Counters: `next_sync_id`, `next_audit_id`, `next_operation_id`; and [`IN_USE`].
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Meta key set to 1 while a process has the store open and cleared by
 /// [`Store::mark_stopped`]: found set on open, the last process ended
@@ -236,6 +238,8 @@ impl Store {
         tx.open_table(META).map_err(self.err("create meta table"))?;
         tx.open_table(HISTORY)
             .map_err(self.err("create history table"))?;
+        tx.open_table(operations::OPERATIONS)
+            .map_err(self.err("create operations table"))?;
         self.index_audit(&tx)?;
         let keys: Vec<(String, u64)> = {
             let running = tx

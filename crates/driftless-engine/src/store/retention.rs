@@ -1,4 +1,4 @@
-//! Retention: per App, the store keeps the newest syncs and drift events up to a
+//! Retention: per App, the store keeps the newest syncs, drift events and operations up to a
 //! count and an age, so its file stays bounded however long driftless runs.
 //!
 //! The count is enforced in the write transaction that adds a record (for that App);
@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use driftless_api::Retention;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
+use super::operations::OPERATIONS;
 use super::{AUDIT, HISTORY, META, RUNNING, Result, Store};
 use crate::store::{AuditEvent, SyncRecord};
 use crate::timing::now_ms;
@@ -32,6 +33,8 @@ pub struct Pruned {
     pub syncs: usize,
     /// Drift events removed.
     pub drift_events: usize,
+    /// Operations removed from the audit log of mutations.
+    pub operations: usize,
 }
 
 impl Store {
@@ -71,11 +74,19 @@ impl Store {
                 let (key, _) = entry.map_err(self.err("scan audit index"))?;
                 apps.insert(key.value().0.to_owned());
             }
+            let operations = tx
+                .open_table(OPERATIONS)
+                .map_err(self.err("open operations table"))?;
+            for entry in operations.iter().map_err(self.err("scan operations"))? {
+                let (key, _) = entry.map_err(self.err("scan operations"))?;
+                apps.insert(key.value().0.to_owned());
+            }
         }
         let mut pruned = Pruned::default();
         for app in &apps {
             pruned.syncs += self.prune_history(&tx, app, Age::Checked)?;
             pruned.drift_events += self.prune_audit(&tx, app, Age::Checked)?;
+            pruned.operations += self.prune_operations(&tx, app, Age::Checked)?;
         }
         tx.commit().map_err(self.err("commit prune"))?;
         Ok(pruned)
@@ -125,22 +136,15 @@ impl Store {
             .map_err(self.err("open running table"))?;
         let ids = ids_of(&history, app).map_err(self.err("scan history"))?;
         let keep = (retention.syncs as usize).max(1);
-        let excess = ids.len().saturating_sub(keep);
-        let mut doomed: Vec<u64> = ids[..excess].to_vec();
-        if let Some(cutoff) = cutoff(&retention, age) {
-            let ageable = ids.len().saturating_sub(MIN_SYNCS_KEPT_BY_AGE);
-            for &id in ids.iter().take(ageable).skip(excess) {
-                let Some(bytes) = history.get((app, id)).map_err(self.err("read sync"))? else {
-                    continue;
-                };
-                let key = format!("{app}/{id}");
-                let record: SyncRecord = self.decode("history", &key, bytes.value())?;
-                if record.start_time.unix_ms() >= cutoff {
-                    break;
-                }
-                doomed.push(id);
-            }
-        }
+        let cutoff = cutoff(&retention, age);
+        let doomed = doomed(&ids, keep, cutoff, MIN_SYNCS_KEPT_BY_AGE, |id| {
+            let Some(bytes) = history.get((app, id)).map_err(self.err("read sync"))? else {
+                return Ok(None);
+            };
+            let key = format!("{app}/{id}");
+            let record: SyncRecord = self.decode("history", &key, bytes.value())?;
+            Ok(Some(record.start_time.unix_ms()))
+        })?;
         let mut removed = 0;
         for id in doomed {
             if running
@@ -167,20 +171,14 @@ impl Store {
             .open_table(AUDIT_BY_APP)
             .map_err(self.err("open audit index"))?;
         let ids = ids_of(&index, app).map_err(self.err("scan audit index"))?;
-        let excess = ids.len().saturating_sub(retention.drift_events as usize);
-        let mut doomed: Vec<u64> = ids[..excess].to_vec();
-        if let Some(cutoff) = cutoff(&retention, age) {
-            for &id in &ids[excess..] {
-                let Some(bytes) = audit.get(id).map_err(self.err("read audit event"))? else {
-                    continue;
-                };
-                let event: AuditEvent = self.decode("audit", &id, bytes.value())?;
-                if event.time.unix_ms() >= cutoff {
-                    break;
-                }
-                doomed.push(id);
-            }
-        }
+        let keep = retention.drift_events as usize;
+        let doomed = doomed(&ids, keep, cutoff(&retention, age), 0, |id| {
+            let Some(bytes) = audit.get(id).map_err(self.err("read audit event"))? else {
+                return Ok(None);
+            };
+            let event: AuditEvent = self.decode("audit", &id, bytes.value())?;
+            Ok(Some(event.time.unix_ms()))
+        })?;
         for &id in &doomed {
             audit
                 .remove(id)
@@ -193,8 +191,33 @@ impl Store {
     }
 }
 
+/// Of `ids` (oldest first), those to remove: all but the newest `keep`, then,
+/// sparing the newest `spare`, those whose time (`time_of`, ms since the epoch;
+/// `None` for a vanished entry) is before `cutoff`. Times grow with ids.
+pub(super) fn doomed(
+    ids: &[u64],
+    keep: usize,
+    cutoff: Option<u64>,
+    spare: usize,
+    mut time_of: impl FnMut(u64) -> Result<Option<u64>>,
+) -> Result<Vec<u64>> {
+    let excess = ids.len().saturating_sub(keep);
+    let mut doomed = ids[..excess].to_vec();
+    if let Some(cutoff) = cutoff {
+        let ageable = ids.len().saturating_sub(spare);
+        for &id in ids.iter().take(ageable).skip(excess) {
+            match time_of(id)? {
+                None => continue,
+                Some(time) if time >= cutoff => break,
+                Some(_) => doomed.push(id),
+            }
+        }
+    }
+    Ok(doomed)
+}
+
 /// The ids stored under `app` in a table keyed by (app, id), oldest first.
-fn ids_of<V: redb::Value + 'static>(
+pub(super) fn ids_of<V: redb::Value + 'static>(
     table: &impl ReadableTable<(&'static str, u64), V>,
     app: &str,
 ) -> Result<Vec<u64>, redb::StorageError> {
@@ -215,7 +238,7 @@ pub(super) enum Age {
 
 /// Records that started before this time (ms since the epoch) are too old; `None`
 /// when the age is not checked or there is no age limit.
-fn cutoff(retention: &Retention, age: Age) -> Option<u64> {
+pub(super) fn cutoff(retention: &Retention, age: Age) -> Option<u64> {
     let max = u64::try_from(retention.max_age.get().as_millis()).unwrap_or(u64::MAX);
     (age == Age::Checked && max > 0).then(|| now_ms().saturating_sub(max))
 }

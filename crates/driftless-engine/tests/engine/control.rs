@@ -6,7 +6,7 @@ use std::time::Duration;
 use driftless_engine::control::{AppControl, ControlError, EngineControl};
 use driftless_engine::queue::{Outcome, QueueConfig, WorkQueue};
 use driftless_engine::store::{
-    ObjectCounts, Revision, Store, SyncOutcome, SyncResult, SyncStart, SyncTrigger,
+    ObjectCounts, OperationKind, Revision, Store, SyncOutcome, SyncResult, SyncStart, SyncTrigger,
 };
 
 fn rev(sha: &str) -> Revision {
@@ -60,14 +60,14 @@ async fn sync_queues_a_manual_run_unless_suspended() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = seeded(dir.path());
     let (control, runs) = control(&store).await;
-    control.sync("web").expect("sync");
+    control.sync("web", "ops").expect("sync");
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
         *runs.lock().expect("lock"),
         vec![("web".to_owned(), SyncTrigger::Manual)]
     );
 
-    assert!(control.suspend("web").expect("suspend").suspended);
+    assert!(control.suspend("web", "ops").expect("suspend").suspended);
     assert!(
         store.app("web").expect("read").expect("web").suspended,
         "flag persisted"
@@ -79,14 +79,14 @@ async fn sync_queues_a_manual_run_unless_suspended() {
         "suspend runs the worker, which sees the flag and stops self-heal"
     );
     assert!(matches!(
-        control.sync("web"),
+        control.sync("web", "ops"),
         Err(ControlError::Suspended { .. })
     ));
-    assert!(!control.resume("web").expect("resume").suspended);
+    assert!(!control.resume("web", "ops").expect("resume").suspended);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(runs.lock().expect("lock").len(), 3, "resume reconciles");
 
-    let err = control.sync("nope").expect_err("unknown");
+    let err = control.sync("nope", "ops").expect_err("unknown");
     assert_eq!(err.to_string(), "app nope not found");
 }
 
@@ -96,17 +96,20 @@ async fn rollback_pins_a_previous_successful_revision() {
     let store = seeded(dir.path());
     let (control, runs) = control(&store).await;
     // Default target skips the live revision and the failed one.
-    let pinned = control.rollback("web", None).expect("rollback").pinned;
+    let pinned = control
+        .rollback("web", None, "ops")
+        .expect("rollback")
+        .pinned;
     assert_eq!(pinned, Some(rev("c1aaaaa")));
     assert_eq!(
         control
-            .rollback("web", Some("c3c"))
+            .rollback("web", Some("c3c"), "ops")
             .expect("rollback")
             .pinned,
         Some(rev("c3ccccc"))
     );
     let err = control
-        .rollback("web", Some("c2b"))
+        .rollback("web", Some("c2b"), "ops")
         .expect_err("failed revision");
     assert_eq!(
         err.to_string(),
@@ -120,8 +123,54 @@ async fn rollback_pins_a_previous_successful_revision() {
             .all(|r| r.1 == SyncTrigger::Rollback)
     );
     assert_eq!(
-        control.resume("web").expect("resume").pinned,
+        control.resume("web", "ops").expect("resume").pinned,
         None,
         "resume follows Git again"
+    );
+}
+
+#[tokio::test]
+async fn every_operation_on_a_known_app_is_audited_with_who_asked_and_the_outcome() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = seeded(dir.path());
+    let (control, _) = control(&store).await;
+    control.suspend("web", "admin-alice").expect("suspend");
+    control.sync("web", "ci").expect_err("suspended");
+    control.resume("web", "ci").expect("resume");
+    control
+        .rollback("web", Some("c1a"), "admin-alice")
+        .expect("rollback");
+    control.sync("nope", "ci").expect_err("unknown");
+
+    let ops = store.operations("web", 10).expect("operations");
+    let seen: Vec<_> = ops
+        .iter()
+        .rev()
+        .map(|o| (o.operation, o.by.as_str(), o.error.is_some()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (OperationKind::Suspend, "admin-alice", false),
+            (OperationKind::Sync, "ci", true),
+            (OperationKind::Resume, "ci", false),
+            (OperationKind::Rollback, "admin-alice", false),
+        ]
+    );
+    let refused = &ops[2];
+    assert_eq!(
+        refused.error.as_deref(),
+        Some("app web is suspended: resume it before syncing")
+    );
+    let rollback = &ops[0];
+    assert_eq!(rollback.target.as_deref(), Some("c1a"));
+    assert_eq!(rollback.revision, Some(rev("c1aaaaa")));
+    assert!(
+        ops.windows(2)
+            .all(|w| w[0].id > w[1].id && w[0].time >= w[1].time)
+    );
+    assert!(
+        store.operations("nope", 10).expect("operations").is_empty(),
+        "unknown Apps leave no entry"
     );
 }

@@ -3,8 +3,8 @@
 
 use driftless_api::{Duration, Retention};
 use driftless_engine::store::{
-    AuditEvent, DB_FILE, DriftAction, MIN_SYNCS_KEPT_BY_AGE, ObjectCounts, Revision, Store,
-    SyncOutcome, SyncResult, SyncStart, SyncTrigger,
+    AuditEvent, DB_FILE, DriftAction, MIN_SYNCS_KEPT_BY_AGE, ObjectCounts, Operation,
+    OperationKind, Revision, Store, SyncOutcome, SyncResult, SyncStart, SyncTrigger,
 };
 
 fn sync(store: &Store, app: &str, n: usize) -> u64 {
@@ -40,6 +40,21 @@ fn drift(store: &Store, app: &str, time_ms: u64) {
             action: DriftAction::Reverted,
         })
         .expect("audit");
+}
+
+fn operation(store: &Store, app: &str, time_ms: u64) {
+    store
+        .record_operation(Operation {
+            id: 0,
+            time: driftless_api::Time::from_unix_ms(time_ms),
+            app: app.into(),
+            operation: OperationKind::Sync,
+            by: "ci".into(),
+            target: None,
+            revision: None,
+            error: None,
+        })
+        .expect("operation");
 }
 
 fn now_ms() -> u64 {
@@ -175,4 +190,34 @@ fn a_store_written_before_the_audit_index_is_indexed_and_pruned_on_open() {
     store.set_retention(retention(10, 2));
     assert_eq!(store.prune().expect("prune").drift_events, 3);
     assert_eq!(store.audit(Some("web"), 100).expect("audit").len(), 2);
+}
+
+#[test]
+fn operations_follow_the_sync_count_and_the_age_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    store.set_retention(retention(5, 5));
+    let day = 24 * 3600 * 1000;
+    let now = now_ms();
+    for n in 0..8 {
+        operation(&store, "web", now - (8 - n) * day);
+    }
+    let kept = store.operations("web", 100).expect("operations");
+    assert_eq!(kept.len(), 5, "the newest 5 stay");
+    assert_eq!(
+        kept.last().map(|o| o.time.unix_ms()),
+        Some(now - 5 * day),
+        "the oldest went first"
+    );
+
+    store.set_retention(Retention {
+        max_age: Duration::from_secs(3 * 24 * 3600 + 12 * 3600),
+        ..retention(5, 5)
+    });
+    let pruned = store.prune().expect("prune");
+    assert_eq!(
+        pruned.operations, 2,
+        "those older than three and a half days"
+    );
+    assert_eq!(store.operations("web", 100).expect("operations").len(), 3);
 }

@@ -26,6 +26,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/apps/{name}"),
     ("get", "/api/v1/apps/{name}/history"),
     ("get", "/api/v1/apps/{name}/events"),
+    ("get", "/api/v1/apps/{name}/operations"),
     ("post", "/api/v1/apps/{name}/sync"),
     ("post", "/api/v1/apps/{name}/suspend"),
     ("post", "/api/v1/apps/{name}/resume"),
@@ -212,6 +213,42 @@ async fn every_answer_validates_against_its_documented_schema() {
         check("post", &act("rollback"), nowhere).0,
         StatusCode::CONFLICT
     );
+    // The audit log of those operations, the refused ones with the engine's reason.
+    let operations = "/api/v1/apps/{name}/operations";
+    let (_, log) = check(
+        "get",
+        operations,
+        get(&s, "/api/v1/apps/web/operations").await,
+    );
+    let seen: Vec<_> = log
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|o| {
+            (
+                o["operation"].as_str(),
+                o["by"].as_str(),
+                o["error"].is_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (Some("rollback"), Some("apiToken"), true),
+            (Some("rollback"), Some("apiToken"), false),
+            (Some("resume"), Some("apiToken"), false),
+            (Some("sync"), Some("apiToken"), true),
+            (Some("suspend"), Some("apiToken"), false),
+        ],
+        "{log}"
+    );
+    let (status, _) = check(
+        "get",
+        operations,
+        get(&s, "/api/v1/apps/nope/operations").await,
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     let hook = "/hooks/{receiver}";
     let (status, _) = check(
@@ -235,7 +272,7 @@ async fn every_answer_validates_against_its_documented_schema() {
         get(&s, "/api/v1/openapi.json").await,
     );
     assert_eq!(served, doc);
-    assert_eq!(checked, 17);
+    assert_eq!(checked, 19);
 }
 
 #[test]

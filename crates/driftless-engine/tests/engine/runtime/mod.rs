@@ -185,7 +185,7 @@ async fn drift_is_reverted_and_audited_with_its_manager() {
 
     // Suspended: drift is reported, not reverted; resume takes Git back.
     let control = EngineControl::new(store.clone(), running.engine.queue().clone());
-    control.suspend(&name).expect("suspend");
+    control.suspend(&name, "test").expect("suspend");
     wait_status(&running, &name, WAIT, "suspended", |s| {
         s.health == HealthStatus::Suspended
     })
@@ -223,7 +223,7 @@ async fn drift_is_reverted_and_audited_with_its_manager() {
         "the drifted object is marked: {:?}",
         status.resources
     );
-    control.resume(&name).expect("resume");
+    control.resume(&name, "test").expect("resume");
     wait_status(&running, &name, WAIT, "synced again", |s| {
         s.sync == SyncStatus::Synced
     })
@@ -299,7 +299,9 @@ async fn rollback_pins_suspend_holds_and_a_restart_keeps_the_history() {
         running.engine.store().clone(),
         running.engine.queue().clone(),
     );
-    control.rollback(&name, Some(&c1[..8])).expect("rollback");
+    control
+        .rollback(&name, Some(&c1[..8]), "test")
+        .expect("rollback");
     let status = wait_status(&running, &name, WAIT, "rolled back", applied(&c1)).await;
     assert_eq!(status.pinned.map(|r| r.sha), Some(c1.clone()));
     assert_eq!(status.sync, SyncStatus::OutOfSync, "pinned behind Git");
@@ -326,7 +328,7 @@ async fn rollback_pins_suspend_holds_and_a_restart_keeps_the_history() {
     assert_eq!(status.last_applied.map(|r| r.sha), Some(c1.clone()));
     assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "1");
 
-    control.resume(&name).expect("resume");
+    control.resume(&name, "test").expect("resume");
     let status = wait_status(
         &running,
         &name,
@@ -341,13 +343,13 @@ async fn rollback_pins_suspend_holds_and_a_restart_keeps_the_history() {
         "{status:?}"
     );
 
-    control.suspend(&name).expect("suspend");
+    control.suspend(&name, "test").expect("suspend");
     repo.write("app/a.yaml", &config_map("a", "4"));
     repo.commit("four");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "3");
     let err = control
-        .sync(&name)
+        .sync(&name, "test")
         .expect_err("a suspended App does not sync");
     assert!(err.to_string().contains("suspended"), "{err}");
     let before = running
