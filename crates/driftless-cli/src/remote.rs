@@ -60,45 +60,38 @@ pub fn status(args: &StatusArgs) -> Outcome {
 /// `driftless history APP`: one line per sync, newest first; with `--operations`,
 /// one line per operation asked through the API.
 pub fn history(args: &HistoryArgs) -> Outcome {
+    let list_args = &args.list;
+    let client = connect(&list_args.server)?;
     if args.operations {
-        return operations(&args.list);
+        let operations = run(client.operations(&list_args.app, list_args.limit))?;
+        let none = format!("no operations asked of app {} yet", list_args.app);
+        return list(list_args, &operations, &none, view::operation_lines);
     }
-    let args = &args.list;
-    let client = connect(&args.server)?;
-    let records = run(client.history(&args.app, args.limit))?;
-    show(args.server.output, &records, |records| {
-        if records.is_empty() {
-            format!("app {} has no syncs yet\n", args.app)
-        } else {
-            view::history_lines(records)
-        }
-    })?;
-    Ok(0)
-}
-
-/// `driftless history APP --operations`: the audit log of mutations, newest first.
-fn operations(args: &ListArgs) -> Outcome {
-    let client = connect(&args.server)?;
-    let operations = run(client.operations(&args.app, args.limit))?;
-    show(args.server.output, &operations, |operations| {
-        if operations.is_empty() {
-            format!("no operations asked of app {} yet\n", args.app)
-        } else {
-            view::operation_lines(operations)
-        }
-    })?;
-    Ok(0)
+    let records = run(client.history(&list_args.app, list_args.limit))?;
+    let none = format!("app {} has no syncs yet", list_args.app);
+    list(list_args, &records, &none, view::history_lines)
 }
 
 /// `driftless drift APP`: one line per drift event, newest first.
 pub fn drift(args: &ListArgs) -> Outcome {
     let client = connect(&args.server)?;
     let events = run(client.drift(&args.app, args.limit))?;
-    show(args.server.output, &events, |events| {
-        if events.is_empty() {
-            format!("no drift seen on app {}\n", args.app)
+    let none = format!("no drift seen on app {}", args.app);
+    list(args, &events, &none, view::drift_lines)
+}
+
+/// Prints entries of an App's past as JSON, as `lines`, or `none` when there are none.
+fn list<T: serde::Serialize>(
+    args: &ListArgs,
+    entries: &[T],
+    none: &str,
+    lines: fn(&[T]) -> String,
+) -> Outcome {
+    show(args.server.output, &entries, |entries| {
+        if entries.is_empty() {
+            format!("{none}\n")
         } else {
-            view::drift_lines(events)
+            lines(entries)
         }
     })?;
     Ok(0)

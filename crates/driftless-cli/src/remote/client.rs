@@ -198,23 +198,27 @@ impl Client {
 
     /// The newest `limit` syncs of `app`, newest first.
     pub async fn history(&self, app: &str, limit: u32) -> Result<Vec<SyncRecord>, RemoteError> {
-        let mut url = self.url(&[app, "history"]);
-        url.query_pairs_mut()
-            .append_pair("limit", &limit.to_string());
-        self.send(self.http.get(url)).await
+        self.app_log(app, "history", limit).await
     }
 
     /// The newest `limit` drift events of `app`, newest first.
     pub async fn drift(&self, app: &str, limit: u32) -> Result<Vec<AuditEvent>, RemoteError> {
-        let mut url = self.url(&[app, "events"]);
-        url.query_pairs_mut()
-            .append_pair("limit", &limit.to_string());
-        self.send(self.http.get(url)).await
+        self.app_log(app, "events", limit).await
     }
 
     /// The newest `limit` operations asked of `app`, newest first.
     pub async fn operations(&self, app: &str, limit: u32) -> Result<Vec<Operation>, RemoteError> {
-        let mut url = self.url(&[app, "operations"]);
+        self.app_log(app, "operations", limit).await
+    }
+
+    /// The newest `limit` entries of `app`'s log at `/apps/APP/<log>`.
+    async fn app_log<T: DeserializeOwned>(
+        &self,
+        app: &str,
+        log: &str,
+        limit: u32,
+    ) -> Result<Vec<T>, RemoteError> {
+        let mut url = self.url(&[app, log]);
         url.query_pairs_mut()
             .append_pair("limit", &limit.to_string());
         self.send(self.http.get(url)).await

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use driftless_testenv::manifests::{GROWING_CHART, GROWING_CHART_TEMPLATE};
 use driftless_testenv::shared;
 use serde_json::Value;
 
@@ -31,17 +32,6 @@ data:
   size: {{ .Values.size | quote }}
   tier: {{ .Values.tier | quote }}
   releaseNamespace: {{ .Release.Namespace | quote }}
-"#;
-
-/// A chart doubling a string 28 times (4 GiB) while keeping only its length.
-const GROWING_TEMPLATE: &str = r#"{{- $s := "xxxxxxxxxxxxxxxx" }}
-{{- range until 28 }}{{ $s = printf "%s%s" $s $s }}{{ end }}
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: grown
-data:
-  length: {{ len $s | quote }}
 "#;
 
 // `naming.libsonnet` is found through `libPaths` (relative to the source root).
@@ -101,8 +91,10 @@ fn write_first_commit(repo: &Repo) {
         "spin/main.jsonnet",
         "local sum = std.foldl(function(acc, i) acc + i, std.range(0, 2000000000), 0);\n[{kind: 'ConfigMap', apiVersion: 'v1', metadata: {name: 'spin'}, data: {v: std.toString(sum)}}]\n",
     );
-    repo.write("helmbomb/Chart.yaml", CHART);
-    repo.write("helmbomb/templates/cm.yaml", GROWING_TEMPLATE);
+    // 16 << 28 bytes: a string of 4 GiB, four times the default memory limit.
+    repo.write("helmbomb/Chart.yaml", GROWING_CHART);
+    repo.write("helmbomb/values.yaml", "doublings: 28\n");
+    repo.write("helmbomb/templates/cm.yaml", GROWING_CHART_TEMPLATE);
     repo.write("jsonnet/app/app.jsonnet", JSONNET_MAIN);
     repo.write("jsonnet/lib/naming.libsonnet", "{ prefix:: 'lib' }\n");
     repo.write("plain/a.yaml", &cm("plain-a", "1", false));

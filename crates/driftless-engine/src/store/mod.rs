@@ -428,23 +428,46 @@ impl Store {
 
     /// The newest `limit` syncs of `app`, newest first.
     pub fn history(&self, app: &str, limit: usize) -> Result<Vec<SyncRecord>> {
+        self.newest(HISTORY, "history", app, limit)
+    }
+
+    /// The newest `limit` records of `app` in `table` (called `name` in errors),
+    /// keyed by (app, id), newest first.
+    fn newest<T: DeserializeOwned>(
+        &self,
+        table: TableDefinition<(&str, u64), &[u8]>,
+        name: &'static str,
+        app: &str,
+        limit: usize,
+    ) -> Result<Vec<T>> {
         let tx = self.db.begin_read().map_err(self.err("begin read"))?;
-        let table = tx
-            .open_table(HISTORY)
-            .map_err(self.err("open history table"))?;
+        let table = tx.open_table(table).map_err(self.err("open table"))?;
         let range = table
             .range((app, 0)..=(app, u64::MAX))
-            .map_err(self.err("scan history"))?;
+            .map_err(self.err("scan table"))?;
         let mut out = Vec::new();
         for entry in range.rev().take(limit) {
-            let (key, value) = entry.map_err(self.err("scan history"))?;
-            out.push(self.decode(
-                "history",
-                &format_args!("{app}/{}", key.value().1),
-                value.value(),
-            )?);
+            let (key, value) = entry.map_err(self.err("scan table"))?;
+            let id = key.value().1;
+            out.push(self.decode(name, &format_args!("{app}/{id}"), value.value())?);
         }
         Ok(out)
+    }
+
+    /// The time (ms since the epoch) `time` reads from record (`app`, `id`) of
+    /// `table`; `None` when the record is gone.
+    fn time_of<T: DeserializeOwned>(
+        &self,
+        table: &impl ReadableTable<(&'static str, u64), &'static [u8]>,
+        name: &'static str,
+        (app, id): (&str, u64),
+        time: fn(&T) -> Time,
+    ) -> Result<Option<u64>> {
+        let Some(bytes) = table.get((app, id)).map_err(self.err("read record"))? else {
+            return Ok(None);
+        };
+        let record: T = self.decode(name, &format_args!("{app}/{id}"), bytes.value())?;
+        Ok(Some(time(&record).unix_ms()))
     }
 
     /// Appends a drift event to the audit log; returns it with its assigned id.

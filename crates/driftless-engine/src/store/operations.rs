@@ -4,7 +4,7 @@
 //! Kept per App under the same retention as the sync history (`retention.syncs`
 //! entries, `retention.maxAge`).
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{TableDefinition, WriteTransaction};
 
 use super::retention::{Age, cutoff, doomed, ids_of};
 use super::{Operation, Result, Store, encode, next_id};
@@ -37,20 +37,7 @@ impl Store {
 
     /// The newest `limit` operations asked of `app`, newest first.
     pub fn operations(&self, app: &str, limit: usize) -> Result<Vec<Operation>> {
-        let tx = self.db.begin_read().map_err(self.err("begin read"))?;
-        let table = tx
-            .open_table(OPERATIONS)
-            .map_err(self.err("open operations table"))?;
-        let range = table
-            .range((app, 0)..=(app, u64::MAX))
-            .map_err(self.err("scan operations"))?;
-        let mut out = Vec::new();
-        for entry in range.rev().take(limit) {
-            let (key, value) = entry.map_err(self.err("scan operations"))?;
-            let id = key.value().1;
-            out.push(self.decode("operations", &format_args!("{app}/{id}"), value.value())?);
-        }
-        Ok(out)
+        self.newest(OPERATIONS, "operations", app, limit)
     }
 
     /// Removes `app`'s operations beyond the newest `retention.syncs` and those
@@ -68,12 +55,7 @@ impl Store {
         let ids = ids_of(&table, app).map_err(self.err("scan operations"))?;
         let keep = (retention.syncs as usize).max(1);
         let doomed = doomed(&ids, keep, cutoff(&retention, age), 0, |id| {
-            let Some(bytes) = table.get((app, id)).map_err(self.err("read operation"))? else {
-                return Ok(None);
-            };
-            let key = format!("{app}/{id}");
-            let operation: Operation = self.decode("operations", &key, bytes.value())?;
-            Ok(Some(operation.time.unix_ms()))
+            self.time_of(&table, "operations", (app, id), |o: &Operation| o.time)
         })?;
         for &id in &doomed {
             table

@@ -138,12 +138,9 @@ impl Store {
         let keep = (retention.syncs as usize).max(1);
         let cutoff = cutoff(&retention, age);
         let doomed = doomed(&ids, keep, cutoff, MIN_SYNCS_KEPT_BY_AGE, |id| {
-            let Some(bytes) = history.get((app, id)).map_err(self.err("read sync"))? else {
-                return Ok(None);
-            };
-            let key = format!("{app}/{id}");
-            let record: SyncRecord = self.decode("history", &key, bytes.value())?;
-            Ok(Some(record.start_time.unix_ms()))
+            self.time_of(&history, "history", (app, id), |r: &SyncRecord| {
+                r.start_time
+            })
         })?;
         let mut removed = 0;
         for id in doomed {

@@ -9,21 +9,11 @@ use std::time::{Duration, Instant};
 use driftless_render::{Error, HelmError, LimitError, RenderOptions, RenderWorker, render};
 use serde_json::json;
 
+use driftless_testenv::manifests::{GROWING_CHART as CHART, GROWING_CHART_TEMPLATE as TEMPLATE};
+
 use crate::Repo;
 use crate::helm::helm;
 
-/// A chart doubling a string `doublings` times, keeping only its length:
-/// the output stays small while helm's memory grows as 16 << doublings.
-const CHART: &str = "apiVersion: v2\nname: grow\nversion: 0.1.0\n";
-const TEMPLATE: &str = r#"{{- $s := "xxxxxxxxxxxxxxxx" }}
-{{- range until (int .Values.doublings) }}{{ $s = printf "%s%s" $s $s }}{{ end }}
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: grown
-data:
-  length: {{ len $s | quote }}
-"#;
 /// Nested loops that take minutes and little memory.
 const SPIN: &str = r#"{{- $n := 0 }}
 {{- range until 30000 }}{{ range until 30000 }}{{ $n = add1 $n }}{{ end }}{{ end }}
