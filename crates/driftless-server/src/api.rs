@@ -164,10 +164,7 @@ async fn history(
     name: Path<String>,
     q: Query<HistoryQuery>,
 ) -> Response {
-    app_log(state, name, q, |store, app, limit| {
-        store.history(app, limit)
-    })
-    .await
+    app_log(state, name, q, Store::history).await
 }
 
 async fn events(state: State<ServerState>, name: Path<String>, q: Query<HistoryQuery>) -> Response {
