@@ -19,6 +19,7 @@ mod drift;
 pub mod health;
 mod intent;
 pub mod inventory;
+pub mod lease;
 pub mod object;
 pub mod order;
 mod plan;

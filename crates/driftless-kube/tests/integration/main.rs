@@ -11,6 +11,7 @@ mod drift;
 mod faults;
 mod health_conformance;
 mod inventory;
+mod lease;
 mod lifecycle;
 mod support;
 mod watch_failures;
