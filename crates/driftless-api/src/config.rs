@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::decode::{AnyObject, decode, describe};
+use crate::decode::{AnyObject, decode, describe, describe_namespaced};
 use crate::meta::{Kind, Object};
+use crate::scope::Naming;
 use crate::validate::did_you_mean;
 use crate::{App, Cluster, GitSource, Receiver, Server};
 
@@ -102,6 +103,15 @@ pub struct Config {
 impl Config {
     /// Decodes and validates documents; returns every problem at once.
     pub fn from_documents(docs: impl IntoIterator<Item = Document>) -> Result<Self, Problems> {
+        Self::from_named_documents(docs, Naming::Plain)
+    }
+
+    /// Decodes and validates documents named as `naming` says (custom resources
+    /// get names qualified by their namespace); returns every problem at once.
+    pub fn from_named_documents(
+        docs: impl IntoIterator<Item = Document>,
+        naming: Naming,
+    ) -> Result<Self, Problems> {
         let mut problems = Vec::new();
         let mut objects: Vec<(Origin, AnyObject)> = Vec::new();
         let mut broken = BTreeSet::new();
@@ -109,8 +119,17 @@ impl Config {
             if doc.value.is_null() {
                 continue;
             }
-            let object = describe(&doc.value);
-            match decode(doc.value) {
+            let object = match naming {
+                Naming::Plain => describe(&doc.value),
+                Naming::Namespaced { .. } => describe_namespaced(&doc.value),
+            };
+            let decoded = match naming {
+                Naming::Plain => decode(doc.value),
+                Naming::Namespaced { cross_namespace } => {
+                    crate::scope::decode_namespaced(doc.value, cross_namespace)
+                }
+            };
+            match decoded {
                 Ok(obj) => objects.push((
                     Origin {
                         file: doc.file,

@@ -49,6 +49,19 @@ pub fn describe(value: &Value) -> Option<String> {
     Some(format!("{kind}/{name}"))
 }
 
+/// [`describe`] for a custom resource: `Kind/NAMESPACE.NAME`, the name the
+/// engine knows it by (see [`crate::scope`]).
+pub fn describe_namespaced(value: &Value) -> Option<String> {
+    let plain = describe(value)?;
+    match value.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => {
+            let (kind, name) = plain.split_once('/')?;
+            Some(format!("{kind}/{}", crate::scope::qualified_name(ns, name)))
+        }
+        None => Some(plain),
+    }
+}
+
 /// Decodes and checks one document. Returns the object, or all problems found.
 pub fn decode(value: Value) -> Result<AnyObject, Vec<FieldProblem>> {
     let Some(map) = value.as_object() else {

@@ -128,6 +128,33 @@ pub struct SyncRecord {
     pub adopted: Vec<AdoptedObject>,
 }
 
+/// One sync in brief: what a custom resource's status lists of its last syncs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncSummary {
+    /// Revision, author, subject and trigger.
+    #[serde(flatten)]
+    pub start: SyncStart,
+    /// When the sync started.
+    pub start_time: Time,
+    /// When it finished; absent while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_time: Option<Time>,
+    /// Result.
+    pub result: SyncResult,
+}
+
+impl From<&SyncRecord> for SyncSummary {
+    fn from(record: &SyncRecord) -> Self {
+        Self {
+            start: record.start.clone(),
+            start_time: record.start_time,
+            finish_time: record.finish_time,
+            result: record.result,
+        }
+    }
+}
+
 /// What driftless did about a drift it saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -42,6 +42,7 @@ pub mod load;
 mod meta;
 mod receiver;
 pub mod schema;
+mod scope;
 mod server;
 mod shape;
 mod source;
@@ -62,6 +63,7 @@ pub use duration::{Duration, DurationError};
 pub use load::{LoadError, load_config};
 pub use meta::{API_VERSION, GROUP, Kind, LocalRef, Object, ObjectMeta, PrinterColumn, VERSION};
 pub use receiver::{Receiver, ReceiverSpec, ReceiverType};
+pub use scope::{Naming, decode_namespaced, qualified_name, split_qualified};
 pub use server::{
     DEFAULT_DATA_DIR, DEFAULT_INPUT_LIMIT_MIB, DEFAULT_LISTEN, DEFAULT_MEMORY_LIMIT_MIB,
     DEFAULT_OBJECT_LIMIT, HttpLimits, NoStatus, RenderBounds, Retention, SecretValue, Server,

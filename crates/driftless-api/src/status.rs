@@ -10,7 +10,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::history::Revision;
+use crate::history::{Revision, SyncSummary};
 use crate::time::Time;
 
 /// Condition type: the object reached its desired state.
@@ -251,6 +251,10 @@ pub struct AppStatus {
     /// When this status last changed.
     #[serde(default, alias = "updatedMs", skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<Time>,
+    /// The last syncs, newest first. Filled on custom resources, so `kubectl get
+    /// -o yaml` shows them; the API serves the whole history on its own route.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<SyncSummary>,
 }
 
 /// One object an App owns.

@@ -24,6 +24,14 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Keep the Apps of a config in sync with Git, continuously, with an HTTP API.
     Serve(ServeArgs),
+    /// Run the in-cluster operator: reconcile the GitSource, App, Cluster and Receiver
+    /// custom resources of the cluster, with the same API as serve.
+    Controller(ControllerArgs),
+    /// Install the controller and its CRDs into a cluster and wait until it runs;
+    /// with --export, print the manifests instead.
+    Install(InstallArgs),
+    /// Remove the controller from a cluster; the Apps' workloads keep running.
+    Uninstall(UninstallArgs),
     /// Show the Apps of a running server: a table of all, or one App in detail.
     Status(StatusArgs),
     /// List an App's syncs, newest first: time, commit, author, subject, trigger, result;
@@ -259,7 +267,15 @@ pub struct ServeArgs {
     /// Config file, or a directory of them (GitSource, App, Cluster, Receiver, Server objects).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// State directory (sync history, status); default: the Server object's, else /var/lib/driftless.
+    /// State, listener and log.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// What the long-running commands (`serve`, `controller`) share.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// State directory (sync history, audit log); default: the Server object's, else /var/lib/driftless.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Address of the REST API, webhooks and metrics; default: the Server object's, else 127.0.0.1:9480.
@@ -268,6 +284,95 @@ pub struct ServeArgs {
     /// What the log says and how.
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// Arguments of `driftless controller`.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// Reconcile only the custom resources of this namespace (default: all namespaces).
+    #[arg(long, value_name = "NS", env = "DRIFTLESS_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// Reconcile only objects labelled sharding.driftless.dev/key=KEY; without it,
+    /// only objects without that label.
+    #[arg(long, value_name = "KEY")]
+    pub shard: Option<String>,
+    /// Let references name objects of other namespaces as NAMESPACE/NAME.
+    #[arg(long)]
+    pub allow_cross_namespace_refs: bool,
+    /// Reconcile only while holding a Lease, so replicas can stand by
+    /// (default: on inside a pod, off elsewhere).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub leader_elect: Option<bool>,
+    /// The controller's own namespace, where its Lease lives.
+    #[arg(
+        long,
+        value_name = "NS",
+        env = "POD_NAMESPACE",
+        default_value = "driftless-system"
+    )]
+    pub namespace: String,
+    /// A file holding one Server object: API tokens, retention, render bounds.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State, listener and log.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Arguments of `driftless install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Print the manifests (CRDs, Namespace, ServiceAccount, RBAC, Deployments, Service)
+    /// as YAML instead of applying them.
+    #[arg(long)]
+    pub export: bool,
+    /// Namespace of the controller.
+    #[arg(long, default_value = "driftless-system")]
+    pub namespace: String,
+    /// Container image of the controller (default: this version's).
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Add a controller instance for objects labelled sharding.driftless.dev/key=KEY (repeatable).
+    #[arg(long = "shard", value_name = "KEY")]
+    pub shards: Vec<String>,
+    /// Keep the state store on a PersistentVolumeClaim of this size (e.g. 1Gi) instead of an emptyDir.
+    #[arg(long, value_name = "SIZE")]
+    pub persistence: Option<String>,
+    /// How long to wait until the controller runs.
+    #[arg(long, default_value = "5m")]
+    pub timeout: String,
+    /// The cluster to install into.
+    #[command(flatten)]
+    pub cluster: KubeconfigArgs,
+}
+
+/// Arguments of `driftless uninstall`.
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// Namespace of the controller.
+    #[arg(long, default_value = "driftless-system")]
+    pub namespace: String,
+    /// Also remove the CRDs, and with them every driftless custom resource (the
+    /// Apps' workloads stay); needs --yes.
+    #[arg(long, requires = "yes")]
+    pub crds: bool,
+    /// Confirms that removing the CRDs deletes every GitSource, App, Cluster and Receiver.
+    #[arg(long)]
+    pub yes: bool,
+    /// The cluster to remove the controller from.
+    #[command(flatten)]
+    pub cluster: KubeconfigArgs,
+}
+
+/// Which cluster a command acts on.
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
 }
 
 /// The log of a long-running command, on stderr.

@@ -3,6 +3,7 @@
 
 mod args;
 mod cluster;
+mod controller;
 mod exit;
 mod logging;
 mod remote;
@@ -29,6 +30,9 @@ fn main() -> std::process::ExitCode {
         Command::Apply(args) => cluster::apply(&args),
         Command::Delete(args) => cluster::delete(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Controller(args) => controller::run(&args),
+        Command::Install(args) => controller::install(&args),
+        Command::Uninstall(args) => controller::uninstall(&args),
         Command::Status(args) => remote::status(&args),
         Command::History(args) => remote::history(&args),
         Command::Drift(args) => remote::drift(&args),

@@ -1,16 +1,16 @@
 //! `driftless serve --config FILE`.
 
-use driftless_server::serve::{ServeError, ServeOptions};
+use driftless_server::serve::{Desired, ServeError, ServeOptions};
 
 use crate::args::ServeArgs;
 use crate::exit::{Failure, Outcome};
 
 pub fn run(args: &ServeArgs) -> Outcome {
-    crate::logging::init(&args.log)?;
+    crate::logging::init(&args.run.log)?;
     let opts = ServeOptions {
-        config: args.config.clone(),
-        data_dir: args.data_dir.clone(),
-        listen: args.listen,
+        desired: Desired::Files(args.config.clone()),
+        data_dir: args.run.data_dir.clone(),
+        listen: args.run.listen,
         on_ready: Box::new(|_| {}),
         render_worker: Some(crate::render::worker().map_err(Failure::operational)?),
     };
@@ -28,7 +28,7 @@ pub fn run(args: &ServeArgs) -> Outcome {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -51,7 +51,8 @@ pub fn router(state: ServerState) -> Router {
                 let check = axum::middleware::from_fn_with_state(state.clone(), require_read);
                 route.handler.route_layer(check)
             } else {
-                route.handler
+                let check = axum::middleware::from_fn_with_state(state.clone(), require_ready);
+                route.handler.route_layer(check)
             };
             router.route(route.path, handler)
         })
@@ -71,6 +72,23 @@ async fn require_read(
     {
         Ok(_) => next.run(request).await,
         Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Lets a change (a mutating call or a webhook) through only once the engine runs:
+/// a standby instance answers 503 so the caller retries against the leader.
+async fn require_ready(
+    State(state): State<ServerState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.ready.load(std::sync::atomic::Ordering::Acquire) {
+        next.run(request).await
+    } else {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: this instance does not reconcile (a standby, or still starting); try again",
+        )
     }
 }
 

@@ -23,10 +23,64 @@ pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
 /// own App at once; this ages out Apps that stopped syncing).
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
+/// Where the desired state comes from.
+pub enum Desired {
+    /// A config file or directory, reloaded when saved.
+    Files(PathBuf),
+    /// Objects read elsewhere (custom resources in a cluster): the engine starts
+    /// with `config` and server settings `spec`, and `attach` receives the
+    /// running engine to feed it changes.
+    Given {
+        /// The objects to start with.
+        config: Box<Config>,
+        /// Server settings (listen address, tokens, retention, bounds).
+        spec: Box<ServerSpec>,
+        /// Called once the engine runs and the server answers.
+        attach: Box<dyn FnOnce(Running) + Send>,
+    },
+}
+
+/// A running engine and server, for whoever feeds them desired state.
+#[derive(Clone)]
+pub struct Running {
+    /// The engine.
+    pub engine: Engine,
+    state: ServerState,
+}
+
+impl Running {
+    /// Makes the webhook receivers of `config` answer, each with the secret
+    /// `secrets` holds for its name; returns the problems of receivers left out.
+    pub fn set_receivers(
+        &self,
+        config: &Config,
+        secrets: &HashMap<String, Vec<u8>>,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut out = HashMap::new();
+        for r in config.receivers() {
+            match secrets.get(r.name()) {
+                Some(secret) => {
+                    out.insert(r.name().to_owned(), receiver(r, secret.clone()));
+                }
+                None => problems.push(format!("{}: its secret is not available", r.key())),
+            }
+        }
+        self.state.set_receivers(out);
+        problems
+    }
+
+    /// Marks the instance as reconciling (`/readyz` answers ready and changes are
+    /// accepted) or as a standby.
+    pub fn set_ready(&self, ready: bool) {
+        self.state.readiness().store(ready, Ordering::Release);
+    }
+}
+
 /// Settings of one `driftless serve` run; flags win over the config's Server object.
 pub struct ServeOptions {
-    /// Config file or directory.
-    pub config: PathBuf,
+    /// Where the desired state comes from.
+    pub desired: Desired,
     /// State directory (`--data-dir`).
     pub data_dir: Option<PathBuf>,
     /// Listen address (`--listen`).
@@ -68,8 +122,18 @@ pub async fn run(
         Err(e) => tracing::warn!("open-file limit unchanged, raising it failed: {e}"),
     }
     crate::process::private_file_creation();
-    let config = load_config(&opts.config)?;
-    let spec = config.server().map(|s| s.spec.clone()).unwrap_or_default();
+    let (config, spec, feed) = match opts.desired {
+        Desired::Files(path) => {
+            let config = load_config(&path)?;
+            let spec = config.server().map(|s| s.spec.clone()).unwrap_or_default();
+            (config, spec, Feed::Files(path))
+        }
+        Desired::Given {
+            config,
+            spec,
+            attach,
+        } => (*config, *spec, Feed::Given(attach)),
+    };
     let listen = match opts.listen {
         Some(addr) => addr,
         None => spec.listen.parse().map_err(|e| {
@@ -77,12 +141,18 @@ pub async fn run(
         })?,
     };
     let access = api_access(&spec)?;
-    if !listen.ip().is_loopback() && !spec.api.has_tokens(spec.api_token.as_ref()) {
+    if matches!(feed, Feed::Files(_))
+        && !listen.ip().is_loopback()
+        && !spec.api.has_tokens(spec.api_token.as_ref())
+    {
         return Err(ServeError::Setting(format!(
             "listening on {listen} (not loopback) needs a token: Server spec.apiToken or spec.api.tokens"
         )));
     }
-    let receivers = receivers(&config).map_err(ServeError::Setting)?;
+    let receivers = match feed {
+        Feed::Files(_) => receivers(&config).map_err(ServeError::Setting)?,
+        Feed::Given(_) => HashMap::new(),
+    };
     let data_dir = opts
         .data_dir
         .clone()
@@ -132,25 +202,47 @@ pub async fn run(
         async move { engine.clusters().await }
     });
     state.set_receivers(receivers);
-    state.readiness().store(true, Ordering::Release);
     tracing::info!(
         address = %bound,
         data_dir = %data_dir.display(),
         "listening on http://{bound}, state in {}",
         data_dir.display()
     );
-    (opts.on_ready)(bound);
-    let reload = tokio::spawn(watch_config(
-        opts.config.clone(),
-        engine.clone(),
-        state.clone(),
-    ));
+    let reload = match feed {
+        Feed::Files(path) => {
+            state.readiness().store(true, Ordering::Release);
+            (opts.on_ready)(bound);
+            Some(tokio::spawn(watch_config(
+                path,
+                engine.clone(),
+                state.clone(),
+            )))
+        }
+        Feed::Given(attach) => {
+            (opts.on_ready)(bound);
+            attach(Running {
+                engine: engine.clone(),
+                state: state.clone(),
+            });
+            None
+        }
+    };
     let served = router::serve(listener, state, shutdown).await;
-    reload.abort();
+    if let Some(reload) = reload {
+        reload.abort();
+    }
     pruning.abort();
     engine.shutdown().await;
     tracing::info!("stopped");
     Ok(served?)
+}
+
+/// How the running engine gets its changes.
+enum Feed {
+    /// Config files, watched.
+    Files(PathBuf),
+    /// Whoever `attach` hands the engine to.
+    Given(Box<dyn FnOnce(Running) + Send>),
 }
 
 fn limit_text(limit: Option<u64>) -> String {
@@ -243,20 +335,24 @@ fn receivers(config: &Config) -> Result<HashMap<String, Receiver>, String> {
             }
             (None, None) => return Err(format!("{}: no secret", r.key())),
         };
-        let provider = match r.spec.type_ {
-            ReceiverType::Github => Provider::Github,
-            ReceiverType::Gitlab => Provider::Gitlab,
-            ReceiverType::Gitea => Provider::Gitea,
-            ReceiverType::GenericHmac => Provider::GenericHmac,
-        };
-        let receiver = Receiver {
-            provider,
-            secret: secret.into_bytes(),
-            events: r.spec.events.clone(),
-        };
-        out.insert(r.name().to_owned(), receiver);
+        out.insert(r.name().to_owned(), receiver(r, secret.into_bytes()));
     }
     Ok(out)
+}
+
+/// The receiver `r` declares, checking requests with `secret`.
+fn receiver(r: &driftless_api::Receiver, secret: Vec<u8>) -> Receiver {
+    let provider = match r.spec.type_ {
+        ReceiverType::Github => Provider::Github,
+        ReceiverType::Gitlab => Provider::Gitlab,
+        ReceiverType::Gitea => Provider::Gitea,
+        ReceiverType::GenericHmac => Provider::GenericHmac,
+    };
+    Receiver {
+        provider,
+        secret,
+        events: r.spec.events.clone(),
+    }
 }
 
 /// Size and modification time of every file the config is read from.

@@ -68,6 +68,10 @@ impl Server {
         let control = Arc::new(EngineControl::new(store.clone(), queue));
         let state =
             ServerState::new(store.clone(), control, Arc::new(Metrics::default())).api_token(TOKEN);
+        // As serve does once its engine runs: changes are accepted.
+        state
+            .readiness()
+            .store(true, std::sync::atomic::Ordering::Release);
         let listener = runtime
             .block_on(bind("127.0.0.1:0".parse().expect("address")))
             .expect("bind");

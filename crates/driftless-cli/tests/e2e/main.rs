@@ -2,6 +2,7 @@
 //! local control plane.
 
 mod access;
+mod controller;
 mod kube;
 mod logging;
 mod options_clusters;

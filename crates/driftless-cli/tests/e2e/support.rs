@@ -20,7 +20,7 @@ pub struct Serve {
     pub config: PathBuf,
     /// Bearer token [`Serve::get`] sends, for servers that read only for a token.
     pub token: Option<String>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Serve {
@@ -31,30 +31,58 @@ impl Serve {
 
     /// As [`Serve::start`], with more command-line arguments.
     pub fn start_with(config: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
-        // The workspace's reqwest carries no crypto provider; the tests' clients
-        // take the process default.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("config.yaml");
         std::fs::write(&path, config).expect("write config");
+        let mut command = vec![
+            "serve".into(),
+            "--config".into(),
+            path.clone().into_os_string(),
+        ];
+        command.extend(args.iter().map(Into::into));
+        Self::launch(&command, env, dir, path)
+    }
+
+    /// Runs `driftless controller` with `args` and `env`; waits until it listens.
+    pub fn controller(
+        args: &[&str],
+        env: &[(&str, &str)],
+        data: Option<tempfile::TempDir>,
+    ) -> Self {
+        let dir = data.unwrap_or_else(|| tempfile::tempdir().expect("temp dir"));
+        let mut command: Vec<std::ffi::OsString> = vec!["controller".into()];
+        command.extend(args.iter().map(Into::into));
+        let none = dir.path().join("no-config");
+        Self::launch(&command, env, dir, none)
+    }
+
+    /// Starts the binary with `args`, its state in `dir`; waits until it listens.
+    fn launch(
+        args: &[std::ffi::OsString],
+        env: &[(&str, &str)],
+        dir: tempfile::TempDir,
+        config: PathBuf,
+    ) -> Self {
+        // The workspace's reqwest carries no crypto provider; the tests' clients
+        // take the process default.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut child = Command::new(env!("CARGO_BIN_EXE_driftless"))
-            .args(["serve", "--config"])
-            .arg(&path)
+            .args(args)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(["--listen", "127.0.0.1:0"])
-            .args(args)
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("driftless serve starts");
+            .expect("driftless starts");
         let stderr = child.stderr.take().expect("piped");
         let log = Arc::new(Mutex::new(Vec::new()));
         let lines = log.clone();
         let (tx, rx) = std::sync::mpsc::channel();
+        let who = args[0].to_string_lossy().into_owned();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("serve: {line}");
+                eprintln!("{who}: {line}");
                 if let Some(addr) = line.split("listening on ").nth(1) {
                     let _ = tx.send(addr.split(',').next().unwrap_or_default().to_owned());
                 }
@@ -63,15 +91,28 @@ impl Serve {
         });
         let base = rx
             .recv_timeout(Duration::from_secs(30))
-            .expect("serve listens");
+            .expect("driftless listens");
         Self {
             child,
             base,
             log,
-            config: path,
+            config,
             token: None,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// Whether the process still runs.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Stops the process at once (SIGKILL), keeping its state directory.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, placeholder)
     }
 
     pub fn log(&self) -> String {
@@ -151,8 +192,18 @@ spec: {{url: \"{url}\", ref: {{branch: main}}, interval: {interval}}}
     )
 }
 
-/// An App of the `platform` source deploying `path` into `namespace`.
+/// An App of the `platform` source deploying `path` into `namespace` of the test cluster.
 pub fn app(name: &str, path: &str, namespace: &str, extra: &str) -> String {
+    app_to(
+        name,
+        path,
+        &format!("{{cluster: test, namespace: {namespace}}}"),
+        extra,
+    )
+}
+
+/// An App of the `platform` source deploying `path` to `destination` (flow YAML).
+pub fn app_to(name: &str, path: &str, destination: &str, extra: &str) -> String {
     format!(
         "apiVersion: driftless.dev/v1alpha1
 kind: App
@@ -160,7 +211,7 @@ metadata: {{name: {name}}}
 spec:
   sourceRef: {{name: platform}}
   path: {path}
-  destination: {{cluster: test, namespace: {namespace}}}
+  destination: {destination}
 {extra}
 ---
 "

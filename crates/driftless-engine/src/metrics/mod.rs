@@ -54,6 +54,7 @@ pub struct Metrics {
     /// Indexed like [`DRIFT_ACTIONS`].
     drift: [AtomicU64; 3],
     queue_depth: AtomicU64,
+    status_writes: AtomicU64,
     apps: Mutex<BTreeMap<String, AppSeries>>,
     sources: Mutex<BTreeMap<String, SourceSeries>>,
     /// Where per-App state is read from when scraped.
@@ -81,6 +82,11 @@ impl Metrics {
         let metrics = Self::default();
         let _ = metrics.store.set(store);
         metrics
+    }
+
+    /// Counts one status written to a custom resource (in-cluster mode).
+    pub fn count_status_write(&self) {
+        self.status_writes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records how long one reconcile of `app` took.
@@ -182,6 +188,10 @@ impl Metrics {
             let l = labels(&[("result", &format!("{result:?}"))]);
             sample(out, name, &l, n.load(Ordering::Relaxed));
         }
+        let name = "driftless_status_writes_total";
+        let help = "Statuses written to custom resources (in-cluster mode).";
+        header(out, name, "counter", help);
+        sample(out, name, "", self.status_writes.load(Ordering::Relaxed));
         let name = "driftless_drift_events_total";
         let help = "Drift seen on live objects, by action taken.";
         header(out, name, "counter", help);

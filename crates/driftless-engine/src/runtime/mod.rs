@@ -26,6 +26,7 @@ use driftless_api::{Config, RenderBounds};
 use driftless_render::RenderCache;
 pub use driftless_render::RenderWorker;
 use driftless_source::{Fetcher, Revision, Snapshot};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
@@ -90,6 +91,29 @@ struct Applied {
     digest: String,
 }
 
+/// What becomes of an App a new config no longer has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Absent {
+    /// Removed: with `prune` (and not suspended) its objects are deleted.
+    Remove,
+    /// Stopped: its objects and status stay until [`Engine::remove_app`] (a config
+    /// read from a cluster drops an App whose object is invalid or being deleted,
+    /// and only its deletion may delete what it owns).
+    Stop,
+}
+
+/// What became of a removed App's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Deleted, this many.
+    Deleted(usize),
+    /// Left in place: prune is off, or the App was suspended.
+    LeftInPlace,
+}
+
+/// A removal's result; the error says what could not be deleted.
+pub type Removed = Result<Removal, String>;
+
 /// State shared by the queue workers.
 pub(crate) struct Inner {
     config: RwLock<Arc<Config>>,
@@ -109,6 +133,8 @@ pub(crate) struct Inner {
     snapshots: Mutex<HashMap<String, Snapshot>>,
     clusters: Clusters,
     metrics: Arc<Metrics>,
+    /// Removals running, by App.
+    removals: Mutex<HashMap<String, watch::Receiver<Option<Removed>>>>,
 }
 
 /// A running engine. Cheap to clone.
@@ -158,6 +184,7 @@ impl Engine {
                 snapshots: Mutex::default(),
                 clusters: Clusters::default(),
                 metrics,
+                removals: Mutex::default(),
             }
         });
         for record in inner.store.interrupted() {
@@ -203,6 +230,11 @@ impl Engine {
     /// reconciled at once, removed Apps stop (and with `prune` their objects
     /// are deleted).
     pub fn apply_config(&self, config: Config) {
+        self.apply_config_with(config, Absent::Remove);
+    }
+
+    /// [`Engine::apply_config`], saying what becomes of Apps the new config lacks.
+    pub fn apply_config_with(&self, config: Config, absent: Absent) {
         let inner = &self.inner;
         let new = Arc::new(config);
         let old = std::mem::replace(&mut *write(&inner.config), new.clone());
@@ -252,9 +284,36 @@ impl Engine {
         }
         for app in old.apps() {
             if new.app(app.name()).is_none() {
-                let inner = inner.clone();
-                let app = app.clone();
-                tokio::spawn(inner.remove_app(app));
+                match absent {
+                    Absent::Remove => {
+                        inner.start_removal(app.clone());
+                    }
+                    Absent::Stop => {
+                        let inner = inner.clone();
+                        let name = app.name().to_owned();
+                        tokio::spawn(async move { inner.stop_app(&name).await });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes `app` (gone from the config, or being deleted): its work stops and,
+    /// with `prune` and not suspended, its objects are deleted. Joins a removal
+    /// that runs already; an `Err` names what could not be deleted (try again).
+    pub fn remove_app(
+        &self,
+        app: driftless_api::App,
+    ) -> impl std::future::Future<Output = Removed> + Send + 'static {
+        let mut rx = self.inner.start_removal(app);
+        async move {
+            loop {
+                if let Some(result) = rx.borrow_and_update().clone() {
+                    return result;
+                }
+                if rx.changed().await.is_err() {
+                    return Err("the engine stopped".to_owned());
+                }
             }
         }
     }
@@ -373,43 +432,89 @@ impl Inner {
         Ok(())
     }
 
-    /// Stops an App removed from the config; with `prune` deletes its objects.
-    async fn remove_app(self: Arc<Self>, app: driftless_api::App) {
-        let name = app.name();
+    /// Starts removing `app` unless its removal runs already; the receiver gets the result.
+    fn start_removal(
+        self: &Arc<Self>,
+        app: driftless_api::App,
+    ) -> watch::Receiver<Option<Removed>> {
+        let name = app.name().to_owned();
+        let mut removals = lock(&self.removals);
+        if let Some(running) = removals.get(&name)
+            && running.borrow().is_none()
+        {
+            return running.clone();
+        }
+        let (tx, rx) = watch::channel(None);
+        removals.insert(name.clone(), rx.clone());
+        let inner = self.clone();
+        let ours = rx.clone();
+        tokio::spawn(async move {
+            let result = inner.clone().remove_app(app).await;
+            let _ = tx.send(Some(result));
+            let mut removals = lock(&inner.removals);
+            if removals.get(&name).is_some_and(|r| r.same_channel(&ours)) {
+                removals.remove(&name);
+            }
+        });
+        rx
+    }
+
+    /// Stops reconciling an App and watching its objects; they stay as they are.
+    async fn stop_app(&self, name: &str) {
         let _ = self.queue.remove(name);
         self.clusters.untrack(name).await;
         lock(&self.applied).remove(name);
         lock(&self.rechecks).remove(name);
         lock(&self.snapshots).remove(name);
-        if app.spec.prune {
-            let config = self.config();
-            let opts = spec::apply_options(&app);
-            match self
-                .cluster(&config, app.spec.destination.cluster.as_deref())
-                .await
-            {
-                Ok(cluster) => {
-                    match driftless_kube::delete_app(&cluster.target, &opts, &|_| {}).await {
-                        Ok(report) => tracing::info!(
-                            app = %name,
-                            "removed from the config; {} objects deleted",
-                            report.deleted.len()
-                        ),
-                        Err(e) => tracing::warn!(app = %name, "removed, deleting its objects: {e}"),
-                    }
-                }
-                Err(e) => tracing::warn!(app = %name, "removed, deleting its objects: {e}"),
-            }
-        } else {
+    }
+
+    /// Stops an App removed from the config; with `prune` deletes its objects,
+    /// unless it is suspended.
+    async fn remove_app(self: Arc<Self>, app: driftless_api::App) -> Removed {
+        let name = app.name();
+        self.stop_app(name).await;
+        let result = if !app.spec.prune {
             tracing::info!(
                 app = %name,
-                "removed from the config; its objects are left as they are (prune is off)"
+                "removed; its objects are left as they are (prune is off)"
             );
+            Ok(Removal::LeftInPlace)
+        } else if app.spec.suspend {
+            tracing::info!(
+                app = %name,
+                "removed while suspended; its objects are left as they are"
+            );
+            Ok(Removal::LeftInPlace)
+        } else {
+            self.delete_objects(&app).await
+        };
+        if let Err(e) = &result {
+            tracing::warn!(app = %name, "removed, deleting its objects: {e}");
         }
         if let Err(e) = self.store.remove_app(name) {
             tracing::error!(app = %name, "{e}");
         }
         self.metrics.forget_app(name);
+        result
+    }
+
+    /// Deletes every object in the inventory of a removed App.
+    async fn delete_objects(self: &Arc<Self>, app: &driftless_api::App) -> Removed {
+        let config = self.config();
+        let opts = spec::apply_options(app);
+        let cluster = self
+            .cluster(&config, app.spec.destination.cluster.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        let report = driftless_kube::delete_app(&cluster.target, &opts, &|_| {})
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(
+            app = %app.name(),
+            "removed; {} objects deleted",
+            report.deleted.len()
+        );
+        Ok(Removal::Deleted(report.deleted.len()))
     }
 }
 

@@ -28,7 +28,7 @@ use crate::store::{
     SyncTrigger,
 };
 use driftless_api::Time;
-use driftless_api::status::{PINNED, READY, STALLED, set_condition};
+use driftless_api::status::{PINNED, READY, RECONCILING, STALLED, set_condition};
 
 /// How soon health is read again while objects are still progressing; the
 /// delay doubles on each look up to [`HEALTH_RECHECK_MAX`].
@@ -180,9 +180,12 @@ impl Inner {
         tracing::warn!(app = %name, reason = %reason, "{reason}: {message}");
         let failures = run.job.failures;
         let stalled = plan::stalls(run.app.spec.retry.limit, failures);
+        let generation = run.app.metadata.generation;
         self.update(name, |s| {
             s.last_error = Some(message.clone());
             s.sync = SyncStatus::OutOfSync;
+            s.observed_generation = generation;
+            s.conditions.retain(|c| c.type_ != RECONCILING);
             set_condition(
                 &mut s.conditions,
                 Condition::new(READY, ConditionStatus::False, reason.as_str(), &message),
@@ -272,6 +275,14 @@ impl Inner {
     ) -> Result<Outcome, ReconcileError> {
         let name = run.name();
         let mut entry = Entry::new(revision, run.job.trigger);
+        let applying = format!("applying {}", short(&revision.sha));
+        self.update(name, |s| {
+            let reason = Reason::Progressing.as_str();
+            set_condition(
+                &mut s.conditions,
+                Condition::new(RECONCILING, ConditionStatus::True, reason, &applying),
+            );
+        });
         if record {
             entry.id = Some(self.store.begin_sync(name, entry.start.clone())?.id);
             tracing::info!(
@@ -416,7 +427,19 @@ impl Inner {
             .app(name)
             .and_then(|a| self.revision(&a.spec.source_ref.name))
             .map(|r| r.sha);
+        let generation = config.app(name).and_then(|a| a.metadata.generation);
         self.update(name, |s| {
+            s.observed_generation = generation;
+            if health == HealthStatus::Progressing {
+                let reason = Reason::Progressing.as_str();
+                let message = "waiting for the objects to become healthy";
+                set_condition(
+                    &mut s.conditions,
+                    Condition::new(RECONCILING, ConditionStatus::True, reason, message),
+                );
+            } else {
+                s.conditions.retain(|c| c.type_ != RECONCILING);
+            }
             let withheld = s
                 .conditions
                 .iter()

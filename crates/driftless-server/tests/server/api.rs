@@ -175,7 +175,27 @@ async fn suspend_resume_sync_and_rollback_act_through_store_and_queue() {
 async fn probes_and_metrics() {
     let s = TestServer::start().await;
     assert_eq!(get(&s, "/healthz").await.0, StatusCode::OK);
+    assert_eq!(get(&s, "/readyz").await.0, StatusCode::OK);
+    s.state.readiness().store(false, Ordering::Release);
     assert_eq!(get(&s, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    // Not ready (starting, or a standby): reads answer, changes are refused.
+    assert_eq!(get(&s, "/api/v1/apps").await.0, StatusCode::OK);
+    let sync = s
+        .client
+        .post(s.url("/api/v1/apps/web/sync"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(sync.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let hook = s
+        .client
+        .post(s.url("/hooks/gh"))
+        .body("{}")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(hook.status(), StatusCode::SERVICE_UNAVAILABLE);
     s.state.readiness().store(true, Ordering::Release);
     assert_eq!(get(&s, "/readyz").await.0, StatusCode::OK);
     s.metrics.count_sync(SyncResult::Failed);

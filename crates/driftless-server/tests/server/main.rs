@@ -127,6 +127,10 @@ impl TestServer {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        // As serve does once its engine runs.
+        state
+            .readiness()
+            .store(true, std::sync::atomic::Ordering::Release);
         tokio::spawn(serve(listener, state.clone(), std::future::pending()));
         // The workspace's reqwest carries no crypto provider of its own; a
         // client without a TLS config takes the process default.

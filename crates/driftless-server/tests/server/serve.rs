@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use driftless_server::serve::{ServeOptions, run};
+use driftless_server::serve::{Desired, ServeOptions, run};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
@@ -30,7 +30,7 @@ async fn the_data_dir_is_private_after_serve_starts_even_when_it_existed_open() 
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let opts = ServeOptions {
-        config,
+        desired: Desired::Files(config),
         data_dir: None,
         listen: None,
         render_worker: None,

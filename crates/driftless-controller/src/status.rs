@@ -1,0 +1,472 @@
+//! Writes the engine's status into the custom resources' status subresource,
+//! only when it changed, and records Events for what happened in between.
+
+use std::collections::{BTreeMap, HashMap};
+
+use driftless_api::history::{AuditEvent, DriftAction, SyncSummary};
+use driftless_api::status::{
+    AppStatus, ClusterStatus, Condition, ConditionStatus, GitSourceStatus, HealthStatus, READY,
+    ReceiverStatus, STALLED,
+};
+use driftless_engine::metrics::Metrics;
+use driftless_engine::runtime::Engine;
+use futures_util::StreamExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, Resource};
+use serde_json::{Value, json};
+
+use crate::desired::{Desired, ObjectKey, key_of};
+use crate::objects::{CrKind, CrObject};
+
+/// Field manager of the status the controller writes.
+pub const FIELD_MANAGER: &str = "driftless-controller";
+/// Syncs listed in an App's status.
+pub const HISTORY_IN_STATUS: usize = 10;
+/// Status writes in flight at once.
+const PARALLEL_WRITES: usize = 16;
+/// Longest Event note the API accepts.
+const NOTE_LIMIT: usize = 1000;
+
+/// Writes statuses and Events; remembers what it wrote.
+pub struct StatusWriter {
+    client: Client,
+    recorder: Recorder,
+    /// Per object: the status last written (or found equal), without its
+    /// update time and history.
+    written: HashMap<ObjectKey, Value>,
+    /// The newest drift record seen.
+    last_drift: Option<u64>,
+}
+
+/// One status to write, with the Events its change makes.
+struct Write {
+    object: CrObject,
+    status: Value,
+    events: Vec<Event>,
+}
+
+impl StatusWriter {
+    /// A writer publishing Events as `instance` of the controller.
+    pub fn new(client: Client, instance: &str) -> Self {
+        let reporter = kube::runtime::events::Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance: Some(instance.to_owned()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            written: HashMap::new(),
+            last_drift: None,
+        }
+    }
+
+    /// The Event recorder.
+    pub fn recorder(&self) -> Recorder {
+        self.recorder.clone()
+    }
+
+    /// Brings every object's status up to date.
+    /// `clusters` holds the last probe of each Cluster, by qualified name.
+    pub async fn write_all(
+        &mut self,
+        objects: &[CrObject],
+        desired: &Desired,
+        engine: &Engine,
+        clusters: &BTreeMap<String, ClusterStatus>,
+    ) {
+        let sources: BTreeMap<String, GitSourceStatus> = engine
+            .sources()
+            .into_iter()
+            .map(|n| (n.name, n.status))
+            .collect();
+        let mut writes = Vec::new();
+        for object in objects.iter().filter(|o| !o.deleting()) {
+            let key = key_of(object);
+            let generation = object.object.metadata.generation;
+            let fresh = match (desired.rejected.get(&key), object.kind) {
+                (Some(reasons), kind) => {
+                    Some((rejected_status(kind, generation, reasons), Vec::new()))
+                }
+                (None, CrKind::App) => self.app_status(object, engine),
+                (None, CrKind::GitSource) => sources.get(&object.qualified()).map(|s| {
+                    let mut s = s.clone();
+                    if s.last_fetch_time.is_some() {
+                        s.observed_generation = generation;
+                    }
+                    (to_value(&s), Vec::new())
+                }),
+                (None, CrKind::Receiver) => Some((receiver_status(object), Vec::new())),
+                (None, CrKind::Cluster) => clusters
+                    .get(&object.qualified())
+                    .map(|s| (to_value(s), Vec::new())),
+            };
+            let Some((status, events)) = fresh else {
+                continue;
+            };
+            let compared = comparable(&status);
+            let before = self
+                .written
+                .get(&key)
+                .cloned()
+                .or_else(|| object.object.data.get("status").map(comparable));
+            if before.as_ref() == Some(&compared) {
+                self.written.insert(key, compared);
+                continue;
+            }
+            let status = match object.kind {
+                CrKind::App => with_history(status, engine, object),
+                _ => status,
+            };
+            self.written.insert(key, compared);
+            writes.push(Write {
+                object: object.clone(),
+                status,
+                events,
+            });
+        }
+        self.drift_events(objects, engine, &mut writes);
+        let client = self.client.clone();
+        let recorder = self.recorder.clone();
+        let count = engine.metrics();
+        let failed: Vec<ObjectKey> = futures_util::stream::iter(writes)
+            .map(|w| {
+                let (client, recorder, count) = (client.clone(), recorder.clone(), count.clone());
+                async move {
+                    let key = key_of(&w.object);
+                    (!w.apply(client, &recorder, &count).await).then_some(key)
+                }
+            })
+            .buffer_unordered(PARALLEL_WRITES)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        // Written again on the next pass.
+        for key in failed {
+            self.written.remove(&key);
+        }
+        let live: std::collections::HashSet<ObjectKey> = objects.iter().map(key_of).collect();
+        self.written.retain(|k, _| live.contains(k));
+    }
+
+    /// The App's status from the store, and the Events of its change since the
+    /// status the custom resource shows.
+    fn app_status(&self, object: &CrObject, engine: &Engine) -> Option<(Value, Vec<Event>)> {
+        let name = object.qualified();
+        let status = engine.store().app(&name).ok().flatten()?;
+        let news = AppStatus {
+            last_update_time: None,
+            ..status.clone()
+        };
+        if news == AppStatus::default() {
+            // Nothing happened yet: no write for the empty status.
+            return None;
+        }
+        let key = key_of(object);
+        let before: Option<AppStatus> = self
+            .written
+            .get(&key)
+            .or_else(|| object.object.data.get("status"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        // A first status counts as news against the empty one.
+        let events = transitions(&before.unwrap_or_default(), &status);
+        Some((to_value(&status), events))
+    }
+
+    /// Events for manual changes self-heal reverted since the last look.
+    fn drift_events(&mut self, objects: &[CrObject], engine: &Engine, writes: &mut Vec<Write>) {
+        let Ok(recent) = engine.store().audit(None, 100) else {
+            return;
+        };
+        let newest = recent.iter().map(|e| e.id).max();
+        let Some(seen) = self
+            .last_drift
+            .replace(newest.unwrap_or(0).max(self.last_drift.unwrap_or(0)))
+        else {
+            // The first look: what happened before this instance ran is history.
+            return;
+        };
+        let apps: HashMap<String, &CrObject> = objects
+            .iter()
+            .filter(|o| o.kind == CrKind::App)
+            .map(|o| (o.qualified(), o))
+            .collect();
+        let reported = |e: &&AuditEvent| {
+            e.id > seen && matches!(e.action, DriftAction::Reverted | DriftAction::Reported)
+        };
+        for event in recent.iter().filter(reported) {
+            let Some(object) = apps.get(&event.app) else {
+                continue;
+            };
+            writes.push(Write {
+                object: (*object).clone(),
+                status: Value::Null,
+                events: vec![drift_event(event)],
+            });
+        }
+    }
+}
+
+impl Write {
+    /// Writes the status and records the Events; false if the status write failed.
+    async fn apply(self, client: Client, recorder: &Recorder, metrics: &Metrics) -> bool {
+        let resource = self.object.kind.resource();
+        let ns = self.object.namespace();
+        let name = self.object.name();
+        if !self.status.is_null() {
+            let api: Api<DynamicObject> = Api::namespaced_with(client, &ns, &resource);
+            let patch = json!({
+                "apiVersion": driftless_api::API_VERSION,
+                "kind": self.object.kind.kind(),
+                "status": self.status,
+            });
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            match api
+                .patch_status(&name, &params, &Patch::Apply(&patch))
+                .await
+            {
+                Ok(_) => metrics.count_status_write(),
+                Err(e) => {
+                    tracing::warn!(
+                        "{}/{ns}/{name}: writing its status: {e}",
+                        self.object.kind.plural()
+                    );
+                    return false;
+                }
+            }
+        }
+        let reference = self.object.object.object_ref(&resource);
+        for event in self.events {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                tracing::warn!(
+                    "{}/{ns}/{name}: recording Event {}: {e}",
+                    self.object.kind.plural(),
+                    event.reason
+                );
+            }
+        }
+        true
+    }
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// A status without the fields that change without news: the update time, the
+/// time of a fetch that found nothing new, and the history (which changes only
+/// with a sync, which changes the rest).
+fn comparable(status: &Value) -> Value {
+    let mut status = status.clone();
+    if let Some(map) = status.as_object_mut() {
+        map.remove("lastUpdateTime");
+        map.remove("lastFetchTime");
+        map.remove("history");
+    }
+    status
+}
+
+/// Adds the App's last syncs to its status: this instance's, then older ones the
+/// custom resource lists (written by an earlier leader with a store of its own).
+fn with_history(mut status: Value, engine: &Engine, object: &CrObject) -> Value {
+    let ours: Vec<SyncSummary> = engine
+        .store()
+        .history(&object.qualified(), HISTORY_IN_STATUS)
+        .unwrap_or_default()
+        .iter()
+        .map(SyncSummary::from)
+        .collect();
+    let listed: Vec<SyncSummary> = object
+        .object
+        .data
+        .pointer("/status/history")
+        .and_then(|h| serde_json::from_value(h.clone()).ok())
+        .unwrap_or_default();
+    let history = merge_history(ours, listed);
+    if !history.is_empty()
+        && let Some(map) = status.as_object_mut()
+    {
+        map.insert("history".to_owned(), to_value(&history));
+    }
+    status
+}
+
+/// This instance's syncs (newest first), then the listed ones older than them.
+fn merge_history(mut ours: Vec<SyncSummary>, listed: Vec<SyncSummary>) -> Vec<SyncSummary> {
+    let oldest = ours.last().map(|h| h.start_time);
+    let earlier = listed
+        .into_iter()
+        .filter(|h| oldest.is_none_or(|oldest| h.start_time < oldest));
+    ours.extend(earlier);
+    ours.truncate(HISTORY_IN_STATUS);
+    ours
+}
+
+/// The status of an object left out of the config.
+fn rejected_status(kind: CrKind, generation: Option<i64>, reasons: &[String]) -> Value {
+    let message = reasons.join("; ");
+    let conditions = vec![
+        Condition::new(READY, ConditionStatus::False, "InvalidSpec", &message),
+        Condition::new(STALLED, ConditionStatus::True, "InvalidSpec", &message),
+    ];
+    match kind {
+        CrKind::App | CrKind::GitSource => json!({
+            "observedGeneration": generation,
+            "conditions": conditions,
+        }),
+        CrKind::Cluster | CrKind::Receiver => json!({ "conditions": conditions }),
+    }
+}
+
+/// A Receiver's status: where its webhook is served.
+fn receiver_status(object: &CrObject) -> Value {
+    let path = format!("/hooks/{}", object.qualified());
+    let message = format!("receiving webhooks at {path}");
+    let status = ReceiverStatus {
+        conditions: vec![Condition::new(
+            READY,
+            ConditionStatus::True,
+            "Succeeded",
+            &message,
+        )],
+        webhook_path: Some(path),
+    };
+    to_value(&status)
+}
+
+/// The Events of an App's status change.
+fn transitions(before: &AppStatus, after: &AppStatus) -> Vec<Event> {
+    let mut out = Vec::new();
+    if after.last_sync_time != before.last_sync_time
+        && after.last_error.is_none()
+        && let Some(rev) = &after.last_applied
+    {
+        out.push(event(
+            EventType::Normal,
+            "SyncSucceeded",
+            "Sync",
+            format!("applied {} ({})", rev.ref_label, short(&rev.sha)),
+        ));
+    }
+    if let Some(error) = &after.last_error
+        && before.last_error.as_ref() != Some(error)
+    {
+        out.push(event(
+            EventType::Warning,
+            "SyncFailed",
+            "Sync",
+            error.clone(),
+        ));
+    }
+    if after.health != before.health && after.health != HealthStatus::Unknown {
+        let kind = match after.health {
+            HealthStatus::Degraded | HealthStatus::Missing => EventType::Warning,
+            _ => EventType::Normal,
+        };
+        let ready = driftless_api::status::find_condition(&after.conditions, READY);
+        let detail = ready
+            .map(|c| format!(": {}", c.message))
+            .unwrap_or_default();
+        let note = format!("{} -> {}{detail}", before.health, after.health);
+        out.push(event(kind, "HealthChanged", "Health", note));
+    }
+    if let Some(pin) = &after.pinned
+        && before.pinned.as_ref() != Some(pin)
+    {
+        let note = format!("rolled back to {} ({})", pin.ref_label, short(&pin.sha));
+        out.push(event(EventType::Normal, "RolledBack", "Rollback", note));
+    }
+    out
+}
+
+/// The Event of one drift record.
+fn drift_event(drift: &AuditEvent) -> Event {
+    let by = drift
+        .manager
+        .as_deref()
+        .map(|m| format!(" by {m}"))
+        .unwrap_or_default();
+    let fields = drift.fields.join(", ");
+    let (kind, reason, done) = match drift.action {
+        DriftAction::Reverted => (EventType::Normal, "DriftReverted", "reverted"),
+        _ => (
+            EventType::Warning,
+            "DriftDetected",
+            "not reverted (self-heal is off)",
+        ),
+    };
+    let note = format!("{}: {fields} changed{by}; {done}", drift.object);
+    event(kind, reason, "Drift", note)
+}
+
+fn event(type_: EventType, reason: &str, action: &str, note: String) -> Event {
+    let mut note = note;
+    if note.len() > NOTE_LIMIT {
+        let mut end = NOTE_LIMIT;
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+    }
+    Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: action.to_owned(),
+        secondary: None,
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    use driftless_api::history::{Revision, SyncResult, SyncStart, SyncTrigger};
+    use driftless_api::time::Time;
+
+    use super::*;
+
+    fn sync(at_ms: u64, subject: &str) -> SyncSummary {
+        SyncSummary {
+            start: SyncStart {
+                revision: Revision {
+                    ref_label: "main".into(),
+                    sha: "0".repeat(40),
+                },
+                author: "A <a@example.com>".into(),
+                subject: subject.into(),
+                trigger: SyncTrigger::Interval,
+            },
+            start_time: Time::from_unix_ms(at_ms),
+            finish_time: None,
+            result: SyncResult::Succeeded,
+        }
+    }
+
+    #[test]
+    fn a_new_leader_keeps_the_older_syncs_the_resource_lists() {
+        let listed = (0..10)
+            .rev()
+            .map(|i| sync(i * 1000, &format!("old {i}")))
+            .collect();
+        let ours = vec![sync(20_000, "new")];
+        let merged = merge_history(ours, listed);
+        assert_eq!(merged.len(), HISTORY_IN_STATUS);
+        assert_eq!(merged[0].start.subject, "new");
+        assert_eq!(merged[1].start.subject, "old 9");
+        assert_eq!(merged[9].start.subject, "old 1");
+    }
+
+    #[test]
+    fn syncs_already_in_the_store_are_not_listed_twice() {
+        let ours = vec![sync(3000, "c"), sync(2000, "b")];
+        let listed = vec![sync(3000, "c"), sync(2000, "b"), sync(1000, "a")];
+        let subjects: Vec<String> = merge_history(ours, listed)
+            .into_iter()
+            .map(|s| s.start.subject)
+            .collect();
+        assert_eq!(subjects, ["c", "b", "a"]);
+    }
+}
