@@ -4,9 +4,12 @@
 set -euo pipefail
 
 need_apt=()
-for pair in curl:curl openssl:openssl git:git flock:util-linux setsid:util-linux python3:python3; do
+# ssh, strip and dash also go into the container image (scripts/build-image).
+for pair in curl:curl openssl:openssl git:git flock:util-linux setsid:util-linux python3:python3 \
+  ssh:openssh-client ssh-keygen:openssh-client strip:binutils dash:dash; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
+[[ -f /etc/ssl/certs/ca-certificates.crt ]] || need_apt+=(ca-certificates)
 # The `kill` program (not the shell builtin): tests kill control-plane components with it.
 [[ -x /bin/kill || -x /usr/bin/kill ]] || need_apt+=(procps)
 if [[ ${#need_apt[@]} -gt 0 ]]; then
