@@ -966,3 +966,77 @@ async fn install_waits_for_the_controller_and_uninstall_leaves_the_workloads() {
         "the workloads stay"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverted_drift_is_an_event_and_a_changed_secret_reconciles_its_app() {
+    let (inst, _server, repo, _) = setup("e2e-ctl-drift", &[]).await;
+    let ns = inst.name().to_owned();
+    repo.write(
+        "subst/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: greeting}\ndata: {text: \"${greeting}\"}\n",
+    );
+    repo.push("a substituted ConfigMap");
+    let _ctl = inst.controller(&[], None);
+    let extra = "  selfHeal: true\n  substitutions: {fromSecret: [{name: vars}]}";
+    let manifests = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: vars}}\nstringData: {{greeting: hello}}\n---\n{}",
+        source_and_app(&repo.url, "web", "subst", &ns, extra)
+    );
+    inst.kubectl(&["apply", "-f", "-"], Some(&manifests));
+    inst.wait("app", "web", "Ready", ready).await;
+    let text = |inst: &Installed| {
+        let cm = inst.kubectl(
+            &[
+                "get",
+                "configmap",
+                "greeting",
+                "-o",
+                "jsonpath={.data.text}",
+            ],
+            None,
+        );
+        cm.trim().to_owned()
+    };
+    assert_eq!(text(&inst), "hello");
+
+    // A manual change is reverted, and the App's Events say who made it.
+    inst.kubectl(
+        &[
+            "patch",
+            "configmap",
+            "greeting",
+            "--field-manager=hand-edit",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"text":"changed"}}"#,
+        ],
+        None,
+    );
+    let (note, _) = inst.wait_event("web", "DriftReverted").await;
+    assert!(
+        note.contains("ConfigMap") && note.contains("hand-edit"),
+        "{note}"
+    );
+    assert_eq!(text(&inst), "hello");
+
+    // The Secret the App substitutes from changes: the App reconciles with it.
+    inst.kubectl(
+        &[
+            "patch",
+            "secret",
+            "vars",
+            "--type=merge",
+            "-p",
+            r#"{"stringData":{"greeting":"bonjour"}}"#,
+        ],
+        None,
+    );
+    let start = Instant::now();
+    while text(&inst) != "bonjour" {
+        assert!(
+            start.elapsed() < WAIT,
+            "the Secret's change was not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
