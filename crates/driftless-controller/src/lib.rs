@@ -100,9 +100,11 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ControllerError> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let on_signal = stop_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
-        let _ = stop_tx.send(true);
+        let _ = on_signal.send(true);
     });
     let (attached_tx, attached_rx) = oneshot::channel();
     let serve_opts = ServeOptions {
@@ -156,6 +158,8 @@ pub async fn run(
     };
     let outcome = controller.lead_and_run(leadership.as_ref(), stop_rx).await;
     controller.running.set_ready(false);
+    // Deposed or stopped: the server and the engine stop too.
+    let _ = stop_tx.send(true);
     if let Some((_, leadership)) = leadership {
         leadership.release().await;
     }

@@ -1040,3 +1040,55 @@ async fn reverted_drift_is_an_event_and_a_changed_secret_reconciles_its_app() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_lease_is_taken_stops_reconciling_at_once() {
+    let (inst, _server, repo, c1) = setup("e2e-ctl-deposed", &["one"]).await;
+    let ns = inst.name().to_owned();
+    let mut leader = inst.controller(&["--leader-elect"], None);
+    inst.kubectl(
+        &["apply", "-f", "-"],
+        Some(&source_and_app(&repo.url, "web", "one", &ns, "")),
+    );
+    inst.wait("app", "web", "Ready", |w| applied_sha(w) == c1)
+        .await;
+    // Someone else holds the Lease now, freshly renewed for a long time.
+    // MicroTime: six fractional digits, UTC.
+    let now = format!(
+        "{}.000000Z",
+        jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S")
+    );
+    let patch = serde_json::json!({"spec": {
+        "holderIdentity": "another-instance", "renewTime": now, "leaseDurationSeconds": 3600,
+    }})
+    .to_string();
+    inst.kubectl(
+        &[
+            "patch",
+            "lease",
+            "driftless-controller",
+            "--type=merge",
+            "-p",
+            &patch,
+        ],
+        None,
+    );
+    let start = Instant::now();
+    while leader.running() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the deposed leader still runs:\n{}",
+            leader.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "lease taken -> leader stopped in {} ms",
+        start.elapsed().as_millis()
+    );
+    assert!(
+        leader.log().contains("lost the leadership"),
+        "{}",
+        leader.log()
+    );
+}
