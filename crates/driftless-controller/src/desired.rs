@@ -70,6 +70,29 @@ pub fn build(objects: &[CrObject], cross_namespace: bool) -> Desired {
     }
 }
 
+/// A hash of what the config is made of: each object's identity, generation
+/// (which changes with the spec), labels, annotations and deletion.
+pub fn fingerprint(objects: &[CrObject]) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    // The watch caches list objects in no fixed order.
+    let mut each: Vec<u64> = objects
+        .iter()
+        .map(|object| {
+            let mut hasher = DefaultHasher::new();
+            let meta = &object.object.metadata;
+            object.kind.hash(&mut hasher);
+            (&meta.namespace, &meta.name, &meta.uid, meta.generation).hash(&mut hasher);
+            (&meta.labels, &meta.annotations).hash(&mut hasher);
+            meta.deletion_timestamp.is_some().hash(&mut hasher);
+            hasher.finish()
+        })
+        .collect();
+    each.sort_unstable();
+    let mut hasher = DefaultHasher::new();
+    each.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// The config document of a custom resource: its envelope and spec, named by
 /// its path in the API so problems point at it.
 fn document(object: &CrObject) -> Document {
@@ -167,6 +190,23 @@ mod tests {
         assert!(reasons("team-a", "broken").contains("spec.interval"));
         assert!(reasons("team-b", "orphan").contains("spec.sourceRef.name"));
         assert!(reasons("team-a", "cross").contains("--allow-cross-namespace-refs"));
+    }
+
+    #[test]
+    fn the_fingerprint_follows_specs_and_labels_not_order_or_status() {
+        let objects = vec![source("team-a"), app("team-a", "web", "platform")];
+        let reversed: Vec<CrObject> = objects.iter().rev().cloned().collect();
+        assert_eq!(fingerprint(&objects), fingerprint(&reversed));
+        let mut with_status = objects.clone();
+        Arc::make_mut(&mut with_status[1].object).data["status"] = json!({"sync": "Synced"});
+        assert_eq!(fingerprint(&objects), fingerprint(&with_status));
+        let mut edited = objects.clone();
+        Arc::make_mut(&mut edited[1].object).metadata.generation = Some(4);
+        assert_ne!(fingerprint(&objects), fingerprint(&edited));
+        let mut labelled = objects.clone();
+        let labels = [("sharding.driftless.dev/key".to_owned(), "a".to_owned())];
+        Arc::make_mut(&mut labelled[0].object).metadata.labels = Some(labels.into());
+        assert_ne!(fingerprint(&objects), fingerprint(&labelled));
     }
 
     #[test]

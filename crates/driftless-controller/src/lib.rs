@@ -50,7 +50,7 @@ pub const REQUESTED_AT: &str = "driftless.dev/reconcile-requested-at";
 /// How often the objects are looked at without a change (status, finalizers).
 const TICK: Duration = Duration::from_secs(1);
 /// Changes closer together than this are taken in one pass.
-const SETTLE: Duration = Duration::from_millis(50);
+const SETTLE: Duration = Duration::from_millis(100);
 /// How often Clusters are probed for their status (and whenever the config changes).
 const CLUSTER_PROBE: Duration = Duration::from_secs(30);
 /// Wait before deleting an App's objects again after a failure.
@@ -150,6 +150,7 @@ pub async fn run(
         removals: HashMap::new(),
         retry_removal: HashMap::new(),
         requested: HashMap::new(),
+        desired: None,
         secrets: None,
         probed: None,
         probing: None,
@@ -190,6 +191,8 @@ struct Controller {
     retry_removal: HashMap<ObjectKey, Instant>,
     /// The `reconcile-requested-at` value last seen per object.
     requested: HashMap<ObjectKey, Option<String>>,
+    /// The config made at the last pass, and the fingerprint of the objects it was made of.
+    desired: Option<(u64, desired::Desired)>,
     /// Secret resourceVersions at the last pass.
     secrets: Option<SecretVersions>,
     /// When the Clusters were last probed, and what the probes found.
@@ -246,7 +249,13 @@ impl Controller {
     /// One look at every object: config, receivers, triggers, finalizers, status.
     async fn pass(&mut self) {
         let objects = self.cache.objects();
-        let desired = desired::build(&objects, self.cross_namespace);
+        // Status writes change no spec: the config is made again only when an
+        // object's spec, labels, annotations or deletion changed.
+        let fingerprint = desired::fingerprint(&objects);
+        let desired = match self.desired.take() {
+            Some((seen, desired)) if seen == fingerprint => desired,
+            _ => desired::build(&objects, self.cross_namespace),
+        };
         let secrets = self.cache.secret_versions();
         let changed_secrets = changed_keys(self.secrets.as_ref(), &secrets);
         self.secrets = Some(secrets.clone());
@@ -270,6 +279,7 @@ impl Controller {
         self.status
             .write_all(&objects, &desired, &self.running.engine, &clusters)
             .await;
+        self.desired = Some((fingerprint, desired));
     }
 
     /// Probes the Clusters in the background when due (an unreachable one must not

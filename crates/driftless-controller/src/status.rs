@@ -1,7 +1,7 @@
 //! Writes the engine's status into the custom resources' status subresource,
 //! only when it changed, and records Events for what happened in between.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use driftless_api::history::{AuditEvent, DriftAction, SyncSummary};
 use driftless_api::status::{
@@ -37,6 +37,10 @@ pub struct StatusWriter {
     written: HashMap<ObjectKey, Value>,
     /// The newest drift record seen.
     last_drift: Option<u64>,
+    /// The store's latest App status change at the last pass.
+    seen: u64,
+    /// Objects left out of the config at the last pass.
+    rejected: HashSet<ObjectKey>,
 }
 
 /// One status to write, with the Events its change makes.
@@ -58,6 +62,8 @@ impl StatusWriter {
             client,
             written: HashMap::new(),
             last_drift: None,
+            seen: 0,
+            rejected: HashSet::new(),
         }
     }
 
@@ -80,9 +86,20 @@ impl StatusWriter {
             .into_iter()
             .map(|n| (n.name, n.status))
             .collect();
+        let (latest, changed) = engine.store().app_changes_since(self.seen);
+        let changed: HashSet<String> = changed.into_iter().collect();
         let mut writes = Vec::new();
         for object in objects.iter().filter(|o| !o.deleting()) {
             let key = key_of(object);
+            let settled = object.kind == CrKind::App
+                && self.written.contains_key(&key)
+                && !desired.rejected.contains_key(&key)
+                && !self.rejected.contains(&key)
+                && !changed.contains(&object.qualified());
+            if settled {
+                // Written, and its status in the store did not change since.
+                continue;
+            }
             let generation = object.object.metadata.generation;
             let fresh = match (desired.rejected.get(&key), object.kind) {
                 (Some(reasons), kind) => {
@@ -145,8 +162,10 @@ impl StatusWriter {
         for key in failed {
             self.written.remove(&key);
         }
-        let live: std::collections::HashSet<ObjectKey> = objects.iter().map(key_of).collect();
+        let live: HashSet<ObjectKey> = objects.iter().map(key_of).collect();
         self.written.retain(|k, _| live.contains(k));
+        self.seen = latest;
+        self.rejected = desired.rejected.keys().cloned().collect();
     }
 
     /// The App's status from the store, and the Events of its change since the

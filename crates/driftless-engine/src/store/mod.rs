@@ -139,6 +139,14 @@ pub struct Store {
     path: Arc<PathBuf>,
     interrupted: Arc<Vec<SyncRecord>>,
     retention: Arc<RwLock<Retention>>,
+    changes: Arc<std::sync::Mutex<Changes>>,
+}
+
+/// Which App statuses changed when: a sequence number per change.
+#[derive(Debug, Default)]
+struct Changes {
+    seq: u64,
+    by_app: std::collections::HashMap<String, u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -181,6 +189,7 @@ impl Store {
             path: Arc::new(path),
             interrupted: Arc::default(),
             retention: Arc::default(),
+            changes: Arc::default(),
         };
         store.interrupted = Arc::new(store.recover()?);
         Ok(store)
@@ -329,7 +338,35 @@ impl Store {
             status
         };
         tx.commit().map_err(self.err("commit app"))?;
+        self.note_change(name);
         Ok(status)
+    }
+
+    /// The Apps whose status changed (or was removed) after change `since`, and the
+    /// number of the latest change, to pass as `since` next time; `since` 0 lists
+    /// every App changed since the store opened.
+    pub fn app_changes_since(&self, since: u64) -> (u64, Vec<String>) {
+        let changes = self
+            .changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let names = changes
+            .by_app
+            .iter()
+            .filter(|(_, seq)| **seq > since)
+            .map(|(name, _)| name.clone())
+            .collect();
+        (changes.seq, names)
+    }
+
+    fn note_change(&self, name: &str) {
+        let mut changes = self
+            .changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        changes.seq += 1;
+        let seq = changes.seq;
+        changes.by_app.insert(name.to_owned(), seq);
     }
 
     /// Removes an app's status (its history and audit entries stay). True if it existed.
@@ -343,6 +380,7 @@ impl Store {
                 .is_some()
         };
         tx.commit().map_err(self.err("commit app removal"))?;
+        self.note_change(name);
         Ok(existed)
     }
 
