@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use driftless_engine::store::{
-    AuditEvent, ConditionStatus, DriftAction, HealthStatus, ObjectCounts, Revision, Store,
-    StoreError, SyncOutcome, SyncResult, SyncStart, SyncStatus, SyncTrigger,
+    AppStatus, AuditEvent, ConditionStatus, DriftAction, HealthStatus, ObjectCounts, Revision,
+    Store, StoreError, SyncOutcome, SyncResult, SyncStart, SyncStatus, SyncTrigger,
 };
 
 /// What a sync of `sha` starts with; shared by the store's test modules.
@@ -367,4 +367,26 @@ fn a_store_written_in_the_old_format_still_loads() {
         .begin_sync("web", start("c0ffee", SyncTrigger::Manual))
         .expect("begin");
     assert_eq!(next.id, 2);
+}
+
+#[test]
+fn status_changes_are_listed_since_a_point() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open");
+    let (start, changed) = store.app_changes_since(0);
+    assert!(changed.is_empty());
+    store.put_app("web", &AppStatus::default()).expect("write");
+    store.put_app("api", &AppStatus::default()).expect("write");
+    let (after_two, mut changed) = store.app_changes_since(start);
+    changed.sort();
+    assert_eq!(changed, ["api", "web"]);
+    store
+        .update_app("web", |s| s.suspended = true)
+        .expect("write");
+    let (_, changed) = store.app_changes_since(after_two);
+    assert_eq!(changed, ["web"]);
+    let (now, _) = store.app_changes_since(after_two);
+    store.remove_app("api").expect("remove");
+    let (_, changed) = store.app_changes_since(now);
+    assert_eq!(changed, ["api"], "a removal is a change too");
 }
