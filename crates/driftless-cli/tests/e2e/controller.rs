@@ -27,25 +27,12 @@ impl Installed {
     /// Deployment, whose pod the simulated nodes would not run) into a new namespace.
     pub async fn new(prefix: &str) -> Self {
         let ns = shared().namespace(prefix).await.expect("namespace");
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftless"))
-            .args(["install", "--export", "--namespace", ns.name()])
-            .output()
-            .expect("driftless install --export runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let manifests = String::from_utf8(out.stdout).expect("UTF-8");
-        let kept: Vec<&str> = manifests
-            .split("\n---\n")
-            .filter(|doc| !doc.contains("\nkind: Deployment\n"))
-            .collect();
+        let kept = exported(&["--namespace", ns.name()], |kind| kind != "Deployment");
         let admin = shared().kubeconfig();
         let (ok, _, err) = kubectl_at(
             admin,
             &["apply", "--server-side", "--force-conflicts", "-f", "-"],
-            Some(&kept.join("\n---\n")),
+            Some(&kept),
         );
         assert!(ok, "applying the install manifests: {err}");
         let (ok, token, err) = kubectl_at(
@@ -178,6 +165,58 @@ impl Drop for Installed {
             &["delete", &binding, "--ignore-not-found", "--wait=false"],
             None,
         );
+    }
+}
+
+/// The documents of `driftless install --export ARGS` whose kind `keep` accepts.
+fn exported(args: &[&str], keep: impl Fn(&str) -> bool) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftless"))
+        .args(["install", "--export"])
+        .args(args)
+        .output()
+        .expect("driftless install --export runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifests = String::from_utf8(out.stdout).expect("UTF-8");
+    let kept: Vec<&str> = manifests
+        .split("\n---\n")
+        .filter(|doc| {
+            let kind = doc.lines().find_map(|l| l.strip_prefix("kind: "));
+            kind.is_some_and(&keep)
+        })
+        .collect();
+    kept.join("\n---\n")
+}
+
+/// A control plane of a test's own, for faults and cluster-wide changes the
+/// shared one must not see; stopped when dropped.
+struct PrivateCluster {
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+    _down: driftless_testenv::DownOnDrop,
+    _tmp: tempfile::TempDir,
+}
+
+impl PrivateCluster {
+    fn start() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("k8s");
+        let down = driftless_testenv::DownOnDrop(dir.clone());
+        let up = driftless_testenv::k8s_env(&dir, &["up"]);
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        Self {
+            kubeconfig: dir.join("kubeconfig"),
+            dir,
+            _down: down,
+            _tmp: tmp,
+        }
     }
 }
 
@@ -689,36 +728,17 @@ async fn a_restart_keeps_the_history_and_writes_no_status_for_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_server_restarted_in_the_middle_of_a_sync_is_ridden_out() {
-    use driftless_testenv::{DownOnDrop, k8s_env, kill_component};
+    use driftless_testenv::{k8s_env, kill_component};
     // A control plane of its own: the shared one must not go away under other tests.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let env_dir = dir.path().join("k8s");
-    let _down = DownOnDrop(env_dir.clone());
-    let up = k8s_env(&env_dir, &["up"]);
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let kubeconfig = env_dir.join("kubeconfig");
+    let private = PrivateCluster::start();
+    let (env_dir, kubeconfig) = (private.dir.clone(), private.kubeconfig.clone());
     let kubectl = |args: &[&str], stdin: Option<&str>| {
         let (ok, out, err) = kubectl_at(&kubeconfig, args, stdin);
         assert!(ok, "kubectl {args:?}: {err}");
         out
     };
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftless"))
-        .args(["install", "--export"])
-        .output()
-        .expect("driftless install --export runs");
-    let manifests = String::from_utf8(out.stdout).expect("UTF-8");
-    let crds: Vec<&str> = manifests
-        .split("\n---\n")
-        .filter(|doc| doc.contains("\nkind: CustomResourceDefinition\n"))
-        .collect();
-    kubectl(
-        &["apply", "--server-side", "-f", "-"],
-        Some(&crds.join("\n---\n")),
-    );
+    let crds = exported(&[], |kind| kind == "CustomResourceDefinition");
+    kubectl(&["apply", "--server-side", "-f", "-"], Some(&crds));
     kubectl(
         &[
             "wait",
@@ -833,18 +853,9 @@ fn driftless(args: &[&str]) -> (Option<i32>, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_waits_for_the_controller_and_uninstall_leaves_the_workloads() {
-    use driftless_testenv::{DownOnDrop, k8s_env};
     // CRDs come and go here: a control plane of the test's own.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let env_dir = dir.path().join("k8s");
-    let _down = DownOnDrop(env_dir.clone());
-    let up = k8s_env(&env_dir, &["up"]);
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let kubeconfig = env_dir.join("kubeconfig");
+    let private = PrivateCluster::start();
+    let kubeconfig = private.kubeconfig.clone();
     let path = kubeconfig.display().to_string();
     let kubectl = |args: &[&str]| kubectl_at(&kubeconfig, args, None);
 
