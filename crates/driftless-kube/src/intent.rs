@@ -158,6 +158,8 @@ fn compare(
                 path.pop();
             }
         }
+        // The API server leaves out empty lists and maps: absent is the same.
+        (d, None) if is_empty_collection(d) => {}
         (_, None) => out.push(path.clone()),
         (d, Some(l)) => {
             let key = path.last().map(String::as_str);
@@ -169,6 +171,15 @@ fn compare(
     }
 }
 
+/// An empty list or map, which the API server does not store.
+fn is_empty_collection(value: &Value) -> bool {
+    match value {
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
 /// Whether `live` holds everything `desired` says (objects may have more keys).
 /// Whether `live` holds every value `desired` sets. `key` is the field
 /// `desired` sits in and `parent` the field of the map around it, so that
@@ -176,9 +187,10 @@ fn compare(
 fn covers(desired: &Value, live: &Value, parent: Option<&str>, key: Option<&str>) -> bool {
     match (desired, live) {
         (Value::Null, _) => true,
-        (Value::Object(d), Value::Object(l)) => d
-            .iter()
-            .all(|(k, v)| l.get(k).is_some_and(|lv| covers(v, lv, key, Some(k))) || v.is_null()),
+        (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, v)| match l.get(k) {
+            Some(lv) => covers(v, lv, key, Some(k)),
+            None => v.is_null() || is_empty_collection(v),
+        }),
         (Value::Array(d), Value::Array(l)) => {
             d.len() == l.len() && d.iter().zip(l).all(|(dv, lv)| covers(dv, lv, parent, key))
         }
@@ -263,6 +275,21 @@ mod tests {
         let changed = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
             "data": {"user": "YWRh", "password": "b3RoZXI="}});
         assert_eq!(drifted_fields(&desired, &changed), ["data.password"]);
+    }
+
+    #[test]
+    fn empty_lists_and_maps_the_server_leaves_out_are_not_drift() {
+        let desired = json!({"spec": {"names": {"kind": "Cluster", "shortNames": []},
+            "versions": [{"name": "v1", "subresources": {}}]}});
+        let live = json!({"spec": {"names": {"kind": "Cluster"},
+            "versions": [{"name": "v1"}]}});
+        assert!(drifted_fields(&desired, &live).is_empty());
+        let emptied = json!({"spec": {"names": {"kind": "Cluster", "shortNames": ["c"]}}});
+        let desired = json!({"spec": {"names": {"shortNames": []}}});
+        assert_eq!(
+            drifted_fields(&desired, &emptied),
+            ["spec.names.shortNames"]
+        );
     }
 
     #[test]

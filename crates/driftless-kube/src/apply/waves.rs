@@ -65,7 +65,12 @@ pub(crate) async fn apply_with(
     let mut recorded = previous.clone();
     let planned = planned(&tenant, objects, namespace).await?;
     record_ahead(&store, target, &mut recorded, planned).await?;
-    if opts.create_namespace {
+    // A Namespace the set holds is applied in the first wave as it is written.
+    let declared = objects.iter().any(|o| {
+        o.get("kind").and_then(Value::as_str) == Some("Namespace")
+            && o.pointer("/metadata/name").and_then(Value::as_str) == Some(namespace)
+    });
+    if opts.create_namespace && !declared {
         ensure_namespace(&tenant, namespace).await?;
     }
     let mut report = ApplyReport {
@@ -213,17 +218,22 @@ async fn ensure_namespace(target: &Target, namespace: &str) -> Result<(), ApplyE
         name: namespace.to_owned(),
     };
     let resource = target.resolve(&object).await?;
+    let api = target.api(&resource, None);
+    // Only a missing one is written: applying this bare manifest over an
+    // existing Namespace would take back labels the same manager set on it.
+    // (An identity that may not read Namespaces applies as before.)
+    if let Ok(Some(_)) = api.get_metadata_opt(namespace).await {
+        return Ok(());
+    }
     let manifest =
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
-    target
-        .api(&resource, None)
-        .patch(
-            namespace,
-            &PatchParams::apply(FIELD_MANAGER),
-            &Patch::Apply(&manifest),
-        )
-        .await
-        .map_err(|e| api_error(target, &object.to_string(), "apply", e))?;
+    api.patch(
+        namespace,
+        &PatchParams::apply(FIELD_MANAGER),
+        &Patch::Apply(&manifest),
+    )
+    .await
+    .map_err(|e| api_error(target, &object.to_string(), "apply", e))?;
     Ok(())
 }
 

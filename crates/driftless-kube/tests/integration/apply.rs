@@ -202,3 +202,31 @@ async fn diff_reports_changes_with_secrets_masked() {
         "diff writes nothing"
     );
 }
+
+#[tokio::test]
+async fn a_namespace_created_for_the_set_and_declared_in_it_is_written_once() {
+    let (ns, mut opts) = app_in("ns-declared").await;
+    let t = target().await;
+    let own = format!("{}-own", ns.name());
+    opts.namespace = Some(own.clone());
+    opts.create_namespace = true;
+    let set = vec![
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": own, "labels": {"team": "payments"}}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "worker"},
+               // The API server stores no empty list: absent is no drift.
+               "imagePullSecrets": []}),
+    ];
+    apply(&t, &set, &opts, &quiet).await.expect("first apply");
+    let version =
+        get("namespace", ns.name(), &own).expect("namespace")["metadata"]["resourceVersion"]
+            .clone();
+    for _ in 0..2 {
+        let again = apply(&t, &set, &opts, &quiet).await.expect("again");
+        assert!(!again.changed(), "{again:?}");
+    }
+    let live = get("namespace", ns.name(), &own).expect("namespace");
+    assert_eq!(live["metadata"]["labels"]["team"], "payments");
+    assert_eq!(live["metadata"]["resourceVersion"], version, "no write");
+    kubectl(&["delete", "namespace", &own, "--wait=false"]);
+}
