@@ -86,11 +86,15 @@ pub(crate) fn run(
 }
 
 /// Whether helm died for want of memory: the Go runtime says so first on
-/// stderr, whether the heap or its own bookkeeping could not grow.
+/// stderr, whether the heap, its own bookkeeping or a new thread's stack
+/// could not grow (under the data-segment limit a thread stack that does not
+/// fit makes `pthread_create` fail with EAGAIN).
 fn out_of_memory(stderr: &str) -> bool {
     stderr.contains("fatal error: runtime: out of memory")
         || stderr.contains("fatal error: out of memory")
         || stderr.contains("runtime: cannot allocate memory")
+        || stderr.contains("pthread_create failed: Resource temporarily unavailable")
+        || stderr.contains("runtime: failed to create new OS thread")
 }
 
 /// `cmd` started through `worker`, which limits its data segment to
@@ -161,5 +165,25 @@ impl driftless_kustomize::HelmRunner for BoundedHelm {
             Err(HelmRunError::Spawn(e)) => Err(e),
             Err(HelmRunError::Limit(e)) => Err(std::io::Error::other(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::out_of_memory;
+
+    #[test]
+    fn every_way_the_go_runtime_reports_a_memory_limit_is_recognised() {
+        for stderr in [
+            "fatal error: runtime: out of memory\n\ngoroutine 1 [running]:",
+            "runtime: cannot allocate memory\nfatal error: out of memory",
+            "runtime/cgo: pthread_create failed: Resource temporarily unavailable\nSIGABRT: abort",
+            "runtime: failed to create new OS thread (have 7 already; errno=11)",
+        ] {
+            assert!(out_of_memory(stderr), "{stderr}");
+        }
+        assert!(!out_of_memory(
+            "Error: template: grow/templates/cm.yaml:3: bad"
+        ));
     }
 }
