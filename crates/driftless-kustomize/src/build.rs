@@ -36,6 +36,7 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
         opts.load_restrictor,
         opts.repository_root.as_deref(),
         std::sync::Arc::new(crate::loader::ReadBudget::new(opts.max_input_bytes)),
+        opts.read_observer.clone(),
     )?;
     let k = root.kustomization()?;
     // A Component built directly behaves like a Kustomization over no resources.

@@ -62,6 +62,7 @@ pub fn inflate(loader: &Loader, k: &Kustomization, opts: &Options) -> Result<Vec
         Some(_) => loader.resolve(home)?,
         None => loader.root.join(home),
     };
+    loader.observe(&chart_home);
     let scratch = scratch_dir()?;
     let run = Helm {
         runner: opts.helm_runner.as_deref(),
@@ -100,7 +101,9 @@ fn template(
         return Err(Error::invalid(&k.path, "helmCharts entry without a name"));
     }
     let version = s("version");
-    let chart_dir = locate_chart(helm, chart_home, name, version, s("repo"), run)?;
+    let chart_dir = locate_chart(helm, chart_home, name, version, s("repo"), run, loader)?;
+    // helm reads the whole chart: templates, values, helpers, subcharts.
+    loader.observe_tree(&chart_dir);
     // helm follows links inside the chart by itself.
     if let Some(repo) = &loader.repository {
         crate::confine::check_tree(repo, &chart_dir)
@@ -175,13 +178,16 @@ fn locate_chart(
     version: &str,
     repo: &str,
     run: &Helm<'_>,
+    loader: &Loader,
 ) -> Result<PathBuf, Error> {
     let k = run.k;
     let versioned = chart_home.join(format!("{name}-{version}")).join(name);
+    let plain = chart_home.join(name);
+    loader.observe(&versioned.join("Chart.yaml"));
+    loader.observe(&plain.join("Chart.yaml"));
     if !version.is_empty() && versioned.join("Chart.yaml").is_file() {
         return Ok(versioned);
     }
-    let plain = chart_home.join(name);
     if plain.join("Chart.yaml").is_file() {
         return Ok(plain);
     }

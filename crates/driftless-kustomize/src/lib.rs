@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 
 pub use helm::HelmRunner;
 pub use kustomization::KustomizationError;
+pub use loader::ReadObserver;
 pub use resource::{Gvk, ResId, Resource, ResourceList};
 pub use yaml::{LoadRestrictor, YamlError};
 
@@ -70,6 +71,9 @@ pub struct Options {
     /// Runs the `helm` commands of `helmCharts:` (to bound their time and
     /// memory); `None` (the default) runs them directly, as kustomize does.
     pub helm_runner: Option<std::sync::Arc<dyn HelmRunner>>,
+    /// Told of every path the build reads or probes (for a cache keyed by
+    /// what a build read); `None` (the default) tells no one.
+    pub read_observer: Option<std::sync::Arc<dyn ReadObserver>>,
 }
 
 /// Errors from a build.

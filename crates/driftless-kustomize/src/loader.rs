@@ -48,6 +48,16 @@ impl ReadBudget {
     }
 }
 
+/// Told of every path a build reads, lists or probes, for callers that key
+/// a cache by what a build read. Paths are absolute and as the build formed
+/// them, before `..` and symlinks are resolved; they may not exist.
+pub trait ReadObserver: std::fmt::Debug + Send + Sync {
+    /// The build read the file at `path`, or probed whether anything is there.
+    fn entry(&self, path: &Path);
+    /// A tool read everything below the directory `path` (helm reads a chart whole).
+    fn tree(&self, path: &Path);
+}
+
 /// Reads files relative to a kustomization root.
 #[derive(Clone, Debug)]
 pub struct Loader {
@@ -61,16 +71,25 @@ pub struct Loader {
     pub file: PathBuf,
     /// What the whole build may still read.
     pub budget: Arc<ReadBudget>,
+    /// Who is told of every path the build reads, if anyone.
+    pub observer: Option<Arc<dyn ReadObserver>>,
 }
 
 impl Loader {
-    /// The loader of the top directory of a build, confined to `repository`.
+    /// The loader of the top directory of a build, confined to `repository`,
+    /// telling `observer` of what it reads.
     pub fn new(
         dir: &Path,
         restrictor: LoadRestrictor,
         repository: Option<&Path>,
         budget: Arc<ReadBudget>,
+        observer: Option<Arc<dyn ReadObserver>>,
     ) -> Result<Loader, Error> {
+        if let Some(observer) = &observer
+            && let Ok(absolute) = std::path::absolute(dir)
+        {
+            observer.entry(&absolute);
+        }
         let repository = match repository {
             Some(repo) => Some(repo.canonicalize().map_err(|source| Error::Io {
                 path: repo.to_path_buf(),
@@ -97,6 +116,7 @@ impl Loader {
             restrictor,
             repository,
             budget,
+            observer,
         })
     }
 
@@ -110,6 +130,7 @@ impl Loader {
             repository: self.repository.clone(),
             file: dir.to_path_buf(),
             budget: self.budget.clone(),
+            observer: self.observer.clone(),
         };
         let k = sub.kustomization()?;
         Ok((sub, k))
@@ -118,6 +139,10 @@ impl Loader {
     /// Reads this directory's kustomization file, which must itself resolve
     /// inside the repository (it may be a symlink).
     pub fn kustomization(&mut self) -> Result<Kustomization, Error> {
+        // Which of the names exist decides the file (or an error), so each is read.
+        for name in crate::kustomization::FILE_NAMES {
+            self.observe(&self.root.join(name));
+        }
         let found = Kustomization::locate(&self.root)?;
         // Only the repository bounds it: kustomize's restrictor does not
         // apply to the kustomization file itself.
@@ -137,6 +162,8 @@ impl Loader {
     /// and, under the root-only restrictor, files outside the kustomization
     /// directory. The result may not exist; opening it then names it.
     pub fn resolve(&self, rel: &str) -> Result<PathBuf, Error> {
+        // The path as written: where its symlinks lead is part of what is read.
+        self.observe(&self.root.join(rel));
         let real = match &self.repository {
             Some(repo) => confine(repo, &self.root, Path::new(rel))
                 .map_err(|e| refused(&self.file, rel, e))?,
@@ -160,6 +187,20 @@ impl Loader {
             });
         }
         Ok(real)
+    }
+
+    /// Tells the observer, if any, that `path` was read or probed.
+    pub fn observe(&self, path: &Path) {
+        if let Some(observer) = &self.observer {
+            observer.entry(path);
+        }
+    }
+
+    /// Tells the observer, if any, that the tree below `dir` was read whole.
+    pub fn observe_tree(&self, dir: &Path) {
+        if let Some(observer) = &self.observer {
+            observer.tree(dir);
+        }
     }
 
     /// Reads a file below the root as text.

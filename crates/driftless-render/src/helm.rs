@@ -9,6 +9,7 @@ use crate::helm_run::{self, HelmExit, HelmRunError};
 use crate::limits::{LimitError, RenderLimits, shown_dir};
 use crate::objects::{Rendered, expand_lists};
 use crate::paths::{self, PathError};
+use crate::reads::ReadLog;
 use crate::worker::RenderWorker;
 
 /// Settings for `helm template`.
@@ -115,14 +116,17 @@ pub fn helm_command(opts: &HelmOptions) -> PathBuf {
 
 /// Renders the chart in `chart` (canonical, inside the canonical `root`);
 /// helm is killed at the time limit or once its output passes the byte limit
-/// and, started through `worker`, limited in memory.
+/// and, started through `worker`, limited in memory. The chart is read
+/// whole, and so recorded in `log`, with the values files.
 pub fn render(
     root: &Path,
     chart: &Path,
     opts: &HelmOptions,
     limits: &RenderLimits,
     worker: Option<&RenderWorker>,
+    log: &ReadLog,
 ) -> Result<Vec<Rendered>, HelmError> {
+    log.tree(chart);
     // helm follows symlinks in the chart by itself, so refuse escaping ones first.
     paths::check_tree(root, chart)?;
     let scratch = scratch_dir()?;
@@ -136,6 +140,7 @@ pub fn render(
     let mut cmd = Command::new(&command);
     cmd.arg("template").arg(&release).arg(chart);
     for file in &opts.values_files {
+        log.entry(&chart.join(file));
         let real = paths::resolve_inside(root, chart, file)?;
         cmd.arg("--values").arg(real);
     }

@@ -3,6 +3,7 @@
 //! configured library paths.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,8 @@ use crate::limits::{InputBudget, LimitError, RenderLimits, shown_dir};
 use crate::objects::{Rendered, expand_lists};
 use crate::options::JsonnetOptions;
 use crate::paths::{self, PathError};
-use crate::worker::{self, EVAL_STACK_BYTES, JsonnetJob, RenderWorker, WorkerFailure};
+use crate::reads::ReadLog;
+use crate::worker::{self, EVAL_STACK_BYTES, Evaluated, JsonnetJob, RenderWorker, WorkerFailure};
 
 /// Errors from evaluating Jsonnet.
 #[derive(Debug, thiserror::Error)]
@@ -60,20 +62,32 @@ pub enum JsonnetError {
 /// Objects nested deeper than this in the output are refused.
 const MAX_OUTPUT_DEPTH: usize = 100;
 
-/// Import resolution restricted to the repository root.
+/// Import resolution restricted to the repository root, remembering every
+/// path it looks at: an import is found by probing candidates in order, so
+/// a file appearing at an earlier candidate changes the result.
 #[derive(Trace)]
 struct RootedImports {
     root: PathBuf,
     lib_paths: Vec<PathBuf>,
+    probed: RefCell<Vec<PathBuf>>,
 }
 
 impl RootedImports {
+    fn new(root: PathBuf, lib_paths: Vec<PathBuf>) -> RootedImports {
+        RootedImports {
+            root,
+            lib_paths,
+            probed: RefCell::new(Vec::new()),
+        }
+    }
+
     fn check(
         &self,
         candidate: &Path,
         shown: &str,
     ) -> jrsonnet_evaluator::Result<Option<SourcePath>> {
         use driftless_kustomize::confine::{ConfineError, confine};
+        self.probed.borrow_mut().push(candidate.to_path_buf());
         // Confined before anything is probed, and a link leading out is named.
         let real = match confine(&self.root, Path::new(""), candidate) {
             Ok(real) => real,
@@ -148,11 +162,19 @@ impl ImportResolver for RootedImports {
     }
 }
 
-/// Picks the file to evaluate in `dir`.
-fn main_file(root: &Path, dir: &Path, opts: &JsonnetOptions) -> Result<PathBuf, JsonnetError> {
+/// Picks the file to evaluate in `dir`, recording in `log` what it looks at.
+fn main_file(
+    root: &Path,
+    dir: &Path,
+    opts: &JsonnetOptions,
+    log: &ReadLog,
+) -> Result<PathBuf, JsonnetError> {
     if let Some(main) = &opts.main {
+        log.entry(&dir.join(main));
         return Ok(paths::resolve_inside(root, dir, Path::new(main))?);
     }
+    // The names in the directory decide which file is the main one.
+    log.entry(dir);
     if dir.join("main.jsonnet").is_file() {
         return Ok(paths::resolve_inside(root, dir, Path::new("main.jsonnet"))?);
     }
@@ -190,20 +212,26 @@ fn main_file(root: &Path, dir: &Path, opts: &JsonnetOptions) -> Result<PathBuf, 
 
 /// Evaluates the directory's main file into objects: in a worker process
 /// within `limits` when one is configured, else in this process, where only
-/// the size of the result is bounded.
+/// the size of the result is bounded. Every file the evaluation imported or
+/// looked for is recorded in `log`.
 pub fn render(
     root: &Path,
     dir: &Path,
     opts: &JsonnetOptions,
     limits: &RenderLimits,
     worker: Option<&RenderWorker>,
+    log: &ReadLog,
 ) -> Result<Vec<Rendered>, JsonnetError> {
-    let main = main_file(root, dir, opts)?;
+    let main = main_file(root, dir, opts, log)?;
     let shown = paths::display_relative(root, &main);
     let lib_paths = opts
         .lib_paths
         .iter()
-        .map(|p| paths::resolve_inside(root, root, p))
+        .map(|p| {
+            // Imports found in it are recorded where they were looked for.
+            log.kind(&root.join(p));
+            paths::resolve_inside(root, root, p)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let job = JsonnetJob {
         root: root.to_path_buf(),
@@ -216,7 +244,7 @@ pub fn render(
         file: shown.clone(),
         message,
     };
-    let json = match worker {
+    let evaluated = match worker {
         Some(worker) => {
             worker::evaluate(worker, &job, limits, &shown, &dir_shown).map_err(|e| match e {
                 WorkerFailure::Limit(limit) => JsonnetError::Limit(limit),
@@ -226,12 +254,20 @@ pub fn render(
             })?
         }
         None => {
-            let json = evaluate_here(job).map_err(eval_error)?;
-            InputBudget::new(dir_shown, limits.max_input_bytes)
-                .take(&format!("the result of {shown}"), json.len() as u64)?;
-            json
+            let evaluated = evaluate_here(job).map_err(eval_error)?;
+            InputBudget::new(dir_shown, limits.max_input_bytes).take(
+                &format!("the result of {shown}"),
+                evaluated.json.len() as u64,
+            )?;
+            evaluated
         }
     };
+    match &evaluated.probed {
+        Some(probed) => probed.iter().for_each(|p| log.entry(p)),
+        // Reads that could not be told: everything the evaluation could reach.
+        None => log.tree(root),
+    }
+    let json = evaluated.json;
     let value: Value = serde_json::from_str(&json).map_err(|e| JsonnetError::Output {
         file: shown.clone(),
         message: format!("result is not JSON: {e}"),
@@ -245,15 +281,12 @@ pub fn render(
 /// Evaluates `job` in this process, on a thread of its own: jrsonnet keeps
 /// thread-local, non-Send state, and a large stack lets deep but legal
 /// recursion hit jrsonnet's own depth limit (a clean error) first.
-pub(crate) fn evaluate_here(job: JsonnetJob) -> Result<String, String> {
+pub(crate) fn evaluate_here(job: JsonnetJob) -> Result<Evaluated, String> {
     std::thread::Builder::new()
         .name("jsonnet".into())
         .stack_size(EVAL_STACK_BYTES)
         .spawn(move || {
-            let imports = RootedImports {
-                root: job.root.clone(),
-                lib_paths: job.lib_paths,
-            };
+            let imports = RootedImports::new(job.root.clone(), job.lib_paths);
             evaluate(imports, &job.main, &job.root, &job.opts)
         })
         .map_err(|e| format!("starting the evaluator thread: {e}"))?
@@ -267,7 +300,7 @@ fn evaluate(
     main: &Path,
     root: &Path,
     opts: &JsonnetOptions,
-) -> Result<String, String> {
+) -> Result<Evaluated, String> {
     let resolver = PathResolver::Relative(root.to_path_buf());
     let context = jrsonnet_stdlib::ContextInitializer::new(resolver.clone());
     let trace = CompactFormat {
@@ -289,8 +322,14 @@ fn evaluate(
     let state = builder.build();
     let tla = tla_args(&opts.tla_vars, &opts.tla_code).map_err(fail)?;
     let val = state.import(main).map_err(fail)?;
-    let val = apply_tla(state, &tla, val).map_err(fail)?;
-    val.manifest(JsonFormat::cli(0)).map_err(fail)
+    let val = apply_tla(state.clone(), &tla, val).map_err(fail)?;
+    let json = val.manifest(JsonFormat::cli(0)).map_err(fail)?;
+    let probed = state
+        .import_resolver()
+        .as_any()
+        .downcast_ref::<RootedImports>()
+        .map(|imports| imports.probed.take());
+    Ok(Evaluated { json, probed })
 }
 
 fn tla_args(

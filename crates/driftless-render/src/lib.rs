@@ -21,12 +21,14 @@ mod objects;
 mod options;
 mod paths;
 mod plain;
+mod reads;
 mod substitute;
 mod worker;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-pub use cache::{CacheError, CacheStats, RenderCache, tree_digest};
+pub use cache::{CacheError, CacheStats, Cached, RenderCache, Served, tree_digest};
 pub use helm::{HelmError, HelmOptions};
 #[cfg(feature = "jsonnet")]
 pub use jsonnet::JsonnetError;
@@ -38,6 +40,7 @@ pub use objects::{ObjectError, ObjectId, ObjectSet, Rendered};
 pub use options::{JsonnetOptions, RenderKind, RenderOptions};
 pub use paths::PathError;
 pub use plain::{PlainError, PlainOptions};
+pub use reads::{Access, ReadSet};
 pub use substitute::{DISABLE_ANNOTATION, ExpandError, SubstituteError, Substitution};
 pub use worker::{RenderWorker, run_worker};
 
@@ -114,22 +117,40 @@ pub fn detect(dir: &Path) -> Result<RenderKind, Error> {
 /// Renders `dir` into a validated object set. `dir` must lie inside
 /// `opts.root` (or is its own root when `opts.root` is empty).
 pub fn render(dir: &Path, opts: &RenderOptions) -> Result<ObjectSet, Error> {
-    let (root, dir) = resolve_dirs(dir, &opts.root)?;
+    Ok(render_with_reads(dir, opts)?.0)
+}
+
+/// Renders `dir` like [`render`], and says which paths below the root the
+/// render read: every file, directory listing and probe, so that the same
+/// answers for those paths in another checkout mean the same objects.
+pub fn render_with_reads(dir: &Path, opts: &RenderOptions) -> Result<(ObjectSet, ReadSet), Error> {
+    let (root, real_dir) = resolve_dirs(dir, &opts.root)?;
+    let log = Arc::new(reads::ReadLog::new(&root));
+    // The directory as asked for: a symlink on its way is part of the input.
+    match relative_dir(dir, &opts.root, &root) {
+        Some(rel) => log.entry_relative(rel),
+        None => log.entry(&real_dir),
+    }
+    let dir = real_dir;
     let kind = match opts.kind {
         Some(kind) => kind,
-        None => detect(&dir)?,
+        None => {
+            // Detection looks at the directory's names.
+            log.entry(&dir);
+            detect(&dir)?
+        }
     };
     let items = match kind {
-        RenderKind::Kustomize => kustomize(&root, &dir, opts)?,
-        RenderKind::Plain => plain::render(&root, &dir, &opts.plain, &opts.limits)?,
+        RenderKind::Kustomize => kustomize(&root, &dir, opts, &log)?,
+        RenderKind::Plain => plain::render(&root, &dir, &opts.plain, &opts.limits, &log)?,
         RenderKind::Helm => {
             let worker = opts.worker.as_ref();
-            helm::render(&root, &dir, &opts.helm, &opts.limits, worker)?
+            helm::render(&root, &dir, &opts.helm, &opts.limits, worker, &log)?
         }
         #[cfg(feature = "jsonnet")]
         RenderKind::Jsonnet => {
             let worker = opts.worker.as_ref();
-            jsonnet::render(&root, &dir, &opts.jsonnet, &opts.limits, worker)?
+            jsonnet::render(&root, &dir, &opts.jsonnet, &opts.limits, worker, &log)?
         }
         #[cfg(not(feature = "jsonnet"))]
         RenderKind::Jsonnet => return Err(Error::JsonnetDisabled(dir)),
@@ -140,7 +161,19 @@ pub fn render(dir: &Path, opts: &RenderOptions) -> Result<ObjectSet, Error> {
         Some(subst) => subst.apply(items)?,
         None => items,
     };
-    Ok(ObjectSet::new(items)?)
+    Ok((ObjectSet::new(items)?, log.take()))
+}
+
+/// `dir` relative to the canonical `root`, as a render reads it: against
+/// the root as given (`given`, empty for `dir` itself), else against the
+/// canonical root; `None` when neither holds it.
+pub(crate) fn relative_dir(dir: &Path, given: &Path, root: &Path) -> Option<String> {
+    let dir = std::path::absolute(dir).ok()?;
+    if given.as_os_str().is_empty() {
+        return Some(".".to_owned());
+    }
+    let given = std::path::absolute(given).ok()?;
+    reads::relative(&given, &dir).or_else(|| reads::relative(root, &dir))
 }
 
 /// Canonical `(root, dir)`, refusing a `dir` outside the root.
@@ -166,7 +199,12 @@ fn resolve_dirs(dir: &Path, root: &Path) -> Result<(PathBuf, PathBuf), Error> {
 
 /// Builds the kustomization in `dir`, reading nothing outside `root`, its
 /// `helmCharts:` rendered by helm within the render's bounds.
-fn kustomize(root: &Path, dir: &Path, opts: &RenderOptions) -> Result<Vec<Rendered>, Error> {
+fn kustomize(
+    root: &Path,
+    dir: &Path,
+    opts: &RenderOptions,
+    log: &Arc<reads::ReadLog>,
+) -> Result<Vec<Rendered>, Error> {
     let helm = helm_run::BoundedHelm {
         worker: opts.worker.clone(),
         limits: opts.limits.clone(),
@@ -175,7 +213,8 @@ fn kustomize(root: &Path, dir: &Path, opts: &RenderOptions) -> Result<Vec<Render
     let opts = driftless_kustomize::Options {
         repository_root: Some(root.to_path_buf()),
         max_input_bytes: Some(opts.limits.max_input_bytes),
-        helm_runner: Some(std::sync::Arc::new(helm)),
+        helm_runner: Some(Arc::new(helm)),
+        read_observer: Some(log.clone()),
         ..opts.kustomize.clone()
     };
     let list = driftless_kustomize::build(dir, &opts).map_err(|source| Error::Kustomize {

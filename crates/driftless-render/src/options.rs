@@ -94,7 +94,9 @@ impl RenderOptions {
     }
 
     /// A deterministic text naming every option that changes the output; two
-    /// option sets render alike exactly when their keys are equal.
+    /// option sets render the same files alike exactly when their keys are
+    /// equal. The root is not part of it: where the files are does not
+    /// change what they render to (the render cache keys them by content).
     pub fn cache_key(&self) -> String {
         let mut key = String::new();
         // Debug output of these plain data types is stable within one build,
@@ -102,10 +104,9 @@ impl RenderOptions {
         let k = &self.kustomize;
         let _ = write!(
             key,
-            "v{}|kind={:?}|root={}|kustomize={:?},{:?},{},{:?}|helm={:?}|jsonnet={:?}|plain={:?}|subst={:?}",
+            "v{}|kind={:?}|kustomize={:?},{:?},{},{:?}|helm={:?}|jsonnet={:?}|plain={:?}|subst={:?}",
             env!("CARGO_PKG_VERSION"),
             self.kind,
-            self.root.display(),
             k.reorder,
             k.load_restrictor,
             k.enable_helm,
@@ -133,7 +134,7 @@ mod tests {
             variants.push(o);
         };
         push(&|o| o.kind = Some(RenderKind::Plain));
-        push(&|o| o.root = "/other".into());
+        push(&|o| o.jsonnet.lib_paths.push("lib".into()));
         push(&|o| o.kustomize.enable_helm = true);
         push(&|o| o.kustomize.reorder = driftless_kustomize::Reorder::None);
         push(&|o| o.helm.release_name = Some("r".into()));
@@ -151,5 +152,11 @@ mod tests {
         keys.dedup();
         assert_eq!(keys.len(), count, "two option sets share a cache key");
         assert_eq!(base.cache_key(), base.clone().cache_key());
+        let elsewhere = RenderOptions::new("/another/checkout");
+        assert_eq!(
+            base.cache_key(),
+            elsewhere.cache_key(),
+            "the root is not an option"
+        );
     }
 }

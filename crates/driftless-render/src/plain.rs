@@ -9,6 +9,7 @@ use globset::{GlobSet, GlobSetBuilder};
 use crate::limits::{InputBudget, LimitError, RenderLimits, shown_dir};
 use crate::objects::{Rendered, expand_lists};
 use crate::paths::{self, PathError};
+use crate::reads::ReadLog;
 
 /// Which files of a plain directory are read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -83,12 +84,19 @@ pub fn render(
     dir: &Path,
     opts: &PlainOptions,
     limits: &RenderLimits,
+    log: &ReadLog,
 ) -> Result<Vec<Rendered>, PlainError> {
     let include = glob_set(&opts.include)?;
     let exclude = glob_set(&opts.exclude)?;
     let mut files = Vec::new();
-    let mut seen = HashSet::new();
-    collect(root, dir, dir, opts.recursive, 0, &mut seen, &mut files)?;
+    let mut walk = Walk {
+        root,
+        top: dir,
+        recursive: opts.recursive,
+        seen: HashSet::new(),
+        log,
+    };
+    walk.collect(dir, 0, &mut files)?;
     // Sorting by relative path gives one order on every machine.
     files.sort();
     let mut out = Vec::new();
@@ -141,44 +149,59 @@ fn is_manifest(name: &str) -> bool {
         .any(|ext| name.len() > ext.len() && name.ends_with(ext))
 }
 
-/// Gathers `(relative path, real path)` of manifest files below `dir`.
-fn collect(
-    root: &Path,
-    top: &Path,
-    dir: &Path,
+/// A walk of a plain directory: the files it finds and, in `log`, every
+/// listing and link it looks at.
+struct Walk<'a> {
+    root: &'a Path,
+    /// The rendered directory, which file paths are relative to.
+    top: &'a Path,
     recursive: bool,
-    depth: usize,
-    seen: &mut HashSet<PathBuf>,
-    files: &mut Vec<(String, PathBuf)>,
-) -> Result<(), PlainError> {
-    let Some(entries) = paths::enter_dir(dir, depth, Some(seen))? else {
-        return Ok(());
-    };
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let kind = entry.file_type().map_err(paths::io_error(&path))?;
-        let real = if kind.is_symlink() {
-            paths::resolve_inside(root, dir, Path::new(&name)).map_err(|e| match e {
-                PathError::OutsideRoot { root, .. } => PathError::OutsideRoot {
-                    path: path.clone(),
-                    root,
-                },
-                other => other,
-            })?
-        } else {
-            path.clone()
+    seen: HashSet<PathBuf>,
+    log: &'a ReadLog,
+}
+
+impl Walk<'_> {
+    /// Gathers `(relative path, real path)` of manifest files below `dir`.
+    fn collect(
+        &mut self,
+        dir: &Path,
+        depth: usize,
+        files: &mut Vec<(String, PathBuf)>,
+    ) -> Result<(), PlainError> {
+        let root = self.root;
+        let Some(entries) = paths::enter_dir(dir, depth, Some(&mut self.seen))? else {
+            return Ok(());
         };
-        if real.is_dir() {
-            if recursive {
-                collect(root, top, &path, recursive, depth + 1, seen, files)?;
+        self.log.entry(dir);
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
             }
-        } else if is_manifest(&name) {
-            files.push((paths::display_relative(top, &path), real));
+            let path = entry.path();
+            let kind = entry.file_type().map_err(paths::io_error(&path))?;
+            let real = if kind.is_symlink() {
+                // Whether a link leads to a file or a directory decides what is read.
+                self.log.entry(&path);
+                paths::resolve_inside(root, dir, Path::new(&name)).map_err(|e| match e {
+                    PathError::OutsideRoot { root, .. } => PathError::OutsideRoot {
+                        path: path.clone(),
+                        root,
+                    },
+                    other => other,
+                })?
+            } else {
+                path.clone()
+            };
+            if real.is_dir() {
+                if self.recursive {
+                    self.collect(&path, depth + 1, files)?;
+                }
+            } else if is_manifest(&name) {
+                self.log.entry(&path);
+                files.push((paths::display_relative(self.top, &path), real));
+            }
         }
+        Ok(())
     }
-    Ok(())
 }

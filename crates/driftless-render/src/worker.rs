@@ -10,8 +10,10 @@
 //! the worker, below, so that its memory is limited as well.
 //!
 //! The protocol: the parent writes one JSON request on the worker's stdin;
-//! the worker prints the evaluated JSON and exits 0, or prints the Jsonnet
-//! error and exits with [`EVAL_FAILED`]. Any other end is a crash.
+//! the worker prints one line with the JSON array of the paths its imports
+//! looked at (`null` when one cannot be told), then the evaluated JSON, and
+//! exits 0; or it prints the Jsonnet error and exits with [`EVAL_FAILED`].
+//! Any other end is a crash.
 //!
 //! A request with `exec` instead makes the worker limit its memory and then
 //! become that program (helm), which keeps the limit: a program of its own
@@ -69,6 +71,16 @@ pub(crate) struct JsonnetJob {
     pub opts: JsonnetOptions,
 }
 
+/// The result of an evaluation and the paths its imports looked at.
+#[derive(Debug)]
+pub(crate) struct Evaluated {
+    /// The result as JSON text.
+    pub json: String,
+    /// Every path an import (or the main file) was looked for at; `None`
+    /// when a worker could not tell them.
+    pub probed: Option<Vec<PathBuf>>,
+}
+
 /// Evaluates `job` in a worker process within `limits`; `shown` names the
 /// main file and `dir` the rendered directory in messages.
 pub(crate) fn evaluate(
@@ -77,7 +89,7 @@ pub(crate) fn evaluate(
     limits: &RenderLimits,
     shown: &str,
     dir: &str,
-) -> Result<String, WorkerFailure> {
+) -> Result<Evaluated, WorkerFailure> {
     let what = format!("jsonnet evaluation of {shown}");
     let request = encode(job, limits).map_err(WorkerFailure::Failed)?;
     let mut cmd = Command::new(&worker.program);
@@ -116,8 +128,7 @@ pub(crate) fn evaluate(
         } => (status, stdout, stderr),
     };
     if status.success() {
-        return String::from_utf8(stdout)
-            .map_err(|_| WorkerFailure::Failed("the render worker printed invalid UTF-8".into()));
+        return decode_result(stdout);
     }
     if status.code() == Some(i32::from(EVAL_FAILED)) {
         return Err(WorkerFailure::Eval(
@@ -125,6 +136,46 @@ pub(crate) fn evaluate(
         ));
     }
     Err(crash(status, &stderr, what, limits))
+}
+
+/// Splits a worker's output into the paths its imports looked at and the result.
+fn decode_result(mut stdout: Vec<u8>) -> Result<Evaluated, WorkerFailure> {
+    let malformed = || WorkerFailure::Failed("the render worker printed no list of reads".into());
+    let end = stdout
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or_else(malformed)?;
+    let line: Vec<u8> = stdout.drain(..=end).collect();
+    let probed = match serde_json::from_slice::<Value>(&line).map_err(|_| malformed())? {
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .map(|p| p.as_str().map(PathBuf::from))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(malformed)?,
+        ),
+        Value::Null => None,
+        _ => return Err(malformed()),
+    };
+    let json = String::from_utf8(stdout)
+        .map_err(|_| WorkerFailure::Failed("the render worker printed invalid UTF-8".into()))?;
+    Ok(Evaluated { json, probed })
+}
+
+/// The first line a worker prints: the paths its imports looked at, or
+/// `null` when one of them is not UTF-8 text.
+#[cfg(feature = "jsonnet")]
+fn encode_reads(probed: Option<&[PathBuf]>) -> String {
+    let texts = probed.and_then(|paths| {
+        paths
+            .iter()
+            .map(|p| p.to_str().map(Value::from))
+            .collect::<Option<Vec<_>>>()
+    });
+    match texts {
+        Some(texts) => Value::Array(texts).to_string(),
+        None => "null".to_owned(),
+    }
 }
 
 /// Why a worker run failed.
@@ -343,7 +394,7 @@ pub fn run_worker() -> ExitCode {
         }
     };
     let (code, out) = match evaluate_job(job) {
-        Ok(json) => (ExitCode::SUCCESS, json),
+        Ok(out) => (ExitCode::SUCCESS, out),
         Err(message) => (ExitCode::from(EVAL_FAILED), message),
     };
     let mut stdout = std::io::stdout().lock();
@@ -357,9 +408,12 @@ pub fn run_worker() -> ExitCode {
     code
 }
 
+/// What the worker prints for `job`: the reads line, then the result.
 #[cfg(feature = "jsonnet")]
 fn evaluate_job(job: JsonnetJob) -> Result<String, String> {
-    crate::jsonnet::evaluate_here(job)
+    let evaluated = crate::jsonnet::evaluate_here(job)?;
+    let reads = encode_reads(evaluated.probed.as_deref());
+    Ok(format!("{reads}\n{}", evaluated.json))
 }
 
 #[cfg(not(feature = "jsonnet"))]

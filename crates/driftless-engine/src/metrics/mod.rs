@@ -29,6 +29,23 @@ pub const OTHER_MANAGER: &str = "other";
 /// The manager label of drift whose manager is not known.
 const UNKNOWN_MANAGER: &str = "unknown";
 
+/// How a reconcile got its App's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenderResult {
+    /// Rendered: nothing cached matched what the render reads.
+    Rendered,
+    /// Reused: nothing the App's last render read changed.
+    Reused,
+    /// The render failed.
+    Failed,
+}
+
+const RENDER_RESULTS: [RenderResult; 3] = [
+    RenderResult::Rendered,
+    RenderResult::Reused,
+    RenderResult::Failed,
+];
+
 /// Series kept per App.
 #[derive(Debug, Default)]
 struct AppSeries {
@@ -53,6 +70,8 @@ pub struct Metrics {
     syncs: [AtomicU64; 3],
     /// Indexed like [`DRIFT_ACTIONS`].
     drift: [AtomicU64; 3],
+    /// Indexed like [`RENDER_RESULTS`].
+    renders: [AtomicU64; 3],
     queue_depth: AtomicU64,
     status_writes: AtomicU64,
     apps: Mutex<BTreeMap<String, AppSeries>>,
@@ -112,6 +131,13 @@ impl Metrics {
     pub fn count_sync(&self, result: SyncResult) {
         if let Some(i) = SYNC_RESULTS.iter().position(|r| *r == result) {
             self.syncs[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one render of an App's revision by whether it ran.
+    pub fn count_render(&self, result: RenderResult) {
+        if let Some(i) = RENDER_RESULTS.iter().position(|r| *r == result) {
+            self.renders[i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -185,6 +211,13 @@ impl Metrics {
         let name = "driftless_syncs_total";
         header(out, name, "counter", "Finished syncs by result.");
         for (result, n) in SYNC_RESULTS.iter().zip(&self.syncs) {
+            let l = labels(&[("result", &format!("{result:?}"))]);
+            sample(out, name, &l, n.load(Ordering::Relaxed));
+        }
+        let name = "driftless_renders_total";
+        let help = "Renders of an App's revision: run, reused from the render cache, failed.";
+        header(out, name, "counter", help);
+        for (result, n) in RENDER_RESULTS.iter().zip(&self.renders) {
             let l = labels(&[("result", &format!("{result:?}"))]);
             sample(out, name, &l, n.load(Ordering::Relaxed));
         }
@@ -330,6 +363,9 @@ mod tests {
         m.count_sync(SyncResult::Succeeded);
         m.count_sync(SyncResult::Running);
         m.count_drift("web", &[], DriftAction::Reverted);
+        m.count_render(RenderResult::Rendered);
+        m.count_render(RenderResult::Reused);
+        m.count_render(RenderResult::Reused);
         m.set_queue_depth(7);
         let text = m.render();
         for line in [
@@ -343,6 +379,9 @@ mod tests {
             "driftless_syncs_total{result=\"Succeeded\"} 2",
             "driftless_syncs_total{result=\"Failed\"} 0",
             "driftless_drift_events_total{action=\"Reverted\"} 1",
+            "driftless_renders_total{result=\"Rendered\"} 1",
+            "driftless_renders_total{result=\"Reused\"} 2",
+            "driftless_renders_total{result=\"Failed\"} 0",
             "driftless_queue_depth 7",
             "driftless_app_reconcile_duration_seconds_bucket{app=\"web\",le=\"0.05\"} 1",
             "driftless_app_reconcile_duration_seconds_count{app=\"web\"} 2",

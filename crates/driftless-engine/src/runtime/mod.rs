@@ -36,8 +36,10 @@ use clusters::{Cluster, ClusterError, Clusters};
 pub use sources::SECRETS_NAMESPACE;
 use sources::{SOURCE_PREFIX, source_key};
 
-/// Rendered sets kept in memory.
+/// Rendered sets kept in memory (more are read back from disk).
 const RENDER_CACHE_ENTRIES: usize = 256;
+/// What the renders of this many Apps read, kept in memory.
+const RENDER_READ_SETS: usize = 16_384;
 /// Default period of cache housekeeping.
 const HOUSEKEEPING: Duration = Duration::from_secs(600);
 
@@ -153,8 +155,9 @@ impl Engine {
     /// tokio runtime.
     pub fn start(config: Config, opts: EngineOptions) -> Result<Self, EngineError> {
         let store = Store::open(&opts.data_dir)?;
-        let renders =
-            RenderCache::new(RENDER_CACHE_ENTRIES).with_disk(opts.cache_dir.join("renders"));
+        let renders = RenderCache::new(RENDER_CACHE_ENTRIES)
+            .with_read_sets(RENDER_READ_SETS)
+            .with_disk(opts.cache_dir.join("renders"));
         let mut dispatcher = None;
         let metrics = Arc::new(Metrics::for_store(store.clone()));
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {

@@ -1,11 +1,12 @@
 //! Rendering a revision for an App: its snapshot, the path check, the
-//! substitution variables read from the cluster, and the cached render.
+//! substitution variables read from the cluster, and the cached render: a
+//! revision that changed nothing the App's last render read reuses its set.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use driftless_api::App;
-use driftless_render::ObjectSet;
+use driftless_render::{Cached, ObjectSet};
 use driftless_source::{Revision, SourceSpec};
 
 use super::clusters::{ClusterError, config_map, secret};
@@ -13,9 +14,11 @@ use super::error::ReconcileError;
 use super::outcome::check_app_path;
 use super::sources::secret_namespace;
 use super::{Inner, lock, spec};
+use crate::metrics::RenderResult;
 
 impl Inner {
-    /// Snapshot and render of `revision` for `app`, cached by tree and options.
+    /// Snapshot and render of `revision` for `app`, cached by what the
+    /// render read and the options (substitution variables included).
     pub(crate) async fn render(
         self: &Arc<Self>,
         app: &App,
@@ -40,15 +43,22 @@ impl Inner {
         opts.worker = self.render_worker.clone();
         let dir = snapshot.dir.join(app.spec.path.trim_start_matches('/'));
         let inner = self.clone();
-        let tree = snapshot.tree.clone();
         let rendered =
-            tokio::task::spawn_blocking(move || inner.renders.render_keyed(&tree, &dir, &opts))
+            tokio::task::spawn_blocking(move || inner.renders.get_or_render(&dir, &opts))
                 .await
                 .map_err(ReconcileError::RenderTask)?;
-        rendered.map_err(|source| ReconcileError::Render {
-            path: app.spec.path.clone(),
-            source: Box::new(source),
-        })
+        let result = match &rendered {
+            Ok(cached) if cached.reused() => RenderResult::Reused,
+            Ok(_) => RenderResult::Rendered,
+            Err(_) => RenderResult::Failed,
+        };
+        self.metrics.count_render(result);
+        rendered
+            .map(|Cached { set, .. }| set)
+            .map_err(|source| ReconcileError::Render {
+                path: app.spec.path.clone(),
+                source: Box::new(source),
+            })
     }
 
     /// Variables for `${var}` substitution: those of the ConfigMaps, then of

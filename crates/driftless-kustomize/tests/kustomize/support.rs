@@ -55,6 +55,7 @@ pub fn run_case(case: &Path) -> Outcome {
         repository_root: None,
         max_input_bytes: None,
         helm_runner: None,
+        read_observer: None,
     };
     let expect_error = is_error_case(case);
     let result = build(&build_dir, &opts).and_then(|list| Ok(list.to_yaml()?));

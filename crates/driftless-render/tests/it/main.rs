@@ -9,6 +9,7 @@ mod jsonnet;
 mod limits;
 mod pipeline;
 mod plain;
+mod reads;
 
 use std::path::{Path, PathBuf};
 

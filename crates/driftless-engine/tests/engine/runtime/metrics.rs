@@ -10,13 +10,13 @@ use super::support::{Repo, app, applied, config, config_map, start, wait_status}
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Parses the engine's exposition text as a scraper would.
-fn scrape(text: &str) -> Vec<Sample> {
+pub(super) fn scrape(text: &str) -> Vec<Sample> {
     let lines = text.lines().map(|l| Ok(l.to_owned()));
     Scrape::parse(lines).expect("valid exposition text").samples
 }
 
 /// The value of the one sample of `metric` whose labels include `labels`.
-fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> f64 {
+pub(super) fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> f64 {
     let found: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
