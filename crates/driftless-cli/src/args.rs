@@ -417,8 +417,27 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:9480";
 /// Arguments of `driftless status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Show this App in detail (default: a table of all Apps).
+    /// Show this App in detail (default: a summary and a table of all Apps).
     pub app: Option<String>,
+    /// Only Apps of this health: Healthy, Progressing, Degraded, Suspended, Missing,
+    /// Unknown (comma-separated or repeated: any of them).
+    #[arg(long, value_name = "HEALTH", conflicts_with = "app")]
+    pub health: Vec<String>,
+    /// Only Apps of this sync status: Synced, OutOfSync, Unknown (comma-separated or
+    /// repeated: any of them).
+    #[arg(long, value_name = "SYNC", conflicts_with = "app")]
+    pub sync: Vec<String>,
+    /// Only Apps whose labels match: k=v, k!=v, k (set), !k (not set); comma-separated
+    /// or repeated, all must hold.
+    #[arg(long, short = 'l', value_name = "SELECTOR", conflicts_with = "app")]
+    pub label: Vec<String>,
+    /// Only Apps whose name contains this text, ignoring case.
+    #[arg(long, short = 'q', value_name = "TEXT", conflicts_with = "app")]
+    pub query: Option<String>,
+    /// List at most this many Apps (default: all, read a page at a time).
+    #[arg(long, value_name = "N", conflicts_with = "app",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: Option<u32>,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -1,6 +1,7 @@
 //! `driftless status|history|sync|suspend|resume|rollback`: client commands of a running
 //! `driftless serve`, over its REST API.
 
+mod apps;
 mod client;
 mod view;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use driftless_api::Time;
 use driftless_api::history::{SyncRecord, SyncResult, SyncTrigger};
+use driftless_api::list::{AppFilter, ListParamError, parse_health, parse_sync};
 use driftless_api::status::{AppStatus, Named};
 
 use crate::args::{
@@ -22,39 +24,58 @@ const POLL: Duration = Duration::from_millis(250);
 /// History entries `sync --wait` reads per poll: enough to find its sync among others.
 const POLL_HISTORY: u32 = 20;
 
-/// `driftless status [APP]`: the table of all Apps, or one App in detail.
+/// `driftless status [APP]`: a summary and the table of the selected Apps, or one
+/// App in detail.
 pub fn status(args: &StatusArgs) -> Outcome {
     let client = connect(&args.server)?;
     let output = args.server.output;
-    match &args.app {
-        None => {
-            let apps = run(client.apps())?;
-            // Clusters only in the text view: the JSON stays the list of Apps.
-            let clusters = match output {
-                SummaryOutput::Text => Some(run(client.clusters())),
-                SummaryOutput::Json => None,
-            };
-            show(output, &apps, |apps| {
-                let mut text = view::app_table(apps, Time::now().unix_ms());
-                match clusters {
-                    Some(Ok(clusters)) if !clusters.is_empty() => {
-                        text.push('\n');
-                        text.push_str(&view::cluster_table(&clusters));
-                    }
-                    Some(Err(e)) => text.push_str(&format!("\nclusters: {}\n", e.error)),
-                    _ => {}
+    let Some(app) = &args.app else {
+        let filter = app_filter(args)?;
+        let limit = args.limit.map(|n| n as usize);
+        let pages = apps::Pages::new(&client, &filter, limit);
+        let mut out = std::io::stdout().lock();
+        match output {
+            SummaryOutput::Json => run(apps::print_json(pages, &mut out))?,
+            SummaryOutput::Text => {
+                run(apps::print_table(pages, Time::now().unix_ms(), &mut out))?;
+                // The Clusters go with the overview; a selection is about Apps.
+                if filter.is_empty() {
+                    let text = match run(client.clusters()) {
+                        Ok(clusters) if !clusters.is_empty() => {
+                            format!("\n{}", view::cluster_table(&clusters))
+                        }
+                        Ok(_) => String::new(),
+                        Err(e) => format!("\nclusters: {}\n", e.error),
+                    };
+                    out.write_all(text.as_bytes())
+                        .map_err(Failure::operational)?;
                 }
-                text
-            })?;
+            }
         }
-        Some(app) => {
-            let status = run(client.app(app))?;
-            show(output, &status, |s| {
-                view::app_detail(s, Time::now().unix_ms())
-            })?;
-        }
-    }
+        return Ok(0);
+    };
+    let status = run(client.app(app))?;
+    show(output, &status, |s| {
+        view::app_detail(s, Time::now().unix_ms())
+    })?;
     Ok(0)
+}
+
+/// The selection the flags of `status` ask for, checked before anything is sent.
+fn app_filter(args: &StatusArgs) -> Result<AppFilter, Failure> {
+    fn bad(flag: &'static str) -> impl FnOnce(ListParamError) -> Failure {
+        move |e| Failure::input(anyhow::anyhow!("--{flag}: {e}"))
+    }
+    let mut filter = AppFilter::default();
+    if !args.health.is_empty() {
+        filter.health = parse_health(&args.health.join(",")).map_err(bad("health"))?;
+    }
+    if !args.sync.is_empty() {
+        filter.sync = parse_sync(&args.sync.join(",")).map_err(bad("sync"))?;
+    }
+    filter.labels = args.label.join(",").parse().map_err(bad("label"))?;
+    filter.name = args.query.as_deref().unwrap_or_default().trim().to_owned();
+    Ok(filter)
 }
 
 /// `driftless history APP`: one line per sync, newest first; with `--operations`,
@@ -239,7 +260,9 @@ fn connect(server: &ServerArgs) -> Result<Client, Failure> {
 }
 
 /// Runs one request future on a current-thread runtime; every remote error exits 1.
-fn run<T>(future: impl Future<Output = Result<T, RemoteError>>) -> Result<T, Failure> {
+fn run<T, E: Into<anyhow::Error>>(
+    future: impl Future<Output = Result<T, E>>,
+) -> Result<T, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -7,12 +7,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use driftless_api::Role;
 use driftless_api::history::{AuditEvent, Operation, OperationKind, SyncRecord};
+use driftless_api::list::AppList;
 use driftless_api::status::{AppStatus, ClusterStatus, GitSourceStatus, Named};
 use driftless_engine::control::ControlError;
 use driftless_engine::store::{Store, StoreError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::apps::AppsQuery;
 use crate::openapi::{Doc, Route};
 use crate::state::{ServerState, error};
 
@@ -56,10 +58,12 @@ pub(crate) fn routes() -> Vec<Route> {
         ),
         Route::get(
             "/api/v1/apps",
-            get(list),
-            Doc::new("Every App's status")
-                .json::<Vec<Named<AppStatus>>>(200, "Apps ordered by name")
+            get(crate::apps::list),
+            Doc::new("The Apps' statuses a page at a time, selected by health, sync status, labels and name, with counts over every App selected")
                 .read()
+                .query::<AppsQuery>()
+                .json::<AppList>(200, "One page of the selected Apps ordered by name, the token of the next page, and the counts")
+                .error(400, "A query parameter is not valid (the message names it)")
                 .error(500, "The state store failed"),
         ),
         Route::get(
@@ -121,7 +125,10 @@ pub(crate) fn routes() -> Vec<Route> {
 }
 
 /// Runs store work off the async threads: redb commits wait for fsync.
-async fn blocking<T: serde::Serialize + Send + 'static, E: std::fmt::Display + Send + 'static>(
+pub(crate) async fn blocking<
+    T: serde::Serialize + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
     status_of: impl FnOnce(&E) -> StatusCode,
 ) -> Response {
@@ -133,14 +140,6 @@ async fn blocking<T: serde::Serialize + Send + 'static, E: std::fmt::Display + S
             format!("request task failed: {e}"),
         ),
     }
-}
-
-async fn list(State(state): State<ServerState>) -> Response {
-    blocking(
-        move || state.store.apps(),
-        |_| StatusCode::INTERNAL_SERVER_ERROR,
-    )
-    .await
 }
 
 async fn one(State(state): State<ServerState>, Path(name): Path<String>) -> Response {

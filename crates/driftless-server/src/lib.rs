@@ -6,6 +6,7 @@
 //! - [`state`]: what the handlers share ([`ServerState`]) and the JSON error body.
 //! - [`http`]: probes, metrics and webhook receivers.
 //! - [`api`]: REST handlers for Apps, their history, sources and clusters.
+//! - `apps`: the App list, paged and filtered.
 //! - [`auth`]: named API tokens, their roles, and the check on every API call.
 //! - [`webhook`]: signature checks and payload parsing per Git host.
 //! - [`deliveries`]: replayed webhook deliveries are recognised by their id.
@@ -13,6 +14,7 @@
 //! - [`serve`]: `driftless serve`: config, engine, HTTP and config reload together.
 
 pub mod api;
+mod apps;
 pub mod auth;
 mod conn;
 pub mod datadir;

@@ -196,6 +196,8 @@ pub async fn run(
         .queue_depth(move || depth.depth());
     let sources = engine.clone();
     state = state.sources(move || sources.sources());
+    let desired = engine.clone();
+    state = state.config(move || desired.config());
     let clusters = engine.clone();
     state = state.clusters(move || {
         let engine = clusters.clone();

@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use driftless_api::HttpLimits;
 use driftless_api::status::{ClusterStatus, GitSourceStatus, Named};
+use driftless_api::{Config, HttpLimits};
 use driftless_engine::control::AppControl;
 use driftless_engine::metrics::Metrics;
 use driftless_engine::store::Store;
@@ -50,6 +50,9 @@ pub type ClusterProbe =
 /// Produces `GET /api/v1/sources`.
 pub type SourceList = dyn Fn() -> Vec<Named<GitSourceStatus>> + Send + Sync;
 
+/// The config in force, for what the store does not hold (the Apps' labels).
+pub type ConfigInForce = dyn Fn() -> Arc<Config> + Send + Sync;
+
 /// Everything the handlers share.
 #[derive(Clone)]
 pub struct ServerState {
@@ -62,6 +65,7 @@ pub struct ServerState {
     pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
     pub(crate) sources: Arc<SourceList>,
     pub(crate) clusters: Arc<ClusterProbe>,
+    pub(crate) config: Arc<ConfigInForce>,
     pub(crate) ready: Arc<AtomicBool>,
     pub(crate) limits: Arc<HttpLimits>,
     pub(crate) deliveries: Arc<RecentDeliveries>,
@@ -71,6 +75,9 @@ impl ServerState {
     /// State serving `store`, acting through `control`, exposing `metrics`.
     /// Starts not ready, with no receivers and no API token (mutations refused).
     pub fn new(store: Store, control: Arc<dyn AppControl>, metrics: Arc<Metrics>) -> Self {
+        let empty = Arc::new(
+            Config::from_documents(Vec::new()).expect("a config without objects is valid"),
+        );
         Self {
             store,
             control,
@@ -81,6 +88,7 @@ impl ServerState {
             queue_depth: None,
             sources: Arc::new(Vec::new),
             clusters: Arc::new(|| Box::pin(async { Vec::new() })),
+            config: Arc::new(move || empty.clone()),
             ready: Arc::default(),
             limits: Arc::default(),
             deliveries: Arc::default(),
@@ -139,6 +147,12 @@ impl ServerState {
         F: Future<Output = Vec<Named<ClusterStatus>>> + Send + 'static,
     {
         self.clusters = Arc::new(move || Box::pin(f()));
+        self
+    }
+
+    /// Reads the config in force when a request needs it (App labels for `?label=`).
+    pub fn config(mut self, f: impl Fn() -> Arc<Config> + Send + Sync + 'static) -> Self {
+        self.config = Arc::new(f);
         self
     }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use driftless_api::history::{AuditEvent, Operation, SyncRecord};
+use driftless_api::list::{AppFilter, AppList};
 use driftless_api::status::{AppStatus, ClusterStatus, Named};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -175,10 +176,31 @@ impl Client {
         })
     }
 
-    /// Every App's status.
-    pub async fn apps(&self) -> Result<Vec<Named<AppStatus>>, RemoteError> {
-        let url = self.url(&[]);
-        self.send(self.http.get(url)).await
+    /// One page of the Apps `filter` selects: at most `limit`, after the Apps of
+    /// the page whose `continue` token is `after`.
+    pub async fn apps(
+        &self,
+        filter: &AppFilter,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<AppList, RemoteError> {
+        self.send(self.http.get(self.list_url(filter, limit, after)))
+            .await
+    }
+
+    fn list_url(&self, filter: &AppFilter, limit: usize, after: Option<&str>) -> Url {
+        let mut url = self.url(&[]);
+        {
+            let mut query = url.query_pairs_mut();
+            for (key, value) in filter.query_pairs() {
+                query.append_pair(key, &value);
+            }
+            query.append_pair("limit", &limit.to_string());
+            if let Some(token) = after {
+                query.append_pair("continue", token);
+            }
+        }
+        url
     }
 
     /// Every declared Cluster, probed by the server now.
@@ -363,6 +385,26 @@ mod tests {
         assert_eq!(
             client.url(&[]).as_str(),
             "http://127.0.0.1:9480/api/v1/apps"
+        );
+    }
+
+    #[test]
+    fn list_urls_carry_the_filter_the_limit_and_the_token() {
+        let client = Client::new("http://127.0.0.1:9480", None).expect("client");
+        let filter = AppFilter {
+            health: vec![driftless_api::status::HealthStatus::Degraded],
+            labels: "env=prod,!old".parse().expect("selector"),
+            name: "web app".to_owned(),
+            ..AppFilter::default()
+        };
+        assert_eq!(
+            client.list_url(&filter, 50, Some("YWZ0ZXI6d2Vi")).as_str(),
+            "http://127.0.0.1:9480/api/v1/apps?health=Degraded&label=env%3Dprod%2C%21old\
+             &q=web+app&limit=50&continue=YWZ0ZXI6d2Vi"
+        );
+        assert_eq!(
+            client.list_url(&AppFilter::default(), 500, None).as_str(),
+            "http://127.0.0.1:9480/api/v1/apps?limit=500"
         );
     }
 

@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 
 use driftless_api::UnixMillis;
 use driftless_api::history::{AuditEvent, Operation, Revision, SyncRecord};
-use driftless_api::status::{AppStatus, ClusterStatus, Named, READY, find_condition};
+use driftless_api::list::AppSummary;
+use driftless_api::status::{
+    AppStatus, ClusterStatus, HealthStatus, Named, READY, SyncStatus, find_condition,
+};
 
 /// Length of a short commit SHA, as `git log --oneline` prints it.
 const SHORT_SHA: usize = 7;
@@ -32,7 +35,13 @@ impl Table {
 
     /// The table with `indent` before every line; the last column is not padded.
     pub fn render(&self, indent: &str) -> String {
-        let mut widths: Vec<usize> = Vec::new();
+        self.render_within(indent, &mut Vec::new())
+    }
+
+    /// As [`Table::render`], each column at least as wide as `widths` says, which
+    /// grows to this table's widest cells: a table printed in parts stays aligned
+    /// unless a later part holds a wider cell.
+    pub fn render_within(&self, indent: &str, widths: &mut Vec<usize>) -> String {
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
                 let width = cell.chars().count();
@@ -45,7 +54,7 @@ impl Table {
         let mut out = String::new();
         for row in &self.rows {
             let mut line = indent.to_owned();
-            for (cell, width) in row.iter().zip(&widths) {
+            for (cell, width) in row.iter().zip(widths.iter()) {
                 let _ = write!(line, "{cell:<width$}  ");
             }
             out.push_str(line.trim_end());
@@ -112,41 +121,107 @@ fn hold(app: &AppStatus) -> String {
     marks.join(",")
 }
 
-/// The status table of all Apps, followed by a warning per held App.
-pub fn app_table(apps: &[Named<AppStatus>], now: UnixMillis) -> String {
-    if apps.is_empty() {
-        return "no apps\n".to_owned();
+/// The line above the App table: how many Apps the list selects, then how many
+/// per sync status and per health (those with none left out).
+pub fn app_summary(summary: &AppSummary, filtered: bool) -> String {
+    let n = summary.total;
+    if n == 0 {
+        return if filtered {
+            "no apps match\n"
+        } else {
+            "no apps\n"
+        }
+        .to_owned();
     }
-    let mut table = Table::new(&[
-        "NAME",
-        "SYNC",
-        "HEALTH",
-        "REVISION",
-        "HOLD",
-        "LAST SYNC",
-        "ERROR",
-    ]);
-    for Named { name, status: app } in apps {
-        table.row(vec![
-            name.clone(),
-            app.sync.to_string(),
-            app.health.to_string(),
-            revision(app.last_applied.as_ref()),
-            hold(app),
-            app.last_sync_time
-                .map_or_else(|| "never".to_owned(), |t| age(t.unix_ms(), now)),
-            app.last_error
-                .as_deref()
-                .map_or_else(String::new, |e| shorten(e, TABLE_ERROR)),
-        ]);
-    }
-    let mut out = table.render("");
-    for app in apps {
-        for warning in warnings(app) {
-            let _ = writeln!(out, "{warning}");
+    let counts = |counts: Vec<(u64, &str)>| {
+        let shown: Vec<String> = counts
+            .into_iter()
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, word)| format!("{count} {word}"))
+            .collect();
+        shown.join(", ")
+    };
+    let sync = counts(
+        SyncStatus::ALL
+            .iter()
+            .map(|s| (summary.synced(*s), s.as_str()))
+            .collect(),
+    );
+    let health = counts(
+        HealthStatus::ALL
+            .iter()
+            .map(|h| (summary.healthy(*h), h.as_str()))
+            .collect(),
+    );
+    let apps = match (n, filtered) {
+        (1, false) => "App",
+        (1, true) => "App matches",
+        (_, false) => "Apps",
+        (_, true) => "Apps match",
+    };
+    format!("{n} {apps}: {sync}; {health}\n")
+}
+
+/// The status table of the App list, a page at a time: the header with the first
+/// page, columns aligned across pages, and a warning per held App after the last.
+#[derive(Debug)]
+pub struct AppTable {
+    now: UnixMillis,
+    widths: Vec<usize>,
+    headed: bool,
+    warnings: Vec<String>,
+}
+
+impl AppTable {
+    /// A table whose ages count to `now`.
+    pub fn new(now: UnixMillis) -> Self {
+        Self {
+            now,
+            widths: Vec::new(),
+            headed: false,
+            warnings: Vec::new(),
         }
     }
-    out
+
+    /// The rows of `apps`, after the header when they are the first.
+    pub fn page(&mut self, apps: &[Named<AppStatus>]) -> String {
+        let mut table = if self.headed {
+            Table::default()
+        } else {
+            self.headed = true;
+            Table::new(&[
+                "NAME",
+                "SYNC",
+                "HEALTH",
+                "REVISION",
+                "HOLD",
+                "LAST SYNC",
+                "ERROR",
+            ])
+        };
+        for named in apps {
+            let Named { name, status: app } = named;
+            table.row(vec![
+                name.clone(),
+                app.sync.to_string(),
+                app.health.to_string(),
+                revision(app.last_applied.as_ref()),
+                hold(app),
+                app.last_sync_time
+                    .map_or_else(|| "never".to_owned(), |t| age(t.unix_ms(), self.now)),
+                app.last_error
+                    .as_deref()
+                    .map_or_else(String::new, |e| shorten(e, TABLE_ERROR)),
+            ]);
+            self.warnings.extend(warnings(named));
+        }
+        table.render_within("", &mut self.widths)
+    }
+
+    /// The warnings of every held App listed, one per line.
+    pub fn warnings(self) -> String {
+        self.warnings.iter().map(|w| format!("{w}\n")).collect()
+    }
 }
 
 /// The table of declared Clusters: whether each answered and its version.
@@ -354,5 +429,39 @@ mod tests {
         let mut t = Table::new(&["A", "LONG"]);
         t.row(vec!["wide cell".into(), "x".into()]);
         assert_eq!(t.render(""), "A          LONG\nwide cell  x\n");
+    }
+
+    #[test]
+    fn tables_printed_in_parts_keep_their_widths() {
+        let mut widths = Vec::new();
+        let mut first = Table::new(&["NAME", "SYNC"]);
+        first.row(vec!["a-long-name".into(), "Synced".into()]);
+        first.render_within("", &mut widths);
+        let mut second = Table::default();
+        second.row(vec!["b".into(), "OutOfSync".into()]);
+        assert_eq!(
+            second.render_within("", &mut widths),
+            "b            OutOfSync\n"
+        );
+    }
+
+    #[test]
+    fn summaries_leave_out_empty_counts() {
+        let mut summary = AppSummary::default();
+        assert_eq!(app_summary(&summary, false), "no apps\n");
+        assert_eq!(app_summary(&summary, true), "no apps match\n");
+        summary.add(SyncStatus::Synced, HealthStatus::Healthy);
+        assert_eq!(app_summary(&summary, false), "1 App: 1 Synced; 1 Healthy\n");
+        assert_eq!(
+            app_summary(&summary, true),
+            "1 App matches: 1 Synced; 1 Healthy\n"
+        );
+        for _ in 0..9 {
+            summary.add(SyncStatus::OutOfSync, HealthStatus::Degraded);
+        }
+        assert_eq!(
+            app_summary(&summary, false),
+            "10 Apps: 1 Synced, 9 OutOfSync; 1 Healthy, 9 Degraded\n"
+        );
     }
 }

@@ -5,4 +5,5 @@ mod cluster;
 mod local;
 mod remote;
 mod serve;
+mod status;
 mod support;

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use driftless_api::Time;
+use driftless_api::{Config, Time};
 use driftless_engine::control::EngineControl;
 use driftless_engine::metrics::Metrics;
 use driftless_engine::queue::{Job, Outcome, QueueConfig, WorkQueue};
@@ -43,18 +43,25 @@ fn main_rev(sha: &str) -> Revision {
 
 /// A server with three seeded Apps: `web` (two good syncs), `broken` (a failed one),
 /// `fresh` (never synced), and `stuck` (whose syncs never end in time).
-struct Server {
+pub(crate) struct Server {
     url: String,
-    store: Store,
+    pub(crate) store: Store,
     _runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
     fn start() -> Self {
+        let config = Config::from_documents(Vec::new()).expect("an empty config is valid");
+        Self::start_with(seed, config)
+    }
+
+    /// A server whose store `seed` fills, with `config` in force.
+    pub(crate) fn start_with(seed: impl FnOnce(&Store), config: Config) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path()).expect("open store");
         seed(&store);
+        let config = Arc::new(config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -66,8 +73,9 @@ impl Server {
             record_sync(worker_store.clone(), job)
         });
         let control = Arc::new(EngineControl::new(store.clone(), queue));
-        let state =
-            ServerState::new(store.clone(), control, Arc::new(Metrics::default())).api_token(TOKEN);
+        let state = ServerState::new(store.clone(), control, Arc::new(Metrics::default()))
+            .api_token(TOKEN)
+            .config(move || config.clone());
         // As serve does once its engine runs: changes are accepted.
         state
             .readiness()
@@ -86,7 +94,7 @@ impl Server {
     }
 
     /// Runs `driftless ARGS --server URL`, with no server or token from the environment.
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         driftless_at(&self.url, args)
     }
 
@@ -281,7 +289,7 @@ async fn record_sync(store: Store, job: Job) -> Outcome {
     }
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     text(&out.stdout)
 }
 
@@ -289,7 +297,7 @@ fn stderr(out: &Output) -> String {
     text(&out.stderr)
 }
 
-fn assert_exit(out: &Output, code: i32) {
+pub(crate) fn assert_exit(out: &Output, code: i32) {
     assert_eq!(
         out.status.code(),
         Some(code),
@@ -311,7 +319,7 @@ fn succeeds_saying(out: &Output, expected: &str) -> String {
 }
 
 /// Asserts exit `code` and that stderr contains `expected`.
-fn fails_saying(out: &Output, code: i32, expected: &str) {
+pub(crate) fn fails_saying(out: &Output, code: i32, expected: &str) {
     assert_exit(out, code);
     let said = stderr(out);
     assert!(
@@ -321,7 +329,7 @@ fn fails_saying(out: &Output, code: i32, expected: &str) {
 }
 
 /// The line of `text` whose first column is `name`.
-fn row<'a>(text: &'a str, name: &str) -> &'a str {
+pub(crate) fn row<'a>(text: &'a str, name: &str) -> &'a str {
     text.lines()
         .find(|l| l.split_whitespace().next() == Some(name))
         .unwrap_or_else(|| panic!("no row {name} in:\n{text}"))
@@ -333,9 +341,14 @@ fn status_table_shows_every_app() {
     let out = server.run(&["status"]);
     assert_exit(&out, 0);
     let table = stdout(&out);
+    assert_eq!(
+        table.lines().next(),
+        Some("4 Apps: 1 Synced, 1 OutOfSync, 2 Unknown; 1 Healthy, 1 Degraded, 2 Unknown"),
+        "the summary comes first:\n{table}"
+    );
     let header: Vec<&str> = table
         .lines()
-        .next()
+        .nth(1)
         .expect("header")
         .split_whitespace()
         .collect();

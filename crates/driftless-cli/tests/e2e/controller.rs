@@ -193,15 +193,15 @@ fn exported(args: &[&str], keep: impl Fn(&str) -> bool) -> String {
 
 /// A control plane of a test's own, for faults and cluster-wide changes the
 /// shared one must not see; stopped when dropped.
-struct PrivateCluster {
+pub struct PrivateCluster {
     dir: PathBuf,
-    kubeconfig: PathBuf,
+    pub kubeconfig: PathBuf,
     _down: driftless_testenv::DownOnDrop,
     _tmp: tempfile::TempDir,
 }
 
 impl PrivateCluster {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("k8s");
         let down = driftless_testenv::DownOnDrop(dir.clone());
@@ -221,7 +221,7 @@ impl PrivateCluster {
 }
 
 /// A kubeconfig for the admin kubeconfig's cluster that authenticates with `token`.
-fn token_kubeconfig(admin: &Path, token: &str) -> String {
+pub fn token_kubeconfig(admin: &Path, token: &str) -> String {
     let (ok, out, err) = kubectl_at(
         admin,
         &["config", "view", "--raw", "--minify", "-o", "json"],
@@ -669,7 +669,8 @@ async fn shards_and_the_default_instance_each_reconcile_only_their_own_objects()
                 .json()
                 .await
                 .expect("JSON");
-            apps.as_array()
+            apps["items"]
+                .as_array()
                 .into_iter()
                 .flatten()
                 .map(|a| a["name"].as_str().unwrap_or_default().to_owned())
@@ -840,7 +841,7 @@ async fn an_api_server_restarted_in_the_middle_of_a_sync_is_ridden_out() {
 }
 
 /// Runs the driftless binary with `args`; returns (exit code, stderr).
-fn driftless(args: &[&str]) -> (Option<i32>, String) {
+pub fn driftless(args: &[&str]) -> (Option<i32>, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_driftless"))
         .args(args)
         .output()

@@ -8,6 +8,7 @@ mod logging;
 mod options_clusters;
 mod options_render;
 mod options_sources;
+mod status;
 mod support;
 
 use std::time::{Duration, Instant};
@@ -162,7 +163,7 @@ async fn polling_follows_commits_and_config_edits_apply_live_unless_invalid() {
     let (code, _) = serve.get(&format!("/api/v1/apps/{two}")).await;
     assert_eq!(code, 404, "the invalid config did not apply");
     let (_, apps) = serve.get("/api/v1/apps").await;
-    assert_eq!(apps.as_array().map(Vec::len), Some(1), "{apps}");
+    assert_eq!(apps["items"].as_array().map(Vec::len), Some(1), "{apps}");
 
     // A valid edit adds an App and removes one.
     let second = config(&repo.url, "1s", &app(&two, "two", ns.name(), ""));

@@ -9,6 +9,7 @@
 //! and MVCC snapshots, so the API server reads while the reconcile loop writes, and a
 //! crash leaves the last committed state intact.
 
+mod listing;
 mod operations;
 mod retention;
 
@@ -140,6 +141,8 @@ pub struct Store {
     interrupted: Arc<Vec<SyncRecord>>,
     retention: Arc<RwLock<Retention>>,
     changes: Arc<std::sync::Mutex<Changes>>,
+    /// The latest change number, for those who wait for changes.
+    latest: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Which App statuses changed when: a sequence number per change.
@@ -190,6 +193,7 @@ impl Store {
             interrupted: Arc::default(),
             retention: Arc::default(),
             changes: Arc::default(),
+            latest: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         store.interrupted = Arc::new(store.recover()?);
         Ok(store)
@@ -250,6 +254,7 @@ impl Store {
         tx.open_table(operations::OPERATIONS)
             .map_err(self.err("create operations table"))?;
         self.index_audit(&tx)?;
+        self.index_apps(&tx)?;
         let keys: Vec<(String, u64)> = {
             let running = tx
                 .open_table(RUNNING)
@@ -337,6 +342,7 @@ impl Store {
                 .map_err(self.err("write app"))?;
             status
         };
+        self.index_app(&tx, name, Some(&status))?;
         tx.commit().map_err(self.err("commit app"))?;
         self.note_change(name);
         Ok(status)
@@ -359,6 +365,12 @@ impl Store {
         (changes.seq, names)
     }
 
+    /// Follows the number of the latest App status change (see
+    /// [`Store::app_changes_since`]); it moves with every change.
+    pub fn watch_app_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.latest.subscribe()
+    }
+
     fn note_change(&self, name: &str) {
         let mut changes = self
             .changes
@@ -367,6 +379,7 @@ impl Store {
         changes.seq += 1;
         let seq = changes.seq;
         changes.by_app.insert(name.to_owned(), seq);
+        self.latest.send_replace(seq);
     }
 
     /// Removes an app's status (its history and audit entries stay). True if it existed.
@@ -379,6 +392,7 @@ impl Store {
                 .map_err(self.err("remove app"))?
                 .is_some()
         };
+        self.index_app(&tx, name, None)?;
         tx.commit().map_err(self.err("commit app removal"))?;
         self.note_change(name);
         Ok(existed)

@@ -67,8 +67,9 @@ async fn read_side_lists_apps_and_history() {
     let (status, body) = get(&s, "/api/v1/apps").await;
     assert_eq!(status, StatusCode::OK);
     let apps: Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(apps[0]["name"], "web");
-    assert_eq!(apps[0]["lastApplied"]["sha"], "bbb222");
+    assert_eq!(apps["items"][0]["name"], "web");
+    assert_eq!(apps["items"][0]["lastApplied"]["sha"], "bbb222");
+    assert_eq!(apps["summary"]["total"], 1);
 
     let (status, body) = get(&s, "/api/v1/apps/web/history?limit=1").await;
     assert_eq!(status, StatusCode::OK);

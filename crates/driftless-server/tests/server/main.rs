@@ -1,6 +1,7 @@
 //! Server tests over real HTTP on 127.0.0.1, with the real store, queue and control.
 
 mod api;
+mod app_list;
 mod hooks;
 mod limits;
 mod openapi;
