@@ -29,6 +29,7 @@ use driftless_engine::control::{AppControl, EngineControl};
 use driftless_engine::runtime::{Absent, Engine, Removal, Removed, RenderWorker};
 use driftless_kube::lease::{Leadership, LeaseSettings};
 use driftless_server::serve::{Desired, Running, ServeError, ServeOptions};
+use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
@@ -51,10 +52,15 @@ pub const REQUESTED_AT: &str = "driftless.dev/reconcile-requested-at";
 const TICK: Duration = Duration::from_secs(1);
 /// Changes closer together than this are taken in one pass.
 const SETTLE: Duration = Duration::from_millis(100);
+/// Status changes in the engine closer together than this are written at once
+/// (an App that starts and ends its sync within it is written once).
+const STATUS_SETTLE: Duration = Duration::from_millis(300);
 /// How often Clusters are probed for their status (and whenever the config changes).
 const CLUSTER_PROBE: Duration = Duration::from_secs(30);
 /// Wait before deleting an App's objects again after a failure.
 const REMOVAL_RETRY: Duration = Duration::from_secs(10);
+/// Finalizer patches in flight at once.
+const PARALLEL_PATCHES: usize = 16;
 
 /// Settings of one `driftless controller` run.
 pub struct ControllerOptions {
@@ -232,10 +238,12 @@ impl Controller {
         self.cache.wait_until_ready().await;
         self.running.set_ready(true);
         tracing::info!("reconciling custom resources");
+        let mut news = self.engine().store().watch_app_changes();
         loop {
             self.pass().await;
             tokio::select! {
                 () = self.changed.notified() => tokio::time::sleep(SETTLE).await,
+                Ok(()) = news.changed() => tokio::time::sleep(STATUS_SETTLE).await,
                 () = tokio::time::sleep(TICK) => {}
                 _ = stop.wait_for(|s| *s) => return Ok(()),
                 _ = deposed(leading.as_mut()) => {
@@ -405,15 +413,23 @@ impl Controller {
 
     /// Puts the finalizer on every App and lets deleted Apps go once removed.
     async fn finalize(&mut self, objects: &[CrObject]) {
+        let adds = objects
+            .iter()
+            .filter(|o| o.kind == CrKind::App && !o.deleting())
+            .filter(|o| !o.object.finalizers().iter().any(|f| f == FINALIZER))
+            .map(|object| {
+                let mut finalizers = object.object.finalizers().to_vec();
+                finalizers.push(FINALIZER.to_owned());
+                set_finalizers(self.client.clone(), object, finalizers)
+            });
+        futures_util::stream::iter(adds)
+            .buffer_unordered(PARALLEL_PATCHES)
+            .collect::<Vec<()>>()
+            .await;
         for object in objects.iter().filter(|o| o.kind == CrKind::App) {
             let has = object.object.finalizers().iter().any(|f| f == FINALIZER);
             let key = key_of(object);
             if !object.deleting() {
-                if !has {
-                    let mut finalizers = object.object.finalizers().to_vec();
-                    finalizers.push(FINALIZER.to_owned());
-                    self.set_finalizers(object, finalizers).await;
-                }
                 continue;
             }
             if !has {
@@ -474,7 +490,7 @@ impl Controller {
                     }
                 };
                 tracing::info!("App {}/{}: {note}", object.namespace(), object.name());
-                self.set_finalizers(object, finalizers).await;
+                set_finalizers(self.client.clone(), object, finalizers).await;
             }
             Err(e) => {
                 tracing::warn!(
@@ -500,31 +516,28 @@ impl Controller {
             }
         }
     }
+}
 
-    /// Replaces an object's finalizers, if it did not change since it was read.
-    async fn set_finalizers(&self, object: &CrObject, finalizers: Vec<String>) {
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            &object.namespace(),
-            &object.kind.resource(),
+/// Replaces an object's finalizers, if it did not change since it was read.
+async fn set_finalizers(client: Client, object: &CrObject, finalizers: Vec<String>) {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client, &object.namespace(), &object.kind.resource());
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": object.object.resource_version(),
+    }});
+    let params = PatchParams::default();
+    if let Err(e) = api
+        .patch(&object.name(), &params, &Patch::Merge(&patch))
+        .await
+    {
+        // A conflict means a newer version is on its way through the watch.
+        tracing::debug!(
+            "{}/{}/{}: updating finalizers: {e}",
+            object.kind.plural(),
+            object.namespace(),
+            object.name()
         );
-        let patch = json!({"metadata": {
-            "finalizers": finalizers,
-            "resourceVersion": object.object.resource_version(),
-        }});
-        let params = PatchParams::default();
-        if let Err(e) = api
-            .patch(&object.name(), &params, &Patch::Merge(&patch))
-            .await
-        {
-            // A conflict means a newer version is on its way through the watch.
-            tracing::debug!(
-                "{}/{}/{}: updating finalizers: {e}",
-                object.kind.plural(),
-                object.namespace(),
-                object.name()
-            );
-        }
     }
 }
 

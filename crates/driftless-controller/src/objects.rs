@@ -1,6 +1,6 @@
 //! The custom resources the controller reads, kept current by watches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use driftless_api::{AppSpec, ClusterSpec, GROUP, GitSourceSpec, Kind, ReceiverSpec, VERSION};
@@ -139,7 +139,7 @@ impl Cache {
             stores.push((kind, writer.as_reader()));
             let config = watcher::Config::default().labels(&selector);
             let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
-            tokio::spawn(drain(stream, kind.plural(), changed.clone()));
+            tokio::spawn(drain_objects(stream, kind.plural(), changed.clone()));
         }
         let secrets_api: Api<PartialObjectMeta<Secret>> = match &scope.namespace {
             Some(ns) => Api::namespaced(client.clone(), ns),
@@ -185,6 +185,58 @@ impl Cache {
             })
             .collect()
     }
+}
+
+/// Runs a watch stream of custom resources, waking `changed` when an object
+/// comes, goes, or changes other than in its status: the controller's own status
+/// writes need no pass of their own.
+async fn drain_objects<S>(stream: S, what: &'static str, changed: Arc<Notify>)
+where
+    S: futures_util::Stream<Item = Result<watcher::Event<DynamicObject>, watcher::Error>>,
+{
+    let mut seen: HashMap<(Option<String>, Option<String>), u64> = HashMap::new();
+    let mut stream = std::pin::pin!(stream);
+    while let Some(event) = stream.next().await {
+        let news = match event {
+            Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                let key = (
+                    object.metadata.namespace.clone(),
+                    object.metadata.name.clone(),
+                );
+                seen.insert(key, outside_status(&object)) != Some(outside_status(&object))
+            }
+            Ok(watcher::Event::Delete(object)) => {
+                let key = (
+                    object.metadata.namespace.clone(),
+                    object.metadata.name.clone(),
+                );
+                seen.remove(&key);
+                true
+            }
+            Ok(watcher::Event::Init) => {
+                seen.clear();
+                false
+            }
+            Ok(watcher::Event::InitDone) => true,
+            Err(e) => {
+                tracing::warn!("watching {what}: {e}");
+                false
+            }
+        };
+        if news {
+            changed.notify_one();
+        }
+    }
+}
+
+/// A hash of what a pass reads from an object besides its status.
+fn outside_status(object: &DynamicObject) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let meta = &object.metadata;
+    let mut hasher = DefaultHasher::new();
+    (&meta.uid, meta.generation, &meta.labels, &meta.annotations).hash(&mut hasher);
+    (&meta.finalizers, meta.deletion_timestamp.is_some()).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Runs a watch stream, waking `changed` on every event.

@@ -2,11 +2,12 @@
 //! only when it changed, and records Events for what happened in between.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use driftless_api::history::{AuditEvent, DriftAction, SyncSummary};
 use driftless_api::status::{
     AppStatus, ClusterStatus, Condition, ConditionStatus, GitSourceStatus, HealthStatus, READY,
-    ReceiverStatus, STALLED,
+    RECONCILING, ReceiverStatus, STALLED,
 };
 use driftless_engine::metrics::Metrics;
 use driftless_engine::runtime::Engine;
@@ -25,6 +26,10 @@ pub const FIELD_MANAGER: &str = "driftless-controller";
 pub const HISTORY_IN_STATUS: usize = 10;
 /// Status writes in flight at once.
 const PARALLEL_WRITES: usize = 16;
+/// How long a passing App status (a sync running, health progressing) waits
+/// before it is written: most are over sooner, and then only where they ended
+/// is written. Anything that lasts longer is shown.
+const HOLD: Duration = Duration::from_secs(2);
 /// Longest Event note the API accepts.
 const NOTE_LIMIT: usize = 1000;
 
@@ -41,6 +46,9 @@ pub struct StatusWriter {
     seen: u64,
     /// Objects left out of the config at the last pass.
     rejected: HashSet<ObjectKey>,
+    /// Apps whose new status is passing (a sync or health on its way), and since
+    /// when: such a status is written only once it lasted [`HOLD`].
+    passing: HashMap<ObjectKey, Instant>,
 }
 
 /// One status to write, with the Events its change makes.
@@ -64,6 +72,7 @@ impl StatusWriter {
             last_drift: None,
             seen: 0,
             rejected: HashSet::new(),
+            passing: HashMap::new(),
         }
     }
 
@@ -95,7 +104,8 @@ impl StatusWriter {
                 && self.written.contains_key(&key)
                 && !desired.rejected.contains_key(&key)
                 && !self.rejected.contains(&key)
-                && !changed.contains(&object.qualified());
+                && !changed.contains(&object.qualified())
+                && !self.passing.contains_key(&key);
             if settled {
                 // Written, and its status in the store did not change since.
                 continue;
@@ -128,9 +138,17 @@ impl StatusWriter {
                 .cloned()
                 .or_else(|| object.object.data.get("status").map(comparable));
             if before.as_ref() == Some(&compared) {
+                self.passing.remove(&key);
                 self.written.insert(key, compared);
                 continue;
             }
+            if object.kind == CrKind::App && passing(&compared) {
+                let since = *self.passing.entry(key.clone()).or_insert_with(Instant::now);
+                if since.elapsed() < HOLD {
+                    continue;
+                }
+            }
+            self.passing.remove(&key);
             let status = match object.kind {
                 CrKind::App => with_history(status, engine, object),
                 _ => status,
@@ -164,6 +182,7 @@ impl StatusWriter {
         }
         let live: HashSet<ObjectKey> = objects.iter().map(key_of).collect();
         self.written.retain(|k, _| live.contains(k));
+        self.passing.retain(|k, _| live.contains(k));
         self.seen = latest;
         self.rejected = desired.rejected.keys().cloned().collect();
     }
@@ -285,6 +304,18 @@ fn comparable(status: &Value) -> Value {
     status
 }
 
+/// Whether an App status is on its way somewhere: a sync running, or the
+/// health of what was applied still progressing.
+fn passing(status: &Value) -> bool {
+    let reconciling = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == RECONCILING && c["status"] == "True");
+    reconciling || status.get("health").and_then(Value::as_str) == Some("Progressing")
+}
+
 /// Adds the App's last syncs to its status: this instance's, then older ones the
 /// custom resource lists (written by an earlier leader with a store of its own).
 fn with_history(mut status: Value, engine: &Engine, object: &CrObject) -> Value {
@@ -356,16 +387,18 @@ fn receiver_status(object: &CrObject) -> Value {
 /// The Events of an App's status change.
 fn transitions(before: &AppStatus, after: &AppStatus) -> Vec<Event> {
     let mut out = Vec::new();
+    let mut health_told = false;
     if after.last_sync_time != before.last_sync_time
         && after.last_error.is_none()
         && let Some(rev) = &after.last_applied
     {
-        out.push(event(
-            EventType::Normal,
-            "SyncSucceeded",
-            "Sync",
-            format!("applied {} ({})", rev.ref_label, short(&rev.sha)),
-        ));
+        let mut note = format!("applied {} ({})", rev.ref_label, short(&rev.sha));
+        // The first health of an App that was just applied is part of that news.
+        if before.health == HealthStatus::Unknown && good(after.health) {
+            note.push_str(&format!("; health {}", after.health));
+            health_told = true;
+        }
+        out.push(event(EventType::Normal, "SyncSucceeded", "Sync", note));
     }
     if let Some(error) = &after.last_error
         && before.last_error.as_ref() != Some(error)
@@ -377,10 +410,11 @@ fn transitions(before: &AppStatus, after: &AppStatus) -> Vec<Event> {
             error.clone(),
         ));
     }
-    if after.health != before.health && after.health != HealthStatus::Unknown {
-        let kind = match after.health {
-            HealthStatus::Degraded | HealthStatus::Missing => EventType::Warning,
-            _ => EventType::Normal,
+    if after.health != before.health && after.health != HealthStatus::Unknown && !health_told {
+        let kind = if good(after.health) {
+            EventType::Normal
+        } else {
+            EventType::Warning
         };
         let ready = driftless_api::status::find_condition(&after.conditions, READY);
         let detail = ready
@@ -396,6 +430,11 @@ fn transitions(before: &AppStatus, after: &AppStatus) -> Vec<Event> {
         out.push(event(EventType::Normal, "RolledBack", "Rollback", note));
     }
     out
+}
+
+/// Whether a health is not worth a warning.
+fn good(health: HealthStatus) -> bool {
+    !matches!(health, HealthStatus::Degraded | HealthStatus::Missing)
 }
 
 /// The Event of one drift record.
@@ -462,6 +501,52 @@ mod tests {
             finish_time: None,
             result: SyncResult::Succeeded,
         }
+    }
+
+    fn synced(at_ms: u64, health: HealthStatus) -> AppStatus {
+        AppStatus {
+            last_applied: Some(Revision {
+                ref_label: "main".into(),
+                sha: "abcdef0123".into(),
+            }),
+            last_sync_time: Some(Time::from_unix_ms(at_ms)),
+            health,
+            ..AppStatus::default()
+        }
+    }
+
+    fn told(events: &[Event]) -> Vec<(String, String)> {
+        events
+            .iter()
+            .map(|e| (e.reason.clone(), e.note.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn a_first_sync_and_its_first_health_are_one_event_unless_the_health_is_bad() {
+        let first = transitions(&AppStatus::default(), &synced(1000, HealthStatus::Healthy));
+        assert_eq!(
+            told(&first),
+            [(
+                "SyncSucceeded".to_owned(),
+                "applied main (abcdef0); health Healthy".to_owned()
+            )]
+        );
+        let degraded = transitions(&AppStatus::default(), &synced(1000, HealthStatus::Degraded));
+        let reasons: Vec<String> = told(&degraded).into_iter().map(|(r, _)| r).collect();
+        assert_eq!(reasons, ["SyncSucceeded", "HealthChanged"]);
+        assert_eq!(degraded[1].type_, EventType::Warning);
+        // A later health change has its own Event; a status without news has none.
+        let before = synced(1000, HealthStatus::Progressing);
+        let later = transitions(&before, &synced(1000, HealthStatus::Healthy));
+        assert_eq!(
+            told(&later),
+            [(
+                "HealthChanged".to_owned(),
+                "Progressing -> Healthy".to_owned()
+            )]
+        );
+        assert!(transitions(&before, &before).is_empty());
     }
 
     #[test]
