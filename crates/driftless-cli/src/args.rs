@@ -32,6 +32,12 @@ pub enum Command {
     Install(InstallArgs),
     /// Remove the controller from a cluster; the Apps' workloads keep running.
     Uninstall(UninstallArgs),
+    /// Put the controller into a Git repository, install it from there, and let it
+    /// manage itself and everything else under the path from then on.
+    Bootstrap {
+        #[command(subcommand)]
+        command: BootstrapCommand,
+    },
     /// Show the Apps of a running server: a table of all, or one App in detail.
     Status(StatusArgs),
     /// List an App's syncs, newest first: time, commit, author, subject, trigger, result;
@@ -360,6 +366,60 @@ pub struct UninstallArgs {
     #[arg(long)]
     pub yes: bool,
     /// The cluster to remove the controller from.
+    #[command(flatten)]
+    pub cluster: KubeconfigArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BootstrapCommand {
+    /// Commit the controller's manifests and the App that syncs PATH to a Git
+    /// repository (never by force), apply them, and wait until that App is Ready.
+    Git(BootstrapGitArgs),
+}
+
+/// Arguments of `driftless bootstrap git`.
+#[derive(Debug, Args)]
+pub struct BootstrapGitArgs {
+    /// Repository URL (HTTP(S) or SSH).
+    #[arg(long)]
+    pub url: String,
+    /// Branch to commit to and sync from (created when missing).
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// Directory of this cluster in the repository; the controller syncs all of it.
+    #[arg(long, default_value = "clusters/default")]
+    pub path: String,
+    /// Namespace of the controller, its GitSource and its App.
+    #[arg(long, default_value = "driftless-system")]
+    pub namespace: String,
+    /// User name for HTTP basic auth; the password comes from --password-env.
+    #[arg(long, requires = "password_env")]
+    pub username: Option<String>,
+    /// Environment variable holding the password or access token.
+    #[arg(long, value_name = "VAR", requires = "username")]
+    pub password_env: Option<String>,
+    /// SSH private key for an SSH URL.
+    #[arg(long, value_name = "FILE", conflicts_with = "username")]
+    pub private_key_file: Option<PathBuf>,
+    /// known_hosts lines of the SSH server (needed with --private-key-file).
+    #[arg(long, value_name = "FILE", requires = "private_key_file")]
+    pub known_hosts_file: Option<PathBuf>,
+    /// Container image of the controller (default: this version's).
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Author of the commit.
+    #[arg(long, default_value = "driftless")]
+    pub author_name: String,
+    /// Author e-mail of the commit.
+    #[arg(long, default_value = "driftless@localhost")]
+    pub author_email: String,
+    /// How often the controller looks for new commits (and reconciles the path).
+    #[arg(long, default_value = "1m")]
+    pub interval: String,
+    /// How long to wait until the App of the path is Ready.
+    #[arg(long, default_value = "5m")]
+    pub timeout: String,
+    /// The cluster to bootstrap.
     #[command(flatten)]
     pub cluster: KubeconfigArgs,
 }

@@ -156,12 +156,7 @@ pub fn install(args: &InstallArgs) -> Outcome {
         .await
         .context("applying the controller")
         .map_err(Failure::operational)?;
-        eprintln!(
-            "installed: {} objects created, {} updated, {} unchanged",
-            report.created.len(),
-            report.updated.len(),
-            report.unchanged.len()
-        );
+        print_report("installed", &report);
         Ok(0)
     })
 }
@@ -223,19 +218,35 @@ async fn release_apps(target: &Target) -> Result<usize, Failure> {
     Ok(released)
 }
 
+/// One line with the counts of an apply, then each object created or updated.
+pub(crate) fn print_report(done: &str, report: &driftless_kube::ApplyReport) {
+    eprintln!(
+        "{done}: {} objects created, {} updated, {} unchanged",
+        report.created.len(),
+        report.updated.len(),
+        report.unchanged.len()
+    );
+    for object in &report.created {
+        eprintln!("  created {object}");
+    }
+    for object in &report.updated {
+        eprintln!("  updated {object}");
+    }
+}
+
 fn apply_options(app: &str, namespace: &str) -> ApplyOptions {
     let mut opts = ApplyOptions::new(app);
     opts.inventory_namespace = namespace.to_owned();
     opts
 }
 
-async fn connect(args: &KubeconfigArgs) -> Result<Target, Failure> {
+pub(crate) async fn connect(args: &KubeconfigArgs) -> Result<Target, Failure> {
     Target::connect(args.kubeconfig.as_deref(), args.context.as_deref())
         .await
         .map_err(Failure::input)
 }
 
-fn block_on(future: impl Future<Output = Outcome>) -> Outcome {
+pub(crate) fn block_on(future: impl Future<Output = Outcome>) -> Outcome {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -2,6 +2,7 @@
 //! call the libraries, print results.
 
 mod args;
+mod bootstrap;
 mod cluster;
 mod controller;
 mod exit;
@@ -13,7 +14,7 @@ mod source;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, SourceCommand};
+use crate::args::{BootstrapCommand, Cli, Command, SourceCommand};
 
 fn main() -> std::process::ExitCode {
     // The render worker speaks a protocol on stdin/stdout, not the command line.
@@ -33,6 +34,9 @@ fn main() -> std::process::ExitCode {
         Command::Controller(args) => controller::run(&args),
         Command::Install(args) => controller::install(&args),
         Command::Uninstall(args) => controller::uninstall(&args),
+        Command::Bootstrap {
+            command: BootstrapCommand::Git(args),
+        } => bootstrap::git(&args),
         Command::Status(args) => remote::status(&args),
         Command::History(args) => remote::history(&args),
         Command::Drift(args) => remote::drift(&args),

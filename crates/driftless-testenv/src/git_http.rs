@@ -1,5 +1,6 @@
 //! A Git smart-HTTP server on loopback: a minimal HTTP/1.1 front that hands
-//! each request to `git http-backend` (CGI), with optional basic auth and
+//! each request to `git http-backend` (CGI), with optional basic auth (which
+//! also lets the authenticated user push) and
 //! knobs that make it misbehave (for timeout tests).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -285,6 +286,10 @@ fn serve(
         .env("QUERY_STRING", query)
         .env("REMOTE_ADDR", "127.0.0.1")
         .env("CONTENT_LENGTH", req.body.len().to_string());
+    if options.authorization.is_some() {
+        // An authenticated user may push (http-backend serves receive-pack only then).
+        cmd.env("REMOTE_USER", "git");
+    }
     for (header, var) in [
         ("Content-Type", "CONTENT_TYPE"),
         ("Content-Encoding", "HTTP_CONTENT_ENCODING"),

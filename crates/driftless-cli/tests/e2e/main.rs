@@ -2,6 +2,7 @@
 //! local control plane.
 
 mod access;
+mod bootstrap;
 mod controller;
 mod kube;
 mod logging;
