@@ -58,7 +58,8 @@ async fn serve_lists_and_filters_apps_by_their_config_labels() {
     let ns = shared().namespace("e2e-status").await.expect("namespace");
     let server = GitServer::start();
     let repo = Repo::new(&server, "platform");
-    for dir in ["front", "back"] {
+    // One directory, and so one ConfigMap, per App: two Apps may not own one object.
+    for dir in ["front1", "front2", "back"] {
         repo.write(&format!("{dir}/cm.yaml"), &config_map(dir, "1"));
     }
     let c1 = repo.push("first");
@@ -76,8 +77,8 @@ async fn serve_lists_and_filters_apps_by_their_config_labels() {
             1,
         )
     };
-    let apps = labelled(&front1, "front", "front", "")
-        + &labelled(&front2, "front", "front", "")
+    let apps = labelled(&front1, "front1", "front", "")
+        + &labelled(&front2, "front2", "front", "")
         + &labelled(&back, "back", "back", "  suspend: true");
     let serve = Serve::start(&config(&repo.url, "1h", &apps), &[]);
     for name in [&front1, &front2] {
