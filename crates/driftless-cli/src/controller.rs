@@ -45,7 +45,7 @@ pub fn run(args: &ControllerArgs) -> Outcome {
         let config = kube::Config::infer()
             .await
             .map_err(|e| Failure::input(anyhow!("no cluster to reconcile: {e}")))?;
-        let client = kube::Client::try_from(config).map_err(Failure::operational)?;
+        let client = driftless_kube::requests::client(config).map_err(Failure::operational)?;
         let opts = ControllerOptions {
             client,
             scope: Scope {

@@ -24,6 +24,7 @@ pub mod object;
 pub mod order;
 mod plan;
 mod quantity;
+pub mod requests;
 mod secret;
 mod target;
 mod wait;

@@ -199,10 +199,11 @@ impl Target {
     pub fn from_config(mut config: Config) -> Result<Self, TargetError> {
         config.read_timeout = Some(REQUEST_TIMEOUT);
         config.write_timeout = Some(REQUEST_TIMEOUT);
-        let client = Client::try_from(config.clone()).map_err(|source| TargetError::Client {
-            cluster: config.cluster_url.to_string(),
-            source,
-        })?;
+        let client =
+            crate::requests::client(config.clone()).map_err(|source| TargetError::Client {
+                cluster: config.cluster_url.to_string(),
+                source,
+            })?;
         Ok(Self {
             user: config.auth_info.impersonate.clone(),
             client,

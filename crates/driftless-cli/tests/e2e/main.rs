@@ -186,3 +186,59 @@ async fn polling_follows_commits_and_config_edits_apply_live_unless_invalid() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The sum of the samples of metric `name` whose labels contain `labels`.
+fn metric_sum(metrics: &str, name: &str, labels: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_of_an_unchanged_app_sends_the_api_server_no_write() {
+    let ns = shared().namespace("e2e-noop").await.expect("namespace");
+    let server = GitServer::start();
+    let repo = Repo::new(&server, "platform");
+    repo.write("app/cm.yaml", &config_map("settings", "1"));
+    let c1 = repo.push("first");
+    let name = format!("noop-{}", std::process::id());
+    let text = config(
+        &repo.url,
+        "1s",
+        &app(&name, "app", ns.name(), "  interval: 1s"),
+    );
+    let serve = Serve::start(&text, &[]);
+    serve
+        .wait_app(&name, WAIT, "first commit", |a| {
+            applied(&c1)(a) && a["health"] == "Healthy"
+        })
+        .await;
+    let scrape = || async {
+        let (_, text) = serve.get("/metrics").await;
+        let text = text.as_str().unwrap_or_default().to_owned();
+        let requests = "driftless_kube_requests_total";
+        let writes = metric_sum(&text, requests, "") - metric_sum(&text, requests, "\"GET\"");
+        let runs = metric_sum(
+            &text,
+            "driftless_app_reconcile_duration_seconds_count",
+            &name,
+        );
+        (writes, runs, text)
+    };
+    let (writes, runs, text) = scrape().await;
+    assert!(writes >= 1.0, "the first sync wrote its ConfigMap: {text}");
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (now_writes, now_runs, text) = scrape().await;
+        assert_eq!(now_writes, writes, "a no-op resync wrote: {text}");
+        if now_runs >= runs + 3.0 {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no resync ran: {text}");
+    }
+    let (_, status) = serve.get(&format!("/api/v1/apps/{name}")).await;
+    assert_eq!(status["sync"], "Synced", "{status}");
+}

@@ -232,6 +232,14 @@ impl Metrics {
             let l = labels(&[("action", &format!("{action:?}"))]);
             sample(out, name, &l, n.load(Ordering::Relaxed));
         }
+        let name = "driftless_kube_requests_total";
+        let help =
+            "Requests sent to Kubernetes API servers, by HTTP method (watches and lists are GET).";
+        header(out, name, "counter", help);
+        let counts = driftless_kube::requests::counts();
+        for (method, n) in driftless_kube::requests::METHODS.iter().zip(counts) {
+            sample(out, name, &labels(&[("method", method)]), n);
+        }
         let name = "driftless_queue_depth";
         header(out, name, "gauge", "Apps waiting for a worker.");
         sample(out, name, "", self.queue_depth.load(Ordering::Relaxed));
