@@ -139,16 +139,11 @@ impl InventoryStore {
         })
     }
 
-    /// Writes `inventory`, creating the namespace when needed.
+    /// Writes `inventory`, creating the namespace when needed: the namespace
+    /// is written only after the API server said it is missing, so an
+    /// ordinary save is one request.
     pub async fn save(&self, target: &Target, inventory: &Inventory) -> Result<(), InventoryError> {
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let namespaces: Api<Namespace> = Api::all(target.client().clone());
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": self.namespace}});
-        namespaces
-            .patch(&self.namespace, &params, &Patch::Apply(&ns))
-            .await
-            .map_err(|source| self.write_error(source))?;
         let list: Vec<&ObjectRef> = inventory.objects.iter().collect();
         let text = serde_json::to_string(&list).expect("object references always serialize");
         let cm = json!({
@@ -158,6 +153,18 @@ impl InventoryStore {
             "data": {OBJECTS_KEY: text},
         });
         let api: Api<ConfigMap> = Api::namespaced(target.client().clone(), &self.namespace);
+        match api.patch(&self.name, &params, &Patch::Apply(&cm)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_not_found(&e) => {}
+            Err(source) => return Err(self.write_error(source)),
+        }
+        let namespaces: Api<Namespace> = Api::all(target.client().clone());
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": self.namespace}});
+        namespaces
+            .patch(&self.namespace, &params, &Patch::Apply(&ns))
+            .await
+            .map_err(|source| self.write_error(source))?;
         api.patch(&self.name, &params, &Patch::Apply(&cm))
             .await
             .map_err(|source| self.write_error(source))?;

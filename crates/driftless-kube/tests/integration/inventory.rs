@@ -8,7 +8,7 @@ use driftless_kube::inventory::InventoryStore;
 use driftless_kube::{ApplyEvent, Target, apply};
 use serde_json::{Value, json};
 
-use crate::cluster::{app_in, config_map, get, owned_names, quiet, target};
+use crate::cluster::{app_in, config_map, get, kubectl, owned_names, quiet, target};
 
 /// The object names the stored inventory of `app` lists.
 async fn recorded(t: &Target, app: &str, ns: &str) -> Vec<String> {
@@ -121,4 +121,26 @@ async fn a_failed_or_empty_apply_prunes_nothing() {
         owned_names("configmaps", ns.name(), "inv-guard"),
         ["cm-0", "cm-1", "other"]
     );
+}
+
+#[tokio::test]
+async fn an_inventory_saved_into_a_missing_namespace_creates_it_first() {
+    let (ns, mut opts) = app_in("inv-ns").await;
+    // A namespace nobody created; the inventory's first save creates it.
+    let inventories = format!("{}-inv", ns.name());
+    opts.inventory_namespace = inventories.clone();
+    let t = target().await;
+    let set = numbered(2);
+    let applied = apply(&t, &set, &opts, &quiet).await;
+    let listed = InventoryStore::new("inv-ns", &inventories).load(&t).await;
+    let _ = kubectl(&["delete", "namespace", &inventories, "--wait=false"]);
+    applied.expect("the apply creates the inventory's namespace");
+    let mut listed: Vec<String> = listed
+        .expect("inventory")
+        .objects
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["cm-0", "cm-1"]);
 }
