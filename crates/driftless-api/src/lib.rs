@@ -66,9 +66,9 @@ pub use meta::{API_VERSION, GROUP, Kind, LocalRef, Object, ObjectMeta, PrinterCo
 pub use receiver::{Receiver, ReceiverSpec, ReceiverType};
 pub use scope::{Naming, decode_namespaced, qualified_name, split_qualified};
 pub use server::{
-    DEFAULT_DATA_DIR, DEFAULT_INPUT_LIMIT_MIB, DEFAULT_LISTEN, DEFAULT_MEMORY_LIMIT_MIB,
-    DEFAULT_OBJECT_LIMIT, HttpLimits, NoStatus, RenderBounds, Retention, SecretValue, Server,
-    ServerSpec,
+    DEFAULT_CONCURRENCY, DEFAULT_DATA_DIR, DEFAULT_INPUT_LIMIT_MIB, DEFAULT_LISTEN,
+    DEFAULT_MEMORY_LIMIT_MIB, DEFAULT_OBJECT_LIMIT, HttpLimits, MAX_CONCURRENCY, NoStatus,
+    RenderBounds, Retention, SecretValue, Server, ServerSpec,
 };
 pub use source::{
     DEFAULT_SOURCE_INTERVAL, DEFAULT_SOURCE_TIMEOUT, GitRef, GitSource, GitSourceSpec,

@@ -41,6 +41,18 @@ pub struct ServerSpec {
     /// Resource bounds of every App's render.
     #[serde(default)]
     pub render: RenderBounds,
+    /// Apps reconciled at once (fetch, render, apply, health); read at start.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+}
+
+/// Default of `concurrency`.
+pub const DEFAULT_CONCURRENCY: u32 = 4;
+/// Largest `concurrency`.
+pub const MAX_CONCURRENCY: u32 = 1024;
+
+fn default_concurrency() -> u32 {
+    DEFAULT_CONCURRENCY
 }
 
 /// Resource bounds of one render; an App whose render crosses one fails alone.
@@ -98,6 +110,7 @@ impl Default for ServerSpec {
             http: HttpLimits::default(),
             retention: Retention::default(),
             render: RenderBounds::default(),
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -275,6 +288,15 @@ impl Kind for ServerSpec {
             if value == 0 {
                 problems.push(FieldProblem::new(field, "must be at least 1"));
             }
+        }
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            problems.push(FieldProblem::new(
+                "spec.concurrency",
+                format!(
+                    "{} is out of range: 1 to {MAX_CONCURRENCY}",
+                    self.concurrency
+                ),
+            ));
         }
         if self.data_dir.trim().is_empty() {
             problems.push(FieldProblem::new("spec.dataDir", "must not be empty"));

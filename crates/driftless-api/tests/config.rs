@@ -358,6 +358,19 @@ fn field_checks_of_each_kind() {
     );
 }
 
+#[test]
+fn server_concurrency_defaults_to_4_and_must_be_between_1_and_1024() {
+    let server =
+        |spec: &str| format!("{HEADER}kind: Server\nmetadata: {{name: s}}\nspec: {spec}\n");
+    assert!(problems(&stream(&[server("{concurrency: 1024}")])).is_empty());
+    for bad in ["0", "1025"] {
+        let found = problems(&stream(&[server(&format!("{{concurrency: {bad}}}"))]));
+        assert_eq!(fields_of(&found), ["spec.concurrency"], "{found:?}");
+        assert!(found[0].contains("out of range: 1 to 1024"), "{found:?}");
+    }
+    assert_eq!(driftless_api::ServerSpec::default().concurrency, 4);
+}
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A scratch directory removed on drop.

@@ -287,6 +287,9 @@ pub struct RunArgs {
     /// Address of the REST API, webhooks and metrics; default: the Server object's, else 127.0.0.1:9480.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+    /// Apps reconciled at once; default: the Server object's, else 4.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
     /// What the log says and how.
     #[command(flatten)]
     pub log: LogArgs,

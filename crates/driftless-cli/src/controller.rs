@@ -75,9 +75,18 @@ pub fn run(args: &ControllerArgs) -> Outcome {
 
 /// The Server object of `--config`, or the defaults.
 fn server_settings(args: &ControllerArgs) -> Result<ServerSpec, Failure> {
-    let Some(path) = &args.config else {
-        return Ok(ServerSpec::default());
+    let mut spec = match &args.config {
+        Some(path) => server_file(path)?,
+        None => ServerSpec::default(),
     };
+    if let Some(n) = args.run.concurrency {
+        spec.concurrency = n;
+    }
+    Ok(spec)
+}
+
+/// The Server object of `--config`, which may hold nothing else.
+fn server_file(path: &std::path::Path) -> Result<ServerSpec, Failure> {
     let config = load_config(path).map_err(Failure::input)?;
     let others = config.git_sources().count()
         + config.apps().count()

@@ -13,6 +13,7 @@ pub fn run(args: &ServeArgs) -> Outcome {
         listen: args.run.listen,
         on_ready: Box::new(|_| {}),
         render_worker: Some(crate::render::worker().map_err(Failure::operational)?),
+        concurrency: args.run.concurrency,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

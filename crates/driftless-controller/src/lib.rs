@@ -125,6 +125,7 @@ pub async fn run(
         listen: opts.listen,
         on_ready: opts.on_ready,
         render_worker: opts.render_worker.clone(),
+        concurrency: None,
     };
     let mut server_stop = stop_rx.clone();
     let mut server = tokio::spawn(driftless_server::serve::run(serve_opts, async move {

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use driftless_api::{Config, LoadError, ReceiverType, SecretValue, ServerSpec, load_config};
+use driftless_api::{
+    Config, LoadError, MAX_CONCURRENCY, ReceiverType, SecretValue, ServerSpec, load_config,
+};
 use driftless_engine::control::EngineControl;
 use driftless_engine::runtime::{Engine, EngineError, EngineOptions, RenderWorker};
 
@@ -89,6 +91,8 @@ pub struct ServeOptions {
     pub on_ready: Box<dyn FnOnce(SocketAddr) + Send>,
     /// The process that evaluates Jsonnet Apps within the render bounds.
     pub render_worker: Option<RenderWorker>,
+    /// Apps reconciled at once (`--concurrency`); wins over `spec.concurrency`.
+    pub concurrency: Option<u32>,
 }
 
 /// Why `driftless serve` could not start.
@@ -164,6 +168,13 @@ pub async fn run(
     let mut engine_opts = EngineOptions::new(&data_dir);
     engine_opts.render_bounds = spec.render.clone();
     engine_opts.render_worker = opts.render_worker.clone();
+    let concurrency = opts.concurrency.unwrap_or(spec.concurrency);
+    if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+        return Err(ServeError::Setting(format!(
+            "concurrency {concurrency} is out of range: 1 to {MAX_CONCURRENCY}"
+        )));
+    }
+    engine_opts.queue.concurrency = concurrency as usize;
     let engine = Engine::start(config, engine_opts)?;
     engine.store().set_retention(spec.retention.clone());
     if was_shared {
@@ -207,7 +218,8 @@ pub async fn run(
     tracing::info!(
         address = %bound,
         data_dir = %data_dir.display(),
-        "listening on http://{bound}, state in {}",
+        concurrency,
+        "listening on http://{bound}, state in {}, up to {concurrency} Apps at once",
         data_dir.display()
     );
     let reload = match feed {

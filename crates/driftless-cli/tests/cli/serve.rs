@@ -62,6 +62,46 @@ fn log_level_warn_keeps_warnings_and_drops_info() {
 }
 
 #[test]
+fn concurrency_is_logged_at_start_and_zero_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = unreachable_source(dir.path());
+    let config = config.to_str().expect("UTF-8 path");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("UTF-8 path");
+    let out = driftless(&[
+        "serve",
+        "--config",
+        config,
+        "--data-dir",
+        data,
+        "--concurrency",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("concurrency 0 is out of range: 1 to 1024"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_driftless"))
+        .args(["serve", "--config", config, "--data-dir", data])
+        .args(["--listen", "127.0.0.1:0", "--concurrency", "3"])
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("driftless serve starts");
+    let stderr = child.stderr.take().expect("piped");
+    let listening = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening on"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = listening.expect("serve logs where it listens");
+    assert!(line.contains("up to 3 Apps at once"), "{line}");
+}
+
+#[test]
 fn a_bad_log_level_or_format_is_a_usage_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = unreachable_source(dir.path());

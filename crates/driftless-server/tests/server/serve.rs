@@ -34,6 +34,7 @@ async fn the_data_dir_is_private_after_serve_starts_even_when_it_existed_open() 
         data_dir: None,
         listen: None,
         render_worker: None,
+        concurrency: None,
         on_ready: Box::new(move |addr| {
             let _ = ready_tx.send(addr);
         }),
