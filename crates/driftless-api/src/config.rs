@@ -98,6 +98,8 @@ pub struct Config {
     receivers: BTreeMap<String, Receiver>,
     server: Option<Server>,
     digest: String,
+    /// Per App, the Apps whose `dependsOn` names it (derived from `apps`).
+    dependents: BTreeMap<String, Vec<String>>,
 }
 
 impl Config {
@@ -187,6 +189,12 @@ impl Config {
     /// All GitSources by name.
     pub fn git_sources(&self) -> impl Iterator<Item = &GitSource> {
         self.git_sources.values()
+    }
+
+    /// The names of the Apps that depend on App `name`, in name order;
+    /// looked up, not searched, so it stays cheap with many Apps.
+    pub fn dependents_of(&self, name: &str) -> &[String] {
+        self.dependents.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// All Apps by name.
@@ -450,7 +458,17 @@ impl Builder {
             receivers: strip(self.receivers),
             server: self.servers.into_iter().next().map(|(_, s)| s),
             digest: String::new(),
+            dependents: BTreeMap::new(),
         };
+        for (name, app) in &config.apps {
+            for dependency in &app.spec.depends_on {
+                config
+                    .dependents
+                    .entry(dependency.clone())
+                    .or_default()
+                    .push(name.clone());
+            }
+        }
         config.digest = digest_of(&config);
         config
     }

@@ -297,6 +297,21 @@ fn references_to_broken_objects_are_not_reported_again() {
 }
 
 #[test]
+fn dependents_of_an_app_are_the_apps_whose_depends_on_names_it() {
+    let text = stream(&[
+        source("platform"),
+        app("db", ""),
+        app("web", "  dependsOn: [db]\n"),
+        app("api", "  dependsOn: [db, web]\n"),
+    ]);
+    let config = parse(&text).expect("valid");
+    assert_eq!(config.dependents_of("db"), ["api", "web"]);
+    assert_eq!(config.dependents_of("web"), ["api"]);
+    assert!(config.dependents_of("api").is_empty());
+    assert!(config.dependents_of("unknown").is_empty());
+}
+
+#[test]
 fn dependency_cycles_are_named() {
     let text = stream(&[
         source("platform"),

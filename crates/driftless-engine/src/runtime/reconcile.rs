@@ -538,13 +538,8 @@ impl Inner {
 
     /// Lets the Apps that depend on `name` check their gate again.
     fn trigger_dependents(&self, config: &Config, name: &str) {
-        let dependents = config
-            .apps()
-            .filter(|a| a.spec.depends_on.iter().any(|d| d == name));
-        for dependent in dependents {
-            let _ = self
-                .queue
-                .trigger(dependent.name(), SyncTrigger::Dependency);
+        for dependent in config.dependents_of(name) {
+            let _ = self.queue.trigger(dependent, SyncTrigger::Dependency);
         }
     }
 
