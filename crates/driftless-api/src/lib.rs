@@ -68,7 +68,7 @@ pub use scope::{Naming, decode_namespaced, qualified_name, split_qualified};
 pub use server::{
     DEFAULT_CONCURRENCY, DEFAULT_DATA_DIR, DEFAULT_INPUT_LIMIT_MIB, DEFAULT_LISTEN,
     DEFAULT_MEMORY_LIMIT_MIB, DEFAULT_OBJECT_LIMIT, HttpLimits, MAX_CONCURRENCY, NoStatus,
-    RenderBounds, Retention, SecretValue, Server, ServerSpec,
+    RenderBounds, Retention, SecretValue, Server, ServerSpec, concurrency_problem,
 };
 pub use source::{
     DEFAULT_SOURCE_INTERVAL, DEFAULT_SOURCE_TIMEOUT, GitRef, GitSource, GitSourceSpec,

@@ -55,6 +55,13 @@ fn default_concurrency() -> u32 {
     DEFAULT_CONCURRENCY
 }
 
+/// Why `concurrency` cannot be used, if it cannot (the config's field and the
+/// command-line flag share this check).
+pub fn concurrency_problem(concurrency: u32) -> Option<String> {
+    (!(1..=MAX_CONCURRENCY).contains(&concurrency))
+        .then(|| format!("{concurrency} is out of range: 1 to {MAX_CONCURRENCY}"))
+}
+
 /// Resource bounds of one render; an App whose render crosses one fails alone.
 /// Its time limit is the App's `timeout`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -289,14 +296,8 @@ impl Kind for ServerSpec {
                 problems.push(FieldProblem::new(field, "must be at least 1"));
             }
         }
-        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
-            problems.push(FieldProblem::new(
-                "spec.concurrency",
-                format!(
-                    "{} is out of range: 1 to {MAX_CONCURRENCY}",
-                    self.concurrency
-                ),
-            ));
+        if let Some(problem) = concurrency_problem(self.concurrency) {
+            problems.push(FieldProblem::new("spec.concurrency", problem));
         }
         if self.data_dir.trim().is_empty() {
             problems.push(FieldProblem::new("spec.dataDir", "must not be empty"));

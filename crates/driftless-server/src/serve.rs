@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use driftless_api::{
-    Config, LoadError, MAX_CONCURRENCY, ReceiverType, SecretValue, ServerSpec, load_config,
-};
+use driftless_api::{Config, LoadError, ReceiverType, SecretValue, ServerSpec, load_config};
 use driftless_engine::control::EngineControl;
 use driftless_engine::runtime::{Engine, EngineError, EngineOptions, RenderWorker};
 
@@ -169,10 +167,8 @@ pub async fn run(
     engine_opts.render_bounds = spec.render.clone();
     engine_opts.render_worker = opts.render_worker.clone();
     let concurrency = opts.concurrency.unwrap_or(spec.concurrency);
-    if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
-        return Err(ServeError::Setting(format!(
-            "concurrency {concurrency} is out of range: 1 to {MAX_CONCURRENCY}"
-        )));
+    if let Some(problem) = driftless_api::concurrency_problem(concurrency) {
+        return Err(ServeError::Setting(format!("concurrency {problem}")));
     }
     engine_opts.queue.concurrency = concurrency as usize;
     let engine = Engine::start(config, engine_opts)?;
