@@ -199,7 +199,7 @@ async fn app_log<T: serde::Serialize + Send + 'static>(
 }
 
 /// `operate` makes an App follow Git; holding it away from Git's head needs `admin`.
-fn role(operation: OperationKind) -> Role {
+pub(crate) fn role(operation: OperationKind) -> Role {
     match operation {
         OperationKind::Sync | OperationKind::Resume => Role::Operate,
         OperationKind::Suspend | OperationKind::Rollback => Role::Admin,
@@ -252,7 +252,7 @@ async fn act(
     blocking(work, control_status).await
 }
 
-fn control_status(e: &ControlError) -> StatusCode {
+pub(crate) fn control_status(e: &ControlError) -> StatusCode {
     match e {
         ControlError::UnknownApp { .. } => StatusCode::NOT_FOUND,
         ControlError::Suspended { .. } | ControlError::NoRollbackTarget { .. } => {

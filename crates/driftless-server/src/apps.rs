@@ -12,9 +12,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use driftless_api::list::{
-    AppFilter, DEFAULT_APP_PAGE, ListParamError, MAX_APP_PAGE, continue_from, parse_health,
-    parse_limit, parse_sync,
+    AppFilter, AppList, DEFAULT_APP_PAGE, ListParamError, MAX_APP_PAGE, continue_from,
+    parse_health, parse_limit, parse_sync,
 };
+use driftless_engine::store::StoreError;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -30,41 +31,41 @@ static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
 pub(crate) struct AppsQuery {
     /// Only Apps of these health states, comma-separated: Healthy, Progressing,
     /// Degraded, Suspended, Missing, Unknown (case does not matter).
-    health: Option<String>,
+    pub(crate) health: Option<String>,
     /// Only Apps of these sync statuses, comma-separated: Synced, OutOfSync, Unknown.
-    sync: Option<String>,
+    pub(crate) sync: Option<String>,
     /// Only Apps whose `metadata.labels` match this selector: requirements `k=v`,
     /// `k!=v`, `k` (set) or `!k` (not set), comma-separated; all must hold.
-    label: Option<String>,
+    pub(crate) label: Option<String>,
     /// Only Apps whose name contains this text, ignoring case.
-    q: Option<String>,
+    pub(crate) q: Option<String>,
     /// Most Apps in the page (default 500).
     #[schemars(with = "Option<u32>", range(min = 1, max = MAX_APP_PAGE))]
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// The `continue` of the previous page: this page starts after the last App it listed.
     #[serde(rename = "continue")]
-    continue_: Option<String>,
+    pub(crate) continue_: Option<String>,
 }
 
 /// A list request with its parameters checked.
 #[derive(Debug, PartialEq, Eq)]
-struct AppsRequest {
-    filter: AppFilter,
-    limit: usize,
-    after: Option<String>,
+pub(crate) struct AppsRequest {
+    pub(crate) filter: AppFilter,
+    pub(crate) limit: usize,
+    pub(crate) after: Option<String>,
 }
 
 /// A query parameter the list refuses, named.
 #[derive(Debug, thiserror::Error)]
 #[error("query parameter {parameter}: {source}")]
-struct BadParameter {
+pub(crate) struct BadParameter {
     parameter: &'static str,
     source: ListParamError,
 }
 
 impl AppsQuery {
     /// Checks every parameter; the first that is not valid is named.
-    fn check(self) -> Result<AppsRequest, BadParameter> {
+    pub(crate) fn check(self) -> Result<AppsRequest, BadParameter> {
         fn given(value: Option<String>) -> Option<String> {
             value.filter(|v| !v.trim().is_empty())
         }
@@ -115,17 +116,26 @@ pub(crate) async fn list(
         Ok(request) => request,
         Err(bad) => return error(StatusCode::BAD_REQUEST, bad),
     };
-    let config = (state.config)();
-    let work = move || {
-        let selects = |name: &str, sync, health| {
-            let labels = config
-                .app(name)
-                .map_or(&NO_LABELS, |app| &app.metadata.labels);
-            filter.matches(name, labels, sync, health)
-        };
-        state.store.app_list(selects, after.as_deref(), limit)
-    };
+    let work = move || select(&state, &filter, after.as_deref(), limit);
     blocking(work, |_| StatusCode::INTERNAL_SERVER_ERROR).await
+}
+
+/// One page of the Apps `filter` selects, labels read from the config in force
+/// (blocking: run it off the async threads).
+pub(crate) fn select(
+    state: &ServerState,
+    filter: &AppFilter,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<AppList, StoreError> {
+    let config = (state.config)();
+    let selects = |name: &str, sync, health| {
+        let labels = config
+            .app(name)
+            .map_or(&NO_LABELS, |app| &app.metadata.labels);
+        filter.matches(name, labels, sync, health)
+    };
+    state.store.app_list(selects, after, limit)
 }
 
 #[cfg(test)]

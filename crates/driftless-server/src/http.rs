@@ -175,7 +175,7 @@ fn delivery_id(provider: Provider, headers: &HeaderMap) -> Option<&str> {
 
 /// Reads a request body within the size and time limits; the refusal is a JSON
 /// 413 or 408, and a 408 closes the connection since the rest of the body is unread.
-async fn read_body(
+pub(crate) async fn read_body(
     body: Body,
     headers: &HeaderMap,
     limits: &HttpLimits,

@@ -12,6 +12,7 @@
 //! - [`deliveries`]: replayed webhook deliveries are recognised by their id.
 //! - [`datadir`], [`process`]: private data dir, open-file limit, umask.
 //! - [`serve`]: `driftless serve`: config, engine, HTTP and config reload together.
+//! - `ui`: the web UI at `/`, on the same listener.
 
 pub mod api;
 mod apps;
@@ -25,6 +26,7 @@ pub mod process;
 pub mod router;
 pub mod serve;
 pub mod state;
+mod ui;
 pub mod webhook;
 
 pub use openapi::Method;

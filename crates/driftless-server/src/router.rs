@@ -56,6 +56,7 @@ pub fn router(state: ServerState) -> Router {
             };
             router.route(route.path, handler)
         })
+        .merge(crate::ui::router())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
         .with_state(state)
 }

@@ -1,0 +1,564 @@
+//! `/apps/{name}`: one App's conditions, objects, errors, sync history, drift
+//! log and operations, with the actions the signed-in token's role allows.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use driftless_api::history::{AuditEvent, Operation, OperationKind, SyncRecord, SyncResult};
+use driftless_api::status::AppStatus;
+use serde::Deserialize;
+
+use super::html::{
+    Esc, Nav, Viewer, app_href, badge, commit_link, health_badge, page, short_sha, sync_badge, time,
+};
+use super::session::{Session, html_response, login_required, reader};
+use super::{fragment_requested, internal_error};
+use crate::api::role;
+use crate::state::ServerState;
+
+/// Sync history entries shown.
+const HISTORY: usize = 50;
+/// Drift log entries and operations shown.
+const LOG: usize = 50;
+
+/// Query of the App page: which action just ran.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct DetailQuery {
+    done: String,
+}
+
+/// Everything the page shows about one App.
+struct Detail {
+    name: String,
+    /// Subject of the live commit.
+    subject: String,
+    status: AppStatus,
+    history: Vec<SyncRecord>,
+    drift: Vec<AuditEvent>,
+    operations: Vec<Operation>,
+    source: String,
+    path: String,
+    destination: String,
+    repo_url: Option<String>,
+}
+
+/// `GET /apps/{name}`.
+pub(crate) async fn show(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Response {
+    let session = match reader(&state, &headers) {
+        Ok(session) => session,
+        Err(refusal) => return login_required(&refusal),
+    };
+    // Read before the status, so a change made while rendering is announced.
+    let since = super::events::latest(&state.store);
+    let work_state = state.clone();
+    let work = move || read(&work_state, name);
+    let detail = match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(Ok(detail))) => detail,
+        Ok(Ok(Err(name))) => return not_found(&session, &name),
+        Ok(Err(e)) => return internal_error(&e),
+        Err(e) => return internal_error(&e),
+    };
+    let live = live_region(&session, &detail);
+    if fragment_requested(&headers) {
+        return html_response(StatusCode::OK, live);
+    }
+    let done = match q.done.as_str() {
+        "sync" => "Sync requested: it runs in the background and shows up below.",
+        "suspend" => "Suspended: the App is not reconciled until resumed.",
+        "resume" => "Resumed: the App follows its source again.",
+        "rollback" => "Rollback requested: the App is pinned to the chosen revision.",
+        _ => "",
+    };
+    let notice = if done.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<p class="notice" role="status">{done}</p>"#)
+    };
+    let body = format!(
+        r#"<p><a href="/">&larr; All Apps</a></p>
+<h1>App <span class="name">{name}</span></h1>
+{notice}
+<div id="live">{live}</div>
+<p class="live-note" id="updated" aria-live="polite">Live: changes appear without reloading.</p>"#,
+        name = Esc(&detail.name),
+    );
+    let (signed_in, csrf) = session.viewer();
+    let viewer = Viewer {
+        signed_in: signed_in.as_ref().map(|(n, r)| (n.as_str(), r.as_str())),
+        csrf,
+    };
+    let events = super::events::url(&detail.name, since);
+    html_response(
+        StatusCode::OK,
+        page(&detail.name, Nav::Apps, &viewer, &events, &body),
+    )
+}
+
+fn not_found(session: &Session, name: &str) -> Response {
+    let (signed_in, csrf) = session.viewer();
+    let viewer = Viewer {
+        signed_in: signed_in.as_ref().map(|(n, r)| (n.as_str(), r.as_str())),
+        csrf,
+    };
+    let body = format!(
+        r#"<h1>No such App</h1><p class="error" role="alert">There is no App called <strong>{}</strong>.</p><p><a href="/">All Apps</a></p>"#,
+        Esc(name)
+    );
+    html_response(
+        StatusCode::NOT_FOUND,
+        page("No such App", Nav::Apps, &viewer, "", &body),
+    )
+}
+
+/// Reads the App from the store and the config; `Ok(Err(name))` when there is no such App.
+fn read(
+    state: &ServerState,
+    name: String,
+) -> Result<Result<Detail, String>, driftless_engine::store::StoreError> {
+    let Some(status) = state.store.app(&name)? else {
+        return Ok(Err(name));
+    };
+    let history = state.store.history(&name, HISTORY)?;
+    let drift = state.store.audit(Some(&name), LOG)?;
+    let operations = state.store.operations(&name, LOG)?;
+    let config = (state.config)();
+    let declared = config.app(&name);
+    let source = declared.map_or_else(String::new, |a| a.spec.source_ref.name.clone());
+    let sources = (state.sources)();
+    let repo_url = sources
+        .iter()
+        .find(|s| s.name == source)
+        .map(|s| s.status.url.clone())
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            config
+                .git_sources()
+                .find(|s| s.name() == source)
+                .map(|s| s.spec.url.clone())
+        });
+    let (path, destination) = declared.map_or_else(Default::default, |a| {
+        let d = &a.spec.destination;
+        (
+            a.spec.path.clone(),
+            format!(
+                "{}/{}",
+                d.cluster.as_deref().unwrap_or("default"),
+                d.namespace.as_deref().unwrap_or("-")
+            ),
+        )
+    });
+    let subject = status.last_applied.as_ref().map_or_else(String::new, |r| {
+        super::list::subject_of(&r.sha, &history, &sources, Some(&source))
+    });
+    Ok(Ok(Detail {
+        subject,
+        name,
+        status,
+        history,
+        drift,
+        operations,
+        source,
+        path,
+        destination,
+        repo_url,
+    }))
+}
+
+/// The parts of the page that live updates replace.
+fn live_region(session: &Session, d: &Detail) -> String {
+    let mut out = String::new();
+    out.push_str(&facts(d));
+    out.push_str(&actions(session, d));
+    if let Some(error) = &d.status.last_error {
+        out.push_str(&format!(
+            r#"<h2 id="errors">Source and render errors</h2><pre class="error" role="alert">{}</pre>"#,
+            Esc(error)
+        ));
+    }
+    out.push_str(&conditions(&d.status));
+    out.push_str(&objects(&d.status));
+    out.push_str(&history(session, d));
+    out.push_str(&drift(&d.drift));
+    out.push_str(&operations(&d.operations));
+    out
+}
+
+fn facts(d: &Detail) -> String {
+    let s = &d.status;
+    let mut states = format!("{} {}", sync_badge(s.sync), health_badge(s.health));
+    if s.suspended {
+        states.push_str(&badge("suspended", "Suspended"));
+    }
+    if let Some(pinned) = &s.pinned {
+        states.push_str(&badge(
+            "pinned",
+            &format!("Pinned to {}", short_sha(&pinned.sha)),
+        ));
+    }
+    let applied = s.last_applied.as_ref().map_or_else(
+        || "&mdash;".to_owned(),
+        |r| {
+            format!(
+                "{} {}",
+                commit_link(r, d.repo_url.as_deref()),
+                Esc(&d.subject)
+            )
+        },
+    );
+    format!(
+        r#"<dl class="facts" id="facts"><dt>Status</dt><dd>{states}</dd>
+<dt>Revision</dt><dd>{applied}</dd>
+<dt>Source</dt><dd>{source} <code>{path}</code></dd>
+<dt>Cluster/namespace</dt><dd>{dest}</dd>
+<dt>Last sync</dt><dd>{synced}</dd></dl>"#,
+        source = Esc(&d.source),
+        path = Esc(if d.path.is_empty() { "/" } else { &d.path }),
+        dest = Esc(&d.destination),
+        synced = time(s.last_sync_time),
+    )
+}
+
+/// A form posting `action` for the App, with the session's form token.
+fn action_form(
+    d: &Detail,
+    csrf: &str,
+    action: OperationKind,
+    to: Option<&str>,
+    label: &str,
+) -> String {
+    let to_field = to.map_or_else(String::new, |sha| {
+        format!(r#"<input type="hidden" name="to" value="{}">"#, Esc(sha))
+    });
+    let class = if matches!(action, OperationKind::Suspend | OperationKind::Rollback) {
+        " class=\"danger\""
+    } else {
+        ""
+    };
+    format!(
+        r#"<form method="post" action="{href}/{action}"><input type="hidden" name="csrf" value="{csrf}">{to_field}<button type="submit"{class}>{label}</button></form>"#,
+        href = Esc(&app_href(&d.name)),
+        action = action.as_str(),
+        csrf = Esc(csrf),
+        label = Esc(label),
+    )
+}
+
+fn actions(session: &Session, d: &Detail) -> String {
+    let Some(csrf) = session.csrf.as_deref() else {
+        return r#"<p class="notice" id="readonly">Read-only: sign in with an API token to sync, suspend, resume or roll back this App.</p>"#.to_owned();
+    };
+    let mut buttons = Vec::new();
+    if !d.status.suspended && session.may(role(OperationKind::Sync)) {
+        buttons.push(action_form(d, csrf, OperationKind::Sync, None, "Sync now"));
+    }
+    if d.status.suspended || d.status.pinned.is_some() {
+        if session.may(role(OperationKind::Resume)) {
+            buttons.push(action_form(d, csrf, OperationKind::Resume, None, "Resume"));
+        }
+    } else if session.may(role(OperationKind::Suspend)) {
+        buttons.push(action_form(
+            d,
+            csrf,
+            OperationKind::Suspend,
+            None,
+            "Suspend",
+        ));
+    }
+    if buttons.is_empty() {
+        return r#"<p class="notice">Your token's role allows no action on this App.</p>"#
+            .to_owned();
+    }
+    format!(
+        r#"<div class="actions" role="group" aria-label="Actions">{}</div>"#,
+        buttons.join("")
+    )
+}
+
+fn conditions(s: &AppStatus) -> String {
+    let mut out = String::from(
+        r#"<h2>Conditions</h2><div class="table-wrap"><table id="conditions"><thead><tr><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Reason</th><th scope="col">Message</th><th scope="col">Since</th></tr></thead><tbody>"#,
+    );
+    if s.conditions.is_empty() {
+        out.push_str(r#"<tr><td colspan="5">None reported yet.</td></tr>"#);
+    }
+    for c in &s.conditions {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            Esc(&c.type_),
+            Esc(c.status.as_str()),
+            Esc(&c.reason),
+            Esc(&c.message),
+            time(Some(c.last_transition_time)),
+        ));
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
+fn objects(s: &AppStatus) -> String {
+    let mut out = String::from(
+        r#"<h2>Objects</h2><div class="table-wrap"><table id="objects"><thead><tr><th scope="col">Kind</th><th scope="col">Namespace</th><th scope="col">Name</th><th scope="col">Sync</th><th scope="col">Health</th><th scope="col">Message</th></tr></thead><tbody>"#,
+    );
+    if s.resources.is_empty() {
+        out.push_str(r#"<tr><td colspan="6">No objects recorded yet.</td></tr>"#);
+    }
+    for r in &s.resources {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            Esc(&r.kind),
+            Esc(&r.namespace),
+            Esc(&r.name),
+            sync_badge(r.sync),
+            health_badge(r.health),
+            Esc(r.message.as_deref().unwrap_or_default()),
+        ));
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
+fn result_badge(result: SyncResult) -> String {
+    let word = match result {
+        SyncResult::Running => "Running",
+        SyncResult::Succeeded => "Succeeded",
+        SyncResult::Failed => "Failed",
+        SyncResult::Interrupted => "Interrupted",
+    };
+    badge(&format!("r-{word}"), word)
+}
+
+fn duration(record: &SyncRecord) -> String {
+    match record.finish_time {
+        Some(end) => {
+            let ms = end.unix_ms().saturating_sub(record.start_time.unix_ms());
+            format!("{}.{:01} s", ms / 1000, (ms % 1000) / 100)
+        }
+        None => "&mdash;".to_owned(),
+    }
+}
+
+fn history(session: &Session, d: &Detail) -> String {
+    let rollback = session
+        .csrf
+        .as_deref()
+        .filter(|_| session.may(role(OperationKind::Rollback)));
+    let live = d.status.last_applied.as_ref().map(|r| r.sha.as_str());
+    let mut out = String::from(
+        r#"<h2>History</h2><div class="table-wrap"><table id="history"><thead><tr><th scope="col">Started</th><th scope="col">Commit</th><th scope="col">Author</th><th scope="col">Subject</th><th scope="col">Trigger</th><th scope="col">Result</th><th scope="col">Duration</th><th scope="col">Changes</th>"#,
+    );
+    if rollback.is_some() {
+        out.push_str(r#"<th scope="col">Roll back</th>"#);
+    }
+    out.push_str("</tr></thead><tbody>");
+    if d.history.is_empty() {
+        out.push_str(r#"<tr><td colspan="9">No syncs yet.</td></tr>"#);
+    }
+    for h in &d.history {
+        let c = h.counts;
+        let changes = format!(
+            "{} created, {} updated, {} deleted, {} unchanged",
+            c.created, c.updated, c.deleted, c.unchanged
+        );
+        let error = h.error.as_deref().map_or_else(String::new, |e| {
+            format!(r#"<div class="error">{}</div>"#, Esc(e))
+        });
+        let trigger = serde_json::to_value(h.start.trigger)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{error}</td><td>{}</td><td>{}</td>",
+            time(Some(h.start_time)),
+            commit_link(&h.start.revision, d.repo_url.as_deref()),
+            Esc(&h.start.author),
+            Esc(&h.start.subject),
+            Esc(&trigger),
+            result_badge(h.result),
+            duration(h),
+            changes,
+        ));
+        if let Some(csrf) = rollback {
+            let cell = if h.result == SyncResult::Succeeded
+                && live != Some(h.start.revision.sha.as_str())
+            {
+                action_form(
+                    d,
+                    csrf,
+                    OperationKind::Rollback,
+                    Some(&h.start.revision.sha),
+                    &format!("Roll back to {}", short_sha(&h.start.revision.sha)),
+                )
+            } else {
+                String::new()
+            };
+            out.push_str(&format!("<td>{cell}</td>"));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
+fn drift(events: &[AuditEvent]) -> String {
+    let mut out = String::from(
+        r#"<h2>Drift log</h2><div class="table-wrap"><table id="drift"><thead><tr><th scope="col">Time</th><th scope="col">Object</th><th scope="col">Fields</th><th scope="col">Field manager</th><th scope="col">Action</th></tr></thead><tbody>"#,
+    );
+    if events.is_empty() {
+        out.push_str(r#"<tr><td colspan="5">No drift seen.</td></tr>"#);
+    }
+    for e in events {
+        let action = serde_json::to_value(e.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            time(Some(e.time)),
+            Esc(&e.object),
+            Esc(&e.fields.join(", ")),
+            Esc(e.manager.as_deref().unwrap_or("unknown")),
+            Esc(&action),
+        ));
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
+fn operations(ops: &[Operation]) -> String {
+    let mut out = String::from(
+        r#"<h2>Operations</h2><div class="table-wrap"><table id="operations"><thead><tr><th scope="col">Time</th><th scope="col">Operation</th><th scope="col">By</th><th scope="col">Target</th><th scope="col">Outcome</th></tr></thead><tbody>"#,
+    );
+    if ops.is_empty() {
+        out.push_str(r#"<tr><td colspan="5">No operations asked.</td></tr>"#);
+    }
+    for o in ops {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            time(Some(o.time)),
+            Esc(o.operation.as_str()),
+            Esc(&o.by),
+            Esc(o.target.as_deref().unwrap_or_default()),
+            Esc(o.error.as_deref().unwrap_or("done")),
+        ));
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use driftless_api::history::{ObjectCounts, Revision, SyncStart, SyncTrigger};
+    use driftless_api::status::{HealthStatus, ResourceStatus, SyncStatus};
+
+    use driftless_api::Role;
+
+    use super::*;
+    use crate::auth::Caller;
+
+    fn detail() -> Detail {
+        let revision = |sha: &str| Revision {
+            ref_label: "main".into(),
+            sha: sha.into(),
+        };
+        let record = |id, sha: &str, result| SyncRecord {
+            id,
+            app: "web".into(),
+            start: SyncStart {
+                revision: revision(sha),
+                author: "Ada <ada@example.com>".into(),
+                subject: "<i>scale</i>".into(),
+                trigger: SyncTrigger::Webhook,
+            },
+            start_time: driftless_api::Time::from_unix_ms(1_000),
+            finish_time: Some(driftless_api::Time::from_unix_ms(3_500)),
+            result,
+            counts: ObjectCounts {
+                created: 1,
+                ..ObjectCounts::default()
+            },
+            error: None,
+            adopted: Vec::new(),
+        };
+        Detail {
+            name: "web".into(),
+            subject: "<i>scale</i>".into(),
+            status: AppStatus {
+                last_applied: Some(revision("bbbb2222")),
+                health: HealthStatus::Degraded,
+                resources: vec![ResourceStatus {
+                    api_version: "apps/v1".into(),
+                    kind: "Deployment".into(),
+                    namespace: "web".into(),
+                    name: "web".into(),
+                    sync: SyncStatus::Synced,
+                    health: HealthStatus::Degraded,
+                    message: Some("0/2 replicas <ready>".into()),
+                }],
+                ..AppStatus::default()
+            },
+            history: vec![
+                record(2, "bbbb2222", SyncResult::Succeeded),
+                record(1, "aaaa1111", SyncResult::Succeeded),
+            ],
+            drift: Vec::new(),
+            operations: Vec::new(),
+            source: "platform".into(),
+            path: "apps/web".into(),
+            destination: "default/web".into(),
+            repo_url: Some("https://github.com/acme/platform.git".into()),
+        }
+    }
+
+    fn session(role: Option<Role>) -> Session {
+        match role {
+            Some(role) => Session {
+                caller: Caller::Token {
+                    name: "ci".into(),
+                    role,
+                },
+                csrf: Some("form-token".into()),
+            },
+            None => Session {
+                caller: Caller::Anonymous,
+                csrf: None,
+            },
+        }
+    }
+
+    #[test]
+    fn anonymous_viewers_get_no_forms() {
+        let html = live_region(&session(None), &detail());
+        assert!(
+            !html.contains("<form") && html.contains("Read-only"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn each_role_is_offered_what_it_may_do() {
+        let operate = live_region(&session(Some(Role::Operate)), &detail());
+        assert!(operate.contains("/apps/web/sync") && !operate.contains("/apps/web/suspend"));
+        assert!(!operate.contains("/apps/web/rollback"));
+        let admin = live_region(&session(Some(Role::Admin)), &detail());
+        assert!(admin.contains("/apps/web/suspend"));
+        // Only the earlier revision is a rollback target, not the live one.
+        assert!(admin.contains(r#"name="to" value="aaaa1111""#), "{admin}");
+        assert!(!admin.contains(r#"name="to" value="bbbb2222""#));
+        assert!(admin.contains(r#"name="csrf" value="form-token""#));
+    }
+
+    #[test]
+    fn history_links_commits_and_escapes_subjects() {
+        let html = live_region(&session(None), &detail());
+        assert!(html.contains("https://github.com/acme/platform/commit/bbbb2222"));
+        assert!(html.contains("&lt;i&gt;scale&lt;/i&gt;") && !html.contains("<i>"));
+        assert!(html.contains("2.5 s") && html.contains("1 created"));
+        assert!(html.contains("0/2 replicas &lt;ready&gt;") && html.contains(">Degraded<"));
+    }
+}

@@ -1,0 +1,81 @@
+//! `/sources`: every GitSource with its revision, last fetch, next poll and error.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use driftless_api::Time;
+use driftless_api::status::{ConditionStatus, READY, find_condition};
+
+use super::html::{Esc, Nav, Viewer, commit_link, page, time};
+use super::session::{html_response, login_required, reader};
+use crate::state::ServerState;
+
+/// `GET /sources`.
+pub(crate) async fn show(State(state): State<ServerState>, headers: HeaderMap) -> Response {
+    let session = match reader(&state, &headers) {
+        Ok(session) => session,
+        Err(refusal) => return login_required(&refusal),
+    };
+    let config = (state.config)();
+    let mut rows = String::new();
+    let sources = (state.sources)();
+    for source in &sources {
+        let s = &source.status;
+        let declared = config.git_sources().find(|g| g.name() == source.name);
+        let next_poll = match (declared, s.last_fetch_time) {
+            (Some(g), _) if g.spec.suspend || s.suspended => "suspended".to_owned(),
+            (Some(g), Some(at)) => {
+                let interval = u64::try_from(g.spec.interval.get().as_millis()).unwrap_or(u64::MAX);
+                time(Some(Time::from_unix_ms(
+                    at.unix_ms().saturating_add(interval),
+                )))
+            }
+            _ => "&mdash;".to_owned(),
+        };
+        let ready = match find_condition(&s.conditions, READY).map(|c| c.status) {
+            Some(ConditionStatus::True) => r#"<span class="badge h-healthy">Ready</span>"#,
+            Some(ConditionStatus::False) => r#"<span class="badge h-degraded">Not ready</span>"#,
+            _ if s.last_error.is_some() => r#"<span class="badge h-degraded">Failing</span>"#,
+            _ if s.artifact.is_some() => r#"<span class="badge h-healthy">Fetched</span>"#,
+            _ => r#"<span class="badge h-unknown">Unknown</span>"#,
+        };
+        let revision = s.artifact.as_ref().map_or_else(
+            || "&mdash;".to_owned(),
+            |a| {
+                format!(
+                    "{} <code>{}</code> {} <span class=\"muted\">{}</span>",
+                    commit_link(&a.revision, Some(&s.url)),
+                    Esc(&a.revision.ref_label),
+                    Esc(&a.subject),
+                    Esc(&a.author)
+                )
+            },
+        );
+        let error = s.last_error.as_deref().map_or_else(String::new, |e| {
+            format!(r#"<span class="error">{}</span>"#, Esc(e))
+        });
+        rows.push_str(&format!(
+            r#"<tr><td class="name">{}</td><td><code>{}</code></td><td>{ready}</td><td>{revision}</td><td>{}</td><td>{next_poll}</td><td>{error}</td></tr>"#,
+            Esc(&source.name),
+            Esc(&s.url),
+            time(s.last_fetch_time),
+        ));
+    }
+    if sources.is_empty() {
+        rows.push_str(r#"<tr><td colspan="7">No sources declared.</td></tr>"#);
+    }
+    let body = format!(
+        r#"<h1>Sources</h1>
+<div class="table-wrap"><table id="sources"><thead><tr><th scope="col">Name</th><th scope="col">URL</th><th scope="col">State</th><th scope="col">Revision</th><th scope="col">Last fetch</th><th scope="col">Next poll</th><th scope="col">Error</th></tr></thead>
+<tbody>{rows}</tbody></table></div>"#
+    );
+    let (signed_in, csrf) = session.viewer();
+    let viewer = Viewer {
+        signed_in: signed_in.as_ref().map(|(n, r)| (n.as_str(), r.as_str())),
+        csrf,
+    };
+    html_response(
+        StatusCode::OK,
+        page("Sources", Nav::Sources, &viewer, "", &body),
+    )
+}
