@@ -1,14 +1,16 @@
 //! `driftless bootstrap git` against a Git server that takes pushes over HTTP
-//! with basic auth, and a control plane of the test's own (bootstrap installs
-//! CRDs and cluster-wide RBAC). The simulated nodes run no containers, so the
+//! with basic auth or over SSH with a key, and a control plane of the test's
+//! own (bootstrap installs CRDs and cluster-wide RBAC). The simulated nodes run no containers, so the
 //! test runs the controller the way its pod would: with the token of the
 //! bootstrapped ServiceAccount and the flags of the bootstrapped Deployment.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use driftless_testenv::git_http::Options;
+use driftless_testenv::sshd;
 use serde_json::Value;
 
 use crate::controller::{PrivateCluster, token_kubeconfig};
@@ -89,53 +91,11 @@ async fn bootstrap_commits_installs_and_leaves_the_controller_managing_itself() 
             .spawn()
             .expect("driftless bootstrap starts")
     };
-    let finish = |mut child: std::process::Child| {
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .expect("piped")
-            .read_to_string(&mut err)
-            .expect("stderr");
-        let status = child.wait().expect("bootstrap ends");
-        eprintln!("bootstrap: {err}");
-        assert!(status.success(), "bootstrap failed: {err}");
-        assert!(
-            !err.contains(PASSWORD),
-            "the password is not printed: {err}"
-        );
-        err
-    };
-
     // Bootstrap waits for its App, which needs the controller: once the
     // Deployment exists, its pod's process starts here, as the pod would.
     let first_run = bootstrap("registry.invalid/driftless:one");
-    let deployment = until("the controller's Deployment", || {
-        get(&kubeconfig, &["deployment", "driftless-controller"])
-    })
-    .await;
-    let args = deployment_args(&deployment);
-    let (ok, token, err) = kubectl_at(
-        &kubeconfig,
-        &[
-            "-n",
-            NS,
-            "create",
-            "token",
-            "driftless-controller",
-            "--duration",
-            "1h",
-        ],
-        None,
-    );
-    assert!(ok, "TokenRequest: {err}");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pod_kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&pod_kubeconfig, token_kubeconfig(&kubeconfig, token.trim())).expect("write");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let pod_kc = pod_kubeconfig.display().to_string();
-    let ctl = Serve::controller(&args, &[("KUBECONFIG", pod_kc.as_str())], None);
-    let err = finish(first_run);
+    let (ctl, _pod) = start_pod_process(&kubeconfig).await;
+    let err = finish(first_run, PASSWORD);
     assert!(err.contains("pushed"), "{err}\n{}", ctl.log());
 
     // Git holds the manifests and the App, committed by the given author,
@@ -166,7 +126,7 @@ async fn bootstrap_commits_installs_and_leaves_the_controller_managing_itself() 
     assert!(ready_at(&app, &bootstrapped), "{app:#}");
 
     // The same version again: nothing to commit, nothing changed.
-    let err = finish(bootstrap("registry.invalid/driftless:one"));
+    let err = finish(bootstrap("registry.invalid/driftless:one"), PASSWORD);
     assert!(err.contains("nothing committed"), "{err}");
     assert!(err.contains("0 objects created, 0 updated"), "{err}");
     assert_eq!(sync_to_origin(), bootstrapped, "no empty commit");
@@ -255,7 +215,7 @@ spec:
 
     // A new version upgrades through a commit.
     let before = sync_to_origin();
-    let err = finish(bootstrap("registry.invalid/driftless:two"));
+    let err = finish(bootstrap("registry.invalid/driftless:two"), PASSWORD);
     assert!(err.contains("pushed"), "{err}");
     let upgraded = sync_to_origin();
     assert_ne!(upgraded, before);
@@ -263,6 +223,119 @@ spec:
     assert_eq!(
         deployment["spec"]["template"]["spec"]["containers"][0]["image"],
         "registry.invalid/driftless:two"
+    );
+    drop(ctl.kill());
+}
+
+/// Waits for a bootstrap run; asserts it succeeded without printing `secret`.
+fn finish(mut child: Child, secret: &str) -> String {
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    let status = child.wait().expect("bootstrap ends");
+    eprintln!("bootstrap: {err}");
+    assert!(status.success(), "bootstrap failed: {err}");
+    assert!(
+        !err.contains(secret),
+        "the credential is not printed: {err}"
+    );
+    err
+}
+
+/// Once bootstrap has applied the controller's Deployment, starts the process
+/// of its pod here, as the pod would run it: with the bootstrapped
+/// ServiceAccount's token and the Deployment's flags. The directory holds the
+/// pod's kubeconfig and lives as long as the process.
+async fn start_pod_process(kubeconfig: &Path) -> (Serve, tempfile::TempDir) {
+    let deployment = until("the controller's Deployment", || {
+        get(kubeconfig, &["deployment", "driftless-controller"])
+    })
+    .await;
+    let args = deployment_args(&deployment);
+    let (ok, token, err) = kubectl_at(
+        kubeconfig,
+        &[
+            "-n",
+            NS,
+            "create",
+            "token",
+            "driftless-controller",
+            "--duration",
+            "1h",
+        ],
+        None,
+    );
+    assert!(ok, "TokenRequest: {err}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pod_kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&pod_kubeconfig, token_kubeconfig(kubeconfig, token.trim())).expect("write");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let pod_kc = pod_kubeconfig.display().to_string();
+    let ctl = Serve::controller(&args, &[("KUBECONFIG", pod_kc.as_str())], None);
+    (ctl, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_over_ssh_keeps_the_key_in_the_cluster_and_the_controller_fetches_with_it() {
+    let private = PrivateCluster::start();
+    let kubeconfig = private.kubeconfig.clone();
+    let server = GitServer::start();
+    let repo = Repo::new(&server, "fleet-ssh");
+    repo.write("README.md", "the fleet\n");
+    repo.push("first");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let sshd = sshd::start(&tmp.path().join("sshd"));
+    let key = tmp.path().join("deploy-key");
+    let hosts = tmp.path().join("known_hosts");
+    std::fs::write(&key, &sshd.client_key).expect("write the key");
+    std::fs::write(&hosts, &sshd.known_hosts).expect("write known_hosts");
+    // A line of the key's body: it must appear in no output and no commit.
+    let key_line = sshd.client_key.lines().nth(1).expect("key body").to_owned();
+
+    let run = Command::new(env!("CARGO_BIN_EXE_driftless"))
+        .args(["bootstrap", "git", "--url", &sshd.url(&repo.bare)])
+        .arg("--private-key-file")
+        .arg(&key)
+        .arg("--known-hosts-file")
+        .arg(&hosts)
+        .args(["--path", "clusters/ssh", "--timeout", "3m"])
+        .args(["--image", "registry.invalid/driftless:one"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("driftless bootstrap starts");
+    let (ctl, _pod) = start_pod_process(&kubeconfig).await;
+    let err = finish(run, &key_line);
+    assert!(err.contains("pushed"), "{err}\n{}", ctl.log());
+
+    // The commit reached the server over SSH; the key is in a Secret, not in Git.
+    let work = &repo.work;
+    work.git(&["fetch", "-q", "origin"]);
+    work.git(&["reset", "-q", "--hard", "origin/main"]);
+    let bootstrapped = work.head();
+    let sync = std::fs::read_to_string(work.path().join("clusters/ssh/driftless-system/sync.yaml"))
+        .expect("sync.yaml committed");
+    assert!(sync.contains("ssh://"), "{sync}");
+    assert!(
+        !work.git(&["log", "-p", "--all"]).contains(&key_line),
+        "no key in Git"
+    );
+    let secret = get(&kubeconfig, &["secret", "driftless-system"]).expect("the Secret");
+    for field in ["identity", "known_hosts"] {
+        assert!(secret["data"][field].is_string(), "{field} in {secret:#}");
+    }
+    // Bootstrap returned once the controller had fetched over SSH with that
+    // Secret and applied the bootstrapped commit.
+    let app = get(&kubeconfig, &["app.driftless.dev", "driftless-system"]).expect("App");
+    assert!(ready_at(&app, &bootstrapped), "{app:#}");
+    assert!(
+        !ctl.log().contains(&key_line),
+        "no key in the controller's log"
     );
     drop(ctl.kill());
 }
