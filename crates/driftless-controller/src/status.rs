@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use driftless_api::history::{AuditEvent, DriftAction, SyncSummary};
 use driftless_api::status::{
     AppStatus, ClusterStatus, Condition, ConditionStatus, GitSourceStatus, HealthStatus, READY,
-    RECONCILING, ReceiverStatus, STALLED,
+    RECONCILING, ReceiverStatus, STALLED, set_condition,
 };
 use driftless_engine::metrics::Metrics;
 use driftless_engine::runtime::Engine;
@@ -112,9 +112,7 @@ impl StatusWriter {
             }
             let generation = object.object.metadata.generation;
             let fresh = match (desired.rejected.get(&key), object.kind) {
-                (Some(reasons), kind) => {
-                    Some((rejected_status(kind, generation, reasons), Vec::new()))
-                }
+                (Some(reasons), _) => Some((rejected_status(object, reasons), Vec::new())),
                 (None, CrKind::App) => self.app_status(object, engine),
                 (None, CrKind::GitSource) => sources.get(&object.qualified()).map(|s| {
                     let mut s = s.clone();
@@ -353,15 +351,18 @@ fn merge_history(mut ours: Vec<SyncSummary>, listed: Vec<SyncSummary>) -> Vec<Sy
 }
 
 /// The status of an object left out of the config.
-fn rejected_status(kind: CrKind, generation: Option<i64>, reasons: &[String]) -> Value {
+fn rejected_status(object: &CrObject, reasons: &[String]) -> Value {
     let message = reasons.join("; ");
-    let conditions = vec![
-        Condition::new(READY, ConditionStatus::False, "InvalidSpec", &message),
-        Condition::new(STALLED, ConditionStatus::True, "InvalidSpec", &message),
-    ];
-    match kind {
+    let conditions = shown_since(
+        object,
+        vec![
+            Condition::new(READY, ConditionStatus::False, "InvalidSpec", &message),
+            Condition::new(STALLED, ConditionStatus::True, "InvalidSpec", &message),
+        ],
+    );
+    match object.kind {
         CrKind::App | CrKind::GitSource => json!({
-            "observedGeneration": generation,
+            "observedGeneration": object.object.metadata.generation,
             "conditions": conditions,
         }),
         CrKind::Cluster | CrKind::Receiver => json!({ "conditions": conditions }),
@@ -373,15 +374,37 @@ fn receiver_status(object: &CrObject) -> Value {
     let path = format!("/hooks/{}", object.qualified());
     let message = format!("receiving webhooks at {path}");
     let status = ReceiverStatus {
-        conditions: vec![Condition::new(
-            READY,
-            ConditionStatus::True,
-            "Succeeded",
-            &message,
-        )],
+        conditions: shown_since(
+            object,
+            vec![Condition::new(
+                READY,
+                ConditionStatus::True,
+                "Succeeded",
+                &message,
+            )],
+        ),
         webhook_path: Some(path),
     };
     to_value(&status)
+}
+
+/// `conditions` computed now, each keeping the transition time the resource
+/// already shows for the same type and status: a condition that did not
+/// change is no news, and no write.
+fn shown_since(object: &CrObject, conditions: Vec<Condition>) -> Vec<Condition> {
+    let mut shown: Vec<Condition> = object
+        .object
+        .data
+        .get("status")
+        .and_then(|s| s.get("conditions"))
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default();
+    let types: HashSet<String> = conditions.iter().map(|c| c.type_.clone()).collect();
+    shown.retain(|c| types.contains(&c.type_));
+    for condition in conditions {
+        set_condition(&mut shown, condition);
+    }
+    shown
 }
 
 /// The Events of an App's status change.
@@ -572,5 +595,34 @@ mod tests {
             .map(|s| s.start.subject)
             .collect();
         assert_eq!(subjects, ["c", "b", "a"]);
+    }
+
+    fn receiver(status: Value) -> CrObject {
+        let resource = CrKind::Receiver.resource();
+        let mut o = kube::api::DynamicObject::new("github", &resource).within("team");
+        o.data = json!({"spec": {"type": "github"}, "status": status});
+        CrObject {
+            kind: CrKind::Receiver,
+            object: std::sync::Arc::new(o),
+        }
+    }
+
+    #[test]
+    fn a_condition_that_did_not_change_keeps_its_time_and_makes_no_new_status() {
+        let first = receiver_status(&receiver(Value::Null));
+        std::thread::sleep(Duration::from_millis(5));
+        // The resource shows what was written: computed again, nothing differs.
+        let again = receiver_status(&receiver(first.clone()));
+        assert_eq!(comparable(&again), comparable(&first));
+        let reasons = ["spec.type: unknown".to_owned()];
+        let rejected = rejected_status(&receiver(first.clone()), &reasons);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(
+            rejected_status(&receiver(rejected.clone()), &reasons),
+            rejected
+        );
+        // A condition whose status changed gets the time of the change.
+        let ready = |status: &Value| status["conditions"][0]["lastTransitionTime"].clone();
+        assert_ne!(ready(&rejected), ready(&first));
     }
 }
