@@ -71,7 +71,7 @@ pub use server::{
     RenderBounds, Retention, SecretValue, Server, ServerSpec, concurrency_problem,
 };
 pub use source::{
-    DEFAULT_SOURCE_INTERVAL, DEFAULT_SOURCE_TIMEOUT, GitRef, GitSource, GitSourceSpec,
+    CA_KEY, DEFAULT_SOURCE_INTERVAL, DEFAULT_SOURCE_TIMEOUT, GitRef, GitSource, GitSourceSpec,
     Verification, VerifyMode, VerifyProvider,
 };
 pub use time::{Time, UnixMillis};

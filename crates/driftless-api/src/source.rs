@@ -16,6 +16,10 @@ pub const DEFAULT_SOURCE_INTERVAL: Duration = Duration::from_secs(60);
 /// Default timeout of one fetch.
 pub const DEFAULT_SOURCE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Key of a GitSource's Secret holding extra certificate authorities (PEM)
+/// that an HTTPS server's certificate is checked against.
+pub const CA_KEY: &str = "ca.crt";
+
 /// Desired state of a GitSource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -32,7 +36,8 @@ pub struct GitSourceSpec {
     #[serde(default = "default_source_timeout")]
     pub timeout: Duration,
     /// Secret with credentials: `username`+`password` or `bearerToken` for
-    /// HTTPS, `identity` (+ `known_hosts`) for SSH.
+    /// HTTPS, `identity` (+ `known_hosts`) for SSH; and/or `ca.crt`, extra
+    /// certificate authorities for HTTPS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalRef>,
     /// PEM file of extra certificate authorities for HTTPS; relative to the declaring file.

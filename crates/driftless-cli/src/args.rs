@@ -407,6 +407,10 @@ pub struct BootstrapGitArgs {
     /// known_hosts lines of the SSH server (needed with --private-key-file).
     #[arg(long, value_name = "FILE", requires = "private_key_file")]
     pub known_hosts_file: Option<PathBuf>,
+    /// PEM file of certificate authorities an HTTPS server's certificate is
+    /// checked against (besides the system's); kept in the cluster's Secret.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Container image of the controller (default: this version's).
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,

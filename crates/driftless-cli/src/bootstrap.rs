@@ -33,6 +33,8 @@ struct Plan {
     /// Repository URL without credentials.
     url: String,
     auth: Auth,
+    /// Extra certificate authorities of an HTTPS server (PEM).
+    ca: Option<String>,
     branch: String,
     /// Directory of the cluster in the repository, without surrounding slashes.
     path: String,
@@ -47,6 +49,15 @@ impl Plan {
     fn from_args(args: &BootstrapGitArgs) -> Result<Self, Failure> {
         let (url, url_auth) = auth::split_url_credentials(&args.url);
         let auth = credentials(args)?.or(url_auth).unwrap_or_default();
+        let ca = args
+            .ca_file
+            .as_deref()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("--ca-file {}", path.display()))
+                    .map_err(Failure::input)
+            })
+            .transpose()?;
         let path = args.path.trim_matches('/').to_owned();
         if path.split('/').any(|part| part == ".." || part == ".") || path.contains('\\') {
             return Err(Failure::input(anyhow!(
@@ -71,6 +82,7 @@ impl Plan {
         Ok(Self {
             url,
             auth,
+            ca,
             branch: args.branch.clone(),
             path,
             namespace: args.namespace.clone(),
@@ -79,6 +91,18 @@ impl Plan {
             author_name: args.author_name.clone(),
             author_email: args.author_email.clone(),
         })
+    }
+
+    /// Whether the GitSource needs the Secret: credentials, or a CA to trust.
+    fn has_secret(&self) -> bool {
+        self.auth != Auth::None || self.ca.is_some()
+    }
+
+    /// The TLS settings of bootstrap's own pushes and fetches.
+    fn tls(&self) -> Tls {
+        Tls {
+            ca_bundle: self.ca.clone(),
+        }
     }
 
     /// The directory of the controller's own files in the repository.
@@ -109,7 +133,7 @@ impl Plan {
                 "interval": self.interval,
             },
         });
-        if self.auth != Auth::None {
+        if self.has_secret() {
             source["spec"]["secretRef"] = json!({"name": NAME});
         }
         let path = if self.path.is_empty() {
@@ -252,7 +276,7 @@ fn publish(plan: &Plan, files: &[(String, String)]) -> Result<Published, Failure
         local.clone(),
         &plan.url,
         &plan.auth,
-        &Tls::default(),
+        &plan.tls(),
         scratch.path(),
     )
     .map_err(Failure::input)?;
@@ -401,7 +425,7 @@ async fn install_from(
         .await
         .context("applying the controller's manifests")
         .map_err(Failure::operational)?;
-    if plan.auth != Auth::None {
+    if plan.has_secret() {
         write_secret(target, plan).await?;
     }
     let mut all = installed;
@@ -417,7 +441,7 @@ async fn install_from(
 /// The Secret the GitSource reads its credentials from; written to the cluster
 /// only, never to Git.
 async fn write_secret(target: &Target, plan: &Plan) -> Result<(), Failure> {
-    let data = match &plan.auth {
+    let mut data = match &plan.auth {
         Auth::Basic { username, password } => json!({"username": username, "password": password}),
         Auth::Bearer { token } => json!({"bearerToken": token}),
         Auth::Ssh {
@@ -431,8 +455,11 @@ async fn write_secret(target: &Target, plan: &Plan) -> Result<(), Failure> {
             }
             data
         }
-        Auth::None => return Ok(()),
+        Auth::None => json!({}),
     };
+    if let Some(ca) = &plan.ca {
+        data[driftless_api::CA_KEY] = json!(ca);
+    }
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Secret"));
     let api: Api<DynamicObject> =
         Api::namespaced_with(target.client().clone(), &plan.namespace, &resource);
@@ -536,6 +563,7 @@ mod tests {
         Plan {
             url: url.to_owned(),
             auth: Auth::None,
+            ca: None,
             branch: "main".to_owned(),
             path: "clusters/dev".to_owned(),
             namespace: NAME.to_owned(),

@@ -1,5 +1,5 @@
-//! `driftless bootstrap git` against a Git server that takes pushes over HTTP
-//! with basic auth or over SSH with a key, and a control plane of the test's
+//! `driftless bootstrap git` against a Git server that takes pushes over HTTPS
+//! (a private CA) with basic auth or over SSH with a key, and a control plane of the test's
 //! own (bootstrap installs CRDs and cluster-wide RBAC). The simulated nodes run no containers, so the
 //! test runs the controller the way its pod would: with the token of the
 //! bootstrapped ServiceAccount and the flags of the bootstrapped Deployment.
@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use driftless_testenv::git_http::Options;
-use driftless_testenv::sshd;
+use driftless_testenv::servers::port_of;
+use driftless_testenv::{sshd, tls};
 use serde_json::Value;
 
 use crate::controller::{PrivateCluster, token_kubeconfig};
@@ -74,9 +75,16 @@ async fn bootstrap_commits_installs_and_leaves_the_controller_managing_itself() 
     repo.write("README.md", "the fleet\n");
     repo.write("apps/web/cm.yaml", &config_map("web", "1"));
     repo.push("first");
+    // The server is reached over HTTPS, its certificate signed by a private CA.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let https = tls::start(&tmp.path().join("tls"), port_of(&server.url));
+    let ca_file = tmp.path().join("tls/ca.pem");
+    let url = format!("{}/fleet.git", https.url);
     let bootstrap = |image: &str| {
         Command::new(env!("CARGO_BIN_EXE_driftless"))
-            .args(["bootstrap", "git", "--url", &repo.url, "--username", "bot"])
+            .args(["bootstrap", "git", "--url", &url, "--username", "bot"])
+            .arg("--ca-file")
+            .arg(&ca_file)
             .args([
                 "--password-env",
                 "FLEET_PASSWORD",
@@ -122,6 +130,7 @@ async fn bootstrap_commits_installs_and_leaves_the_controller_managing_itself() 
     assert!(!everything.contains(PASSWORD), "no password in Git");
     let secret = get(&kubeconfig, &["secret", "driftless-system"]).expect("the Secret");
     assert!(secret["data"]["password"].is_string());
+    assert!(secret["data"]["ca.crt"].is_string(), "the CA in {secret:#}");
     let app = get(&kubeconfig, &["app.driftless.dev", "driftless-system"]).expect("App");
     assert!(ready_at(&app, &bootstrapped), "{app:#}");
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use driftless_api::{App, GitSource, RenderBounds, RenderKind, VerifyMode, VerifyProvider};
+use driftless_api::{App, CA_KEY, GitSource, RenderBounds, RenderKind, VerifyMode, VerifyProvider};
 use driftless_kube::ApplyOptions;
 use driftless_render::{RenderLimits, RenderOptions, Substitution};
 use driftless_source::{Auth, RefSpec, RefSpecError, SourceSpec, Tls, TrustedKey, Verify};
@@ -50,7 +50,9 @@ pub(crate) enum CredentialsError {
     #[error("key username needs key password")]
     PasswordMissing,
     /// None of the known kinds of credentials.
-    #[error("expected keys username and password, bearerToken, or identity and known_hosts")]
+    #[error(
+        "expected keys username and password, bearerToken, identity and known_hosts, or ca.crt"
+    )]
     Unrecognised,
 }
 
@@ -78,13 +80,20 @@ pub(super) fn source_spec(
             source,
         })?;
     }
+    let mut cas = Vec::new();
     if let Some(path) = &spec.ca_file {
         let pem = std::fs::read_to_string(path).map_err(|source| SpecError::CaFile {
             path: path.clone(),
             source,
         })?;
+        cas.push(pem);
+    }
+    if let Some(pem) = secret.and_then(|data| data.get(CA_KEY)) {
+        cas.push(pem.clone());
+    }
+    if !cas.is_empty() {
         out.tls = Tls {
-            ca_bundle: Some(pem),
+            ca_bundle: Some(cas.join("\n")),
         };
     }
     if let (Some(verify), Some(data)) = (&spec.verify, keys) {
@@ -132,6 +141,8 @@ fn auth(data: &SecretData) -> Result<Auth, CredentialsError> {
             password: password.clone(),
         }),
         (Some(_), None) => Err(CredentialsError::PasswordMissing),
+        // Only certificate authorities: a server that needs no credentials.
+        (None, _) if data.contains_key(CA_KEY) => Ok(Auth::None),
         _ => Err(CredentialsError::Unrecognised),
     }
 }
@@ -265,6 +276,34 @@ mod tests {
         let err = auth(&data(&[("token", "t")])).expect_err("unknown keys");
         assert_eq!(err, CredentialsError::Unrecognised);
         assert!(err.to_string().contains("bearerToken"), "{err}");
+        let ca_only = auth(&data(&[(CA_KEY, "PEM")])).expect("CA only");
+        assert_eq!(ca_only, Auth::None);
+    }
+
+    #[test]
+    fn the_secrets_certificate_authorities_are_trusted_beside_the_ca_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("ca.pem");
+        std::fs::write(&file, "FILE-PEM").expect("write");
+        let source: GitSource = serde_json::from_value(serde_json::json!({
+            "apiVersion": driftless_api::API_VERSION,
+            "kind": "GitSource",
+            "metadata": {"name": "platform"},
+            "spec": {"url": "https://git.example.com/p.git", "ref": {"branch": "main"},
+                     "caFile": file.display().to_string(),
+                     "secretRef": {"name": "git"}},
+        }))
+        .expect("GitSource");
+        let secret = data(&[("username", "u"), ("password", "p"), (CA_KEY, "SECRET-PEM")]);
+        let spec = source_spec(&source, Some(&secret), None).expect("spec");
+        let bundle = spec.tls.ca_bundle.expect("a CA bundle");
+        assert!(
+            bundle.contains("FILE-PEM") && bundle.contains("SECRET-PEM"),
+            "{bundle}"
+        );
+        assert!(matches!(spec.auth, Auth::Basic { .. }));
+        let without = source_spec(&source, None, None).expect("spec");
+        assert_eq!(without.tls.ca_bundle.as_deref(), Some("FILE-PEM"));
     }
 
     /// An App of the given render settings at `path`, as a config file holds it.
