@@ -89,14 +89,9 @@ pub(crate) async fn serve(
             let clock = clock.clone();
             async move {
                 let response = router.call(req).await;
-                set(
-                    &clock,
-                    Phase::Waiting {
-                        since: Instant::now(),
-                        first: false,
-                    },
-                );
-                response
+                // The connection waits for its next request once the whole answer
+                // is written: a streamed body (server-sent events) is not idle.
+                response.map(|r| r.map(|body| axum::body::Body::new(Answer { body, clock })))
             }
         });
         let connection = graceful.watch(http.serve_connection(io, service));
@@ -181,6 +176,46 @@ fn set(clock: &Mutex<Clock>, phase: Phase) {
     clock.phase = phase;
     if let Some(reader) = clock.reader.take() {
         reader.wake();
+    }
+}
+
+/// A response body that puts its connection back to waiting for the next
+/// request (and its idle deadline) when it is done: written to its end, or
+/// dropped because the client went away.
+struct Answer {
+    body: axum::body::Body,
+    clock: Arc<Mutex<Clock>>,
+}
+
+impl hyper::body::Body for Answer {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        set(
+            &self.clock,
+            Phase::Waiting {
+                since: Instant::now(),
+                first: false,
+            },
+        );
     }
 }
 

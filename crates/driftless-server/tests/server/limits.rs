@@ -136,6 +136,38 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_answer_is_not_idle_and_keeps_its_connection_past_the_idle_timeout() {
+    let limits = HttpLimits {
+        header_read_timeout: secs(10),
+        idle_timeout: secs(1),
+        ..Default::default()
+    };
+    let s = TestServer::start_with(limits).await;
+    let mut c = TcpStream::connect(s.addr()).await.expect("connect");
+    c.write_all(b"GET /ui/events HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("send");
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = timeout(Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("the headers within 5s")
+            .expect("read");
+        assert!(n > 0, "closed before the headers");
+        head.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+    // Three idle timeouts pass while the stream is open: it stays open.
+    assert!(
+        !closed_within(&mut c, Duration::from_secs(3)).await,
+        "the event stream was cut by the idle timeout"
+    );
+}
+
 #[tokio::test]
 async fn connections_over_the_cap_are_refused_until_one_closes() {
     let limits = HttpLimits {
