@@ -12,6 +12,7 @@ use super::html::{
     Esc, Nav, Viewer, app_href, badge, commit_link, health_badge, page, short_sha, sync_badge, time,
 };
 use super::session::{Session, html_response, login_required, reader};
+use super::sources::repository_url;
 use super::{fragment_requested, internal_error};
 use crate::api::role;
 use crate::state::ServerState;
@@ -131,17 +132,7 @@ fn read(
     let declared = config.app(&name);
     let source = declared.map_or_else(String::new, |a| a.spec.source_ref.name.clone());
     let sources = (state.sources)();
-    let repo_url = sources
-        .iter()
-        .find(|s| s.name == source)
-        .map(|s| s.status.url.clone())
-        .filter(|u| !u.is_empty())
-        .or_else(|| {
-            config
-                .git_sources()
-                .find(|s| s.name() == source)
-                .map(|s| s.spec.url.clone())
-        });
+    let repo_url = repository_url(&sources, &config, &source);
     let (path, destination) = declared.map_or_else(Default::default, |a| {
         let d = &a.spec.destination;
         (
@@ -281,42 +272,74 @@ fn actions(session: &Session, d: &Detail) -> String {
 }
 
 fn conditions(s: &AppStatus) -> String {
-    let mut out = String::from(
-        r#"<h2>Conditions</h2><div class="table-wrap"><table id="conditions"><thead><tr><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Reason</th><th scope="col">Message</th><th scope="col">Since</th></tr></thead><tbody>"#,
-    );
-    if s.conditions.is_empty() {
-        out.push_str(r#"<tr><td colspan="5">None reported yet.</td></tr>"#);
-    }
-    for c in &s.conditions {
-        out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            Esc(&c.type_),
-            Esc(c.status.as_str()),
-            Esc(&c.reason),
-            Esc(&c.message),
+    let rows = s.conditions.iter().map(|c| {
+        vec![
+            Esc(&c.type_).to_string(),
+            Esc(c.status.as_str()).to_string(),
+            Esc(&c.reason).to_string(),
+            Esc(&c.message).to_string(),
             time(Some(c.last_transition_time)),
-        ));
-    }
-    out.push_str("</tbody></table></div>");
-    out
+        ]
+    });
+    let columns = ["Type", "Status", "Reason", "Message", "Since"];
+    table(
+        "Conditions",
+        "conditions",
+        &columns,
+        "None reported yet.",
+        rows,
+    )
 }
 
 fn objects(s: &AppStatus) -> String {
-    let mut out = String::from(
-        r#"<h2>Objects</h2><div class="table-wrap"><table id="objects"><thead><tr><th scope="col">Kind</th><th scope="col">Namespace</th><th scope="col">Name</th><th scope="col">Sync</th><th scope="col">Health</th><th scope="col">Message</th></tr></thead><tbody>"#,
-    );
-    if s.resources.is_empty() {
-        out.push_str(r#"<tr><td colspan="6">No objects recorded yet.</td></tr>"#);
-    }
-    for r in &s.resources {
-        out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            Esc(&r.kind),
-            Esc(&r.namespace),
-            Esc(&r.name),
+    let rows = s.resources.iter().map(|r| {
+        vec![
+            Esc(&r.kind).to_string(),
+            Esc(&r.namespace).to_string(),
+            Esc(&r.name).to_string(),
             sync_badge(r.sync),
             health_badge(r.health),
-            Esc(r.message.as_deref().unwrap_or_default()),
+            Esc(r.message.as_deref().unwrap_or_default()).to_string(),
+        ]
+    });
+    let columns = ["Kind", "Namespace", "Name", "Sync", "Health", "Message"];
+    table(
+        "Objects",
+        "objects",
+        &columns,
+        "No objects recorded yet.",
+        rows,
+    )
+}
+
+/// A section: heading `title`, then table `id` with `columns` and a row of
+/// ready-made cells per item of `rows`, or `empty` across it when there is none.
+fn table(
+    title: &str,
+    id: &str,
+    columns: &[&str],
+    empty: &str,
+    rows: impl Iterator<Item = Vec<String>>,
+) -> String {
+    let mut out =
+        format!(r#"<h2>{title}</h2><div class="table-wrap"><table id="{id}"><thead><tr>"#);
+    for column in columns {
+        out.push_str(&format!(r#"<th scope="col">{column}</th>"#));
+    }
+    out.push_str("</tr></thead><tbody>");
+    let mut any = false;
+    for row in rows {
+        any = true;
+        out.push_str("<tr>");
+        for cell in row {
+            out.push_str(&format!("<td>{cell}</td>"));
+        }
+        out.push_str("</tr>");
+    }
+    if !any {
+        out.push_str(&format!(
+            r#"<tr><td colspan="{}">{empty}</td></tr>"#,
+            columns.len()
         ));
     }
     out.push_str("</tbody></table></div>");
@@ -406,49 +429,41 @@ fn history(session: &Session, d: &Detail) -> String {
 }
 
 fn drift(events: &[AuditEvent]) -> String {
-    let mut out = String::from(
-        r#"<h2>Drift log</h2><div class="table-wrap"><table id="drift"><thead><tr><th scope="col">Time</th><th scope="col">Object</th><th scope="col">Fields</th><th scope="col">Field manager</th><th scope="col">Action</th></tr></thead><tbody>"#,
-    );
-    if events.is_empty() {
-        out.push_str(r#"<tr><td colspan="5">No drift seen.</td></tr>"#);
-    }
-    for e in events {
+    let rows = events.iter().map(|e| {
         let action = serde_json::to_value(e.action)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        vec![
             time(Some(e.time)),
-            Esc(&e.object),
-            Esc(&e.fields.join(", ")),
-            Esc(e.manager.as_deref().unwrap_or("unknown")),
-            Esc(&action),
-        ));
-    }
-    out.push_str("</tbody></table></div>");
-    out
+            Esc(&e.object).to_string(),
+            Esc(&e.fields.join(", ")).to_string(),
+            Esc(e.manager.as_deref().unwrap_or("unknown")).to_string(),
+            Esc(&action).to_string(),
+        ]
+    });
+    let columns = ["Time", "Object", "Fields", "Field manager", "Action"];
+    table("Drift log", "drift", &columns, "No drift seen.", rows)
 }
 
 fn operations(ops: &[Operation]) -> String {
-    let mut out = String::from(
-        r#"<h2>Operations</h2><div class="table-wrap"><table id="operations"><thead><tr><th scope="col">Time</th><th scope="col">Operation</th><th scope="col">By</th><th scope="col">Target</th><th scope="col">Outcome</th></tr></thead><tbody>"#,
-    );
-    if ops.is_empty() {
-        out.push_str(r#"<tr><td colspan="5">No operations asked.</td></tr>"#);
-    }
-    for o in ops {
-        out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+    let rows = ops.iter().map(|o| {
+        vec![
             time(Some(o.time)),
-            Esc(o.operation.as_str()),
-            Esc(&o.by),
-            Esc(o.target.as_deref().unwrap_or_default()),
-            Esc(o.error.as_deref().unwrap_or("done")),
-        ));
-    }
-    out.push_str("</tbody></table></div>");
-    out
+            Esc(o.operation.as_str()).to_string(),
+            Esc(&o.by).to_string(),
+            Esc(o.target.as_deref().unwrap_or_default()).to_string(),
+            Esc(o.error.as_deref().unwrap_or("done")).to_string(),
+        ]
+    });
+    let columns = ["Time", "Operation", "By", "Target", "Outcome"];
+    table(
+        "Operations",
+        "operations",
+        &columns,
+        "No operations asked.",
+        rows,
+    )
 }
 
 #[cfg(test)]

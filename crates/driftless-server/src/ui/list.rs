@@ -18,6 +18,7 @@ use super::html::{
     Esc, Nav, Viewer, app_href, commit_link, health_badge, one_line, page, query, sync_badge, time,
 };
 use super::session::{Session, html_response, login_required, reader};
+use super::sources::repository_url;
 use super::{fragment_requested, internal_error};
 use crate::apps::{AppsQuery, select};
 use crate::state::ServerState;
@@ -204,20 +205,8 @@ fn rows(
                 d.namespace.as_deref().unwrap_or("-")
             )
         });
-        let repo_url = declared.and_then(|a| {
-            let source = &a.spec.source_ref.name;
-            sources
-                .iter()
-                .find(|s| &s.name == source)
-                .map(|s| s.status.url.clone())
-                .filter(|u| !u.is_empty())
-                .or_else(|| {
-                    config
-                        .git_sources()
-                        .find(|s| s.name() == source)
-                        .map(|s| s.spec.url.clone())
-                })
-        });
+        let repo_url =
+            declared.and_then(|a| repository_url(&sources, &config, &a.spec.source_ref.name));
         let subject = match &app.status.last_applied {
             Some(applied) => {
                 let history = state.store.history(&app.name, 5)?;

@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use driftless_api::Time;
-use driftless_api::status::{ConditionStatus, READY, find_condition};
+use driftless_api::status::{ConditionStatus, GitSourceStatus, Named, READY, find_condition};
+use driftless_api::{Config, Time};
 
 use super::html::{Esc, Nav, Viewer, commit_link, page, time};
 use super::session::{html_response, login_required, reader};
@@ -78,4 +78,24 @@ pub(crate) async fn show(State(state): State<ServerState>, headers: HeaderMap) -
         StatusCode::OK,
         page("Sources", Nav::Sources, &viewer, "", &body),
     )
+}
+
+/// The repository URL of GitSource `name`: as its last fetch saw it, else as
+/// the config declares it.
+pub(crate) fn repository_url(
+    sources: &[Named<GitSourceStatus>],
+    config: &Config,
+    name: &str,
+) -> Option<String> {
+    sources
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.status.url.clone())
+        .filter(|u| !u.is_empty())
+        .or_else(|| {
+            config
+                .git_sources()
+                .find(|s| s.name() == name)
+                .map(|s| s.spec.url.clone())
+        })
 }
