@@ -1,5 +1,5 @@
 // driftless web UI: keeps the page's live region current from the server's
-// event stream, and applies the list's text filter as it is typed. Pages work
+// event stream, and applies the list's filters as they change. Pages work
 // without this script; it only saves reloads.
 (function () {
   "use strict";
@@ -72,20 +72,26 @@
     });
   }
 
+  // The list follows its filters as they change, without a page load: a change
+  // fetches at once, and changes made while a fetch runs make one more fetch,
+  // of the latest filters, after it. The label selector applies on Apply only,
+  // as a half-typed selector is not one yet.
   var filters = document.getElementById("filters");
-  var text = document.getElementById("q");
-  if (filters && text && window.URLSearchParams) {
-    var typing = 0;
-    text.addEventListener("input", function () {
-      clearTimeout(typing);
-      typing = setTimeout(function () {
-        var params = new URLSearchParams(new FormData(filters));
-        params.forEach(function (value, key) { if (value === "") { params.delete(key); } });
-        var query = params.toString();
-        var url = location.pathname + (query ? "?" + query : "");
-        history.replaceState(null, "", url);
-        refresh(url);
-      }, 120);
+  if (filters && window.URLSearchParams) {
+    var apply = function () {
+      var params = new URLSearchParams();
+      new FormData(filters).forEach(function (value, key) {
+        if (value !== "") { params.append(key, value); }
+      });
+      var query = params.toString();
+      var url = location.pathname + (query ? "?" + query : "");
+      history.replaceState(null, "", url);
+      refresh(url);
+    };
+    var text = document.getElementById("q");
+    if (text) { text.addEventListener("input", apply); }
+    Array.prototype.forEach.call(filters.querySelectorAll("select"), function (select) {
+      select.addEventListener("change", apply);
     });
   }
 })();
