@@ -96,8 +96,8 @@ async fn the_ui_shows_apps_live_and_acts_only_with_a_token() {
         .namespace("ui")
         .await
         .expect("test namespace");
-    let apps =
-        app("web", "web", ns.name(), "") + &app("stuck", "stuck", ns.name(), "  interval: 2s");
+    let apps = app("web", "web", ns.name(), "  selfHeal: true")
+        + &app("stuck", "stuck", ns.name(), "  interval: 2s");
     let served = Served::start(
         &[
             ("web/cm.yaml", &config_map("settings", "1")),
@@ -199,6 +199,44 @@ async fn the_ui_shows_apps_live_and_acts_only_with_a_token() {
     assert!(b.text("#objects").await.contains("Degraded"));
     assert!(b.text("#conditions").await.contains("Ready"));
     b.screenshot("app-degraded").await;
+
+    // A manual change on the cluster is reverted and shows in the drift log
+    // with the field manager that made it.
+    let edited = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(driftless_testenv::shared().kubeconfig())
+        .args([
+            "-n",
+            ns.name(),
+            "patch",
+            "configmap",
+            "settings",
+            "--type=merge",
+        ])
+        .args([
+            "-p",
+            r#"{"data":{"limit":"edited"}}"#,
+            "--field-manager=hand-edit",
+        ])
+        .status()
+        .expect("kubectl runs");
+    assert!(edited.success(), "kubectl patch");
+    eventually("the drift is recorded", PAGE_DEADLINE, || async {
+        let events = api(&served, "/api/v1/apps/web/events").await;
+        events
+            .as_array()
+            .is_some_and(|all| all.iter().any(|e| e["manager"] == "hand-edit"))
+    })
+    .await;
+    b.client
+        .goto(&served.url("/apps/web"))
+        .await
+        .expect("App page");
+    let drift = b.wait_text("#drift", "hand-edit").await;
+    assert!(
+        drift.contains("settings") && drift.contains("data.limit") && drift.contains("reverted"),
+        "{drift}"
+    );
 
     // Without a token there is nothing to press, and a forged post is refused.
     b.client
