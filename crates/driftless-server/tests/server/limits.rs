@@ -15,6 +15,15 @@ fn secs(n: u64) -> driftless_api::Duration {
     driftless_api::Duration::from_secs(n)
 }
 
+/// A one-second idle timeout, well under the ten-second header timeout.
+fn idle_after_one_second() -> HttpLimits {
+    HttpLimits {
+        header_read_timeout: secs(10),
+        idle_timeout: secs(1),
+        ..Default::default()
+    }
+}
+
 /// Reads one response (headers and `Content-Length` body) within five seconds.
 pub async fn read_response(stream: &mut TcpStream) -> String {
     let mut got = Vec::new();
@@ -113,12 +122,7 @@ async fn partial_requests_do_not_stall_healthz_and_are_closed_after_the_header_t
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let limits = HttpLimits {
-        header_read_timeout: secs(10),
-        idle_timeout: secs(1),
-        ..Default::default()
-    };
-    let s = TestServer::start_with(limits).await;
+    let s = TestServer::start_with(idle_after_one_second()).await;
     let mut c = TcpStream::connect(s.addr()).await.expect("connect");
     c.write_all(HEALTHZ).await.expect("send");
     assert!(read_response(&mut c).await.starts_with("HTTP/1.1 200"));
@@ -138,12 +142,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_answer_is_not_idle_and_keeps_its_connection_past_the_idle_timeout() {
-    let limits = HttpLimits {
-        header_read_timeout: secs(10),
-        idle_timeout: secs(1),
-        ..Default::default()
-    };
-    let s = TestServer::start_with(limits).await;
+    let s = TestServer::start_with(idle_after_one_second()).await;
     let mut c = TcpStream::connect(s.addr()).await.expect("connect");
     c.write_all(b"GET /ui/events HTTP/1.1\r\nHost: test\r\n\r\n")
         .await
