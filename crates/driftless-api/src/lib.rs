@@ -38,6 +38,7 @@ mod config;
 mod decode;
 mod duration;
 pub mod history;
+pub mod inspect;
 pub mod list;
 pub mod load;
 mod meta;

@@ -31,14 +31,16 @@ pub async fn diff(
 ) -> Result<DiffSummary, ApplyError> {
     let tenant = tenant(target, opts)?;
     let namespace = destination(target, opts);
-    let pairs: Vec<Pair> = stream::iter(
-        objects
-            .iter()
-            .map(|obj| dry_run(&tenant, obj, &opts.app, namespace)),
-    )
-    .buffered(IN_FLIGHT)
-    .try_collect()
-    .await?;
+    // Collected first: a stream holding the mapping closure is not `Send`
+    // for every lifetime, which a spawned caller needs.
+    let reads: Vec<_> = objects
+        .iter()
+        .map(|obj| dry_run(&tenant, obj, &opts.app, namespace))
+        .collect();
+    let pairs: Vec<Pair> = stream::iter(reads)
+        .buffered(IN_FLIGHT)
+        .try_collect()
+        .await?;
     let mut live: Vec<Value> = pairs.iter().filter_map(|(_, l)| l.clone()).collect();
     if opts.prune && (!objects.is_empty() || opts.allow_empty_prune) {
         let keys: HashSet<_> = pairs

@@ -7,9 +7,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use driftless_api::Role;
 use driftless_api::history::{AuditEvent, Operation, OperationKind, SyncRecord};
+use driftless_api::inspect::{AppDiff, OwnedTree};
 use driftless_api::list::AppList;
 use driftless_api::status::{AppStatus, ClusterStatus, GitSourceStatus, Named};
 use driftless_engine::control::ControlError;
+use driftless_engine::runtime::InspectError;
 use driftless_engine::store::{Store, StoreError};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -101,6 +103,29 @@ pub(crate) fn routes() -> Vec<Route> {
                 .json::<Vec<Operation>>(200, "Operations")
                 .error(404, "No such App"),
         ),
+        Route::get(
+            "/api/v1/apps/{name}/tree",
+            get(|State(state): State<ServerState>, Path(name): Path<String>| async move {
+                inspected(state.inspector.owned_objects(&name).await)
+            }),
+            app("The objects the cluster created for the App's objects (a Deployment's ReplicaSets and their Pods, a CronJob's Jobs), read now with the App's identity, each right after its owner")
+                .read()
+                .json::<OwnedTree>(200, "Owned objects, depth first")
+                .error(404, "No such App")
+                .error(502, "The cluster could not be read (the message says why)"),
+        ),
+        Route::get(
+            "/api/v1/apps/{name}/diff",
+            get(|State(state): State<ServerState>, Path(name): Path<String>| async move {
+                inspected(state.inspector.diff(&name).await)
+            }),
+            app("The App's objects in Git (at its pin, else its source's latest commit) against the cluster, compared now through a server-side dry run: what a sync would create, change and prune, with Secret values masked")
+                .read()
+                .json::<AppDiff>(200, "The objects that differ, with unified diffs")
+                .error(404, "No such App")
+                .error(409, "The App's source has not been fetched yet")
+                .error(502, "The source, the render or the cluster failed (the message names the stage)"),
+        ),
         Route::post(
             "/api/v1/apps/{name}/sync",
             action(OperationKind::Sync),
@@ -149,6 +174,23 @@ async fn one(State(state): State<ServerState>, Path(name): Path<String>) -> Resp
         Err(e) => Err(e.into()),
     };
     blocking(work, control_status).await
+}
+
+/// The answer to an inspection: the value, or the error with its status.
+pub(crate) fn inspected<T: serde::Serialize>(result: Result<T, InspectError>) -> Response {
+    match result {
+        Ok(value) => axum::Json(value).into_response(),
+        Err(e) => error(inspect_status(&e), e),
+    }
+}
+
+/// The HTTP status of an inspection error.
+pub(crate) fn inspect_status(e: &InspectError) -> StatusCode {
+    match e {
+        InspectError::NoSuchApp(_) => StatusCode::NOT_FOUND,
+        InspectError::NotYet(_) => StatusCode::CONFLICT,
+        InspectError::Failed(_) => StatusCode::BAD_GATEWAY,
+    }
 }
 
 /// Query of the history and events routes.

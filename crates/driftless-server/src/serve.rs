@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
+use driftless_api::inspect::{AppDiff, OwnedTree};
 use driftless_api::{Config, LoadError, ReceiverType, SecretValue, ServerSpec, load_config};
 use driftless_engine::control::EngineControl;
 use driftless_engine::runtime::{Engine, EngineError, EngineOptions, RenderWorker};
 
 use crate::auth::{Access, Token};
 use crate::router;
-use crate::state::{Receiver, ServerState};
+use crate::state::{Inspection, Inspector, Receiver, ServerState};
 use crate::webhook::Provider;
 
 /// How often the config files are checked for changes.
@@ -205,6 +206,7 @@ pub async fn run(
     state = state.sources(move || sources.sources());
     let desired = engine.clone();
     state = state.config(move || desired.config());
+    state = state.inspector(Arc::new(EngineInspector(engine.clone())));
     let clusters = engine.clone();
     state = state.clusters(move || {
         let engine = clusters.clone();
@@ -419,5 +421,20 @@ async fn watch_config(path: PathBuf, engine: Engine, state: ServerState) {
                 path.display()
             ),
         }
+    }
+}
+
+/// Inspects Apps through the engine's clusters.
+struct EngineInspector(Engine);
+
+impl Inspector for EngineInspector {
+    fn owned_objects(&self, app: &str) -> Inspection<OwnedTree> {
+        let (engine, app) = (self.0.clone(), app.to_owned());
+        Box::pin(async move { engine.owned_objects(&app).await })
+    }
+
+    fn diff(&self, app: &str) -> Inspection<AppDiff> {
+        let (engine, app) = (self.0.clone(), app.to_owned());
+        Box::pin(async move { engine.diff(&app).await })
     }
 }

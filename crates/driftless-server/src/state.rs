@@ -7,10 +7,12 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use driftless_api::inspect::{AppDiff, OwnedTree};
 use driftless_api::status::{ClusterStatus, GitSourceStatus, Named};
 use driftless_api::{Config, HttpLimits};
 use driftless_engine::control::AppControl;
 use driftless_engine::metrics::Metrics;
+use driftless_engine::runtime::InspectError;
 use driftless_engine::store::Store;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -50,6 +52,30 @@ pub type ClusterProbe =
 /// Produces `GET /api/v1/sources`.
 pub type SourceList = dyn Fn() -> Vec<Named<GitSourceStatus>> + Send + Sync;
 
+/// A future an [`Inspector`] answers with.
+pub type Inspection<T> = Pin<Box<dyn Future<Output = Result<T, InspectError>> + Send>>;
+
+/// Reads about an App's live objects in its cluster, for the API and the UI.
+pub trait Inspector: Send + Sync {
+    /// The objects the cluster created for the App's objects.
+    fn owned_objects(&self, app: &str) -> Inspection<OwnedTree>;
+    /// The App's objects in Git against the cluster.
+    fn diff(&self, app: &str) -> Inspection<AppDiff>;
+}
+
+/// The inspector of a server that reaches no cluster.
+struct NoCluster;
+
+impl Inspector for NoCluster {
+    fn owned_objects(&self, _: &str) -> Inspection<OwnedTree> {
+        Box::pin(async { Err(InspectError::Failed("this server reads no cluster".into())) })
+    }
+
+    fn diff(&self, _: &str) -> Inspection<AppDiff> {
+        Box::pin(async { Err(InspectError::Failed("this server reads no cluster".into())) })
+    }
+}
+
 /// The config in force, for what the store does not hold (the Apps' labels).
 pub type ConfigInForce = dyn Fn() -> Arc<Config> + Send + Sync;
 
@@ -69,6 +95,7 @@ pub struct ServerState {
     pub(crate) ready: Arc<AtomicBool>,
     pub(crate) limits: Arc<HttpLimits>,
     pub(crate) deliveries: Arc<RecentDeliveries>,
+    pub(crate) inspector: Arc<dyn Inspector>,
 }
 
 impl ServerState {
@@ -92,6 +119,7 @@ impl ServerState {
             ready: Arc::default(),
             limits: Arc::default(),
             deliveries: Arc::default(),
+            inspector: Arc::new(NoCluster),
         }
     }
 
@@ -147,6 +175,12 @@ impl ServerState {
         F: Future<Output = Vec<Named<ClusterStatus>>> + Send + 'static,
     {
         self.clusters = Arc::new(move || Box::pin(f()));
+        self
+    }
+
+    /// Reads owned objects and diffs through `inspector`.
+    pub fn inspector(mut self, inspector: Arc<dyn Inspector>) -> Self {
+        self.inspector = inspector;
         self
     }
 

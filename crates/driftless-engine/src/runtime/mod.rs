@@ -9,6 +9,7 @@
 mod clusters;
 mod drift;
 mod error;
+mod inspect;
 mod outcome;
 mod plan;
 mod reconcile;
@@ -33,6 +34,7 @@ use crate::metrics::Metrics;
 use crate::queue::{Job, Outcome, QueueConfig, WorkQueue};
 use crate::store::{AppStatus, Named, Store, StoreError, SyncTrigger};
 use clusters::{Cluster, ClusterError, Clusters};
+pub use inspect::InspectError;
 pub use sources::SECRETS_NAMESPACE;
 use sources::{SOURCE_PREFIX, source_key};
 

@@ -592,7 +592,7 @@ fn resource_status(o: &ObjectHealth) -> ResourceStatus {
     }
 }
 
-fn object_ref(r: &ResourceStatus) -> Option<ObjectRef> {
+pub(crate) fn object_ref(r: &ResourceStatus) -> Option<ObjectRef> {
     ObjectRef::from_object(&serde_json::json!({
         "apiVersion": r.api_version,
         "kind": r.kind,

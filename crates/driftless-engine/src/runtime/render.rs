@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use driftless_api::App;
 use driftless_render::{Cached, ObjectSet};
-use driftless_source::{Revision, SourceSpec};
+use driftless_source::{Revision, Snapshot, SourceSpec};
 
 use super::clusters::{ClusterError, config_map, secret};
 use super::error::ReconcileError;
@@ -28,6 +28,17 @@ impl Inner {
     ) -> Result<Arc<ObjectSet>, ReconcileError> {
         let snapshot = self.snapshot(source_spec, revision.clone()).await?;
         lock(&self.snapshots).insert(app.name().to_owned(), snapshot.clone());
+        self.render_snapshot(app, target, &snapshot, revision).await
+    }
+
+    /// Renders `app` from a snapshot of `revision` (cached like [`Self::render`]).
+    pub(crate) async fn render_snapshot(
+        self: &Arc<Self>,
+        app: &App,
+        target: &driftless_kube::Target,
+        snapshot: &Snapshot,
+        revision: &Revision,
+    ) -> Result<Arc<ObjectSet>, ReconcileError> {
         check_app_path(
             &snapshot.dir,
             &app.spec.path,

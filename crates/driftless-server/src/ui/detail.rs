@@ -5,11 +5,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use driftless_api::history::{AuditEvent, Operation, OperationKind, SyncRecord, SyncResult};
-use driftless_api::status::AppStatus;
+use driftless_api::inspect::{OwnedObject, OwnedTree};
+use driftless_api::status::{AppStatus, SyncStatus};
 use serde::Deserialize;
 
 use super::html::{
-    Esc, Nav, Viewer, app_href, badge, commit_link, health_badge, page, short_sha, sync_badge, time,
+    Esc, Nav, app_href, badge, commit_link, health_badge, short_sha, sync_badge, time,
 };
 use super::session::{Session, html_response, login_required, reader};
 use super::sources::repository_url;
@@ -21,6 +22,8 @@ use crate::state::ServerState;
 const HISTORY: usize = 50;
 /// Drift log entries and operations shown.
 const LOG: usize = 50;
+/// How long the page waits for the cluster to list the owned objects.
+const TREE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Query of the App page: which action just ran.
 #[derive(Debug, Default, Deserialize)]
@@ -58,14 +61,17 @@ pub(crate) async fn show(
     // Read before the status, so a change made while rendering is announced.
     let since = super::events::latest(&state.store);
     let work_state = state.clone();
-    let work = move || read(&work_state, name);
-    let detail = match tokio::task::spawn_blocking(work).await {
+    let owned = owned_objects(&state, &name);
+    let work_name = name.clone();
+    let work = move || read(&work_state, work_name);
+    let (detail, owned) = tokio::join!(tokio::task::spawn_blocking(work), owned);
+    let detail = match detail {
         Ok(Ok(Ok(detail))) => detail,
         Ok(Ok(Err(name))) => return not_found(&session, &name),
         Ok(Err(e)) => return internal_error(&e),
         Err(e) => return internal_error(&e),
     };
-    let live = live_region(&session, &detail);
+    let live = live_region(&session, &detail, &owned);
     if fragment_requested(&headers) {
         return html_response(StatusCode::OK, live);
     }
@@ -89,32 +95,35 @@ pub(crate) async fn show(
 <p class="live-note" id="updated" aria-live="polite">Live: changes appear without reloading.</p>"#,
         name = Esc(&detail.name),
     );
-    let (signed_in, csrf) = session.viewer();
-    let viewer = Viewer {
-        signed_in: signed_in.as_ref().map(|(n, r)| (n.as_str(), r.as_str())),
-        csrf,
-    };
     let events = super::events::url(&detail.name, since);
     html_response(
         StatusCode::OK,
-        page(&detail.name, Nav::Apps, &viewer, &events, &body),
+        session.page(&detail.name, Nav::Apps, &events, &body),
     )
 }
 
 fn not_found(session: &Session, name: &str) -> Response {
-    let (signed_in, csrf) = session.viewer();
-    let viewer = Viewer {
-        signed_in: signed_in.as_ref().map(|(n, r)| (n.as_str(), r.as_str())),
-        csrf,
-    };
     let body = format!(
         r#"<h1>No such App</h1><p class="error" role="alert">There is no App called <strong>{}</strong>.</p><p><a href="/">All Apps</a></p>"#,
         Esc(name)
     );
     html_response(
         StatusCode::NOT_FOUND,
-        page("No such App", Nav::Apps, &viewer, "", &body),
+        session.page("No such App", Nav::Apps, "", &body),
     )
+}
+
+/// The objects the cluster created for the App's objects, or why they are
+/// not shown; a slow cluster does not hold the page longer than [`TREE_WAIT`].
+async fn owned_objects(state: &ServerState, name: &str) -> Result<OwnedTree, String> {
+    match tokio::time::timeout(TREE_WAIT, state.inspector.owned_objects(name)).await {
+        Ok(Ok(tree)) => Ok(tree),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "the cluster did not answer within {} s",
+            TREE_WAIT.as_secs()
+        )),
+    }
 }
 
 /// Reads the App from the store and the config; `Ok(Err(name))` when there is no such App.
@@ -162,7 +171,7 @@ fn read(
 }
 
 /// The parts of the page that live updates replace.
-fn live_region(session: &Session, d: &Detail) -> String {
+fn live_region(session: &Session, d: &Detail, owned: &Result<OwnedTree, String>) -> String {
     let mut out = String::new();
     out.push_str(&facts(d));
     out.push_str(&actions(session, d));
@@ -173,7 +182,7 @@ fn live_region(session: &Session, d: &Detail) -> String {
         ));
     }
     out.push_str(&conditions(&d.status));
-    out.push_str(&objects(&d.status));
+    out.push_str(&objects(&d.name, &d.status, owned));
     out.push_str(&history(session, d));
     out.push_str(&drift(&d.drift));
     out.push_str(&operations(&d.operations));
@@ -291,25 +300,104 @@ fn conditions(s: &AppStatus) -> String {
     )
 }
 
-fn objects(s: &AppStatus) -> String {
-    let rows = s.resources.iter().map(|r| {
-        vec![
+fn objects(app: &str, s: &AppStatus, owned: &Result<OwnedTree, String>) -> String {
+    let diff_href = format!("{}/diff", app_href(app));
+    let empty = OwnedTree::default();
+    let tree = owned.as_ref().unwrap_or(&empty);
+    let mut rows = Vec::new();
+    for r in &s.resources {
+        let sync = if r.sync == SyncStatus::OutOfSync {
+            format!(
+                r#"{} <a href="{}#{}">diff</a>"#,
+                sync_badge(r.sync),
+                Esc(&diff_href),
+                object_anchor(&r.kind, &r.namespace, &r.name)
+            )
+        } else {
+            sync_badge(r.sync)
+        };
+        rows.push(vec![
             Esc(&r.kind).to_string(),
             Esc(&r.namespace).to_string(),
             Esc(&r.name).to_string(),
-            sync_badge(r.sync),
+            sync,
             health_badge(r.health),
             Esc(r.message.as_deref().unwrap_or_default()).to_string(),
-        ]
-    });
+        ]);
+        let owner = format!("{}/{}", r.kind, r.name);
+        rows.extend(owned_beneath(tree, &r.namespace, &owner).map(|o| {
+            vec![
+                format!(
+                    r#"<span class="owned d{}"><span aria-hidden="true">&#x2514; </span>{}<span class="visually-hidden"> owned by {}</span></span>"#,
+                    o.depth,
+                    Esc(&o.kind),
+                    Esc(&o.owner)
+                ),
+                Esc(&o.namespace).to_string(),
+                Esc(&o.name).to_string(),
+                r#"<span class="muted">owned</span>"#.to_owned(),
+                health_badge(o.health),
+                Esc(&o.message).to_string(),
+            ]
+        }));
+    }
     let columns = ["Kind", "Namespace", "Name", "Sync", "Health", "Message"];
-    table(
+    let mut out = table(
         "Objects",
         "objects",
         &columns,
         "No objects recorded yet.",
-        rows,
-    )
+        rows.into_iter(),
+    );
+    let note = match owned {
+        Err(why) => format!(
+            "Objects the cluster created for these are not shown: {}.",
+            Esc(why)
+        ),
+        Ok(tree) if tree.truncated => format!(
+            "Only the first {} objects the cluster created for these are shown.",
+            tree.objects.len()
+        ),
+        Ok(_) => String::new(),
+    };
+    if !note.is_empty() {
+        out.push_str(&format!(r#"<p class="muted" id="owned-note">{note}</p>"#));
+    }
+    out.push_str(&format!(
+        r#"<p><a href="{}" id="diff-link">Compare Git with the cluster</a>: what a sync would change, Secret values masked.</p>"#,
+        Esc(&diff_href)
+    ));
+    out
+}
+
+/// The owned objects under the App object `owner` (`Kind/name`) in
+/// `namespace`: its children and, right after each, their own descendants.
+fn owned_beneath<'a>(
+    tree: &'a OwnedTree,
+    namespace: &'a str,
+    owner: &'a str,
+) -> impl Iterator<Item = &'a OwnedObject> {
+    let mut inside = false;
+    tree.objects.iter().filter(move |o| {
+        if o.depth == 1 {
+            inside = o.owner == owner && o.namespace == namespace;
+        }
+        inside
+    })
+}
+
+/// The id of an object's section on the diff page.
+pub(crate) fn object_anchor(kind: &str, namespace: &str, name: &str) -> String {
+    let raw = format!("obj-{kind}-{namespace}-{name}").to_ascii_lowercase();
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// A section: heading `title`, then table `id` with `columns` and a row of
@@ -548,7 +636,7 @@ mod tests {
 
     #[test]
     fn anonymous_viewers_get_no_forms() {
-        let html = live_region(&session(None), &detail());
+        let html = live_region(&session(None), &detail(), &Ok(OwnedTree::default()));
         assert!(
             !html.contains("<form") && html.contains("Read-only"),
             "{html}"
@@ -557,10 +645,18 @@ mod tests {
 
     #[test]
     fn each_role_is_offered_what_it_may_do() {
-        let operate = live_region(&session(Some(Role::Operate)), &detail());
+        let operate = live_region(
+            &session(Some(Role::Operate)),
+            &detail(),
+            &Ok(OwnedTree::default()),
+        );
         assert!(operate.contains("/apps/web/sync") && !operate.contains("/apps/web/suspend"));
         assert!(!operate.contains("/apps/web/rollback"));
-        let admin = live_region(&session(Some(Role::Admin)), &detail());
+        let admin = live_region(
+            &session(Some(Role::Admin)),
+            &detail(),
+            &Ok(OwnedTree::default()),
+        );
         assert!(admin.contains("/apps/web/suspend"));
         // Only the earlier revision is a rollback target, not the live one.
         assert!(admin.contains(r#"name="to" value="aaaa1111""#), "{admin}");
@@ -570,10 +666,62 @@ mod tests {
 
     #[test]
     fn history_links_commits_and_escapes_subjects() {
-        let html = live_region(&session(None), &detail());
+        let html = live_region(&session(None), &detail(), &Ok(OwnedTree::default()));
         assert!(html.contains("https://github.com/acme/platform/commit/bbbb2222"));
         assert!(html.contains("&lt;i&gt;scale&lt;/i&gt;") && !html.contains("<i>"));
         assert!(html.contains("2.5 s") && html.contains("1 created"));
         assert!(html.contains("0/2 replicas &lt;ready&gt;") && html.contains(">Degraded<"));
+    }
+
+    fn owned(kind: &str, name: &str, owner: &str, depth: usize) -> OwnedObject {
+        OwnedObject {
+            kind: kind.into(),
+            namespace: "web".into(),
+            name: name.into(),
+            owner: owner.into(),
+            depth,
+            health: HealthStatus::Progressing,
+            message: "waiting for <image>".into(),
+        }
+    }
+
+    #[test]
+    fn owned_objects_sit_beneath_their_owner_and_drifted_objects_link_their_diff() {
+        let mut d = detail();
+        d.status.resources[0].sync = SyncStatus::OutOfSync;
+        d.status.resources.push(ResourceStatus {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            namespace: "web".into(),
+            name: "web".into(),
+            ..ResourceStatus::default()
+        });
+        let tree = OwnedTree {
+            objects: vec![
+                owned("ReplicaSet", "web-7c", "Deployment/web", 1),
+                owned("Pod", "web-7c-a", "ReplicaSet/web-7c", 2),
+            ],
+            truncated: false,
+        };
+        let html = objects(&d.name, &d.status, &Ok(tree));
+        let (deployment, pod, service) = (
+            html.find(">Deployment<").expect("deployment row"),
+            html.find(">web-7c-a<").expect("pod row"),
+            html.find(">Service<").expect("service row"),
+        );
+        assert!(deployment < pod && pod < service, "{html}");
+        assert!(
+            html.contains("owned by ReplicaSet/web-7c") && html.contains(r#"class="owned d2""#)
+        );
+        assert!(html.contains("waiting for &lt;image&gt;"));
+        assert!(
+            html.contains(r#"href="/apps/web/diff#obj-deployment-web-web""#),
+            "{html}"
+        );
+        let failed = objects(&d.name, &d.status, &Err("forbidden <pods>".into()));
+        assert!(
+            failed.contains("are not shown: forbidden &lt;pods&gt;"),
+            "{failed}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use driftless_api::status::{AppStatus, HealthStatus, Named, SyncStatus};
 use serde::Deserialize;
 
 use super::html::{
-    Esc, Nav, Viewer, app_href, commit_link, health_badge, one_line, page, query, sync_badge, time,
+    Esc, Nav, app_href, commit_link, health_badge, one_line, query, sync_badge, time,
 };
 use super::session::{Session, html_response, login_required, reader};
 use super::sources::repository_url;
@@ -276,20 +276,9 @@ fn render(
          <p class=\"live-note\" id=\"updated\" aria-live=\"polite\">Live: changes appear without reloading.</p>",
         filter_form(q)
     );
-    let (signed_in, csrf) = session.viewer();
-    let viewer = Viewer {
-        signed_in: signed_in.as_ref().map(|(n, r)| (n.as_str(), r.as_str())),
-        csrf,
-    };
     html_response(
         status,
-        page(
-            "Apps",
-            Nav::Apps,
-            &viewer,
-            &super::events::url("", since),
-            &body,
-        ),
+        session.page("Apps", Nav::Apps, &super::events::url("", since), &body),
     )
 }
 

@@ -2,7 +2,8 @@
 //! on its listener, with a small script for live updates. Everything it needs is
 //! compiled into the binary.
 //!
-//! - `list`: `/`, the App list; `detail`: `/apps/{name}`; `sources`: `/sources`.
+//! - `list`: `/`, the App list; `detail`: `/apps/{name}`; `diff`: `/apps/{name}/diff`;
+//!   `sources`: `/sources`.
 //! - `actions`: Sync, Suspend, Resume and Rollback posted from the App page.
 //! - `session`: signing in with an API token, the cookie and the form checks.
 //! - `events`: the server-sent events that keep open pages current.
@@ -11,6 +12,7 @@
 mod actions;
 mod assets;
 mod detail;
+mod diff;
 mod events;
 mod html;
 mod list;
@@ -32,6 +34,7 @@ pub(crate) fn router() -> Router<ServerState> {
     Router::new()
         .route("/", get(list::show))
         .route("/apps/{name}", get(detail::show))
+        .route("/apps/{name}/diff", get(diff::show))
         .route("/apps/{name}/{action}", post(actions::act))
         .route("/sources", get(sources::show))
         .route("/login", get(session::show_login).post(session::login))

@@ -37,15 +37,20 @@ impl Session {
         matches!(&self.caller, Caller::Token { role: has, .. } if *has >= role)
     }
 
-    /// The page header's view of this session.
-    pub(crate) fn viewer(&self) -> (Option<(String, String)>, Option<&str>) {
-        match &self.caller {
-            Caller::Token { name, role } => (
-                Some((name.clone(), role.as_str().to_owned())),
-                self.csrf.as_deref(),
-            ),
-            Caller::Anonymous => (None, None),
-        }
+    /// A whole page for this session: `body` in the shared layout, with who
+    /// is signed in; `live` names the event stream the page follows.
+    pub(crate) fn page(&self, title: &str, nav: Nav, live: &str, body: &str) -> String {
+        let viewer = match &self.caller {
+            Caller::Token { name, role } => Viewer {
+                signed_in: Some((name.as_str(), role.as_str())),
+                csrf: self.csrf.as_deref(),
+            },
+            Caller::Anonymous => Viewer {
+                signed_in: None,
+                csrf: None,
+            },
+        };
+        page(title, nav, &viewer, live, body)
     }
 }
 

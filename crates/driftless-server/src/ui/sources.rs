@@ -6,7 +6,7 @@ use axum::response::Response;
 use driftless_api::status::{ConditionStatus, GitSourceStatus, Named, READY, find_condition};
 use driftless_api::{Config, Time};
 
-use super::html::{Esc, Nav, Viewer, commit_link, page, time};
+use super::html::{Esc, Nav, commit_link, time};
 use super::session::{html_response, login_required, reader};
 use crate::state::ServerState;
 
@@ -69,14 +69,9 @@ pub(crate) async fn show(State(state): State<ServerState>, headers: HeaderMap) -
 <div class="table-wrap"><table id="sources"><thead><tr><th scope="col">Name</th><th scope="col">URL</th><th scope="col">State</th><th scope="col">Revision</th><th scope="col">Last fetch</th><th scope="col">Next poll</th><th scope="col">Error</th></tr></thead>
 <tbody>{rows}</tbody></table></div>"#
     );
-    let (signed_in, csrf) = session.viewer();
-    let viewer = Viewer {
-        signed_in: signed_in.as_ref().map(|(n, r)| (n.as_str(), r.as_str())),
-        csrf,
-    };
     html_response(
         StatusCode::OK,
-        page("Sources", Nav::Sources, &viewer, "", &body),
+        session.page("Sources", Nav::Sources, "", &body),
     )
 }
 

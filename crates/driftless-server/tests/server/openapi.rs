@@ -27,6 +27,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/apps/{name}/history"),
     ("get", "/api/v1/apps/{name}/events"),
     ("get", "/api/v1/apps/{name}/operations"),
+    ("get", "/api/v1/apps/{name}/tree"),
+    ("get", "/api/v1/apps/{name}/diff"),
     ("post", "/api/v1/apps/{name}/sync"),
     ("post", "/api/v1/apps/{name}/suspend"),
     ("post", "/api/v1/apps/{name}/resume"),

@@ -3,6 +3,7 @@
 //! cluster, polling with deadlines, and screenshots.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,11 +28,18 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// chromedriver, stopped when dropped.
+/// chromedriver in a process group of its own, with the Chromium it
+/// starts; dropping it (a passing test, or one that panicked) kills the
+/// whole group, so no browser outlives its test.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -40,7 +48,9 @@ impl Drop for Driver {
 /// A headless Chromium session.
 pub struct Browser {
     pub client: Client,
+    // Dropped in this order: the processes, then their profile.
     _driver: Driver,
+    _profile: tempfile::TempDir,
 }
 
 /// A browser, or `None` (after saying so) when Chromium is not installed and
@@ -60,8 +70,10 @@ pub async fn browser() -> Option<Browser> {
         return None;
     };
     let port = driftless_testenv::servers::free_port();
+    let profile = tempfile::tempdir().expect("browser profile directory");
     let child = Command::new(&chromedriver)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -77,7 +89,8 @@ pub async fn browser() -> Option<Browser> {
         json!({
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1280,1000"],
+                     "--disable-dev-shm-usage", "--window-size=1280,1000",
+                     format!("--user-data-dir={}", profile.path().display())],
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -89,6 +102,7 @@ pub async fn browser() -> Option<Browser> {
     Some(Browser {
         client,
         _driver: driver,
+        _profile: profile,
     })
 }
 

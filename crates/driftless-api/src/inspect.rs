@@ -1,0 +1,92 @@
+//! What the API and the web UI show about an App's live objects beyond its
+//! status: the objects the cluster created for them (Deployment ->
+//! ReplicaSet -> Pod) and the difference between Git and the cluster.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::status::HealthStatus;
+
+/// One object the cluster created for an App's object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnedObject {
+    /// Kind, e.g. `ReplicaSet`.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// The owner it sits beneath: `Kind/name` in the same namespace.
+    pub owner: String,
+    /// 1 for a child of an App object, 2 for a grandchild, and so on.
+    pub depth: usize,
+    /// Its health.
+    pub health: HealthStatus,
+    /// Why, in the object's own words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// `GET /api/v1/apps/{name}/tree`: the objects owned by the App's objects,
+/// depth first (each object right after its owner).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnedTree {
+    /// Objects, depth first.
+    pub objects: Vec<OwnedObject>,
+    /// More objects exist than are listed.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+/// What a sync would do to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// In Git, not in the cluster.
+    Create,
+    /// In both, different.
+    Update,
+    /// In the cluster, owned by the App, no longer in Git: a prune deletes it.
+    Delete,
+}
+
+/// One object whose live state differs from Git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectChange {
+    /// `group/version`, or `version` for the core group.
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace; empty for cluster-scoped objects.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// What a sync would do.
+    pub change: Change,
+    /// Unified diff from the live object to the one Git gives, as YAML with
+    /// sorted keys; Secret values are replaced by keyed digests.
+    pub diff: String,
+}
+
+/// `GET /api/v1/apps/{name}/diff`: the App's objects in Git, at the revision
+/// it follows (its pin, else its source's latest commit), against the cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppDiff {
+    /// The commit compared.
+    pub revision: String,
+    /// Objects a sync would create.
+    pub create: usize,
+    /// Objects a sync would change.
+    pub update: usize,
+    /// Objects a sync would prune.
+    pub delete: usize,
+    /// Objects already as in Git.
+    pub unchanged: usize,
+    /// The objects that differ, in Git order, then those a prune deletes.
+    pub objects: Vec<ObjectChange>,
+}
