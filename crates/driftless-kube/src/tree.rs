@@ -19,6 +19,13 @@ use crate::target::{Target, typed};
 /// hundreds of Pods still answers quickly.
 pub const TREE_LIMIT: usize = 500;
 
+/// Objects asked for per list request.
+const LIST_PAGE: u32 = 500;
+
+/// Objects read from the cluster per call at most: a namespace with many
+/// thousands of Pods costs a few list pages, and the answer says it was cut.
+const READ_LIMIT: usize = 2000;
+
 /// Levels below an App object: CronJob -> Job -> Pod is the deepest chain.
 const DEPTH: usize = 3;
 
@@ -51,6 +58,8 @@ pub async fn owned_tree(
 ) -> Result<OwnedTree, ApplyError> {
     let reader = tenant(target, opts)?;
     let mut listed: HashMap<String, Vec<Value>> = HashMap::new();
+    // Objects read so far, and whether a namespace held more than were read.
+    let (mut read, mut cut) = (0, false);
     let namespaces: BTreeSet<&str> = roots
         .iter()
         .filter_map(|r| r.namespace.as_deref())
@@ -77,18 +86,34 @@ pub async fn owned_tree(
             };
             let api = reader.api(&resource, Some(namespace));
             let what = format!("{kind}s in namespace {namespace}");
-            let list = api
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| api_error(&reader, &what, "list", e))?;
-            let items = list.items.into_iter().map(|i| typed(i, &resource));
-            listed
-                .entry(namespace.to_owned())
-                .or_default()
-                .extend(items);
+            let mut page = ListParams::default().limit(LIST_PAGE);
+            loop {
+                let list = api
+                    .list(&page)
+                    .await
+                    .map_err(|e| api_error(&reader, &what, "list", e))?;
+                read += list.items.len();
+                let items = list.items.into_iter().map(|i| typed(i, &resource));
+                listed
+                    .entry(namespace.to_owned())
+                    .or_default()
+                    .extend(items);
+                match list.metadata.continue_ {
+                    Some(next) if !next.is_empty() => {
+                        if read >= READ_LIMIT {
+                            cut = true;
+                            break;
+                        }
+                        page = page.continue_token(&next);
+                    }
+                    _ => break,
+                }
+            }
         }
     }
-    Ok(arrange(roots, &listed))
+    let mut tree = arrange(roots, &listed);
+    tree.truncated |= cut;
+    Ok(tree)
 }
 
 /// A reference from an object to its owner.
