@@ -39,7 +39,7 @@ pub use intent::{DIGEST_ANNOTATION, drifted_fields};
 pub use object::{ADOPT_ANNOTATION, OWNER_LABEL, ObjectError, ObjectKey, ObjectRef};
 pub use plan::diff;
 pub use target::{Resource, SERVICE_ACCOUNT_DIR, Target, TargetError, error_chain, is_unreachable};
-pub use tree::{TREE_LIMIT, owned_tree};
+pub use tree::{TREE_LIMIT, owned_tree, owned_tree_paged};
 pub use wait::{ObjectHealth, WaitError, assess_objects, wait_healthy, wait_healthy_with};
 
 /// Field manager name of every write driftless makes.

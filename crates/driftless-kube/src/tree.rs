@@ -56,6 +56,19 @@ pub async fn owned_tree(
     opts: &ApplyOptions,
     roots: &[ObjectRef],
 ) -> Result<OwnedTree, ApplyError> {
+    owned_tree_paged(target, opts, roots, LIST_PAGE, READ_LIMIT).await
+}
+
+/// [`owned_tree`] listing `page` objects per request and reading at most
+/// `read_limit` (after the page that reaches it); for tests of the paging.
+#[doc(hidden)]
+pub async fn owned_tree_paged(
+    target: &Target,
+    opts: &ApplyOptions,
+    roots: &[ObjectRef],
+    page: u32,
+    read_limit: usize,
+) -> Result<OwnedTree, ApplyError> {
     let reader = tenant(target, opts)?;
     let mut listed: HashMap<String, Vec<Value>> = HashMap::new();
     // Objects read so far, and whether a namespace held more than were read.
@@ -86,10 +99,10 @@ pub async fn owned_tree(
             };
             let api = reader.api(&resource, Some(namespace));
             let what = format!("{kind}s in namespace {namespace}");
-            let mut page = ListParams::default().limit(LIST_PAGE);
+            let mut params = ListParams::default().limit(page);
             loop {
                 let list = api
-                    .list(&page)
+                    .list(&params)
                     .await
                     .map_err(|e| api_error(&reader, &what, "list", e))?;
                 read += list.items.len();
@@ -100,11 +113,11 @@ pub async fn owned_tree(
                     .extend(items);
                 match list.metadata.continue_ {
                     Some(next) if !next.is_empty() => {
-                        if read >= READ_LIMIT {
+                        if read >= read_limit {
                             cut = true;
                             break;
                         }
-                        page = page.continue_token(&next);
+                        params = params.continue_token(&next);
                     }
                     _ => break,
                 }

@@ -14,4 +14,5 @@ mod inventory;
 mod lease;
 mod lifecycle;
 mod support;
+mod tree;
 mod watch_failures;
