@@ -11,7 +11,7 @@ use crate::decode::{AnyObject, decode, describe, describe_namespaced};
 use crate::meta::{Kind, Object};
 use crate::scope::Naming;
 use crate::validate::did_you_mean;
-use crate::{App, Cluster, GitSource, Receiver, Server};
+use crate::{App, Cluster, GitSource, Notifier, Receiver, Server};
 
 /// One parsed document and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +96,7 @@ pub struct Config {
     apps: BTreeMap<String, App>,
     clusters: BTreeMap<String, Cluster>,
     receivers: BTreeMap<String, Receiver>,
+    notifiers: BTreeMap<String, Notifier>,
     server: Option<Server>,
     digest: String,
     /// Per App, the Apps whose `dependsOn` names it (derived from `apps`).
@@ -212,6 +213,11 @@ impl Config {
         self.receivers.values()
     }
 
+    /// All Notifiers by name.
+    pub fn notifiers(&self) -> impl Iterator<Item = &Notifier> {
+        self.notifiers.values()
+    }
+
     /// Server settings, when the config has a Server object.
     pub fn server(&self) -> Option<&Server> {
         self.server.as_ref()
@@ -269,6 +275,7 @@ struct Builder {
     apps: BTreeMap<String, (Origin, App)>,
     clusters: BTreeMap<String, (Origin, Cluster)>,
     receivers: BTreeMap<String, (Origin, Receiver)>,
+    notifiers: BTreeMap<String, (Origin, Notifier)>,
     servers: Vec<(Origin, Server)>,
     /// `Kind/name` of documents that failed to decode: references to them are
     /// not reported as dangling, which would only repeat their own problem.
@@ -301,7 +308,7 @@ fn resolve_paths(object: &mut AnyObject, file: &Path) {
                 secret.file.iter_mut().for_each(resolve);
             }
         }
-        AnyObject::App(_) | AnyObject::Receiver(_) => {}
+        AnyObject::App(_) | AnyObject::Receiver(_) | AnyObject::Notifier(_) => {}
     }
 }
 
@@ -333,6 +340,7 @@ impl Builder {
             AnyObject::App(o) => insert(&mut self.apps, origin, *o, problems),
             AnyObject::Cluster(o) => insert(&mut self.clusters, origin, *o, problems),
             AnyObject::Receiver(o) => insert(&mut self.receivers, origin, *o, problems),
+            AnyObject::Notifier(o) => insert(&mut self.notifiers, origin, *o, problems),
             AnyObject::Server(o) => {
                 if let Some((first, _)) = self.servers.first() {
                     problems.push(Problem {
@@ -399,6 +407,18 @@ impl Builder {
                 }
             }
         }
+        for (origin, notifier) in self.notifiers.values() {
+            for (i, app) in notifier.spec.apps.iter().enumerate() {
+                if !self.exists(&self.apps, "App", app) {
+                    let message = dangling("App", app, names(&self.apps));
+                    problems.push(origin.problem(
+                        notifier.key(),
+                        &format!("spec.apps[{i}]"),
+                        message,
+                    ));
+                }
+            }
+        }
     }
 
     /// Reports each dependency cycle once, naming its members in order.
@@ -456,6 +476,7 @@ impl Builder {
             apps: strip(self.apps),
             clusters: strip(self.clusters),
             receivers: strip(self.receivers),
+            notifiers: strip(self.notifiers),
             server: self.servers.into_iter().next().map(|(_, s)| s),
             digest: String::new(),
             dependents: BTreeMap::new(),
@@ -502,6 +523,13 @@ fn digest_of(config: &Config) -> String {
     for (name, o) in &config.receivers {
         feed(
             "Receiver",
+            name,
+            serde_json::to_vec(&(&o.metadata, &o.spec)),
+        );
+    }
+    for (name, o) in &config.notifiers {
+        feed(
+            "Notifier",
             name,
             serde_json::to_vec(&(&o.metadata, &o.spec)),
         );

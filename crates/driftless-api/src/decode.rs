@@ -5,10 +5,17 @@ use serde_json::Value;
 
 use crate::meta::{API_VERSION, Kind, Object};
 use crate::validate::{FieldProblem, check_dns_label, did_you_mean};
-use crate::{AppSpec, ClusterSpec, GitSourceSpec, ReceiverSpec, ServerSpec};
+use crate::{AppSpec, ClusterSpec, GitSourceSpec, NotifierSpec, ReceiverSpec, ServerSpec};
 
 /// Every kind a config may hold.
-pub const KINDS: [&str; 5] = ["GitSource", "App", "Cluster", "Receiver", "Server"];
+pub const KINDS: [&str; 6] = [
+    "GitSource",
+    "App",
+    "Cluster",
+    "Receiver",
+    "Notifier",
+    "Server",
+];
 
 /// A decoded object of any kind (boxed: specs differ much in size).
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +28,8 @@ pub enum AnyObject {
     Cluster(Box<Object<ClusterSpec>>),
     /// A Receiver.
     Receiver(Box<Object<ReceiverSpec>>),
+    /// A Notifier.
+    Notifier(Box<Object<NotifierSpec>>),
     /// Server settings.
     Server(Box<Object<ServerSpec>>),
 }
@@ -33,6 +42,7 @@ impl AnyObject {
             Self::App(o) => o.key(),
             Self::Cluster(o) => o.key(),
             Self::Receiver(o) => o.key(),
+            Self::Notifier(o) => o.key(),
             Self::Server(o) => o.key(),
         }
     }
@@ -107,6 +117,7 @@ pub fn decode(value: Value) -> Result<AnyObject, Vec<FieldProblem>> {
         "App" => typed(value).map(Box::new).map(AnyObject::App),
         "Cluster" => typed(value).map(Box::new).map(AnyObject::Cluster),
         "Receiver" => typed(value).map(Box::new).map(AnyObject::Receiver),
+        "Notifier" => typed(value).map(Box::new).map(AnyObject::Notifier),
         _ => typed(value).map(Box::new).map(AnyObject::Server),
     }
 }

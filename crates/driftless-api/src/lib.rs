@@ -1,6 +1,6 @@
 //! driftless object types, their validation, JSON schemas and CRDs.
 //!
-//! The kinds (`GitSource`, `App`, `Cluster`, `Receiver`, `Server`) look like
+//! The kinds (`GitSource`, `App`, `Cluster`, `Receiver`, `Notifier`, `Server`) look like
 //! Kubernetes objects so one YAML file works as a standalone config and as
 //! CustomResources. Everything here is pure except [`load`], which reads files.
 //!
@@ -42,6 +42,7 @@ pub mod inspect;
 pub mod list;
 pub mod load;
 mod meta;
+mod notifier;
 mod receiver;
 pub mod schema;
 mod scope;
@@ -64,6 +65,7 @@ pub use decode::{AnyObject, KINDS, decode};
 pub use duration::{Duration, DurationError};
 pub use load::{LoadError, load_config};
 pub use meta::{API_VERSION, GROUP, Kind, LocalRef, Object, ObjectMeta, PrinterColumn, VERSION};
+pub use notifier::{EventKind, Notifier, NotifierSpec, NotifierType, Severity};
 pub use receiver::{Receiver, ReceiverSpec, ReceiverType};
 pub use scope::{Naming, decode_namespaced, qualified_name, split_qualified};
 pub use server::{

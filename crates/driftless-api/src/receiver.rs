@@ -66,21 +66,17 @@ impl Kind for ReceiverSpec {
     type Status = ReceiverStatus;
 
     fn validate(&self, problems: &mut Vec<FieldProblem>) {
-        match (&self.secret_ref, &self.secret_env) {
-            (None, None) => problems.push(FieldProblem::new(
+        if self.secret_ref.is_none() && self.secret_env.is_none() {
+            problems.push(FieldProblem::new(
                 "spec",
                 "one of secretRef or secretEnv is required: unauthenticated webhooks are refused",
-            )),
-            (Some(_), Some(_)) => problems.push(FieldProblem::new(
-                "spec.secretEnv",
-                "cannot be combined with spec.secretRef",
-            )),
-            (None, Some(env)) if !is_env_name(env) => problems.push(FieldProblem::new(
-                "spec.secretEnv",
-                format!("{env:?} is not an environment variable name"),
-            )),
-            _ => {}
+            ));
         }
+        check_secret_source(
+            self.secret_ref.as_ref(),
+            self.secret_env.as_deref(),
+            problems,
+        );
         if self.resources.is_empty() {
             problems.push(FieldProblem::new(
                 "spec.resources",
@@ -101,6 +97,26 @@ impl Kind for ReceiverSpec {
                 ));
             }
         }
+    }
+}
+
+/// Checks that at most one of `spec.secretRef` and `spec.secretEnv` is set and
+/// that the variable's name is one.
+pub(crate) fn check_secret_source(
+    secret_ref: Option<&LocalRef>,
+    secret_env: Option<&str>,
+    problems: &mut Vec<FieldProblem>,
+) {
+    match (secret_ref, secret_env) {
+        (Some(_), Some(_)) => problems.push(FieldProblem::new(
+            "spec.secretEnv",
+            "cannot be combined with spec.secretRef",
+        )),
+        (None, Some(env)) if !is_env_name(env) => problems.push(FieldProblem::new(
+            "spec.secretEnv",
+            format!("{env:?} is not an environment variable name"),
+        )),
+        _ => {}
     }
 }
 

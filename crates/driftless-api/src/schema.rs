@@ -6,7 +6,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::meta::{API_VERSION, GROUP, Kind, VERSION};
-use crate::{AppSpec, ClusterSpec, GitSourceSpec, ReceiverSpec, ServerSpec};
+use crate::{AppSpec, ClusterSpec, GitSourceSpec, NotifierSpec, ReceiverSpec, ServerSpec};
 
 /// Why CRDs could not be rendered as YAML.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,7 @@ pub fn json_schemas() -> Vec<(&'static str, Value)> {
         (AppSpec::KIND, json_schema::<AppSpec>()),
         (ClusterSpec::KIND, json_schema::<ClusterSpec>()),
         (ReceiverSpec::KIND, json_schema::<ReceiverSpec>()),
+        (NotifierSpec::KIND, json_schema::<NotifierSpec>()),
         (ServerSpec::KIND, json_schema::<ServerSpec>()),
     ]
 }
@@ -138,6 +139,7 @@ pub fn crds() -> Vec<(String, Value)> {
     entry::<AppSpec>(&mut out);
     entry::<ClusterSpec>(&mut out);
     entry::<ReceiverSpec>(&mut out);
+    entry::<NotifierSpec>(&mut out);
     entry::<ServerSpec>(&mut out);
     out
 }

@@ -90,6 +90,11 @@ fn qualify(object: &mut AnyObject, cross_namespace: bool) -> Vec<FieldProblem> {
             "kind",
             "Server is a settings object of config files, not a custom resource",
         )),
+        AnyObject::Notifier(_) => problems.push(FieldProblem::new(
+            "kind",
+            "Notifier is read from config files only; the controller does not take it as a \
+             custom resource yet",
+        )),
     }
     problems
 }

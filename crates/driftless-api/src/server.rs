@@ -44,6 +44,14 @@ pub struct ServerSpec {
     /// Apps reconciled at once (fetch, render, apply, health); read at start.
     #[serde(default = "default_concurrency")]
     pub concurrency: u32,
+    /// Base URL users reach the web UI at (e.g. `https://driftless.example.com`):
+    /// notifications and commit statuses link to the App's page under it.
+    #[serde(
+        default,
+        rename = "externalURL",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_url: Option<String>,
 }
 
 /// Default of `concurrency`.
@@ -118,6 +126,7 @@ impl Default for ServerSpec {
             retention: Retention::default(),
             render: RenderBounds::default(),
             concurrency: DEFAULT_CONCURRENCY,
+            external_url: None,
         }
     }
 }
@@ -283,6 +292,14 @@ impl Kind for ServerSpec {
                 ));
             }
             Ok(_) => {}
+        }
+        if let Some(url) = &self.external_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            problems.push(FieldProblem::new(
+                "spec.externalURL",
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
         }
         self.http.validate(problems);
         self.retention.validate(problems);

@@ -353,6 +353,33 @@ pub struct ReceiverStatus {
     pub webhook_path: Option<String>,
 }
 
+/// What became of a Notifier's deliveries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifierStatus {
+    /// Ready while deliveries succeed; False after one was given up on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Messages the receiver accepted.
+    #[serde(default)]
+    pub delivered: u64,
+    /// Messages given up on after every try.
+    #[serde(default)]
+    pub failed: u64,
+    /// Messages dropped because the queue was full.
+    #[serde(default)]
+    pub dropped: u64,
+    /// Messages not sent again: the App failed the same way as last time.
+    #[serde(default)]
+    pub deduplicated: u64,
+    /// Why the last delivery given up on failed (no URL or token in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When a message was last accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery_time: Option<Time>,
+}
+
 /// An object's name with its status, as the REST API sends them:
 /// `{"name": "web", ...the status fields}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
