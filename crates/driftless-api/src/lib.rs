@@ -65,7 +65,9 @@ pub use decode::{AnyObject, KINDS, decode};
 pub use duration::{Duration, DurationError};
 pub use load::{LoadError, load_config};
 pub use meta::{API_VERSION, GROUP, Kind, LocalRef, Object, ObjectMeta, PrinterColumn, VERSION};
-pub use notifier::{EventKind, Notifier, NotifierSpec, NotifierType, Severity};
+pub use notifier::{
+    EventKind, NotificationDelivery, Notifier, NotifierSpec, NotifierType, Severity,
+};
 pub use receiver::{Receiver, ReceiverSpec, ReceiverType};
 pub use scope::{Naming, decode_namespaced, qualified_name, split_qualified};
 pub use server::{

@@ -4,6 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::duration::Duration;
 use crate::meta::{AGE_COLUMN, Kind, LocalRef, Object, PrinterColumn, READY_COLUMN};
 use crate::receiver::check_secret_source;
 use crate::status::NotifierStatus;
@@ -305,6 +306,69 @@ impl Kind for NotifierSpec {
                     format!("{} is listed twice", kind.as_str()),
                 ));
             }
+        }
+    }
+}
+
+/// How the server delivers notifications (the Server object's `notifications`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotificationDelivery {
+    /// Tries of one message before it is given up on.
+    #[serde(default = "default_tries")]
+    pub tries: u32,
+    /// Wait after the first failed try; each next wait doubles (20s: five
+    /// tries span five minutes).
+    #[serde(default = "default_retry_wait")]
+    pub retry_wait: Duration,
+    /// Least time between two messages of one Notifier.
+    #[serde(default = "default_min_interval")]
+    pub min_interval: Duration,
+    /// Messages each Notifier's queue holds; more are dropped and counted.
+    #[serde(default = "default_queue")]
+    pub queue: u32,
+}
+
+impl Default for NotificationDelivery {
+    fn default() -> Self {
+        Self {
+            tries: default_tries(),
+            retry_wait: default_retry_wait(),
+            min_interval: default_min_interval(),
+            queue: default_queue(),
+        }
+    }
+}
+
+fn default_tries() -> u32 {
+    5
+}
+
+fn default_retry_wait() -> Duration {
+    Duration::from_secs(20)
+}
+
+fn default_min_interval() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_queue() -> u32 {
+    1000
+}
+
+impl NotificationDelivery {
+    pub(crate) fn validate(&self, problems: &mut Vec<FieldProblem>) {
+        if !(1..=20).contains(&self.tries) {
+            problems.push(FieldProblem::new(
+                "spec.notifications.tries",
+                format!("{} is out of range: 1 to 20", self.tries),
+            ));
+        }
+        if !(1..=100_000).contains(&self.queue) {
+            problems.push(FieldProblem::new(
+                "spec.notifications.queue",
+                format!("{} is out of range: 1 to 100000", self.queue),
+            ));
         }
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::{ApiAccess, validate_secret};
 use crate::duration::Duration;
 use crate::meta::{Kind, Object};
+use crate::notifier::NotificationDelivery;
 use crate::validate::FieldProblem;
 
 /// A `Server` object.
@@ -52,6 +53,9 @@ pub struct ServerSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub external_url: Option<String>,
+    /// How notifications are delivered: tries, waits, pace, queue.
+    #[serde(default)]
+    pub notifications: NotificationDelivery,
 }
 
 /// Default of `concurrency`.
@@ -127,6 +131,7 @@ impl Default for ServerSpec {
             render: RenderBounds::default(),
             concurrency: DEFAULT_CONCURRENCY,
             external_url: None,
+            notifications: NotificationDelivery::default(),
         }
     }
 }
@@ -303,6 +308,7 @@ impl Kind for ServerSpec {
         }
         self.http.validate(problems);
         self.retention.validate(problems);
+        self.notifications.validate(problems);
         let bounds = [
             ("spec.render.memoryLimitMiB", self.render.memory_limit_mib),
             ("spec.render.inputLimitMiB", self.render.input_limit_mib),

@@ -38,17 +38,19 @@ pub fn status(args: &StatusArgs) -> Outcome {
             SummaryOutput::Json => run(apps::print_json(pages, &mut out))?,
             SummaryOutput::Text => {
                 run(apps::print_table(pages, Time::now().unix_ms(), &mut out))?;
-                // The Clusters go with the overview; a selection is about Apps.
+                // Clusters and Notifiers go with the overview; a selection is about Apps.
                 if filter.is_empty() {
-                    let text = match run(client.clusters()) {
-                        Ok(clusters) if !clusters.is_empty() => {
-                            format!("\n{}", view::cluster_table(&clusters))
-                        }
-                        Ok(_) => String::new(),
-                        Err(e) => format!("\nclusters: {}\n", e.error),
-                    };
-                    out.write_all(text.as_bytes())
-                        .map_err(Failure::operational)?;
+                    let clusters = run(client.clusters()).map(|c| view::cluster_table(&c));
+                    let notifiers = run(client.notifiers()).map(|n| view::notifier_table(&n));
+                    for (what, table) in [("clusters", clusters), ("notifiers", notifiers)] {
+                        let text = match table {
+                            Ok(table) if table.is_empty() => String::new(),
+                            Ok(table) => format!("\n{table}"),
+                            Err(e) => format!("\n{what}: {}\n", e.error),
+                        };
+                        out.write_all(text.as_bytes())
+                            .map_err(Failure::operational)?;
+                    }
                 }
             }
         }

@@ -66,6 +66,15 @@ pub struct Dispatcher {
     policy: RetryPolicy,
 }
 
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = lock(&self.workers).keys().cloned().collect();
+        f.debug_struct("Dispatcher")
+            .field("notifiers", &names)
+            .finish_non_exhaustive()
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -166,7 +175,7 @@ impl Dispatcher {
                 Delivery::Commit(_) => spec.type_.is_commit_status(),
                 Delivery::Event(_) => !spec.type_.is_commit_status(),
             };
-            if !takes || !spec.follows(delivery.app()) {
+            if !takes || !delivery.followed_by(|app| spec.follows(app)) {
                 continue;
             }
             if worker.tx.try_send(delivery.clone()).is_err() {
@@ -198,7 +207,8 @@ struct Run {
     client: reqwest::Client,
     policy: RetryPolicy,
     statuses: Statuses,
-    /// Per App and error event: what was last told, so a repeat is not told again.
+    /// Per subject (App or GitSource) and error event: what was last told, so
+    /// a repeat is not told again.
     told: HashMap<(String, EventKind), String>,
     /// Per App: the commit state last set.
     commits: HashMap<String, (String, CommitState)>,
@@ -242,9 +252,10 @@ impl Run {
 
     async fn handle_event(&mut self, event: Event) {
         let spec = &self.target.spec;
-        let wanted = spec.wants(event.kind, &event.app);
+        let wanted = event.concerns(|app| spec.wants(event.kind, app));
+        let subject = event.subject();
         if event.kind.is_error() {
-            let key = (event.app.clone(), event.kind);
+            let key = (subject, event.kind);
             let fingerprint = fingerprint(&event);
             if self.told.get(&key) == Some(&fingerprint) {
                 if wanted {
@@ -255,7 +266,7 @@ impl Run {
             self.told.insert(key, fingerprint);
         } else {
             // The App's state changed: its next failure is news again.
-            self.told.retain(|(app, _), _| *app != event.app);
+            self.told.retain(|(told, _), _| *told != subject);
         }
         let now = Time::now();
         if self.target.type_() == NotifierType::Alertmanager {

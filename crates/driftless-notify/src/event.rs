@@ -41,8 +41,14 @@ pub struct Drift {
 pub struct Event {
     /// What happened.
     pub kind: EventKind,
-    /// The App.
+    /// The App; empty for an event of a GitSource.
     pub app: String,
+    /// The GitSource, for `SourceFailed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// For an event of a GitSource: the Apps that follow it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
     /// The cluster it deploys to (`default` for the default cluster).
     pub cluster: String,
     /// Its default namespace, when it sets one.
@@ -69,12 +75,38 @@ pub struct Event {
 /// Longest error excerpt a message carries.
 pub const ERROR_EXCERPT: usize = 1000;
 
+/// Apps a message lists by name; more are counted.
+const LISTED_APPS: usize = 10;
+
 impl Event {
+    /// What the event is about: the App, or `GitSource/<name>`.
+    pub fn subject(&self) -> String {
+        match &self.source {
+            Some(source) => format!("GitSource/{source}"),
+            None => self.app.clone(),
+        }
+    }
+
+    /// Whether an event of `kind` about this event's App (or any App of its
+    /// GitSource) passes `test`.
+    pub fn concerns(&self, test: impl Fn(&str) -> bool) -> bool {
+        if self.source.is_some() {
+            self.apps.iter().any(|a| test(a))
+        } else {
+            test(&self.app)
+        }
+    }
+
     /// The heading: `web-prod: SyncFailed at 1a2b3c4d5e6f`.
     pub fn title(&self) -> String {
         match &self.revision {
-            Some(commit) => format!("{}: {} at {}", self.app, self.kind.as_str(), commit.short()),
-            None => format!("{}: {}", self.app, self.kind.as_str()),
+            Some(commit) => format!(
+                "{}: {} at {}",
+                self.subject(),
+                self.kind.as_str(),
+                commit.short()
+            ),
+            None => format!("{}: {}", self.subject(), self.kind.as_str()),
         }
     }
 
@@ -88,7 +120,22 @@ impl Event {
 
     /// Facts as (label, value) pairs, in the order messages show them.
     pub fn facts(&self) -> Vec<(&'static str, String)> {
-        let mut facts = vec![("App", self.app.clone()), ("Cluster", self.place())];
+        let mut facts = match &self.source {
+            Some(source) => {
+                let mut apps = self
+                    .apps
+                    .iter()
+                    .take(LISTED_APPS)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if self.apps.len() > LISTED_APPS {
+                    apps.push_str(&format!(" and {} more", self.apps.len() - LISTED_APPS));
+                }
+                vec![("GitSource", source.clone()), ("Apps", apps)]
+            }
+            None => vec![("App", self.app.clone()), ("Cluster", self.place())],
+        };
         if let Some(commit) = &self.revision {
             facts.push(("Revision", format!("{} {}", commit.short(), commit.subject)));
             facts.push(("Author", commit.author.clone()));
@@ -168,11 +215,19 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    /// The App concerned.
+    /// The App concerned (empty for an event of a GitSource).
     pub fn app(&self) -> &str {
         match self {
             Self::Event(e) => &e.app,
             Self::Commit(c) => &c.app,
+        }
+    }
+
+    /// Whether a Notifier that follows the Apps `follows` accepts says takes it.
+    pub fn followed_by(&self, follows: impl Fn(&str) -> bool) -> bool {
+        match self {
+            Self::Event(e) => e.concerns(follows),
+            Self::Commit(c) => follows(&c.app),
         }
     }
 }
@@ -180,6 +235,39 @@ impl Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_event_names_the_source_and_counts_its_apps() {
+        let event = Event {
+            kind: EventKind::SourceFailed,
+            app: String::new(),
+            source: Some("platform".into()),
+            apps: (0..12).map(|i| format!("app-{i:02}")).collect(),
+            cluster: "default".into(),
+            namespace: None,
+            revision: None,
+            message: "fetching failed".into(),
+            error: Some("connection refused".into()),
+            drift: None,
+            url: None,
+            time: Time::from_unix_ms(0),
+        };
+        assert_eq!(event.title(), "GitSource/platform: SourceFailed");
+        assert_eq!(
+            event.facts(),
+            [
+                ("GitSource", "platform".to_owned()),
+                (
+                    "Apps",
+                    "app-00, app-01, app-02, app-03, app-04, app-05, app-06, app-07, app-08, \
+                     app-09 and 2 more"
+                        .to_owned()
+                )
+            ]
+        );
+        assert!(event.concerns(|a| a == "app-11"));
+        assert!(!event.concerns(|a| a == "web"));
+    }
 
     #[test]
     fn excerpts_cut_long_errors_and_keep_short_ones() {

@@ -12,5 +12,7 @@ pub mod format;
 mod target;
 
 pub use deliver::{Dispatcher, RetryPolicy};
-pub use event::{Commit, CommitState, CommitUpdate, Delivery, Drift, Event};
+pub use event::{
+    Commit, CommitState, CommitUpdate, Delivery, Drift, ERROR_EXCERPT, Event, excerpt,
+};
 pub use target::{Secret, Target, TargetError};

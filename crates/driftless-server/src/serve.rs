@@ -167,6 +167,7 @@ pub async fn run(
     let mut engine_opts = EngineOptions::new(&data_dir);
     engine_opts.render_bounds = spec.render.clone();
     engine_opts.render_worker = opts.render_worker.clone();
+    engine_opts.notifications = spec.notifications.clone();
     let concurrency = opts.concurrency.unwrap_or(spec.concurrency);
     if let Some(problem) = driftless_api::concurrency_problem(concurrency) {
         return Err(ServeError::Setting(format!("concurrency {problem}")));
@@ -204,6 +205,8 @@ pub async fn run(
         .queue_depth(move || depth.depth());
     let sources = engine.clone();
     state = state.sources(move || sources.sources());
+    let notifiers = engine.clone();
+    state = state.notifiers(move || notifiers.notifiers());
     let desired = engine.clone();
     state = state.config(move || desired.config());
     state = state.inspector(Arc::new(EngineInspector(engine.clone())));

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use driftless_api::inspect::{AppDiff, OwnedTree};
-use driftless_api::status::{ClusterStatus, GitSourceStatus, Named};
+use driftless_api::status::{ClusterStatus, GitSourceStatus, Named, NotifierStatus};
 use driftless_api::{Config, HttpLimits};
 use driftless_engine::control::AppControl;
 use driftless_engine::metrics::Metrics;
@@ -52,6 +52,9 @@ pub type ClusterProbe =
 /// Produces `GET /api/v1/sources`.
 pub type SourceList = dyn Fn() -> Vec<Named<GitSourceStatus>> + Send + Sync;
 
+/// Produces `GET /api/v1/notifiers`.
+pub type NotifierList = dyn Fn() -> Vec<Named<NotifierStatus>> + Send + Sync;
+
 /// A future an [`Inspector`] answers with.
 pub type Inspection<T> = Pin<Box<dyn Future<Output = Result<T, InspectError>> + Send>>;
 
@@ -90,6 +93,7 @@ pub struct ServerState {
     pub(crate) on_push: Arc<OnPush>,
     pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
     pub(crate) sources: Arc<SourceList>,
+    pub(crate) notifiers: Arc<NotifierList>,
     pub(crate) clusters: Arc<ClusterProbe>,
     pub(crate) config: Arc<ConfigInForce>,
     pub(crate) ready: Arc<AtomicBool>,
@@ -114,6 +118,7 @@ impl ServerState {
             on_push: Arc::new(|_, _| 0),
             queue_depth: None,
             sources: Arc::new(Vec::new),
+            notifiers: Arc::new(Vec::new),
             clusters: Arc::new(|| Box::pin(async { Vec::new() })),
             config: Arc::new(move || empty.clone()),
             ready: Arc::default(),
@@ -157,6 +162,15 @@ impl ServerState {
     /// Calls `f` for every verified push.
     pub fn on_push(mut self, f: impl Fn(&str, &Push) -> usize + Send + Sync + 'static) -> Self {
         self.on_push = Arc::new(f);
+        self
+    }
+
+    /// Lists the Notifiers and their deliveries at `GET /api/v1/notifiers`.
+    pub fn notifiers(
+        mut self,
+        f: impl Fn() -> Vec<Named<NotifierStatus>> + Send + Sync + 'static,
+    ) -> Self {
+        self.notifiers = Arc::new(f);
         self
     }
 

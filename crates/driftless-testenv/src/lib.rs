@@ -13,6 +13,7 @@
 pub mod git;
 pub mod git_http;
 pub mod manifests;
+pub mod recorder;
 pub mod servers;
 pub mod sshd;
 pub mod tls;

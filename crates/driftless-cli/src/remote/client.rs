@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use driftless_api::history::{AuditEvent, Operation, SyncRecord};
 use driftless_api::list::{AppFilter, AppList};
-use driftless_api::status::{AppStatus, ClusterStatus, Named};
+use driftless_api::status::{AppStatus, ClusterStatus, Named, NotifierStatus};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
@@ -205,9 +205,19 @@ impl Client {
 
     /// Every declared Cluster, probed by the server now.
     pub async fn clusters(&self) -> Result<Vec<Named<ClusterStatus>>, RemoteError> {
+        self.beside_apps("clusters").await
+    }
+
+    /// Every Notifier with its deliveries.
+    pub async fn notifiers(&self) -> Result<Vec<Named<NotifierStatus>>, RemoteError> {
+        self.beside_apps("notifiers").await
+    }
+
+    /// The list at `/api/v1/<what>`, beside `/api/v1/apps`.
+    async fn beside_apps<T: DeserializeOwned>(&self, what: &str) -> Result<T, RemoteError> {
         let mut url = self.url(&[]);
         if let Ok(mut path) = url.path_segments_mut() {
-            path.pop().push("clusters");
+            path.pop().push(what);
         }
         self.send(self.http.get(url)).await
     }

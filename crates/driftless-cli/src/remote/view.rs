@@ -6,7 +6,8 @@ use driftless_api::UnixMillis;
 use driftless_api::history::{AuditEvent, Operation, Revision, SyncRecord};
 use driftless_api::list::AppSummary;
 use driftless_api::status::{
-    AppStatus, ClusterStatus, HealthStatus, Named, READY, SyncStatus, find_condition,
+    AppStatus, ClusterStatus, HealthStatus, Named, NotifierStatus, READY, SyncStatus,
+    find_condition,
 };
 
 /// Length of a short commit SHA, as `git log --oneline` prints it.
@@ -224,8 +225,12 @@ impl AppTable {
     }
 }
 
-/// The table of declared Clusters: whether each answered and its version.
+/// The table of declared Clusters: whether each answered and its version;
+/// empty when there are none.
 pub fn cluster_table(clusters: &[Named<ClusterStatus>]) -> String {
+    if clusters.is_empty() {
+        return String::new();
+    }
     let mut table = Table::new(&["CLUSTER", "READY", "VERSION", "MESSAGE"]);
     for Named { name, status } in clusters {
         let ready = find_condition(&status.conditions, READY);
@@ -234,6 +239,37 @@ pub fn cluster_table(clusters: &[Named<ClusterStatus>]) -> String {
             ready.map_or_else(|| "Unknown".to_owned(), |c| c.status.to_string()),
             status.server_version.clone().unwrap_or_default(),
             ready.map_or_else(String::new, |c| shorten(&c.message, TABLE_ERROR)),
+        ]);
+    }
+    table.render("")
+}
+
+/// The table of Notifiers: deliveries and the last error; empty when there
+/// are none.
+pub fn notifier_table(notifiers: &[Named<NotifierStatus>]) -> String {
+    if notifiers.is_empty() {
+        return String::new();
+    }
+    let mut table = Table::new(&[
+        "NOTIFIER",
+        "READY",
+        "DELIVERED",
+        "FAILED",
+        "DROPPED",
+        "LAST ERROR",
+    ]);
+    for Named { name, status } in notifiers {
+        let ready = find_condition(&status.conditions, READY);
+        table.row(vec![
+            name.clone(),
+            ready.map_or_else(|| "Unknown".to_owned(), |c| c.status.to_string()),
+            status.delivered.to_string(),
+            status.failed.to_string(),
+            status.dropped.to_string(),
+            shorten(
+                status.last_error.as_deref().unwrap_or_default(),
+                TABLE_ERROR,
+            ),
         ]);
     }
     table.render("")
@@ -422,6 +458,31 @@ mod tests {
         assert_eq!(shorten("short", 10), "short");
         assert_eq!(shorten("abcdefghijkl", 6), "abcde…");
         assert_eq!(shorten("line one\nline two", 60), "line one…");
+    }
+
+    #[test]
+    fn notifiers_show_their_deliveries_and_last_error() {
+        use driftless_api::status::{Condition, ConditionStatus};
+        assert_eq!(notifier_table(&[]), "");
+        let status = NotifierStatus {
+            conditions: vec![Condition::new(
+                READY,
+                ConditionStatus::False,
+                "DeliveryFailed",
+                "",
+            )],
+            delivered: 7,
+            failed: 1,
+            last_error: Some("POST to https://hooks.example.com: HTTP 500".into()),
+            ..NotifierStatus::default()
+        };
+        let table = notifier_table(&[Named::new("team-chat", status)]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[0].starts_with("NOTIFIER   READY  DELIVERED  FAILED  DROPPED  LAST ERROR"),
+            "{table}"
+        );
+        assert!(lines[1].starts_with("team-chat  False  7          1       0        POST to https://hooks.example.com: HTTP 500"), "{table}");
     }
 
     #[test]

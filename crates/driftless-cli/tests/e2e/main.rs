@@ -6,6 +6,7 @@ mod bootstrap;
 mod controller;
 mod kube;
 mod logging;
+mod notify;
 mod options_clusters;
 mod options_render;
 mod options_sources;

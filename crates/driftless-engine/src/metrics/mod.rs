@@ -78,6 +78,8 @@ pub struct Metrics {
     sources: Mutex<BTreeMap<String, SourceSeries>>,
     /// Where per-App state is read from when scraped.
     store: OnceLock<Store>,
+    /// Where notification counts are read from when scraped.
+    notifiers: OnceLock<driftless_notify::Dispatcher>,
 }
 
 const SYNC_RESULTS: [SyncResult; 3] = [
@@ -101,6 +103,11 @@ impl Metrics {
         let metrics = Self::default();
         let _ = metrics.store.set(store);
         metrics
+    }
+
+    /// Reads notification counts from `dispatcher` when scraped.
+    pub fn set_notifiers(&self, dispatcher: driftless_notify::Dispatcher) {
+        let _ = self.notifiers.set(dispatcher);
     }
 
     /// Counts one status written to a custom resource (in-cluster mode).
@@ -197,7 +204,32 @@ impl Metrics {
         }
         self.render_app_series(&mut out, apps);
         self.render_sources(&mut out);
+        self.render_notifiers(&mut out);
         out
+    }
+
+    /// Notifications per Notifier, by what became of them.
+    fn render_notifiers(&self, out: &mut String) {
+        let name = "driftless_notifications_total";
+        let help = "Notifications by Notifier and result: delivered, failed (given up on), \
+                    dropped (queue full), deduplicated (a failure told already).";
+        header(out, name, "counter", help);
+        let statuses = self
+            .notifiers
+            .get()
+            .map(|d| d.statuses())
+            .unwrap_or_default();
+        for (notifier, s) in statuses {
+            for (result, n) in [
+                ("delivered", s.delivered),
+                ("failed", s.failed),
+                ("dropped", s.dropped),
+                ("deduplicated", s.deduplicated),
+            ] {
+                let l = labels(&[("notifier", &notifier), ("result", result)]);
+                sample(out, name, &l, n);
+            }
+        }
     }
 
     /// The engine-wide families, unlabelled by App.

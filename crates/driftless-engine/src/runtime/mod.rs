@@ -10,6 +10,7 @@ mod clusters;
 mod drift;
 mod error;
 mod inspect;
+mod notices;
 mod outcome;
 mod plan;
 mod reconcile;
@@ -62,6 +63,8 @@ pub struct EngineOptions {
     /// The process that evaluates Jsonnet within those bounds; `None`
     /// evaluates in the engine's process, without memory or time bounds.
     pub render_worker: Option<RenderWorker>,
+    /// Tries, waits, pace and queue of notifications.
+    pub notifications: driftless_api::NotificationDelivery,
 }
 
 impl EngineOptions {
@@ -75,6 +78,7 @@ impl EngineOptions {
             housekeeping: HOUSEKEEPING,
             render_bounds: RenderBounds::default(),
             render_worker: None,
+            notifications: driftless_api::NotificationDelivery::default(),
         }
     }
 }
@@ -139,6 +143,8 @@ pub(crate) struct Inner {
     metrics: Arc<Metrics>,
     /// Removals running, by App.
     removals: Mutex<HashMap<String, watch::Receiver<Option<Removed>>>>,
+    /// Events and commit states for the Notifiers.
+    notices: notices::Notices,
 }
 
 /// A running engine. Cheap to clone.
@@ -190,8 +196,18 @@ impl Engine {
                 clusters: Clusters::default(),
                 metrics,
                 removals: Mutex::default(),
+                notices: notices::Notices::new(notices::policy(&opts.notifications)),
             }
         });
+        inner
+            .metrics
+            .set_notifiers(inner.notices.dispatcher.clone());
+        let observer = Arc::downgrade(&inner);
+        inner.store.observe(Some(Arc::new(move |recorded| {
+            if let Some(inner) = observer.upgrade() {
+                inner.notice(recorded);
+            }
+        })));
         for record in inner.store.interrupted() {
             let why = record.error.as_deref().unwrap_or("interrupted");
             tracing::warn!(
@@ -243,6 +259,7 @@ impl Engine {
         let inner = &self.inner;
         let new = Arc::new(config);
         let old = std::mem::replace(&mut *write(&inner.config), new.clone());
+        inner.notices.configure(&new);
         for source in new.git_sources() {
             let key = source_key(source.name());
             let before = old.git_source(source.name());
@@ -321,6 +338,17 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Every declared Notifier with its delivery counts and last error.
+    pub fn notifiers(&self) -> Vec<Named<driftless_api::status::NotifierStatus>> {
+        self.inner
+            .notices
+            .dispatcher
+            .statuses()
+            .into_iter()
+            .map(|(name, status)| Named::new(name, status))
+            .collect()
     }
 
     /// Every declared GitSource with its latest revision and fetch result.

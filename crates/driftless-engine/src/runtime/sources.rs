@@ -83,6 +83,7 @@ impl Inner {
             Ok((_, revision)) => revision,
             Err(e) => {
                 tracing::warn!(source = %name, "{e}");
+                self.notice_source_failure(&config, name, &e.to_string());
                 for app in config.apps_of_source(name) {
                     self.note_waiting(app.name(), &format!("fetching GitSource {name}: {e}"));
                 }

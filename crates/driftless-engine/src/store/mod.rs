@@ -10,6 +10,7 @@
 //! crash leaves the last committed state intact.
 
 mod listing;
+mod observe;
 mod operations;
 mod retention;
 
@@ -31,6 +32,7 @@ pub use driftless_api::history::{
 pub use driftless_api::status::{
     AppStatus, Condition, ConditionStatus, HealthStatus, Named, ResourceStatus, SyncStatus,
 };
+pub use observe::{Glance, Observer, Recorded};
 pub use retention::{MIN_SYNCS_KEPT_BY_AGE, Pruned};
 
 /// How a sync ended, as the reconcile loop reports it to [`Store::finish_sync`].
@@ -143,6 +145,8 @@ pub struct Store {
     changes: Arc<std::sync::Mutex<Changes>>,
     /// The latest change number, for those who wait for changes.
     latest: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Told of each recorded change.
+    observer: observe::Slot,
 }
 
 /// Which App statuses changed when: a sequence number per change.
@@ -194,9 +198,16 @@ impl Store {
             retention: Arc::default(),
             changes: Arc::default(),
             latest: Arc::new(tokio::sync::watch::Sender::new(0)),
+            observer: observe::Slot::default(),
         };
         store.interrupted = Arc::new(store.recover()?);
         Ok(store)
+    }
+
+    /// Makes `observer` the one told of every change recorded from now on
+    /// (`None`: nobody).
+    pub fn observe(&self, observer: Option<Observer>) {
+        self.observer.set(observer);
     }
 
     /// Path of the database file.
@@ -324,6 +335,8 @@ impl Store {
     /// Read-modify-write of one app in a single transaction; a missing app starts from
     /// the default status. Returns the stored status.
     pub fn update_app(&self, name: &str, change: impl FnOnce(&mut AppStatus)) -> Result<AppStatus> {
+        let observer = self.observer.get();
+        let mut before = Glance::default();
         let tx = self.db.begin_write().map_err(self.err("begin write"))?;
         let status = {
             let mut table = tx.open_table(APPS).map_err(self.err("open apps table"))?;
@@ -335,6 +348,9 @@ impl Store {
                 Some(bytes) => self.decode("apps", &name, &bytes)?,
                 None => AppStatus::default(),
             };
+            if observer.is_some() {
+                before = Glance::of(&status);
+            }
             change(&mut status);
             status.last_update_time = Some(Time::now());
             table
@@ -345,6 +361,13 @@ impl Store {
         self.index_app(&tx, name, Some(&status))?;
         tx.commit().map_err(self.err("commit app"))?;
         self.note_change(name);
+        if let Some(observer) = observer {
+            observer(&Recorded::App {
+                name,
+                before,
+                after: &status,
+            });
+        }
         Ok(status)
     }
 
@@ -416,6 +439,9 @@ impl Store {
         self.write_sync(&tx, &record)?;
         self.prune_history(&tx, app, retention::Age::Ignored)?;
         tx.commit().map_err(self.err("commit sync start"))?;
+        if let Some(observer) = self.observer.get() {
+            observer(&Recorded::SyncBegun(&record));
+        }
         Ok(record)
     }
 
@@ -441,6 +467,9 @@ impl Store {
         record.finish_time = Some(Time::now());
         self.write_sync(&tx, &record)?;
         tx.commit().map_err(self.err("commit sync finish"))?;
+        if let Some(observer) = self.observer.get() {
+            observer(&Recorded::SyncFinished(&record));
+        }
         Ok(record)
     }
 
@@ -540,6 +569,9 @@ impl Store {
         }
         self.prune_audit(&tx, &event.app, retention::Age::Ignored)?;
         tx.commit().map_err(self.err("commit audit event"))?;
+        if let Some(observer) = self.observer.get() {
+            observer(&Recorded::Audit(&event));
+        }
         Ok(event)
     }
 

@@ -7,7 +7,7 @@ use driftless_api::status::{ConditionStatus, READY, find_condition};
 use driftless_notify::{Delivery, Dispatcher, RetryPolicy};
 use serde_json::json;
 
-use super::support::{Recorder, dispatcher, failed_sync, quick, target};
+use super::support::{Recorder, WAIT, dispatcher, failed_sync, quick, target};
 
 fn event(e: driftless_notify::Event) -> Delivery {
     Delivery::Event(Box::new(e))
@@ -30,7 +30,7 @@ async fn status_when(
 
 #[tokio::test]
 async fn a_server_error_is_retried_until_it_is_accepted() {
-    let server = Recorder::answering(vec![500, 503]).await;
+    let server = Recorder::answering(vec![500, 503]);
     let d = dispatcher(target(
         "hook",
         json!({"type": "webhook", "address": server.url("/h")}),
@@ -38,8 +38,8 @@ async fn a_server_error_is_retried_until_it_is_accepted() {
     ));
     d.send(&event(failed_sync()));
     let status = status_when(&d, |s| s.delivered == 1).await;
-    assert_eq!(server.seen().len(), 3);
-    assert_eq!(server.left_answers(), 0);
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.answers_left(), 0);
     assert_eq!((status.failed, status.dropped), (0, 0));
     assert!(status.last_delivery_time.is_some());
 }
@@ -73,7 +73,7 @@ async fn a_receiver_that_is_down_is_given_up_on_and_named_without_its_secret_pat
 
 #[tokio::test]
 async fn a_refused_request_is_not_retried() {
-    let server = Recorder::answering(vec![404]).await;
+    let server = Recorder::answering(vec![404]);
     let d = dispatcher(target(
         "hook",
         json!({"type": "webhook", "address": server.url("/gone")}),
@@ -81,7 +81,7 @@ async fn a_refused_request_is_not_retried() {
     ));
     d.send(&event(failed_sync()));
     let status = status_when(&d, |s| s.failed == 1).await;
-    assert_eq!(server.seen().len(), 1);
+    assert_eq!(server.requests().len(), 1);
     assert!(
         status
             .last_error
@@ -93,7 +93,7 @@ async fn a_refused_request_is_not_retried() {
 
 #[tokio::test]
 async fn the_same_failure_is_told_once_until_the_app_changes_state() {
-    let server = Recorder::start().await;
+    let server = Recorder::start();
     let d = dispatcher(target(
         "hook",
         json!({"type": "webhook", "address": server.url("/h"), "events": ["SyncFailed"]}),
@@ -104,19 +104,19 @@ async fn the_same_failure_is_told_once_until_the_app_changes_state() {
     let mut other = failed_sync();
     other.error = Some("a different error".into());
     d.send(&event(other));
-    server.wait_for(2).await;
+    server.wait_for(2, WAIT).await;
     // A success, not sent to this Notifier, still makes the next failure news.
     let mut ok = failed_sync();
     ok.kind = EventKind::SyncSucceeded;
     ok.error = None;
     d.send(&event(ok));
     d.send(&event(failed_sync()));
-    let seen = server.wait_for(3).await;
+    let seen = server.wait_for(3, WAIT).await;
     let status = status_when(&d, |s| s.delivered == 3).await;
     assert_eq!(status.deduplicated, 1);
     let errors: Vec<_> = seen
         .iter()
-        .map(|s| s.body["error"].as_str().unwrap_or_default().to_owned())
+        .map(|s| s.json()["error"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(
         errors,
@@ -130,7 +130,7 @@ async fn the_same_failure_is_told_once_until_the_app_changes_state() {
 
 #[tokio::test]
 async fn a_full_queue_drops_and_counts_without_waiting() {
-    let server = Recorder::answering(vec![500; 100]).await;
+    let server = Recorder::answering(vec![500; 100]);
     let policy = RetryPolicy {
         queue: 1,
         first_wait: Duration::from_secs(30),
@@ -142,7 +142,7 @@ async fn a_full_queue_drops_and_counts_without_waiting() {
         json!({"type": "webhook", "address": server.url("/h"), "events": ["DriftReverted"]}),
         None,
     ))]);
-    server.wait_for(0).await;
+    server.wait_for(0, WAIT).await;
     let started = std::time::Instant::now();
     for _ in 0..5 {
         d.send(&event(super::support::reverted_drift()));

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use driftless_api::history::Revision;
 use driftless_api::status::{
-    Artifact, ClusterStatus, Condition, ConditionStatus, GitSourceStatus, Named,
+    Artifact, ClusterStatus, Condition, ConditionStatus, GitSourceStatus, Named, NotifierStatus,
 };
 use driftless_api::{HttpLimits, Time};
 use driftless_engine::control::EngineControl;
@@ -123,6 +123,7 @@ impl TestServer {
         })
         .queue_depth(move || depth_queue.depth())
         .sources(sources)
+        .notifiers(notifiers)
         .clusters(|| async { clusters() });
         let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -180,6 +181,26 @@ fn sources() -> Vec<Named<GitSourceStatus>> {
         ..GitSourceStatus::default()
     };
     vec![Named::new("platform", status)]
+}
+
+/// What the test engine reports of its Notifiers: one gave a message up.
+fn notifiers() -> Vec<Named<NotifierStatus>> {
+    let status = NotifierStatus {
+        conditions: vec![Condition::new(
+            "Ready",
+            ConditionStatus::False,
+            "DeliveryFailed",
+            "POST to https://hooks.example.com: HTTP 500 Internal Server Error",
+        )],
+        delivered: 4,
+        failed: 1,
+        last_error: Some(
+            "POST to https://hooks.example.com: HTTP 500 Internal Server Error".to_owned(),
+        ),
+        last_delivery_time: Some(Time::from_unix_ms(1_796_000_000_000)),
+        ..NotifierStatus::default()
+    };
+    vec![Named::new("team-chat", status)]
 }
 
 /// What the test engine reports of its Clusters: one answers, one does not.

@@ -21,6 +21,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/hooks/{receiver}"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/sources"),
+    ("get", "/api/v1/notifiers"),
     ("get", "/api/v1/clusters"),
     ("get", "/api/v1/apps"),
     ("get", "/api/v1/apps/{name}"),
@@ -191,6 +192,12 @@ async fn every_answer_validates_against_its_documented_schema() {
     assert_eq!(drift[0]["action"], "reported");
     let (_, sources) = check("get", "/api/v1/sources", get(&s, "/api/v1/sources").await);
     assert_eq!(sources[0]["artifact"]["revision"]["sha"], "bbb222");
+    let notifiers = "/api/v1/notifiers";
+    let (_, told) = check("get", notifiers, get(&s, notifiers).await);
+    assert_eq!(
+        (told[0]["name"].clone(), told[0]["failed"].clone()),
+        ("team-chat".into(), 1.into())
+    );
     let (_, clusters) = check("get", "/api/v1/clusters", get(&s, "/api/v1/clusters").await);
     assert_eq!(clusters[1]["conditions"][0]["status"], "False");
 
@@ -282,7 +289,7 @@ async fn every_answer_validates_against_its_documented_schema() {
         get(&s, "/api/v1/openapi.json").await,
     );
     assert_eq!(served, doc);
-    assert_eq!(checked, 20);
+    assert_eq!(checked, 21);
 }
 
 #[test]
@@ -351,6 +358,7 @@ async fn reads_are_checked_when_anonymous_reads_are_off() {
         ("/api/v1/apps", "/api/v1/apps"),
         ("/api/v1/apps/web/history", "/api/v1/apps/{name}/history"),
         ("/api/v1/sources", "/api/v1/sources"),
+        ("/api/v1/notifiers", "/api/v1/notifiers"),
         ("/api/v1/clusters", "/api/v1/clusters"),
     ] {
         let resp = read(path, None).send().await.expect("request");
