@@ -5,10 +5,10 @@ use serde_json::Value;
 
 use crate::meta::{API_VERSION, Kind, Object};
 use crate::validate::{FieldProblem, check_dns_label, did_you_mean};
-use crate::{AppSpec, ClusterSpec, GitSourceSpec, ReceiverSpec, ServerSpec};
+use crate::{AppSpec, ClusterSpec, GitSourceSpec, HostSpec, ReceiverSpec, ServerSpec};
 
 /// Every kind a config may hold.
-pub const KINDS: [&str; 5] = ["GitSource", "App", "Cluster", "Receiver", "Server"];
+pub const KINDS: [&str; 6] = ["GitSource", "App", "Cluster", "Receiver", "Server", "Host"];
 
 /// A decoded object of any kind (boxed: specs differ much in size).
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,8 @@ pub enum AnyObject {
     Receiver(Box<Object<ReceiverSpec>>),
     /// Server settings.
     Server(Box<Object<ServerSpec>>),
+    /// A Host.
+    Host(Box<Object<HostSpec>>),
 }
 
 impl AnyObject {
@@ -34,6 +36,7 @@ impl AnyObject {
             Self::Cluster(o) => o.key(),
             Self::Receiver(o) => o.key(),
             Self::Server(o) => o.key(),
+            Self::Host(o) => o.key(),
         }
     }
 }
@@ -107,6 +110,7 @@ pub fn decode(value: Value) -> Result<AnyObject, Vec<FieldProblem>> {
         "App" => typed(value).map(Box::new).map(AnyObject::App),
         "Cluster" => typed(value).map(Box::new).map(AnyObject::Cluster),
         "Receiver" => typed(value).map(Box::new).map(AnyObject::Receiver),
+        "Host" => typed(value).map(Box::new).map(AnyObject::Host),
         _ => typed(value).map(Box::new).map(AnyObject::Server),
     }
 }

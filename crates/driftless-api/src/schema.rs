@@ -6,7 +6,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::meta::{API_VERSION, GROUP, Kind, VERSION};
-use crate::{AppSpec, ClusterSpec, GitSourceSpec, ReceiverSpec, ServerSpec};
+use crate::{AppSpec, ClusterSpec, GitSourceSpec, HostSpec, ReceiverSpec, ServerSpec};
 
 /// Why CRDs could not be rendered as YAML.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +72,7 @@ pub fn json_schemas() -> Vec<(&'static str, Value)> {
         (ClusterSpec::KIND, json_schema::<ClusterSpec>()),
         (ReceiverSpec::KIND, json_schema::<ReceiverSpec>()),
         (ServerSpec::KIND, json_schema::<ServerSpec>()),
+        (HostSpec::KIND, json_schema::<HostSpec>()),
     ]
 }
 
@@ -139,6 +140,7 @@ pub fn crds() -> Vec<(String, Value)> {
     entry::<ClusterSpec>(&mut out);
     entry::<ReceiverSpec>(&mut out);
     entry::<ServerSpec>(&mut out);
+    entry::<HostSpec>(&mut out);
     out
 }
 

@@ -61,6 +61,9 @@ fn qualify(object: &mut AnyObject, cross_namespace: bool) -> Vec<FieldProblem> {
         AnyObject::Cluster(o) => {
             own_name(o, &mut problems);
         }
+        AnyObject::Host(o) => {
+            own_name(o, &mut problems);
+        }
         AnyObject::App(o) => {
             let Some(ns) = own_name(o, &mut problems) else {
                 return problems;
@@ -75,6 +78,10 @@ fn qualify(object: &mut AnyObject, cross_namespace: bool) -> Vec<FieldProblem> {
             }
             for (i, dep) in spec.depends_on.iter_mut().enumerate() {
                 refer(format!("spec.dependsOn[{i}]"), dep);
+            }
+            let host_names = spec.destination.hosts.iter_mut().flat_map(|h| &mut h.names);
+            for (i, host) in host_names.enumerate() {
+                refer(format!("spec.destination.hosts.names[{i}]"), host);
             }
         }
         AnyObject::Receiver(o) => {
