@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::Duration;
+use crate::host::{HostDelivery, HostSelector};
 use crate::meta::{AGE_COLUMN, Kind, LocalRef, Object, PrinterColumn, READY_COLUMN, STATUS_COLUMN};
 use crate::status::AppStatus;
 use crate::validate::{FieldProblem, check_dns_label, check_relative_path};
@@ -75,6 +76,9 @@ pub struct AppSpec {
     /// refuses for itself.
     #[serde(default = "yes")]
     pub adopt_existing: bool,
+    /// Releases, hooks, health check and rollout of an App deployed to hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostDelivery>,
 }
 
 fn yes() -> bool {
@@ -239,6 +243,9 @@ pub struct Destination {
     /// Create the namespace when it does not exist.
     #[serde(default)]
     pub create_namespace: bool,
+    /// Hosts to deploy the App's file tree to, instead of a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<HostSelector>,
 }
 
 /// Retry policy after a failed reconcile.
@@ -343,6 +350,7 @@ impl Kind for AppSpec {
             check_dns_label("spec.serviceAccountName", sa, problems);
         }
         self.validate_render(problems);
+        crate::host::validate_app(self, problems);
         if self.interval.get().is_zero() {
             problems.push(FieldProblem::new(
                 "spec.interval",

@@ -11,7 +11,7 @@ use crate::decode::{AnyObject, decode, describe, describe_namespaced};
 use crate::meta::{Kind, Object};
 use crate::scope::Naming;
 use crate::validate::did_you_mean;
-use crate::{App, Cluster, GitSource, Notifier, Receiver, Server};
+use crate::{App, Cluster, GitSource, Host, Notifier, Receiver, Server};
 
 /// One parsed document and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +97,7 @@ pub struct Config {
     clusters: BTreeMap<String, Cluster>,
     receivers: BTreeMap<String, Receiver>,
     notifiers: BTreeMap<String, Notifier>,
+    hosts: BTreeMap<String, Host>,
     server: Option<Server>,
     digest: String,
     /// Per App, the Apps whose `dependsOn` names it (derived from `apps`).
@@ -218,6 +219,25 @@ impl Config {
         self.notifiers.values()
     }
 
+    /// The Host named `name`.
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.get(name)
+    }
+
+    /// All Hosts by name.
+    pub fn hosts(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.values()
+    }
+
+    /// The Hosts an App deploys to, in rollout order; empty for a cluster App.
+    pub fn hosts_of(&self, app: &App) -> Vec<&Host> {
+        app.spec
+            .destination
+            .hosts
+            .as_ref()
+            .map_or_else(Vec::new, |selector| selector.select(self.hosts.values()))
+    }
+
     /// Server settings, when the config has a Server object.
     pub fn server(&self) -> Option<&Server> {
         self.server.as_ref()
@@ -276,6 +296,7 @@ struct Builder {
     clusters: BTreeMap<String, (Origin, Cluster)>,
     receivers: BTreeMap<String, (Origin, Receiver)>,
     notifiers: BTreeMap<String, (Origin, Notifier)>,
+    hosts: BTreeMap<String, (Origin, Host)>,
     servers: Vec<(Origin, Server)>,
     /// `Kind/name` of documents that failed to decode: references to them are
     /// not reported as dangling, which would only repeat their own problem.
@@ -306,6 +327,16 @@ fn resolve_paths(object: &mut AnyObject, file: &Path) {
             let named = o.spec.api.tokens.iter_mut().map(|t| &mut t.secret);
             for secret in o.spec.api_token.iter_mut().chain(named) {
                 secret.file.iter_mut().for_each(resolve);
+            }
+        }
+        AnyObject::Host(o) => {
+            let spec = &mut o.spec;
+            for path in spec
+                .identity_file
+                .iter_mut()
+                .chain(&mut spec.known_hosts_file)
+            {
+                resolve(path);
             }
         }
         AnyObject::App(_) | AnyObject::Receiver(_) | AnyObject::Notifier(_) => {}
@@ -341,6 +372,7 @@ impl Builder {
             AnyObject::Cluster(o) => insert(&mut self.clusters, origin, *o, problems),
             AnyObject::Receiver(o) => insert(&mut self.receivers, origin, *o, problems),
             AnyObject::Notifier(o) => insert(&mut self.notifiers, origin, *o, problems),
+            AnyObject::Host(o) => insert(&mut self.hosts, origin, *o, problems),
             AnyObject::Server(o) => {
                 if let Some((first, _)) = self.servers.first() {
                     problems.push(Problem {
@@ -380,6 +412,14 @@ impl Builder {
             {
                 let message = dangling("Cluster", cluster, names(&self.clusters));
                 problems.push(origin.problem(app.key(), "spec.destination.cluster", message));
+            }
+            let host_names = app.spec.destination.hosts.iter().flat_map(|h| &h.names);
+            for (i, host) in host_names.enumerate() {
+                if !self.exists(&self.hosts, "Host", host) {
+                    let message = dangling("Host", host, names(&self.hosts));
+                    let field = format!("spec.destination.hosts.names[{i}]");
+                    problems.push(origin.problem(app.key(), &field, message));
+                }
             }
             for (i, dep) in app.spec.depends_on.iter().enumerate() {
                 let field = format!("spec.dependsOn[{i}]");
@@ -477,6 +517,7 @@ impl Builder {
             clusters: strip(self.clusters),
             receivers: strip(self.receivers),
             notifiers: strip(self.notifiers),
+            hosts: strip(self.hosts),
             server: self.servers.into_iter().next().map(|(_, s)| s),
             digest: String::new(),
             dependents: BTreeMap::new(),
@@ -533,6 +574,9 @@ fn digest_of(config: &Config) -> String {
             name,
             serde_json::to_vec(&(&o.metadata, &o.spec)),
         );
+    }
+    for (name, o) in &config.hosts {
+        feed("Host", name, serde_json::to_vec(&(&o.metadata, &o.spec)));
     }
     if let Some(o) = &config.server {
         feed(

@@ -5,16 +5,19 @@ use serde_json::Value;
 
 use crate::meta::{API_VERSION, Kind, Object};
 use crate::validate::{FieldProblem, check_dns_label, did_you_mean};
-use crate::{AppSpec, ClusterSpec, GitSourceSpec, NotifierSpec, ReceiverSpec, ServerSpec};
+use crate::{
+    AppSpec, ClusterSpec, GitSourceSpec, HostSpec, NotifierSpec, ReceiverSpec, ServerSpec,
+};
 
 /// Every kind a config may hold.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "GitSource",
     "App",
     "Cluster",
     "Receiver",
     "Notifier",
     "Server",
+    "Host",
 ];
 
 /// A decoded object of any kind (boxed: specs differ much in size).
@@ -32,6 +35,8 @@ pub enum AnyObject {
     Notifier(Box<Object<NotifierSpec>>),
     /// Server settings.
     Server(Box<Object<ServerSpec>>),
+    /// A Host.
+    Host(Box<Object<HostSpec>>),
 }
 
 impl AnyObject {
@@ -44,6 +49,7 @@ impl AnyObject {
             Self::Receiver(o) => o.key(),
             Self::Notifier(o) => o.key(),
             Self::Server(o) => o.key(),
+            Self::Host(o) => o.key(),
         }
     }
 }
@@ -118,6 +124,7 @@ pub fn decode(value: Value) -> Result<AnyObject, Vec<FieldProblem>> {
         "Cluster" => typed(value).map(Box::new).map(AnyObject::Cluster),
         "Receiver" => typed(value).map(Box::new).map(AnyObject::Receiver),
         "Notifier" => typed(value).map(Box::new).map(AnyObject::Notifier),
+        "Host" => typed(value).map(Box::new).map(AnyObject::Host),
         _ => typed(value).map(Box::new).map(AnyObject::Server),
     }
 }

@@ -1,6 +1,6 @@
 //! driftless object types, their validation, JSON schemas and CRDs.
 //!
-//! The kinds (`GitSource`, `App`, `Cluster`, `Receiver`, `Notifier`, `Server`) look like
+//! The kinds (`GitSource`, `App`, `Cluster`, `Host`, `Receiver`, `Notifier`, `Server`) look like
 //! Kubernetes objects so one YAML file works as a standalone config and as
 //! CustomResources. Everything here is pure except [`load`], which reads files.
 //!
@@ -38,6 +38,7 @@ mod config;
 mod decode;
 mod duration;
 pub mod history;
+pub mod host;
 pub mod inspect;
 pub mod list;
 pub mod load;
@@ -63,6 +64,10 @@ pub use cluster::{Cluster, ClusterSpec, KubeconfigRef};
 pub use config::{Config, Document, Problem, Problems};
 pub use decode::{AnyObject, KINDS, decode};
 pub use duration::{Duration, DurationError};
+pub use host::{
+    DEFAULT_APPS_ROOT, DEFAULT_KEEP_RELEASES, DEFAULT_SSH_PORT, HealthCheck, Hooks, Host,
+    HostDelivery, HostResult, HostRollout, HostSelector, HostSpec, HostStatus, HttpCheck, Rollout,
+};
 pub use load::{LoadError, load_config};
 pub use meta::{API_VERSION, GROUP, Kind, LocalRef, Object, ObjectMeta, PrinterColumn, VERSION};
 pub use notifier::{

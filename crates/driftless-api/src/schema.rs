@@ -6,7 +6,9 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::meta::{API_VERSION, GROUP, Kind, VERSION};
-use crate::{AppSpec, ClusterSpec, GitSourceSpec, NotifierSpec, ReceiverSpec, ServerSpec};
+use crate::{
+    AppSpec, ClusterSpec, GitSourceSpec, HostSpec, NotifierSpec, ReceiverSpec, ServerSpec,
+};
 
 /// Why CRDs could not be rendered as YAML.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,7 @@ pub fn json_schemas() -> Vec<(&'static str, Value)> {
         (ReceiverSpec::KIND, json_schema::<ReceiverSpec>()),
         (NotifierSpec::KIND, json_schema::<NotifierSpec>()),
         (ServerSpec::KIND, json_schema::<ServerSpec>()),
+        (HostSpec::KIND, json_schema::<HostSpec>()),
     ]
 }
 
@@ -141,6 +144,7 @@ pub fn crds() -> Vec<(String, Value)> {
     entry::<ReceiverSpec>(&mut out);
     entry::<NotifierSpec>(&mut out);
     entry::<ServerSpec>(&mut out);
+    entry::<HostSpec>(&mut out);
     out
 }
 

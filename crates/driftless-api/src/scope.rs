@@ -76,6 +76,10 @@ fn qualify(object: &mut AnyObject, cross_namespace: bool) -> Vec<FieldProblem> {
             for (i, dep) in spec.depends_on.iter_mut().enumerate() {
                 refer(format!("spec.dependsOn[{i}]"), dep);
             }
+            let host_names = spec.destination.hosts.iter_mut().flat_map(|h| &mut h.names);
+            for (i, host) in host_names.enumerate() {
+                refer(format!("spec.destination.hosts.names[{i}]"), host);
+            }
         }
         AnyObject::Receiver(o) => {
             let Some(ns) = own_name(o, &mut problems) else {
@@ -90,10 +94,10 @@ fn qualify(object: &mut AnyObject, cross_namespace: bool) -> Vec<FieldProblem> {
             "kind",
             "Server is a settings object of config files, not a custom resource",
         )),
-        AnyObject::Notifier(_) => problems.push(FieldProblem::new(
+        AnyObject::Notifier(_) | AnyObject::Host(_) => problems.push(FieldProblem::new(
             "kind",
-            "Notifier is read from config files only; the controller does not take it as a \
-             custom resource yet",
+            "Notifier and Host are read from config files only; the controller does not take \
+             them as custom resources yet",
         )),
     }
     problems

@@ -46,6 +46,8 @@ pub(crate) enum Reason {
     PruneWithheld,
     /// The state store could not record the sync.
     StoreFailed,
+    /// The App deploys to hosts, which the engine does not run yet.
+    HostsNotServed,
 }
 
 impl Reason {
@@ -67,6 +69,7 @@ impl Reason {
             Self::ApplyFailed => "ApplyFailed",
             Self::PruneWithheld => "PruneWithheld",
             Self::StoreFailed => "StoreFailed",
+            Self::HostsNotServed => "HostsNotServed",
         }
     }
 }
@@ -125,6 +128,12 @@ pub(crate) enum ReconcileError {
     /// The state store could not begin the sync's record.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The App names hosts as its destination: nothing is applied anywhere.
+    #[error(
+        "spec.destination.hosts: the engine does not deploy to hosts yet; nothing was applied \
+         (the host target exists as the driftless-host library)"
+    )]
+    HostsNotServed,
 }
 
 impl ReconcileError {
@@ -141,6 +150,7 @@ impl ReconcileError {
             Self::Apply(_) => Reason::ApplyFailed,
             Self::HealthCheck(_) => Reason::HealthCheckFailed,
             Self::Store(_) => Reason::StoreFailed,
+            Self::HostsNotServed => Reason::HostsNotServed,
         }
     }
 }

@@ -79,6 +79,10 @@ impl Inner {
 
     async fn reconcile_app(self: &Arc<Self>, run: &Run<'_>) -> Result<Outcome, ReconcileError> {
         let name = run.name();
+        // Never fall back to a cluster for an App meant for hosts.
+        if run.app.spec.destination.hosts.is_some() {
+            return Err(ReconcileError::HostsNotServed);
+        }
         let latest = self.revision(&run.app.spec.source_ref.name);
         let start = plan::start(
             run.config,

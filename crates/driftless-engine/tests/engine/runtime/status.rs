@@ -239,3 +239,46 @@ async fn an_in_cluster_cluster_outside_a_pod_says_what_is_missing() {
     assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "");
     running.engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_for_hosts_is_refused_and_nothing_reaches_a_cluster() {
+    let name = format!("hosts-{}", std::process::id());
+    let object = format!("hosts-probe-{}", std::process::id());
+    let repo = Repo::new();
+    repo.write("app/a.yaml", &config_map(&object, "1"));
+    repo.commit("first");
+    let dir = tempfile::tempdir().expect("temp dir");
+    // An App meant for hosts must not fall back to the default cluster.
+    let hosts = format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: Host
+metadata: {{name: web-1}}
+spec: {{address: 127.0.0.1, user: deploy, identityFile: /nonexistent/key, knownHostsFile: /nonexistent/known_hosts}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: App
+metadata: {{name: {name}}}
+spec:
+  sourceRef: {{name: repo}}
+  path: app
+  destination: {{hosts: {{names: [web-1]}}}}
+---
+"
+    );
+    let path = config(dir.path(), &repo, &hosts);
+    let running = start(&path, &dir.path().join("data"));
+    let status = wait_status(
+        &running,
+        &name,
+        WAIT,
+        "refused",
+        has_reason("HostsNotServed"),
+    )
+    .await;
+    let (_, message) = ready(&status);
+    assert!(message.starts_with("spec.destination.hosts: "), "{message}");
+    assert!(status.last_applied.is_none(), "{status:?}");
+    let names = kubectl_get("default", "configmap", "{.items[*].metadata.name}");
+    assert!(!names.split(' ').any(|n| n == object), "{names}");
+    running.engine.shutdown().await;
+}

@@ -1,0 +1,612 @@
+//! One SSH connection per host (russh), shared by an App's steps: strict host
+//! key checking against a known_hosts file, public-key login, commands with
+//! time limits, and TCP through the host for HTTP health checks.
+//!
+//! Private keys are never printed: [`Identity`] redacts itself and errors
+//! about a key name its file, not its content.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use driftless_api::Host;
+use russh::client::{self, Handle};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{ChannelMsg, Disconnect};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Why talking to a host failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    /// No TCP connection or no SSH handshake.
+    #[error("host {host}: connecting to {address}: {message}")]
+    Connect {
+        /// Host name.
+        host: String,
+        /// `address:port`.
+        address: String,
+        /// The cause.
+        message: String,
+    },
+    /// The host's key is not in the known_hosts file: refused.
+    #[error("host {host}: host key {fingerprint} is not in {known_hosts}; refused")]
+    HostKeyUnknown {
+        /// Host name.
+        host: String,
+        /// SHA-256 fingerprint of the key offered.
+        fingerprint: String,
+        /// The file checked.
+        known_hosts: PathBuf,
+    },
+    /// The host offered a key other than the one recorded: refused.
+    #[error(
+        "host {host}: host key {fingerprint} does not match the key recorded in {known_hosts} line {line}; refused"
+    )]
+    HostKeyMismatch {
+        /// Host name.
+        host: String,
+        /// SHA-256 fingerprint of the key offered.
+        fingerprint: String,
+        /// The file checked.
+        known_hosts: PathBuf,
+        /// Line of the recorded key.
+        line: usize,
+    },
+    /// The known_hosts file could not be read.
+    #[error("host {host}: reading known hosts {known_hosts}: {message}")]
+    KnownHosts {
+        /// Host name.
+        host: String,
+        /// The file.
+        known_hosts: PathBuf,
+        /// The cause.
+        message: String,
+    },
+    /// The private key could not be loaded (its content is never shown).
+    #[error("host {host}: loading identity {identity}: {message}")]
+    Identity {
+        /// Host name.
+        host: String,
+        /// The key file, or `(secret)`.
+        identity: String,
+        /// The cause.
+        message: String,
+    },
+    /// The host refused the key.
+    #[error("host {host}: login as {user} with public key refused")]
+    AuthRejected {
+        /// Host name.
+        host: String,
+        /// User name.
+        user: String,
+    },
+    /// An operation took longer than its limit.
+    #[error("host {host}: {what} timed out after {after:?}")]
+    Timeout {
+        /// Host name.
+        host: String,
+        /// The operation.
+        what: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// A channel failed mid-way (connection lost, request refused).
+    #[error("host {host}: {what}: {message}")]
+    Channel {
+        /// Host name.
+        host: String,
+        /// The operation.
+        what: String,
+        /// The cause.
+        message: String,
+    },
+    /// A Host object that names a Secret needs its credentials from the caller.
+    #[error("host {host}: spec.secretRef credentials must be given with Endpoint::with_identity")]
+    NeedsSecret {
+        /// Host name.
+        host: String,
+    },
+}
+
+/// The private key to log in with.
+#[derive(Clone)]
+pub enum Identity {
+    /// A key file (OpenSSH or PEM format).
+    File(PathBuf),
+    /// The key itself, e.g. from a Secret.
+    Key(String),
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+            Self::Key(_) => f.write_str("Key(<redacted>)"),
+        }
+    }
+}
+
+impl Identity {
+    fn describe(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Key(_) => "(secret)".to_owned(),
+        }
+    }
+}
+
+/// Everything needed to reach one host.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Host object name.
+    pub name: String,
+    /// Address or host name.
+    pub address: String,
+    /// SSH port.
+    pub port: u16,
+    /// Login user.
+    pub user: String,
+    /// Private key.
+    pub identity: Identity,
+    /// known_hosts file the host key must be in.
+    pub known_hosts: PathBuf,
+    /// `appsRoot` on the host.
+    pub apps_root: String,
+    /// Per-host substitution variables.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl Endpoint {
+    /// The endpoint of a standalone Host (identityFile and knownHostsFile).
+    pub fn from_host(host: &Host) -> Result<Self, SshError> {
+        let spec = &host.spec;
+        match (&spec.identity_file, &spec.known_hosts_file) {
+            (Some(identity), Some(known_hosts)) => Ok(Self::with_identity(
+                host,
+                Identity::File(identity.into()),
+                known_hosts.into(),
+            )),
+            _ => Err(SshError::NeedsSecret {
+                host: host.name().to_owned(),
+            }),
+        }
+    }
+
+    /// The endpoint of a Host with credentials the caller resolved (in-cluster Secrets).
+    pub fn with_identity(host: &Host, identity: Identity, known_hosts: PathBuf) -> Self {
+        let spec = &host.spec;
+        Self {
+            name: host.name().to_owned(),
+            address: spec.address.clone(),
+            port: spec.port,
+            user: spec.user.clone(),
+            identity,
+            known_hosts,
+            apps_root: spec.apps_root.clone(),
+            vars: spec.vars.clone(),
+        }
+    }
+}
+
+/// Time limits of SSH operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect, handshake and login.
+    pub connect: Duration,
+    /// One ordinary command (read state, switch, prune).
+    pub command: Duration,
+    /// The upload of one release.
+    pub upload: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(15),
+            command: Duration::from_secs(60),
+            upload: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What a remote command printed and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Exit status; absent when the command died on a signal.
+    pub status: Option<u32>,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// Whether the command exited 0.
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+
+    /// Standard error and output, trimmed to their last 4 KiB, for messages.
+    pub fn text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.stderr).into_owned();
+        text.push_str(&String::from_utf8_lossy(&self.stdout));
+        let text = text.trim();
+        let cut = text.len().saturating_sub(4096);
+        let start = (cut..=text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
+        text[start..].to_owned()
+    }
+}
+
+/// What the host key check saw, kept so a refusal becomes a typed error.
+#[derive(Debug, Clone)]
+enum KeyVerdict {
+    Unknown(String),
+    Mismatch(String, usize),
+    Unreadable(String),
+}
+
+struct HostKeyCheck {
+    address: String,
+    port: u16,
+    known_hosts: PathBuf,
+    verdict: Arc<Mutex<Option<KeyVerdict>>>,
+}
+
+impl client::Handler for HostKeyCheck {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        offered: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = offered else {
+            self.record(KeyVerdict::Unreadable(
+                "host certificates are not supported".into(),
+            ));
+            return Ok(false);
+        };
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let checked =
+            russh::keys::check_known_hosts_path(&self.address, self.port, key, &self.known_hosts);
+        match checked {
+            Ok(true) => return Ok(true),
+            Ok(false) => self.record(KeyVerdict::Unknown(fingerprint)),
+            Err(russh::keys::Error::KeyChanged { line }) => {
+                self.record(KeyVerdict::Mismatch(fingerprint, line))
+            }
+            Err(e) => self.record(KeyVerdict::Unreadable(e.to_string())),
+        }
+        Ok(false)
+    }
+}
+
+impl HostKeyCheck {
+    fn record(&self, verdict: KeyVerdict) {
+        if let Ok(mut slot) = self.verdict.lock() {
+            *slot = Some(verdict);
+        }
+    }
+}
+
+/// An authenticated connection to one host.
+pub struct Connection {
+    host: String,
+    handle: Handle<HostKeyCheck>,
+    timeouts: Timeouts,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Connects, checks the host key against the endpoint's known_hosts (an
+    /// unknown or different key is refused before anything is sent) and logs in.
+    pub async fn open(endpoint: &Endpoint, timeouts: Timeouts) -> Result<Self, SshError> {
+        let host = endpoint.name.clone();
+        let key = load_identity(endpoint)?;
+        let verdict = Arc::new(Mutex::new(None));
+        let check = HostKeyCheck {
+            address: endpoint.address.clone(),
+            port: endpoint.port,
+            known_hosts: endpoint.known_hosts.clone(),
+            verdict: verdict.clone(),
+        };
+        let config = Arc::new(client::Config {
+            keepalive_interval: Some(Duration::from_secs(10)),
+            keepalive_max: 3,
+            nodelay: true,
+            ..client::Config::default()
+        });
+        let address = format!("{}:{}", endpoint.address, endpoint.port);
+        let login = async {
+            let mut handle =
+                client::connect(config, (endpoint.address.as_str(), endpoint.port), check)
+                    .await
+                    .map_err(|e| {
+                        refusal(endpoint, &verdict)
+                            .unwrap_or_else(|| connect_error(&host, &address, e))
+                    })?;
+            let hash = handle
+                .best_supported_rsa_hash()
+                .await
+                .map_err(|e| connect_error(&host, &address, e))?
+                .flatten();
+            let auth = handle
+                .authenticate_publickey(
+                    &endpoint.user,
+                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+                )
+                .await
+                .map_err(|e| connect_error(&host, &address, e))?;
+            if !auth.success() {
+                return Err(SshError::AuthRejected {
+                    host: host.clone(),
+                    user: endpoint.user.clone(),
+                });
+            }
+            Ok(handle)
+        };
+        let handle = tokio::time::timeout(timeouts.connect, login)
+            .await
+            .map_err(|_| SshError::Timeout {
+                host: host.clone(),
+                what: format!("connecting to {address}"),
+                after: timeouts.connect,
+            })??;
+        Ok(Self {
+            host,
+            handle,
+            timeouts,
+        })
+    }
+
+    /// The host's name.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The time limits in force.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Runs `command` through the login shell, feeding `stdin` when given;
+    /// gives up after `limit`.
+    pub async fn run(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        limit: Duration,
+    ) -> Result<Output, SshError> {
+        self.bounded(
+            first_line(command),
+            limit,
+            self.run_unbounded(command, stdin),
+        )
+        .await
+    }
+
+    /// `work`, or a [`SshError::Timeout`] naming `what` after `limit`.
+    async fn bounded<T>(
+        &self,
+        what: String,
+        limit: Duration,
+        work: impl Future<Output = Result<T, SshError>>,
+    ) -> Result<T, SshError> {
+        tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| SshError::Timeout {
+                host: self.host.clone(),
+                what,
+                after: limit,
+            })?
+    }
+
+    async fn run_unbounded(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
+        let failed = |e: russh::Error| SshError::Channel {
+            host: self.host.clone(),
+            what: first_line(command),
+            message: e.to_string(),
+        };
+        let channel = self.handle.channel_open_session().await.map_err(failed)?;
+        channel.exec(true, command).await.map_err(failed)?;
+        let (mut read, write) = channel.split();
+        // Input is written while output is read: a connection that dies
+        // mid-upload ends the read side at once, while a writer waiting for
+        // window space would otherwise wait for ever.
+        let writer = async {
+            if let Some(input) = stdin {
+                write.data(input).await?;
+            }
+            write.eof().await
+        };
+        tokio::pin!(writer);
+        let mut writing = true;
+        let mut output = Output::default();
+        let mut exited = false;
+        loop {
+            tokio::select! {
+                written = &mut writer, if writing => {
+                    written.map_err(failed)?;
+                    writing = false;
+                }
+                message = read.wait() => match message {
+                    None => break,
+                    Some(ChannelMsg::Data { data }) => output.stdout.extend_from_slice(&data),
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                        output.stderr.extend_from_slice(&data)
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => {
+                        output.status = Some(exit_status);
+                        exited = true;
+                    }
+                    Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                        let text = format!("killed by signal {signal_name:?}");
+                        output.stderr.extend_from_slice(text.as_bytes());
+                        exited = true;
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+        if !exited {
+            return Err(SshError::Channel {
+                host: self.host.clone(),
+                what: first_line(command),
+                message: "connection closed before the command finished".into(),
+            });
+        }
+        Ok(output)
+    }
+
+    /// `GET path` on `address:port` as seen from the host, through the SSH
+    /// connection; the status code and the first bytes of the answer.
+    pub async fn http_get(
+        &self,
+        address: &str,
+        port: u16,
+        path: &str,
+        limit: Duration,
+    ) -> Result<(u16, String), SshError> {
+        let what = format!("GET http://{address}:{port}{path}");
+        let failed = |message: String| SshError::Channel {
+            host: self.host.clone(),
+            what: what.clone(),
+            message,
+        };
+        let exchange = async {
+            let channel = self
+                .handle
+                .channel_open_direct_tcpip(address, u32::from(port), "127.0.0.1", 0)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let mut stream = channel.into_stream();
+            let request = format!(
+                "GET {path} HTTP/1.0\r\nHost: {address}:{port}\r\nConnection: close\r\n\r\n"
+            );
+            stream
+                .write_all(request.as_bytes())
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            while answer.len() < 16 * 1024 {
+                let n = stream
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                if n == 0 {
+                    break;
+                }
+                answer.extend_from_slice(&buf[..n]);
+            }
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            let status = text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|code| code.parse::<u16>().ok())
+                .ok_or_else(|| failed(format!("not an HTTP answer: {:?}", first_line(&text))))?;
+            let body = text
+                .split("\r\n\r\n")
+                .nth(1)
+                .unwrap_or("")
+                .chars()
+                .take(512)
+                .collect();
+            Ok((status, body))
+        };
+        self.bounded(what.clone(), limit, exchange).await
+    }
+
+    /// Says goodbye to the host.
+    pub async fn close(self) {
+        // The connection is dropped either way; a failed goodbye changes nothing.
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+fn load_identity(endpoint: &Endpoint) -> Result<russh::keys::PrivateKey, SshError> {
+    let loaded = match &endpoint.identity {
+        Identity::File(path) => russh::keys::load_secret_key(path, None),
+        Identity::Key(text) => russh::keys::decode_secret_key(text, None),
+    };
+    loaded.map_err(|e| SshError::Identity {
+        host: endpoint.name.clone(),
+        identity: endpoint.identity.describe(),
+        message: e.to_string(),
+    })
+}
+
+/// The typed refusal behind a failed handshake, when the host key check refused.
+fn refusal(endpoint: &Endpoint, verdict: &Mutex<Option<KeyVerdict>>) -> Option<SshError> {
+    let host = endpoint.name.clone();
+    let known_hosts = endpoint.known_hosts.clone();
+    let verdict = verdict.lock().ok()?.clone()?;
+    Some(match verdict {
+        KeyVerdict::Unknown(fingerprint) => SshError::HostKeyUnknown {
+            host,
+            fingerprint,
+            known_hosts,
+        },
+        KeyVerdict::Mismatch(fingerprint, line) => SshError::HostKeyMismatch {
+            host,
+            fingerprint,
+            known_hosts,
+            line,
+        },
+        KeyVerdict::Unreadable(message) => SshError::KnownHosts {
+            host,
+            known_hosts,
+            message,
+        },
+    })
+}
+
+fn connect_error(host: &str, address: &str, e: russh::Error) -> SshError {
+    SshError::Connect {
+        host: host.to_owned(),
+        address: address.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// The first line of a command or answer, short, for messages.
+fn first_line(text: &str) -> String {
+    let line = text.trim_start().lines().next().unwrap_or("");
+    line.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_in_memory_is_never_printed() {
+        let identity = Identity::Key("-----BEGIN OPENSSH PRIVATE KEY-----secret".into());
+        assert_eq!(format!("{identity:?}"), "Key(<redacted>)");
+        assert_eq!(identity.describe(), "(secret)");
+    }
+
+    #[test]
+    fn output_text_keeps_the_end_of_long_output() {
+        let out = Output {
+            status: Some(1),
+            stdout: "x".repeat(10_000).into_bytes(),
+            stderr: b"boom\n".to_vec(),
+        };
+        assert_eq!(out.text().len(), 4096);
+        assert!(!out.success());
+    }
+}
