@@ -231,8 +231,6 @@ impl Kind for NotifierSpec {
         READY_COLUMN,
         AGE_COLUMN,
     ];
-    // Read from config files only, until the controller takes Notifiers.
-    const CUSTOM_RESOURCE: bool = false;
     type Status = NotifierStatus;
 
     fn validate(&self, problems: &mut Vec<FieldProblem>) {

@@ -94,10 +94,19 @@ fn qualify(object: &mut AnyObject, cross_namespace: bool) -> Vec<FieldProblem> {
             "kind",
             "Server is a settings object of config files, not a custom resource",
         )),
-        AnyObject::Notifier(_) | AnyObject::Host(_) => problems.push(FieldProblem::new(
+        AnyObject::Notifier(o) => {
+            let Some(ns) = own_name(o, &mut problems) else {
+                return problems;
+            };
+            for (i, app) in o.spec.apps.iter_mut().enumerate() {
+                let field = format!("spec.apps[{i}]");
+                reference(&ns, cross_namespace, &field, app, &mut problems);
+            }
+        }
+        AnyObject::Host(_) => problems.push(FieldProblem::new(
             "kind",
-            "Notifier and Host are read from config files only; the controller does not take \
-             them as custom resources yet",
+            "Host is read from config files only; the controller does not take it as a \
+             custom resource yet",
         )),
     }
     problems

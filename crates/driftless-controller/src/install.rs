@@ -194,6 +194,9 @@ mod tests {
                     .to_owned()
             })
             .collect();
-        assert_eq!(kinds, ["GitSource", "App", "Cluster", "Receiver"]);
+        assert_eq!(
+            kinds,
+            ["GitSource", "App", "Cluster", "Receiver", "Notifier"]
+        );
     }
 }

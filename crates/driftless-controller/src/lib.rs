@@ -1,7 +1,7 @@
 //! `driftless controller`: the engine of `driftless serve` with its desired state
 //! read from custom resources in the cluster.
 //!
-//! Watches keep a local copy of the GitSources, Apps, Clusters and Receivers in
+//! Watches keep a local copy of the GitSources, Apps, Clusters, Receivers and Notifiers in
 //! scope (a namespace or all, a shard or the unsharded objects). On every change
 //! the objects become one config (invalid ones left out, each with its reasons
 //! in its status) that the engine takes; Apps are removed from the engine only
@@ -269,10 +269,13 @@ impl Controller {
         let changed_secrets = changed_keys(self.secrets.as_ref(), &secrets);
         self.secrets = Some(secrets.clone());
         let digest = desired.config.digest().to_owned();
-        if self.receivers.as_ref().is_none_or(|(d, v)| {
-            *d != digest || receiver_secrets_changed(&desired.config, v, &secrets)
-        }) {
+        if self
+            .receivers
+            .as_ref()
+            .is_none_or(|(d, v)| *d != digest || secret_refs_changed(&desired.config, v, &secrets))
+        {
             self.load_receivers(&desired.config).await;
+            self.load_notifiers(&desired.config).await;
             self.receivers = Some((digest.clone(), secrets));
         }
         let digest_changed = digest != self.engine().config().digest();
@@ -323,34 +326,62 @@ impl Controller {
                 continue;
             };
             let ns = receiver.metadata.namespace.clone().unwrap_or_default();
-            let api: Api<Secret> = Api::namespaced(self.client.clone(), &ns);
-            match api.get(&secret_ref.name).await {
-                Ok(secret) => {
-                    let token = secret
-                        .data
-                        .as_ref()
-                        .and_then(|d| d.get("token"))
-                        .map(|b| b.0.clone());
-                    match token {
-                        Some(token) if !token.is_empty() => {
-                            secrets.insert(receiver.name().to_owned(), token);
-                        }
-                        _ => tracing::warn!(
-                            "{}: Secret {ns}/{} has no key \"token\"",
-                            receiver.key(),
-                            secret_ref.name
-                        ),
-                    }
+            match self.secret_value(&ns, &secret_ref.name, "token").await {
+                Ok(token) => {
+                    secrets.insert(receiver.name().to_owned(), token);
                 }
-                Err(e) => tracing::warn!(
-                    "{}: reading Secret {ns}/{}: {e}",
-                    receiver.key(),
-                    secret_ref.name
-                ),
+                Err(e) => tracing::warn!("{}: {e}", receiver.key()),
             }
         }
         for problem in self.running.set_receivers(config, &secrets) {
             tracing::warn!("{problem}; its webhook answers 404");
+        }
+    }
+
+    /// Reads the Secret of every Notifier with a `secretRef` (its `address` key
+    /// for chat webhooks, else `token`) and hands them to the engine.
+    async fn load_notifiers(&self, config: &Config) {
+        let mut secrets = HashMap::new();
+        for notifier in config.notifiers() {
+            let Some(secret_ref) = &notifier.spec.secret_ref else {
+                continue;
+            };
+            let ns = notifier.metadata.namespace.clone().unwrap_or_default();
+            let key = if notifier.spec.type_.secret_is_url() {
+                "address"
+            } else {
+                "token"
+            };
+            let value = self
+                .secret_value(&ns, &secret_ref.name, key)
+                .await
+                .and_then(|v| {
+                    String::from_utf8(v).map_err(|_| {
+                        format!(
+                            "key {key:?} of Secret {ns}/{} is not UTF-8",
+                            secret_ref.name
+                        )
+                    })
+                });
+            if let Err(e) = &value {
+                tracing::warn!("{}: {e}", notifier.key());
+            }
+            secrets.insert(notifier.name().to_owned(), value);
+        }
+        self.engine().set_notifier_secrets(secrets);
+    }
+
+    /// The value of `key` in Secret `ns/name`; the error names the Secret and
+    /// key, never a value.
+    async fn secret_value(&self, ns: &str, name: &str, key: &str) -> Result<Vec<u8>, String> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+        let secret = api
+            .get(name)
+            .await
+            .map_err(|e| format!("reading Secret {ns}/{name}: {e}"))?;
+        match secret.data.as_ref().and_then(|d| d.get(key)) {
+            Some(value) if !value.0.is_empty() => Ok(value.0.clone()),
+            _ => Err(format!("Secret {ns}/{name} has no key {key:?}")),
         }
     }
 
@@ -405,7 +436,7 @@ impl Controller {
                 CrKind::GitSource => {
                     self.engine().trigger_sources([name.as_str()]);
                 }
-                CrKind::Cluster | CrKind::Receiver => {}
+                CrKind::Cluster | CrKind::Receiver | CrKind::Notifier => {}
             }
         }
         let live: BTreeSet<ObjectKey> = objects.iter().map(key_of).collect();
@@ -569,18 +600,17 @@ fn changed_keys(
     out
 }
 
-/// Whether a Secret a Receiver reads changed between two looks.
-fn receiver_secrets_changed(
-    config: &Config,
-    before: &SecretVersions,
-    now: &SecretVersions,
-) -> bool {
-    config.receivers().any(|r| {
-        r.spec.secret_ref.as_ref().is_some_and(|s| {
-            let key = (
-                r.metadata.namespace.clone().unwrap_or_default(),
-                s.name.clone(),
-            );
+/// Whether a Secret a Receiver or Notifier reads changed between two looks.
+fn secret_refs_changed(config: &Config, before: &SecretVersions, now: &SecretVersions) -> bool {
+    let receivers = config
+        .receivers()
+        .map(|r| (&r.metadata, &r.spec.secret_ref));
+    let notifiers = config
+        .notifiers()
+        .map(|n| (&n.metadata, &n.spec.secret_ref));
+    receivers.chain(notifiers).any(|(meta, secret_ref)| {
+        secret_ref.as_ref().is_some_and(|s| {
+            let key = (meta.namespace.clone().unwrap_or_default(), s.name.clone());
             before.get(&key) != now.get(&key)
         })
     })

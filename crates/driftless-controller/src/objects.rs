@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use driftless_api::{AppSpec, ClusterSpec, GROUP, GitSourceSpec, Kind, ReceiverSpec, VERSION};
+use driftless_api::{
+    AppSpec, ClusterSpec, GROUP, GitSourceSpec, Kind, NotifierSpec, ReceiverSpec, VERSION,
+};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
@@ -26,11 +28,19 @@ pub enum CrKind {
     Cluster,
     /// Receiver.
     Receiver,
+    /// Notifier.
+    Notifier,
 }
 
 impl CrKind {
     /// Every kind, in the order their objects are read.
-    pub const ALL: [Self; 4] = [Self::GitSource, Self::App, Self::Cluster, Self::Receiver];
+    pub const ALL: [Self; 5] = [
+        Self::GitSource,
+        Self::App,
+        Self::Cluster,
+        Self::Receiver,
+        Self::Notifier,
+    ];
 
     /// The `kind` value.
     pub fn kind(self) -> &'static str {
@@ -39,6 +49,7 @@ impl CrKind {
             Self::App => AppSpec::KIND,
             Self::Cluster => ClusterSpec::KIND,
             Self::Receiver => ReceiverSpec::KIND,
+            Self::Notifier => NotifierSpec::KIND,
         }
     }
 
@@ -49,6 +60,7 @@ impl CrKind {
             Self::App => AppSpec::PLURAL,
             Self::Cluster => ClusterSpec::PLURAL,
             Self::Receiver => ReceiverSpec::PLURAL,
+            Self::Notifier => NotifierSpec::PLURAL,
         }
     }
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use driftless_api::history::{AuditEvent, DriftAction, SyncSummary};
 use driftless_api::status::{
-    AppStatus, ClusterStatus, Condition, ConditionStatus, GitSourceStatus, HealthStatus, READY,
-    RECONCILING, ReceiverStatus, STALLED, set_condition,
+    AppStatus, ClusterStatus, Condition, ConditionStatus, GitSourceStatus, HealthStatus,
+    NotifierStatus, READY, RECONCILING, ReceiverStatus, STALLED, set_condition,
 };
 use driftless_engine::metrics::Metrics;
 use driftless_engine::runtime::Engine;
@@ -95,6 +95,11 @@ impl StatusWriter {
             .into_iter()
             .map(|n| (n.name, n.status))
             .collect();
+        let notifiers: BTreeMap<String, NotifierStatus> = engine
+            .notifiers()
+            .into_iter()
+            .map(|n| (n.name, n.status))
+            .collect();
         let (latest, changed) = engine.store().app_changes_since(self.seen);
         let changed: HashSet<String> = changed.into_iter().collect();
         let mut writes = Vec::new();
@@ -122,6 +127,9 @@ impl StatusWriter {
                     (to_value(&s), Vec::new())
                 }),
                 (None, CrKind::Receiver) => Some((receiver_status(object), Vec::new())),
+                (None, CrKind::Notifier) => notifiers
+                    .get(&object.qualified())
+                    .map(|s| (to_value(s), Vec::new())),
                 (None, CrKind::Cluster) => clusters
                     .get(&object.qualified())
                     .map(|s| (to_value(s), Vec::new())),
@@ -365,7 +373,9 @@ fn rejected_status(object: &CrObject, reasons: &[String]) -> Value {
             "observedGeneration": object.object.metadata.generation,
             "conditions": conditions,
         }),
-        CrKind::Cluster | CrKind::Receiver => json!({ "conditions": conditions }),
+        CrKind::Cluster | CrKind::Receiver | CrKind::Notifier => {
+            json!({ "conditions": conditions })
+        }
     }
 }
 

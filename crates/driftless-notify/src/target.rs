@@ -43,6 +43,14 @@ pub enum TargetError {
         /// The Notifier.
         notifier: String,
     },
+    /// The Kubernetes Secret named by `secretRef` could not be used.
+    #[error("Notifier {notifier}: {why}")]
+    SecretUnavailable {
+        /// The Notifier.
+        notifier: String,
+        /// What is wrong with the Secret (never its values).
+        why: String,
+    },
     /// The secret lives in a Kubernetes Secret, which a standalone server cannot read.
     #[error(
         "Notifier {notifier}: spec.secretRef needs the in-cluster controller; use spec.secretEnv with driftless serve"

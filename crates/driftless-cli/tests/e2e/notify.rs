@@ -1,14 +1,18 @@
 //! Notifications through `driftless serve`: a bad commit, its fix and a hand
 //! edit told to a webhook and as commit statuses, and a receiver that is
-//! down given up on while the App keeps syncing.
+//! down given up on while the App keeps syncing; and a Notifier resource of
+//! `driftless controller` reading its Secret.
 
 use std::time::{Duration, Instant};
 
 use driftless_testenv::recorder::{Recorder, Request};
 use driftless_testenv::shared;
+use hmac::{Hmac, Mac};
 use serde_json::Value;
+use sha2::Sha256;
 
 use super::WAIT;
+use super::controller::{Installed, source_and_app};
 use super::kube::kubectl_at;
 use super::support::{GitServer, Repo, Serve, app, applied, config, config_map};
 
@@ -253,4 +257,71 @@ async fn a_bad_commit_its_fix_and_a_hand_edit_are_told_once_each_and_set_commit_
     for secret in ["hmac-key", "ghp_e2e_token", "/services/T0/B0/hidden"] {
         assert!(!log.contains(secret), "the log shows {secret}:\n{log}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notifier_resource_reads_its_secret_and_shows_its_deliveries_in_its_status() {
+    let inst = Installed::new("e2e-ctl-notify").await;
+    let ns = inst.name().to_owned();
+    let server = GitServer::start();
+    let repo = Repo::new(&server, "platform");
+    repo.write("one/cm.yaml", &config_map("one", "1"));
+    let c1 = repo.push("first");
+    let hook = Recorder::start();
+    let _ctl = inst.controller(&[], None);
+    let manifests = format!(
+        "{}---
+apiVersion: v1
+kind: Secret
+metadata: {{name: hook-key}}
+stringData: {{token: resource-hmac-key}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: Notifier
+metadata: {{name: team}}
+spec: {{type: webhook, address: \"{url}\", secretRef: {{name: hook-key}}, apps: [good], events: [SyncSucceeded]}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: Notifier
+metadata: {{name: keyless}}
+spec: {{type: github, secretRef: {{name: missing}}, repository: acme/platform}}
+",
+        source_and_app(&repo.url, "good", "one", &ns, ""),
+        url = hook.url("/driftless"),
+    );
+    inst.kubectl(&["apply", "-f", "-"], Some(&manifests));
+    hook.wait_for(1, WAIT).await;
+    let told = &hook.requests()[0];
+    let body = told.json();
+    assert_eq!(body["kind"], "SyncSucceeded");
+    assert_eq!(body["app"], format!("{ns}.good"));
+    assert_eq!(body["revision"]["sha"], c1.as_str());
+    let signature = told.header("x-driftless-signature").unwrap_or_default();
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"resource-hmac-key").expect("key");
+    mac.update(&told.body);
+    assert_eq!(
+        signature,
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    );
+    let team = inst
+        .wait("notifier", "team", "a delivery in its status", |n| {
+            n["status"]["delivered"].as_u64().unwrap_or(0) >= 1
+        })
+        .await;
+    assert_eq!(
+        team["status"]["conditions"][0]["status"], "True",
+        "{team:#}"
+    );
+    let keyless = inst
+        .wait("notifier", "keyless", "not ready", |n| {
+            n["status"]["conditions"][0]["reason"] == "InvalidSecret"
+        })
+        .await;
+    let message = keyless["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains(&format!("Secret {ns}/missing")),
+        "{keyless:#}"
+    );
 }

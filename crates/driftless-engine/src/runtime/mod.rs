@@ -340,6 +340,14 @@ impl Engine {
         }
     }
 
+    /// Takes the values read from the Notifiers' `secretRef` Secrets (by
+    /// Notifier name; an `Err` says why one could not be read) and puts them
+    /// in force.
+    pub fn set_notifier_secrets(&self, secrets: HashMap<String, Result<String, String>>) {
+        self.inner.notices.set_secrets(secrets);
+        self.inner.notices.configure(&self.inner.config());
+    }
+
     /// Every declared Notifier with its delivery counts and last error.
     pub fn notifiers(&self) -> Vec<Named<driftless_api::status::NotifierStatus>> {
         self.inner

@@ -9,6 +9,7 @@ use driftless_api::status::{AppStatus, HealthStatus, SyncStatus};
 use driftless_api::{Config, EventKind, NotificationDelivery, Time};
 use driftless_notify::{
     Commit, CommitState, CommitUpdate, Delivery, Dispatcher, Drift, Event, RetryPolicy, Target,
+    TargetError,
 };
 
 use super::{Inner, lock};
@@ -21,6 +22,9 @@ pub(crate) struct Notices {
     starts: Mutex<HashMap<String, SyncStart>>,
     /// Per App: the commit state last handed on.
     commits: Mutex<HashMap<String, (String, CommitState)>>,
+    /// Per Notifier with a `secretRef`: the value read from its Secret, or why
+    /// it could not be read (the controller reads them).
+    secrets: Mutex<HashMap<String, Result<String, String>>>,
 }
 
 /// The dispatcher's policy from the Server object's `notifications`.
@@ -40,19 +44,38 @@ impl Notices {
             dispatcher: Dispatcher::new(policy),
             starts: Mutex::default(),
             commits: Mutex::default(),
+            secrets: Mutex::default(),
         }
     }
 
+    /// Takes the values of the Notifiers' `secretRef` Secrets, by Notifier name.
+    pub(crate) fn set_secrets(&self, secrets: HashMap<String, Result<String, String>>) {
+        *lock(&self.secrets) = secrets;
+    }
+
     /// Makes the config's Notifiers the ones in force, their secrets read
-    /// from the environment.
+    /// from the environment (`secretEnv`) or as given by [`Notices::set_secrets`]
+    /// (`secretRef`).
     pub(crate) fn configure(&self, config: &Config) {
+        let secrets = lock(&self.secrets);
         let targets = config
             .notifiers()
             .map(|n| {
-                Target::from_env(n, |var| std::env::var(var).ok())
-                    .map_err(|e| (n.name().to_owned(), e))
+                let name = n.name().to_owned();
+                let target = match (&n.spec.secret_ref, secrets.get(&name)) {
+                    (Some(_), Some(Ok(secret))) => {
+                        Target::new(name.clone(), n.spec.clone(), Some(secret.clone()))
+                    }
+                    (Some(_), Some(Err(why))) => Err(TargetError::SecretUnavailable {
+                        notifier: name.clone(),
+                        why: why.clone(),
+                    }),
+                    _ => Target::from_env(n, |var| std::env::var(var).ok()),
+                };
+                target.map_err(|e| (name, e))
             })
             .collect();
+        drop(secrets);
         self.dispatcher.configure(targets);
     }
 }
