@@ -13,7 +13,6 @@ use sha2::Sha256;
 
 use super::WAIT;
 use super::controller::{Installed, source_and_app};
-use super::kube::kubectl_at;
 use super::support::{GitServer, Repo, Serve, app, applied, config, config_map};
 
 /// A ConfigMap whose value is a number: the API server refuses it on apply.
@@ -190,30 +189,25 @@ async fn a_bad_commit_its_fix_and_a_hand_edit_are_told_once_each_and_set_commit_
     })
     .await;
 
-    // A hand edit is reverted and told with its field manager.
+    // A `kubectl edit` is reverted and told with its field manager.
     let kubeconfig = shared().kubeconfig();
-    let (ok, _, err) = kubectl_at(
-        kubeconfig,
-        &[
-            "patch",
-            "configmap",
-            "settings",
-            "-n",
-            ns.name(),
-            "--type",
-            "merge",
-            "-p",
-            r#"{"data":{"v":"by hand"}}"#,
-        ],
-        None,
+    let edit = std::process::Command::new("kubectl")
+        .args(["-n", ns.name(), "edit", "configmap", "settings"])
+        .env("KUBECONFIG", kubeconfig)
+        .env("KUBE_EDITOR", r#"sed -i -e 's/v: "1"/v: "by hand"/'"#)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        edit.status.success(),
+        "kubectl edit: {}",
+        String::from_utf8_lossy(&edit.stderr)
     );
-    assert!(ok, "kubectl patch: {err}");
     wait_until(&chat, "DriftReverted", |r| {
         !of_kind(r, "DriftReverted").is_empty()
     })
     .await;
     let drift = &of_kind(&chat.requests(), "DriftReverted")[0];
-    assert_eq!(drift["drift"]["manager"], "kubectl-patch", "{drift}");
+    assert_eq!(drift["drift"]["manager"], "kubectl-edit", "{drift}");
     assert_eq!(
         drift["drift"]["object"],
         format!("v1/ConfigMap/{}/settings", ns.name())
