@@ -117,9 +117,22 @@ fn iam_service_account(config: &Value, path: &Path) -> Result<Resource, Error> {
     Ok(Resource::new(Value::Object(obj)))
 }
 
+/// What a generator does to a resource of the same id.
+#[derive(Clone, Copy)]
+enum Behavior {
+    Create,
+    Merge,
+    Replace,
+}
+
 /// Adds a generated resource honouring its `behavior`.
 fn add_generated(res: &mut Vec<Resource>, new: Resource, origin: &Path) -> Result<(), Error> {
-    let behavior = new.behavior.clone().unwrap_or_else(|| "create".into());
+    // kustomize reads any other value (`add`, a typo) as unspecified, which creates.
+    let behavior = match new.behavior.as_deref() {
+        Some("merge") => Behavior::Merge,
+        Some("replace") => Behavior::Replace,
+        _ => Behavior::Create,
+    };
     let id = new.cur_id();
     let existing = res.iter().position(|r| {
         if !r.had_name(&id.name) {
@@ -132,25 +145,25 @@ fn add_generated(res: &mut Vec<Resource>, new: Resource, origin: &Path) -> Resul
             && (id.namespace.is_empty() || oid.effective_namespace() == id.effective_namespace()))
             || cid.same_as(&id)
     });
-    match (behavior.as_str(), existing) {
-        ("create", None) => {
+    match (behavior, existing) {
+        (Behavior::Create, None) => {
             res.push(new);
             Ok(())
         }
         // kustomize's words: the id exists, so a generator must merge or replace.
-        ("create", Some(_)) => Err(Error::invalid(
+        (Behavior::Create, Some(_)) => Err(Error::invalid(
             origin,
             format!("id {id} exists; behavior must be merge or replace"),
         )),
-        ("merge" | "replace", None) => Err(Error::invalid(
+        (Behavior::Merge | Behavior::Replace, None) => Err(Error::invalid(
             origin,
             format!("id {id} does not exist; cannot merge or replace"),
         )),
-        ("merge", Some(i)) => {
+        (Behavior::Merge, Some(i)) => {
             merge_into(&mut res[i], &new);
             Ok(())
         }
-        ("replace", Some(i)) => {
+        (Behavior::Replace, Some(i)) => {
             // Replace swaps the data but keeps the metadata earlier layers added.
             let old = &mut res[i];
             for field in ["data", "binaryData"] {
@@ -170,10 +183,6 @@ fn add_generated(res: &mut Vec<Resource>, new: Resource, origin: &Path) -> Resul
             old.needs_hash = new.needs_hash;
             Ok(())
         }
-        (other, _) => Err(Error::invalid(
-            origin,
-            format!("unknown generator behavior '{other}'"),
-        )),
     }
 }
 
@@ -314,7 +323,8 @@ fn generate(
         Value::String(if secret { "Secret" } else { "ConfigMap" }.into()),
     );
     obj.insert("metadata".into(), Value::Object(meta));
-    if !data.is_empty() {
+    // kustomize always gives a generated Secret its data map, empty or not.
+    if !data.is_empty() || secret {
         obj.insert("data".into(), Value::Object(data));
     }
     if !binary.is_empty() {

@@ -72,6 +72,9 @@ pub enum KustomizationError {
     /// The file holds something other than one mapping.
     #[error("{0}: a kustomization must be a single YAML mapping")]
     NotAMapping(PathBuf),
+    /// The file sets nothing besides apiVersion and kind (kustomize refuses it).
+    #[error("{0}: kustomization.yaml is empty (it sets nothing besides apiVersion and kind)")]
+    Empty(PathBuf),
     /// A field kustomize does not know.
     #[error("{path}: invalid Kustomization: json: unknown field \"{field}\"")]
     UnknownField {
@@ -98,6 +101,22 @@ pub enum KustomizationError {
         /// What is wrong with it.
         problem: String,
     },
+}
+
+/// Whether a kustomization holds nothing but its type: kustomize compares the
+/// decoded kustomization with an empty one, so fields that decode to their zero
+/// value (null, `""`, `false`, `0`) count as unset while `[]` and `{}` do not.
+fn sets_nothing(fields: &Map<String, Value>) -> bool {
+    fields
+        .iter()
+        .filter(|(key, _)| !matches!(key.as_str(), "apiVersion" | "kind"))
+        .all(|(_, value)| match value {
+            Value::Null => true,
+            Value::String(s) => s.is_empty(),
+            Value::Bool(b) => !b,
+            Value::Number(n) => n.as_f64() == Some(0.0),
+            Value::Array(_) | Value::Object(_) => false,
+        })
 }
 
 /// A parsed kustomization file.
@@ -154,6 +173,9 @@ impl Kustomization {
             path: path.to_path_buf(),
             problem,
         })?;
+        if sets_nothing(&fields) {
+            return Err(KustomizationError::Empty(path.to_path_buf()));
+        }
         // `bases` is the legacy spelling of directory resources.
         if let Some(Value::Array(bases)) = fields.remove("bases") {
             let res = fields
