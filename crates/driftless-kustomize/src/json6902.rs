@@ -47,12 +47,7 @@ fn apply_ops(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
             "remove" => {
                 remove(doc, path)?;
             }
-            "replace" => {
-                let slot = doc
-                    .pointer_mut(path)
-                    .ok_or(format!("replace: path {path} does not exist"))?;
-                *slot = value()?;
-            }
+            "replace" => replace(doc, path, value()?)?,
             "move" => {
                 let from = op
                     .get("from")
@@ -81,6 +76,24 @@ fn apply_ops(doc: &mut Value, ops: &[Value]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Replaces the value at `path`. As kustomize's JSON patch library does, a key
+/// missing from an object that exists is added; a missing parent is an error.
+fn replace(doc: &mut Value, path: &str, v: Value) -> Result<(), String> {
+    if let Some(slot) = doc.pointer_mut(path) {
+        *slot = v;
+        return Ok(());
+    }
+    let missing = || format!("replace: path {path} does not exist");
+    let (parent, last) = split(path).map_err(|_| missing())?;
+    match doc.pointer_mut(&parent) {
+        Some(Value::Object(m)) => {
+            m.insert(last, v);
+            Ok(())
+        }
+        _ => Err(missing()),
+    }
 }
 
 fn split(path: &str) -> Result<(String, String), String> {
