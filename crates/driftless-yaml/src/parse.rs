@@ -46,6 +46,7 @@ fn parse_documents_with(
         alias_budget: MAX_ALIAS_NODES,
         allow_duplicates,
         yaml11_bools: allow_duplicates,
+        open_end: (!text.is_empty() && !text.ends_with('\n')).then(|| text.chars().count()),
     };
     builder.stream()
 }
@@ -57,6 +58,9 @@ struct Builder<'a> {
     alias_budget: usize,
     allow_duplicates: bool,
     yaml11_bools: bool,
+    /// The length in characters of a text that ends without a line break: a
+    /// block scalar running to that end has no final line break to keep.
+    open_end: Option<usize>,
 }
 
 impl<'a> Builder<'a> {
@@ -114,7 +118,15 @@ impl<'a> Builder<'a> {
             return Err(self.error(span, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
         match ev {
-            Event::Scalar(text, style, anchor, tag) => {
+            Event::Scalar(mut text, style, anchor, tag) => {
+                let block = matches!(style, ScalarStyle::Literal | ScalarStyle::Folded);
+                if block && self.open_end.is_some_and(|end| span.end.index() >= end) {
+                    // The parser reads the end of the text as a line break; YAML
+                    // (and kustomize) keep none that is not there.
+                    if let Some(kept) = text.strip_suffix('\n') {
+                        text = kept.to_owned().into();
+                    }
+                }
                 let tag = tag.map(|t| t.suffix.clone());
                 let typed = match tag.as_deref() {
                     None => style == ScalarStyle::Plain,
@@ -445,6 +457,20 @@ fn parse_date(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_scalar_ending_the_text_has_no_line_break_the_text_lacks() {
+        let parse = |text: &str| parse_documents(text, "t.yaml").expect("parses")[0].clone();
+        assert_eq!(parse("a: |\n  x\n  y")["a"], "x\ny");
+        assert_eq!(parse("a: |\n  x\n  y\n")["a"], "x\ny\n");
+        assert_eq!(parse("a: >\n  x\n  y")["a"], "x y");
+        // Only the scalar that runs to the end loses it.
+        let both = parse("a: |\n  x\nb: |\n  y");
+        assert_eq!(
+            (both["a"].clone(), both["b"].clone()),
+            ("x\n".into(), "y".into())
+        );
+    }
 
     #[test]
     fn plain_scalars_resolve_like_go_yaml_v3() {
