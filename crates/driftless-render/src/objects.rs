@@ -258,9 +258,14 @@ fn write_map(map: &Map<String, Value>, out: &mut String) {
     out.push('}');
 }
 
-/// Expands `kind: List` documents into their items, as kubectl and kustomize do.
+/// Expands list documents (`kind: List` and typed lists such as
+/// `ConfigMapList` or `RoleList`) into their items, nested lists too, as
+/// kubectl and kustomize do.
 pub(crate) fn expand_lists(object: Value, origin: &str, out: &mut Vec<Rendered>) {
-    let is_list = object.get("kind").and_then(Value::as_str) == Some("List")
+    let is_list = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
         && object.get("items").is_some_and(Value::is_array);
     if !is_list {
         out.push(Rendered::new(object, origin));
@@ -270,7 +275,7 @@ pub(crate) fn expand_lists(object: Value, origin: &str, out: &mut Vec<Rendered>)
         && let Some(Value::Array(items)) = map.remove("items")
     {
         for (i, item) in items.into_iter().enumerate() {
-            out.push(Rendered::new(item, format!("{origin} item {i}")));
+            expand_lists(item, &format!("{origin} item {i}"), out);
         }
     }
 }
@@ -287,6 +292,26 @@ mod tests {
             v["metadata"]["namespace"] = json!(ns);
         }
         v
+    }
+
+    #[test]
+    fn typed_and_nested_lists_expand_into_their_items() {
+        let list = json!({"apiVersion": "v1", "kind": "ConfigMapList", "items": [
+            cm("a", None),
+            {"apiVersion": "v1", "kind": "List", "items": [cm("b", Some("x"))]},
+        ]});
+        let mut out = Vec::new();
+        super::expand_lists(list, "lists.yaml", &mut out);
+        let names: Vec<_> = out
+            .iter()
+            .map(|r| r.object["metadata"]["name"].clone())
+            .collect();
+        assert_eq!(names, [json!("a"), json!("b")]);
+        // A kind that only ends in "List" without items is an object of its own.
+        let mut out = Vec::new();
+        let odd = json!({"apiVersion": "x/v1", "kind": "AllowList", "metadata": {"name": "l"}});
+        super::expand_lists(odd.clone(), "odd.yaml", &mut out);
+        assert_eq!(out[0].object, odd);
     }
 
     #[test]
