@@ -288,6 +288,11 @@ fn restore_identity(
         r.map_mut()
             .insert("kind".into(), Value::String(before.gvk.kind.clone()));
     }
+    if smp && before.namespace.is_empty() {
+        // kustomize sets the namespace back after a strategic merge, and
+        // setting an empty one removes the field.
+        r.metadata_mut().remove("namespace");
+    }
     if r.cur_id() != *before && r.prev_ids.last() != Some(before) {
         r.prev_ids.push(before.clone());
     }

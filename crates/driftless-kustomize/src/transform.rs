@@ -313,15 +313,24 @@ fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
 
 /// Removes the bookkeeping kustomize never prints.
 pub fn strip_internal(r: &mut Resource) {
-    if let Some(Value::Object(meta)) = r.obj.get_mut("metadata")
-        && let Some(Value::Object(ann)) = meta.get_mut("annotations")
-    {
-        ann.retain(|k, _| {
-            !k.starts_with("internal.config.kubernetes.io/") && !k.starts_with("config.k8s.io/id")
-        });
-        if ann.is_empty() {
-            meta.remove("annotations");
+    let Some(Value::Object(meta)) = r.obj.get_mut("metadata") else {
+        return;
+    };
+    // kustomize sets the annotations anew at the end of a build: a field
+    // left without entries (null, `{}`, only bookkeeping) is dropped.
+    let keep = match meta.get_mut("annotations") {
+        None => return,
+        Some(Value::Object(ann)) => {
+            ann.retain(|k, _| {
+                !k.starts_with("internal.config.kubernetes.io/")
+                    && !k.starts_with("config.k8s.io/id")
+            });
+            !ann.is_empty()
         }
+        Some(_) => false,
+    };
+    if !keep {
+        meta.remove("annotations");
     }
 }
 
