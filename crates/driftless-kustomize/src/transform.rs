@@ -231,31 +231,65 @@ pub fn images(
     }
     let mut specs = fieldspec::image_specs();
     specs.extend(cfg.images.iter().cloned());
-    for entry in entries {
-        let get = |f: &str| {
-            entry
-                .get(f)
-                .map(crate::resource::scalar_text)
-                .unwrap_or_default()
-        };
-        let image = Image {
-            name: get("name"),
-            new_name: get("newName"),
-            new_tag: get("newTag"),
-            digest: get("digest"),
-        };
-        for r in res.iter_mut() {
-            let gvk = r.gvk();
+    let images: Vec<Image> = entries
+        .iter()
+        .map(|entry| {
+            let get = |f: &str| {
+                entry
+                    .get(f)
+                    .map(crate::resource::scalar_text)
+                    .unwrap_or_default()
+            };
+            Image {
+                name: get("name"),
+                new_name: get("newName"),
+                new_tag: get("newTag"),
+                digest: get("digest"),
+            }
+        })
+        .collect();
+    for r in res.iter_mut() {
+        // kustomize first rewrites the images of every `containers` and
+        // `initContainers` list wherever it sits (custom resources and
+        // objects without an apiVersion too), CRDs aside, then the field specs.
+        if r.kind() != "CustomResourceDefinition" {
+            rewrite_container_images(&mut r.obj, &images);
+        }
+        let gvk = r.gvk();
+        for image in &images {
             apply_specs(&mut r.obj, &gvk, &specs, &mut |m, key| {
-                if let Some(Value::String(current)) = m.get(key)
-                    && let Some(updated) = image.rewrite(current)
-                {
-                    m.insert(key.to_string(), Value::String(updated));
-                }
+                image.rewrite_field(m, key);
             });
         }
     }
     Ok(())
+}
+
+/// Rewrites `image` in the elements of every `containers`/`initContainers`
+/// list below `node`.
+fn rewrite_container_images(node: &mut Value, images: &[Image]) {
+    match node {
+        Value::Object(m) => {
+            for (key, child) in m.iter_mut() {
+                rewrite_container_images(child, images);
+                if !matches!(key.as_str(), "containers" | "initContainers") {
+                    continue;
+                }
+                let Value::Array(items) = child else {
+                    continue;
+                };
+                for container in items.iter_mut().filter_map(Value::as_object_mut) {
+                    for image in images {
+                        image.rewrite_field(container, "image");
+                    }
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|x| rewrite_container_images(x, images)),
+        _ => {}
+    }
 }
 
 struct Image {
@@ -266,6 +300,15 @@ struct Image {
 }
 
 impl Image {
+    /// Rewrites the image reference at `key` of `m` when it names this image.
+    fn rewrite_field(&self, m: &mut Map<String, Value>, key: &str) {
+        if let Some(Value::String(current)) = m.get(key)
+            && let Some(updated) = self.rewrite(current)
+        {
+            m.insert(key.to_string(), Value::String(updated));
+        }
+    }
+
     /// The rewritten reference, or None when `current` is a different image.
     fn rewrite(&self, current: &str) -> Option<String> {
         let (name, tag, digest) = split_image(current);
