@@ -385,6 +385,18 @@ pub(crate) fn scalar_text(v: &Value) -> String {
     }
 }
 
+/// Makes a label or annotation value a string, as kustomize reads and
+/// writes those maps (`true` becomes `"true"`, a null `"null"`).
+pub(crate) fn stringify_metadata_value(v: &mut Value) {
+    if !v.is_string() {
+        let text = match &*v {
+            Value::Null => "null".to_string(),
+            other => scalar_text(other),
+        };
+        *v = Value::String(text);
+    }
+}
+
 /// The ordered resources a build produces.
 #[derive(Clone, Debug, Default)]
 pub struct ResourceList {

@@ -359,8 +359,9 @@ pub fn strip_internal(r: &mut Resource) {
     let Some(Value::Object(meta)) = r.obj.get_mut("metadata") else {
         return;
     };
-    // kustomize sets the annotations anew at the end of a build: a field
-    // left without entries (null, `{}`, only bookkeeping) is dropped.
+    // kustomize sets the annotations anew at the end of a build, as strings
+    // (a `$(VAR)` of a number included): a field left without entries
+    // (null, `{}`, only bookkeeping) is dropped.
     let keep = match meta.get_mut("annotations") {
         None => return,
         Some(Value::Object(ann)) => {
@@ -368,6 +369,8 @@ pub fn strip_internal(r: &mut Resource) {
                 !k.starts_with("internal.config.kubernetes.io/")
                     && !k.starts_with("config.k8s.io/id")
             });
+            ann.values_mut()
+                .for_each(crate::resource::stringify_metadata_value);
             !ann.is_empty()
         }
         Some(_) => false,
