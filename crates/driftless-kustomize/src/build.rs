@@ -235,7 +235,7 @@ fn run_transformers(
 ) -> Result<(), Error> {
     patch::apply_strategic_merge_field(loader, k, &cfg.schema, res)?;
     patch::apply_patches_field(loader, k, &cfg.schema, res)?;
-    transform::namespace(k, res)?;
+    transform::namespace(k, cfg, res)?;
     transform::prefix_suffix(k, cfg, res)?;
     transform::labels(k, cfg, res)?;
     transform::annotations(k, cfg, res)?;

@@ -9,12 +9,32 @@ use crate::fieldspec::{self, FieldSpec, apply_specs};
 use crate::kustomization::Kustomization;
 use crate::resource::Resource;
 
-/// Applies `namespace:`.
-pub fn namespace(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+/// Applies `namespace:`, also to the fields `configurations:` name.
+pub fn namespace(
+    k: &Kustomization,
+    cfg: &TransformerConfig,
+    res: &mut [Resource],
+) -> Result<(), Error> {
     let Some(ns) = k.str("namespace").filter(|s| !s.is_empty()) else {
         return Ok(());
     };
     set_namespace(res, ns);
+    // metadata/namespace stays with the scope-aware code above, as in kustomize.
+    let specs: Vec<FieldSpec> = cfg
+        .namespace
+        .iter()
+        .filter(|s| s.path != "metadata/namespace")
+        .cloned()
+        .collect();
+    if specs.is_empty() {
+        return Ok(());
+    }
+    for r in res.iter_mut() {
+        let gvk = r.gvk();
+        apply_specs(&mut r.obj, &gvk, &specs, &mut |m, key| {
+            m.insert(key.to_string(), Value::String(ns.to_string()));
+        });
+    }
     Ok(())
 }
 
@@ -140,7 +160,9 @@ pub fn labels(
             .collect();
         let flag = |name: &str| entry.get(name).and_then(Value::as_bool).unwrap_or(false);
         let mut specs = if flag("includeSelectors") {
-            fieldspec::common_label_specs()
+            let mut s = fieldspec::common_label_specs();
+            s.extend(cfg.common_labels.iter().cloned());
+            s
         } else {
             let mut s = vec![FieldSpec::new("", "", "", "metadata/labels", true)];
             if flag("includeTemplates") {
