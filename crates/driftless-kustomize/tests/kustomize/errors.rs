@@ -89,6 +89,30 @@ fn external_plugins_are_refused_naming_the_kustomization() {
 }
 
 #[test]
+fn a_component_of_the_wrong_api_version_is_refused_naming_its_file() {
+    let t = TempTree::new(
+        "component-version",
+        &[
+            ("cm.yaml", CM),
+            (
+                "kustomization.yaml",
+                "resources:\n- cm.yaml\ncomponents:\n- comp\n",
+            ),
+            (
+                "comp/kustomization.yaml",
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Component\nnamePrefix: a-\n",
+            ),
+        ],
+    );
+    let msg = error_of(&t.0, &Options::default());
+    assert!(
+        msg.contains("comp/kustomization.yaml")
+            && msg.contains("apiVersion for Component should be kustomize.config.k8s.io/v1alpha1"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn cycles_are_reported() {
     let t = TempTree::new(
         "cycle",
