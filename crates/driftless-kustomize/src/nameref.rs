@@ -440,13 +440,20 @@ fn select<'a>(
         [] => Ok(None),
         [one] => Ok(Some(*one)),
         [first, rest @ ..] => {
-            // Same name everywhere: the most recently accumulated copy is the
-            // one kustomize's output follows (e.g. an overlay's moved Service).
-            if rest.iter().all(|c| c.name() == first.name()) {
+            // Same name everywhere (and, for a subject, which takes the
+            // namespace too, the same namespace): the most recently
+            // accumulated copy is the one kustomize's output follows (e.g. an
+            // overlay's moved Service).
+            let alike = |c: &&Resource| {
+                c.name() == first.name() && (!renamed_only || c.namespace() == first.namespace())
+            };
+            if rest.iter().all(alike) {
                 Ok(Some(*rest.last().unwrap_or(first)))
             } else {
+                let ids: Vec<String> = candidates.iter().map(|c| c.cur_id().to_string()).collect();
                 Err(format!(
-                    "found multiple possible referrals for {} '{old}' referenced by {}",
+                    "found multiple possible referrals: {} (for {} '{old}' referenced by {})",
+                    ids.join(", "),
                     target.kind,
                     referrer.cur_id()
                 ))
