@@ -118,7 +118,11 @@ fn accumulate_inner(
         if !path.is_dir() {
             return Err(Error::invalid(
                 &k.path,
-                format!("component '{entry}' must be a directory"),
+                // kustomize's words, then which entry it was.
+                format!(
+                    "'{}' must be a directory to be a root (component '{entry}')",
+                    path.display()
+                ),
             ));
         }
         let (sub, ck) = loader.open(&path)?;

@@ -113,6 +113,23 @@ fn a_component_of_the_wrong_api_version_is_refused_naming_its_file() {
 }
 
 #[test]
+fn a_file_listed_as_a_component_is_refused_in_kustomizes_words() {
+    let t = TempTree::new(
+        "component-file",
+        &[
+            ("cm.yaml", CM),
+            ("kustomization.yaml", "components:\n- cm.yaml\n"),
+        ],
+    );
+    let msg = error_of(&t.0, &Options::default());
+    let expected = format!(
+        "'{}' must be a directory to be a root",
+        t.0.join("cm.yaml").display()
+    );
+    assert!(msg.contains(&expected), "{msg}");
+}
+
+#[test]
 fn cycles_are_reported() {
     let t = TempTree::new(
         "cycle",
