@@ -205,7 +205,7 @@ pub struct Resource {
     /// Where the resource came from (for `buildMetadata`).
     pub(crate) origin: Option<crate::origin::Origin>,
     /// Transformers that ran over it: configuring file and kind.
-    pub(crate) transformations: Vec<(std::path::PathBuf, String)>,
+    pub(crate) transformations: Vec<std::sync::Arc<crate::origin::Configured>>,
 }
 
 impl Resource {

@@ -100,10 +100,10 @@ pub fn prefix_suffix(
     let prefix = k.str("namePrefix").unwrap_or("");
     let suffix = k.str("nameSuffix").unwrap_or("");
     if !prefix.is_empty() {
-        crate::origin::record(res, &k.path, "PrefixTransformer");
+        crate::origin::record_builtin(res, &k.path, "PrefixTransformer", 1);
     }
     if !suffix.is_empty() {
-        crate::origin::record(res, &k.path, "SuffixTransformer");
+        crate::origin::record_builtin(res, &k.path, "SuffixTransformer", 1);
     }
     let only = |specs: &[FieldSpec]| (!specs.is_empty()).then(|| specs.to_vec());
     add_affixes(res, prefix, "", only(&cfg.name_prefix).as_deref());
