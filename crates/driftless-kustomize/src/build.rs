@@ -118,7 +118,11 @@ fn accumulate_inner(
         if !path.is_dir() {
             return Err(Error::invalid(
                 &k.path,
-                format!("component '{entry}' must be a directory"),
+                // kustomize's words, then which entry it was.
+                format!(
+                    "'{}' must be a directory to be a root (component '{entry}')",
+                    path.display()
+                ),
             ));
         }
         let (sub, ck) = loader.open(&path)?;
@@ -233,18 +237,52 @@ fn run_transformers(
     cfg: &TransformerConfig,
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
+    // Each built-in transformer a field configures is recorded on every
+    // resource for `buildMetadata: [transformerAnnotations]`, in kustomize's
+    // order and numbers (one per patch, image, replica, labels entry, ...).
+    let record = |res: &mut Vec<Resource>, kind: &str, count: usize| {
+        crate::origin::record_builtin(res, &k.path, kind, count);
+    };
+    let smp_entries = k.strings("patchesStrategicMerge")?.len();
     patch::apply_strategic_merge_field(loader, k, &cfg.schema, res)?;
+    record(
+        res,
+        "PatchStrategicMergeTransformer",
+        usize::from(smp_entries > 0),
+    );
     patch::apply_patches_field(loader, k, &cfg.schema, res)?;
-    transform::namespace(k, res)?;
+    record(res, "PatchTransformer", k.list("patches")?.len());
+    transform::namespace(k, cfg, res)?;
+    let namespaced = k.str("namespace").is_some_and(|ns| !ns.is_empty());
+    record(res, "NamespaceTransformer", usize::from(namespaced));
     transform::prefix_suffix(k, cfg, res)?;
     transform::labels(k, cfg, res)?;
+    let label_entries = k.list("labels")?.len();
+    let labelled = label_entries > 0 || !k.string_map("commonLabels")?.is_empty();
+    record(
+        res,
+        "LabelTransformer",
+        if labelled { label_entries + 1 } else { 0 },
+    );
     transform::annotations(k, cfg, res)?;
+    let annotated = !k.string_map("commonAnnotations")?.is_empty();
+    record(res, "AnnotationsTransformer", usize::from(annotated));
     patch::apply_json6902_field(loader, k, &cfg.schema, res)?;
+    record(
+        res,
+        "PatchJson6902Transformer",
+        k.list("patchesJson6902")?.len(),
+    );
     transform::replicas(k, cfg, res)?;
+    record(res, "ReplicaCountTransformer", k.list("replicas")?.len());
     transform::images(k, cfg, res)?;
+    record(res, "ImageTagTransformer", k.list("images")?.len());
     replacements::apply_field(loader, k, res)?;
-    for (config, _) in load_configs(loader, k, ctx, "transformers")? {
+    let replaced = !k.list("replacements")?.is_empty();
+    record(res, "ReplacementTransformer", usize::from(replaced));
+    for (config, from) in load_configs(loader, k, ctx, "transformers")? {
         patch::run_builtin_transformer(loader, k, cfg, &config, res)?;
+        crate::origin::record(res, crate::origin::Configured::from_config(&from, &config));
     }
     Ok(())
 }

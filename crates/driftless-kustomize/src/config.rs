@@ -67,8 +67,10 @@ impl Schema {
 pub struct TransformerConfig {
     /// Extra name references: target kind and the referring fields.
     pub name_reference: Vec<(Gvk, Vec<FieldSpec>)>,
-    /// Extra label fields for `commonLabels`.
+    /// Extra label fields for `commonLabels` (and `labels` with selectors).
     pub common_labels: Vec<FieldSpec>,
+    /// Extra namespace fields for `namespace:`.
+    pub namespace: Vec<FieldSpec>,
     /// Extra label fields for `labels`.
     pub labels: Vec<FieldSpec>,
     /// Extra annotation fields.
@@ -95,6 +97,7 @@ impl TransformerConfig {
         self.common_labels
             .extend(other.common_labels.iter().cloned());
         self.labels.extend(other.labels.iter().cloned());
+        self.namespace.extend(other.namespace.iter().cloned());
         self.common_annotations
             .extend(other.common_annotations.iter().cloned());
         self.var_reference
@@ -169,6 +172,7 @@ impl TransformerConfig {
         };
         self.common_labels.extend(specs("commonLabels"));
         self.labels.extend(specs("labels"));
+        self.namespace.extend(specs("namespace"));
         self.common_annotations.extend(specs("commonAnnotations"));
         self.var_reference.extend(specs("varReference"));
         self.images.extend(specs("images"));

@@ -364,54 +364,55 @@ pub fn replica_specs() -> Vec<FieldSpec> {
     .collect()
 }
 
-/// Fields where legacy `$(VAR)` references are expanded.
+/// Workload kinds whose pod specs take `$(VAR)` references, with the
+/// pod spec's path (kustomize's varReference table names kinds, not paths
+/// alone: other kinds with the same fields are left as they are).
+const VAR_POD_SPECS: [(&str, &str); 7] = [
+    ("CronJob", "spec/jobTemplate/spec/template/spec"),
+    ("DaemonSet", "spec/template/spec"),
+    ("Deployment", "spec/template/spec"),
+    ("Job", "spec/template/spec"),
+    ("Pod", "spec"),
+    ("ReplicaSet", "spec/template/spec"),
+    ("StatefulSet", "spec/template/spec"),
+];
+
+/// Fields where legacy `$(VAR)` references are expanded (kustomize's
+/// default varReference field specs).
 pub fn var_reference_specs() -> Vec<FieldSpec> {
-    let mut v = container_field_specs(&["args", "command", "env/value", "volumeMounts/mountPath"]);
-    for prefix in POD_SPEC_ROOTS {
-        v.push(FieldSpec::new(
-            "",
-            "",
-            "",
-            &format!("{prefix}/volumes/nfs/server"),
-            false,
-        ));
-        v.push(FieldSpec::new(
-            "",
-            "",
-            "",
-            &format!("{prefix}/volumes/nfs/path"),
-            false,
-        ));
+    let mut v = Vec::new();
+    for (kind, root) in VAR_POD_SPECS {
+        for c in ["containers", "initContainers"] {
+            for f in ["args", "command", "env/value", "volumeMounts/mountPath"] {
+                v.push(FieldSpec::new(
+                    "",
+                    "",
+                    kind,
+                    &format!("{root}/{c}/{f}"),
+                    false,
+                ));
+            }
+        }
+        // kustomize v5.5.0's table misses the pod spec of CronJob volumes.
+        let volumes = match kind {
+            "CronJob" => "spec/jobTemplate/spec/template/volumes/nfs/server".to_string(),
+            _ => format!("{root}/volumes/nfs/server"),
+        };
+        v.push(FieldSpec::new("", "", kind, &volumes, false));
     }
-    for p in ["spec/rules/host", "spec/tls/hosts", "spec/tls/secretName"] {
-        v.push(FieldSpec::new("", "", "Ingress", p, false));
+    for (kind, path) in [
+        ("Ingress", "spec/rules/host"),
+        ("Ingress", "spec/tls/hosts"),
+        ("Ingress", "spec/tls/secretName"),
+        ("Service", "spec/ports/port"),
+        ("Service", "spec/ports/targetPort"),
+        ("StatefulSet", "spec/volumeClaimTemplates/spec/nfs/server"),
+        ("PersistentVolume", "spec/nfs/server"),
+        ("", "metadata/labels"),
+        ("", "metadata/annotations"),
+    ] {
+        v.push(FieldSpec::new("", "", kind, path, false));
     }
-    for p in ["spec/ports/port", "spec/ports/targetPort"] {
-        v.push(FieldSpec::new("", "", "Service", p, false));
-    }
-    v.push(FieldSpec::new("", "", "", "metadata/labels", false));
-    v.push(FieldSpec::new("", "", "", "metadata/annotations", false));
-    v.push(FieldSpec::new(
-        "",
-        "",
-        "",
-        "spec/volumeClaimTemplates/spec/nfs/server",
-        false,
-    ));
-    v.push(FieldSpec::new(
-        "",
-        "",
-        "PersistentVolume",
-        "spec/nfs/server",
-        false,
-    ));
-    v.push(FieldSpec::new(
-        "",
-        "",
-        "CronJob",
-        "spec/jobTemplate/spec/template/volumes/nfs/server",
-        false,
-    ));
     v
 }
 

@@ -181,6 +181,9 @@ fn add_generated(res: &mut Vec<Resource>, new: Resource, origin: &Path) -> Resul
             meta_only.map_mut().remove("binaryData");
             merge_into(old, &meta_only);
             old.needs_hash = new.needs_hash;
+            // The replacing generator is where the object now comes from
+            // (a merge keeps the first generator's origin).
+            old.origin = new.origin.clone();
             Ok(())
         }
     }

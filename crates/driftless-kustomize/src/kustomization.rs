@@ -91,6 +91,14 @@ pub enum KustomizationError {
         /// What is wrong.
         problem: String,
     },
+    /// `kind` or `apiVersion` is not one kustomize reads (kustomize's words).
+    #[error("{path}: Failed to read kustomization file: {problem}")]
+    WrongType {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, one problem a line.
+        problem: String,
+    },
     /// A field has the wrong shape.
     #[error("{path}: field '{field}' {problem}")]
     BadField {
@@ -106,6 +114,32 @@ pub enum KustomizationError {
 /// Whether a kustomization holds nothing but its type: kustomize compares the
 /// decoded kustomization with an empty one, so fields that decode to their zero
 /// value (null, `""`, `false`, `0`) count as unset while `[]` and `{}` do not.
+/// kustomize's check of `kind` and `apiVersion`: a Component must be
+/// `kustomize.config.k8s.io/v1alpha1`, a Kustomization `.../v1beta1`.
+fn type_problems(fields: &Map<String, Value>) -> Vec<String> {
+    let text = |f: &str| fields.get(f).and_then(Value::as_str).unwrap_or("");
+    let (kind, api_version) = (text("kind"), text("apiVersion"));
+    let mut problems = Vec::new();
+    if !matches!(kind, "" | "Kustomization" | "Component") {
+        problems.push("kind should be Kustomization or Component".to_string());
+    }
+    let required = if kind == "Component" {
+        "kustomize.config.k8s.io/v1alpha1"
+    } else {
+        "kustomize.config.k8s.io/v1beta1"
+    };
+    if !api_version.is_empty() && api_version != required {
+        // kustomize fills in a missing kind before the check.
+        let kind = if kind.is_empty() {
+            "Kustomization"
+        } else {
+            kind
+        };
+        problems.push(format!("apiVersion for {kind} should be {required}"));
+    }
+    problems
+}
+
 fn sets_nothing(fields: &Map<String, Value>) -> bool {
     fields
         .iter()
@@ -175,6 +209,13 @@ impl Kustomization {
         })?;
         if sets_nothing(&fields) {
             return Err(KustomizationError::Empty(path.to_path_buf()));
+        }
+        let problems = type_problems(&fields);
+        if !problems.is_empty() {
+            return Err(KustomizationError::WrongType {
+                path: path.to_path_buf(),
+                problem: problems.join("\n"),
+            });
         }
         // `bases` is the legacy spelling of directory resources.
         if let Some(Value::Array(bases)) = fields.remove("bases") {

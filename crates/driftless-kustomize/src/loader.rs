@@ -284,13 +284,7 @@ fn stringify_metadata_maps(obj: &mut Value) {
     for field in ["labels", "annotations"] {
         if let Some(Value::Object(m)) = obj.pointer_mut(&format!("/metadata/{field}")) {
             for v in m.values_mut() {
-                if !v.is_string() {
-                    let text = match &*v {
-                        Value::Null => "null".to_string(),
-                        other => crate::resource::scalar_text(other),
-                    };
-                    *v = Value::String(text);
-                }
+                crate::resource::stringify_metadata_value(v);
             }
         }
     }

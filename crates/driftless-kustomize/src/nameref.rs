@@ -297,7 +297,14 @@ pub fn fix_references(
                         if let Some(Value::Array(items)) = m.get_mut(key) {
                             for item in items.iter_mut() {
                                 let Value::String(old) = item else { continue };
-                                match select(&index, referrer_snapshot, &rule.target, old, None) {
+                                match select(
+                                    &index,
+                                    referrer_snapshot,
+                                    &rule.target,
+                                    old,
+                                    None,
+                                    false,
+                                ) {
                                     Ok(Some(found)) => {
                                         *item = Value::String(found.name().to_string())
                                     }
@@ -337,6 +344,7 @@ pub fn fix_references(
                             &rule.target,
                             old,
                             subject_ns.as_deref(),
+                            is_subject,
                         ) {
                             Ok(Some(found)) => {
                                 let new_name = found.name().to_string();
@@ -362,19 +370,28 @@ pub fn fix_references(
     Ok(())
 }
 
+/// Picks the referral named `old`. A subject (`renamed_only`) is a map whose
+/// name and namespace both come from the referral: as in kustomize, only a
+/// referral renamed or moved by the build (one with previous identities) is
+/// looked up by a previous name, and service accounts of any namespace qualify.
 fn select<'a>(
     all: &[(&'a Resource, &[ResId])],
     referrer: &Resource,
     target: &Gvk,
     old: &str,
     subject_ns: Option<&str>,
+    renamed_only: bool,
 ) -> Result<Option<&'a Resource>, String> {
     let referrer_id = referrer.cur_id();
+    let named = |id: &ResId| id.name == old && id.gvk.is_selected_by(target);
     let mut candidates: Vec<&Resource> = all
         .iter()
-        .filter(|(_, ids)| {
-            ids.iter()
-                .any(|id| id.name == old && id.gvk.is_selected_by(target))
+        .filter(|(r, ids)| {
+            if renamed_only {
+                r.prev_ids.iter().any(named)
+            } else {
+                ids.iter().any(named)
+            }
         })
         .map(|(r, _)| *r)
         .collect();
@@ -392,7 +409,10 @@ fn select<'a>(
                     .all_ids()
                     .iter()
                     .any(|id| id.effective_namespace() == ns_or_default(ns)),
-                None => cid.effective_namespace() == referrer_id.effective_namespace(),
+                None => {
+                    (renamed_only && cid.gvk.kind == "ServiceAccount")
+                        || cid.effective_namespace() == referrer_id.effective_namespace()
+                }
             }
         });
     } else if let Some(ns) = subject_ns {
@@ -420,13 +440,20 @@ fn select<'a>(
         [] => Ok(None),
         [one] => Ok(Some(*one)),
         [first, rest @ ..] => {
-            // Same name everywhere: the most recently accumulated copy is the
-            // one kustomize's output follows (e.g. an overlay's moved Service).
-            if rest.iter().all(|c| c.name() == first.name()) {
+            // Same name everywhere (and, for a subject, which takes the
+            // namespace too, the same namespace): the most recently
+            // accumulated copy is the one kustomize's output follows (e.g. an
+            // overlay's moved Service).
+            let alike = |c: &&Resource| {
+                c.name() == first.name() && (!renamed_only || c.namespace() == first.namespace())
+            };
+            if rest.iter().all(alike) {
                 Ok(Some(*rest.last().unwrap_or(first)))
             } else {
+                let ids: Vec<String> = candidates.iter().map(|c| c.cur_id().to_string()).collect();
                 Err(format!(
-                    "found multiple possible referrals for {} '{old}' referenced by {}",
+                    "found multiple possible referrals: {} (for {} '{old}' referenced by {})",
+                    ids.join(", "),
                     target.kind,
                     referrer.cur_id()
                 ))

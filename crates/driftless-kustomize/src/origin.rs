@@ -38,21 +38,74 @@ pub fn relative(base_dir: &Path, target: &Path) -> String {
     parts.join("/")
 }
 
-fn configured_block(
-    root: &Path,
-    configured_in: &Path,
-    kind: &str,
-    name: Option<&str>,
-    indent: &str,
-) -> String {
-    let mut s = format!(
-        "configuredIn: {}\n{indent}configuredBy:\n{indent}  apiVersion: builtin\n{indent}  kind: {kind}\n",
-        relative(root, configured_in)
-    );
-    if let Some(n) = name {
-        s.push_str(&format!("{indent}  name: {n}\n"));
+/// A generator or transformer configuration: the file it is configured in
+/// and its identity (kustomize's `configuredIn` and `configuredBy`).
+#[derive(Clone, Debug)]
+pub struct Configured {
+    /// The kustomization or plugin configuration file.
+    pub file: PathBuf,
+    /// `apiVersion` (`builtin` for the kustomization's own fields).
+    pub api_version: String,
+    /// Kind (`PrefixTransformer`, `ConfigMapGenerator`, ...).
+    pub kind: String,
+    /// `metadata.name` of a configuration, when it has one.
+    pub name: Option<String>,
+    /// `metadata.namespace` of a configuration, when it has one.
+    pub namespace: Option<String>,
+}
+
+impl Configured {
+    /// A built-in transformer that a kustomization field configures.
+    pub fn builtin(file: &Path, kind: &str) -> Configured {
+        Configured {
+            file: file.to_path_buf(),
+            api_version: "builtin".into(),
+            kind: kind.into(),
+            name: None,
+            namespace: None,
+        }
     }
-    s
+
+    /// A configuration object read from `file` (`generators:`/`transformers:`).
+    pub fn from_config(file: &Path, config: &Value) -> Configured {
+        let text = |p: &str| {
+            config
+                .pointer(p)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        Configured {
+            file: file.to_path_buf(),
+            api_version: text("/apiVersion").unwrap_or_default(),
+            kind: text("/kind").unwrap_or_default(),
+            name: text("/metadata/name"),
+            namespace: text("/metadata/namespace"),
+        }
+    }
+
+    /// The `configuredIn`/`configuredBy` lines, paths relative to `root`.
+    fn block(&self, root: &Path, indent: &str) -> String {
+        let mut s = format!(
+            "configuredIn: {}\n{indent}configuredBy:\n",
+            relative(root, &self.file)
+        );
+        let fields = [
+            (
+                "apiVersion",
+                Some(&self.api_version).filter(|v| !v.is_empty()),
+            ),
+            ("kind", Some(&self.kind)),
+            ("name", self.name.as_ref()),
+            ("namespace", self.namespace.as_ref()),
+        ];
+        for (key, value) in fields {
+            if let Some(v) = value {
+                s.push_str(&format!("{indent}  {key}: {v}\n"));
+            }
+        }
+        s
+    }
 }
 
 /// Adds the annotations `buildMetadata` asks for, with paths relative to `root`.
@@ -69,10 +122,13 @@ pub fn annotate(res: &mut [Resource], root: &Path, origins: bool, transformation
                     configured_in,
                     kind,
                     name,
-                }) => add.push((
-                    "config.kubernetes.io/origin",
-                    configured_block(root, configured_in, kind, name.as_deref(), ""),
-                )),
+                }) => {
+                    let by = Configured {
+                        name: name.clone(),
+                        ..Configured::builtin(configured_in, kind)
+                    };
+                    add.push(("config.kubernetes.io/origin", by.block(root, "")));
+                }
                 None => {}
             }
         }
@@ -80,7 +136,7 @@ pub fn annotate(res: &mut [Resource], root: &Path, origins: bool, transformation
             let text: String = r
                 .transformations
                 .iter()
-                .map(|(file, kind)| format!("- {}", configured_block(root, file, kind, None, "  ")))
+                .map(|by| format!("- {}", by.block(root, "  ")))
                 .collect();
             add.push(("alpha.config.kubernetes.io/transformations", text));
         }
@@ -99,11 +155,19 @@ pub fn annotate(res: &mut [Resource], root: &Path, origins: bool, transformation
     }
 }
 
-/// Records that the transformer `kind` configured in `file` ran over `res`.
-pub fn record(res: &mut [Resource], file: &Path, kind: &str) {
+/// Records that the transformer `by` ran over `res` (kustomize records every
+/// configured transformer on every resource present, touched or not).
+pub fn record(res: &mut [Resource], by: Configured) {
+    let by = std::sync::Arc::new(by);
     for r in res.iter_mut() {
-        r.transformations
-            .push((file.to_path_buf(), kind.to_string()));
+        r.transformations.push(by.clone());
+    }
+}
+
+/// Records `count` runs of the built-in transformer `kind` configured in `file`.
+pub fn record_builtin(res: &mut [Resource], file: &Path, kind: &str, count: usize) {
+    for _ in 0..count {
+        record(res, Configured::builtin(file, kind));
     }
 }
 

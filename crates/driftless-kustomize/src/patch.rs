@@ -185,20 +185,39 @@ pub fn apply_strategic_merge_field(
     schema: &Schema,
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
-    for entry in k.strings("patchesStrategicMerge")? {
+    let entries = k.strings("patchesStrategicMerge")?;
+    let mut loaded = Vec::new();
+    for entry in &entries {
         let (patches, origin) = if entry.contains('\n') || entry.contains(": ") {
             let origin = k.path.display().to_string();
-            (parse_patch(&entry, &origin)?, origin)
+            (parse_patch(entry, &origin)?, origin)
         } else {
-            let (file, text) = loader.read(&entry)?;
+            let (file, text) = loader.read(entry)?;
             let origin = file.display().to_string();
             (parse_patch(&text, &origin)?, origin)
         };
-        for p in patches {
-            apply_untargeted(res, p, &origin, schema)?;
-        }
+        loaded.extend(patches.into_iter().map(|p| (p, origin.clone())));
+    }
+    if !entries.is_empty() && loaded.is_empty() {
+        let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
+        return Err(empty_patches(k, &entries, ""));
+    }
+    for (p, origin) in loaded {
+        apply_untargeted(res, p, &origin, schema)?;
     }
     Ok(())
+}
+
+/// kustomize's words for strategic-merge patch files and text that together
+/// hold no patch at all.
+fn empty_patches(k: &Kustomization, files: &[&str], inline: &str) -> Error {
+    Error::invalid(
+        &k.path,
+        format!(
+            "patch appears to be empty; files=[{}], Patch={inline}",
+            files.join(" ")
+        ),
+    )
 }
 
 /// Applies `patches:`.
@@ -287,6 +306,11 @@ fn restore_identity(
     if rekinded && smp && !allow_kind {
         r.map_mut()
             .insert("kind".into(), Value::String(before.gvk.kind.clone()));
+    }
+    if smp && before.namespace.is_empty() {
+        // kustomize sets the namespace back after a strategic merge, and
+        // setting an empty one removes the field.
+        r.metadata_mut().remove("namespace");
     }
     if r.cur_id() != *before && r.prev_ids.last() != Some(before) {
         r.prev_ids.push(before.clone());
@@ -432,25 +456,37 @@ pub fn run_builtin_transformer(
             return apply_patch_entry(loader, k, &cfg.schema, &Value::Object(entry), res);
         }
         "PatchStrategicMergeTransformer" => {
-            for p in config
+            let paths: Vec<&str> = config
                 .get("paths")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-            {
-                if let Some(path) = p.as_str() {
-                    let (file, text) = loader.read(path)?;
-                    let origin = file.display().to_string();
-                    for patch in parse_patch(&text, &origin)? {
-                        apply_untargeted(res, patch, &origin, &cfg.schema)?;
-                    }
-                }
+                .filter_map(Value::as_str)
+                .collect();
+            let inline = config.get("patches").and_then(Value::as_str);
+            let mut loaded = Vec::new();
+            for path in &paths {
+                let (file, text) = loader.read(path)?;
+                let origin = file.display().to_string();
+                loaded.extend(
+                    parse_patch(&text, &origin)?
+                        .into_iter()
+                        .map(|p| (p, origin.clone())),
+                );
             }
-            if let Some(text) = config.get("patches").and_then(Value::as_str) {
+            if let Some(text) = inline {
                 let origin = k.path.display().to_string();
-                for patch in parse_patch(text, &origin)? {
-                    apply_untargeted(res, patch, &origin, &cfg.schema)?;
-                }
+                loaded.extend(
+                    parse_patch(text, &origin)?
+                        .into_iter()
+                        .map(|p| (p, origin.clone())),
+                );
+            }
+            if loaded.is_empty() {
+                return Err(empty_patches(k, &paths, inline.unwrap_or("")));
+            }
+            for (patch, origin) in loaded {
+                apply_untargeted(res, patch, &origin, &cfg.schema)?;
             }
             return Ok(());
         }

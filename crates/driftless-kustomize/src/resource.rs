@@ -71,7 +71,28 @@ pub(crate) fn unsupported_plugin(config: &Value, role: &str) -> String {
         let gvk = Gvk::from_api_version(api_version, kind);
         format!("unable to load builtin {gvk}: {role} kind '{kind}' is not supported")
     } else {
-        format!("{role} kind '{kind}' ({api_version}) is not supported")
+        format!(
+            "external {role} plugins are not supported: '{kind}' ({api_version}) is {}",
+            plugin_form(config)
+        )
+    }
+}
+
+/// What kind of external plugin a configuration asks for: a KRM function
+/// (its `config.kubernetes.io/function` annotation says how it runs) or a
+/// legacy plugin found by kind.
+fn plugin_form(config: &Value) -> &'static str {
+    let annotations = config.pointer("/metadata/annotations");
+    let function = ["config.kubernetes.io/function", "config.k8s.io/function"]
+        .iter()
+        .find_map(|key| annotations.and_then(|a| a.get(*key)))
+        .and_then(Value::as_str);
+    match function {
+        Some(f) if f.contains("exec:") => "an exec KRM function",
+        Some(f) if f.contains("container:") => "a container KRM function",
+        Some(f) if f.contains("starlark:") => "a Starlark KRM function",
+        Some(_) => "a KRM function",
+        None => "a plugin kustomize would look up by kind",
     }
 }
 
@@ -184,7 +205,7 @@ pub struct Resource {
     /// Where the resource came from (for `buildMetadata`).
     pub(crate) origin: Option<crate::origin::Origin>,
     /// Transformers that ran over it: configuring file and kind.
-    pub(crate) transformations: Vec<(std::path::PathBuf, String)>,
+    pub(crate) transformations: Vec<std::sync::Arc<crate::origin::Configured>>,
 }
 
 impl Resource {
@@ -385,6 +406,18 @@ pub(crate) fn scalar_text(v: &Value) -> String {
     }
 }
 
+/// Makes a label or annotation value a string, as kustomize reads and
+/// writes those maps (`true` becomes `"true"`, a null `"null"`).
+pub(crate) fn stringify_metadata_value(v: &mut Value) {
+    if !v.is_string() {
+        let text = match &*v {
+            Value::Null => "null".to_string(),
+            other => scalar_text(other),
+        };
+        *v = Value::String(text);
+    }
+}
+
 /// The ordered resources a build produces.
 #[derive(Clone, Debug, Default)]
 pub struct ResourceList {
@@ -471,7 +504,16 @@ mod tests {
         let external = json!({"apiVersion": "example.com/v1", "kind": "Mine"});
         assert_eq!(
             unsupported_plugin(&external, "generator"),
-            "generator kind 'Mine' (example.com/v1) is not supported"
+            "external generator plugins are not supported: 'Mine' (example.com/v1) \
+             is a plugin kustomize would look up by kind"
+        );
+        let exec = json!({"apiVersion": "fn.example.com/v1", "kind": "SetEnv",
+            "metadata": {"annotations": {"config.kubernetes.io/function": "exec:\n  path: ./fn\n"}}});
+        assert!(unsupported_plugin(&exec, "transformer").ends_with("is an exec KRM function"));
+        let container = json!({"apiVersion": "fn.example.com/v1", "kind": "SetEnv",
+            "metadata": {"annotations": {"config.kubernetes.io/function": "container:\n  image: fn:1\n"}}});
+        assert!(
+            unsupported_plugin(&container, "generator").ends_with("is a container KRM function")
         );
     }
 }

@@ -9,12 +9,32 @@ use crate::fieldspec::{self, FieldSpec, apply_specs};
 use crate::kustomization::Kustomization;
 use crate::resource::Resource;
 
-/// Applies `namespace:`.
-pub fn namespace(k: &Kustomization, res: &mut [Resource]) -> Result<(), Error> {
+/// Applies `namespace:`, also to the fields `configurations:` name.
+pub fn namespace(
+    k: &Kustomization,
+    cfg: &TransformerConfig,
+    res: &mut [Resource],
+) -> Result<(), Error> {
     let Some(ns) = k.str("namespace").filter(|s| !s.is_empty()) else {
         return Ok(());
     };
     set_namespace(res, ns);
+    // metadata/namespace stays with the scope-aware code above, as in kustomize.
+    let specs: Vec<FieldSpec> = cfg
+        .namespace
+        .iter()
+        .filter(|s| s.path != "metadata/namespace")
+        .cloned()
+        .collect();
+    if specs.is_empty() {
+        return Ok(());
+    }
+    for r in res.iter_mut() {
+        let gvk = r.gvk();
+        apply_specs(&mut r.obj, &gvk, &specs, &mut |m, key| {
+            m.insert(key.to_string(), Value::String(ns.to_string()));
+        });
+    }
     Ok(())
 }
 
@@ -80,10 +100,10 @@ pub fn prefix_suffix(
     let prefix = k.str("namePrefix").unwrap_or("");
     let suffix = k.str("nameSuffix").unwrap_or("");
     if !prefix.is_empty() {
-        crate::origin::record(res, &k.path, "PrefixTransformer");
+        crate::origin::record_builtin(res, &k.path, "PrefixTransformer", 1);
     }
     if !suffix.is_empty() {
-        crate::origin::record(res, &k.path, "SuffixTransformer");
+        crate::origin::record_builtin(res, &k.path, "SuffixTransformer", 1);
     }
     let only = |specs: &[FieldSpec]| (!specs.is_empty()).then(|| specs.to_vec());
     add_affixes(res, prefix, "", only(&cfg.name_prefix).as_deref());
@@ -140,7 +160,9 @@ pub fn labels(
             .collect();
         let flag = |name: &str| entry.get(name).and_then(Value::as_bool).unwrap_or(false);
         let mut specs = if flag("includeSelectors") {
-            fieldspec::common_label_specs()
+            let mut s = fieldspec::common_label_specs();
+            s.extend(cfg.common_labels.iter().cloned());
+            s
         } else {
             let mut s = vec![FieldSpec::new("", "", "", "metadata/labels", true)];
             if flag("includeTemplates") {
@@ -231,31 +253,65 @@ pub fn images(
     }
     let mut specs = fieldspec::image_specs();
     specs.extend(cfg.images.iter().cloned());
-    for entry in entries {
-        let get = |f: &str| {
-            entry
-                .get(f)
-                .map(crate::resource::scalar_text)
-                .unwrap_or_default()
-        };
-        let image = Image {
-            name: get("name"),
-            new_name: get("newName"),
-            new_tag: get("newTag"),
-            digest: get("digest"),
-        };
-        for r in res.iter_mut() {
-            let gvk = r.gvk();
+    let images: Vec<Image> = entries
+        .iter()
+        .map(|entry| {
+            let get = |f: &str| {
+                entry
+                    .get(f)
+                    .map(crate::resource::scalar_text)
+                    .unwrap_or_default()
+            };
+            Image {
+                name: get("name"),
+                new_name: get("newName"),
+                new_tag: get("newTag"),
+                digest: get("digest"),
+            }
+        })
+        .collect();
+    for r in res.iter_mut() {
+        // kustomize first rewrites the images of every `containers` and
+        // `initContainers` list wherever it sits (custom resources and
+        // objects without an apiVersion too), CRDs aside, then the field specs.
+        if r.kind() != "CustomResourceDefinition" {
+            rewrite_container_images(&mut r.obj, &images);
+        }
+        let gvk = r.gvk();
+        for image in &images {
             apply_specs(&mut r.obj, &gvk, &specs, &mut |m, key| {
-                if let Some(Value::String(current)) = m.get(key)
-                    && let Some(updated) = image.rewrite(current)
-                {
-                    m.insert(key.to_string(), Value::String(updated));
-                }
+                image.rewrite_field(m, key);
             });
         }
     }
     Ok(())
+}
+
+/// Rewrites `image` in the elements of every `containers`/`initContainers`
+/// list below `node`.
+fn rewrite_container_images(node: &mut Value, images: &[Image]) {
+    match node {
+        Value::Object(m) => {
+            for (key, child) in m.iter_mut() {
+                rewrite_container_images(child, images);
+                if !matches!(key.as_str(), "containers" | "initContainers") {
+                    continue;
+                }
+                let Value::Array(items) = child else {
+                    continue;
+                };
+                for container in items.iter_mut().filter_map(Value::as_object_mut) {
+                    for image in images {
+                        image.rewrite_field(container, "image");
+                    }
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|x| rewrite_container_images(x, images)),
+        _ => {}
+    }
 }
 
 struct Image {
@@ -266,6 +322,15 @@ struct Image {
 }
 
 impl Image {
+    /// Rewrites the image reference at `key` of `m` when it names this image.
+    fn rewrite_field(&self, m: &mut Map<String, Value>, key: &str) {
+        if let Some(Value::String(current)) = m.get(key)
+            && let Some(updated) = self.rewrite(current)
+        {
+            m.insert(key.to_string(), Value::String(updated));
+        }
+    }
+
     /// The rewritten reference, or None when `current` is a different image.
     fn rewrite(&self, current: &str) -> Option<String> {
         let (name, tag, digest) = split_image(current);
@@ -313,15 +378,27 @@ fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
 
 /// Removes the bookkeeping kustomize never prints.
 pub fn strip_internal(r: &mut Resource) {
-    if let Some(Value::Object(meta)) = r.obj.get_mut("metadata")
-        && let Some(Value::Object(ann)) = meta.get_mut("annotations")
-    {
-        ann.retain(|k, _| {
-            !k.starts_with("internal.config.kubernetes.io/") && !k.starts_with("config.k8s.io/id")
-        });
-        if ann.is_empty() {
-            meta.remove("annotations");
+    let Some(Value::Object(meta)) = r.obj.get_mut("metadata") else {
+        return;
+    };
+    // kustomize sets the annotations anew at the end of a build, as strings
+    // (a `$(VAR)` of a number included): a field left without entries
+    // (null, `{}`, only bookkeeping) is dropped.
+    let keep = match meta.get_mut("annotations") {
+        None => return,
+        Some(Value::Object(ann)) => {
+            ann.retain(|k, _| {
+                !k.starts_with("internal.config.kubernetes.io/")
+                    && !k.starts_with("config.k8s.io/id")
+            });
+            ann.values_mut()
+                .for_each(crate::resource::stringify_metadata_value);
+            !ann.is_empty()
         }
+        Some(_) => false,
+    };
+    if !keep {
+        meta.remove("annotations");
     }
 }
 

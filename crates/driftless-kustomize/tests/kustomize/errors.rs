@@ -42,6 +42,94 @@ fn missing_resource_names_the_missing_path() {
 }
 
 #[test]
+fn external_plugins_are_refused_naming_the_kustomization() {
+    let function = "apiVersion: fn.example.com/v1\nkind: SetTeam\nmetadata:\n  name: t\n  \
+                    annotations:\n    config.kubernetes.io/function: |\n      \
+                    container:\n        image: example.com/set-team:1\n";
+    let t = TempTree::new(
+        "plugins",
+        &[
+            ("cm.yaml", CM),
+            ("fn.yaml", function),
+            (
+                "base/kustomization.yaml",
+                "resources:\n- ../cm.yaml\ntransformers:\n- ../fn.yaml\n",
+            ),
+            ("kustomization.yaml", "resources:\n- base\n"),
+        ],
+    );
+    let opts = Options {
+        load_restrictor: LoadRestrictor::None,
+        ..Options::default()
+    };
+    let msg = error_of(&t.0, &opts);
+    assert!(
+        msg.starts_with(&format!(
+            "{}: ",
+            t.0.join("base/kustomization.yaml").display()
+        )) && msg.contains("external transformer plugins are not supported")
+            && msg.contains("container KRM function"),
+        "{msg}"
+    );
+    let exec_generator = TempTree::new(
+        "plugins-exec",
+        &[(
+            "kustomization.yaml",
+            "generators:\n- |-\n  apiVersion: fn.example.com/v1\n  kind: MakeThings\n  \
+             metadata:\n    name: g\n    annotations:\n      \
+             config.kubernetes.io/function: \"exec:\\n  path: ./gen\"\n",
+        )],
+    );
+    let msg = error_of(&exec_generator.0, &Options::default());
+    assert!(
+        msg.contains("kustomization.yaml: external generator plugins are not supported")
+            && msg.contains("exec KRM function"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_component_of_the_wrong_api_version_is_refused_naming_its_file() {
+    let t = TempTree::new(
+        "component-version",
+        &[
+            ("cm.yaml", CM),
+            (
+                "kustomization.yaml",
+                "resources:\n- cm.yaml\ncomponents:\n- comp\n",
+            ),
+            (
+                "comp/kustomization.yaml",
+                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Component\nnamePrefix: a-\n",
+            ),
+        ],
+    );
+    let msg = error_of(&t.0, &Options::default());
+    assert!(
+        msg.contains("comp/kustomization.yaml")
+            && msg.contains("apiVersion for Component should be kustomize.config.k8s.io/v1alpha1"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_file_listed_as_a_component_is_refused_in_kustomizes_words() {
+    let t = TempTree::new(
+        "component-file",
+        &[
+            ("cm.yaml", CM),
+            ("kustomization.yaml", "components:\n- cm.yaml\n"),
+        ],
+    );
+    let msg = error_of(&t.0, &Options::default());
+    let expected = format!(
+        "'{}' must be a directory to be a root",
+        t.0.join("cm.yaml").display()
+    );
+    assert!(msg.contains(&expected), "{msg}");
+}
+
+#[test]
 fn cycles_are_reported() {
     let t = TempTree::new(
         "cycle",
