@@ -92,7 +92,7 @@ pub async fn deploy_host(
 }
 
 /// A record of a host not yet deployed.
-pub(crate) fn record(host: &str, revision: &str) -> HostRollout {
+pub fn record(host: &str, revision: &str) -> HostRollout {
     HostRollout {
         host: host.to_owned(),
         revision: revision.to_owned(),
