@@ -79,6 +79,37 @@ impl Lab {
     pub fn identity(&self) -> PathBuf {
         self.dir.path().join("id_ed25519")
     }
+
+    /// The config's `Host` objects of every host, as YAML documents: labelled
+    /// `role: web`, each with a variable `region` of `region-of-NAME`.
+    pub fn host_objects(&self) -> String {
+        self.hosts
+            .iter()
+            .map(|h| {
+                format!(
+                    "apiVersion: driftless.dev/v1alpha1
+kind: Host
+metadata: {{name: {name}, labels: {{role: web}}}}
+spec:
+  address: 127.0.0.1
+  port: {port}
+  user: {user}
+  identityFile: {identity}
+  knownHostsFile: {known}
+  appsRoot: {apps}
+  vars: {{region: region-of-{name}}}
+---
+",
+                    name = h.name,
+                    port = h.port,
+                    user = whoami(),
+                    identity = self.identity().display(),
+                    known = h.known_hosts().display(),
+                    apps = h.apps().display(),
+                )
+            })
+            .collect()
+    }
 }
 
 fn nix_root() -> bool {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use driftless_api::HostResult;
 use driftless_engine::control::{AppControl, EngineControl};
 use driftless_engine::store::{AppStatus, DriftAction, HealthStatus, SyncResult, SyncStatus};
-use driftless_testenv::hosts::{Lab, available, whoami};
+use driftless_testenv::hosts::{Lab, available};
 
 use super::support::{
     Repo, Running, applied, cluster_doc, config_map, kubectl_get, ready, source_doc, start,
@@ -18,36 +18,6 @@ use super::support::{
 
 const WAIT: Duration = Duration::from_secs(60);
 const APP: &str = "web";
-
-/// The Host objects of `lab`, labelled `role: web`, each with a `region`.
-fn host_objects(lab: &Lab) -> String {
-    lab.hosts
-        .iter()
-        .map(|h| {
-            format!(
-                "apiVersion: driftless.dev/v1alpha1
-kind: Host
-metadata: {{name: {name}, labels: {{role: web}}}}
-spec:
-  address: 127.0.0.1
-  port: {port}
-  user: {user}
-  identityFile: {identity}
-  knownHostsFile: {known}
-  appsRoot: {apps}
-  vars: {{region: region-of-{name}}}
----
-",
-                name = h.name,
-                port = h.port,
-                user = whoami(),
-                identity = lab.identity().display(),
-                known = h.known_hosts().display(),
-                apps = h.apps().display(),
-            )
-        })
-        .collect()
-}
 
 /// A config of `repo`'s source, `lab`'s hosts and an App for them (with
 /// `extra` spec lines); with a `cluster` document when given one.
@@ -77,7 +47,7 @@ spec:
 {extra}
 ",
         source = source_doc(repo),
-        hosts = host_objects(lab),
+        hosts = lab.host_objects(),
     );
     let path = dir.join("config.yaml");
     std::fs::write(&path, text).expect("write config");
