@@ -126,6 +126,10 @@ pub struct SyncRecord {
     /// Objects the sync took over.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub adopted: Vec<AdoptedObject>,
+    /// For an App deploying to hosts: each host's part of the rollout
+    /// (absent in records of Kubernetes Apps and of older stores).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<crate::HostRollout>,
 }
 
 /// One sync in brief: what a custom resource's status lists of its last syncs.
@@ -273,6 +277,7 @@ mod tests {
         assert_eq!(json["startTime"], "2024-05-01T12:00:00Z");
         assert_eq!(json["revision"]["refLabel"], "main");
         assert!(json.get("startedMs").is_none() && json.get("adopted").is_none());
+        assert!(record.hosts.is_empty() && json.get("hosts").is_none());
     }
 
     #[test]

@@ -492,6 +492,21 @@ pub(crate) fn validate_app(spec: &crate::AppSpec, problems: &mut Vec<FieldProble
     if let Some(delivery) = &spec.host {
         delivery.validate(problems);
     }
+    // An App for hosts reaches no cluster, so it cannot read its objects.
+    if let (Some(_), Some(subst)) = (&destination.hosts, &spec.substitutions) {
+        for (field, set) in [
+            ("fromConfigMap", !subst.from_config_map.is_empty()),
+            ("fromSecret", !subst.from_secret.is_empty()),
+        ] {
+            if set {
+                problems.push(FieldProblem::new(
+                    format!("spec.substitutions.{field}"),
+                    "cannot be used with spec.destination.hosts (it is read from a cluster); \
+                     use spec.substitutions.vars or the Hosts' vars",
+                ));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -575,6 +590,24 @@ mod tests {
                 "hosts.yaml (document 3, App/web-hosts): spec.host.keepReleases: must be at least 2 (the current release and the one to switch back to)",
                 "hosts.yaml (document 3, App/web-hosts): spec.host.healthCheck.http.url: \"https://x/\" must start with http://",
                 "hosts.yaml (document 3, App/web-hosts): spec.host.rollout.parallel: must be at least 1",
+            ]
+        );
+        let from_cluster = config(vec![
+            source(),
+            host(
+                "web-1",
+                json!({"address": "10.0.0.5", "user": "deploy",
+                "identityFile": "k", "knownHostsFile": "/k"}),
+            ),
+            app(json!({"sourceRef": {"name": "platform"},
+                "destination": {"hosts": {"names": ["web-1"]}},
+                "substitutions": {"fromSecret": [{"name": "s"}], "vars": {"A": "1"}}})),
+        ])
+        .expect_err("a Secret read from a cluster");
+        assert_eq!(
+            from_cluster,
+            [
+                "hosts.yaml (document 3, App/web-hosts): spec.substitutions.fromSecret: cannot be used with spec.destination.hosts (it is read from a cluster); use spec.substitutions.vars or the Hosts' vars"
             ]
         );
         let dangling = config(vec![

@@ -50,6 +50,7 @@ fn bench_store() {
             counts: ObjectCounts::default(),
             error: None,
             adopted: Vec::new(),
+            hosts: Vec::new(),
         };
         store.finish_sync(&app, rec.id, outcome).expect("finish");
     }

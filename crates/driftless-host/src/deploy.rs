@@ -92,7 +92,7 @@ pub async fn deploy_host(
 }
 
 /// A record of a host not yet deployed.
-pub(crate) fn record(host: &str, revision: &str) -> HostRollout {
+pub fn record(host: &str, revision: &str) -> HostRollout {
     HostRollout {
         host: host.to_owned(),
         revision: revision.to_owned(),
@@ -132,6 +132,8 @@ pub async fn deploy(
         host: endpoint.name.clone(),
         previous_release: state.current.as_deref().map(|c| layout.release(c)),
     };
+    // What `current` and `previous` are once the release is in place.
+    let mut pruned = (state.current.clone(), state.previous.clone());
     match plan(&state, host_release.manifest()) {
         Plan::Unchanged => {
             record.result = HostResult::Unchanged;
@@ -144,21 +146,34 @@ pub async fn deploy(
         }
         Plan::NewRelease { base } => {
             let started = Instant::now();
-            record.files_sent =
-                upload(conn, &layout, &host_release, &state, base.as_deref()).await?;
-            record.upload = millis(started.elapsed());
-            step(conn, "activating the release", &layout.activate(revision)).await?;
-            if let Some(hook) = &release.delivery().hooks.before_switch {
-                let limit = release.delivery().hooks.timeout.get();
-                run_hook(conn, &layout, revision, "beforeSwitch", hook, &env, limit).await?;
-            }
             let previous = state.current.as_deref().or(state.previous.as_deref());
-            step(
+            let before_switch = release.delivery().hooks.before_switch.as_ref();
+            // Without a hook in between, the upload, the activation and the
+            // switch are one remote command: each step runs only if the one
+            // before it succeeded, so a failure still leaves `current` alone.
+            let switch = before_switch
+                .is_none()
+                .then(|| layout.switch(revision, previous));
+            record.files_sent = upload(
                 conn,
-                "switching current",
-                &layout.switch(revision, previous),
+                &layout,
+                &host_release,
+                (&state, base.as_deref()),
+                switch.as_deref(),
             )
             .await?;
+            record.upload = millis(started.elapsed());
+            if let Some(hook) = before_switch {
+                let limit = release.delivery().hooks.timeout.get();
+                run_hook(conn, &layout, revision, "beforeSwitch", hook, &env, limit).await?;
+                step(
+                    conn,
+                    "switching current",
+                    &layout.switch(revision, previous),
+                )
+                .await?;
+            }
+            pruned = (Some(revision.to_owned()), previous.map(str::to_owned));
         }
     }
     if let Err(output) = after_switch(conn, &layout, release, revision, &env).await {
@@ -166,7 +181,15 @@ pub async fn deploy(
     }
     record.result = HostResult::Succeeded;
     record.health = HealthStatus::Healthy;
-    prune(conn, &layout, release.delivery().keep_releases as usize).await
+    let keep = release.delivery().keep_releases as usize;
+    prune(
+        conn,
+        &layout,
+        keep,
+        pruned.0.as_deref(),
+        pruned.1.as_deref(),
+    )
+    .await
 }
 
 /// The afterSwitch hook then the health check; the failure's output.
@@ -234,23 +257,37 @@ async fn fall_back(
     Ok(())
 }
 
-/// Sends the changed files into a staging directory; returns how many files
-/// were sent.
+/// Sends the changed files into a staging directory and activates it as the
+/// release, then runs `then` (the switch) in the same remote command; returns
+/// how many files were sent.
 async fn upload(
     conn: &Connection,
     layout: &Layout,
     release: &HostRelease<'_>,
-    state: &HostState,
-    base: Option<&str>,
+    (state, base): (&HostState, Option<&str>),
+    then: Option<&str>,
 ) -> Result<u64, HostError> {
     let manifest = release.manifest();
     let plan = manifest.upload_plan(base.and(state.manifest.as_ref()));
     let stream = release.upload_stream(&plan.send, &plan.link)?;
-    let script = layout.build_release(&manifest.revision, base);
+    let revision = manifest.revision.as_str();
+    let mut script = format!(
+        "{} && {}",
+        layout.build_release(revision, base),
+        layout.activate(revision)
+    );
+    let name = match then {
+        Some(then) => {
+            script.push_str(" && ");
+            script.push_str(then);
+            "uploading, activating and switching to the release"
+        }
+        None => "uploading and activating the release",
+    };
     let out = conn
         .run(&script, Some(&stream), conn.timeouts().upload)
         .await?;
-    check(conn, "uploading the release", out)?;
+    check(conn, name, out)?;
     let sent = plan
         .send
         .iter()
@@ -270,16 +307,17 @@ pub(crate) async fn read_state(conn: &Connection, layout: &Layout) -> Result<Hos
     Ok(HostState::parse(&out.stdout))
 }
 
-/// Removes releases beyond `keep` (never current or previous).
-async fn prune(conn: &Connection, layout: &Layout, keep: usize) -> Result<(), HostError> {
+/// Removes releases beyond `keep` (never `current` or `previous`, which the
+/// deployment that just ended knows).
+async fn prune(
+    conn: &Connection,
+    layout: &Layout,
+    keep: usize,
+    current: Option<&str>,
+    previous: Option<&str>,
+) -> Result<(), HostError> {
     let listed = step(conn, "listing releases", &layout.list_releases()).await?;
-    let state = read_state(conn, layout).await?;
-    let remove = releases_to_remove(
-        &parse_releases(&listed.stdout),
-        state.current.as_deref(),
-        state.previous.as_deref(),
-        keep,
-    );
+    let remove = releases_to_remove(&parse_releases(&listed.stdout), current, previous, keep);
     if !remove.is_empty() {
         step(conn, "removing old releases", &layout.remove(&remove)).await?;
     }

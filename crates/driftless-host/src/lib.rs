@@ -36,12 +36,12 @@ mod rollout;
 mod ssh;
 mod tree;
 
-pub use deploy::{HostError, Plan, deploy, deploy_host, plan};
+pub use deploy::{HostError, Plan, deploy, deploy_host, plan, record};
 pub use drift::{DriftReport, FileDrift, Observed, check_drift, compare, restore};
 pub use hooks::HookError;
 pub use manifest::{Manifest, ManifestEntry, UploadPlan};
 pub use release::{AppRelease, HostRelease, ReleaseError};
 pub use remote::{HostState, Layout, releases_to_remove};
-pub use rollout::{is_failure, rollout};
+pub use rollout::{SKIPPED, in_order, is_failure, rollout};
 pub use ssh::{Connection, Endpoint, Identity, Output, SshError, Timeouts};
 pub use tree::{EntryKind, Tree, TreeEntry, TreeError};

@@ -1,9 +1,10 @@
 //! A rollout over many hosts: `parallel` at a time, stopping before the hosts
 //! not yet started when one fails and the App says `stopOnFailure`.
 
+use std::future::Future;
 use std::sync::Arc;
 
-use driftless_api::{HostResult, HostRollout};
+use driftless_api::{HostResult, HostRollout, Rollout};
 use tokio::task::JoinSet;
 
 use crate::deploy::{deploy_host, record};
@@ -15,6 +16,9 @@ pub fn is_failure(result: HostResult) -> bool {
     matches!(result, HostResult::Failed | HostResult::RolledBack)
 }
 
+/// What a host not started because of an earlier failure is told.
+pub const SKIPPED: &str = "not started: an earlier host failed and the rollout stops on failure";
+
 /// Deploys `release` to `hosts` in order, each over its own connection, and
 /// returns one record per host in the same order: hosts not started because
 /// an earlier one failed are `Skipped`.
@@ -23,22 +27,54 @@ pub async fn rollout(
     hosts: &[Endpoint],
     timeouts: Timeouts,
 ) -> Vec<HostRollout> {
-    let rollout = &release.delivery().rollout;
-    let parallel = rollout.parallel.max(1) as usize;
-    let stop_on_failure = rollout.stop_on_failure;
-    let mut records: Vec<HostRollout> = hosts
-        .iter()
-        .map(|h| record(&h.name, release.revision()))
-        .collect();
+    let settings = release.delivery().rollout.clone();
+    let done = in_order(
+        &settings,
+        hosts.len(),
+        |index| {
+            let endpoint = hosts[index].clone();
+            let release = release.clone();
+            async move { deploy_host(&endpoint, &release, timeouts).await }
+        },
+        |r: &HostRollout| is_failure(r.result),
+    )
+    .await;
+    done.into_iter()
+        .zip(hosts)
+        .map(|(done, host)| {
+            done.unwrap_or_else(|| {
+                let mut skipped = record(&host.name, release.revision());
+                skipped.message = Some(SKIPPED.to_owned());
+                skipped
+            })
+        })
+        .collect()
+}
+
+/// Runs `deploy` for the hosts `0..count` in order, `settings.parallel` at a
+/// time. Once a result is `failed` and the rollout stops on failure, hosts
+/// not started yet are left `None`; hosts already running finish.
+pub async fn in_order<T, F, Fut>(
+    settings: &Rollout,
+    count: usize,
+    deploy: F,
+    failed: impl Fn(&T) -> bool,
+) -> Vec<Option<T>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let parallel = settings.parallel.max(1) as usize;
+    let mut results: Vec<Option<T>> = (0..count).map(|_| None).collect();
     let mut running = JoinSet::new();
     let mut next = 0;
     let mut stopped = false;
     loop {
-        while !stopped && next < hosts.len() && running.len() < parallel {
-            let endpoint = hosts[next].clone();
-            let release = release.clone();
+        while !stopped && next < count && running.len() < parallel {
+            let work = deploy(next);
             let index = next;
-            running.spawn(async move { (index, deploy_host(&endpoint, &release, timeouts).await) });
+            running.spawn(async move { (index, work.await) });
             next += 1;
         }
         let Some(done) = running.join_next().await else {
@@ -46,8 +82,8 @@ pub async fn rollout(
         };
         match done {
             Ok((index, outcome)) => {
-                stopped |= stop_on_failure && is_failure(outcome.result);
-                records[index] = outcome;
+                stopped |= settings.stop_on_failure && failed(&outcome);
+                results[index] = Some(outcome);
             }
             // A deployment task only ends this way if it panicked; stop rather
             // than press on with a fault nobody understands.
@@ -57,12 +93,5 @@ pub async fn rollout(
             }
         }
     }
-    for skipped in records
-        .iter_mut()
-        .filter(|r| r.result == HostResult::Skipped)
-    {
-        skipped.message =
-            Some("not started: an earlier host failed and the rollout stops on failure".into());
-    }
-    records
+    results
 }

@@ -7,11 +7,12 @@
 //!
 //! The modules hold the other fixtures the crates' tests share: Git
 //! repositories ([`git`]), manifests ([`manifests`]), a Git smart-HTTP server
-//! ([`git_http`]), an SSH server ([`sshd`]), TLS in front of a server ([`tls`]),
+//! ([`git_http`]), an SSH server ([`sshd`]), test hosts over SSH ([`hosts`]), TLS in front of a server ([`tls`]),
 //! loopback ports ([`servers`]) and the pinned external tools ([`tools`]).
 
 pub mod git;
 pub mod git_http;
+pub mod hosts;
 pub mod manifests;
 pub mod recorder;
 pub mod servers;

@@ -141,6 +141,7 @@ fn seed(store: &Store) {
         counts,
         error: None,
         adopted: Vec::new(),
+        hosts: Vec::new(),
     };
     let created = ObjectCounts {
         created: 3,
@@ -164,6 +165,7 @@ fn seed(store: &Store) {
         counts: ObjectCounts::default(),
         error: Some(bad_error().into()),
         adopted: Vec::new(),
+        hosts: Vec::new(),
     };
     sync(
         "broken",
@@ -269,6 +271,7 @@ async fn record_sync(store: Store, job: Job) -> Outcome {
         },
         error: failed.then(|| bad_error().to_owned()),
         adopted: Vec::new(),
+        hosts: Vec::new(),
     };
     let finished = store.finish_sync(&job.key, record.id, outcome);
     let updated = store.update_app(&job.key, |s| {

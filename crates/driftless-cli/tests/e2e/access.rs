@@ -6,38 +6,12 @@ use std::time::Duration;
 
 use driftless_testenv::shared;
 
-use crate::support::{GitServer, Repo, Serve, app, applied, config, config_map};
+use crate::support::{GitServer, Repo, Serve, app, applied, cli, config, config_map, ok};
 
 const WAIT: Duration = Duration::from_secs(60);
 const VIEWER: &str = "e2e-viewer-token-1c9d";
 const CI: &str = "e2e-ci-token-88ab";
 const ADMIN: &str = "e2e-admin-token-5e02";
-
-/// Runs the CLI against `serve`, with `token` when given and none from the environment.
-fn cli(serve: &Serve, token: Option<&str>, args: &[&str]) -> Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_driftless"));
-    command
-        .args(args)
-        .args(["--server", &serve.base])
-        .env_remove("DRIFTLESS_API_TOKEN")
-        .env_remove("DRIFTLESS_SERVER");
-    if let Some(token) = token {
-        command.args(["--token", token]);
-    }
-    command.output().expect("driftless runs")
-}
-
-/// The output of a command that must succeed.
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Asserts a command failed with exit 1 saying `expected`.
 fn refused(out: &Output, expected: &str) {

@@ -4,6 +4,7 @@
 mod access;
 mod bootstrap;
 mod controller;
+mod hosts;
 mod kube;
 mod logging;
 mod notify;

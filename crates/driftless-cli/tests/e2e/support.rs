@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -216,4 +216,30 @@ spec:
 ---
 "
     )
+}
+
+/// Runs the CLI against `serve`, with `token` when given and none from the environment.
+pub fn cli(serve: &Serve, token: Option<&str>, args: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_driftless"));
+    command
+        .args(args)
+        .args(["--server", &serve.base])
+        .env_remove("DRIFTLESS_API_TOKEN")
+        .env_remove("DRIFTLESS_SERVER");
+    if let Some(token) = token {
+        command.args(["--token", token]);
+    }
+    command.output().expect("driftless runs")
+}
+
+/// The output of a command that must succeed.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

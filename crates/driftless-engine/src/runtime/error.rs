@@ -46,8 +46,12 @@ pub(crate) enum Reason {
     PruneWithheld,
     /// The state store could not record the sync.
     StoreFailed,
-    /// The App deploys to hosts, which the engine does not run yet.
-    HostsNotServed,
+    /// A host could not be connected to or logged into (App for hosts).
+    HostUnreachable,
+    /// The release could not be made, or a step or hook failed on a host.
+    ReleaseFailed,
+    /// The release failed its health check on a host and was rolled back there.
+    RolloutFailed,
 }
 
 impl Reason {
@@ -69,7 +73,9 @@ impl Reason {
             Self::ApplyFailed => "ApplyFailed",
             Self::PruneWithheld => "PruneWithheld",
             Self::StoreFailed => "StoreFailed",
-            Self::HostsNotServed => "HostsNotServed",
+            Self::HostUnreachable => "HostUnreachable",
+            Self::ReleaseFailed => "ReleaseFailed",
+            Self::RolloutFailed => "RolloutFailed",
         }
     }
 }
@@ -128,12 +134,33 @@ pub(crate) enum ReconcileError {
     /// The state store could not begin the sync's record.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The App names hosts as its destination: nothing is applied anywhere.
+    /// `spec.destination.hosts` selects no declared Host.
+    #[error("spec.destination.hosts: {0} selects no declared Host; nothing was deployed")]
+    NoHosts(String),
+    /// A Host cannot be reached as declared (in-cluster credentials needed).
+    #[error(transparent)]
+    Endpoint(#[from] driftless_host::SshError),
+    /// The App's path leads outside the repository.
     #[error(
-        "spec.destination.hosts: the engine does not deploy to hosts yet; nothing was applied \
-         (the host target exists as the driftless-host library)"
+        "path {path:?} leads outside the repository of GitSource {source_name}; nothing was deployed"
     )]
-    HostsNotServed,
+    OutsideRepository {
+        /// The App's path.
+        path: String,
+        /// The GitSource.
+        source_name: String,
+    },
+    /// The release could not be made from the App's tree.
+    #[error("path {path:?}: {source}; nothing was deployed")]
+    Release {
+        /// The App's path.
+        path: String,
+        /// Why.
+        source: driftless_host::ReleaseError,
+    },
+    /// Reading the tree ended without a result.
+    #[error("reading the release tree failed: {0}")]
+    ReleaseTask(#[source] JoinError),
 }
 
 impl ReconcileError {
@@ -150,7 +177,10 @@ impl ReconcileError {
             Self::Apply(_) => Reason::ApplyFailed,
             Self::HealthCheck(_) => Reason::HealthCheckFailed,
             Self::Store(_) => Reason::StoreFailed,
-            Self::HostsNotServed => Reason::HostsNotServed,
+            Self::NoHosts(_) | Self::Endpoint(_) => Reason::HostUnreachable,
+            Self::OutsideRepository { .. } | Self::Release { .. } | Self::ReleaseTask(_) => {
+                Reason::ReleaseFailed
+            }
         }
     }
 }

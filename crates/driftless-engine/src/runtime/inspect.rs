@@ -97,6 +97,10 @@ impl Inner {
 
     async fn owned_objects(self: &Arc<Self>, name: &str) -> Result<OwnedTree, InspectError> {
         let (config, app, status) = self.declared(name)?;
+        if app.spec.destination.hosts.is_some() {
+            // Its resources are hosts: no cluster created anything for them.
+            return Ok(OwnedTree::default());
+        }
         let roots: Vec<ObjectRef> = status.resources.iter().filter_map(object_ref).collect();
         if roots.is_empty() {
             return Ok(OwnedTree::default());
@@ -113,6 +117,12 @@ impl Inner {
 
     async fn diff(self: &Arc<Self>, name: &str) -> Result<AppDiff, InspectError> {
         let (config, app, status) = self.declared(name)?;
+        if app.spec.destination.hosts.is_some() {
+            return Err(InspectError::Failed(format!(
+                "App {name} deploys files to hosts, not objects to a cluster: the drift of \
+                 its files shows in its events"
+            )));
+        }
         let source_name = &app.spec.source_ref.name;
         let source = config
             .git_source(source_name)

@@ -9,6 +9,8 @@
 mod clusters;
 mod drift;
 mod error;
+mod host_plan;
+mod hosts;
 mod inspect;
 mod notices;
 mod outcome;
@@ -145,6 +147,8 @@ pub(crate) struct Inner {
     removals: Mutex<HashMap<String, watch::Receiver<Option<Removed>>>>,
     /// Events and commit states for the Notifiers.
     notices: notices::Notices,
+    /// Per App for hosts: how its last run on its hosts ended.
+    host_runs: Mutex<HashMap<String, host_plan::LastRun>>,
 }
 
 /// A running engine. Cheap to clone.
@@ -197,6 +201,7 @@ impl Engine {
                 metrics,
                 removals: Mutex::default(),
                 notices: notices::Notices::new(notices::policy(&opts.notifications)),
+                host_runs: Mutex::default(),
             }
         });
         inner
@@ -507,6 +512,7 @@ impl Inner {
         lock(&self.applied).remove(name);
         lock(&self.rechecks).remove(name);
         lock(&self.snapshots).remove(name);
+        lock(&self.host_runs).remove(name);
     }
 
     /// Stops an App removed from the config; with `prune` deletes its objects,
@@ -514,7 +520,14 @@ impl Inner {
     async fn remove_app(self: Arc<Self>, app: driftless_api::App) -> Removed {
         let name = app.name();
         self.stop_app(name).await;
-        let result = if !app.spec.prune {
+        let result = if app.spec.destination.hosts.is_some() {
+            // Its releases are on hosts, never on a cluster: they stay as they are.
+            tracing::info!(
+                app = %name,
+                "removed; its releases stay on its hosts"
+            );
+            Ok(Removal::LeftInPlace)
+        } else if !app.spec.prune {
             tracing::info!(
                 app = %name,
                 "removed; its objects are left as they are (prune is off)"

@@ -198,9 +198,18 @@ impl Inner {
                     DriftAction::Reported => EventKind::DriftDetected,
                     DriftAction::Ignored | DriftAction::Adopted => return,
                 };
-                let message = match kind {
-                    EventKind::DriftReverted => "a change made in the cluster was reverted to Git",
-                    _ => "a change made in the cluster differs from Git (self-heal is off)",
+                let on_host = audit.object.starts_with("Host/");
+                let message = match (kind, on_host) {
+                    (EventKind::DriftReverted, false) => {
+                        "a change made in the cluster was reverted to Git"
+                    }
+                    (EventKind::DriftReverted, true) => {
+                        "files changed on a host were restored from Git"
+                    }
+                    (_, false) => {
+                        "a change made in the cluster differs from Git (self-heal is off)"
+                    }
+                    (_, true) => "files on a host differ from Git (self-heal is off)",
                 };
                 let commit = lock(&notices.starts).get(&audit.app).map(commit_of);
                 let mut event =

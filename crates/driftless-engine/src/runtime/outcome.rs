@@ -73,6 +73,7 @@ impl Inner {
                     counts: ObjectCounts::default(),
                     error: Some(message.to_owned()),
                     adopted: Vec::new(),
+                    hosts: Vec::new(),
                 },
             ),
             Err(e) => tracing::error!(app = %name, "recording a failed sync: {e}"),

@@ -37,16 +37,16 @@ const HEALTH_RECHECK: Duration = Duration::from_secs(2);
 const HEALTH_RECHECK_MAX: Duration = Duration::from_secs(30);
 
 /// What one reconcile works from.
-struct Run<'a> {
-    config: &'a Config,
-    app: &'a App,
+pub(crate) struct Run<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) app: &'a App,
     /// The App's status when the reconcile began.
-    status: &'a AppStatus,
-    job: &'a Job,
+    pub(crate) status: &'a AppStatus,
+    pub(crate) job: &'a Job,
 }
 
 impl Run<'_> {
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.app.name()
     }
 }
@@ -81,33 +81,11 @@ impl Inner {
         let name = run.name();
         // Never fall back to a cluster for an App meant for hosts.
         if run.app.spec.destination.hosts.is_some() {
-            return Err(ReconcileError::HostsNotServed);
+            return self.reconcile_hosts(run).await;
         }
-        let latest = self.revision(&run.app.spec.source_ref.name);
-        let start = plan::start(
-            run.config,
-            run.app,
-            run.status,
-            latest.as_ref(),
-            run.job.trigger,
-        )?;
-        let Some((source_spec, revision)) = self.begin(name, start).await? else {
+        let Some((source_spec, revision)) = self.revision_to_sync(run).await? else {
             return Ok(Outcome::Succeeded);
         };
-        if let Gate::Blocked { reason, .. } = self.gate(run.config, run.app, &revision.sha) {
-            self.update(name, |s| {
-                set_condition(
-                    &mut s.conditions,
-                    Condition::new(
-                        READY,
-                        ConditionStatus::False,
-                        Reason::DependencyNotReady.as_str(),
-                        &reason,
-                    ),
-                );
-            });
-            return Ok(Outcome::Succeeded);
-        }
         let cluster = self
             .cluster(run.config, run.app.spec.destination.cluster.as_deref())
             .await?;
@@ -132,6 +110,48 @@ impl Inner {
                 self.apply(run, &cluster, &revision, &set, record).await
             }
         }
+    }
+
+    /// The fetch spec and revision a reconcile syncs; `None` when it stops
+    /// here: suspended, waiting for its source, or held back by a dependency.
+    pub(crate) async fn revision_to_sync(
+        self: &Arc<Self>,
+        run: &Run<'_>,
+    ) -> Result<Option<(SourceSpec, Revision)>, ReconcileError> {
+        let latest = self.revision(&run.app.spec.source_ref.name);
+        let start = plan::start(
+            run.config,
+            run.app,
+            run.status,
+            latest.as_ref(),
+            run.job.trigger,
+        )?;
+        let Some((source_spec, revision)) = self.begin(run.name(), start).await? else {
+            return Ok(None);
+        };
+        if self.blocked(run, &revision.sha) {
+            return Ok(None);
+        }
+        Ok(Some((source_spec, revision)))
+    }
+
+    /// Whether an App it depends on holds it back from `sha`; shows why.
+    fn blocked(&self, run: &Run<'_>, sha: &str) -> bool {
+        let Gate::Blocked { reason, .. } = self.gate(run.config, run.app, sha) else {
+            return false;
+        };
+        self.update(run.name(), |s| {
+            set_condition(
+                &mut s.conditions,
+                Condition::new(
+                    READY,
+                    ConditionStatus::False,
+                    Reason::DependencyNotReady.as_str(),
+                    &reason,
+                ),
+            );
+        });
+        true
     }
 
     /// Carries out the start decision: the suspension, or the fetch spec
@@ -323,6 +343,7 @@ impl Inner {
                     counts: tally.counts(),
                     error: Some(why),
                     adopted,
+                    hosts: Vec::new(),
                 };
                 self.close(name, &entry, outcome);
                 return Ok(Outcome::Cancelled);
@@ -334,6 +355,7 @@ impl Inner {
                     counts: tally.counts(),
                     error: Some(err.to_string()),
                     adopted,
+                    hosts: Vec::new(),
                 };
                 self.close(name, &entry, outcome);
                 self.update(name, |s| s.last_attempted = Some(entry.start.revision));
@@ -346,6 +368,7 @@ impl Inner {
             counts: counts(&report),
             error: None,
             adopted,
+            hosts: Vec::new(),
         };
         let recorded = self.close(name, &entry, outcome);
         let rendered = Applied {
@@ -465,28 +488,7 @@ impl Inner {
                 s.last_sync_time = Some(Time::now());
             }
             s.sync = SyncStatus::Synced;
-            s.conditions.retain(|c| c.type_ != PINNED);
-            if let Some(pin) = s.pinned.clone() {
-                // Loud on purpose: a pinned App does not follow Git.
-                let git = latest.as_deref().unwrap_or("unknown");
-                if latest.as_deref().is_some_and(|l| l != pin.sha) {
-                    s.sync = SyncStatus::OutOfSync;
-                }
-                let message = format!(
-                    "pinned to {} by a rollback while Git is at {}; resume to follow Git",
-                    short(&pin.sha),
-                    short(git)
-                );
-                set_condition(
-                    &mut s.conditions,
-                    Condition::new(
-                        PINNED,
-                        ConditionStatus::True,
-                        Reason::RolledBack.as_str(),
-                        &message,
-                    ),
-                );
-            }
+            show_pin(s, latest.as_deref());
             s.last_error = None;
             s.health = health;
             s.resources = objects.iter().map(resource_status).collect();
@@ -541,7 +543,7 @@ impl Inner {
     }
 
     /// Lets the Apps that depend on `name` check their gate again.
-    fn trigger_dependents(&self, config: &Config, name: &str) {
+    pub(crate) fn trigger_dependents(&self, config: &Config, name: &str) {
         for dependent in config.dependents_of(name) {
             let _ = self.queue.trigger(dependent, SyncTrigger::Dependency);
         }
@@ -570,6 +572,34 @@ impl Inner {
             );
         });
     }
+}
+
+/// Shows the `Pinned` condition of an App a rollback pinned (out of sync
+/// while Git is at another commit), or removes it.
+pub(crate) fn show_pin(s: &mut AppStatus, latest: Option<&str>) {
+    s.conditions.retain(|c| c.type_ != PINNED);
+    let Some(pin) = s.pinned.clone() else {
+        return;
+    };
+    // Loud on purpose: a pinned App does not follow Git.
+    let git = latest.unwrap_or("unknown");
+    if latest.is_some_and(|l| l != pin.sha) {
+        s.sync = SyncStatus::OutOfSync;
+    }
+    let message = format!(
+        "pinned to {} by a rollback while Git is at {}; resume to follow Git",
+        short(&pin.sha),
+        short(git)
+    );
+    set_condition(
+        &mut s.conditions,
+        Condition::new(
+            PINNED,
+            ConditionStatus::True,
+            Reason::RolledBack.as_str(),
+            &message,
+        ),
+    );
 }
 
 fn unhealthy(objects: &[ObjectHealth]) -> String {

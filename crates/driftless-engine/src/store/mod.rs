@@ -46,6 +46,8 @@ pub struct SyncOutcome {
     pub error: Option<String>,
     /// Objects the sync took over (also when it failed later).
     pub adopted: Vec<AdoptedObject>,
+    /// For an App deploying to hosts: each host's part of the rollout.
+    pub hosts: Vec<driftless_api::HostRollout>,
 }
 
 /// App name → JSON [`AppStatus`].
@@ -435,6 +437,7 @@ impl Store {
             counts: ObjectCounts::default(),
             error: None,
             adopted: Vec::new(),
+            hosts: Vec::new(),
         };
         self.write_sync(&tx, &record)?;
         self.prune_history(&tx, app, retention::Age::Ignored)?;
@@ -464,6 +467,7 @@ impl Store {
         record.counts = outcome.counts;
         record.error = outcome.error;
         record.adopted = outcome.adopted;
+        record.hosts = outcome.hosts;
         record.finish_time = Some(Time::now());
         self.write_sync(&tx, &record)?;
         tx.commit().map_err(self.err("commit sync finish"))?;

@@ -36,6 +36,7 @@ fn seeded(dir: &std::path::Path) -> Store {
             counts: ObjectCounts::default(),
             error: None,
             adopted: Vec::new(),
+            hosts: Vec::new(),
         };
         store.finish_sync("web", r.id, outcome).expect("finish");
     }

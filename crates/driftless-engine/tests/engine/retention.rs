@@ -23,6 +23,7 @@ fn sync(store: &Store, app: &str, n: usize) -> u64 {
         counts: ObjectCounts::default(),
         error: None,
         adopted: Vec::new(),
+        hosts: Vec::new(),
     };
     store.finish_sync(app, rec.id, outcome).expect("finish");
     rec.id

@@ -38,6 +38,7 @@ fn succeeded(created: u32) -> SyncOutcome {
         },
         error: None,
         adopted: Vec::new(),
+        hosts: Vec::new(),
     }
 }
 
@@ -123,6 +124,7 @@ fn finishing_unknown_or_running_is_an_error_naming_the_app() {
         counts: ObjectCounts::default(),
         error: None,
         adopted: Vec::new(),
+        hosts: Vec::new(),
     };
     assert!(matches!(
         store.finish_sync("web", rec.id, running),

@@ -12,7 +12,7 @@ use driftless_host::{
     AppRelease, Connection, FileDrift, SshError, Timeouts, check_drift, deploy_host, restore,
     rollout,
 };
-use sshd::Lab;
+use sshd::{Endpoints, Lab};
 
 const APP: &str = "web";
 

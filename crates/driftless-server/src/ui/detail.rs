@@ -587,6 +587,7 @@ mod tests {
             },
             error: None,
             adopted: Vec::new(),
+            hosts: Vec::new(),
         };
         Detail {
             name: "web".into(),

@@ -34,6 +34,7 @@ pub(crate) fn seed(s: &TestServer) {
             },
             error: None,
             adopted: Vec::new(),
+            hosts: Vec::new(),
         };
         s.store.finish_sync("web", rec.id, outcome).expect("finish");
     }

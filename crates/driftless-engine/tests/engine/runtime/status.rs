@@ -8,20 +8,11 @@ use driftless_engine::store::{AppStatus, SyncResult, SyncStatus};
 use driftless_testenv::shared;
 
 use super::support::{
-    Repo, Running, app, applied, config, config_map, kubectl_get, start, wait_status,
+    Repo, Running, app, applied, config, config_map, kubectl_get, ready, start, wait_status,
+    wait_sync,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The Ready condition's reason and message.
-fn ready(status: &AppStatus) -> (String, String) {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| (c.reason.clone(), c.message.clone()))
-        .unwrap_or_default()
-}
 
 fn has_reason(reason: &'static str) -> impl Fn(&AppStatus) -> bool {
     move |s| ready(s).0 == reason
@@ -29,21 +20,7 @@ fn has_reason(reason: &'static str) -> impl Fn(&AppStatus) -> bool {
 
 /// Waits until `app`'s history holds a sync of `sha` with `result`.
 async fn wait_recorded(running: &Running, app: &str, sha: &str, result: SyncResult) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let history = running.engine.store().history(app, 20).expect("history");
-        if history
-            .iter()
-            .any(|r| r.start.revision.sha == sha && r.result == result)
-        {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {result:?} sync of {sha} recorded (the engine's log is above): {history:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_sync(running, app, sha, WAIT, |r| r.result == result).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,48 +214,5 @@ async fn an_in_cluster_cluster_outside_a_pod_says_what_is_missing() {
     );
     assert!(message.contains("running in a pod"), "{message}");
     assert_eq!(kubectl_get(ns.name(), "configmap/a", "{.data.v}"), "");
-    running.engine.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_app_for_hosts_is_refused_and_nothing_reaches_a_cluster() {
-    let name = format!("hosts-{}", std::process::id());
-    let object = format!("hosts-probe-{}", std::process::id());
-    let repo = Repo::new();
-    repo.write("app/a.yaml", &config_map(&object, "1"));
-    repo.commit("first");
-    let dir = tempfile::tempdir().expect("temp dir");
-    // An App meant for hosts must not fall back to the default cluster.
-    let hosts = format!(
-        "apiVersion: driftless.dev/v1alpha1
-kind: Host
-metadata: {{name: web-1}}
-spec: {{address: 127.0.0.1, user: deploy, identityFile: /nonexistent/key, knownHostsFile: /nonexistent/known_hosts}}
----
-apiVersion: driftless.dev/v1alpha1
-kind: App
-metadata: {{name: {name}}}
-spec:
-  sourceRef: {{name: repo}}
-  path: app
-  destination: {{hosts: {{names: [web-1]}}}}
----
-"
-    );
-    let path = config(dir.path(), &repo, &hosts);
-    let running = start(&path, &dir.path().join("data"));
-    let status = wait_status(
-        &running,
-        &name,
-        WAIT,
-        "refused",
-        has_reason("HostsNotServed"),
-    )
-    .await;
-    let (_, message) = ready(&status);
-    assert!(message.starts_with("spec.destination.hosts: "), "{message}");
-    assert!(status.last_applied.is_none(), "{status:?}");
-    let names = kubectl_get("default", "configmap", "{.items[*].metadata.name}");
-    assert!(!names.split(' ').any(|n| n == object), "{names}");
     running.engine.shutdown().await;
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use driftless_engine::queue::QueueConfig;
 use driftless_engine::runtime::{Engine, EngineOptions};
-use driftless_engine::store::{AppStatus, Store};
+use driftless_engine::store::{AppStatus, Store, SyncRecord, SyncResult};
 use driftless_testenv::TestNamespace;
 
 pub use driftless_testenv::git::GitRepo as Repo;
@@ -19,26 +19,79 @@ pub fn config(dir: &Path, repo: &Repo, apps: &str) -> PathBuf {
         .display()
         .to_string();
     let text = format!(
-        "apiVersion: driftless.dev/v1alpha1
-kind: Cluster
-metadata: {{name: test}}
-spec:
-  kubeconfig: {{path: {kubeconfig}}}
----
-apiVersion: driftless.dev/v1alpha1
-kind: GitSource
-metadata: {{name: repo}}
-spec:
-  url: file://{url}
-  ref: {{branch: main}}
-  interval: 1s
----
-{apps}",
-        url = repo.path().display()
+        "{cluster}{source}{apps}",
+        cluster = cluster_doc(Path::new(&kubeconfig)),
+        source = source_doc(repo)
     );
     let path = dir.join("config.yaml");
     std::fs::write(&path, text).expect("write config");
     path
+}
+
+/// A Cluster `test` reached with `kubeconfig`, as a YAML document.
+pub fn cluster_doc(kubeconfig: &Path) -> String {
+    format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: Cluster
+metadata: {{name: test}}
+spec:
+  kubeconfig: {{path: {}}}
+---
+",
+        kubeconfig.display()
+    )
+}
+
+/// The GitSource `repo` following `repo`'s main branch every second.
+pub fn source_doc(repo: &Repo) -> String {
+    format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: GitSource
+metadata: {{name: repo}}
+spec:
+  url: file://{}
+  ref: {{branch: main}}
+  interval: 1s
+---
+",
+        repo.path().display()
+    )
+}
+
+/// The Ready condition's reason and message.
+pub fn ready(status: &AppStatus) -> (String, String) {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.reason.clone(), c.message.clone()))
+        .unwrap_or_default()
+}
+
+/// Waits until `app`'s history holds a finished sync of `sha` that
+/// satisfies `check`; returns it.
+pub async fn wait_sync(
+    running: &Running,
+    app: &str,
+    sha: &str,
+    timeout: Duration,
+    check: impl Fn(&SyncRecord) -> bool,
+) -> SyncRecord {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let history = running.engine.store().history(app, 20).expect("history");
+        if let Some(record) = history
+            .iter()
+            .find(|r| r.start.revision.sha == sha && r.result != SyncResult::Running && check(r))
+        {
+            return record.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sync of {sha} recorded as expected (the engine's log is above): {history:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// An App of the `repo` source deploying `path` into `ns`.

@@ -1,0 +1,119 @@
+//! An App for hosts through `driftless serve`: real sshd hosts on loopback
+//! ports, a Git server over HTTP, and the CLI and API showing the hosts as
+//! the App's resources, the rollouts per host in its history, and a rollback.
+
+use std::time::Duration;
+
+use driftless_testenv::hosts::{Lab, available};
+
+use crate::support::{GitServer, Repo, Serve, app_to, applied, cli, ok};
+
+const WAIT: Duration = Duration::from_secs(60);
+const ADMIN: &str = "e2e-hosts-admin-token-7f31";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_deploys_to_hosts_and_status_history_and_rollback_show_them() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::start(2);
+    let server = GitServer::start();
+    let repo = Repo::new(&server, "platform");
+    repo.write("hosts/web/etc/app.conf", "region=${region}\n");
+    repo.write("hosts/web/index.html", "v1\n");
+    let c1 = repo.push("first");
+    // No Cluster at all: an App for hosts needs none.
+    let config = format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: Server
+metadata: {{name: driftless}}
+spec:
+  api:
+    tokens:
+      - {{name: admin, role: admin, secret: {{env: E2E_ADMIN}}}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: GitSource
+metadata: {{name: platform}}
+spec: {{url: \"{url}\", ref: {{branch: main}}, interval: 1s}}
+---
+{hosts}{app}",
+        url = repo.url,
+        hosts = lab.host_objects(),
+        app = app_to(
+            "web",
+            "hosts/web",
+            "{hosts: {names: [h1, h0]}}",
+            "  host: {substitute: [\"*.conf\"]}"
+        ),
+    );
+    let serve = Serve::start(&config, &[("E2E_ADMIN", ADMIN)]);
+    let status = serve
+        .wait_app("web", WAIT, "c1 on both hosts", applied(&c1))
+        .await;
+    let resources = status["resources"].as_array().cloned().unwrap_or_default();
+    let hosts: Vec<(&str, &str, &str)> = resources
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap_or_default();
+            (field("kind"), field("name"), field("health"))
+        })
+        .collect();
+    assert_eq!(
+        hosts,
+        [("Host", "h1", "Healthy"), ("Host", "h0", "Healthy")],
+        "{status:#}"
+    );
+    let conf = lab.hosts[0].app_root("web").join("current/etc/app.conf");
+    assert_eq!(
+        std::fs::read_to_string(&conf).expect("conf"),
+        "region=region-of-h0\n"
+    );
+
+    let text = ok(&cli(&serve, None, &["status", "web"]));
+    assert!(
+        text.contains("Host") && text.contains("h0") && text.contains("h1"),
+        "{text}"
+    );
+
+    repo.write("hosts/web/index.html", "v2\n");
+    let c2 = repo.push("second");
+    serve
+        .wait_app("web", WAIT, "c2 on both hosts", applied(&c2))
+        .await;
+    let (_, history) = serve.get("/api/v1/apps/web/history").await;
+    assert_eq!(history[0]["subject"], "second", "{history:#}");
+    let per_host: Vec<(&str, &str)> = history[0]["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            (
+                h["host"].as_str().unwrap_or_default(),
+                h["result"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per_host,
+        [("h1", "Succeeded"), ("h0", "Succeeded")],
+        "{history:#}"
+    );
+    assert_eq!(history[0]["hosts"][0]["previous"], c1.as_str());
+    let text = ok(&cli(&serve, None, &["history", "web"]));
+    assert!(text.contains(&c2[..7]) && text.contains(&c1[..7]), "{text}");
+
+    ok(&cli(
+        &serve,
+        Some(ADMIN),
+        &["rollback", "web", "--to", &c1[..10]],
+    ));
+    let status = serve
+        .wait_app("web", WAIT, "pinned to c1", |app| {
+            app["pinned"]["sha"] == c1.as_str() && applied(&c1)(app)
+        })
+        .await;
+    assert_eq!(status["sync"], "OutOfSync", "pinned behind Git: {status:#}");
+    let page = lab.hosts[1].app_root("web").join("current/index.html");
+    assert_eq!(std::fs::read_to_string(&page).expect("page"), "v1\n");
+}
