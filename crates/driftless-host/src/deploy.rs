@@ -8,6 +8,7 @@ use driftless_api::{HostResult, HostRollout};
 
 use crate::hooks::{HookError, check_health, run_hook};
 use crate::manifest::Manifest;
+use crate::pool::ConnectionPool;
 use crate::release::{AppRelease, HostRelease, ReleaseError};
 use crate::remote::{HookEnv, HostState, Layout, parse_releases, releases_to_remove};
 use crate::ssh::{Connection, Endpoint, Output, SshError, Timeouts};
@@ -65,22 +66,28 @@ pub fn plan(state: &HostState, manifest: &Manifest) -> Plan {
     }
 }
 
-/// Connects to `endpoint` and deploys `release` there; never fails: the
-/// record says what happened.
+/// Deploys `release` to `endpoint` over the pool's connection to it; never
+/// fails: the record says what happened.
 pub async fn deploy_host(
+    pool: &ConnectionPool,
     endpoint: &Endpoint,
     release: &AppRelease,
     timeouts: Timeouts,
 ) -> HostRollout {
     let started = Instant::now();
     let mut record = record(&endpoint.name, release.revision());
-    let outcome = match Connection::open(endpoint, timeouts).await {
-        Ok(conn) => {
-            let outcome = deploy(&conn, endpoint, release, &mut record).await;
-            conn.close().await;
-            outcome
+    let mut retried = false;
+    let outcome = loop {
+        let lease = match pool.lease(endpoint, timeouts).await {
+            Ok(lease) => lease,
+            Err(e) => break Err(e.into()),
+        };
+        let outcome = deploy(&lease.connection, endpoint, release, &mut record).await;
+        if outcome.is_err() && pool.failed(endpoint, &lease).await && !retried {
+            retried = true;
+            continue;
         }
-        Err(e) => Err(e.into()),
+        break outcome;
     };
     if let Err(e) = outcome {
         record.result = HostResult::Failed;
@@ -285,7 +292,7 @@ async fn upload(
         None => "uploading and activating the release",
     };
     let out = conn
-        .run(&script, Some(&stream), conn.timeouts().upload)
+        .run_script(&script, Some(&stream), conn.timeouts().upload)
         .await?;
     check(conn, name, out)?;
     let sent = plan
@@ -330,7 +337,9 @@ pub(crate) async fn step(
     name: &'static str,
     script: &str,
 ) -> Result<Output, HostError> {
-    let out = conn.run(script, None, conn.timeouts().command).await?;
+    let out = conn
+        .run_script(script, None, conn.timeouts().command)
+        .await?;
     check(conn, name, out)
 }
 

@@ -263,7 +263,7 @@ pub(crate) async fn repair(
         let plan = manifest.upload_plan(None);
         let stream = release.upload_stream(&plan.send, &[])?;
         let out = conn
-            .run(
+            .run_script(
                 &layout.build_release(revision, None),
                 Some(&stream),
                 conn.timeouts().upload,
@@ -277,7 +277,7 @@ pub(crate) async fn repair(
         if !send.is_empty() || !extra.is_empty() {
             let stream = release.repair_stream(&send)?;
             let out = conn
-                .run(
+                .run_script(
                     &layout.repair(revision, &extra),
                     Some(&stream),
                     conn.timeouts().upload,
@@ -287,7 +287,7 @@ pub(crate) async fn repair(
         }
         let json = manifest.to_json();
         let out = conn
-            .run(
+            .run_script(
                 &layout.write_manifest(revision),
                 Some(&json),
                 conn.timeouts().command,

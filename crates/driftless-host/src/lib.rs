@@ -15,12 +15,14 @@
 //! ```no_run
 //! # async fn run(hosts: Vec<driftless_api::Host>, app: driftless_api::App) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use driftless_host::{AppRelease, Endpoint, Timeouts, rollout};
+//! use driftless_host::{AppRelease, ConnectionPool, Endpoint, Timeouts, rollout};
 //!
+//! // Connections stay open between rollouts and drift checks; kept 15 minutes unused.
+//! let pool = Arc::new(ConnectionPool::new(std::time::Duration::from_secs(900)));
 //! let delivery = app.spec.host.clone().unwrap_or_default();
 //! let release = AppRelease::new(app.name(), "4f2a9c1", "checkout/hosts/web".as_ref(), &delivery, app.spec.substitutions.as_ref())?;
 //! let endpoints = hosts.iter().map(Endpoint::from_host).collect::<Result<Vec<_>, _>>()?;
-//! for record in rollout(Arc::new(release), &endpoints, Timeouts::default()).await {
+//! for record in rollout(pool, Arc::new(release), &endpoints, Timeouts::default()).await {
 //!     println!("{}: {:?} {}", record.host, record.result, record.message.unwrap_or_default());
 //! }
 //! # Ok(()) }
@@ -30,9 +32,11 @@ mod deploy;
 mod drift;
 mod hooks;
 mod manifest;
+mod pool;
 mod release;
 mod remote;
 mod rollout;
+mod shell;
 mod ssh;
 mod tree;
 
@@ -40,6 +44,7 @@ pub use deploy::{HostError, Plan, deploy, deploy_host, plan, record};
 pub use drift::{DriftReport, FileDrift, Observed, check_drift, compare, restore};
 pub use hooks::HookError;
 pub use manifest::{Manifest, ManifestEntry, UploadPlan};
+pub use pool::{ConnectionPool, Lease};
 pub use release::{AppRelease, HostRelease, ReleaseError};
 pub use remote::{HostState, Layout, releases_to_remove};
 pub use rollout::{SKIPPED, in_order, is_failure, rollout};

@@ -8,6 +8,7 @@ use driftless_api::{HostResult, HostRollout, Rollout};
 use tokio::task::JoinSet;
 
 use crate::deploy::{deploy_host, record};
+use crate::pool::ConnectionPool;
 use crate::release::AppRelease;
 use crate::ssh::{Endpoint, Timeouts};
 
@@ -19,10 +20,11 @@ pub fn is_failure(result: HostResult) -> bool {
 /// What a host not started because of an earlier failure is told.
 pub const SKIPPED: &str = "not started: an earlier host failed and the rollout stops on failure";
 
-/// Deploys `release` to `hosts` in order, each over its own connection, and
+/// Deploys `release` to `hosts` in order, each over the pool's connection to it, and
 /// returns one record per host in the same order: hosts not started because
 /// an earlier one failed are `Skipped`.
 pub async fn rollout(
+    pool: Arc<ConnectionPool>,
     release: Arc<AppRelease>,
     hosts: &[Endpoint],
     timeouts: Timeouts,
@@ -33,8 +35,8 @@ pub async fn rollout(
         hosts.len(),
         |index| {
             let endpoint = hosts[index].clone();
-            let release = release.clone();
-            async move { deploy_host(&endpoint, &release, timeouts).await }
+            let (pool, release) = (pool.clone(), release.clone());
+            async move { deploy_host(&pool, &endpoint, &release, timeouts).await }
         },
         |r: &HostRollout| is_failure(r.result),
     )

@@ -8,11 +8,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use driftless_api::Host;
 use russh::client::{self, Handle};
+
+use crate::shell::Shell;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Disconnect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -297,6 +300,11 @@ pub struct Connection {
     host: String,
     handle: Handle<HostKeyCheck>,
     timeouts: Timeouts,
+    /// Commands started so far (a lost connection with none started since a
+    /// point in time ran nothing on the host from then on).
+    commands: AtomicU64,
+    /// The shell for bookkeeping scripts, started on first use.
+    shell: tokio::sync::Mutex<Option<Shell>>,
 }
 
 impl fmt::Debug for Connection {
@@ -366,6 +374,8 @@ impl Connection {
             host,
             handle,
             timeouts,
+            commands: AtomicU64::new(0),
+            shell: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -377,6 +387,17 @@ impl Connection {
     /// The time limits in force.
     pub fn timeouts(&self) -> Timeouts {
         self.timeouts
+    }
+
+    /// Whether the connection has ended (the host went away, keepalives
+    /// went unanswered, or it was closed).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// How many commands were started on the host over this connection.
+    pub fn commands_started(&self) -> u64 {
+        self.commands.load(Ordering::SeqCst)
     }
 
     /// Runs `command` through the login shell, feeding `stdin` when given;
@@ -393,6 +414,59 @@ impl Connection {
             self.run_unbounded(command, stdin),
         )
         .await
+    }
+
+    /// Runs one of driftless's own scripts (no process left behind) with
+    /// `stdin` in the shell kept on the host, or in a session of its own
+    /// while that shell is busy or the input is large; gives up after `limit`.
+    pub async fn run_script(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+        limit: Duration,
+    ) -> Result<Output, SshError> {
+        let small = stdin.is_none_or(|data| data.len() <= crate::shell::MAX_INPUT);
+        let slot = self.shell.try_lock().ok().filter(|_| small);
+        let Some(mut slot) = slot else {
+            return self.run(script, stdin, limit).await;
+        };
+        let work = async {
+            let mut shell = match slot.take() {
+                Some(shell) => shell,
+                None => {
+                    let channel = self
+                        .handle
+                        .channel_open_session()
+                        .await
+                        .map_err(|e| self.channel_error(script, e.to_string()))?;
+                    Shell::start(channel)
+                        .await
+                        .map_err(|e| self.channel_error(script, e))?
+                }
+            };
+            let marker = shell
+                .submit(script, stdin)
+                .await
+                .map_err(|e| self.channel_error(script, e))?;
+            self.commands.fetch_add(1, Ordering::SeqCst);
+            let output = shell
+                .answer(&marker)
+                .await
+                .map_err(|e| self.channel_error(script, e))?;
+            // Kept only after a whole answer: a shell cut off mid-script
+            // (time limit, lost connection) is dropped with its channel.
+            *slot = Some(shell);
+            Ok(output)
+        };
+        self.bounded(first_line(script), limit, work).await
+    }
+
+    fn channel_error(&self, command: &str, message: String) -> SshError {
+        SshError::Channel {
+            host: self.host.clone(),
+            what: first_line(command),
+            message,
+        }
     }
 
     /// `work`, or a [`SshError::Timeout`] naming `what` after `limit`.
@@ -418,6 +492,8 @@ impl Connection {
             message: e.to_string(),
         };
         let channel = self.handle.channel_open_session().await.map_err(failed)?;
+        // Counted before the request leaves: once sent, the command may run.
+        self.commands.fetch_add(1, Ordering::SeqCst);
         channel.exec(true, command).await.map_err(failed)?;
         let (mut read, write) = channel.split();
         // Input is written while output is read: a connection that dies
@@ -484,6 +560,7 @@ impl Connection {
             message,
         };
         let exchange = async {
+            self.commands.fetch_add(1, Ordering::SeqCst);
             let channel = self
                 .handle
                 .channel_open_direct_tcpip(address, u32::from(port), "127.0.0.1", 0)
@@ -528,7 +605,12 @@ impl Connection {
     }
 
     /// Says goodbye to the host.
-    pub async fn close(self) {
+    pub async fn close(&self) {
+        // A shell busy with a script ends with the connection below.
+        let shell = self.shell.try_lock().ok().and_then(|mut s| s.take());
+        if let Some(shell) = shell {
+            shell.close().await;
+        }
         // The connection is dropped either way; a failed goodbye changes nothing.
         let _ = self
             .handle

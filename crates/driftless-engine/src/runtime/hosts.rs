@@ -12,8 +12,8 @@ use std::sync::Arc;
 use driftless_api::status::{READY, RECONCILING, STALLED, set_condition};
 use driftless_api::{App, HostResult, HostRollout, Time};
 use driftless_host::{
-    AppRelease, Connection, DriftReport, Endpoint, HostError, Timeouts, check_drift, deploy,
-    in_order, is_failure, record, restore,
+    AppRelease, Connection, ConnectionPool, DriftReport, Endpoint, HostError, Timeouts,
+    check_drift, deploy, in_order, is_failure, record, restore,
 };
 use driftless_source::Revision;
 
@@ -104,7 +104,8 @@ impl Inner {
                 );
             }
         }
-        let work = converge(&release, &endpoints, &actions, last.as_ref());
+        let pool = &self.host_connections;
+        let work = converge(pool, &release, &endpoints, &actions, last.as_ref());
         let runs = tokio::select! {
             runs = work => runs,
             () = run.job.cancel.cancelled() => {
@@ -290,6 +291,7 @@ impl Inner {
 /// rollout order (`parallel` at a time, stopping on failure), checks all
 /// at once.
 async fn converge(
+    pool: &Arc<ConnectionPool>,
     release: &Arc<AppRelease>,
     endpoints: &[Endpoint],
     actions: &[HostAction],
@@ -307,9 +309,9 @@ async fn converge(
         move |k: usize| {
             let index = at[k];
             let endpoint = endpoints[index].clone();
-            let release = release.clone();
+            let (pool, release) = (pool.clone(), release.clone());
             let action = actions[index];
-            async move { on_host(&endpoint, &release, action).await }
+            async move { on_host(&pool, &endpoint, &release, action).await }
         }
     };
     let failed = |r: &HostRun| is_failure(r.view.record.result);
@@ -358,23 +360,36 @@ fn not_run(host: &str, revision: &str, action: HostAction, last: Option<&LastRun
     }
 }
 
-/// One host's part, over one connection shared by its steps.
-async fn on_host(endpoint: &Endpoint, release: &AppRelease, action: HostAction) -> HostRun {
+/// One host's part, over the pool's connection to it, shared by its steps
+/// (and run once more on a new one when the held connection turns out to
+/// have closed before anything ran).
+async fn on_host(
+    pool: &ConnectionPool,
+    endpoint: &Endpoint,
+    release: &AppRelease,
+    action: HostAction,
+) -> HostRun {
     let started = std::time::Instant::now();
     let mut record = record(&endpoint.name, release.revision());
     let mut drift = None;
-    let result = match Connection::open(endpoint, Timeouts::default()).await {
-        Ok(conn) => {
-            let done = match action {
-                HostAction::Check { heal } => check(&conn, endpoint, release, heal, &mut record)
-                    .await
-                    .map(|d| drift = d),
-                _ => deploy(&conn, endpoint, release, &mut record).await,
-            };
-            conn.close().await;
-            done
+    let mut retried = false;
+    let result = loop {
+        let lease = match pool.lease(endpoint, Timeouts::default()).await {
+            Ok(lease) => lease,
+            Err(e) => break Err(HostError::from(e)),
+        };
+        let conn = &lease.connection;
+        let done = match action {
+            HostAction::Check { heal } => check(conn, endpoint, release, heal, &mut record)
+                .await
+                .map(|d| drift = d),
+            _ => deploy(conn, endpoint, release, &mut record).await,
+        };
+        if done.is_err() && pool.failed(endpoint, &lease).await && !retried {
+            retried = true;
+            continue;
         }
-        Err(e) => Err(e.into()),
+        break done;
     };
     let failure = result.err().map(|e| {
         record.result = HostResult::Failed;

@@ -45,6 +45,10 @@ use sources::{SOURCE_PREFIX, source_key};
 const RENDER_CACHE_ENTRIES: usize = 256;
 /// What the renders of this many Apps read, kept in memory.
 const RENDER_READ_SETS: usize = 16_384;
+/// How long an SSH connection to a host stays open unused: longer than the
+/// usual interval of an App for hosts, so each drift check reuses it.
+const HOST_CONNECTION_IDLE: Duration = Duration::from_secs(15 * 60);
+
 /// Default period of cache housekeeping.
 const HOUSEKEEPING: Duration = Duration::from_secs(600);
 
@@ -149,6 +153,8 @@ pub(crate) struct Inner {
     notices: notices::Notices,
     /// Per App for hosts: how its last run on its hosts ended.
     host_runs: Mutex<HashMap<String, host_plan::LastRun>>,
+    /// SSH connections to hosts, kept open between reconciles.
+    host_connections: Arc<driftless_host::ConnectionPool>,
 }
 
 /// A running engine. Cheap to clone.
@@ -202,6 +208,9 @@ impl Engine {
                 removals: Mutex::default(),
                 notices: notices::Notices::new(notices::policy(&opts.notifications)),
                 host_runs: Mutex::default(),
+                host_connections: Arc::new(driftless_host::ConnectionPool::new(
+                    HOST_CONNECTION_IDLE,
+                )),
             }
         });
         inner
@@ -394,6 +403,7 @@ impl Engine {
     /// store records the clean stop.
     pub async fn shutdown(&self) {
         self.inner.queue.shutdown().await;
+        self.inner.host_connections.close_all().await;
         let handle = lock(&self.dispatcher).take();
         if let Some(handle) = handle {
             let _ = handle.await;
@@ -580,6 +590,7 @@ async fn housekeeping(inner: Weak<Inner>, every: Duration) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
+        inner.host_connections.close_idle().await;
         // Directory walks and removals block.
         let _ = tokio::task::spawn_blocking(move || inner.collect_garbage(every)).await;
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use driftless_api::{HealthCheck, HostDelivery, HostResult, Rollout};
 use driftless_host::{
-    AppRelease, Connection, FileDrift, SshError, Timeouts, check_drift, deploy_host, restore,
-    rollout,
+    AppRelease, Connection, ConnectionPool, FileDrift, SshError, Timeouts, check_drift,
+    deploy_host, restore, rollout,
 };
 use sshd::{Endpoints, Lab};
 
@@ -58,6 +58,18 @@ fn release(revision: &str, dir: &Path, delivery: &HostDelivery) -> Arc<AppReleas
     Arc::new(AppRelease::new(APP, revision, dir, delivery, None).expect("test step succeeds"))
 }
 
+/// A pool of its own for each test, as each engine has one.
+fn pool() -> Arc<ConnectionPool> {
+    Arc::new(ConnectionPool::new(Duration::from_secs(600)))
+}
+
+/// One sshd host, a pool and the host's endpoint.
+fn one_host() -> (Lab, Arc<ConnectionPool>, driftless_host::Endpoint) {
+    let lab = Lab::start(1);
+    let endpoint = lab.endpoints().remove(0);
+    (lab, pool(), endpoint)
+}
+
 fn timeouts() -> Timeouts {
     Timeouts {
         connect: Duration::from_secs(10),
@@ -82,7 +94,13 @@ async fn first_rollout_to_three_hosts_then_only_changes_are_sent() {
     settings.hooks.after_switch =
         Some("echo \"$DRIFTLESS_APP $DRIFTLESS_HOST $DRIFTLESS_REVISION $DRIFTLESS_PREVIOUS_RELEASE $(pwd)\" >> ../../../hooks.log".into());
     let v1 = tree("v1");
-    let records = rollout(release("c1", v1.path(), &settings), &hosts, timeouts()).await;
+    let records = rollout(
+        pool(),
+        release("c1", v1.path(), &settings),
+        &hosts,
+        timeouts(),
+    )
+    .await;
     assert_eq!(
         results(&records),
         [HostResult::Succeeded; 3],
@@ -123,7 +141,13 @@ async fn first_rollout_to_three_hosts_then_only_changes_are_sent() {
     }
 
     let v2 = tree("v2");
-    let records = rollout(release("c2", v2.path(), &settings), &hosts, timeouts()).await;
+    let records = rollout(
+        pool(),
+        release("c2", v2.path(), &settings),
+        &hosts,
+        timeouts(),
+    )
+    .await;
     assert_eq!(
         results(&records),
         [HostResult::Succeeded; 3],
@@ -163,7 +187,13 @@ async fn first_rollout_to_three_hosts_then_only_changes_are_sent() {
             Path::new("releases/c1")
         );
     }
-    let again = rollout(release("c2", v2.path(), &settings), &hosts, timeouts()).await;
+    let again = rollout(
+        pool(),
+        release("c2", v2.path(), &settings),
+        &hosts,
+        timeouts(),
+    )
+    .await;
     assert_eq!(results(&again), [HostResult::Unchanged; 3], "{again:#?}");
 }
 
@@ -181,7 +211,13 @@ async fn a_failing_health_check_rolls_that_host_back_and_stops_the_rollout() {
     };
     settings.hooks.after_switch = Some("echo \"$DRIFTLESS_REVISION\" >> ../../../after.log".into());
     let v1 = tree("v1");
-    let first = rollout(release("c1", v1.path(), &settings), &hosts, timeouts()).await;
+    let first = rollout(
+        pool(),
+        release("c1", v1.path(), &settings),
+        &hosts,
+        timeouts(),
+    )
+    .await;
     assert_eq!(results(&first), [HostResult::Succeeded; 3], "{first:#?}");
 
     settings.health_check = Some(HealthCheck {
@@ -192,7 +228,13 @@ async fn a_failing_health_check_rolls_that_host_back_and_stops_the_rollout() {
         interval: "100ms".parse().expect("test step succeeds"),
     });
     let v2 = tree("v2");
-    let records = rollout(release("c2", v2.path(), &settings), &hosts, timeouts()).await;
+    let records = rollout(
+        pool(),
+        release("c2", v2.path(), &settings),
+        &hosts,
+        timeouts(),
+    )
+    .await;
     assert_eq!(
         results(&records),
         [
@@ -234,11 +276,12 @@ async fn drift_on_a_host_is_reported_by_file_and_restored() {
         return;
     }
     let lab = Lab::start(1);
+    let pool = pool();
     let endpoint = &lab.endpoints()[0];
     let v1 = tree("v1");
     let rel = release("c1", v1.path(), &delivery());
     assert_eq!(
-        deploy_host(endpoint, &rel, timeouts()).await.result,
+        deploy_host(&pool, endpoint, &rel, timeouts()).await.result,
         HostResult::Succeeded
     );
     let conn = Connection::open(endpoint, timeouts())
@@ -324,10 +367,10 @@ async fn an_sshd_killed_during_the_upload_leaves_current_on_the_old_release() {
     if !sshd::available() {
         return;
     }
-    let mut lab = Lab::start(1);
-    let endpoint = lab.endpoints().remove(0);
+    let (mut lab, pool, endpoint) = one_host();
     let v1 = tree("v1");
     let first = deploy_host(
+        &pool,
         &endpoint,
         &release("c1", v1.path(), &delivery()),
         timeouts(),
@@ -349,8 +392,8 @@ async fn an_sshd_killed_during_the_upload_leaves_current_on_the_old_release() {
     drop(big);
     let rel = release("c2", v2.path(), &delivery());
     let task = {
-        let (endpoint, rel) = (endpoint.clone(), rel.clone());
-        tokio::spawn(async move { deploy_host(&endpoint, &rel, timeouts()).await })
+        let (pool, endpoint, rel) = (pool.clone(), endpoint.clone(), rel.clone());
+        tokio::spawn(async move { deploy_host(&pool, &endpoint, &rel, timeouts()).await })
     };
     let staging = lab.hosts[0].app_root(APP).join("releases/.staging-c2");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -378,7 +421,7 @@ async fn an_sshd_killed_during_the_upload_leaves_current_on_the_old_release() {
 
     // The next attempt starts the staging over and succeeds.
     lab.hosts[0].restart();
-    let retry = deploy_host(&endpoint, &rel, timeouts()).await;
+    let retry = deploy_host(&pool, &endpoint, &rel, timeouts()).await;
     assert_eq!(retry.result, HostResult::Succeeded, "{retry:?}");
     assert_eq!(
         std::fs::metadata(current.join("static/big.bin"))
@@ -394,6 +437,7 @@ async fn a_wrong_or_unknown_host_key_is_refused_before_anything_is_sent() {
         return;
     }
     let lab = Lab::start(2);
+    let pool = pool();
     let mut endpoint = lab.endpoints().remove(0);
     // The known_hosts entry of the other server: a different key for this address.
     let other =
@@ -414,6 +458,7 @@ async fn a_wrong_or_unknown_host_key_is_refused_before_anything_is_sent() {
     );
     let v1 = tree("v1");
     let record = deploy_host(
+        &pool,
         &endpoint,
         &release("c1", v1.path(), &delivery()),
         timeouts(),
@@ -448,13 +493,20 @@ async fn old_releases_beyond_keep_releases_are_removed() {
         return;
     }
     let lab = Lab::start(1);
+    let pool = pool();
     let endpoint = &lab.endpoints()[0];
     let mut settings = delivery();
     settings.keep_releases = 2;
     let dir = tree("v");
     for rev in ["c1", "c2", "c3", "c4"] {
         write(dir.path(), "static/version.txt", rev, 0o644);
-        let record = deploy_host(endpoint, &release(rev, dir.path(), &settings), timeouts()).await;
+        let record = deploy_host(
+            &pool,
+            endpoint,
+            &release(rev, dir.path(), &settings),
+            timeouts(),
+        )
+        .await;
         assert_eq!(record.result, HostResult::Succeeded, "{record:?}");
     }
     let mut left: Vec<String> = std::fs::read_dir(lab.hosts[0].app_root(APP).join("releases"))
@@ -476,12 +528,18 @@ async fn a_hanging_hook_is_killed_at_its_timeout_and_current_stays() {
         return;
     }
     let lab = Lab::start(1);
+    let pool = pool();
     let endpoint = &lab.endpoints()[0];
     let v1 = tree("v1");
     assert_eq!(
-        deploy_host(endpoint, &release("c1", v1.path(), &delivery()), timeouts())
-            .await
-            .result,
+        deploy_host(
+            &pool,
+            endpoint,
+            &release("c1", v1.path(), &delivery()),
+            timeouts()
+        )
+        .await
+        .result,
         HostResult::Succeeded
     );
     let mut settings = delivery();
@@ -489,7 +547,13 @@ async fn a_hanging_hook_is_killed_at_its_timeout_and_current_stays() {
     settings.hooks.timeout = "1s".parse().expect("test step succeeds");
     let v2 = tree("v2");
     let started = std::time::Instant::now();
-    let record = deploy_host(endpoint, &release("c2", v2.path(), &settings), timeouts()).await;
+    let record = deploy_host(
+        &pool,
+        endpoint,
+        &release("c2", v2.path(), &settings),
+        timeouts(),
+    )
+    .await;
     assert_eq!(record.result, HostResult::Failed);
     let message = record.message.expect("test step succeeds");
     assert!(
@@ -523,4 +587,52 @@ fn a_symlink_escaping_the_tree_is_refused_before_any_host_is_touched() {
         err.to_string(),
         "symlink static/key -> ../../../etc/shadow leads outside the release"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_serves_every_operation_and_a_restarted_host_gets_a_new_one() {
+    if !sshd::available() {
+        return;
+    }
+    let (mut lab, pool, endpoint) = one_host();
+    let v1 = tree("v1");
+    let rel = release("c1", v1.path(), &delivery());
+    let first = deploy_host(&pool, &endpoint, &rel, timeouts()).await;
+    assert_eq!(first.result, HostResult::Succeeded, "{first:?}");
+    let held = pool
+        .lease(&endpoint, timeouts())
+        .await
+        .expect("test step succeeds");
+    assert!(held.reused, "the deployment's connection stays open");
+    assert!(
+        check_drift(&held.connection, &endpoint, APP, "c1")
+            .await
+            .expect("test step succeeds")
+            .is_clean()
+    );
+    let again = pool
+        .lease(&endpoint, timeouts())
+        .await
+        .expect("test step succeeds");
+    assert!(again.reused && Arc::ptr_eq(&held.connection, &again.connection));
+
+    // The held connection dies with the server; the next deployment does not
+    // fail on it but logs in again.
+    lab.hosts[0].restart();
+    let second = deploy_host(&pool, &endpoint, &rel, timeouts()).await;
+    assert_eq!(second.result, HostResult::Unchanged, "{second:?}");
+    let after = pool
+        .lease(&endpoint, timeouts())
+        .await
+        .expect("test step succeeds");
+    assert!(!Arc::ptr_eq(&held.connection, &after.connection));
+    assert!(held.connection.is_closed());
+    assert_eq!(pool.close_idle().await, 1);
+    pool.close_all().await;
+    // The goodbye is sent; the session ends as soon as the host answers it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !after.connection.is_closed() {
+        assert!(std::time::Instant::now() < deadline, "still open");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
