@@ -373,7 +373,37 @@ pub fn history_lines(records: &[SyncRecord]) -> String {
     for r in records {
         table.row(history_cells(r));
     }
-    table.render("")
+    let mut text = table.render("");
+    for r in records.iter().filter(|r| !r.hosts.is_empty()) {
+        text.push_str(&host_lines(r));
+    }
+    text
+}
+
+/// The hosts of one rollout of an App for hosts, under its history.
+fn host_lines(r: &SyncRecord) -> String {
+    let mut table = Table::new(&[
+        "HOST", "RESULT", "HEALTH", "PREVIOUS", "SENT", "TIME", "MESSAGE",
+    ]);
+    for h in &r.hosts {
+        table.row(vec![
+            h.host.clone(),
+            h.result.as_str().to_owned(),
+            h.health.to_string(),
+            h.previous.as_deref().map_or("-", short_sha).to_owned(),
+            h.files_sent.to_string(),
+            h.total.to_string(),
+            h.message
+                .as_deref()
+                .map_or_else(String::new, |m| shorten(m, 120)),
+        ]);
+    }
+    format!(
+        "\nHosts of {} ({}):\n{}",
+        short_sha(&r.start.revision.sha),
+        utc(r.start_time.unix_ms()),
+        table.render("  ")
+    )
 }
 
 /// One line per drift event, newest first, columns aligned.

@@ -102,6 +102,26 @@ spec: {{url: \"{url}\", ref: {{branch: main}}, interval: 1s}}
     assert_eq!(history[0]["hosts"][0]["previous"], c1.as_str());
     let text = ok(&cli(&serve, None, &["history", "web"]));
     assert!(text.contains(&c2[..7]) && text.contains(&c1[..7]), "{text}");
+    // Each rollout's hosts under the history, the newest first.
+    let hosts_of_c2 = text
+        .split(&format!("Hosts of {}", &c2[..7]))
+        .nth(1)
+        .unwrap_or_default();
+    let rows: Vec<Vec<&str>> = hosts_of_c2
+        .lines()
+        .skip(2)
+        .take(2)
+        .map(|l| l.split_whitespace().take(4).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["h1", "Succeeded", "Healthy", &c1[..7]],
+            ["h0", "Succeeded", "Healthy", &c1[..7]]
+        ],
+        "{text}"
+    );
+    assert!(text.contains(&format!("Hosts of {}", &c1[..7])), "{text}");
 
     ok(&cli(
         &serve,

@@ -511,8 +511,38 @@ fn history(session: &Session, d: &Detail) -> String {
             out.push_str(&format!("<td>{cell}</td>"));
         }
         out.push_str("</tr>");
+        if !h.hosts.is_empty() {
+            let span = if rollback.is_some() { 9 } else { 8 };
+            out.push_str(&format!(
+                r#"<tr class="host-rows"><td colspan="{span}">{}</td></tr>"#,
+                host_rollouts(h)
+            ));
+        }
     }
     out.push_str("</tbody></table></div>");
+    out
+}
+
+/// Each host's part of one rollout of an App for hosts.
+fn host_rollouts(record: &SyncRecord) -> String {
+    let mut out = format!(
+        r#"<table class="hosts"><caption>Hosts of {}</caption><thead><tr><th scope="col">Host</th><th scope="col">Result</th><th scope="col">Health</th><th scope="col">Previous</th><th scope="col">Files sent</th><th scope="col">Time</th><th scope="col">Message</th></tr></thead><tbody>"#,
+        Esc(short_sha(&record.start.revision.sha))
+    );
+    for h in &record.hosts {
+        let rolled_back = if h.rolled_back { " (rolled back)" } else { "" };
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}{rolled_back}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            Esc(&h.host),
+            Esc(h.result.as_str()),
+            Esc(&h.health.to_string()),
+            Esc(h.previous.as_deref().map_or("-", short_sha)),
+            h.files_sent,
+            Esc(&h.total.to_string()),
+            Esc(h.message.as_deref().unwrap_or("")),
+        ));
+    }
+    out.push_str("</tbody></table>");
     out
 }
 
@@ -672,6 +702,44 @@ mod tests {
         assert!(html.contains("&lt;i&gt;scale&lt;/i&gt;") && !html.contains("<i>"));
         assert!(html.contains("2.5 s") && html.contains("1 created"));
         assert!(html.contains("0/2 replicas &lt;ready&gt;") && html.contains(">Degraded<"));
+    }
+
+    #[test]
+    fn a_rollout_to_hosts_lists_each_host_under_its_history_entry() {
+        let mut d = detail();
+        let host = |name: &str, result, message: Option<&str>| driftless_api::HostRollout {
+            host: name.into(),
+            revision: "bbbb2222".into(),
+            result,
+            health: if result == driftless_api::HostResult::Succeeded {
+                HealthStatus::Healthy
+            } else {
+                HealthStatus::Degraded
+            },
+            rolled_back: result == driftless_api::HostResult::RolledBack,
+            previous: Some("aaaa1111".into()),
+            files_sent: 3,
+            upload: "120ms".parse().expect("a duration"),
+            total: "1s250ms".parse().expect("a duration"),
+            message: message.map(str::to_owned),
+        };
+        d.history[0].hosts = vec![
+            host("web-1", driftless_api::HostResult::Succeeded, None),
+            host(
+                "web-2",
+                driftless_api::HostResult::RolledBack,
+                Some("health check: <503>"),
+            ),
+        ];
+        let html = live_region(&session(None), &d, &Ok(OwnedTree::default()));
+        let hosts = html
+            .split("<caption>Hosts of bbbb2222</caption>")
+            .nth(1)
+            .expect("the hosts of the newest rollout");
+        assert!(hosts.contains("<td>web-1</td><td>Succeeded</td><td>Healthy</td>"));
+        assert!(hosts.contains("<td>web-2</td><td>RolledBack (rolled back)</td><td>Degraded</td>"));
+        assert!(hosts.contains("health check: &lt;503&gt;") && hosts.contains("1s250ms"));
+        assert_eq!(html.matches("<caption>Hosts of").count(), 1, "{html}");
     }
 
     fn owned(kind: &str, name: &str, owner: &str, depth: usize) -> OwnedObject {
