@@ -51,7 +51,7 @@ pub trait RemoteResolver: std::fmt::Debug + Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     /// No resolver was given: remote entries are not fetched.
-    #[error("remote resources are not enabled (no resolver); vendor it into the repository")]
+    #[error("remote resources are turned off; vendor it into the repository")]
     NotEnabled,
     /// The URL is not one kustomize accepts.
     #[error(transparent)]

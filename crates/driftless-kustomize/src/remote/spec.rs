@@ -96,15 +96,6 @@ impl RepoSpec {
     pub fn clone_url(&self) -> String {
         format!("{}{}", self.host, self.repo_path)
     }
-
-    /// The host name alone (no scheme, user, port or path), for matching
-    /// credentials; empty for `file://`.
-    pub fn host_name(&self) -> &str {
-        let rest = self.host.split_once("://").map_or(&*self.host, |(_, r)| r);
-        let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-        let end = rest.find([':', '/']).unwrap_or(rest.len());
-        &rest[..end]
-    }
 }
 
 /// Whether `text` is a URL kustomize fetches as a single file (an `http` or

@@ -153,15 +153,6 @@ fn query_parameters() {
 }
 
 #[test]
-fn host_names_for_credentials() {
-    let host = |t: &str| RepoSpec::parse(t).expect("parses").host_name().to_string();
-    assert_eq!(host("git@github.com:org/repo"), "github.com");
-    assert_eq!(host("https://git.example.com:8443/o/r"), "git.example.com");
-    assert_eq!(host("ssh://git@h.example/o/r"), "h.example");
-    assert_eq!(host("file:///srv/r"), "");
-}
-
-#[test]
 fn http_urls_are_single_files() {
     assert!(is_http_url("https://example.com/a.yaml"));
     assert!(is_http_url("HTTP://example.com/a.yaml"));

@@ -141,7 +141,7 @@ fn without_a_resolver_a_remote_entry_names_the_kustomization_and_url() {
         text.contains("'https://git.example.com/org/platform//base?ref=v1'"),
         "{text}"
     );
-    assert!(text.contains("not enabled"), "{text}");
+    assert!(text.contains("turned off"), "{text}");
 }
 
 #[test]
