@@ -333,3 +333,61 @@ fn ssh_remote_bases_use_the_credentials_of_their_host() {
     assert_eq!(reads.remotes(), [used(&url, &head)]);
     fetcher.close_ssh_connections();
 }
+
+#[test]
+fn remotes_per_render_are_bounded() {
+    let servers = tempfile::tempdir().expect("temp dir");
+    let (shared_bare, shared) = bare_repo(servers.path(), "shared");
+    shared.write("common/kustomization.yaml", "resources:\n- cm.yaml\n");
+    shared.write("common/cm.yaml", &cm("shared"));
+    shared.push("shared");
+    let (platform_bare, platform) = bare_repo(servers.path(), "platform");
+    let nested = format!("file://{}//common", shared_bare.display());
+    platform.write(
+        "base/kustomization.yaml",
+        &format!("resources:\n- {nested}\n"),
+    );
+    platform.push("platform");
+    let app = Repo::new();
+    let url = format!("file://{}//base", platform_bare.display());
+    app.write("app/kustomization.yaml", &format!("resources:\n- {url}\n"));
+    let cache = tempfile::tempdir().expect("temp dir");
+    let mut opts = remote_opts(&app, cache.path());
+    if let Some(sources) = &mut opts.remote {
+        sources.max_remotes = 1;
+    }
+    let text = render_with_reads(&app.path("app"), &opts)
+        .expect_err("over the bound")
+        .to_string();
+    assert!(
+        text.contains(&format!(
+            "remote resource '{nested}': more than 1 remote resources in one render"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_timeout_parameter_bounds_a_fetch() {
+    let server = GitServer::start_with(driftless_testenv::git_http::Options {
+        stall_fetch: Some(std::time::Duration::from_secs(30)),
+        ..Default::default()
+    });
+    let platform = ServedRepo::new(&server, "platform");
+    platform.write("base/kustomization.yaml", "resources: []\n");
+    platform.push("base");
+    let app = Repo::new();
+    let url = format!("{}//base?ref=main&timeout=2", platform.url);
+    app.write("app/kustomization.yaml", &format!("resources:\n- {url}\n"));
+    let cache = tempfile::tempdir().expect("temp dir");
+    let started = std::time::Instant::now();
+    let text = render_with_reads(&app.path("app"), &remote_opts(&app, cache.path()))
+        .expect_err("stalled")
+        .to_string();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{text}"
+    );
+    assert!(text.contains(&format!("remote resource '{url}'")), "{text}");
+    assert!(text.contains("2s"), "{text}");
+}
