@@ -216,7 +216,7 @@ pub struct PlainRender {
 }
 
 /// kustomize options.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KustomizeRender {
     /// Allow `helmCharts` in kustomizations (runs the helm binary).
@@ -225,6 +225,25 @@ pub struct KustomizeRender {
     /// Whether files outside the kustomization root may be read.
     #[serde(default)]
     pub load_restrictor: LoadRestrictor,
+    /// Fetch remote resources (Git URLs, HTTP(S) files) that kustomizations
+    /// name, as kustomize does; `false` fails a render that names one.
+    /// The server's `render.kustomizeRemoteResources: false` overrides it.
+    #[serde(default = "remote_resources_default")]
+    pub remote_resources: bool,
+}
+
+impl Default for KustomizeRender {
+    fn default() -> Self {
+        Self {
+            enable_helm: false,
+            load_restrictor: LoadRestrictor::default(),
+            remote_resources: true,
+        }
+    }
+}
+
+fn remote_resources_default() -> bool {
+    true
 }
 
 /// kustomize load restriction: the kustomize library's own option type.

@@ -88,6 +88,11 @@ pub struct RenderBounds {
     /// Objects one App may render.
     #[serde(default = "default_object_limit")]
     pub object_limit: u64,
+    /// Whether kustomize remote resources (Git URLs, HTTP(S) files) are
+    /// fetched at all; `false` fails every render that names one, whatever
+    /// the App says.
+    #[serde(default = "default_kustomize_remote_resources")]
+    pub kustomize_remote_resources: bool,
 }
 
 /// Default of `render.memoryLimitMiB`.
@@ -103,8 +108,13 @@ impl Default for RenderBounds {
             memory_limit_mib: DEFAULT_MEMORY_LIMIT_MIB,
             input_limit_mib: DEFAULT_INPUT_LIMIT_MIB,
             object_limit: DEFAULT_OBJECT_LIMIT,
+            kustomize_remote_resources: true,
         }
     }
+}
+
+fn default_kustomize_remote_resources() -> bool {
+    true
 }
 
 fn default_memory_limit_mib() -> u64 {

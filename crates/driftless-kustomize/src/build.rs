@@ -38,6 +38,7 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
         std::sync::Arc::new(crate::loader::ReadBudget::new(opts.max_input_bytes)),
         opts.read_observer.clone(),
     )?;
+    root.remote = opts.remote.clone();
     let k = root.kustomization()?;
     // A Component built directly behaves like a Kustomization over no resources.
     let base = (k.kind() == "Component").then(Vec::new);
@@ -111,33 +112,19 @@ fn accumulate_inner(
         loader.read(&entry)?;
     }
     for entry in k.strings("components")? {
-        let path = loader.resolve(&entry).map_err(|e| match e {
-            refused @ Error::OutsideRepository { .. } => refused,
-            other => Error::invalid(&k.path, other.to_string()),
-        })?;
-        if !path.is_dir() {
-            return Err(Error::invalid(
-                &k.path,
-                // kustomize's words, then which entry it was.
-                format!(
-                    "'{}' must be a directory to be a root (component '{entry}')",
-                    path.display()
-                ),
-            ));
-        }
-        let (sub, ck) = loader.open(&path)?;
-        if ck.kind() != "Component" {
-            // kustomize's words, naming the kustomization that lists the entry.
-            return Err(Error::invalid(
-                &k.path,
-                format!(
-                    "accumulating components: accumulateDirectory: \"expected kind 'Component' \
-                     for path '{}' but got '{}'\" ('{entry}' must be a Component)",
-                    sub.root.display(),
-                    ck.kind()
-                ),
-            ));
-        }
+        let (sub, ck) = match crate::remote::target(loader, &entry) {
+            crate::remote::Target::Local => open_component(loader, k, &entry)?,
+            remote => match crate::remote::fetch(loader, k, &entry, remote)? {
+                crate::remote::Fetched::Dir(opened) => *opened,
+                crate::remote::Fetched::File(..) => {
+                    return Err(Error::invalid(
+                        &k.path,
+                        format!("component '{entry}' must be a directory, not a file"),
+                    ));
+                }
+            },
+        };
+        check_component(k, &entry, &sub, &ck)?;
         let resources = std::mem::take(&mut level.resources);
         let sub_level = accumulate(&sub, &ck, ctx, Some(resources))?;
         level.resources = sub_level.resources;
@@ -161,6 +148,51 @@ fn accumulate_inner(
     Ok(level)
 }
 
+/// Opens the local component directory `entry` of `k`.
+fn open_component(
+    loader: &Loader,
+    k: &Kustomization,
+    entry: &str,
+) -> Result<(Loader, Kustomization), Error> {
+    let path = loader.resolve(entry).map_err(|e| match e {
+        refused @ Error::OutsideRepository { .. } => refused,
+        other => Error::invalid(&k.path, other.to_string()),
+    })?;
+    if !path.is_dir() {
+        return Err(Error::invalid(
+            &k.path,
+            // kustomize's words, then which entry it was.
+            format!(
+                "'{}' must be a directory to be a root (component '{entry}')",
+                path.display()
+            ),
+        ));
+    }
+    loader.open(&path)
+}
+
+/// Refuses a component directory whose kustomization is not a Component.
+fn check_component(
+    k: &Kustomization,
+    entry: &str,
+    sub: &Loader,
+    ck: &Kustomization,
+) -> Result<(), Error> {
+    if ck.kind() != "Component" {
+        // kustomize's words, naming the kustomization that lists the entry.
+        return Err(Error::invalid(
+            &k.path,
+            format!(
+                "accumulating components: accumulateDirectory: \"expected kind 'Component' \
+                 for path '{}' but got '{}'\" ('{entry}' must be a Component)",
+                sub.root.display(),
+                ck.kind()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn add_resource_entry(
     loader: &Loader,
     k: &Kustomization,
@@ -168,11 +200,21 @@ fn add_resource_entry(
     entry: &str,
     level: &mut Level,
 ) -> Result<(), Error> {
-    if entry.contains("://") || entry.starts_with("git@") || entry.starts_with("github.com/") {
-        return Err(Error::invalid(
-            &k.path,
-            format!("remote resource '{entry}' is not supported; vendor it into the repository"),
-        ));
+    match crate::remote::target(loader, entry) {
+        crate::remote::Target::Local => {}
+        remote => {
+            let new = match crate::remote::fetch(loader, k, entry, remote)? {
+                crate::remote::Fetched::File(origin, text) => file_resources(&origin, &text)?,
+                crate::remote::Fetched::Dir(opened) => {
+                    let (sub, sk) = *opened;
+                    base_resources(k, entry, ctx, &sub, &sk, level)?
+                }
+            };
+            for r in new {
+                append_unique(&mut level.resources, r, &k.path)?;
+            }
+            return Ok(());
+        }
     }
     let missing = || {
         Error::invalid(
@@ -202,32 +244,50 @@ fn add_resource_entry(
             ),
             other => other,
         })?;
-        if sk.kind() == "Component" {
-            return Err(Error::invalid(
-                &k.path,
-                format!(
-                    "accumulating resources from '{entry}': expected kind != 'Component' \
-                     for path '{}' (list a Component under components)",
-                    sub.root.display()
-                ),
-            ));
-        }
-        let sub_level = accumulate(&sub, &sk, ctx, None)?;
-        level.vars.extend(sub_level.vars);
-        level.config.merge(&sub_level.config);
-        sub_level.resources
+        base_resources(k, entry, ctx, &sub, &sk, level)?
     } else {
         let (file, text) = loader.read(entry)?;
-        let mut parsed = parse_resources(&text, &file)?;
-        for r in &mut parsed {
-            r.origin = Some(crate::origin::Origin::File(file.clone()));
-        }
-        parsed
+        file_resources(&file, &text)?
     };
     for r in new {
         append_unique(&mut level.resources, r, &k.path)?;
     }
     Ok(())
+}
+
+/// The resources of a base directory `entry` of `k` (already opened), its
+/// vars and configuration merged into `level`.
+fn base_resources(
+    k: &Kustomization,
+    entry: &str,
+    ctx: &mut Ctx<'_>,
+    sub: &Loader,
+    sk: &Kustomization,
+    level: &mut Level,
+) -> Result<Vec<Resource>, Error> {
+    if sk.kind() == "Component" {
+        return Err(Error::invalid(
+            &k.path,
+            format!(
+                "accumulating resources from '{entry}': expected kind != 'Component' \
+                 for path '{}' (list a Component under components)",
+                sub.root.display()
+            ),
+        ));
+    }
+    let sub_level = accumulate(sub, sk, ctx, None)?;
+    level.vars.extend(sub_level.vars);
+    level.config.merge(&sub_level.config);
+    Ok(sub_level.resources)
+}
+
+/// The resources of the file `file` holding `text`.
+fn file_resources(file: &Path, text: &str) -> Result<Vec<Resource>, Error> {
+    let mut parsed = parse_resources(text, file)?;
+    for r in &mut parsed {
+        r.origin = Some(crate::origin::Origin::File(file.to_path_buf()));
+    }
+    Ok(parsed)
 }
 
 fn run_transformers(

@@ -22,6 +22,7 @@ mod nameref;
 mod order;
 mod origin;
 mod patch;
+pub mod remote;
 mod replacements;
 mod resource;
 mod smp;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 pub use helm::HelmRunner;
 pub use kustomization::KustomizationError;
 pub use loader::ReadObserver;
+pub use remote::{RemoteResolver, RepoSpec};
 pub use resource::{Gvk, ResId, Resource, ResourceList};
 pub use yaml::{LoadRestrictor, YamlError};
 
@@ -74,6 +76,9 @@ pub struct Options {
     /// Told of every path the build reads or probes (for a cache keyed by
     /// what a build read); `None` (the default) tells no one.
     pub read_observer: Option<std::sync::Arc<dyn ReadObserver>>,
+    /// Fetches remote entries (Git bases, HTTP(S) files) of `resources:`
+    /// and `components:`; `None` (the default) refuses them, naming the URL.
+    pub remote: Option<std::sync::Arc<dyn RemoteResolver>>,
 }
 
 /// Errors from a build.
@@ -123,6 +128,16 @@ pub enum Error {
         total: u64,
         /// The limit.
         limit: u64,
+    },
+    /// A remote entry (Git base or HTTP(S) file) could not be built.
+    #[error("{}: remote resource '{url}': {reason}", file.display())]
+    Remote {
+        /// The kustomization naming it.
+        file: PathBuf,
+        /// The entry as written.
+        url: String,
+        /// What failed.
+        reason: remote::RemoteError,
     },
     /// A kustomization includes itself, directly or through others.
     #[error("cycle detected: {0} includes itself")]

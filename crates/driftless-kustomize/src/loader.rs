@@ -73,6 +73,8 @@ pub struct Loader {
     pub budget: Arc<ReadBudget>,
     /// Who is told of every path the build reads, if anyone.
     pub observer: Option<Arc<dyn ReadObserver>>,
+    /// Who fetches remote entries, if anyone.
+    pub remote: Option<Arc<dyn crate::RemoteResolver>>,
 }
 
 impl Loader {
@@ -117,6 +119,7 @@ impl Loader {
             repository,
             budget,
             observer,
+            remote: None,
         })
     }
 
@@ -131,6 +134,7 @@ impl Loader {
             file: dir.to_path_buf(),
             budget: self.budget.clone(),
             observer: self.observer.clone(),
+            remote: self.remote.clone(),
         };
         let k = sub.kustomization()?;
         Ok((sub, k))

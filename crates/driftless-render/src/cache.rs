@@ -77,6 +77,9 @@ pub struct Cached {
     pub set: Arc<ObjectSet>,
     /// Whether they were reused or rendered.
     pub served: Served,
+    /// The remote resources a render used (never reused: such renders are
+    /// not cached).
+    pub remotes: Vec<crate::RemoteUse>,
 }
 
 impl Cached {
@@ -203,10 +206,11 @@ impl RenderCache {
         let Some((root, rel)) = scope(dir, opts) else {
             // Not a directory inside the root: the render says why.
             self.misses.fetch_add(1, Ordering::Relaxed);
-            let (set, _) = render_with_reads(dir, opts)?;
+            let (set, reads) = render_with_reads(dir, opts)?;
             return Ok(Cached {
                 set: Arc::new(set),
                 served: Served::Rendered,
+                remotes: reads.remotes().to_vec(),
             });
         };
         let input = input_key(&rel, opts);
@@ -219,6 +223,15 @@ impl RenderCache {
         self.misses.fetch_add(1, Ordering::Relaxed);
         let (set, reads) = render_with_reads(dir, opts)?;
         let set = Arc::new(set);
+        if !reads.remotes().is_empty() {
+            // What it read outside the checkout (a branch of a remote
+            // base) may change without the checkout changing: not cached.
+            return Ok(Cached {
+                set,
+                served: Served::Rendered,
+                remotes: reads.remotes().to_vec(),
+            });
+        }
         let key = entry_key(&input, &reads.fingerprint(&root));
         // A failed disk write costs a later re-render only, so it is not an error.
         let _ = self.store(&key, &set);
@@ -227,6 +240,7 @@ impl RenderCache {
         Ok(Cached {
             set,
             served: Served::Rendered,
+            remotes: Vec::new(),
         })
     }
 
@@ -278,6 +292,7 @@ impl RenderCache {
             return Some(Cached {
                 set,
                 served: Served::Memory,
+                remotes: Vec::new(),
             });
         }
         let set = Arc::new(self.load(key)?);
@@ -286,6 +301,7 @@ impl RenderCache {
         Some(Cached {
             set,
             served: Served::Disk,
+            remotes: Vec::new(),
         })
     }
 

@@ -22,6 +22,7 @@ mod options;
 mod paths;
 mod plain;
 mod reads;
+mod remote;
 mod substitute;
 mod worker;
 
@@ -41,6 +42,7 @@ pub use options::{JsonnetOptions, RenderKind, RenderOptions};
 pub use paths::PathError;
 pub use plain::{PlainError, PlainOptions};
 pub use reads::{Access, ReadSet};
+pub use remote::{DEFAULT_MAX_REMOTES, HostCredentials, RemoteSources, RemoteUse, url_host};
 pub use substitute::{DISABLE_ANNOTATION, ExpandError, SubstituteError, Substitution};
 pub use worker::{RenderWorker, run_worker};
 
@@ -210,14 +212,25 @@ fn kustomize(
         limits: opts.limits.clone(),
         dir: limits::shown_dir(root, dir),
     };
-    let opts = driftless_kustomize::Options {
+    let resolver = opts
+        .remote
+        .clone()
+        .map(|sources| Arc::new(remote::Resolver::new(sources, opts.limits.max_input_bytes)));
+    let kustomize = driftless_kustomize::Options {
         repository_root: Some(root.to_path_buf()),
         max_input_bytes: Some(opts.limits.max_input_bytes),
         helm_runner: Some(Arc::new(helm)),
         read_observer: Some(log.clone()),
+        remote: resolver
+            .clone()
+            .map(|r| r as Arc<dyn driftless_kustomize::RemoteResolver>),
         ..opts.kustomize.clone()
     };
-    let list = driftless_kustomize::build(dir, &opts).map_err(|source| Error::Kustomize {
+    let built = driftless_kustomize::build(dir, &kustomize);
+    if let Some(resolver) = &resolver {
+        log.remotes(resolver.used());
+    }
+    let list = built.map_err(|source| Error::Kustomize {
         dir: dir.to_path_buf(),
         source,
     })?;

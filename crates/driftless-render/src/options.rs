@@ -82,6 +82,9 @@ pub struct RenderOptions {
     /// Jsonnet in this process, bounded only in output size, and runs helm
     /// bounded only in time and output.
     pub worker: Option<RenderWorker>,
+    /// How remote kustomize resources (Git bases, HTTP(S) files) are
+    /// fetched; `None` refuses them, naming the URL.
+    pub remote: Option<crate::RemoteSources>,
 }
 
 impl RenderOptions {
@@ -104,13 +107,16 @@ impl RenderOptions {
         let k = &self.kustomize;
         let _ = write!(
             key,
-            "v{}|kind={:?}|kustomize={:?},{:?},{},{:?}|helm={:?}|jsonnet={:?}|plain={:?}|subst={:?}",
+            "v{}|kind={:?}|kustomize={:?},{:?},{},{:?},remote={}|helm={:?}|jsonnet={:?}|plain={:?}|subst={:?}",
             env!("CARGO_PKG_VERSION"),
             self.kind,
             k.reorder,
             k.load_restrictor,
             k.enable_helm,
             k.helm_command,
+            // Renders that fetched remotes are never cached; whether they
+            // may changes the result of those that name one.
+            self.remote.is_some(),
             self.helm,
             self.jsonnet,
             self.plain,
@@ -145,6 +151,10 @@ mod tests {
         push(&|o| o.plain.recursive = true);
         push(&|o| o.plain.exclude.push("*.json".into()));
         push(&|o| o.substitute = Some(Default::default()));
+        push(&|o| {
+            let fetcher = driftless_source::Fetcher::new("/cache");
+            o.remote = Some(crate::RemoteSources::new(std::sync::Arc::new(fetcher)));
+        });
         let mut keys: Vec<String> = variants.iter().map(RenderOptions::cache_key).collect();
         keys.push(base.cache_key());
         let count = keys.len();

@@ -49,12 +49,21 @@ impl Access {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadSet {
     paths: BTreeMap<String, Access>,
+    /// Remote resources the render fetched: what it read outside the
+    /// checkout, which no fingerprint of the checkout covers.
+    remotes: Vec<crate::RemoteUse>,
 }
 
 impl ReadSet {
     /// Every path with how it was used, sorted by path.
     pub fn paths(&self) -> impl Iterator<Item = (&str, Access)> {
         self.paths.iter().map(|(p, a)| (p.as_str(), *a))
+    }
+
+    /// The remote resources (Git bases, HTTP(S) files) the render used, in
+    /// the order it fetched them; a render that used any is never cached.
+    pub fn remotes(&self) -> &[crate::RemoteUse] {
+        &self.remotes
     }
 
     /// How the render used `rel`, if it did.
@@ -154,6 +163,11 @@ impl ReadLog {
     /// `rel`, relative to the root, was read or probed.
     pub(crate) fn entry_relative(&self, rel: String) {
         self.lock().insert(rel, Access::Entry);
+    }
+
+    /// The render used these remote resources.
+    pub(crate) fn remotes(&self, used: Vec<crate::RemoteUse>) {
+        self.lock().remotes.extend(used);
     }
 
     /// What was recorded so far.

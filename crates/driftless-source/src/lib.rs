@@ -11,6 +11,7 @@ pub mod advertise;
 pub mod auth;
 mod blobs;
 mod connection;
+pub mod download;
 pub mod fetch;
 pub mod git;
 mod gix_transfer;

@@ -15,6 +15,12 @@ pub fn go_jsonnet() -> PathBuf {
     pinned("jsonnet", "v0.20.0", "DRIFTLESS_JSONNET", "--version")
 }
 
+/// The pinned kustomize (from `scripts/ci/install-driftless-kustomize.sh`),
+/// `$DRIFTLESS_KUSTOMIZE`, or `kustomize` on PATH; panics with a hint when none runs.
+pub fn kustomize() -> PathBuf {
+    pinned("kustomize", "v5.5.0", "DRIFTLESS_KUSTOMIZE", "version")
+}
+
 /// `$env_var`, else `~/.cache/driftless/<name>-<version>/<name>`, else `name`
 /// on PATH if `name probe` runs.
 fn pinned(name: &str, version: &str, env_var: &str, probe: &str) -> PathBuf {
@@ -31,7 +37,8 @@ fn pinned(name: &str, version: &str, env_var: &str, probe: &str) -> PathBuf {
     let on_path = Command::new(name).arg(probe).output();
     assert!(
         on_path.is_ok_and(|o| o.status.success()),
-        "{name} not found: run scripts/ci/install-driftless-render.sh or set {env_var}"
+        "{name} not found: run scripts/ci/install-driftless-render.sh (kustomize: \
+         install-driftless-kustomize.sh) or set {env_var}"
     );
     PathBuf::from(name)
 }

@@ -154,11 +154,11 @@ impl Inner {
             .await
             .map_err(|e| failed(&e.into()))?;
         let snapshot = self
-            .snapshot(source_spec, revision.clone())
+            .snapshot(source_spec.clone(), revision.clone())
             .await
             .map_err(|e| failed(&e.into()))?;
         let set = self
-            .render_snapshot(&app, &cluster.target, &snapshot, &revision)
+            .render_snapshot(&app, &cluster.target, &source_spec, &snapshot, &revision)
             .await
             .map_err(|e| failed(&e))?;
         let objects: Vec<serde_json::Value> = set.iter().cloned().collect();

@@ -26,16 +26,19 @@ impl Inner {
         source_spec: SourceSpec,
         revision: &Revision,
     ) -> Result<Arc<ObjectSet>, ReconcileError> {
-        let snapshot = self.snapshot(source_spec, revision.clone()).await?;
+        let snapshot = self.snapshot(source_spec.clone(), revision.clone()).await?;
         lock(&self.snapshots).insert(app.name().to_owned(), snapshot.clone());
-        self.render_snapshot(app, target, &snapshot, revision).await
+        self.render_snapshot(app, target, &source_spec, &snapshot, revision)
+            .await
     }
 
-    /// Renders `app` from a snapshot of `revision` (cached like [`Self::render`]).
+    /// Renders `app` from a snapshot of `revision` of `source` (cached like
+    /// [`Self::render`]; `source` lends its credentials to remote bases on its host).
     pub(crate) async fn render_snapshot(
         self: &Arc<Self>,
         app: &App,
         target: &driftless_kube::Target,
+        source: &SourceSpec,
         snapshot: &Snapshot,
         revision: &Revision,
     ) -> Result<Arc<ObjectSet>, ReconcileError> {
@@ -52,6 +55,7 @@ impl Inner {
         let mut opts = spec::render_options(app, &snapshot.dir, vars);
         opts.limits = spec::render_limits(app, &self.render_bounds);
         opts.worker = self.render_worker.clone();
+        opts.remote = spec::remote_sources(app, &self.render_bounds, &self.fetcher, source);
         let dir = snapshot.dir.join(app.spec.path.trim_start_matches('/'));
         let inner = self.clone();
         let rendered =
@@ -64,6 +68,21 @@ impl Inner {
             Err(_) => RenderResult::Failed,
         };
         self.metrics.count_render(result);
+        if let Ok(cached) = &rendered {
+            for used in &cached.remotes {
+                // Until the sync history records them, the log names the
+                // remote commits (or file digests) this render used.
+                tracing::info!(
+                    app = %app.name(),
+                    revision = %revision.sha,
+                    remote = %used.url,
+                    remote_revision = %used.revision,
+                    "rendered with remote resource {} at {}",
+                    used.url,
+                    used.revision
+                );
+            }
+        }
         rendered
             .map(|Cached { set, .. }| set)
             .map_err(|source| ReconcileError::Render {

@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use driftless_api::{App, CA_KEY, GitSource, RenderBounds, RenderKind, VerifyMode, VerifyProvider};
 use driftless_kube::ApplyOptions;
-use driftless_render::{RenderLimits, RenderOptions, Substitution};
-use driftless_source::{Auth, RefSpec, RefSpecError, SourceSpec, Tls, TrustedKey, Verify};
+use driftless_render::{HostCredentials, RemoteSources, RenderLimits, RenderOptions, Substitution};
+use driftless_source::{Auth, Fetcher, RefSpec, RefSpecError, SourceSpec, Tls, TrustedKey, Verify};
 
 /// Secret data by key, as read from a Secret.
 pub(super) type SecretData = BTreeMap<String, String>;
@@ -196,6 +197,35 @@ pub(super) fn render_options(app: &App, root: &Path, vars: Option<SecretData>) -
     opts
 }
 
+/// How `app` fetches kustomize remote resources: into the engine's source
+/// cache, offering its GitSource's credentials to that source's host; `None`
+/// (a remote entry then fails naming its URL) when the server or the App
+/// turns them off.
+pub(super) fn remote_sources(
+    app: &App,
+    bounds: &RenderBounds,
+    fetcher: &Arc<Fetcher>,
+    source: &SourceSpec,
+) -> Option<RemoteSources> {
+    let by_app = app
+        .spec
+        .render
+        .kustomize
+        .as_ref()
+        .is_none_or(|k| k.remote_resources);
+    if !(bounds.kustomize_remote_resources && by_app) {
+        return None;
+    }
+    let source = source.without_url_password();
+    let mut sources = RemoteSources::new(fetcher.clone());
+    sources.credentials.push(HostCredentials::for_url(
+        &source.url,
+        source.auth.clone(),
+        source.tls.clone(),
+    ));
+    Some(sources)
+}
+
 /// Render bounds of `app`: the server's, with the App's `timeout` as the time limit.
 pub(super) fn render_limits(app: &App, bounds: &RenderBounds) -> RenderLimits {
     const MIB: u64 = 1024 * 1024;
@@ -249,12 +279,53 @@ mod tests {
             memory_limit_mib: 512,
             input_limit_mib: 8,
             object_limit: 300,
+            kustomize_remote_resources: true,
         };
         let limits = render_limits(&app, &bounds);
         assert_eq!(limits.max_memory, 512 << 20);
         assert_eq!(limits.max_input_bytes, 8 << 20);
         assert_eq!(limits.max_objects, 300);
         assert_eq!(limits.timeout, std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn remote_resources_are_on_unless_the_server_or_the_app_turns_them_off() {
+        let app = |kustomize: serde_json::Value| -> App {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "driftless.dev/v1alpha1",
+                "kind": "App",
+                "metadata": {"name": "web"},
+                "spec": {"sourceRef": {"name": "repo"}, "path": "apps/web",
+                         "render": {"kustomize": kustomize}},
+            }))
+            .expect("valid App")
+        };
+        let fetcher = Arc::new(Fetcher::new("/cache"));
+        let source = SourceSpec {
+            url: "https://u:secret@git.example.com/org/repo.git".into(),
+            ..SourceSpec::default()
+        };
+        let on = RenderBounds::default();
+        let off = RenderBounds {
+            kustomize_remote_resources: false,
+            ..RenderBounds::default()
+        };
+        let default = app(serde_json::json!({}));
+        let sources = remote_sources(&default, &on, &fetcher, &source).expect("on by default");
+        assert_eq!(
+            sources.credentials,
+            [HostCredentials {
+                host: "git.example.com".into(),
+                auth: Auth::Basic {
+                    username: "u".into(),
+                    password: "secret".into()
+                },
+                tls: Tls::default(),
+            }]
+        );
+        assert!(remote_sources(&default, &off, &fetcher, &source).is_none());
+        let refused = app(serde_json::json!({"remoteResources": false}));
+        assert!(remote_sources(&refused, &on, &fetcher, &source).is_none());
     }
 
     #[test]

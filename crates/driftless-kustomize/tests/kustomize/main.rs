@@ -8,4 +8,5 @@ mod corpus;
 mod corpus_gate;
 mod errors;
 mod reason;
+mod remote;
 mod support;

@@ -56,6 +56,7 @@ pub fn run_case(case: &Path) -> Outcome {
         max_input_bytes: None,
         helm_runner: None,
         read_observer: None,
+        remote: None,
     };
     let expect_error = is_error_case(case);
     let result = build(&build_dir, &opts).and_then(|list| Ok(list.to_yaml()?));

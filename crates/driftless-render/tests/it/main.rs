@@ -10,6 +10,7 @@ mod limits;
 mod pipeline;
 mod plain;
 mod reads;
+mod remote;
 
 use std::path::{Path, PathBuf};
 
