@@ -9,16 +9,22 @@ use crate::SopsError;
 use crate::metadata::{MasterKey, Metadata};
 use crate::shamir;
 
-/// Private keys: age identities (and, where enabled, OpenPGP secret keys).
+/// Private keys: age identities and OpenPGP secret keys.
 #[derive(Default, Clone)]
 pub struct Keys {
     age: Vec<age::x25519::Identity>,
+    pgp: Vec<pgp::composed::SignedSecretKey>,
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        write!(f, "Keys {{ age: {} identities }}", self.age.len())
+        write!(
+            f,
+            "Keys {{ age: {} identities, pgp: {} secret keys }}",
+            self.age.len(),
+            self.pgp.len()
+        )
     }
 }
 
@@ -43,10 +49,7 @@ impl Keys {
 
     /// Adds the identities of an age key file (as `age-keygen` writes it).
     pub fn add_age_key_file(&mut self, path: &Path) -> Result<(), SopsError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SopsError::KeyFile {
-            file: path.display().to_string(),
-            reason: format!("cannot read the age key file: {e}"),
-        })?;
+        let text = read_key_file(path, "age")?;
         self.add_age_identities(&text, &path.display().to_string())
     }
 
@@ -68,9 +71,30 @@ impl Keys {
         Ok(())
     }
 
+    /// Adds the OpenPGP secret keys of an armored key file (as
+    /// `gpg --export-secret-keys --armor` writes it; keys without a passphrase).
+    pub fn add_pgp_key_file(&mut self, path: &Path) -> Result<(), SopsError> {
+        let text = read_key_file(path, "OpenPGP")?;
+        self.add_pgp_secret_keys(&text, &path.display().to_string())
+    }
+
+    /// Adds the OpenPGP secret keys of armored text read from `origin`.
+    pub fn add_pgp_secret_keys(&mut self, armored: &str, origin: &str) -> Result<(), SopsError> {
+        use pgp::composed::{Deserializable, SignedSecretKey};
+        let bad = |e: pgp::errors::Error| SopsError::KeyFile {
+            file: origin.to_string(),
+            reason: format!("not an armored OpenPGP secret key: {e}"),
+        };
+        let (keys, _headers) = SignedSecretKey::from_armor_many(armored.as_bytes()).map_err(bad)?;
+        for key in keys {
+            self.pgp.push(key.map_err(bad)?);
+        }
+        Ok(())
+    }
+
     /// True when no key was added.
     pub fn is_empty(&self) -> bool {
-        self.age.is_empty()
+        self.age.is_empty() && self.pgp.is_empty()
     }
 
     /// The data key of one master key, or why it cannot be had.
@@ -79,11 +103,30 @@ impl Keys {
             MasterKey::Age { recipient, enc } => self
                 .decrypt_age(enc)
                 .map_err(|e| format!("age {recipient}: {e}")),
-            MasterKey::Pgp { fingerprint, .. } => Err(format!(
-                "pgp {fingerprint}: OpenPGP keys are not supported yet"
-            )),
+            MasterKey::Pgp { fingerprint, enc } => self
+                .decrypt_pgp(enc)
+                .map_err(|e| format!("pgp {fingerprint}: {e}")),
             MasterKey::Other { provider } => Err(format!("{provider}: not supported yet")),
         }
+    }
+
+    fn decrypt_pgp(&self, armored: &str) -> Result<Vec<u8>, String> {
+        use pgp::composed::Message;
+        use pgp::types::Password;
+        if self.pgp.is_empty() {
+            return Err("no OpenPGP secret key given".into());
+        }
+        let (message, _headers) = Message::from_armor(std::io::BufReader::new(armored.as_bytes()))
+            .map_err(|e| e.to_string())?;
+        let empty = Password::empty();
+        let passwords = self.pgp.iter().map(|_| &empty).collect();
+        let mut message = message
+            .decrypt_with_keys(passwords, self.pgp.iter().collect())
+            .map_err(|e| format!("no given OpenPGP key decrypts it ({e})"))?;
+        if message.is_compressed() {
+            message = message.decompress().map_err(|e| e.to_string())?;
+        }
+        message.as_data_vec().map_err(|e| e.to_string())
     }
 
     fn decrypt_age(&self, armored: &str) -> Result<Vec<u8>, String> {
@@ -106,6 +149,14 @@ impl Keys {
             .map_err(|e| e.to_string())?;
         Ok(plain)
     }
+}
+
+/// The text of a key file of `kind`.
+fn read_key_file(path: &Path, kind: &str) -> Result<String, SopsError> {
+    std::fs::read_to_string(path).map_err(|e| SopsError::KeyFile {
+        file: path.display().to_string(),
+        reason: format!("cannot read the {kind} key file: {e}"),
+    })
 }
 
 /// The data key of a file: one part per key group, recombined when the file

@@ -157,3 +157,34 @@ fn key_groups_with_a_shamir_threshold() {
     );
     assert!(message.contains(&file.display().to_string()), "{message}");
 }
+
+#[test]
+fn openpgp_keys_ecc_and_rsa_beside_age() {
+    let fixture = Fixture::new();
+    let ecc = fixture.pgp_key("ecc", "future-default");
+    let rsa = fixture.pgp_key("rsa", "rsa2048");
+    let age = fixture.age_key("age");
+    let pgp = format!("{},{}", ecc.fingerprint, rsa.fingerprint);
+    let args = ["--pgp", &pgp, "--age", &age.recipient];
+    let yaml = fixture.encrypt("pgp.yaml", YAML.as_bytes(), &args);
+    let json = fixture.encrypt("pgp.json", br#"{"a": {"b": [1, "two"]}}"#, &args);
+    let env = fixture.encrypt("pgp.env", b"# c\nA=1\n", &args);
+    for file in [&yaml, &json, &env] {
+        assert_same_as_sops(&fixture, file, &[&ecc.secret_file]);
+        assert_same_as_sops(&fixture, file, &[&rsa.secret_file]);
+    }
+}
+
+#[test]
+fn key_groups_mixing_openpgp_and_age() {
+    let fixture = Fixture::new();
+    let pgp = fixture.pgp_key("group", "future-default");
+    let age = fixture.age_key("age");
+    let config = format!(
+        "creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - pgp: [{}]\n      - age: [{}]\n",
+        pgp.fingerprint, age.recipient
+    );
+    std::fs::write(fixture.path(".sops.yaml"), config).expect("write .sops.yaml");
+    let file = fixture.encrypt("mixed.yaml", b"token: abc\n", &[]);
+    assert_same_as_sops(&fixture, &file, &[&pgp.secret_file, &age.file]);
+}

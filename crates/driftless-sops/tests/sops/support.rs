@@ -43,6 +43,13 @@ pub struct Fixture {
     pub dir: tempfile::TempDir,
 }
 
+/// An OpenPGP key made by `gpg` in the fixture's keyring.
+pub struct PgpKey {
+    pub fingerprint: String,
+    /// The armored secret key, as a `.asc` entry of a Secret holds it.
+    pub secret_file: PathBuf,
+}
+
 /// An age key pair made by `age-keygen`.
 pub struct AgeKey {
     pub file: PathBuf,
@@ -53,6 +60,62 @@ impl Fixture {
     pub fn new() -> Fixture {
         Fixture {
             dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// The fixture's GnuPG home (private, as gpg wants it).
+    fn gnupg_home(&self) -> PathBuf {
+        let home = self.path("gnupg");
+        if !home.exists() {
+            std::fs::create_dir(&home).expect("create GnuPG home");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700))
+                .expect("chmod GnuPG home");
+        }
+        home
+    }
+
+    fn gpg(&self, args: &[&str]) -> Vec<u8> {
+        let output = Command::new("gpg")
+            .env("GNUPGHOME", self.gnupg_home())
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("gpg is missing ({e}): run {INSTALL}"));
+        assert!(
+            output.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    /// A new OpenPGP key without a passphrase: `algo` is `gpg --quick-gen-key`'s
+    /// (`future-default` makes ed25519 with a cv25519 subkey); other algorithms
+    /// get an encryption subkey of the same kind.
+    pub fn pgp_key(&self, name: &str, algo: &str) -> PgpKey {
+        let uid = format!("{name} <{name}@example.com>");
+        self.gpg(&["--quick-gen-key", &uid, algo, "default", "never"]);
+        let listing = String::from_utf8(self.gpg(&["--with-colons", "--list-secret-keys", &uid]))
+            .expect("gpg prints UTF-8");
+        let fingerprint = listing
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .and_then(|l| l.trim_matches(':').split(':').next_back())
+            .expect("a fingerprint")
+            .to_string();
+        if algo != "future-default" && algo != "default" {
+            self.gpg(&["--quick-add-key", &fingerprint, algo, "encr", "never"]);
+        }
+        let secret_file = self.path(&format!("{name}.asc"));
+        std::fs::write(
+            &secret_file,
+            self.gpg(&["--armor", "--export-secret-keys", &fingerprint]),
+        )
+        .expect("write secret key");
+        PgpKey {
+            fingerprint,
+            secret_file,
         }
     }
 
@@ -87,6 +150,7 @@ impl Fixture {
             .current_dir(self.dir.path())
             .arg("encrypt")
             .args(args)
+            .env("GNUPGHOME", self.gnupg_home())
             .arg(&source)
             .env_remove("SOPS_AGE_KEY_FILE")
             .env_remove("SOPS_AGE_KEY")
@@ -105,14 +169,17 @@ impl Fixture {
 
     /// What `sops decrypt` prints for `file` with the age keys in `key_files`.
     pub fn sops_decrypt(&self, file: &Path, key_files: &[&Path]) -> Vec<u8> {
+        // sops reads OpenPGP keys from the fixture's keyring, age keys from here.
         let keys = key_files
             .iter()
+            .filter(|p| p.extension().is_none_or(|e| e != "asc"))
             .map(|p| std::fs::read_to_string(p).expect("read key"))
             .collect::<String>();
         let output = Command::new(sops())
             .current_dir(self.dir.path())
             .arg("decrypt")
             .arg(file)
+            .env("GNUPGHOME", self.gnupg_home())
             .env_remove("SOPS_AGE_KEY_FILE")
             .env("SOPS_AGE_KEY", keys)
             .output()
@@ -127,11 +194,15 @@ impl Fixture {
     }
 }
 
-/// Keys holding the identities of `key_files`.
+/// Keys from `key_files`: `.asc` files hold OpenPGP keys, others age identities.
 pub fn keys(key_files: &[&Path]) -> Keys {
     let mut keys = Keys::new();
     for file in key_files {
-        keys.add_age_key_file(file).expect("age key file");
+        if file.extension().is_some_and(|e| e == "asc") {
+            keys.add_pgp_key_file(file).expect("OpenPGP key file");
+        } else {
+            keys.add_age_key_file(file).expect("age key file");
+        }
     }
     keys
 }
