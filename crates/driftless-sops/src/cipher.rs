@@ -110,7 +110,8 @@ fn typed(plain: Vec<u8>, datatype: &str) -> Result<Plain, String> {
         Err(e) if datatype == "str" => return Ok(Plain::Bytes(e.into_bytes())),
         Err(_) => return Err(format!("{datatype} value is not UTF-8")),
     };
-    let bad = |_| format!("{text:?} is not a valid {datatype}");
+    // The text is secret: the error names the type only.
+    let bad = |_| format!("the decrypted value is not a valid {datatype}");
     Ok(match datatype {
         "str" => Plain::Str(text),
         "comment" => Plain::Comment(text),

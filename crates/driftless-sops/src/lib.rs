@@ -5,9 +5,10 @@
 //! (age, OpenPGP, or a cloud key service) in the file's `sops` section, split
 //! with Shamir's scheme when the file has several key groups, and a MAC over
 //! all values guards against tampering. This crate recovers the data key with
-//! age identities or OpenPGP secret keys (rPGP, no gpg), decrypts the values, checks the MAC and prints the file
-//! exactly as `sops --decrypt` prints it for YAML, JSON, dotenv and binary
-//! files. Keys held by cloud key services are refused as not supported yet.
+//! age identities or OpenPGP secret keys (rPGP, no gpg), decrypts the values,
+//! checks the MAC and prints the file exactly as `sops --decrypt` prints it for
+//! YAML, JSON, dotenv and binary files. Keys held by cloud key services are
+//! refused as not supported yet.
 //!
 //! Decrypted bytes are returned to the caller and never written anywhere.
 //!

@@ -98,7 +98,8 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn value(&mut self, value: &mut Value, path: &mut Vec<String>) -> Result<(), SopsError> {
+    /// Decrypts what `value` holds; true when it was an encrypted comment.
+    fn value(&mut self, value: &mut Value, path: &mut Vec<String>) -> Result<bool, SopsError> {
         match value {
             Value::Object(map) => {
                 for (key, child) in map.iter_mut() {
@@ -106,15 +107,27 @@ impl Walk<'_> {
                     self.value(child, path)?;
                     path.pop();
                 }
-                Ok(())
+                Ok(false)
             }
-            Value::Array(items) => items.iter_mut().try_for_each(|item| self.value(item, path)),
-            Value::Null => Ok(()),
+            Value::Array(items) => {
+                let mut comments = Vec::new();
+                for (index, item) in items.iter_mut().enumerate() {
+                    if self.value(item, path)? {
+                        comments.push(index);
+                    }
+                }
+                // A YAML list keeps its comments as items; they are no values.
+                for index in comments.into_iter().rev() {
+                    items.remove(index);
+                }
+                Ok(false)
+            }
+            Value::Null => Ok(false),
             leaf => self.leaf(leaf, path),
         }
     }
 
-    fn leaf(&mut self, leaf: &mut Value, path: &[String]) -> Result<(), SopsError> {
+    fn leaf(&mut self, leaf: &mut Value, path: &[String]) -> Result<bool, SopsError> {
         let encrypted = self.metadata.rules.encrypts(path);
         let plain = if encrypted {
             let Value::String(ciphertext) = leaf else {
@@ -142,7 +155,7 @@ impl Walk<'_> {
         {
             self.hash.update(bytes);
         }
-        Ok(())
+        Ok(matches!(plain, Plain::Comment(_)))
     }
 
     fn value_error(&self, path: &[String], reason: &str) -> SopsError {

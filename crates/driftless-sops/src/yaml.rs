@@ -283,6 +283,9 @@ fn format_scalar(plain: &Plain, indent: usize) -> String {
         .strip_prefix("k: ")
         .unwrap_or(&emitted)
         .trim_end_matches('\n');
+    if !body.starts_with(['|', '>']) {
+        return unfold(body);
+    }
     let mut lines = body.split('\n');
     let mut out = lines.next().unwrap_or_default().to_string();
     for line in lines {
@@ -292,6 +295,25 @@ fn format_scalar(plain: &Plain, indent: usize) -> String {
             out.push_str(text);
         } else {
             out.push_str(line);
+        }
+    }
+    out
+}
+
+/// A flow scalar on one line: the emitter folds long ones at 80 columns,
+/// go-yaml as sops configures it never does. A fold stands for one space; in
+/// a double-quoted scalar a `\` opening the next line escapes a space that
+/// follows the fold.
+fn unfold(body: &str) -> String {
+    let double = body.starts_with('"');
+    let mut lines = body.split('\n');
+    let mut out = lines.next().unwrap_or_default().to_string();
+    for line in lines {
+        let line = line.trim_start_matches(' ');
+        out.push(' ');
+        match line.strip_prefix('\\') {
+            Some(rest) if double && rest.starts_with(' ') => out.push_str(rest),
+            _ => out.push_str(line),
         }
     }
     out

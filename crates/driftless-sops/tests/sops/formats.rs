@@ -31,6 +31,10 @@ list:
 spaces: "  leading"
 colon: "a: b"
 unicode: "grüße ✓"
+long: "word word word word word word word word word word word word word word word word word word word word word word word"
+long_quoted: "word: word word word word word word word word word word word word word word word word word word word word word word"
+long_escaped: "tab\tword word word word word word word word word word word word word word word word word word word word word  two  spaces"
+lead_in_block: "a\n b\n"
 # a trailing comment
 "#;
 
