@@ -12,11 +12,13 @@ const INSTALL: &str = "scripts/ci/install-sops.sh";
 /// A tool from its override variable or the test setup's cache; a missing
 /// tool fails the test, naming the script that builds it.
 fn tool(var: &str, cached: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(var) {
-        return PathBuf::from(path);
-    }
-    let home = std::env::var_os("HOME").expect("HOME is set");
-    let path = PathBuf::from(home).join(".cache/driftless").join(cached);
+    let path = match std::env::var_os(var) {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            PathBuf::from(home).join(".cache/driftless").join(cached)
+        }
+    };
     assert!(
         path.is_file(),
         "{} is missing: run {INSTALL} (or set {var})",
@@ -33,7 +35,15 @@ pub fn sops() -> PathBuf {
 /// A binary of the age distribution (`age`, `age-keygen`).
 pub fn age_tool(name: &str) -> PathBuf {
     match std::env::var_os("DRIFTLESS_AGE") {
-        Some(dir) => PathBuf::from(dir).join(name),
+        Some(dir) => {
+            let path = PathBuf::from(dir).join(name);
+            assert!(
+                path.is_file(),
+                "{} is missing: run {INSTALL} (or fix DRIFTLESS_AGE)",
+                path.display()
+            );
+            path
+        }
         None => tool("DRIFTLESS_AGE", &format!("age-{AGE_VERSION}/{name}")),
     }
 }
