@@ -27,6 +27,12 @@ fn error_for(file: &Path, key: &Path) -> SopsError {
     err
 }
 
+/// What follows `prefix` on the line that starts with it.
+fn after(text: &str, prefix: &str) -> String {
+    let line = text.lines().find(|l| l.starts_with(prefix)).expect("line");
+    line[prefix.len()..].to_string()
+}
+
 /// Rewrites the file with `edit` applied to its text.
 fn tamper(file: &Path, edit: impl Fn(&str) -> String) {
     let text = std::fs::read_to_string(file).expect("read");
@@ -59,11 +65,7 @@ fn tampered_value() {
     let (file, key) = encrypted_yaml(&fixture);
     // Swap the two values' ciphertexts: each is valid, but not at its path.
     tamper(&file, |text| {
-        let value = |name: &str| {
-            let line = text.lines().find(|l| l.starts_with(name)).expect("line");
-            line[name.len()..].to_string()
-        };
-        let (user, password) = (value("user: "), value("password: "));
+        let (user, password) = (after(text, "user: "), after(text, "password: "));
         text.replace(&user, "@USER@")
             .replace(&password, &user)
             .replace("@USER@", &password)
@@ -133,4 +135,52 @@ fn key_service_only_files_are_refused_as_not_supported_yet() {
         err.to_string().contains("kms keys are not supported yet"),
         "{err}"
     );
+}
+
+#[test]
+fn every_format_refuses_a_truncated_or_changed_file() {
+    let fixture = Fixture::new();
+    let key = fixture.age_key("key");
+    let json = fixture.encrypt(
+        "s.json",
+        br#"{"user": "admin", "password": "hunter2"}"#,
+        &["--age", &key.recipient],
+    );
+    let env = fixture.encrypt(
+        "s.env",
+        b"USER=admin\nPASSWORD=hunter2\n",
+        &["--age", &key.recipient],
+    );
+    let bin = fixture.encrypt("s.bin", b"hunter2", &["--age", &key.recipient]);
+    for file in [&json, &bin] {
+        tamper(file, |text| text[..text.len() / 2].to_string());
+        assert!(matches!(
+            error_for(file, &key.file),
+            SopsError::Syntax { .. }
+        ));
+    }
+    // A dotenv value moved to another key does not decrypt there.
+    tamper(&env, |text| {
+        let (user, password) = (after(text, "USER="), after(text, "PASSWORD="));
+        text.replace(&user, &password)
+    });
+    assert!(matches!(
+        error_for(&env, &key.file),
+        SopsError::Value { .. }
+    ));
+}
+
+#[test]
+fn a_wrong_openpgp_key() {
+    let fixture = Fixture::new();
+    let right = fixture.pgp_key("right", "future-default");
+    let wrong = fixture.pgp_key("wrong", "future-default");
+    let file = fixture.encrypt(
+        "pgp.yaml",
+        b"password: hunter2\n",
+        &["--pgp", &right.fingerprint],
+    );
+    let err = error_for(&file, &wrong.secret_file);
+    assert!(matches!(err, SopsError::NoKey { .. }), "{err}");
+    assert!(err.to_string().contains(&right.fingerprint), "{err}");
 }
