@@ -112,6 +112,16 @@ pub struct RenderArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
+    /// Decrypt objects encrypted by sops (age keys from SOPS_AGE_KEY_FILE,
+    /// SOPS_AGE_KEY and --age-key-file).
+    #[arg(long)]
+    pub decrypt: bool,
+    /// With --decrypt: an age key file (repeatable).
+    #[arg(long, value_name = "FILE", requires = "decrypt")]
+    pub age_key_file: Vec<PathBuf>,
+    /// With --decrypt: an armored OpenPGP secret key file (repeatable).
+    #[arg(long, value_name = "FILE", requires = "decrypt")]
+    pub pgp_key_file: Vec<PathBuf>,
 }
 
 /// The directory to render and how to render it.

@@ -9,7 +9,12 @@ use crate::args::{KindArg, LoadRestrictorArg, Output, RenderArgs, RenderInput, R
 use crate::exit::{Failure, Outcome};
 
 pub fn run(args: &RenderArgs) -> Outcome {
-    let set = render(&args.input)?;
+    // Keys are read before anything renders, so a bad key file is reported first.
+    let keys = args.decrypt.then(|| decryption_keys(args)).transpose()?;
+    let mut set = render(&args.input)?;
+    if let Some(keys) = keys {
+        set = driftless_render::decrypt::decrypt_objects(&set, &keys).map_err(Failure::input)?;
+    }
     let text = match args.output {
         Output::Yaml => set.to_yaml().map_err(Failure::operational)?,
         Output::Json => {
@@ -22,6 +27,18 @@ pub fn run(args: &RenderArgs) -> Outcome {
     };
     print!("{text}");
     Ok(0)
+}
+
+/// The keys `--decrypt` uses: the environment's, then the files named.
+fn decryption_keys(args: &RenderArgs) -> Result<driftless_sops::Keys, Failure> {
+    let mut keys = driftless_sops::Keys::from_env().map_err(Failure::input)?;
+    for file in &args.age_key_file {
+        keys.add_age_key_file(file).map_err(Failure::input)?;
+    }
+    for file in &args.pgp_key_file {
+        keys.add_pgp_key_file(file).map_err(Failure::input)?;
+    }
+    Ok(keys)
 }
 
 /// Renders the input directory; every failure is the user's input to fix.

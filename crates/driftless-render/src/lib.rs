@@ -12,6 +12,7 @@
 
 mod cache;
 mod child;
+pub mod decrypt;
 mod helm;
 mod helm_run;
 #[cfg(feature = "jsonnet")]

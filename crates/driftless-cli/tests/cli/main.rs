@@ -2,6 +2,7 @@
 
 mod bounds;
 mod cluster;
+mod decrypt;
 mod local;
 mod remote;
 mod serve;

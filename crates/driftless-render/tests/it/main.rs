@@ -1,6 +1,7 @@
 //! Integration tests: one binary, small helpers for scratch repositories.
 
 mod cache;
+mod decrypt;
 mod helm;
 mod helm_limits;
 #[cfg(feature = "jsonnet")]
