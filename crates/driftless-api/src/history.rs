@@ -73,6 +73,19 @@ pub struct SyncStart {
     pub subject: String,
     /// Why the sync runs.
     pub trigger: SyncTrigger,
+    /// Remote resources the render used (Kustomize remote bases and files),
+    /// each with the commit or content digest it was read at.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remotes: Vec<RemoteRevision>,
+}
+
+/// A remote resource a render used and the revision it was read at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RemoteRevision {
+    /// The entry as the kustomization writes it.
+    pub url: String,
+    /// The commit of a Git base, or `sha256:<hex>` of a file's content.
+    pub revision: String,
 }
 
 /// Object counts of a finished sync: for a failed or interrupted one, what it

@@ -529,6 +529,7 @@ mod tests {
                 author: "A <a@example.com>".into(),
                 subject: subject.into(),
                 trigger: SyncTrigger::Interval,
+                remotes: Vec::new(),
             },
             start_time: Time::from_unix_ms(at_ms),
             finish_time: None,

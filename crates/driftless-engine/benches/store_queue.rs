@@ -42,6 +42,7 @@ fn bench_store() {
             author: "Ada <ada@example.com>".into(),
             subject: "bench".into(),
             trigger: SyncTrigger::Interval,
+            remotes: Vec::new(),
         };
         let app = format!("app-{}", i % 100);
         let rec = store.begin_sync(&app, start).expect("begin");

@@ -377,6 +377,17 @@ pub fn history_lines(records: &[SyncRecord]) -> String {
     for r in records.iter().filter(|r| !r.hosts.is_empty()) {
         text.push_str(&host_lines(r));
     }
+    for r in records.iter().filter(|r| !r.start.remotes.is_empty()) {
+        let _ = write!(
+            text,
+            "\nRemote resources of {} ({}):\n",
+            short_sha(&r.start.revision.sha),
+            utc(r.start_time.unix_ms())
+        );
+        for remote in &r.start.remotes {
+            let _ = writeln!(text, "  {} at {}", remote.url, remote.revision);
+        }
+    }
     text
 }
 
@@ -465,6 +476,28 @@ fn history_cells(r: &SyncRecord) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_lists_the_remote_resources_a_sync_read() {
+        let record: SyncRecord = serde_json::from_value(serde_json::json!({
+            "id": 7, "app": "web",
+            "revision": {"refLabel": "main", "sha": "4f2a9c1e0000000000000000000000000000abcd"},
+            "author": "Ada <ada@example.com>", "subject": "use the shared base",
+            "trigger": "webhook", "startTime": "2026-12-06T10:00:00Z",
+            "result": "Succeeded",
+            "counts": {"created": 1, "updated": 0, "deleted": 0, "unchanged": 0},
+            "remotes": [{"url": "https://git.example.com/platform//base?ref=v1",
+                         "revision": "0123456789abcdef0123456789abcdef01234567"}]
+        }))
+        .expect("a sync record");
+        let text = history_lines(&[record]);
+        assert!(
+            text.contains(
+                "Remote resources of 4f2a9c1 (2026-12-06T10:00:00Z):\n  https://git.example.com/platform//base?ref=v1 at 0123456789abcdef0123456789abcdef01234567\n"
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn times_are_rfc3339_utc_seconds() {

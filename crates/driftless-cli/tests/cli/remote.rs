@@ -130,6 +130,7 @@ fn seed(store: &Store) {
             author: AUTHOR.into(),
             subject: subject.into(),
             trigger,
+            remotes: Vec::new(),
         };
         let record = store.begin_sync(app, start).expect("begin sync");
         store
@@ -245,6 +246,7 @@ async fn record_sync(store: Store, job: Job) -> Outcome {
         author: AUTHOR.into(),
         subject: "Scale web to 3 replicas".into(),
         trigger: job.trigger,
+        remotes: Vec::new(),
     };
     let Ok(record) = store.begin_sync(&job.key, start) else {
         return Outcome::Failed;

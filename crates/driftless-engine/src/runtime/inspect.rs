@@ -160,7 +160,8 @@ impl Inner {
         let set = self
             .render_snapshot(&app, &cluster.target, &source_spec, &snapshot, &revision)
             .await
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| failed(&e))?
+            .set;
         let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
         let opts = spec::apply_options(&app);
         let summary = driftless_kube::diff(&cluster.target, &objects, &opts)

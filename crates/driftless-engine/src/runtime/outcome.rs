@@ -31,6 +31,7 @@ impl Entry {
             author: format!("{} <{}>", revision.author.name, revision.author.email),
             subject: revision.subject.clone(),
             trigger,
+            remotes: Vec::new(),
         };
         Self { id: None, start }
     }

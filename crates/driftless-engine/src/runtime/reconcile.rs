@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use driftless_api::history::RemoteRevision;
 use driftless_api::{App, Config};
 use driftless_kube::{HealthStatus, ObjectHealth, ObjectRef};
 use driftless_render::ObjectSet;
@@ -20,6 +21,7 @@ use super::drift::Adoptions;
 use super::error::{Reason, ReconcileError};
 use super::outcome::{Entry, Tally, counts, prune_withheld_message, short};
 use super::plan::{self, AfterRender, Start};
+use super::render::RenderedApp;
 use super::{Applied, Inner, lock, spec};
 use crate::deps::{AppNode, DependencyState, Gate, gate};
 use crate::queue::{Job, Outcome};
@@ -89,7 +91,7 @@ impl Inner {
         let cluster = self
             .cluster(run.config, run.app.spec.destination.cluster.as_deref())
             .await?;
-        let set = self
+        let RenderedApp { set, remotes } = self
             .render_recorded(run, &cluster.target, source_spec, &revision)
             .await?;
         let rendered = Applied {
@@ -107,7 +109,8 @@ impl Inner {
                 Ok(Outcome::Succeeded)
             }
             AfterRender::Apply { record } => {
-                self.apply(run, &cluster, &revision, &set, record).await
+                self.apply(run, &cluster, (&revision, &remotes), &set, record)
+                    .await
             }
         }
     }
@@ -238,10 +241,10 @@ impl Inner {
         target: &driftless_kube::Target,
         source_spec: SourceSpec,
         revision: &Revision,
-    ) -> Result<Arc<ObjectSet>, ReconcileError> {
+    ) -> Result<RenderedApp, ReconcileError> {
         let name = run.name();
         let failure = match self.render(run.app, target, source_spec, revision).await {
-            Ok(set) => return Ok(set),
+            Ok(rendered) => return Ok(rendered),
             Err(failure) => failure,
         };
         let entry = Entry::new(revision, run.job.trigger);
@@ -293,12 +296,13 @@ impl Inner {
         self: &Arc<Self>,
         run: &Run<'_>,
         cluster: &Cluster,
-        revision: &Revision,
+        (revision, remotes): (&Revision, &[RemoteRevision]),
         set: &ObjectSet,
         record: bool,
     ) -> Result<Outcome, ReconcileError> {
         let name = run.name();
         let mut entry = Entry::new(revision, run.job.trigger);
+        entry.start.remotes = remotes.to_vec();
         let applying = format!("applying {}", short(&revision.sha));
         self.update(name, |s| {
             let reason = Reason::Progressing.as_str();

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use driftless_api::App;
+use driftless_api::history::RemoteRevision;
 use driftless_render::{Cached, ObjectSet};
 use driftless_source::{Revision, Snapshot, SourceSpec};
 
@@ -16,6 +17,13 @@ use super::sources::secret_namespace;
 use super::{Inner, lock, spec};
 use crate::metrics::RenderResult;
 
+/// What a render of an App gave: its objects and the remote resources it
+/// read, with their revisions, for the sync's record.
+pub(crate) struct RenderedApp {
+    pub(crate) set: Arc<ObjectSet>,
+    pub(crate) remotes: Vec<RemoteRevision>,
+}
+
 impl Inner {
     /// Snapshot and render of `revision` for `app`, cached by what the
     /// render read and the options (substitution variables included).
@@ -25,7 +33,7 @@ impl Inner {
         target: &driftless_kube::Target,
         source_spec: SourceSpec,
         revision: &Revision,
-    ) -> Result<Arc<ObjectSet>, ReconcileError> {
+    ) -> Result<RenderedApp, ReconcileError> {
         let snapshot = self.snapshot(source_spec.clone(), revision.clone()).await?;
         lock(&self.snapshots).insert(app.name().to_owned(), snapshot.clone());
         self.render_snapshot(app, target, &source_spec, &snapshot, revision)
@@ -41,7 +49,7 @@ impl Inner {
         source: &SourceSpec,
         snapshot: &Snapshot,
         revision: &Revision,
-    ) -> Result<Arc<ObjectSet>, ReconcileError> {
+    ) -> Result<RenderedApp, ReconcileError> {
         check_app_path(
             &snapshot.dir,
             &app.spec.path,
@@ -70,8 +78,6 @@ impl Inner {
         self.metrics.count_render(result);
         if let Ok(cached) = &rendered {
             for used in &cached.remotes {
-                // Until the sync history records them, the log names the
-                // remote commits (or file digests) this render used.
                 tracing::info!(
                     app = %app.name(),
                     revision = %revision.sha,
@@ -84,7 +90,16 @@ impl Inner {
             }
         }
         rendered
-            .map(|Cached { set, .. }| set)
+            .map(|Cached { set, remotes, .. }| RenderedApp {
+                set,
+                remotes: remotes
+                    .into_iter()
+                    .map(|r| RemoteRevision {
+                        url: r.url,
+                        revision: r.revision,
+                    })
+                    .collect(),
+            })
             .map_err(|source| ReconcileError::Render {
                 path: app.spec.path.clone(),
                 source: Box::new(source),

@@ -29,6 +29,7 @@ fn seeded(dir: &std::path::Path) -> Store {
             author: "a".into(),
             subject: "s".into(),
             trigger: SyncTrigger::Interval,
+            remotes: Vec::new(),
         };
         let r = store.begin_sync("web", start).expect("begin");
         let outcome = SyncOutcome {

@@ -16,6 +16,7 @@ fn sync(store: &Store, app: &str, n: usize) -> u64 {
         author: "Ada Lovelace <ada@example.com>".into(),
         subject: format!("release number {n} with a subject of realistic length"),
         trigger: SyncTrigger::Interval,
+        remotes: Vec::new(),
     };
     let rec = store.begin_sync(app, start).expect("begin");
     let outcome = SyncOutcome {

@@ -16,6 +16,7 @@ pub(crate) fn start(sha: &str, trigger: SyncTrigger) -> SyncStart {
         author: "Ada Lovelace <ada@example.com>".into(),
         subject: format!("deploy {sha}"),
         trigger,
+        remotes: Vec::new(),
     }
 }
 

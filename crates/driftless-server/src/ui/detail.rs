@@ -607,6 +607,7 @@ mod tests {
                 author: "Ada <ada@example.com>".into(),
                 subject: "<i>scale</i>".into(),
                 trigger: SyncTrigger::Webhook,
+                remotes: Vec::new(),
             },
             start_time: driftless_api::Time::from_unix_ms(1_000),
             finish_time: Some(driftless_api::Time::from_unix_ms(3_500)),

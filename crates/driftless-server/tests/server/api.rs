@@ -24,6 +24,7 @@ pub(crate) fn seed(s: &TestServer) {
             author: "Ada <ada@example.com>".into(),
             subject: format!("release {sha}"),
             trigger: SyncTrigger::Interval,
+            remotes: Vec::new(),
         };
         let rec = s.store.begin_sync("web", start).expect("begin");
         let outcome = SyncOutcome {

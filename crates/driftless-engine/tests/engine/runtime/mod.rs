@@ -4,6 +4,7 @@ mod adopt;
 mod hosts;
 mod incremental;
 mod metrics;
+mod remote;
 mod status;
 mod support;
 mod watch_log;
