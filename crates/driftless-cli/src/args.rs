@@ -148,6 +148,12 @@ pub struct RenderInput {
     /// Git working tree holding DIR, else DIR itself).
     #[arg(long)]
     pub root: Option<PathBuf>,
+    /// Refuse remote resources (Git bases and files by URL) in kustomizations.
+    #[arg(long)]
+    pub no_remote_resources: bool,
+    /// Where remote resources are fetched and cached (default: the user cache dir).
+    #[arg(long, env = "DRIFTLESS_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Plain manifests: descend into subdirectories.
     #[arg(long)]
     pub recursive: bool,

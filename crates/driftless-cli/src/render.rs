@@ -110,6 +110,16 @@ fn options(args: &RenderInput) -> anyhow::Result<RenderOptions> {
     opts.plain.exclude = args.exclude.clone();
     opts.limits = limits(args)?;
     opts.worker = Some(worker()?);
+    // Remote bases and files are read as kustomize reads them, unless refused;
+    // without a cache directory a remote entry fails naming its URL.
+    let cache = args
+        .cache_dir
+        .clone()
+        .or_else(crate::source::default_cache_dir);
+    if let Some(cache) = cache.filter(|_| !args.no_remote_resources) {
+        let fetcher = std::sync::Arc::new(driftless_source::Fetcher::new(cache));
+        opts.remote = Some(driftless_render::RemoteSources::new(fetcher));
+    }
     if !args.vars.is_empty() || args.strict_vars {
         let mut vars = BTreeMap::new();
         for pair in &args.vars {

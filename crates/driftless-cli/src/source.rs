@@ -50,7 +50,8 @@ fn revision_json(rev: &Revision) -> serde_json::Value {
     })
 }
 
-fn default_cache_dir() -> Option<PathBuf> {
+/// The user's cache directory for fetched repositories.
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

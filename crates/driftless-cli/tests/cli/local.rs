@@ -262,3 +262,48 @@ fn render_plain_manifests_with_substitution() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("NAME=VALUE"));
 }
+
+#[test]
+fn render_reads_remote_bases_unless_refused() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let shared = work.path().join("shared");
+    std::fs::create_dir_all(shared.join("base")).expect("mkdir");
+    git(&shared, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        shared.join("base/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  v: \"1\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        shared.join("base/kustomization.yaml"),
+        "resources: [cm.yaml]\n",
+    )
+    .expect("write");
+    git(&shared, &["add", "."]);
+    git(&shared, &["commit", "-q", "-m", "shared base"]);
+    let app = work.path().join("app");
+    std::fs::create_dir(&app).expect("mkdir");
+    let url = format!("file://{}//base?ref=main", shared.display());
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        format!("namePrefix: team-\nresources:\n- {url}\n"),
+    )
+    .expect("write");
+    let cache = work.path().join("cache");
+    let (dir, cache) = (app.to_str().expect("utf-8"), cache.to_str().expect("utf-8"));
+
+    let out = driftless(&["render", dir, "--cache-dir", cache]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "apiVersion: v1\ndata:\n  v: \"1\"\nkind: ConfigMap\nmetadata:\n  name: team-shared\n"
+    );
+
+    let out = driftless(&["render", dir, "--cache-dir", cache, "--no-remote-resources"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&url) && err.contains("remote resources are turned off"),
+        "{err}"
+    );
+}
