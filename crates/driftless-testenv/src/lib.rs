@@ -98,6 +98,23 @@ pub fn k8s_env(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("bash runs scripts/k8s-env")
 }
 
+/// Starts a new private control plane in `dir` (`scripts/k8s-env up`). Its
+/// ports are chosen free when it starts, and a process running beside the
+/// tests can take one before etcd, the API server or kwok binds it: such an
+/// attempt is removed and made again with other ports, three attempts at most.
+pub fn k8s_env_up_new(dir: &Path) -> std::process::Output {
+    let mut out = k8s_env(dir, &["up"]);
+    for _ in 0..2 {
+        let taken = String::from_utf8_lossy(&out.stderr).contains("already in use");
+        if out.status.success() || !taken {
+            break;
+        }
+        let _ = k8s_env(dir, &["down"]);
+        out = k8s_env(dir, &["up"]);
+    }
+    out
+}
+
 /// Stops the private control plane in its directory when dropped, also
 /// when the test fails, so nothing is left running.
 pub struct DownOnDrop(pub PathBuf);

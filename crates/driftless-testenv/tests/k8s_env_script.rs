@@ -123,7 +123,7 @@ fn failed_build_is_reported_with_its_log() {
 fn killed_apiserver_is_reported_and_up_recovers_the_same_data() {
     let dir = temp_dir("recover");
     let _down = DownOnDrop(dir.clone());
-    let up = k8s_env(&dir, &["up"]);
+    let up = driftless_testenv::k8s_env_up_new(&dir);
     assert!(up.status.success(), "first up: {}", stderr(&up));
     assert!(
         k8s_env(&dir, &["up"]).status.success(),

@@ -205,7 +205,7 @@ impl PrivateCluster {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("k8s");
         let down = driftless_testenv::DownOnDrop(dir.clone());
-        let up = driftless_testenv::k8s_env(&dir, &["up"]);
+        let up = driftless_testenv::k8s_env_up_new(&dir);
         assert!(
             up.status.success(),
             "{}",

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use driftless_testenv::{DownOnDrop, k8s_env, shared};
+use driftless_testenv::{DownOnDrop, k8s_env_up_new, shared};
 
 use crate::kube::{ExtraNamespace, config_map, config_map_at, kubectl_at};
 use crate::support::{GitServer, Repo, Serve, applied, config_map as cm};
@@ -119,7 +119,7 @@ async fn apps_deploy_to_two_clusters_and_status_shows_each_cluster() {
     let ns = test_ns.name().to_owned();
     let tmp = tempfile::tempdir().expect("temp dir");
     let plane: PathBuf = tmp.path().join("second-plane");
-    let up = k8s_env(&plane, &["up"]);
+    let up = k8s_env_up_new(&plane);
     let _down = DownOnDrop(plane.clone());
     assert!(
         up.status.success(),

@@ -16,7 +16,7 @@ async fn apiserver_killed_mid_apply_then_next_apply_converges() {
     let dir = std::env::temp_dir().join(format!("driftless-kube-fault-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let _down = DownOnDrop(dir.clone());
-    let up = k8s_env(&dir, &["up"]);
+    let up = driftless_testenv::k8s_env_up_new(&dir);
     assert!(
         up.status.success(),
         "{}",
