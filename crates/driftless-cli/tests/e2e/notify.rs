@@ -263,9 +263,12 @@ async fn a_notifier_resource_reads_its_secret_and_shows_its_deliveries_in_its_st
     let c1 = repo.push("first");
     let hook = Recorder::start();
     let _ctl = inst.controller(&[], None);
-    let manifests = format!(
-        "{}---
-apiVersion: v1
+    // The Notifiers first: events from before a Notifier is loaded are not
+    // its to tell, so the App comes once the controller shows it ready (with
+    // no `apps:` list, which may only name Apps that exist, it tells about
+    // every App of this controller's namespace).
+    let notifiers = format!(
+        "apiVersion: v1
 kind: Secret
 metadata: {{name: hook-key}}
 stringData: {{token: resource-hmac-key}}
@@ -273,17 +276,22 @@ stringData: {{token: resource-hmac-key}}
 apiVersion: driftless.dev/v1alpha1
 kind: Notifier
 metadata: {{name: team}}
-spec: {{type: webhook, address: \"{url}\", secretRef: {{name: hook-key}}, apps: [good], events: [SyncSucceeded]}}
+spec: {{type: webhook, address: \"{url}\", secretRef: {{name: hook-key}}, events: [SyncSucceeded]}}
 ---
 apiVersion: driftless.dev/v1alpha1
 kind: Notifier
 metadata: {{name: keyless}}
 spec: {{type: github, secretRef: {{name: missing}}, repository: acme/platform}}
 ",
-        source_and_app(&repo.url, "good", "one", &ns, ""),
         url = hook.url("/driftless"),
     );
-    inst.kubectl(&["apply", "-f", "-"], Some(&manifests));
+    inst.kubectl(&["apply", "-f", "-"], Some(&notifiers));
+    inst.wait("notifier", "team", "ready", |n| {
+        n["status"]["conditions"][0]["status"] == "True"
+    })
+    .await;
+    let app = source_and_app(&repo.url, "good", "one", &ns, "");
+    inst.kubectl(&["apply", "-f", "-"], Some(&app));
     hook.wait_for(1, WAIT).await;
     let told = &hook.requests()[0];
     let body = told.json();
