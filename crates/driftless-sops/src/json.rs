@@ -78,7 +78,7 @@ fn write_value(value: &Value, depth: usize, out: &mut String) {
                     out.push(',');
                 }
                 newline(out, depth + 1);
-                write_string(key, out);
+                driftless_yaml::write_go_json_string(key, out);
                 out.push_str(": ");
                 write_value(child, depth + 1, out);
             }
@@ -99,7 +99,7 @@ fn write_value(value: &Value, depth: usize, out: &mut String) {
         }
         Value::Object(_) => out.push_str("{}"),
         Value::Array(_) => out.push_str("[]"),
-        Value::String(s) => write_string(s, out),
+        Value::String(s) => driftless_yaml::write_go_json_string(s, out),
         Value::Number(n) => match n.as_i64() {
             Some(i) => out.push_str(&i.to_string()),
             None => out.push_str(&go_float(n.as_f64().unwrap_or(f64::NAN))),
@@ -123,28 +123,6 @@ fn go_float(f: f64) -> String {
     } else {
         format!("{f}")
     }
-}
-
-/// A string as Go's JSON encoder escapes it (HTML-safe).
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

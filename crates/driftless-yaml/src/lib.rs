@@ -13,11 +13,13 @@
 //! ```
 
 mod emit;
+mod json;
 mod parse;
 mod restrictor;
 mod scalar;
 
 pub use emit::{emit_document, format_number, natural_cmp};
+pub use json::write_go_json_string;
 pub use parse::{MAX_INPUT_BYTES, parse_documents, parse_documents_lenient, resolve_plain};
 pub use restrictor::LoadRestrictor;
 
