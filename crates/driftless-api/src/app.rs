@@ -40,6 +40,10 @@ pub struct AppSpec {
     /// Allow a prune when the render produced no objects at all.
     #[serde(default)]
     pub allow_empty_prune: bool,
+    /// How the dependents of pruned objects go (an object's own
+    /// `PrunePropagationPolicy` sync option overrides it).
+    #[serde(default, skip_serializing_if = "PrunePropagation::is_background")]
+    pub prune_propagation: PrunePropagation,
     /// Revert changes made to live objects outside Git as soon as they are seen.
     #[serde(default)]
     pub self_heal: bool,
@@ -91,6 +95,25 @@ fn default_app_interval() -> Duration {
 
 fn default_app_timeout() -> Duration {
     DEFAULT_APP_TIMEOUT
+}
+
+/// How the API server deletes the dependents of a pruned object.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PrunePropagation {
+    /// The object goes at once; its dependents are collected afterwards.
+    #[default]
+    Background,
+    /// The object goes once its dependents are gone.
+    Foreground,
+    /// The object goes; its dependents stay, without owner.
+    Orphan,
+}
+
+impl PrunePropagation {
+    fn is_background(&self) -> bool {
+        *self == Self::Background
+    }
 }
 
 /// Reference to the source of an App.

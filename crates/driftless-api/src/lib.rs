@@ -57,8 +57,8 @@ mod validate;
 pub use access::{ApiAccess, ApiToken, LEGACY_TOKEN_NAME, Role};
 pub use app::{
     App, AppSpec, Backoff, DEFAULT_APP_INTERVAL, DEFAULT_APP_TIMEOUT, Destination, HelmRender,
-    JsonnetRender, KustomizeRender, LoadRestrictor, PlainRender, Render, RenderKind, Retry,
-    SourceKind, SourceRef, Substitutions,
+    JsonnetRender, KustomizeRender, LoadRestrictor, PlainRender, PrunePropagation, Render,
+    RenderKind, Retry, SourceKind, SourceRef, Substitutions,
 };
 pub use cluster::{Cluster, ClusterSpec, KubeconfigRef};
 pub use config::{Config, Document, Problem, Problems};

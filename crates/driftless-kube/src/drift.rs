@@ -20,6 +20,7 @@ use crate::apply::{ApplyError, ApplyEvent, ApplyOptions, ApplyReport, destinatio
 use crate::health::{Health, assess};
 use crate::intent::{Intent, drifted_paths};
 use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef, label};
+use crate::sync_options::WriteMode;
 use crate::target::{Resource, Target, TargetError, typed};
 use crate::wait::ObjectHealth;
 
@@ -500,6 +501,10 @@ async fn inspect(shared: &Shared, seen: Seen, kind: DriftKind) {
     let Some((intent, tenant, self_heal)) = found else {
         return;
     };
+    if intent.options.write == WriteMode::CreateOnly {
+        // Created once and never written again: what others do to it is theirs.
+        return;
+    }
     let (fields, managers) = match kind {
         DriftKind::Deleted => (Vec::new(), Vec::new()),
         DriftKind::Modified => {
@@ -522,18 +527,8 @@ async fn inspect(shared: &Shared, seen: Seen, kind: DriftKind) {
         heal_millis: 0,
     };
     if self_heal {
-        let api = tenant.api(&intent.resource, intent.object.namespace.as_deref());
-        // Self-heal takes back fields others took over: that is its purpose.
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        match api
-            .patch(
-                &intent.object.name,
-                &params,
-                &Patch::Apply(&intent.manifest),
-            )
-            .await
-        {
-            Ok(_) => event.healed = true,
+        match heal(&tenant, &intent).await {
+            Ok(()) => event.healed = true,
             Err(e) => event.heal_error = Some(e.to_string()),
         }
         event.heal_millis = u64::try_from(received.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -590,6 +585,27 @@ fn owns(fields: &Value, path: &[String]) -> bool {
         }
     }
     true
+}
+
+/// Writes an object's intent again: a forced server-side apply takes back
+/// fields others took over (that is self-heal's purpose); objects written
+/// another way by their sync options are written that way.
+async fn heal(tenant: &Target, intent: &Intent) -> Result<(), String> {
+    if intent.options.write != WriteMode::Apply {
+        return crate::apply::heal(tenant, intent)
+            .await
+            .map_err(|e| e.to_string());
+    }
+    let api = tenant.api(&intent.resource, intent.object.namespace.as_deref());
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(
+        &intent.object.name,
+        &params,
+        &Patch::Apply(&intent.manifest),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

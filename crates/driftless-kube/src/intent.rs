@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::object::{ObjectError, ObjectRef, set_owner};
+use crate::sync_options::SyncOptions;
 use crate::target::Resource;
 
 /// Annotation holding the digest of the intent last applied. A live object
@@ -25,6 +26,8 @@ pub struct Intent {
     pub digest: String,
     /// The API resource serving the kind.
     pub resource: Resource,
+    /// How the object is written, pruned and deleted.
+    pub options: SyncOptions,
 }
 
 impl Intent {
@@ -36,6 +39,7 @@ impl Intent {
         namespace: &str,
         resource: Resource,
     ) -> Result<Self, ObjectError> {
+        let options = SyncOptions::of(manifest)?;
         let mut manifest = manifest.clone();
         set_owner(&mut manifest, app)?;
         let mut object = ObjectRef::from_object(&manifest)?;
@@ -72,6 +76,7 @@ impl Intent {
             manifest,
             digest,
             resource,
+            options,
         })
     }
 

@@ -26,6 +26,7 @@ mod plan;
 mod quantity;
 pub mod requests;
 mod secret;
+pub mod sync_options;
 mod target;
 mod tree;
 mod wait;

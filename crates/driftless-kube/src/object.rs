@@ -70,6 +70,9 @@ pub enum ObjectError {
         /// What is known of the object so far.
         context: String,
     },
+    /// The sync options annotation cannot be read.
+    #[error(transparent)]
+    SyncOptions(#[from] crate::sync_options::SyncOptionsError),
 }
 
 /// Full reference to one object: group, version, kind, namespace and name.

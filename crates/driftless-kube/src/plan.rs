@@ -13,6 +13,7 @@ use crate::compare::{DiffSummary, SecretMasker, diff_sets};
 use crate::intent::Intent;
 use crate::inventory::InventoryStore;
 use crate::object::{ObjectRef, owned_by, prune_disabled, set_owner};
+use crate::sync_options::{SyncOptions, WriteMode};
 use crate::target::{Target, is_not_found};
 
 /// Requests in flight at once.
@@ -55,6 +56,7 @@ pub async fn diff(
             if let Some(obj) = read(&tenant, &object).await?
                 && owned_by(&obj, &opts.app)
                 && !prune_disabled(&obj)
+                && SyncOptions::of(&obj).is_ok_and(|o| o.prune)
             {
                 live.push(obj);
             }
@@ -86,6 +88,12 @@ async fn dry_run(
         Err(e) if is_not_found(&e) => None,
         Err(e) => return Err(api_error(target, &describe, "read", e)),
     };
+    if intent.options.write == WriteMode::CreateOnly
+        && let Some(live) = live
+    {
+        // It exists, so a sync leaves it as it is.
+        return Ok((live.clone(), Some(live)));
+    }
     let mut params = PatchParams::apply(FIELD_MANAGER).force();
     params.dry_run = true;
     let result = api

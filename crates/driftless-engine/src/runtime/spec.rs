@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use driftless_api::{App, CA_KEY, GitSource, RenderBounds, RenderKind, VerifyMode, VerifyProvider};
+use driftless_api::{
+    App, CA_KEY, GitSource, PrunePropagation, RenderBounds, RenderKind, VerifyMode, VerifyProvider,
+};
 use driftless_kube::ApplyOptions;
+use driftless_kube::sync_options::Propagation;
 use driftless_render::{HostCredentials, RemoteSources, RenderLimits, RenderOptions, Substitution};
 use driftless_source::{Auth, Fetcher, RefSpec, RefSpecError, SourceSpec, Tls, TrustedKey, Verify};
 
@@ -245,6 +248,11 @@ pub(super) fn apply_options(app: &App) -> ApplyOptions {
     opts.create_namespace = spec.destination.create_namespace;
     opts.prune = spec.prune;
     opts.allow_empty_prune = spec.allow_empty_prune;
+    opts.propagation = match spec.prune_propagation {
+        PrunePropagation::Background => Propagation::Background,
+        PrunePropagation::Foreground => Propagation::Foreground,
+        PrunePropagation::Orphan => Propagation::Orphan,
+    };
     opts.wait = spec.wait;
     opts.timeout = spec.timeout.get();
     opts.force = spec.force;
@@ -264,6 +272,32 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn the_apps_prune_propagation_reaches_the_apply_options() {
+        let app = |spec: serde_json::Value| -> App {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "driftless.dev/v1alpha1",
+                "kind": "App",
+                "metadata": {"name": "web"},
+                "spec": spec,
+            }))
+            .expect("valid App")
+        };
+        let plain = app(serde_json::json!({"sourceRef": {"name": "repo"}}));
+        assert_eq!(apply_options(&plain).propagation, Propagation::Background);
+        let orphan = app(serde_json::json!({
+            "sourceRef": {"name": "repo"}, "prune": true, "prunePropagation": "orphan"
+        }));
+        assert_eq!(apply_options(&orphan).propagation, Propagation::Orphan);
+        let foreground = app(serde_json::json!({
+            "sourceRef": {"name": "repo"}, "prunePropagation": "foreground"
+        }));
+        assert_eq!(
+            apply_options(&foreground).propagation,
+            Propagation::Foreground
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod adopt;
 mod error;
+mod modes;
 mod options;
 mod prune;
 mod report;
@@ -16,6 +17,7 @@ mod write;
 pub use adopt::Adoption;
 pub use error::ApplyError;
 pub(crate) use error::api_error;
+pub(crate) use modes::heal;
 pub use options::ApplyOptions;
 pub(crate) use options::{destination, tenant};
 pub use prune::delete_app;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::inventory::DEFAULT_INVENTORY_NAMESPACE;
+use crate::sync_options::Propagation;
 use crate::target::{Target, TargetError};
 
 /// What an apply, diff or delete should do.
@@ -37,6 +38,9 @@ pub struct ApplyOptions {
     pub impersonate: Option<String>,
     /// Namespace of the inventory ConfigMaps.
     pub inventory_namespace: String,
+    /// How the dependents of a pruned or deleted object go, unless the
+    /// object's own sync options say otherwise.
+    pub propagation: Propagation,
 }
 
 impl ApplyOptions {
@@ -56,6 +60,7 @@ impl ApplyOptions {
             adopt_existing: true,
             impersonate: None,
             inventory_namespace: DEFAULT_INVENTORY_NAMESPACE.to_owned(),
+            propagation: Propagation::Background,
         }
     }
 }

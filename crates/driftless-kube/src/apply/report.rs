@@ -141,3 +141,14 @@ pub(super) struct Written {
     /// Set when the object existed without an owner label and was taken over.
     pub adopted: Option<Adoption>,
 }
+
+impl Written {
+    /// Nothing written: `live` already is as intended (or is left alone).
+    pub fn unchanged(live: &serde_json::Value, adopted: Option<Adoption>) -> Self {
+        Self {
+            action: Action::Unchanged,
+            health: crate::health::assess(live),
+            adopted,
+        }
+    }
+}

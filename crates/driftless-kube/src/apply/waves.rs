@@ -20,13 +20,14 @@ use crate::intent::Intent;
 use crate::inventory::{Inventory, InventoryStore};
 use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef};
 use crate::order::{apply_order, kind_rank};
+use crate::sync_options::{SyncOptions, WriteMode};
 use crate::target::{Resource, Target, typed};
 use crate::wait::{wait_healthy, wait_healthy_with};
 
 use super::adopt;
 use super::error::{ApplyError, api_error};
 use super::options::{ApplyOptions, destination, tenant};
-use super::prune::delete_objects;
+use super::prune::{Removal, delete_objects};
 use super::report::{ApplyEvent, ApplyReport, Written};
 use super::write::apply_one;
 
@@ -60,7 +61,7 @@ pub(crate) async fn apply_with(
     let namespace = destination(target, opts);
     let store = InventoryStore::new(&opts.app, &opts.inventory_namespace);
     let previous = store.load(target).await?;
-    check_unique(objects)?;
+    check_objects(objects)?;
     let waves = apply_order(objects)?;
     let mut recorded = previous.clone();
     let planned = planned(&tenant, objects, namespace).await?;
@@ -145,7 +146,8 @@ pub(crate) async fn apply_with(
         .collect();
     let mut next = Inventory { objects: current };
     if opts.prune && (!next.objects.is_empty() || opts.allow_empty_prune) {
-        let failed = delete_objects(&tenant, &left, opts, &mut report, progress).await?;
+        let failed =
+            delete_objects(&tenant, &left, opts, Removal::Prune, &mut report, progress).await?;
         next.objects.extend(failed);
     } else {
         report.empty_set_not_pruned = opts.prune && next.objects.is_empty();
@@ -197,10 +199,13 @@ async fn record_ahead(
     Ok(())
 }
 
-fn check_unique(objects: &[Value]) -> Result<(), ApplyError> {
+/// Refuses a set with an object twice or an unreadable sync options annotation.
+fn check_objects(objects: &[Value]) -> Result<(), ApplyError> {
     let mut seen = HashSet::new();
     for obj in objects {
         let r = ObjectRef::from_object(obj)?;
+        // Read up front, so that a bad annotation fails the sync before any write.
+        SyncOptions::of(obj).map_err(crate::object::ObjectError::from)?;
         if !seen.insert(r.key()) {
             return Err(ApplyError::Duplicate(r.to_string()));
         }
@@ -248,7 +253,11 @@ async fn apply_step(
 ) -> Result<Vec<Written>, ApplyError> {
     // An object whose adoption would be refused is always read: whether it
     // exists must be known before the write.
-    let must_read = |intent: &Intent| adopt::refusal(&intent.manifest, opts).is_some();
+    // So is one written other than by server-side apply: its way of writing
+    // depends on whether it exists.
+    let must_read = |intent: &Intent| {
+        adopt::refusal(&intent.manifest, opts).is_some() || intent.options.write != WriteMode::Apply
+    };
     let live = fetch_managed(target, intents, known, &must_read).await?;
     // Collected first: a closure inside the stream type makes the future
     // fail the `Send` check of callers that spawn it (rust-lang/rust#102211).

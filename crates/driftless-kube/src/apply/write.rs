@@ -11,27 +11,66 @@ use crate::FIELD_MANAGER;
 use crate::health::assess;
 use crate::intent::Intent;
 use crate::object::{OWNER_LABEL, label};
+use crate::sync_options::WriteMode;
 use crate::target::{Target, is_not_found, typed};
 use crate::wait::WaitError;
 
 use super::adopt::{Adoption, other_managers, refusal};
 use super::error::{ApplyError, api_error};
+use super::modes::write_with_mode;
 use super::options::ApplyOptions;
 use super::report::{Action, Written};
 
 /// Applies one object unless `live` already is as intended. `live` is the
 /// object as read just before; `None` when it was not read (known missing or
-/// unlabelled) or not found.
+/// unlabelled) or not found. Objects whose sync options choose another way
+/// of writing are always read first and written that way.
 pub(super) async fn apply_one(
     target: &Target,
     intent: &Intent,
     live: Option<&Value>,
     opts: &ApplyOptions,
 ) -> Result<Written, ApplyError> {
-    match live {
-        Some(live) => apply_over(target, intent, live, opts).await,
-        None => apply_unread(target, intent, opts).await,
+    match (intent.options.write, live) {
+        (WriteMode::Apply, Some(live)) => apply_over(target, intent, live, opts).await,
+        (WriteMode::Apply, None) => apply_unread(target, intent, opts).await,
+        (_, live) => write_with_mode(target, intent, live, opts).await,
     }
+}
+
+/// Whether a write over `live` may go ahead: another App's object is
+/// refused (unless forced), and so is a refused adoption. Returns the
+/// adoption when no App owned the object yet.
+pub(super) fn ownership(
+    intent: &Intent,
+    live: &Value,
+    opts: &ApplyOptions,
+) -> Result<Option<Adoption>, ApplyError> {
+    match label(live, OWNER_LABEL) {
+        Some(owner) if owner != opts.app && !opts.force => Err(ApplyError::OwnedByOtherApp {
+            object: intent.object.to_string(),
+            owner: owner.to_owned(),
+        }),
+        Some(_) => Ok(None),
+        None => match refusal(&intent.manifest, opts) {
+            Some(reason) => Err(ApplyError::AdoptionRefused {
+                object: intent.object.to_string(),
+                managers: other_managers(live),
+                reason,
+            }),
+            None => Ok(Some(Adoption::of(&intent.object, live))),
+        },
+    }
+}
+
+/// Whether fields other managers hold may be taken over for this object.
+fn takes_over(intent: &Intent, opts: &ApplyOptions) -> bool {
+    opts.force || opts.force_conflicts || intent.options.force
+}
+
+/// Whether a change of an immutable field may delete and re-create it.
+fn recreates(intent: &Intent, opts: &ApplyOptions) -> bool {
+    opts.force || intent.options.force
 }
 
 /// Applies over a live object read before: refuses another App's object
@@ -42,37 +81,15 @@ async fn apply_over(
     live: &Value,
     opts: &ApplyOptions,
 ) -> Result<Written, ApplyError> {
-    let adopted = match label(live, OWNER_LABEL) {
-        Some(owner) if owner != opts.app && !opts.force => {
-            return Err(ApplyError::OwnedByOtherApp {
-                object: intent.object.to_string(),
-                owner: owner.to_owned(),
-            });
-        }
-        Some(_) => None,
-        None => {
-            if let Some(reason) = refusal(&intent.manifest, opts) {
-                return Err(ApplyError::AdoptionRefused {
-                    object: intent.object.to_string(),
-                    managers: other_managers(live),
-                    reason,
-                });
-            }
-            Some(Adoption::of(&intent.object, live))
-        }
-    };
+    let adopted = ownership(intent, live, opts)?;
     if adopted.is_none() && intent.satisfied_by(live) {
-        return Ok(Written {
-            action: Action::Unchanged,
-            health: assess(live),
-            adopted,
-        });
+        return Ok(Written::unchanged(live, adopted));
     }
-    let (action, written) = match write(target, intent, opts.force || opts.force_conflicts).await {
+    let (action, written) = match write(target, intent, takes_over(intent, opts)).await {
         Ok(written) => (Action::Updated, written),
-        Err(ApplyError::Immutable { .. }) if opts.force => {
-            let written = recreate(target, intent, opts.timeout).await?;
-            (Action::Recreated, written)
+        Err(ApplyError::Immutable { .. }) if recreates(intent, opts) => {
+            remove(target, intent, opts.timeout).await?;
+            (Action::Recreated, write(target, intent, true).await?)
         }
         Err(e) => return Err(e),
     };
@@ -99,8 +116,8 @@ async fn apply_unread(
         Err(e) => e,
     };
     let retry = match err {
-        ApplyError::Conflict { .. } => opts.force || opts.force_conflicts,
-        ApplyError::Immutable { .. } => opts.force,
+        ApplyError::Conflict { .. } => takes_over(intent, opts),
+        ApplyError::Immutable { .. } => recreates(intent, opts),
         _ => false,
     };
     if !retry {
@@ -169,13 +186,13 @@ fn is_fresh(obj: &Value) -> bool {
     })
 }
 
-/// Deletes the object, waits until it is gone, and applies it again; returns
-/// the new object.
-async fn recreate(
+/// Deletes the object and waits until it is gone, so that it can be
+/// created again.
+pub(super) async fn remove(
     target: &Target,
     intent: &Intent,
     timeout: Duration,
-) -> Result<Value, ApplyError> {
+) -> Result<(), ApplyError> {
     let api = target.api(&intent.resource, intent.object.namespace.as_deref());
     let name = &intent.object.name;
     let describe = intent.object.to_string();
@@ -191,7 +208,7 @@ async fn recreate(
     let start = std::time::Instant::now();
     loop {
         match api.get_opt(name).await {
-            Ok(None) => break,
+            Ok(None) => return Ok(()),
             Ok(Some(_)) if start.elapsed() < timeout => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -205,5 +222,4 @@ async fn recreate(
             Err(e) => return Err(api_error(target, &describe, "read", e)),
         }
     }
-    write(target, intent, true).await
 }

@@ -14,5 +14,6 @@ mod inventory;
 mod lease;
 mod lifecycle;
 mod support;
+mod sync_options;
 mod tree;
 mod watch_failures;
