@@ -109,7 +109,7 @@ fn accumulate_inner(
     }
     for entry in k.strings("crds")? {
         // CRD files only feed name-reference configuration; the objects are not emitted.
-        loader.read(&entry)?;
+        loader.read("crds", &entry)?;
     }
     for entry in k.strings("components")? {
         let (sub, ck) = match crate::remote::target(loader, &entry) {
@@ -204,7 +204,9 @@ fn add_resource_entry(
         crate::remote::Target::Local => {}
         remote => {
             let new = match crate::remote::fetch(loader, k, entry, remote)? {
-                crate::remote::Fetched::File(origin, text) => file_resources(&origin, &text)?,
+                crate::remote::Fetched::File(file, text) => {
+                    file_resources(&text, &file, crate::origin::Origin::File(file.clone()))?
+                }
                 crate::remote::Fetched::Dir(opened) => {
                     let (sub, sk) = *opened;
                     base_resources(k, entry, ctx, &sub, &sk, level)?
@@ -246,8 +248,8 @@ fn add_resource_entry(
         })?;
         base_resources(k, entry, ctx, &sub, &sk, level)?
     } else {
-        let (file, text) = loader.read(entry)?;
-        file_resources(&file, &text)?
+        let (file, text) = loader.read("resources", entry)?;
+        file_resources(&text, &file, loader.origin(&file))?
     };
     for r in new {
         append_unique(&mut level.resources, r, &k.path)?;
@@ -281,11 +283,15 @@ fn base_resources(
     Ok(sub_level.resources)
 }
 
-/// The resources of the file `file` holding `text`.
-fn file_resources(file: &Path, text: &str) -> Result<Vec<Resource>, Error> {
+/// The resources of the file `file` holding `text`, which come from `origin`.
+fn file_resources(
+    text: &str,
+    file: &Path,
+    origin: crate::origin::Origin,
+) -> Result<Vec<Resource>, Error> {
     let mut parsed = parse_resources(text, file)?;
     for r in &mut parsed {
-        r.origin = Some(crate::origin::Origin::File(file.to_path_buf()));
+        r.origin = Some(origin.clone());
     }
     Ok(parsed)
 }
@@ -373,14 +379,14 @@ fn check_openapi(loader: &Loader, k: &Kustomization) -> Result<(), Error> {
     }
     if let Some(p) = path {
         let file = loader.root.join(p);
-        if !file.exists() {
+        if !crate::remote::is_http_url(p) && !file.exists() {
             // kustomize's words for a schema file that is not there.
             return Err(Error::invalid(
                 &k.path,
                 format!("'{}' doesn't exist", file.display()),
             ));
         }
-        loader.read(p)?;
+        loader.read("openapi", p)?;
     }
     Ok(())
 }
@@ -400,8 +406,12 @@ fn load_configs(
             out.extend(docs.into_iter().map(|d| (d, k.path.clone())));
             continue;
         }
-        let path = loader.resolve(&entry)?;
-        if path.is_dir() {
+        // URLs name files; kustomize reads no directory over HTTP.
+        let dir = match crate::remote::is_http_url(&entry) {
+            true => None,
+            false => Some(loader.resolve(&entry)?).filter(|p| p.is_dir()),
+        };
+        if let Some(path) = dir {
             let (sub, sk) = loader.open(&path)?;
             let level = accumulate(&sub, &sk, ctx, None)?;
             out.extend(level.resources.into_iter().map(|r| {
@@ -412,7 +422,7 @@ fn load_configs(
                 (r.to_json(), from)
             }));
         } else {
-            let (file, text) = loader.read(&entry)?;
+            let (file, text) = loader.read(field, &entry)?;
             let docs = crate::yaml::parse_documents(&text, &file.display().to_string())?;
             out.extend(docs.into_iter().map(|d| (d, file.clone())));
         }

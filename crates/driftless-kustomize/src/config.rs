@@ -117,7 +117,7 @@ impl TransformerConfig {
         if let Some(openapi) = k.fields.get("openapi") {
             cfg.schema = match openapi.get("path").and_then(Value::as_str) {
                 Some(path) => {
-                    let (file, text) = loader.read(path)?;
+                    let (file, text) = loader.read("openapi", path)?;
                     let docs = crate::yaml::parse_documents(&text, &file.display().to_string())?;
                     docs.first().map(Schema::custom).unwrap_or(Schema::Builtin)
                 }
@@ -125,13 +125,13 @@ impl TransformerConfig {
             };
         }
         for entry in k.strings("crds")? {
-            let (path, text) = loader.read(&entry)?;
+            let (path, text) = loader.read("crds", &entry)?;
             for doc in crate::yaml::parse_documents(&text, &path.display().to_string())? {
                 cfg.read_crd_schema(&doc);
             }
         }
         for entry in k.strings("configurations")? {
-            let (path, text) = loader.read(&entry)?;
+            let (path, text) = loader.read("configurations", &entry)?;
             for doc in crate::yaml::parse_documents(&text, &path.display().to_string())? {
                 cfg.read_doc(&doc);
             }

@@ -29,7 +29,7 @@ pub fn run(
         ("secretGenerator", "SecretGenerator", true),
     ] {
         for entry in k.list(field)? {
-            let mut r = generate(loader, &k.path, &entry, &options, secret)?;
+            let mut r = generate(loader, &k.path, &entry, &options, (field, secret))?;
             r.origin = Some(Origin::Generated {
                 configured_in: k.path.clone(),
                 kind: kind.into(),
@@ -68,7 +68,7 @@ pub fn run(
                     ));
                 }
             };
-            let mut r = generate(loader, path, &spec, &Value::Null, secret)?;
+            let mut r = generate(loader, path, &spec, &Value::Null, ("generators", secret))?;
             r.origin = Some(Origin::Generated {
                 configured_in: path.clone(),
                 kind: kind.to_string(),
@@ -221,12 +221,14 @@ fn merge_into(old: &mut Resource, new: &Resource) {
     }
 }
 
+/// Generates the object of one entry of the kustomization field named with
+/// whether it makes a Secret.
 fn generate(
     loader: &Loader,
     origin: &Path,
     entry: &Value,
     global: &Value,
-    secret: bool,
+    (field, secret): (&str, bool),
 ) -> Result<Resource, Error> {
     let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
     if name.is_empty() {
@@ -244,7 +246,7 @@ fn generate(
         envs.push(e.to_string());
     }
     for env in envs {
-        let (path, text) = loader.read(&env)?;
+        let (path, text) = loader.read(field, &env)?;
         pairs.extend(parse_env(&text, &path)?);
     }
     for file in strings(entry, "files") {
@@ -258,21 +260,16 @@ fn generate(
                 (key, file.clone())
             }
         };
-        let path = loader.resolve(&rel)?;
-        if path.is_dir() {
-            return Err(Error::invalid(
-                origin,
-                format!("file sources: '{}' must resolve to a file", path.display()),
-            ));
+        if !crate::remote::is_http_url(&rel) {
+            let path = loader.resolve(&rel)?;
+            if path.is_dir() {
+                return Err(Error::invalid(
+                    origin,
+                    format!("file sources: '{}' must resolve to a file", path.display()),
+                ));
+            }
         }
-        loader
-            .budget
-            .take(&path, crate::loader::file_size(&path)?)?;
-        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        pairs.push((key, bytes));
+        pairs.push((key, loader.read_bytes(field, &rel)?.1));
     }
     let mut data = Map::new();
     let mut binary = Map::new();

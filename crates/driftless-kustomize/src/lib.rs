@@ -139,6 +139,19 @@ pub enum Error {
         /// What failed.
         reason: remote::RemoteError,
     },
+    /// An HTTP(S) file named by another field (a patch, generator file,
+    /// configuration) could not be read.
+    #[error("{}: {field}: remote file '{url}': {reason}", file.display())]
+    RemoteFile {
+        /// The kustomization naming it.
+        file: PathBuf,
+        /// The kustomization field naming it (`patches`, `configMapGenerator`, ...).
+        field: String,
+        /// The URL as written.
+        url: String,
+        /// What failed (boxed: errors travel by value and this is a rare one).
+        reason: Box<remote::RemoteError>,
+    },
     /// A kustomization includes itself, directly or through others.
     #[error("cycle detected: {0} includes itself")]
     Cycle(PathBuf),

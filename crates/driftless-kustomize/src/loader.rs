@@ -75,6 +75,8 @@ pub struct Loader {
     pub observer: Option<Arc<dyn ReadObserver>>,
     /// Who fetches remote entries, if anyone.
     pub remote: Option<Arc<dyn crate::RemoteResolver>>,
+    /// The remote Git base this directory is part of, if any.
+    pub remote_base: Option<Arc<crate::origin::RemoteBase>>,
 }
 
 impl Loader {
@@ -120,6 +122,7 @@ impl Loader {
             budget,
             observer,
             remote: None,
+            remote_base: None,
         })
     }
 
@@ -135,6 +138,7 @@ impl Loader {
             budget: self.budget.clone(),
             observer: self.observer.clone(),
             remote: self.remote.clone(),
+            remote_base: self.remote_base.clone(),
         };
         let k = sub.kustomization()?;
         Ok((sub, k))
@@ -193,6 +197,14 @@ impl Loader {
         Ok(real)
     }
 
+    /// Where objects read from `file` come from, for `originAnnotations`.
+    pub fn origin(&self, file: &Path) -> crate::origin::Origin {
+        match &self.remote_base {
+            Some(base) => base.origin(file),
+            None => crate::origin::Origin::File(file.to_path_buf()),
+        }
+    }
+
     /// Tells the observer, if any, that `path` was read or probed.
     pub fn observe(&self, path: &Path) {
         if let Some(observer) = &self.observer {
@@ -207,8 +219,21 @@ impl Loader {
         }
     }
 
-    /// Reads a file below the root as text.
-    pub fn read(&self, rel: &str) -> Result<(PathBuf, String), Error> {
+    /// Reads a file named by `field` of the kustomization as text: below
+    /// the root, or fetched when it is an HTTP(S) URL, as kustomize reads them.
+    pub fn read(&self, field: &str, rel: &str) -> Result<(PathBuf, String), Error> {
+        let (path, bytes) = self.read_bytes(field, rel)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::invalid(&path, "file is not valid UTF-8"))?;
+        Ok((path, text))
+    }
+
+    /// Reads a file named by `field` as [`Loader::read`] does, as bytes; a
+    /// URL is its own path.
+    pub fn read_bytes(&self, field: &str, rel: &str) -> Result<(PathBuf, Vec<u8>), Error> {
+        if crate::remote::is_http_url(rel) {
+            return crate::remote::fetch_file(self, field, rel);
+        }
         let path = self.resolve(rel)?;
         let meta = std::fs::metadata(&path).map_err(|source| Error::Io {
             path: path.clone(),
@@ -222,9 +247,7 @@ impl Loader {
             path: path.clone(),
             source,
         })?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::invalid(&path, "file is not valid UTF-8"))?;
-        Ok((path, text))
+        Ok((path, bytes))
     }
 }
 

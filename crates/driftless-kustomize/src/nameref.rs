@@ -373,7 +373,8 @@ pub fn fix_references(
 /// Picks the referral named `old`. A subject (`renamed_only`) is a map whose
 /// name and namespace both come from the referral: as in kustomize, only a
 /// referral renamed or moved by the build (one with previous identities) is
-/// looked up by a previous name, and service accounts of any namespace qualify.
+/// looked up by a previous name, in the namespace the subject names (the
+/// binding's when it names none).
 fn select<'a>(
     all: &[(&'a Resource, &[ResId])],
     referrer: &Resource,
@@ -409,10 +410,13 @@ fn select<'a>(
                     .all_ids()
                     .iter()
                     .any(|id| id.effective_namespace() == ns_or_default(ns)),
-                None => {
-                    (renamed_only && cid.gvk.kind == "ServiceAccount")
-                        || cid.effective_namespace() == referrer_id.effective_namespace()
-                }
+                // A subject without a namespace names one in the binding's
+                // namespace, where the referral is or was before it moved.
+                None if renamed_only => c
+                    .all_ids()
+                    .iter()
+                    .any(|id| id.effective_namespace() == referrer_id.effective_namespace()),
+                None => cid.effective_namespace() == referrer_id.effective_namespace(),
             }
         });
     } else if let Some(ns) = subject_ns {

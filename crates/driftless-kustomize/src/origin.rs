@@ -12,6 +12,15 @@ use crate::resource::Resource;
 pub enum Origin {
     /// Read from a file.
     File(PathBuf),
+    /// Read from a file of a remote Git base.
+    Remote {
+        /// The file's path in the repository.
+        path: String,
+        /// The repository as kustomize names it (the clone URL).
+        repo: String,
+        /// The ref the URL asked for, if any.
+        reference: Option<String>,
+    },
     /// Made by a generator configured in a file.
     Generated {
         /// The kustomization or plugin configuration file.
@@ -21,6 +30,36 @@ pub enum Origin {
         /// Name of the generator configuration, when it has one.
         name: Option<String>,
     },
+}
+
+/// The remote Git base a loader reads from, for the origins of its objects.
+#[derive(Clone, Debug)]
+pub struct RemoteBase {
+    /// The clone URL.
+    pub repo: String,
+    /// The ref the URL asked for, if any.
+    pub reference: Option<String>,
+    /// The checkout's root (canonical), which paths are relative to.
+    pub checkout: PathBuf,
+    /// Whether the URL names the repository's root (no `//dir`).
+    pub at_root: bool,
+}
+
+impl RemoteBase {
+    /// The origin of an object read from `file` in the checkout.
+    pub fn origin(&self, file: &Path) -> Origin {
+        let path = relative(&self.checkout, file);
+        Origin::Remote {
+            // kustomize v5.5.0 names a base at the repository's root by the
+            // directory it stands for before cloning, `notCloned`.
+            path: match self.at_root {
+                true => format!("notCloned/{path}"),
+                false => path,
+            },
+            repo: self.repo.clone(),
+            reference: self.reference.clone(),
+        }
+    }
 }
 
 /// A path from `base_dir` to `target`, using `..` where needed.
@@ -118,6 +157,18 @@ pub fn annotate(res: &mut [Resource], root: &Path, origins: bool, transformation
                     "config.kubernetes.io/origin",
                     format!("path: {}\n", relative(root, p)),
                 )),
+                // kustomize's fields for a remote object: no `ref` without one.
+                Some(Origin::Remote {
+                    path,
+                    repo,
+                    reference,
+                }) => {
+                    let mut text = format!("path: {path}\nrepo: {repo}\n");
+                    if let Some(r) = reference {
+                        text.push_str(&format!("ref: {r}\n"));
+                    }
+                    add.push(("config.kubernetes.io/origin", text));
+                }
                 Some(Origin::Generated {
                     configured_in,
                     kind,

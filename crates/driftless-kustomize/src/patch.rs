@@ -164,6 +164,7 @@ fn parse_patch(text: &str, origin: &str) -> Result<Vec<Patch>, Error> {
 fn load_patch_entry(
     loader: &Loader,
     k: &Kustomization,
+    field: &str,
     entry: &Value,
 ) -> Result<(Vec<Patch>, String), Error> {
     if let Some(text) = entry.get("patch").and_then(Value::as_str) {
@@ -171,7 +172,7 @@ fn load_patch_entry(
         return Ok((parse_patch(text, &origin)?, origin));
     }
     if let Some(path) = entry.get("path").and_then(Value::as_str) {
-        let (file, text) = loader.read(path)?;
+        let (file, text) = loader.read(field, path)?;
         let origin = file.display().to_string();
         return Ok((parse_patch(&text, &origin)?, origin));
     }
@@ -192,7 +193,7 @@ pub fn apply_strategic_merge_field(
             let origin = k.path.display().to_string();
             (parse_patch(entry, &origin)?, origin)
         } else {
-            let (file, text) = loader.read(entry)?;
+            let (file, text) = loader.read("patchesStrategicMerge", entry)?;
             let origin = file.display().to_string();
             (parse_patch(&text, &origin)?, origin)
         };
@@ -228,19 +229,20 @@ pub fn apply_patches_field(
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     for entry in k.list("patches")? {
-        apply_patch_entry(loader, k, schema, &entry, res)?;
+        apply_patch_entry(loader, k, schema, ("patches", &entry), res)?;
     }
     Ok(())
 }
 
+/// Applies one patch entry of the kustomization field named with it.
 fn apply_patch_entry(
     loader: &Loader,
     k: &Kustomization,
     schema: &Schema,
-    entry: &Value,
+    (field, entry): (&str, &Value),
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
-    let (patches, origin) = load_patch_entry(loader, k, entry)?;
+    let (patches, origin) = load_patch_entry(loader, k, field, entry)?;
     let allow_name = entry
         .pointer("/options/allowNameChange")
         .and_then(Value::as_bool)
@@ -420,7 +422,7 @@ pub fn apply_json6902_field(
     res: &mut Vec<Resource>,
 ) -> Result<(), Error> {
     for entry in k.list("patchesJson6902")? {
-        apply_patch_entry(loader, k, schema, &entry, res)?;
+        apply_patch_entry(loader, k, schema, ("patchesJson6902", &entry), res)?;
     }
     Ok(())
 }
@@ -453,7 +455,8 @@ pub fn run_builtin_transformer(
             if let Some(op) = config.get("jsonOp") {
                 entry.insert("patch".into(), op.clone());
             }
-            return apply_patch_entry(loader, k, &cfg.schema, &Value::Object(entry), res);
+            let entry = Value::Object(entry);
+            return apply_patch_entry(loader, k, &cfg.schema, ("transformers", &entry), res);
         }
         "PatchStrategicMergeTransformer" => {
             let paths: Vec<&str> = config
@@ -466,7 +469,7 @@ pub fn run_builtin_transformer(
             let inline = config.get("patches").and_then(Value::as_str);
             let mut loaded = Vec::new();
             for path in &paths {
-                let (file, text) = loader.read(path)?;
+                let (file, text) = loader.read("transformers", path)?;
                 let origin = file.display().to_string();
                 loaded.extend(
                     parse_patch(&text, &origin)?

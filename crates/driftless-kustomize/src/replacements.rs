@@ -13,7 +13,7 @@ pub fn apply_field(loader: &Loader, k: &Kustomization, res: &mut [Resource]) -> 
     for entry in k.list("replacements")? {
         let list = match entry.get("path").and_then(Value::as_str) {
             Some(path) => {
-                let (file, text) = loader.read(path)?;
+                let (file, text) = loader.read("replacements", path)?;
                 let docs = crate::yaml::parse_documents(&text, &file.display().to_string())?;
                 docs.into_iter()
                     .flat_map(|d| match d {

@@ -43,37 +43,8 @@ const ATOMIC_LISTS: &[&str] = &[
 /// built-in schema: only then do lists merge by key; otherwise they are
 /// replaced, as kustomize does for types it has no schema for.
 pub fn merge(target: &mut Value, patch: &Value, builtin_schema: bool) -> Result<(), String> {
-    merge_value(target, patch, "", builtin_schema)?;
-    drop_nulls(target, builtin_schema);
-    Ok(())
-}
-
-/// kustomize's merge walks every map of the merged object, and the elements
-/// of lists merged by key, and clears each field whose value is null there;
-/// lists replaced whole keep their elements as they are.
-fn drop_nulls(v: &mut Value, known: bool) {
-    let Value::Object(m) = v else {
-        return;
-    };
-    m.retain(|_, x| !x.is_null());
-    for (field, x) in m.iter_mut() {
-        match x {
-            Value::Object(_) => drop_nulls(x, known),
-            Value::Array(items) if known && merges_by_key(field, items) => {
-                items.iter_mut().for_each(|item| drop_nulls(item, known));
-            }
-            _ => {}
-        }
-    }
-}
-
-/// True when a list of a known kind merges element by element.
-fn merges_by_key(field: &str, items: &[Value]) -> bool {
-    if ATOMIC_LISTS.contains(&field) || !items.iter().all(Value::is_object) {
-        return false;
-    }
-    let elems: Vec<&Value> = items.iter().collect();
-    schema_merge_key(field, &elems).is_some()
+    // Nulls the patch does not name stay, as in kustomize v5.5.0.
+    merge_value(target, patch, "", builtin_schema)
 }
 
 /// Group/versions whose kinds kustomize's built-in schema (Kubernetes 1.21) knows.

@@ -77,8 +77,8 @@ pub struct Cached {
     pub set: Arc<ObjectSet>,
     /// Whether they were reused or rendered.
     pub served: Served,
-    /// The remote resources a render used (never reused: such renders are
-    /// not cached).
+    /// The remote resources the render used (a reused set's remotes were
+    /// checked to name the same commits and file contents now).
     pub remotes: Vec<crate::RemoteUse>,
 }
 
@@ -215,32 +215,30 @@ impl RenderCache {
         };
         let input = input_key(&rel, opts);
         for reads in self.read_sets(&input).iter() {
-            let key = entry_key(&input, &reads.fingerprint(&root));
+            if !reads.remotes().is_empty() && !remotes_unchanged(opts, reads.remotes()) {
+                continue;
+            }
+            let key = entry_key(&input, &reads_key(reads, &root));
             if let Some(found) = self.lookup(&key) {
-                return Ok(found);
+                return Ok(Cached {
+                    remotes: reads.remotes().to_vec(),
+                    ..found
+                });
             }
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let (set, reads) = render_with_reads(dir, opts)?;
         let set = Arc::new(set);
-        if !reads.remotes().is_empty() {
-            // What it read outside the checkout (a branch of a remote
-            // base) may change without the checkout changing: not cached.
-            return Ok(Cached {
-                set,
-                served: Served::Rendered,
-                remotes: reads.remotes().to_vec(),
-            });
-        }
-        let key = entry_key(&input, &reads.fingerprint(&root));
+        let key = entry_key(&input, &reads_key(&reads, &root));
         // A failed disk write costs a later re-render only, so it is not an error.
         let _ = self.store(&key, &set);
         lock(&self.sets).put(key, Arc::clone(&set), self.capacity);
+        let remotes = reads.remotes().to_vec();
         self.remember(&input, reads);
         Ok(Cached {
             set,
             served: Served::Rendered,
-            remotes: Vec::new(),
+            remotes,
         })
     }
 
@@ -325,7 +323,10 @@ impl RenderCache {
         list.insert(0, reads);
         list.truncate(READ_SETS_PER_INPUT);
         if let Some(path) = self.reads_path(input) {
-            let body = Value::Array(list.iter().map(ReadSet::to_json).collect()).to_string();
+            // Read sets with remotes stay in memory: on disk they would lose
+            // the remotes, which key their entries.
+            let body = list.iter().filter(|r| r.remotes().is_empty());
+            let body = Value::Array(body.map(ReadSet::to_json).collect()).to_string();
             let _ = write_atomic(&path, &body);
         }
         lock(&self.reads).put(input.to_owned(), Arc::new(list), self.read_capacity);
@@ -454,6 +455,23 @@ fn key_of(parts: &[&str]) -> String {
 /// to the root) and the options.
 fn input_key(rel: &str, opts: &RenderOptions) -> String {
     key_of(&[LAYOUT, rel, &opts.cache_key()])
+}
+
+/// The fingerprint of what a render read in the checkout at `root`, and the
+/// remote resources it used at the revisions it used.
+fn reads_key(reads: &ReadSet, root: &Path) -> String {
+    let mut key = reads.fingerprint(root);
+    for used in reads.remotes() {
+        key.push_str(&format!("\0{}\0{}", used.url, used.revision));
+    }
+    key
+}
+
+/// Whether the remotes a render used still name what they named then.
+fn remotes_unchanged(opts: &RenderOptions, used: &[crate::RemoteUse]) -> bool {
+    opts.remote
+        .as_ref()
+        .is_some_and(|sources| crate::remote::unchanged(sources, opts.limits.max_input_bytes, used))
 }
 
 /// The key of a rendered set: its input and the fingerprint of what it read.

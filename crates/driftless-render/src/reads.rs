@@ -61,7 +61,8 @@ impl ReadSet {
     }
 
     /// The remote resources (Git bases, HTTP(S) files) the render used, in
-    /// the order it fetched them; a render that used any is never cached.
+    /// the order it fetched them; they key the render cache's entry with
+    /// the fingerprint.
     pub fn remotes(&self) -> &[crate::RemoteUse] {
         &self.remotes
     }

@@ -4,14 +4,14 @@
 //! render's byte limit. Each render counts and records what it fetched.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use driftless_kustomize::RepoSpec;
 use driftless_kustomize::remote::{FetchFailure, HttpAnswer, RemoteResolver, RemoteTree};
 use driftless_source::download::{self, Download};
 use driftless_source::fetch::FetchError;
 use driftless_source::remote::RemoteError;
-use driftless_source::{Auth, Fetcher, RefSpec, SourceSpec, Tls};
+use driftless_source::{Auth, Fetcher, RefSpec, Revision, SourceSpec, Tls};
 use sha2::{Digest, Sha256};
 
 use crate::objects::hex;
@@ -87,6 +87,9 @@ pub(crate) struct Resolver {
     max_file_bytes: u64,
     fetched: AtomicUsize,
     used: Mutex<Vec<RemoteUse>>,
+    /// Bodies of the HTTP(S) files fetched so far: a file a build reads
+    /// twice (a CRD file, an OpenAPI schema) is fetched and counted once.
+    bodies: Mutex<std::collections::HashMap<String, Vec<u8>>>,
 }
 
 impl Resolver {
@@ -96,6 +99,7 @@ impl Resolver {
             max_file_bytes,
             fetched: AtomicUsize::new(0),
             used: Mutex::new(Vec::new()),
+            bodies: Mutex::default(),
         }
     }
 
@@ -103,7 +107,7 @@ impl Resolver {
     pub(crate) fn used(&self) -> Vec<RemoteUse> {
         self.used
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
@@ -119,7 +123,7 @@ impl Resolver {
     fn record(&self, url: &str, revision: String) {
         self.used
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .push(RemoteUse {
                 url: url.to_owned(),
                 revision,
@@ -146,8 +150,10 @@ impl Resolver {
     }
 }
 
-impl RemoteResolver for Resolver {
-    fn git(&self, spec: &RepoSpec) -> Result<RemoteTree, FetchFailure> {
+impl Resolver {
+    /// Fetches the ref of `spec` (a ref listing when the cache has it) and
+    /// returns the source and the commit it points at now.
+    fn resolve(&self, spec: &RepoSpec) -> Result<(SourceSpec, Revision), FetchFailure> {
         self.count()?;
         let url = spec.clone_url();
         let (auth, tls) = self.credentials(url_host(&url), is_ssh(&url));
@@ -158,26 +164,58 @@ impl RemoteResolver for Resolver {
             timeout: spec.timeout,
             ..SourceSpec::default()
         };
-        let fetcher = &self.sources.fetcher;
         let mut not_found = None;
-        let mut revision = None;
         for reference in ref_candidates(spec.reference.as_deref()) {
             source.reference = reference;
-            match fetcher.fetch(&source) {
-                Ok(found) => {
-                    revision = Some(found);
-                    break;
-                }
+            match self.sources.fetcher.fetch(&source) {
+                Ok(found) => return Ok((source, found)),
                 Err(e) if ref_not_found(&e) => not_found = Some(e),
                 Err(e) => return Err(e.into()),
             }
         }
-        let revision = match (revision, not_found) {
-            (Some(found), _) => found,
-            (None, Some(e)) => return Err(e.into()),
-            (None, None) => return Err("no ref to fetch".into()),
+        Err(not_found.map_or_else(|| "no ref to fetch".into(), Into::into))
+    }
+
+    /// Whether `used` still names what it named: a pinned commit always
+    /// does; a branch or tag is fetched again, a file downloaded again.
+    fn unchanged(&self, used: &RemoteUse) -> bool {
+        if let Some(digest) = used.revision.strip_prefix("sha256:") {
+            return match self.http(&used.url) {
+                Ok(HttpAnswer::Body(body)) => hex(&Sha256::digest(&body)) == digest,
+                _ => false,
+            };
+        }
+        let Ok(spec) = RepoSpec::parse(&used.url) else {
+            return false;
         };
-        let snapshot = fetcher.snapshot(&source, &revision, "")?;
+        if spec
+            .reference
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case(&used.revision))
+        {
+            return true;
+        }
+        self.resolve(&spec)
+            .is_ok_and(|(_, found)| found.sha == used.revision)
+    }
+}
+
+/// Whether every remote a render used still names what it named then (see
+/// [`Resolver`]); a remote that cannot be reached counts as changed.
+pub(crate) fn unchanged(sources: &RemoteSources, max_file_bytes: u64, used: &[RemoteUse]) -> bool {
+    let resolver = Resolver::new(sources.clone(), max_file_bytes);
+    used.iter().all(|u| resolver.unchanged(u))
+}
+
+impl RemoteResolver for Resolver {
+    fn git(&self, spec: &RepoSpec) -> Result<RemoteTree, FetchFailure> {
+        let (source, revision) = self.resolve(spec)?;
+        let fetcher = &self.sources.fetcher;
+        // kustomize clones submodules unless the URL says `submodules=false`.
+        let snapshot = match spec.submodules {
+            true => fetcher.snapshot(&source, &revision, "")?,
+            false => fetcher.snapshot_without_submodules(&source, &revision, "")?,
+        };
         self.record(&spec.raw, revision.sha.clone());
         Ok(RemoteTree {
             dir: snapshot.dir,
@@ -186,12 +224,17 @@ impl RemoteResolver for Resolver {
     }
 
     fn http(&self, url: &str) -> Result<HttpAnswer, FetchFailure> {
+        let bodies = || self.bodies.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(body) = bodies().get(url) {
+            return Ok(HttpAnswer::Body(body.clone()));
+        }
         self.count()?;
         let (auth, tls) = self.credentials(url_host(url), false);
         let timeout = driftless_kustomize::remote::DEFAULT_TIMEOUT;
         match download::get(url, &auth, &tls, timeout, self.max_file_bytes)? {
             Download::Body(body) => {
                 self.record(url, format!("sha256:{}", hex(&Sha256::digest(&body))));
+                bodies().insert(url.to_owned(), body.clone());
                 Ok(HttpAnswer::Body(body))
             }
             Download::Status(code) => Ok(HttpAnswer::Status(code)),

@@ -80,11 +80,32 @@ impl Fetcher {
         rev: &Revision,
         subpath: &str,
     ) -> Result<Snapshot, SnapshotError> {
+        self.snapshot_of(spec, rev, subpath, true)
+    }
+
+    /// Exports as [`Fetcher::snapshot`] does, leaving submodules' directories
+    /// out (kustomize's `?submodules=false`).
+    pub fn snapshot_without_submodules(
+        &self,
+        spec: &SourceSpec,
+        rev: &Revision,
+        subpath: &str,
+    ) -> Result<Snapshot, SnapshotError> {
+        self.snapshot_of(spec, rev, subpath, false)
+    }
+
+    fn snapshot_of(
+        &self,
+        spec: &SourceSpec,
+        rev: &Revision,
+        subpath: &str,
+        with_submodules: bool,
+    ) -> Result<Snapshot, SnapshotError> {
         // The cache repository is the one `fetch` used: keyed by the URL
         // without its password.
         let spec = &*spec.without_url_password();
         let key = format!(
-            "{}\0{}\0{}\0{}\0{:?}",
+            "{}\0{}\0{}\0{}\0{:?}\0{with_submodules}",
             spec.url,
             rev.sha,
             subpath.trim_matches('/'),
@@ -105,7 +126,7 @@ impl Fetcher {
         {
             return Ok(snapshot.clone());
         }
-        let snapshot = self.export(spec, rev, subpath)?;
+        let snapshot = self.export(spec, rev, subpath, with_submodules)?;
         *slot = Some(snapshot.clone());
         Ok(snapshot)
     }
@@ -115,6 +136,7 @@ impl Fetcher {
         spec: &SourceSpec,
         rev: &Revision,
         subpath: &str,
+        with_submodules: bool,
     ) -> Result<Snapshot, SnapshotError> {
         let repo = self.repo_dir(&spec.url);
         let fetch = |url: &str, commit: &str| {
@@ -141,7 +163,7 @@ impl Fetcher {
             &spec.ignore,
             &spec.limits,
             &self.cache_dir().join("snapshots"),
-            Some(&submodules),
+            with_submodules.then_some(&submodules),
             (self.backend, &self.counters),
         )
     }

@@ -199,11 +199,15 @@ pub(crate) fn export(
             path: subpath,
         });
     };
-    let key = if extra_ignore.is_empty() {
+    let mut key = if extra_ignore.is_empty() {
         tree.clone()
     } else {
         format!("{tree}-{}", crate::fetch::key_of(&extra_ignore.join("\n")))
     };
+    // A tree exported without its submodules is another snapshot.
+    if submodules.is_none() {
+        key.push_str("-nosub");
+    }
     let dir = root.join(&key);
     let snapshot = Snapshot {
         dir: dir.clone(),

@@ -1,5 +1,6 @@
 //! Remote resources: Git bases and HTTP(S) files named by URL in
-//! `resources:` and `components:`.
+//! `resources:` and `components:`, and HTTP(S) files wherever else a
+//! kustomization names a file (patches, generator files, configurations).
 //!
 //! This crate parses the URL ([`RepoSpec`]) and builds what it names; a
 //! [`RemoteResolver`] given by the caller does the fetching, so the library
@@ -62,6 +63,12 @@ pub enum RemoteError {
     /// An HTTP(S) file answered with an error status.
     #[error("HTTP status code {0}")]
     Status(u16),
+    /// A file entry answered with an error status and reads as a Git URL:
+    /// only `resources:` and `components:` may name a repository.
+    #[error(
+        "HTTP status code {0}, and the URL names a Git repository, which only resources and components may name"
+    )]
+    GitNotFile(u16),
     /// The directory named in the URL is not a directory of the repository.
     #[error("'{0}' is not a directory of the repository")]
     NoDirectory(String),
@@ -131,12 +138,7 @@ pub(crate) fn fetch(
         Target::Http(spec) => {
             match (resolver.http(entry), spec) {
                 (Ok(HttpAnswer::Body(body)), _) => {
-                    let origin = PathBuf::from(entry);
-                    let size = body.len() as u64;
-                    if size > yaml::MAX_INPUT_BYTES as u64 {
-                        return Err(Error::invalid(&origin, "file too large"));
-                    }
-                    loader.budget.take(&origin, size)?;
+                    let origin = taken(loader, entry, &body)?;
                     let text = String::from_utf8(body)
                         .map_err(|_| Error::invalid(&origin, "file is not valid UTF-8"))?;
                     return Ok(Fetched::File(origin, text));
@@ -171,6 +173,52 @@ pub(crate) fn fetch(
         Err(e) => return Err(e),
     };
     sub.remote = loader.remote.clone();
+    sub.remote_base = Some(std::sync::Arc::new(crate::origin::RemoteBase {
+        repo: spec.clone_url(),
+        reference: spec.reference.clone(),
+        checkout: sub.repository.clone().unwrap_or_else(|| tree.dir.clone()),
+        at_root: spec.kust_root.is_empty(),
+    }));
     let k = sub.kustomization()?;
     Ok(Fetched::Dir(Box::new((sub, k))))
+}
+
+/// Fetches the HTTP(S) file `url` named by `field` of the kustomization at
+/// `loader` (a patch, generator or configuration file): kustomize GETs such
+/// entries and never clones them.
+pub(crate) fn fetch_file(
+    loader: &Loader,
+    field: &str,
+    url: &str,
+) -> Result<(PathBuf, Vec<u8>), Error> {
+    let fail = |reason: RemoteError| Error::RemoteFile {
+        file: loader.file.clone(),
+        field: field.to_string(),
+        url: url.to_string(),
+        reason: Box::new(reason),
+    };
+    let resolver = loader
+        .remote
+        .clone()
+        .ok_or_else(|| fail(RemoteError::NotEnabled))?;
+    match resolver.http(url) {
+        Ok(HttpAnswer::Body(body)) => Ok((taken(loader, url, &body)?, body)),
+        // kustomize's reason for a file entry that names a repository.
+        Ok(HttpAnswer::Status(code)) if RepoSpec::parse(url).is_ok() => {
+            Err(fail(RemoteError::GitNotFile(code)))
+        }
+        Ok(HttpAnswer::Status(code)) => Err(fail(RemoteError::Status(code))),
+        Err(e) => Err(fail(RemoteError::Fetch(e))),
+    }
+}
+
+/// Counts a fetched body against the build's limits; the URL is its origin.
+fn taken(loader: &Loader, url: &str, body: &[u8]) -> Result<PathBuf, Error> {
+    let origin = PathBuf::from(url);
+    let size = body.len() as u64;
+    if size > yaml::MAX_INPUT_BYTES as u64 {
+        return Err(Error::invalid(&origin, "file too large"));
+    }
+    loader.budget.take(&origin, size)?;
+    Ok(origin)
 }

@@ -9,4 +9,5 @@ mod corpus_gate;
 mod errors;
 mod reason;
 mod remote;
+mod remote_files;
 mod support;

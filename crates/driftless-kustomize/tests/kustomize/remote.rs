@@ -16,10 +16,10 @@ const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n";
 /// Clone URLs to checkout directories, URLs to HTTP answers; records what
 /// was asked for.
 #[derive(Debug, Default)]
-struct Fixed {
-    repos: BTreeMap<String, PathBuf>,
-    files: BTreeMap<String, HttpAnswer>,
-    asked: Mutex<Vec<String>>,
+pub struct Fixed {
+    pub repos: BTreeMap<String, PathBuf>,
+    pub files: BTreeMap<String, HttpAnswer>,
+    pub asked: Mutex<Vec<String>>,
 }
 
 impl RemoteResolver for Fixed {
@@ -52,7 +52,12 @@ impl RemoteResolver for Fixed {
     }
 }
 
-fn options(resolver: Fixed) -> (Options, Arc<Fixed>) {
+/// The output of a build that must succeed.
+pub fn built(dir: &std::path::Path, opts: &Options) -> String {
+    build(dir, opts).expect("builds").to_yaml().expect("yaml")
+}
+
+pub fn options(resolver: Fixed) -> (Options, Arc<Fixed>) {
     let resolver = Arc::new(resolver);
     let opts = Options {
         remote: Some(resolver.clone()),
@@ -110,10 +115,7 @@ fn resolver(t: &TempTree) -> Fixed {
 fn remote_bases_nest_and_http_files_are_read() {
     let t = trees();
     let (opts, resolver) = options(resolver(&t));
-    let out = build(&t.0.join("app"), &opts)
-        .expect("builds")
-        .to_yaml()
-        .expect("yaml");
+    let out = built(&t.0.join("app"), &opts);
     assert_eq!(
         out,
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-cm\n---\n\
@@ -234,10 +236,7 @@ fn remote_components_and_missing_directories() {
         t.0.join("comps"),
     );
     let (opts, _) = options(r);
-    let out = build(&t.0.join("app"), &opts)
-        .expect("builds")
-        .to_yaml()
-        .expect("yaml");
+    let out = built(&t.0.join("app"), &opts);
     assert!(out.contains("team: a"), "{out}");
     std::fs::write(
         t.0.join("app/kustomization.yaml"),
