@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::compare::MaskedFields;
 use crate::inventory::DEFAULT_INVENTORY_NAMESPACE;
 use crate::target::{Target, TargetError};
 
@@ -37,6 +38,9 @@ pub struct ApplyOptions {
     pub impersonate: Option<String>,
     /// Namespace of the inventory ConfigMaps.
     pub inventory_namespace: String,
+    /// Fields a diff masks in objects of any kind, by kind and name (JSON
+    /// Pointers): values that were decrypted before the apply.
+    pub masked_fields: MaskedFields,
 }
 
 impl ApplyOptions {
@@ -56,6 +60,7 @@ impl ApplyOptions {
             adopt_existing: true,
             impersonate: None,
             inventory_namespace: DEFAULT_INVENTORY_NAMESPACE.to_owned(),
+            masked_fields: MaskedFields::new(),
         }
     }
 }
