@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::decryption::Decryption;
 use crate::duration::Duration;
 use crate::host::{HostDelivery, HostSelector};
 use crate::meta::{AGE_COLUMN, Kind, LocalRef, Object, PrinterColumn, READY_COLUMN, STATUS_COLUMN};
@@ -83,6 +84,9 @@ pub struct AppSpec {
     /// Releases, hooks, health check and rollout of an App deployed to hosts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostDelivery>,
+    /// Decryption of rendered objects encrypted by sops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decryption: Option<Decryption>,
 }
 
 fn yes() -> bool {
@@ -392,6 +396,9 @@ impl Kind for AppSpec {
             check_dns_label("spec.serviceAccountName", sa, problems);
         }
         self.validate_render(problems);
+        if let Some(decryption) = &self.decryption {
+            decryption.validate(problems);
+        }
         crate::host::validate_app(self, problems);
         if self.interval.get().is_zero() {
             problems.push(FieldProblem::new(

@@ -339,7 +339,11 @@ fn resolve_paths(object: &mut AnyObject, file: &Path) {
                 resolve(path);
             }
         }
-        AnyObject::App(_) | AnyObject::Receiver(_) | AnyObject::Notifier(_) => {}
+        AnyObject::App(o) => {
+            let decryption = o.spec.decryption.iter_mut();
+            decryption.flat_map(|d| &mut d.key_files).for_each(resolve);
+        }
+        AnyObject::Receiver(_) | AnyObject::Notifier(_) => {}
     }
 }
 

@@ -36,6 +36,7 @@ mod app;
 mod cluster;
 mod config;
 mod decode;
+mod decryption;
 mod duration;
 pub mod history;
 pub mod host;
@@ -63,6 +64,7 @@ pub use app::{
 pub use cluster::{Cluster, ClusterSpec, KubeconfigRef};
 pub use config::{Config, Document, Problem, Problems};
 pub use decode::{AnyObject, KINDS, decode};
+pub use decryption::{Decryption, DecryptionProvider};
 pub use duration::{Duration, DurationError};
 pub use host::{
     DEFAULT_APPS_ROOT, DEFAULT_KEEP_RELEASES, DEFAULT_SSH_PORT, HealthCheck, Hooks, Host,

@@ -112,6 +112,13 @@ pub struct RenderArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+}
+
+/// Decryption of rendered objects encrypted by sops.
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
     /// Decrypt objects encrypted by sops (age keys from SOPS_AGE_KEY_FILE,
     /// SOPS_AGE_KEY and --age-key-file).
     #[arg(long)]
@@ -251,6 +258,8 @@ pub struct ClusterArgs {
     pub input: RenderInput,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
     /// Count objects that left the set as deletions (as apply --prune would).
     #[arg(long)]
     pub prune: bool,

@@ -6,11 +6,14 @@ use driftless_kube::{ApplyEvent, ApplyOptions, ApplyReport, Target};
 
 use crate::args::{ApplyArgs, ClusterArgs, DeleteArgs, SummaryOutput, TargetArgs};
 use crate::exit::{Failure, Outcome};
-use crate::render::render;
+use crate::render::render_decrypted;
 
 pub fn diff(args: &ClusterArgs) -> Outcome {
-    let objects = rendered_objects(args)?;
+    let (set, encrypted) = render_decrypted(&args.input, &args.decrypt)?;
+    let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
     let mut opts = options(&args.target);
+    // Values sops encrypted in Git never show, whatever the live object holds.
+    opts.masked_fields = encrypted;
     opts.prune = args.prune;
     // Any failure of diff exits 2: exit 1 means "there are changes".
     let summary = block_on(async {
@@ -66,7 +69,7 @@ pub fn delete(args: &DeleteArgs) -> Outcome {
 }
 
 fn rendered_objects(args: &ClusterArgs) -> Result<Vec<serde_json::Value>, Failure> {
-    let set = render(&args.input)?;
+    let (set, _) = render_decrypted(&args.input, &args.decrypt)?;
     Ok(set.iter().cloned().collect())
 }
 

@@ -5,16 +5,15 @@ use std::collections::BTreeMap;
 use driftless_kustomize::{LoadRestrictor, Reorder};
 use driftless_render::{RenderKind, RenderLimits, RenderOptions, RenderWorker, Substitution};
 
-use crate::args::{KindArg, LoadRestrictorArg, Output, RenderArgs, RenderInput, ReorderArg};
+use driftless_render::decrypt::EncryptedFields;
+
+use crate::args::{
+    DecryptArgs, KindArg, LoadRestrictorArg, Output, RenderArgs, RenderInput, ReorderArg,
+};
 use crate::exit::{Failure, Outcome};
 
 pub fn run(args: &RenderArgs) -> Outcome {
-    // Keys are read before anything renders, so a bad key file is reported first.
-    let keys = args.decrypt.then(|| decryption_keys(args)).transpose()?;
-    let mut set = render(&args.input)?;
-    if let Some(keys) = keys {
-        set = driftless_render::decrypt::decrypt_objects(&set, &keys).map_err(Failure::input)?;
-    }
+    let (set, _) = render_decrypted(&args.input, &args.decrypt)?;
     let text = match args.output {
         Output::Yaml => set.to_yaml().map_err(Failure::operational)?,
         Output::Json => {
@@ -29,8 +28,30 @@ pub fn run(args: &RenderArgs) -> Outcome {
     Ok(0)
 }
 
+/// Renders the input and, with `--decrypt`, decrypts the objects sops
+/// encrypted, in memory; with the fields that were encrypted, which diffs mask.
+pub fn render_decrypted(
+    input: &RenderInput,
+    decrypt: &DecryptArgs,
+) -> Result<(driftless_render::ObjectSet, EncryptedFields), Failure> {
+    // Keys are read before anything renders, so a bad key file is reported first.
+    let keys = decrypt
+        .decrypt
+        .then(|| decryption_keys(decrypt))
+        .transpose()?;
+    let set = render(input)?;
+    let fields = driftless_render::decrypt::encrypted_fields(&set);
+    match keys {
+        Some(keys) => {
+            let plain = driftless_render::decrypt::decrypt_objects(&set, &keys);
+            Ok((plain.map_err(Failure::input)?, fields))
+        }
+        None => Ok((set, fields)),
+    }
+}
+
 /// The keys `--decrypt` uses: the environment's, then the files named.
-fn decryption_keys(args: &RenderArgs) -> Result<driftless_sops::Keys, Failure> {
+fn decryption_keys(args: &DecryptArgs) -> Result<driftless_sops::Keys, Failure> {
     let mut keys = driftless_sops::Keys::from_env().map_err(Failure::input)?;
     for file in &args.age_key_file {
         keys.add_age_key_file(file).map_err(Failure::input)?;

@@ -405,8 +405,13 @@ impl Controller {
         }
         for app in config.apps() {
             let subs = app.spec.substitutions.iter().flat_map(|s| &s.from_secret);
-            if subs.map(|r| &r.name).any(|n| uses(&app.metadata, n)) {
-                tracing::info!(app = %app.name(), "a Secret it substitutes from changed");
+            let keys = app.spec.decryption.iter().flat_map(|d| &d.secret_ref);
+            if subs
+                .chain(keys)
+                .map(|r| &r.name)
+                .any(|n| uses(&app.metadata, n))
+            {
+                tracing::info!(app = %app.name(), "a Secret it substitutes from or decrypts with changed");
                 let _ = self
                     .engine()
                     .queue()

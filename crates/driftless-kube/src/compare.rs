@@ -14,7 +14,7 @@ use similar::TextDiff;
 
 use crate::object::{ObjectError, ObjectKey, ObjectRef};
 use crate::secret::LAST_APPLIED;
-pub use crate::secret::{MaskError, SecretMasker};
+pub use crate::secret::{MaskError, MaskedFields, SecretMasker};
 
 /// Why a diff could not be computed.
 #[derive(Debug, thiserror::Error)]

@@ -62,7 +62,7 @@ pub async fn diff(
             }
         }
     }
-    let masker = SecretMasker::random()?;
+    let masker = SecretMasker::random()?.with_fields(opts.masked_fields.clone());
     Ok(diff_sets(pairs.iter().map(|(d, _)| d), &live, &masker)?)
 }
 

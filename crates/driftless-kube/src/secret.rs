@@ -7,6 +7,9 @@
 //! process, nobody can test guesses against a printed mask. Masks from two
 //! maskers (two runs) are not comparable.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use base64::Engine as _;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -22,10 +25,16 @@ pub enum MaskError {
     Random(String),
 }
 
-/// Replaces Secret values with keyed digests; see the module docs for the format.
+/// Fields to mask in objects of any kind, by kind and name: JSON Pointers
+/// (RFC 6901) into the object.
+pub type MaskedFields = BTreeMap<(String, String), Vec<String>>;
+
+/// Replaces Secret values, and the fields named to it in other objects,
+/// with keyed digests; see the module docs for the format.
 #[derive(Clone)]
 pub struct SecretMasker {
     key: [u8; 32],
+    fields: Arc<MaskedFields>,
 }
 
 impl std::fmt::Debug for SecretMasker {
@@ -40,12 +49,22 @@ impl SecretMasker {
     pub fn random() -> Result<Self, MaskError> {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| MaskError::Random(e.to_string()))?;
-        Ok(Self { key })
+        Ok(Self::with_key(key))
     }
 
     /// A masker with a caller-chosen key (for reproducible output).
     pub fn with_key(key: [u8; 32]) -> Self {
-        Self { key }
+        Self {
+            key,
+            fields: Arc::default(),
+        }
+    }
+
+    /// The masker that also masks `fields` in objects of any kind.
+    #[must_use]
+    pub fn with_fields(mut self, fields: MaskedFields) -> Self {
+        self.fields = Arc::new(fields);
+        self
     }
 
     /// The mask of one plain-text value.
@@ -66,7 +85,11 @@ impl SecretMasker {
 
     /// [`SecretMasker::mask`] without the copy.
     pub fn mask_in_place(&self, out: &mut Value) {
+        let named = self.mask_fields(out);
         if !is_secret(out) {
+            if named {
+                remove_last_applied(out);
+            }
             return;
         }
         if let Some(map) = out.get_mut("data").and_then(Value::as_object_mut) {
@@ -75,13 +98,30 @@ impl SecretMasker {
         if let Some(map) = out.get_mut("stringData").and_then(Value::as_object_mut) {
             self.mask_map(map, false);
         }
-        // The annotation holds the unmasked values as JSON.
-        if let Some(annotations) = out
-            .pointer_mut("/metadata/annotations")
-            .and_then(Value::as_object_mut)
-        {
-            annotations.shift_remove(LAST_APPLIED);
+        remove_last_applied(out);
+    }
+
+    /// Masks the fields named for `out`'s kind and name; true when some are.
+    fn mask_fields(&self, out: &mut Value) -> bool {
+        let text = |at: &str| out.pointer(at).and_then(Value::as_str).map(str::to_owned);
+        let (Some(kind), Some(name)) = (text("/kind"), text("/metadata/name")) else {
+            return false;
+        };
+        let Some(pointers) = self.fields.get(&(kind, name)) else {
+            return false;
+        };
+        for pointer in pointers {
+            let Some(value) = out.pointer_mut(pointer) else {
+                continue;
+            };
+            let masked = match &*value {
+                Value::Null => continue,
+                Value::String(s) => self.mask_bytes(s.as_bytes()),
+                other => self.mask_bytes(other.to_string().as_bytes()),
+            };
+            *value = Value::String(masked);
         }
+        true
     }
 
     fn mask_map(&self, map: &mut Map<String, Value>, base64_encoded: bool) {
@@ -100,6 +140,16 @@ impl SecretMasker {
             };
             *value = Value::String(masked);
         }
+    }
+}
+
+/// Drops the annotation that holds the unmasked values as JSON.
+fn remove_last_applied(out: &mut Value) {
+    if let Some(annotations) = out
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.shift_remove(LAST_APPLIED);
     }
 }
 
@@ -188,5 +238,35 @@ mod tests {
         let masked = masker.mask(&live);
         assert_eq!(masked["metadata"]["annotations"], json!({"team": "a"}));
         assert!(!masked.to_string().contains("%%%"));
+    }
+
+    #[test]
+    fn named_fields_are_masked_in_other_kinds_too() {
+        let fields = MaskedFields::from([(
+            ("ConfigMap".to_owned(), "c".to_owned()),
+            vec![
+                "/data/token".to_owned(),
+                "/data/a~1b".to_owned(),
+                "/data/gone".to_owned(),
+            ],
+        )]);
+        let masker = SecretMasker::with_key([3; 32]).with_fields(fields);
+        let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c",
+            "annotations": {LAST_APPLIED: "{\"data\":{\"token\":\"s3cret\"}}"}},
+            "data": {"token": "s3cret", "a/b": "other-secret", "plain": "visible"}});
+        let masked = masker.mask(&config);
+        assert_eq!(
+            masked["data"]["token"].as_str(),
+            Some(masker.mask_bytes(b"s3cret").as_str())
+        );
+        assert_eq!(masked["data"]["plain"], "visible");
+        let text = masked.to_string();
+        assert!(
+            !text.contains("s3cret") && !text.contains("other-secret"),
+            "{text}"
+        );
+        let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"},
+            "data": {"token": "shown"}});
+        assert_eq!(masker.mask(&other), other);
     }
 }

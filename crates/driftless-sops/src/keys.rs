@@ -92,6 +92,18 @@ impl Keys {
         Ok(())
     }
 
+    /// Adds the keys of a file holding either age identities or armored
+    /// OpenPGP secret keys, told apart by its content.
+    pub fn add_key_file(&mut self, path: &Path) -> Result<(), SopsError> {
+        let text = read_key_file(path, "decryption")?;
+        let origin = path.display().to_string();
+        if text.contains(PGP_SECRET_ARMOR) {
+            self.add_pgp_secret_keys(&text, &origin)
+        } else {
+            self.add_age_identities(&text, &origin)
+        }
+    }
+
     /// True when no key was added.
     pub fn is_empty(&self) -> bool {
         self.age.is_empty() && self.pgp.is_empty()
@@ -152,6 +164,9 @@ impl Keys {
 }
 
 /// The text of a key file of `kind`.
+/// The armor header `gpg --export-secret-keys --armor` writes.
+const PGP_SECRET_ARMOR: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----";
+
 fn read_key_file(path: &Path, kind: &str) -> Result<String, SopsError> {
     std::fs::read_to_string(path).map_err(|e| SopsError::KeyFile {
         file: path.display().to_string(),

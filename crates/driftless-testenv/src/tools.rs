@@ -21,6 +21,39 @@ pub fn kustomize() -> PathBuf {
     pinned("kustomize", "v5.5.0", "DRIFTLESS_KUSTOMIZE", "version")
 }
 
+/// The pinned sops (from `scripts/ci/install-sops.sh`) or `$DRIFTLESS_SOPS`.
+pub fn sops() -> PathBuf {
+    cached_tool("DRIFTLESS_SOPS", "sops-v3.13.3/sops")
+}
+
+/// `age-keygen` of the pinned age (from `scripts/ci/install-sops.sh`), or
+/// the one in the directory `$DRIFTLESS_AGE`.
+pub fn age_keygen() -> PathBuf {
+    match std::env::var_os("DRIFTLESS_AGE") {
+        Some(dir) => PathBuf::from(dir).join("age-keygen"),
+        None => cached_tool("DRIFTLESS_AGE", "age-v1.3.2/age-keygen"),
+    }
+}
+
+/// `$env_var`, else `~/.cache/driftless/<cached>`; panics naming the
+/// install script when it is not there.
+fn cached_tool(env_var: &str, cached: &str) -> PathBuf {
+    let path = match std::env::var_os(env_var) {
+        Some(path) => PathBuf::from(path),
+        None => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(".cache/driftless")
+            .join(cached),
+    };
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/ci/install-sops.sh (or set {env_var})",
+        path.display()
+    );
+    path
+}
+
 /// `$env_var`, else `~/.cache/driftless/<name>-<version>/<name>`, else `name`
 /// on PATH if `name probe` runs.
 fn pinned(name: &str, version: &str, env_var: &str, probe: &str) -> PathBuf {

@@ -11,6 +11,7 @@ mod notify;
 mod options_clusters;
 mod options_render;
 mod options_sources;
+mod sops;
 mod status;
 mod support;
 

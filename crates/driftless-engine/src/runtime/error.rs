@@ -9,6 +9,7 @@ use driftless_kube::{ApplyError, WaitError, error_chain};
 use tokio::task::JoinError;
 
 use super::clusters::ClusterError;
+use super::decrypt::DecryptionError;
 use super::outcome::PathError;
 use super::sources::SourceError;
 use crate::store::StoreError;
@@ -40,6 +41,8 @@ pub(crate) enum Reason {
     ClusterUnreachable,
     /// Rendering (or reading its substitution variables) failed.
     RenderFailed,
+    /// An encrypted object could not be decrypted, or its keys not read.
+    DecryptionFailed,
     /// The apply failed.
     ApplyFailed,
     /// The render was empty with prune on: the objects of earlier syncs stay.
@@ -70,6 +73,7 @@ impl Reason {
             Self::PathNotFound => "PathNotFound",
             Self::ClusterUnreachable => "ClusterUnreachable",
             Self::RenderFailed => "RenderFailed",
+            Self::DecryptionFailed => "DecryptionFailed",
             Self::ApplyFailed => "ApplyFailed",
             Self::PruneWithheld => "PruneWithheld",
             Self::StoreFailed => "StoreFailed",
@@ -115,6 +119,9 @@ pub(crate) enum ReconcileError {
         /// The renderer's error.
         source: Box<driftless_render::Error>,
     },
+    /// Encrypted objects of the render did not decrypt.
+    #[error(transparent)]
+    Decryption(#[from] DecryptionError),
     /// No API server answered a request of the apply or health read.
     #[error("{cluster} at {url} is unreachable: {}", error_chain(.source.as_ref()))]
     Unreachable {
@@ -174,6 +181,7 @@ impl ReconcileError {
             Self::Substitution(_) | Self::RenderTask(_) | Self::Render { .. } => {
                 Reason::RenderFailed
             }
+            Self::Decryption(_) => Reason::DecryptionFailed,
             Self::Apply(_) => Reason::ApplyFailed,
             Self::HealthCheck(_) => Reason::HealthCheckFailed,
             Self::Store(_) => Reason::StoreFailed,

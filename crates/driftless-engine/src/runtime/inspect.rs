@@ -157,13 +157,13 @@ impl Inner {
             .snapshot(source_spec.clone(), revision.clone())
             .await
             .map_err(|e| failed(&e.into()))?;
-        let set = self
+        let rendered = self
             .render_snapshot(&app, &cluster.target, &source_spec, &snapshot, &revision)
             .await
-            .map_err(|e| failed(&e))?
-            .set;
-        let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
-        let opts = spec::apply_options(&app);
+            .map_err(|e| failed(&e))?;
+        let objects: Vec<serde_json::Value> = rendered.set.iter().cloned().collect();
+        let mut opts = spec::apply_options(&app);
+        opts.masked_fields = rendered.encrypted;
         let summary = driftless_kube::diff(&cluster.target, &objects, &opts)
             .await
             .map_err(|e| InspectError::Failed(error_chain(&e)))?;

@@ -7,6 +7,7 @@
 //! [`reconcile`]).
 
 mod clusters;
+mod decrypt;
 mod drift;
 mod error;
 mod host_plan;

@@ -91,7 +91,7 @@ impl Inner {
         let cluster = self
             .cluster(run.config, run.app.spec.destination.cluster.as_deref())
             .await?;
-        let RenderedApp { set, remotes } = self
+        let RenderedApp { set, remotes, .. } = self
             .render_recorded(run, &cluster.target, source_spec, &revision)
             .await?;
         let rendered = Applied {

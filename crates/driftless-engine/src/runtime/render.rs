@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use driftless_api::App;
 use driftless_api::history::RemoteRevision;
+use driftless_render::decrypt::EncryptedFields;
 use driftless_render::{Cached, ObjectSet};
 use driftless_source::{Revision, Snapshot, SourceSpec};
 
 use super::clusters::{ClusterError, config_map, secret};
+use super::decrypt::decrypt_app;
 use super::error::ReconcileError;
 use super::outcome::check_app_path;
 use super::sources::secret_namespace;
@@ -22,6 +24,8 @@ use crate::metrics::RenderResult;
 pub(crate) struct RenderedApp {
     pub(crate) set: Arc<ObjectSet>,
     pub(crate) remotes: Vec<RemoteRevision>,
+    /// The fields that were encrypted in Git, which diffs mask.
+    pub(crate) encrypted: EncryptedFields,
 }
 
 impl Inner {
@@ -89,21 +93,26 @@ impl Inner {
                 );
             }
         }
-        rendered
-            .map(|Cached { set, remotes, .. }| RenderedApp {
-                set,
-                remotes: remotes
-                    .into_iter()
-                    .map(|r| RemoteRevision {
-                        url: r.url,
-                        revision: r.revision,
-                    })
-                    .collect(),
-            })
-            .map_err(|source| ReconcileError::Render {
-                path: app.spec.path.clone(),
-                source: Box::new(source),
-            })
+        let Cached { set, remotes, .. } = rendered.map_err(|source| ReconcileError::Render {
+            path: app.spec.path.clone(),
+            source: Box::new(source),
+        })?;
+        // After the cache, in memory only: the cache keeps the encrypted set.
+        let (set, encrypted) = match decrypt_app(app, target, &set).await? {
+            Some((plain, fields)) => (Arc::new(plain), fields),
+            None => (set, EncryptedFields::new()),
+        };
+        Ok(RenderedApp {
+            set,
+            remotes: remotes
+                .into_iter()
+                .map(|r| RemoteRevision {
+                    url: r.url,
+                    revision: r.revision,
+                })
+                .collect(),
+            encrypted,
+        })
     }
 
     /// Variables for `${var}` substitution: those of the ConfigMaps, then of

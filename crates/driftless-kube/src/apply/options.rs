@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::compare::MaskedFields;
 use crate::inventory::DEFAULT_INVENTORY_NAMESPACE;
 use crate::sync_options::Propagation;
 use crate::target::{Target, TargetError};
@@ -41,6 +42,9 @@ pub struct ApplyOptions {
     /// How the dependents of a pruned or deleted object go, unless the
     /// object's own sync options say otherwise.
     pub propagation: Propagation,
+    /// Fields a diff masks in objects of any kind, by kind and name (JSON
+    /// Pointers): values that were decrypted before the apply.
+    pub masked_fields: MaskedFields,
 }
 
 impl ApplyOptions {
@@ -61,6 +65,7 @@ impl ApplyOptions {
             impersonate: None,
             inventory_namespace: DEFAULT_INVENTORY_NAMESPACE.to_owned(),
             propagation: Propagation::Background,
+            masked_fields: MaskedFields::new(),
         }
     }
 }

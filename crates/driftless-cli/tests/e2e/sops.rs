@@ -1,0 +1,281 @@
+//! Apps with objects encrypted by the real `sops` under `driftless serve`:
+//! decrypted with key files or a Secret's keys, applied, masked in diffs,
+//! refused whole when a file does not decrypt (nothing applied or pruned),
+//! and never written in clear to the data directory or the log.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine as _;
+use driftless_testenv::{shared, tools};
+use serde_json::Value;
+
+use crate::kube::{config_map, kubectl, kubectl_stdin};
+use crate::support::{GitServer, Repo, Serve, app, applied, config};
+
+const WAIT: Duration = Duration::from_secs(90);
+const PASSWORD: &str = "e2e-sops-password-7f3a";
+const TOKEN: &str = "e2e-sops-token-91cd";
+const BY_SECRET: &str = "e2e-sops-by-secret-5b2e";
+
+/// A new age key: its identity file and its recipient.
+fn age_key(dir: &Path, name: &str) -> (String, String) {
+    let file = dir.join(name);
+    let out = Command::new(tools::age_keygen())
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .expect("age-keygen runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).expect("key file");
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key line")
+        .to_owned();
+    (file.display().to_string(), recipient)
+}
+
+/// `plain` (YAML) as the real sops encrypts it for `recipient`.
+fn encrypt(dir: &Path, plain: &str, recipient: &str, regex: &str) -> String {
+    let file = dir.join("plain.yaml");
+    std::fs::write(&file, plain).expect("write plain");
+    let out = Command::new(tools::sops())
+        .current_dir(dir)
+        .args(["encrypt", "--age", recipient, "--encrypted-regex", regex])
+        .args(["--input-type", "yaml", "--output-type", "yaml"])
+        .arg(&file)
+        .output()
+        .expect("sops runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&file).expect("remove plain");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn secret_yaml(name: &str, key: &str, value: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ntype: Opaque\nstringData:\n  {key}: {value}\n  user: admin\n"
+    )
+}
+
+fn secret_value(ns: &str, name: &str, key: &str) -> String {
+    let json = kubectl(&["get", "secret", "-n", ns, name, "-o", "json"]);
+    let secret: Value = serde_json::from_str(&json).expect("secret json");
+    let data = secret["data"][key].as_str().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+fn condition<'a>(app: &'a Value, kind: &str) -> &'a Value {
+    app["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == kind))
+        .unwrap_or(&Value::Null)
+}
+
+/// Every file below `dir` that contains one of `needles`, as raw bytes.
+fn files_holding(dir: &Path, needles: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            for needle in needles {
+                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    found.push(format!("{} holds {needle}", path.display()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The plaintexts, and their base64 forms as a Secret's `data` holds them.
+fn plaintexts() -> Vec<String> {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    [PASSWORD, TOKEN, BY_SECRET]
+        .iter()
+        .flat_map(|p| [(*p).to_owned(), b64(p)])
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sops_encrypted_objects_sync_masked_refused_whole_and_never_in_clear_at_rest() {
+    let ns = shared().namespace("e2e-sops").await.expect("namespace");
+    let keys = tempfile::tempdir().expect("temp dir");
+    let (key_file, recipient) = age_key(keys.path(), "files.agekey");
+    let (_, secret_recipient) = age_key(keys.path(), "secret.agekey");
+    let (wrong, _) = age_key(keys.path(), "wrong.agekey");
+    let data_regex = "^(data|stringData)$";
+
+    let server = GitServer::start();
+    let repo = Repo::new(&server, "platform");
+    let secret = encrypt(
+        keys.path(),
+        &secret_yaml("db", "password", PASSWORD),
+        &recipient,
+        data_regex,
+    );
+    let settings = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  token: {TOKEN}\n  color: blue\n"
+    );
+    let settings = encrypt(keys.path(), &settings, &recipient, "^data$");
+    repo.write("files/secret.enc.yaml", &secret);
+    repo.write("files/settings.enc.yaml", &settings);
+    let by_secret = secret_yaml("api", "key", BY_SECRET);
+    repo.write(
+        "keyed/secret.enc.yaml",
+        &encrypt(keys.path(), &by_secret, &secret_recipient, data_regex),
+    );
+    let c1 = repo.push("encrypted objects");
+
+    // The Secret with the keys first holds a key the files were not encrypted for.
+    let keys_secret = |file: &str| {
+        let identity = std::fs::read_to_string(file).expect("key");
+        let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "sops-keys", "namespace": ns.name()},
+            "stringData": {"identity.agekey": identity, "notes.txt": "ignored"}});
+        kubectl_stdin(&["apply", "-f", "-"], Some(&secret.to_string()));
+    };
+    keys_secret(&wrong);
+
+    let pid = std::process::id();
+    let (files_app, keyed_app) = (format!("sops-files-{pid}"), format!("sops-keyed-{pid}"));
+    let decrypt_files =
+        format!("  prune: true\n  decryption: {{provider: sops, keyFiles: [\"{key_file}\"]}}");
+    let keyed = format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: App
+metadata: {{name: {keyed_app}, namespace: {ns}}}
+spec:
+  sourceRef: {{name: platform}}
+  path: keyed
+  destination: {{cluster: test, namespace: {ns}}}
+  retry: {{backoff: {{duration: 1s, maxDuration: 2s}}}}
+  decryption:
+    provider: sops
+    secretRef: {{name: sops-keys}}
+---
+",
+        ns = ns.name()
+    );
+    let text = config(
+        &repo.url,
+        "1s",
+        &(app(&files_app, "files", ns.name(), &decrypt_files) + &keyed),
+    );
+    let serve = Serve::start(&text, &[]);
+    serve
+        .wait_app(&files_app, WAIT, "encrypted objects applied", applied(&c1))
+        .await;
+    assert_eq!(secret_value(ns.name(), "db", "password"), PASSWORD);
+    assert_eq!(secret_value(ns.name(), "db", "user"), "admin");
+    let cm = config_map(ns.name(), "settings").expect("ConfigMap applied");
+    assert_eq!(cm["data"]["token"], TOKEN, "{cm}");
+    assert_eq!(cm["data"]["color"], "blue", "{cm}");
+
+    // Keys of the Secret: the wrong one fails naming the file, nothing is applied.
+    // Under serve, an App's name stays unqualified by its namespace.
+    let keyed_name = keyed_app.clone();
+    let failed = serve
+        .wait_app(&keyed_name, WAIT, "decryption fails", |a| {
+            condition(a, "Ready")["reason"] == "DecryptionFailed"
+        })
+        .await;
+    let error = failed["lastError"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("keyed/secret.enc.yaml"), "{error}");
+    assert!(error.contains(&keyed_app), "{error}");
+    let (found, _, _) = crate::kube::kubectl_at(
+        shared().kubeconfig(),
+        &["get", "secret", "-n", ns.name(), "api"],
+        None,
+    );
+    assert!(!found, "nothing of a failed decryption is applied");
+    // The right key in the Secret takes effect at the next attempt.
+    keys_secret(&keys.path().join("secret.agekey").display().to_string());
+    serve
+        .wait_app(
+            &keyed_name,
+            WAIT,
+            "applied with the Secret's key",
+            applied(&c1),
+        )
+        .await;
+    assert_eq!(secret_value(ns.name(), "api", "key"), BY_SECRET);
+
+    // A value changed by hand: the API's diff masks the encrypted fields.
+    kubectl(&[
+        "patch",
+        "configmap",
+        "settings",
+        "-n",
+        ns.name(),
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"token":"edited-by-hand"}}"#,
+    ]);
+    let (code, diff) = serve.get(&format!("/api/v1/apps/{files_app}/diff")).await;
+    assert_eq!(code, 200, "{diff}");
+    let shown = diff.to_string();
+    assert!(shown.contains("++++++++ (hmac:"), "{shown}");
+    for hidden in [TOKEN, PASSWORD, "edited-by-hand"] {
+        assert!(!shown.contains(hidden), "{hidden} in {shown}");
+    }
+    assert!(shown.contains("color"), "{shown}");
+
+    // A tampered file fails the whole sync: nothing applied, nothing pruned.
+    // The first ciphertext's first base64 character changed.
+    let at = secret.find("ENC[AES256_GCM,data:").expect("a value") + 20;
+    let first = if &secret[at..=at] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{first}{}", &secret[..at], &secret[at + 1..]);
+    assert_ne!(tampered, secret);
+    repo.write("files/secret.enc.yaml", &tampered);
+    repo.write(
+        "files/extra.yaml",
+        &crate::support::config_map("extra", "1"),
+    );
+    repo.remove("files/settings.enc.yaml");
+    let c2 = repo.push("tampered");
+    let failed = serve
+        .wait_app(&files_app, WAIT, "tampered file refused", |a| {
+            a["lastAttempted"]["sha"] == c2.as_str()
+                && condition(a, "Ready")["reason"] == "DecryptionFailed"
+        })
+        .await;
+    let error = failed["lastError"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("files/secret.enc.yaml"), "{error}");
+    assert_eq!(failed["lastApplied"]["sha"], c1.as_str(), "{failed}");
+    assert!(config_map(ns.name(), "settings").is_some(), "not pruned");
+    assert!(config_map(ns.name(), "extra").is_none(), "nothing applied");
+    assert_eq!(secret_value(ns.name(), "db", "password"), PASSWORD);
+
+    // Never in clear at rest: not in the data directory, not in the log.
+    let log = serve.log();
+    let state = serve.kill();
+    let leaks = files_holding(state.path(), &plaintexts());
+    assert!(leaks.is_empty(), "{leaks:?}");
+    for plain in plaintexts() {
+        assert!(!log.contains(&plain), "{plain} in the log");
+    }
+    assert!(
+        log.contains("secret.enc.yaml"),
+        "the failure is logged:\n{log}"
+    );
+}
