@@ -289,7 +289,7 @@ async fn setup(prefix: &str, dirs: &[&str]) -> (Installed, GitServer, Repo, Stri
     (inst, server, repo, first)
 }
 
-fn ready(object: &Value) -> bool {
+pub fn ready(object: &Value) -> bool {
     object["status"]["conditions"]
         .as_array()
         .into_iter()
@@ -297,7 +297,7 @@ fn ready(object: &Value) -> bool {
         .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
-fn applied_sha(object: &Value) -> &str {
+pub fn applied_sha(object: &Value) -> &str {
     object["status"]["lastApplied"]["sha"]
         .as_str()
         .unwrap_or_default()

@@ -1,7 +1,8 @@
 //! Apps with objects encrypted by the real `sops` under `driftless serve`:
 //! decrypted with key files or a Secret's keys, applied, masked in diffs,
 //! refused whole when a file does not decrypt (nothing applied or pruned),
-//! and never written in clear to the data directory or the log.
+//! and never written in clear to the data directory or the log; under the
+//! controller, with the keys of a Secret whose change reconciles the App.
 
 use std::path::Path;
 use std::process::Command;
@@ -278,4 +279,77 @@ spec:
         log.contains("secret.enc.yaml"),
         "the failure is logged:\n{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_controller_a_secrets_keys_decrypt_and_a_new_key_reconciles_the_app() {
+    use crate::controller::{Installed, applied_sha, ready, source_and_app};
+    let inst = Installed::new("e2e-sops-ctl").await;
+    let ns = inst.name().to_owned();
+    let keys = tempfile::tempdir().expect("temp dir");
+    let (right, recipient) = age_key(keys.path(), "right.agekey");
+    let (wrong, _) = age_key(keys.path(), "wrong.agekey");
+    let server = GitServer::start();
+    let repo = Repo::new(&server, "platform");
+    let encrypted = encrypt(
+        keys.path(),
+        &secret_yaml("db", "password", PASSWORD),
+        &recipient,
+        "^(data|stringData)$",
+    );
+    repo.write("app/secret.enc.yaml", &encrypted);
+    let c1 = repo.push("an encrypted Secret");
+    let keys_secret = |file: &str| {
+        let identity = std::fs::read_to_string(file).expect("key");
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "sops-keys"},
+            "stringData": {"team.agekey": identity}})
+        .to_string()
+    };
+    inst.kubectl(&["apply", "-f", "-"], Some(&keys_secret(&wrong)));
+    let ctl = inst.controller(&[], None);
+    // Retries an hour apart: only the Secret's change can bring the right key in time.
+    let extra = "  retry: {backoff: {duration: 1h, maxDuration: 1h}}
+  decryption: {provider: sops, secretRef: {name: sops-keys}}";
+    inst.kubectl(
+        &["apply", "-f", "-"],
+        Some(&source_and_app(&repo.url, "web", "app", &ns, extra)),
+    );
+    let failed = inst
+        .wait("app", "web", "DecryptionFailed", |a| {
+            a["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["reason"] == "DecryptionFailed")
+        })
+        .await;
+    let shown = failed["status"].to_string();
+    assert!(shown.contains("app/secret.enc.yaml"), "{shown}");
+    let (found, _, _) = crate::kube::kubectl_at(
+        shared().kubeconfig(),
+        &["get", "secret", "-n", &ns, "db"],
+        None,
+    );
+    assert!(!found, "nothing of a failed decryption is applied");
+
+    inst.kubectl(&["apply", "-f", "-"], Some(&keys_secret(&right)));
+    inst.wait("app", "web", "applied with the new key", |a| {
+        ready(a) && applied_sha(a) == c1
+    })
+    .await;
+    assert_eq!(secret_value(&ns, "db", "password"), PASSWORD);
+
+    let log = ctl.log();
+    let identity = std::fs::read_to_string(&right).expect("key");
+    let secret_key = identity
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .expect("identity line");
+    for hidden in [PASSWORD, secret_key] {
+        assert!(!log.contains(hidden), "the controller's log holds a secret");
+    }
+    for plain in plaintexts() {
+        assert!(!shown.contains(&plain), "the status holds a plaintext");
+    }
 }
