@@ -136,7 +136,35 @@ impl TransformerConfig {
                 cfg.read_doc(&doc);
             }
         }
+        cfg.check_conflicts(&k.path)?;
         Ok(cfg)
+    }
+
+    /// Refuses, as kustomize does even when the transformer is unused, specs
+    /// that disagree on `create` with another for the same field.
+    fn check_conflicts(&self, path: &std::path::Path) -> Result<(), Error> {
+        use crate::fieldspec::name_specs;
+        type Defaults = fn() -> Vec<FieldSpec>;
+        let lists: [(&str, Defaults, &Vec<FieldSpec>); 4] = [
+            ("NamePrefix", name_specs, &self.name_prefix),
+            ("NameSuffix", name_specs, &self.name_suffix),
+            (
+                "CommonLabels",
+                crate::fieldspec::common_label_specs,
+                &self.common_labels,
+            ),
+            (
+                "CommonAnnotations",
+                crate::fieldspec::annotation_specs,
+                &self.common_annotations,
+            ),
+        ];
+        for (field, defaults, custom) in lists.into_iter().filter(|l| !l.2.is_empty()) {
+            if let Err(c) = crate::fieldspec::settle(defaults(), custom) {
+                return Err(crate::transform::conflict(path, field, &c));
+            }
+        }
+        Ok(())
     }
 
     /// Reads name references declared in an OpenAPI definitions file with
