@@ -159,27 +159,34 @@ pub fn add_affixes(res: &mut [Resource], prefix: &str, suffix: &str, specs: Opti
         if skips_affix(r) {
             continue;
         }
-        let mut rename = specs.is_none();
-        let gvk = r.gvk();
-        for spec in specs.unwrap_or_default() {
-            if !gvk.is_selected_by(&spec.gvk) {
-                continue;
-            }
-            if spec.path == "metadata/name" {
-                rename = true;
-                continue;
-            }
-            let path = fieldspec::split_path(&spec.path);
-            fieldspec::visit_path(&mut r.obj, &path, spec.create, &mut |m, key| {
-                let old = m.get(key).and_then(Value::as_str).unwrap_or("");
-                let new = format!("{prefix}{old}{suffix}");
-                m.insert(key.to_string(), Value::String(new));
-            });
-        }
+        let rename = match specs {
+            None => true,
+            Some(specs) => affix_fields(r, prefix, suffix, specs),
+        };
         if rename {
             rename_with_affixes(r, prefix, suffix);
         }
     }
+}
+
+/// Adds the affixes to the fields other than the name that `specs` select
+/// in `r`; true when a `metadata/name` spec selects it.
+fn affix_fields(r: &mut Resource, prefix: &str, suffix: &str, specs: &[FieldSpec]) -> bool {
+    let gvk = r.gvk();
+    let mut rename = false;
+    for spec in specs.iter().filter(|s| gvk.is_selected_by(&s.gvk)) {
+        if spec.path == "metadata/name" {
+            rename = true;
+            continue;
+        }
+        let path = fieldspec::split_path(&spec.path);
+        fieldspec::visit_path(&mut r.obj, &path, spec.create, &mut |m, key| {
+            let old = m.get(key).and_then(Value::as_str).unwrap_or("");
+            let new = format!("{prefix}{old}{suffix}");
+            m.insert(key.to_string(), Value::String(new));
+        });
+    }
+    rename
 }
 
 fn rename_with_affixes(r: &mut Resource, prefix: &str, suffix: &str) {
