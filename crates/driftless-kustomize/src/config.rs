@@ -126,9 +126,7 @@ impl TransformerConfig {
         }
         for entry in k.strings("crds")? {
             let (path, text) = loader.read("crds", &entry)?;
-            for doc in crate::yaml::parse_documents(&text, &path.display().to_string())? {
-                cfg.read_crd_schema(&doc);
-            }
+            crate::crds::read(&mut cfg, &path, &entry, &text)?;
         }
         for entry in k.strings("configurations")? {
             let (path, text) = loader.read("configurations", &entry)?;
@@ -136,31 +134,35 @@ impl TransformerConfig {
                 cfg.read_doc(&doc);
             }
         }
+        cfg.check_conflicts(&k.path)?;
         Ok(cfg)
     }
 
-    /// Reads name references declared in an OpenAPI definitions file with
-    /// `x-kubernetes-object-ref-kind` markers.
-    fn read_crd_schema(&mut self, doc: &Value) {
-        let Some(defs) = doc.as_object() else {
-            return;
-        };
-        for (def_name, def) in defs {
-            let kind = def_name.rsplit('.').next().unwrap_or(def_name);
-            let mut found = Vec::new();
-            if let Some(schema) = def.get("Schema") {
-                walk_schema(defs, schema, String::new(), 0, &mut found);
-            }
-            for (path, target_kind, target_version) in found {
-                let referrer = FieldSpec::new("", "", kind, &format!("{path}/name"), false);
-                let target = Gvk {
-                    group: String::new(),
-                    version: target_version,
-                    kind: target_kind,
-                };
-                self.name_reference.push((target, vec![referrer]));
+    /// Refuses, as kustomize does even when the transformer is unused, specs
+    /// that disagree on `create` with another for the same field.
+    fn check_conflicts(&self, path: &std::path::Path) -> Result<(), Error> {
+        use crate::fieldspec::name_specs;
+        type Defaults = fn() -> Vec<FieldSpec>;
+        let lists: [(&str, Defaults, &Vec<FieldSpec>); 4] = [
+            ("NamePrefix", name_specs, &self.name_prefix),
+            ("NameSuffix", name_specs, &self.name_suffix),
+            (
+                "CommonLabels",
+                crate::fieldspec::common_label_specs,
+                &self.common_labels,
+            ),
+            (
+                "CommonAnnotations",
+                crate::fieldspec::annotation_specs,
+                &self.common_annotations,
+            ),
+        ];
+        for (field, defaults, custom) in lists.into_iter().filter(|l| !l.2.is_empty()) {
+            if let Err(c) = crate::fieldspec::settle(defaults(), custom) {
+                return Err(crate::transform::conflict(path, field, &c));
             }
         }
+        Ok(())
     }
 
     fn read_doc(&mut self, doc: &Value) {
@@ -203,52 +205,6 @@ impl TransformerConfig {
                 .map(|a| a.iter().filter_map(FieldSpec::from_value).collect())
                 .unwrap_or_default();
             self.name_reference.push((target, referrers));
-        }
-    }
-}
-
-/// Collects `(path, kind, version)` of properties marked as object references.
-fn walk_schema(
-    defs: &serde_json::Map<String, Value>,
-    schema: &Value,
-    path: String,
-    depth: usize,
-    found: &mut Vec<(String, String, String)>,
-) {
-    // Definitions may refer to each other in cycles; bound the walk.
-    if depth > 12 {
-        return;
-    }
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        return;
-    };
-    for (name, prop) in props {
-        let child = if path.is_empty() {
-            name.clone()
-        } else {
-            format!("{path}/{name}")
-        };
-        if let Some(kind) = prop
-            .get("x-kubernetes-object-ref-kind")
-            .and_then(Value::as_str)
-        {
-            let version = prop
-                .get("x-kubernetes-object-ref-api-version")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            found.push((child.clone(), kind.to_string(), version));
-            continue;
-        }
-        if let Some(target) = prop
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| defs.get(r))
-            .and_then(|d| d.get("Schema"))
-        {
-            walk_schema(defs, target, child, depth + 1, found);
-        } else {
-            walk_schema(defs, prop, child, depth + 1, found);
         }
     }
 }

@@ -45,6 +45,46 @@ impl FieldSpec {
     }
 }
 
+/// Two specs for the same field of overlapping kinds that disagree on `create`.
+#[derive(Debug)]
+pub struct Conflict(pub FieldSpec);
+
+/// The specs a transformer uses when `configurations:` adds `custom` to its
+/// `defaults`, merged as kustomize merges transformer configurations: a spec
+/// is dropped when an earlier one with the same path is selected by its kinds
+/// (so `kind: ConfigMap, path: metadata/labels` replaces the default
+/// `metadata/labels` for every kind), after ordering the specs by kind; a
+/// dropped spec that disagrees on `create` is a conflict.
+pub fn settle(defaults: Vec<FieldSpec>, custom: &[FieldSpec]) -> Result<Vec<FieldSpec>, Conflict> {
+    if custom.is_empty() {
+        return Ok(defaults);
+    }
+    let mut merged = defaults;
+    for spec in custom {
+        merge_one(&mut merged, spec)?;
+    }
+    merged.sort_by_cached_key(|s| (crate::order::legacy_rank(&s.gvk.kind), s.gvk.to_string()));
+    let mut settled = Vec::with_capacity(merged.len());
+    for spec in &merged {
+        merge_one(&mut settled, spec)?;
+    }
+    Ok(settled)
+}
+
+fn merge_one(list: &mut Vec<FieldSpec>, spec: &FieldSpec) -> Result<(), Conflict> {
+    match list
+        .iter()
+        .find(|s| s.path == spec.path && s.gvk.is_selected_by(&spec.gvk))
+    {
+        Some(s) if s.create != spec.create => Err(Conflict(spec.clone())),
+        Some(_) => Ok(()),
+        None => {
+            list.push(spec.clone());
+            Ok(())
+        }
+    }
+}
+
 /// Splits a path on `/`, honouring `\/` escapes and `[...]` selectors.
 pub fn split_path(path: &str) -> Vec<String> {
     split_outside_brackets(path, '/')
@@ -141,6 +181,11 @@ pub fn apply_specs(
         seen.push(&spec.path);
         visit_path(obj, &split_path(&spec.path), spec.create, f);
     }
+}
+
+/// The field `namePrefix`/`nameSuffix` change by default: the name.
+pub fn name_specs() -> Vec<FieldSpec> {
+    vec![FieldSpec::new("", "", "", "metadata/name", false)]
 }
 
 /// Field specs for labels that are also selectors (kustomize's commonLabels).

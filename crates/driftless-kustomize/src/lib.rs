@@ -12,6 +12,7 @@
 mod build;
 mod config;
 pub mod confine;
+mod crds;
 mod fieldspec;
 mod generator;
 mod helm;

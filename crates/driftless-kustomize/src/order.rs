@@ -36,6 +36,18 @@ const ORDER_LAST: &[&str] = &[
     "ValidatingWebhookConfiguration",
 ];
 
+/// The place of `kind` in kustomize's default kind order (negative for the
+/// kinds it puts first, positive for those it puts last, else zero).
+pub fn legacy_rank(kind: &str) -> i64 {
+    if let Some(i) = ORDER_FIRST.iter().position(|k| *k == kind) {
+        return i as i64 - ORDER_FIRST.len() as i64;
+    }
+    if let Some(i) = ORDER_LAST.iter().position(|k| *k == kind) {
+        return 1 + i as i64;
+    }
+    0
+}
+
 /// A legacy sort with its first and last kinds.
 pub struct SortSpec {
     first: Vec<String>,

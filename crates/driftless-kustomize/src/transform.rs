@@ -105,13 +105,52 @@ pub fn prefix_suffix(
     if !suffix.is_empty() {
         crate::origin::record_builtin(res, &k.path, "SuffixTransformer", 1);
     }
-    let only = |specs: &[FieldSpec]| (!specs.is_empty()).then(|| specs.to_vec());
-    add_affixes(res, prefix, "", only(&cfg.name_prefix).as_deref());
-    add_affixes(res, "", suffix, only(&cfg.name_suffix).as_deref());
+    let prefix_specs = name_specs(k, "NamePrefix", &cfg.name_prefix)?;
+    add_affixes(res, prefix, "", prefix_specs.as_deref());
+    let suffix_specs = name_specs(k, "NameSuffix", &cfg.name_suffix)?;
+    add_affixes(res, "", suffix, suffix_specs.as_deref());
     Ok(())
 }
 
-/// Adds a prefix and suffix to names (optionally only where `specs` select).
+/// The specs `namePrefix`/`nameSuffix` (`field`) use: `None` (every name)
+/// without custom ones, else the default `metadata/name` settled with them.
+fn name_specs(
+    k: &Kustomization,
+    field: &str,
+    custom: &[FieldSpec],
+) -> Result<Option<Vec<FieldSpec>>, Error> {
+    if custom.is_empty() {
+        return Ok(None);
+    }
+    settled(k, field, fieldspec::name_specs(), custom).map(Some)
+}
+
+/// [`fieldspec::settle`], a conflict reported against the kustomization.
+pub fn settled(
+    k: &Kustomization,
+    field: &str,
+    defaults: Vec<FieldSpec>,
+    custom: &[FieldSpec],
+) -> Result<Vec<FieldSpec>, Error> {
+    fieldspec::settle(defaults, custom).map_err(|c| conflict(&k.path, field, &c))
+}
+
+/// kustomize's refusal of a `configurations:` spec that disagrees on
+/// `create` with another for the same field.
+pub fn conflict(path: &std::path::Path, field: &str, c: &fieldspec::Conflict) -> Error {
+    Error::invalid(
+        path,
+        format!(
+            "configurations: failed to merge {field} fieldSpec: conflicting fieldspecs \
+             ({}:{}:{} and another spec for that field disagree on create)",
+            c.0.gvk, c.0.create, c.0.path
+        ),
+    )
+}
+
+/// Adds a prefix and suffix to names, or only where `specs` select: a
+/// `metadata/name` spec renames the object, any other adds the affixes to
+/// the string at its path.
 pub fn add_affixes(res: &mut [Resource], prefix: &str, suffix: &str, specs: Option<&[FieldSpec]>) {
     if prefix.is_empty() && suffix.is_empty() {
         return;
@@ -120,21 +159,45 @@ pub fn add_affixes(res: &mut [Resource], prefix: &str, suffix: &str, specs: Opti
         if skips_affix(r) {
             continue;
         }
-        if let Some(specs) = specs {
-            let gvk = r.gvk();
-            if !specs.iter().any(|s| gvk.is_selected_by(&s.gvk)) {
-                continue;
-            }
+        let rename = match specs {
+            None => true,
+            Some(specs) => affix_fields(r, prefix, suffix, specs),
+        };
+        if rename {
+            rename_with_affixes(r, prefix, suffix);
         }
-        r.remember_id();
-        let name = format!("{prefix}{}{suffix}", r.name());
-        r.set_name(&name);
-        if !prefix.is_empty() {
-            r.prefixes.push(prefix.to_string());
+    }
+}
+
+/// Adds the affixes to the fields other than the name that `specs` select
+/// in `r`; true when a `metadata/name` spec selects it.
+fn affix_fields(r: &mut Resource, prefix: &str, suffix: &str, specs: &[FieldSpec]) -> bool {
+    let gvk = r.gvk();
+    let mut rename = false;
+    for spec in specs.iter().filter(|s| gvk.is_selected_by(&s.gvk)) {
+        if spec.path == "metadata/name" {
+            rename = true;
+            continue;
         }
-        if !suffix.is_empty() {
-            r.suffixes.push(suffix.to_string());
-        }
+        let path = fieldspec::split_path(&spec.path);
+        fieldspec::visit_path(&mut r.obj, &path, spec.create, &mut |m, key| {
+            let old = m.get(key).and_then(Value::as_str).unwrap_or("");
+            let new = format!("{prefix}{old}{suffix}");
+            m.insert(key.to_string(), Value::String(new));
+        });
+    }
+    rename
+}
+
+fn rename_with_affixes(r: &mut Resource, prefix: &str, suffix: &str) {
+    r.remember_id();
+    let name = format!("{prefix}{}{suffix}", r.name());
+    r.set_name(&name);
+    if !prefix.is_empty() {
+        r.prefixes.push(prefix.to_string());
+    }
+    if !suffix.is_empty() {
+        r.suffixes.push(suffix.to_string());
     }
 }
 
@@ -146,8 +209,12 @@ pub fn labels(
 ) -> Result<(), Error> {
     let common = k.string_map("commonLabels")?;
     if !common.is_empty() {
-        let mut specs = fieldspec::common_label_specs();
-        specs.extend(cfg.common_labels.iter().cloned());
+        let specs = settled(
+            k,
+            "CommonLabels",
+            fieldspec::common_label_specs(),
+            &cfg.common_labels,
+        )?;
         apply_map(res, &common, &specs);
     }
     for entry in k.list("labels")? {
@@ -160,9 +227,12 @@ pub fn labels(
             .collect();
         let flag = |name: &str| entry.get(name).and_then(Value::as_bool).unwrap_or(false);
         let mut specs = if flag("includeSelectors") {
-            let mut s = fieldspec::common_label_specs();
-            s.extend(cfg.common_labels.iter().cloned());
-            s
+            settled(
+                k,
+                "CommonLabels",
+                fieldspec::common_label_specs(),
+                &cfg.common_labels,
+            )?
         } else {
             let mut s = vec![FieldSpec::new("", "", "", "metadata/labels", true)];
             if flag("includeTemplates") {
@@ -187,8 +257,12 @@ pub fn annotations(
 ) -> Result<(), Error> {
     let common = k.string_map("commonAnnotations")?;
     if !common.is_empty() {
-        let mut specs = fieldspec::annotation_specs();
-        specs.extend(cfg.common_annotations.iter().cloned());
+        let specs = settled(
+            k,
+            "CommonAnnotations",
+            fieldspec::annotation_specs(),
+            &cfg.common_annotations,
+        )?;
         apply_map(res, &common, &specs);
     }
     Ok(())
