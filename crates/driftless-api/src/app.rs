@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::decryption::Decryption;
 use crate::duration::Duration;
 use crate::host::{HostDelivery, HostSelector};
+use crate::ignore::IgnoreDifference;
 use crate::meta::{AGE_COLUMN, Kind, LocalRef, Object, PrinterColumn, READY_COLUMN, STATUS_COLUMN};
 use crate::status::AppStatus;
 use crate::validate::{FieldProblem, check_dns_label, check_relative_path};
@@ -41,6 +42,10 @@ pub struct AppSpec {
     /// Allow a prune when the render produced no objects at all.
     #[serde(default)]
     pub allow_empty_prune: bool,
+    /// Fields of the App's objects that another writer owns: not drift,
+    /// not shown in diffs, and not written over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_differences: Vec<IgnoreDifference>,
     /// How the dependents of pruned objects go (an object's own
     /// `PrunePropagationPolicy` sync option overrides it).
     #[serde(default, skip_serializing_if = "PrunePropagation::is_background")]
@@ -399,6 +404,7 @@ impl Kind for AppSpec {
         if let Some(decryption) = &self.decryption {
             decryption.validate(problems);
         }
+        crate::ignore::validate(&self.ignore_differences, problems);
         crate::host::validate_app(self, problems);
         if self.interval.get().is_zero() {
             problems.push(FieldProblem::new(

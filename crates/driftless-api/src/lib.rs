@@ -40,6 +40,7 @@ mod decryption;
 mod duration;
 pub mod history;
 pub mod host;
+mod ignore;
 pub mod inspect;
 pub mod list;
 pub mod load;
@@ -70,6 +71,7 @@ pub use host::{
     DEFAULT_APPS_ROOT, DEFAULT_KEEP_RELEASES, DEFAULT_SSH_PORT, HealthCheck, Hooks, Host,
     HostDelivery, HostResult, HostRollout, HostSelector, HostSpec, HostStatus, HttpCheck, Rollout,
 };
+pub use ignore::IgnoreDifference;
 pub use load::{LoadError, load_config};
 pub use meta::{API_VERSION, GROUP, Kind, LocalRef, Object, ObjectMeta, PrinterColumn, VERSION};
 pub use notifier::{

@@ -629,3 +629,19 @@ fn spec_rules_of_each_kind() {
         );
     }
 }
+
+#[test]
+fn ignored_differences_name_each_bad_rule_and_pointer() {
+    let good = "  ignoreDifferences:\n  - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}\n  - {kind: Service, managedFieldsManagers: [cloud-controller]}\n";
+    assert!(problems(&stream(&[source("platform"), app("web", good)])).is_empty());
+    let bad = "  ignoreDifferences:\n  - {group: apps, kind: Deployment, jsonPointers: [spec/replicas]}\n  - {kind: \"\"}\n";
+    let found = problems(&stream(&[source("platform"), app("web", bad)]));
+    assert_eq!(
+        found,
+        [
+            "config.yaml (document 2, App/web): spec.ignoreDifferences[0].jsonPointers[0]: \"spec/replicas\" is not a JSON Pointer (it must start with '/')",
+            "config.yaml (document 2, App/web): spec.ignoreDifferences[1].kind: must not be empty",
+            "config.yaml (document 2, App/web): spec.ignoreDifferences[1]: names no field: give jsonPointers or managedFieldsManagers",
+        ]
+    );
+}

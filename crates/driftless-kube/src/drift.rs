@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::FIELD_MANAGER;
 use crate::apply::{ApplyError, ApplyEvent, ApplyOptions, ApplyReport, destination, tenant};
 use crate::health::{Health, assess};
+use crate::ignore::{IgnoredDifferences, is_ignored};
 use crate::intent::{Intent, drifted_paths};
 use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef, label};
 use crate::sync_options::WriteMode;
@@ -120,6 +121,7 @@ struct Tracked {
     tenant: Target,
     intents: HashMap<ObjectKey, Intent>,
     self_heal: bool,
+    ignore: IgnoredDifferences,
 }
 
 struct Shared {
@@ -260,6 +262,7 @@ impl DriftWatch {
             tenant,
             intents,
             self_heal,
+            ignore: opts.ignore.clone(),
         };
         write(&self.shared.apps).insert(app.clone(), tracked);
         Ok(())
@@ -496,11 +499,14 @@ async fn inspect(shared: &Shared, seen: Seen, kind: DriftKind) {
     let Seen { live, app, key } = seen;
     let found = read(&shared.apps).get(&app).and_then(|t| {
         let intent = t.intents.get(&key)?.clone();
-        Some((intent, t.tenant.clone(), t.self_heal))
+        let ignored = t.ignore.paths(&intent.object, Some(&live));
+        Some((intent, t.tenant.clone(), t.self_heal, ignored))
     });
-    let Some((intent, tenant, self_heal)) = found else {
+    let Some((intent, tenant, self_heal, ignored)) = found else {
         return;
     };
+    // Healing sends the live values of ignored fields, as an apply does.
+    let intent = intent.ignoring(&ignored, Some(&live));
     if intent.options.write == WriteMode::CreateOnly {
         // Created once and never written again: what others do to it is theirs.
         return;
@@ -508,7 +514,8 @@ async fn inspect(shared: &Shared, seen: Seen, kind: DriftKind) {
     let (fields, managers) = match kind {
         DriftKind::Deleted => (Vec::new(), Vec::new()),
         DriftKind::Modified => {
-            let paths = drifted_paths(&intent.manifest, &live);
+            let mut paths = drifted_paths(&intent.manifest, &live);
+            paths.retain(|p| !is_ignored(p, &ignored));
             if paths.is_empty() {
                 return;
             }

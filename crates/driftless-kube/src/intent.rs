@@ -80,6 +80,33 @@ impl Intent {
         })
     }
 
+    /// The intent with the fields at `ignored` left to other writers: its
+    /// digest leaves them out, so their changes never call for a write,
+    /// and over an existing object (`live`) it sends the live values.
+    pub(crate) fn ignoring(mut self, ignored: &[Vec<String>], live: Option<&Value>) -> Self {
+        if ignored.is_empty() {
+            return self;
+        }
+        let mut bare = self.manifest.clone();
+        if let Some(Value::Object(annotations)) = bare.pointer_mut("/metadata/annotations") {
+            annotations.shift_remove(DIGEST_ANNOTATION);
+        }
+        let mut stripped = bare.clone();
+        crate::ignore::strip(&mut stripped, ignored);
+        self.digest = digest(&stripped);
+        if let Some(live) = live {
+            crate::ignore::take_live(&mut bare, live, ignored);
+        }
+        if let Some(Value::Object(annotations)) = bare.pointer_mut("/metadata/annotations") {
+            annotations.insert(
+                DIGEST_ANNOTATION.to_owned(),
+                Value::String(self.digest.clone()),
+            );
+        }
+        self.manifest = bare;
+        self
+    }
+
     /// Whether `live` already is what applying this intent would make it.
     pub fn satisfied_by(&self, live: &Value) -> bool {
         crate::object::annotation(live, DIGEST_ANNOTATION) == Some(self.digest.as_str())

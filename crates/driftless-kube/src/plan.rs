@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::FIELD_MANAGER;
 use crate::apply::{ApplyError, ApplyOptions, api_error, destination, tenant};
 use crate::compare::{DiffSummary, SecretMasker, diff_sets};
+use crate::ignore::IgnoredDifferences;
 use crate::intent::Intent;
 use crate::inventory::InventoryStore;
 use crate::object::{ObjectRef, owned_by, prune_disabled, set_owner};
@@ -36,7 +37,7 @@ pub async fn diff(
     // for every lifetime, which a spawned caller needs.
     let reads: Vec<_> = objects
         .iter()
-        .map(|obj| dry_run(&tenant, obj, &opts.app, namespace))
+        .map(|obj| dry_run(&tenant, obj, &opts.app, namespace, &opts.ignore))
         .collect();
     let pairs: Vec<Pair> = stream::iter(reads)
         .buffered(IN_FLIGHT)
@@ -72,6 +73,7 @@ async fn dry_run(
     obj: &Value,
     app: &str,
     namespace: &str,
+    ignore: &IgnoredDifferences,
 ) -> Result<Pair, ApplyError> {
     let object = ObjectRef::from_object(obj)?;
     let Some(resource) = target.try_resolve(&object).await? else {
@@ -88,6 +90,8 @@ async fn dry_run(
         Err(e) if is_not_found(&e) => None,
         Err(e) => return Err(api_error(target, &describe, "read", e)),
     };
+    let ignored = ignore.paths(&intent.object, live.as_ref());
+    let intent = intent.ignoring(&ignored, live.as_ref());
     if intent.options.write == WriteMode::CreateOnly
         && let Some(live) = live
     {

@@ -12,36 +12,24 @@ pub const SYNC_OPTIONS_ANNOTATION: &str = "driftless.dev/sync-options";
 /// Argo CD's annotation of the same meaning, read when ours is absent.
 pub const ARGO_SYNC_OPTIONS_ANNOTATION: &str = "argocd.argoproj.io/sync-options";
 
-/// How the API server deletes what depends on a pruned or deleted object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Propagation {
-    /// The object goes at once; its dependents are collected afterwards.
-    #[default]
-    Background,
-    /// The object goes once its dependents are gone.
-    Foreground,
-    /// The object goes; its dependents stay, without owner.
-    Orphan,
+pub use driftless_api::PrunePropagation as Propagation;
+
+/// Reads `background`, `foreground` or `orphan` (any case).
+fn parse_propagation(value: &str) -> Option<Propagation> {
+    match value.to_ascii_lowercase().as_str() {
+        "background" => Some(Propagation::Background),
+        "foreground" => Some(Propagation::Foreground),
+        "orphan" => Some(Propagation::Orphan),
+        _ => None,
+    }
 }
 
-impl Propagation {
-    /// Parses `background`, `foreground` or `orphan` (any case).
-    pub fn parse(value: &str) -> Option<Self> {
-        match value.to_ascii_lowercase().as_str() {
-            "background" => Some(Self::Background),
-            "foreground" => Some(Self::Foreground),
-            "orphan" => Some(Self::Orphan),
-            _ => None,
-        }
-    }
-
-    /// The policy as the API's `DeleteOptions` names it.
-    pub fn policy(self) -> kube::api::PropagationPolicy {
-        match self {
-            Self::Background => kube::api::PropagationPolicy::Background,
-            Self::Foreground => kube::api::PropagationPolicy::Foreground,
-            Self::Orphan => kube::api::PropagationPolicy::Orphan,
-        }
+/// The policy as the API's `DeleteOptions` names it.
+pub fn policy(propagation: Propagation) -> kube::api::PropagationPolicy {
+    match propagation {
+        Propagation::Background => kube::api::PropagationPolicy::Background,
+        Propagation::Foreground => kube::api::PropagationPolicy::Foreground,
+        Propagation::Orphan => kube::api::PropagationPolicy::Orphan,
     }
 }
 
@@ -141,7 +129,7 @@ fn parse(text: &str) -> Result<SyncOptions, String> {
         };
         let (key, value) = (key.trim(), value.trim());
         if key == "PrunePropagationPolicy" {
-            options.propagation = Some(Propagation::parse(value).ok_or_else(|| {
+            options.propagation = Some(parse_propagation(value).ok_or_else(|| {
                 format!("{key}={value}: expected background, foreground or orphan")
             })?);
             continue;

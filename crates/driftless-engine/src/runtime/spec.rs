@@ -4,11 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use driftless_api::{
-    App, CA_KEY, GitSource, PrunePropagation, RenderBounds, RenderKind, VerifyMode, VerifyProvider,
-};
+use driftless_api::{App, CA_KEY, GitSource, RenderBounds, RenderKind, VerifyMode, VerifyProvider};
 use driftless_kube::ApplyOptions;
-use driftless_kube::sync_options::Propagation;
+use driftless_kube::ignore::IgnoredDifferences;
 use driftless_render::{HostCredentials, RemoteSources, RenderLimits, RenderOptions, Substitution};
 use driftless_source::{Auth, Fetcher, RefSpec, RefSpecError, SourceSpec, Tls, TrustedKey, Verify};
 
@@ -248,11 +246,9 @@ pub(super) fn apply_options(app: &App) -> ApplyOptions {
     opts.create_namespace = spec.destination.create_namespace;
     opts.prune = spec.prune;
     opts.allow_empty_prune = spec.allow_empty_prune;
-    opts.propagation = match spec.prune_propagation {
-        PrunePropagation::Background => Propagation::Background,
-        PrunePropagation::Foreground => Propagation::Foreground,
-        PrunePropagation::Orphan => Propagation::Orphan,
-    };
+    opts.propagation = spec.prune_propagation;
+    opts.ignore = IgnoredDifferences::new(spec.ignore_differences.clone())
+        .expect("an App's JSON Pointers are checked when it is decoded");
     opts.wait = spec.wait;
     opts.timeout = spec.timeout.get();
     opts.force = spec.force;
@@ -265,6 +261,8 @@ pub(super) fn apply_options(app: &App) -> ApplyOptions {
 
 #[cfg(test)]
 mod tests {
+    use driftless_api::PrunePropagation as Propagation;
+
     use super::*;
 
     fn data(pairs: &[(&str, &str)]) -> SecretData {
@@ -297,6 +295,31 @@ mod tests {
         assert_eq!(
             apply_options(&foreground).propagation,
             Propagation::Foreground
+        );
+    }
+
+    #[test]
+    fn the_apps_ignored_differences_reach_the_apply_options() {
+        let app: App = serde_json::from_value(serde_json::json!({
+            "apiVersion": "driftless.dev/v1alpha1",
+            "kind": "App",
+            "metadata": {"name": "web"},
+            "spec": {"sourceRef": {"name": "repo"}, "ignoreDifferences": [
+                {"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}
+            ]},
+        }))
+        .expect("valid App");
+        let opts = apply_options(&app);
+        let object = driftless_kube::ObjectRef {
+            group: "apps".into(),
+            version: "v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("web".into()),
+            name: "api".into(),
+        };
+        assert_eq!(
+            opts.ignore.paths(&object, None),
+            [vec!["spec".to_owned(), "replicas".to_owned()]]
         );
     }
 

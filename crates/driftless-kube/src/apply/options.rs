@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::compare::MaskedFields;
+use crate::ignore::IgnoredDifferences;
 use crate::inventory::DEFAULT_INVENTORY_NAMESPACE;
 use crate::sync_options::Propagation;
 use crate::target::{Target, TargetError};
@@ -42,6 +43,8 @@ pub struct ApplyOptions {
     /// How the dependents of a pruned or deleted object go, unless the
     /// object's own sync options say otherwise.
     pub propagation: Propagation,
+    /// Fields other writers own: not drift, not written over.
+    pub ignore: IgnoredDifferences,
     /// Fields a diff masks in objects of any kind, by kind and name (JSON
     /// Pointers): values that were decrypted before the apply.
     pub masked_fields: MaskedFields,
@@ -65,6 +68,7 @@ impl ApplyOptions {
             impersonate: None,
             inventory_namespace: DEFAULT_INVENTORY_NAMESPACE.to_owned(),
             propagation: Propagation::Background,
+            ignore: IgnoredDifferences::default(),
             masked_fields: MaskedFields::new(),
         }
     }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::inventory::{Inventory, InventoryStore};
 use crate::object::{ObjectRef, owned_by, prune_disabled};
 use crate::order::delete_order;
-use crate::sync_options::SyncOptions;
+use crate::sync_options::{SyncOptions, policy};
 use crate::target::{Target, is_not_found};
 
 use super::error::{ApplyError, api_error};
@@ -163,7 +163,7 @@ async fn delete_one(
     let propagation = options.propagation.unwrap_or(opts.propagation);
     // The uid precondition keeps a same-named object created since the read safe.
     let params = DeleteParams {
-        propagation_policy: Some(propagation.policy()),
+        propagation_policy: Some(policy(propagation)),
         preconditions: Some(Preconditions {
             uid,
             resource_version: None,

@@ -255,8 +255,11 @@ async fn apply_step(
     // exists must be known before the write.
     // So is one written other than by server-side apply: its way of writing
     // depends on whether it exists.
+    // So are objects with ignored fields: the live values are sent for them.
     let must_read = |intent: &Intent| {
-        adopt::refusal(&intent.manifest, opts).is_some() || intent.options.write != WriteMode::Apply
+        adopt::refusal(&intent.manifest, opts).is_some()
+            || intent.options.write != WriteMode::Apply
+            || opts.ignore.applies_to(&intent.object)
     };
     let live = fetch_managed(target, intents, known, &must_read).await?;
     // Collected first: a closure inside the stream type makes the future
@@ -265,7 +268,15 @@ async fn apply_step(
         .iter()
         .map(|intent| {
             let live = live.get(&intent.object.key());
+            let ignored = opts.ignore.paths(&intent.object, live);
             async move {
+                let adjusted;
+                let intent = if ignored.is_empty() {
+                    intent
+                } else {
+                    adjusted = intent.clone().ignoring(&ignored, live);
+                    &adjusted
+                };
                 let written = apply_one(target, intent, live, opts).await?;
                 if let Some(adoption) = &written.adopted {
                     progress(ApplyEvent::Adopted {

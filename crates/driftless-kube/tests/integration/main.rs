@@ -10,6 +10,7 @@ mod corpus_gate;
 mod drift;
 mod faults;
 mod health_conformance;
+mod ignore;
 mod inventory;
 mod lease;
 mod lifecycle;

@@ -1,0 +1,306 @@
+//! Ignored differences: fields of an App's objects that another writer owns
+//! (an autoscaler's replicas, an injected CA bundle). They are not drift,
+//! not a reason to write, and an apply over an existing object sends the
+//! live value, so the other writer keeps it. A new object is created with
+//! the values from Git.
+
+use serde_json::Value;
+
+pub use driftless_api::IgnoreDifference as IgnoreRule;
+
+use crate::object::ObjectRef;
+
+/// A JSON Pointer that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "ignoreDifferences[{index}].jsonPointers: {pointer:?} is not a JSON Pointer (it must start with '/')"
+)]
+pub struct IgnoreError {
+    /// Index of the rule.
+    pub index: usize,
+    /// The pointer.
+    pub pointer: String,
+}
+
+/// An App's ignore rules, their pointers split into path segments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IgnoredDifferences {
+    rules: Vec<(IgnoreRule, Vec<Vec<String>>)>,
+}
+
+impl IgnoredDifferences {
+    /// Checks and keeps `rules`.
+    pub fn new(rules: Vec<IgnoreRule>) -> Result<Self, IgnoreError> {
+        let mut parsed = Vec::with_capacity(rules.len());
+        for (index, rule) in rules.into_iter().enumerate() {
+            let mut paths = Vec::new();
+            for pointer in &rule.json_pointers {
+                paths.push(split_pointer(pointer).ok_or_else(|| IgnoreError {
+                    index,
+                    pointer: pointer.clone(),
+                })?);
+            }
+            parsed.push((rule, paths));
+        }
+        Ok(Self { rules: parsed })
+    }
+
+    /// Whether no rule is set.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Whether some rule names `object`.
+    pub fn applies_to(&self, object: &ObjectRef) -> bool {
+        self.rules.iter().any(|(rule, _)| matches(rule, object))
+    }
+
+    /// The ignored paths of `object`; those owned by managers need `live`.
+    pub fn paths(&self, object: &ObjectRef, live: Option<&Value>) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for (rule, paths) in self.rules.iter().filter(|(r, _)| matches(r, object)) {
+            out.extend(paths.iter().cloned());
+            if let Some(live) = live {
+                out.extend(managed_paths(live, &rule.managed_fields_managers));
+            }
+        }
+        out
+    }
+}
+
+fn matches(rule: &IgnoreRule, object: &ObjectRef) -> bool {
+    rule.group == object.group
+        && rule.kind == object.kind
+        && rule.name.as_ref().is_none_or(|n| *n == object.name)
+        && rule
+            .namespace
+            .as_ref()
+            .is_none_or(|ns| object.namespace.as_ref() == Some(ns))
+}
+
+fn split_pointer(pointer: &str) -> Option<Vec<String>> {
+    let rest = pointer.strip_prefix('/')?;
+    Some(
+        rest.split('/')
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+    )
+}
+
+/// Paths of the fields `managers` own in `live`, from its `managedFields`.
+/// A list entry (`k:`, `v:`, `i:`) stands for its whole list.
+fn managed_paths(live: &Value, managers: &[String]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    if managers.is_empty() {
+        return out;
+    }
+    let entries = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for entry in entries {
+        let manager = entry.get("manager").and_then(Value::as_str);
+        if manager.is_some_and(|m| managers.iter().any(|x| x == m))
+            && let Some(fields) = entry.get("fieldsV1")
+        {
+            collect_fields(fields, &mut Vec::new(), &mut out);
+        }
+    }
+    out
+}
+
+fn collect_fields(fields: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    let Some(map) = fields.as_object() else {
+        return;
+    };
+    let named: Vec<(&String, &Value)> = map.iter().filter(|(k, _)| k.as_str() != ".").collect();
+    if named.is_empty() {
+        if !path.is_empty() {
+            out.push(path.clone());
+        }
+        return;
+    }
+    if named.iter().any(|(k, _)| !k.starts_with("f:")) {
+        // Entries of a list: the list as a whole.
+        if !path.is_empty() {
+            out.push(path.clone());
+        }
+        return;
+    }
+    for (key, inner) in named {
+        path.push(key["f:".len()..].to_owned());
+        collect_fields(inner, path, out);
+        path.pop();
+    }
+}
+
+/// Whether `path` lies at or below one of `ignored`.
+pub(crate) fn is_ignored(path: &[String], ignored: &[Vec<String>]) -> bool {
+    ignored.iter().any(|i| path.starts_with(i))
+}
+
+/// Removes the values at `paths` from `manifest`.
+pub(crate) fn strip(manifest: &mut Value, paths: &[Vec<String>]) {
+    for path in paths {
+        if let Some((last, parents)) = path.split_last()
+            && let Some(parent) = walk_mut(manifest, parents)
+        {
+            remove_child(parent, last);
+        }
+    }
+}
+
+/// Sets each of `paths` in `manifest` to the value `live` holds there, or
+/// removes it when `live` holds none.
+pub(crate) fn take_live(manifest: &mut Value, live: &Value, paths: &[Vec<String>]) {
+    for path in paths {
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let value = walk(live, path).cloned();
+        match (value, walk_mut(manifest, parents)) {
+            (Some(value), Some(Value::Object(map))) => {
+                map.insert(last.clone(), value);
+            }
+            (Some(value), Some(Value::Array(items))) => {
+                if let Some(slot) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    *slot = value;
+                }
+            }
+            (None, Some(parent)) => remove_child(parent, last),
+            _ => {}
+        }
+    }
+}
+
+fn walk<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |v, segment| match v {
+        Value::Object(map) => map.get(segment),
+        Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+fn walk_mut<'a>(value: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
+    path.iter().try_fold(value, |v, segment| match v {
+        Value::Object(map) => map.get_mut(segment),
+        Value::Array(items) => items.get_mut(segment.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+fn remove_child(parent: &mut Value, key: &str) {
+    match parent {
+        Value::Object(map) => {
+            map.shift_remove(key);
+        }
+        Value::Array(items) => {
+            if let Some(i) = key.parse::<usize>().ok().filter(|i| *i < items.len()) {
+                items.remove(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment() -> ObjectRef {
+        ObjectRef {
+            group: "apps".into(),
+            version: "v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("web".into()),
+            name: "api".into(),
+        }
+    }
+
+    fn rule(pointers: &[&str], managers: &[&str]) -> IgnoreRule {
+        IgnoreRule {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            json_pointers: pointers.iter().map(|p| (*p).to_owned()).collect(),
+            managed_fields_managers: managers.iter().map(|m| (*m).to_owned()).collect(),
+            ..IgnoreRule::default()
+        }
+    }
+
+    #[test]
+    fn rules_match_by_group_kind_and_optional_name_and_namespace() {
+        let mut named = rule(&["/spec/replicas"], &[]);
+        named.name = Some("other".into());
+        let ignored = IgnoredDifferences::new(vec![named]).expect("valid");
+        assert!(!ignored.applies_to(&deployment()));
+        let mut in_ns = rule(&["/spec/replicas"], &[]);
+        in_ns.namespace = Some("web".into());
+        let ignored = IgnoredDifferences::new(vec![in_ns]).expect("valid");
+        assert!(ignored.applies_to(&deployment()));
+        assert_eq!(
+            ignored.paths(&deployment(), None),
+            [vec!["spec".to_owned(), "replicas".to_owned()]]
+        );
+    }
+
+    #[test]
+    fn pointers_unescape_and_a_pointer_without_a_slash_is_refused() {
+        let ignored = IgnoredDifferences::new(vec![rule(
+            &["/metadata/annotations/example.com~1hash"],
+            &[],
+        )])
+        .expect("valid");
+        assert_eq!(
+            ignored.paths(&deployment(), None)[0],
+            ["metadata", "annotations", "example.com/hash"]
+        );
+        let err = IgnoredDifferences::new(vec![rule(&["spec/replicas"], &[])])
+            .expect_err("not a pointer");
+        assert!(
+            err.to_string()
+                .contains("ignoreDifferences[0].jsonPointers"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn fields_of_named_managers_are_ignored_lists_as_a_whole() {
+        let live = json!({"metadata": {"managedFields": [
+            {"manager": "hpa", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+            {"manager": "injector", "fieldsV1": {"f:spec": {"f:template": {"f:spec": {
+                "f:containers": {"k:{\"name\":\"proxy\"}": {".": {}, "f:image": {}}}}}}}},
+            {"manager": "driftless", "fieldsV1": {"f:spec": {"f:paused": {}}}}
+        ]}});
+        let ignored =
+            IgnoredDifferences::new(vec![rule(&[], &["hpa", "injector"])]).expect("valid");
+        let paths = ignored.paths(&deployment(), Some(&live));
+        assert_eq!(
+            paths,
+            [
+                vec!["spec".to_owned(), "replicas".to_owned()],
+                ["spec", "template", "spec", "containers"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ]
+        );
+    }
+
+    #[test]
+    fn live_values_replace_ignored_fields_and_missing_ones_are_dropped() {
+        let paths = vec![
+            vec!["spec".to_owned(), "replicas".to_owned()],
+            vec!["spec".to_owned(), "paused".to_owned()],
+        ];
+        let mut manifest = json!({"spec": {"replicas": 2, "paused": false, "image": "a"}});
+        let live = json!({"spec": {"replicas": 5, "image": "b"}});
+        take_live(&mut manifest, &live, &paths);
+        assert_eq!(manifest, json!({"spec": {"replicas": 5, "image": "a"}}));
+        strip(&mut manifest, &paths);
+        assert_eq!(manifest, json!({"spec": {"image": "a"}}));
+        assert!(is_ignored(&["spec".into(), "replicas".into()], &paths));
+        assert!(!is_ignored(&["spec".into(), "image".into()], &paths));
+    }
+}
