@@ -499,11 +499,10 @@ async fn a_key_and_known_hosts_held_in_memory_log_in_and_wrong_lines_are_refused
         origin: "Secret team/web-ssh key identity".into(),
         pem,
     };
-    let lines = |path: &std::path::Path| driftless_host::KnownHosts::Lines {
+    endpoint.known_hosts = driftless_host::KnownHosts::Lines {
         origin: "Secret team/web-ssh key known_hosts".into(),
-        text: std::fs::read_to_string(path).expect("known_hosts"),
+        text: std::fs::read_to_string(lab.hosts[0].known_hosts()).expect("known_hosts"),
     };
-    endpoint.known_hosts = lines(&lab.hosts[0].known_hosts());
     let conn = Connection::open(&endpoint, timeouts())
         .await
         .expect("logs in with the key and host keys in memory");
