@@ -230,12 +230,20 @@ impl Config {
     }
 
     /// The Hosts an App deploys to, in rollout order; empty for a cluster App.
+    /// Labels select Hosts of the App's namespace only (names may reach
+    /// others where cross-namespace references are allowed).
     pub fn hosts_of(&self, app: &App) -> Vec<&Host> {
-        app.spec
-            .destination
+        let Some(selector) = &app.spec.destination.hosts else {
+            return Vec::new();
+        };
+        if !selector.names.is_empty() {
+            return selector.select(self.hosts.values());
+        }
+        let own = self
             .hosts
-            .as_ref()
-            .map_or_else(Vec::new, |selector| selector.select(self.hosts.values()))
+            .values()
+            .filter(|h| h.metadata.namespace == app.metadata.namespace);
+        selector.select(own)
     }
 
     /// Server settings, when the config has a Server object.

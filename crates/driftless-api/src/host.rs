@@ -40,7 +40,9 @@ pub struct HostSpec {
     /// Private key file (standalone mode); relative to the declaring file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_file: Option<String>,
-    /// Secret holding `identity` and `known_hosts` keys (in-cluster mode).
+    /// Secret of the Host's namespace holding keys `identity` (the private
+    /// key) and `known_hosts` (the host keys to trust), as a GitSource's SSH
+    /// Secret does (in-cluster mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalRef>,
     /// known_hosts file the host key is checked against; relative to the
@@ -85,8 +87,6 @@ impl Kind for HostSpec {
         READY_COLUMN,
         AGE_COLUMN,
     ];
-    // Read from config files only, until the engine deploys to hosts in-cluster.
-    const CUSTOM_RESOURCE: bool = false;
     type Status = HostStatus;
 
     fn validate(&self, problems: &mut Vec<FieldProblem>) {
@@ -115,6 +115,10 @@ impl Kind for HostSpec {
             (Some(_), None) if self.known_hosts_file.is_none() => problems.push(FieldProblem::new(
                 "spec.knownHostsFile",
                 "required with spec.identityFile: host keys are always checked",
+            )),
+            (None, Some(_)) if self.known_hosts_file.is_some() => problems.push(FieldProblem::new(
+                "spec.knownHostsFile",
+                "cannot be combined with spec.secretRef, whose Secret holds key known_hosts",
             )),
             _ => {}
         }
@@ -148,7 +152,7 @@ pub(crate) fn check_var_names(
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostSelector {
-    /// Hosts carrying all of these labels.
+    /// Hosts carrying all of these labels (in-cluster: of the App's namespace).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub match_labels: BTreeMap<String, String>,
     /// Hosts by name, rolled out in this order.

@@ -86,7 +86,7 @@ pub use server::{
 };
 pub use source::{
     CA_KEY, DEFAULT_SOURCE_INTERVAL, DEFAULT_SOURCE_TIMEOUT, GitRef, GitSource, GitSourceSpec,
-    Verification, VerifyMode, VerifyProvider,
+    IDENTITY_KEY, KNOWN_HOSTS_KEY, Verification, VerifyMode, VerifyProvider,
 };
 pub use time::{Time, UnixMillis};
 pub use validate::{FieldProblem, dns_label_error, suggest};

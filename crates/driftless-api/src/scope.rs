@@ -103,11 +103,22 @@ fn qualify(object: &mut AnyObject, cross_namespace: bool) -> Vec<FieldProblem> {
                 reference(&ns, cross_namespace, &field, app, &mut problems);
             }
         }
-        AnyObject::Host(_) => problems.push(FieldProblem::new(
-            "kind",
-            "Host is read from config files only; the controller does not take it as a \
-             custom resource yet",
-        )),
+        AnyObject::Host(o) => {
+            // Files in the controller's pod are no place for a host's credentials.
+            for (field, set) in [
+                ("spec.identityFile", o.spec.identity_file.is_some()),
+                ("spec.knownHostsFile", o.spec.known_hosts_file.is_some()),
+            ] {
+                if set {
+                    problems.push(FieldProblem::new(
+                        field,
+                        "is for config files; a Host custom resource names its Secret in \
+                         spec.secretRef (keys identity and known_hosts)",
+                    ));
+                }
+            }
+            own_name(o, &mut problems);
+        }
     }
     problems
 }

@@ -19,6 +19,10 @@ pub const DEFAULT_SOURCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Key of a GitSource's Secret holding extra certificate authorities (PEM)
 /// that an HTTPS server's certificate is checked against.
 pub const CA_KEY: &str = "ca.crt";
+/// Key of an SSH Secret (a GitSource's, a Host's) holding the private key.
+pub const IDENTITY_KEY: &str = "identity";
+/// Key of an SSH Secret holding the known_hosts lines the server's key is checked against.
+pub const KNOWN_HOSTS_KEY: &str = "known_hosts";
 
 /// Desired state of a GitSource.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

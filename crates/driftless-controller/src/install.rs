@@ -196,7 +196,14 @@ mod tests {
             .collect();
         assert_eq!(
             kinds,
-            ["GitSource", "App", "Cluster", "Receiver", "Notifier"]
+            [
+                "GitSource",
+                "App",
+                "Cluster",
+                "Receiver",
+                "Notifier",
+                "Host"
+            ]
         );
     }
 }

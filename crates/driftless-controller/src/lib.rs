@@ -1,7 +1,7 @@
 //! `driftless controller`: the engine of `driftless serve` with its desired state
 //! read from custom resources in the cluster.
 //!
-//! Watches keep a local copy of the GitSources, Apps, Clusters, Receivers and Notifiers in
+//! Watches keep a local copy of the GitSources, Apps, Clusters, Receivers, Notifiers and Hosts in
 //! scope (a namespace or all, a shard or the unsharded objects). On every change
 //! the objects become one config (invalid ones left out, each with its reasons
 //! in its status) that the engine takes; Apps are removed from the engine only
@@ -417,6 +417,17 @@ impl Controller {
                     .queue()
                     .trigger(app.name(), SyncTrigger::Config);
             }
+            let hosts = config.hosts_of(app);
+            let mut host_secrets = hosts
+                .iter()
+                .filter_map(|h| Some((&h.metadata, &h.spec.secret_ref.as_ref()?.name)));
+            if host_secrets.any(|(meta, n)| uses(meta, n)) {
+                tracing::info!(app = %app.name(), "the Secret of a Host it deploys to changed");
+                let _ = self
+                    .engine()
+                    .queue()
+                    .trigger(app.name(), SyncTrigger::Config);
+            }
         }
     }
 
@@ -441,7 +452,7 @@ impl Controller {
                 CrKind::GitSource => {
                     self.engine().trigger_sources([name.as_str()]);
                 }
-                CrKind::Cluster | CrKind::Receiver | CrKind::Notifier => {}
+                CrKind::Cluster | CrKind::Receiver | CrKind::Notifier | CrKind::Host => {}
             }
         }
         let live: BTreeSet<ObjectKey> = objects.iter().map(key_of).collect();

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use driftless_api::{
-    AppSpec, ClusterSpec, GROUP, GitSourceSpec, Kind, NotifierSpec, ReceiverSpec, VERSION,
+    AppSpec, ClusterSpec, GROUP, GitSourceSpec, HostSpec, Kind, NotifierSpec, ReceiverSpec, VERSION,
 };
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -30,16 +30,19 @@ pub enum CrKind {
     Receiver,
     /// Notifier.
     Notifier,
+    /// Host.
+    Host,
 }
 
 impl CrKind {
     /// Every kind, in the order their objects are read.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::GitSource,
         Self::App,
         Self::Cluster,
         Self::Receiver,
         Self::Notifier,
+        Self::Host,
     ];
 
     /// The `kind` value.
@@ -50,6 +53,7 @@ impl CrKind {
             Self::Cluster => ClusterSpec::KIND,
             Self::Receiver => ReceiverSpec::KIND,
             Self::Notifier => NotifierSpec::KIND,
+            Self::Host => HostSpec::KIND,
         }
     }
 
@@ -61,6 +65,7 @@ impl CrKind {
             Self::Cluster => ClusterSpec::PLURAL,
             Self::Receiver => ReceiverSpec::PLURAL,
             Self::Notifier => NotifierSpec::PLURAL,
+            Self::Host => HostSpec::PLURAL,
         }
     }
 

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use driftless_api::HostStatus;
 use driftless_api::history::{AuditEvent, DriftAction, SyncSummary};
 use driftless_api::status::{
     AppStatus, ClusterStatus, Condition, ConditionStatus, GitSourceStatus, HealthStatus,
@@ -100,6 +101,11 @@ impl StatusWriter {
             .into_iter()
             .map(|n| (n.name, n.status))
             .collect();
+        let hosts: BTreeMap<String, HostStatus> = engine
+            .hosts()
+            .into_iter()
+            .map(|n| (n.name, n.status))
+            .collect();
         let (latest, changed) = engine.store().app_changes_since(self.seen);
         let changed: HashSet<String> = changed.into_iter().collect();
         let mut writes = Vec::new();
@@ -133,6 +139,12 @@ impl StatusWriter {
                 (None, CrKind::Cluster) => clusters
                     .get(&object.qualified())
                     .map(|s| (to_value(s), Vec::new())),
+                (None, CrKind::Host) => hosts.get(&object.qualified()).map(|s| {
+                    let status = HostStatus {
+                        conditions: shown_since(object, s.conditions.clone()),
+                    };
+                    (to_value(&status), Vec::new())
+                }),
             };
             let Some((status, events)) = fresh else {
                 continue;
@@ -373,7 +385,7 @@ fn rejected_status(object: &CrObject, reasons: &[String]) -> Value {
             "observedGeneration": object.object.metadata.generation,
             "conditions": conditions,
         }),
-        CrKind::Cluster | CrKind::Receiver | CrKind::Notifier => {
+        CrKind::Cluster | CrKind::Receiver | CrKind::Notifier | CrKind::Host => {
             json!({ "conditions": conditions })
         }
     }

@@ -45,7 +45,7 @@ fn endpoints(file: &str) -> Result<Vec<Endpoint>, Error> {
             port: h.port,
             user: h.user,
             identity: Identity::File(h.identity),
-            known_hosts: h.known_hosts,
+            known_hosts: driftless_host::KnownHosts::File(h.known_hosts),
             apps_root: h.apps_root,
             vars: Default::default(),
         })

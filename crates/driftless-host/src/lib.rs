@@ -31,6 +31,7 @@
 mod deploy;
 mod drift;
 mod hooks;
+mod known_hosts;
 mod manifest;
 mod pool;
 mod release;
@@ -43,6 +44,7 @@ mod tree;
 pub use deploy::{HostError, Plan, deploy, deploy_host, plan, record};
 pub use drift::{DriftReport, FileDrift, Observed, check_drift, compare, restore};
 pub use hooks::HookError;
+pub use known_hosts::KnownHosts;
 pub use manifest::{Manifest, ManifestEntry, UploadPlan};
 pub use pool::{ConnectionPool, Lease};
 pub use release::{AppRelease, HostRelease, ReleaseError};

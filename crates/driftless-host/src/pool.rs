@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use crate::known_hosts::KnownHosts;
 use crate::ssh::{Connection, Endpoint, Identity, SshError, Timeouts};
 
 /// What makes two endpoints the same connection: where, who, which key and
@@ -25,7 +26,7 @@ struct Target {
     port: u16,
     user: String,
     identity: IdentityId,
-    known_hosts: PathBuf,
+    known_hosts: KnownHosts,
 }
 
 /// A key file by path, a key in memory by its digest (never the key itself).
@@ -39,7 +40,7 @@ impl Target {
     fn of(endpoint: &Endpoint) -> Self {
         let identity = match &endpoint.identity {
             Identity::File(path) => IdentityId::File(path.clone()),
-            Identity::Key(text) => IdentityId::Key(Sha256::digest(text.as_bytes()).into()),
+            Identity::Key { pem, .. } => IdentityId::Key(Sha256::digest(pem.as_bytes()).into()),
         };
         Self {
             address: endpoint.address.clone(),
@@ -204,7 +205,7 @@ mod tests {
             port: 22,
             user: "deploy".into(),
             identity,
-            known_hosts: "/etc/known_hosts".into(),
+            known_hosts: KnownHosts::File("/etc/known_hosts".into()),
             apps_root: "/srv".into(),
             vars: Default::default(),
         }
@@ -212,13 +213,27 @@ mod tests {
 
     #[test]
     fn a_changed_key_address_or_user_is_another_connection() {
-        let a = endpoint(Identity::Key("one".into()));
+        let key = |pem: &str| Identity::Key {
+            origin: "Secret s key identity".into(),
+            pem: pem.into(),
+        };
+        let a = endpoint(key("one"));
         assert_eq!(Target::of(&a), Target::of(&a.clone()));
-        let other_key = endpoint(Identity::Key("two".into()));
+        let other_key = endpoint(key("two"));
         assert_ne!(Target::of(&a), Target::of(&other_key));
         let mut moved = a.clone();
         moved.port = 2222;
         assert_ne!(Target::of(&a), Target::of(&moved));
+        let mut rekeyed = a.clone();
+        rekeyed.known_hosts = KnownHosts::Lines {
+            origin: "Secret s key known_hosts".into(),
+            text: "[127.0.0.1]:22 ssh-ed25519 AAAA".into(),
+        };
+        assert_ne!(
+            Target::of(&a),
+            Target::of(&rekeyed),
+            "changed known hosts check the host key again"
+        );
         let mut renamed = a.clone();
         renamed.apps_root = "/other".into();
         assert_eq!(

@@ -15,6 +15,7 @@ use std::time::Duration;
 use driftless_api::Host;
 use russh::client::{self, Handle};
 
+use crate::known_hosts::{KeyCheck, KnownHosts};
 use crate::shell::Shell;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Disconnect};
@@ -40,8 +41,8 @@ pub enum SshError {
         host: String,
         /// SHA-256 fingerprint of the key offered.
         fingerprint: String,
-        /// The file checked.
-        known_hosts: PathBuf,
+        /// The known hosts checked.
+        known_hosts: KnownHosts,
     },
     /// The host offered a key other than the one recorded: refused.
     #[error(
@@ -52,18 +53,18 @@ pub enum SshError {
         host: String,
         /// SHA-256 fingerprint of the key offered.
         fingerprint: String,
-        /// The file checked.
-        known_hosts: PathBuf,
+        /// The known hosts checked.
+        known_hosts: KnownHosts,
         /// Line of the recorded key.
         line: usize,
     },
-    /// The known_hosts file could not be read.
+    /// The known hosts could not be read.
     #[error("host {host}: reading known hosts {known_hosts}: {message}")]
     KnownHosts {
         /// Host name.
         host: String,
-        /// The file.
-        known_hosts: PathBuf,
+        /// The file or Secret.
+        known_hosts: KnownHosts,
         /// The cause.
         message: String,
     },
@@ -72,7 +73,7 @@ pub enum SshError {
     Identity {
         /// Host name.
         host: String,
-        /// The key file, or `(secret)`.
+        /// The key file, or the Secret and key it came from.
         identity: String,
         /// The cause.
         message: String,
@@ -119,14 +120,19 @@ pub enum Identity {
     /// A key file (OpenSSH or PEM format).
     File(PathBuf),
     /// The key itself, e.g. from a Secret.
-    Key(String),
+    Key {
+        /// Where it came from, for messages (e.g. `Secret team-a/web-ssh key identity`).
+        origin: String,
+        /// The key (OpenSSH or PEM format); never printed.
+        pem: String,
+    },
 }
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::File(path) => f.debug_tuple("File").field(path).finish(),
-            Self::Key(_) => f.write_str("Key(<redacted>)"),
+            Self::Key { origin, .. } => write!(f, "Key({origin}, <redacted>)"),
         }
     }
 }
@@ -135,7 +141,7 @@ impl Identity {
     fn describe(&self) -> String {
         match self {
             Self::File(path) => path.display().to_string(),
-            Self::Key(_) => "(secret)".to_owned(),
+            Self::Key { origin, .. } => origin.clone(),
         }
     }
 }
@@ -153,8 +159,8 @@ pub struct Endpoint {
     pub user: String,
     /// Private key.
     pub identity: Identity,
-    /// known_hosts file the host key must be in.
-    pub known_hosts: PathBuf,
+    /// The known hosts the host key must be in.
+    pub known_hosts: KnownHosts,
     /// `appsRoot` on the host.
     pub apps_root: String,
     /// Per-host substitution variables.
@@ -169,7 +175,7 @@ impl Endpoint {
             (Some(identity), Some(known_hosts)) => Ok(Self::with_identity(
                 host,
                 Identity::File(identity.into()),
-                known_hosts.into(),
+                KnownHosts::File(known_hosts.into()),
             )),
             _ => Err(SshError::NeedsSecret {
                 host: host.name().to_owned(),
@@ -178,7 +184,7 @@ impl Endpoint {
     }
 
     /// The endpoint of a Host with credentials the caller resolved (in-cluster Secrets).
-    pub fn with_identity(host: &Host, identity: Identity, known_hosts: PathBuf) -> Self {
+    pub fn with_identity(host: &Host, identity: Identity, known_hosts: KnownHosts) -> Self {
         let spec = &host.spec;
         Self {
             name: host.name().to_owned(),
@@ -255,7 +261,7 @@ enum KeyVerdict {
 struct HostKeyCheck {
     address: String,
     port: u16,
-    known_hosts: PathBuf,
+    known_hosts: KnownHosts,
     verdict: Arc<Mutex<Option<KeyVerdict>>>,
 }
 
@@ -273,15 +279,11 @@ impl client::Handler for HostKeyCheck {
             return Ok(false);
         };
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-        let checked =
-            russh::keys::check_known_hosts_path(&self.address, self.port, key, &self.known_hosts);
-        match checked {
-            Ok(true) => return Ok(true),
-            Ok(false) => self.record(KeyVerdict::Unknown(fingerprint)),
-            Err(russh::keys::Error::KeyChanged { line }) => {
-                self.record(KeyVerdict::Mismatch(fingerprint, line))
-            }
-            Err(e) => self.record(KeyVerdict::Unreadable(e.to_string())),
+        match self.known_hosts.check(&self.address, self.port, key) {
+            Ok(KeyCheck::Trusted) => return Ok(true),
+            Ok(KeyCheck::Unknown) => self.record(KeyVerdict::Unknown(fingerprint)),
+            Ok(KeyCheck::Mismatch(line)) => self.record(KeyVerdict::Mismatch(fingerprint, line)),
+            Err(e) => self.record(KeyVerdict::Unreadable(e)),
         }
         Ok(false)
     }
@@ -622,7 +624,7 @@ impl Connection {
 fn load_identity(endpoint: &Endpoint) -> Result<russh::keys::PrivateKey, SshError> {
     let loaded = match &endpoint.identity {
         Identity::File(path) => russh::keys::load_secret_key(path, None),
-        Identity::Key(text) => russh::keys::decode_secret_key(text, None),
+        Identity::Key { pem, .. } => russh::keys::decode_secret_key(pem, None),
     };
     loaded.map_err(|e| SshError::Identity {
         host: endpoint.name.clone(),
@@ -676,9 +678,31 @@ mod tests {
 
     #[test]
     fn a_key_in_memory_is_never_printed() {
-        let identity = Identity::Key("-----BEGIN OPENSSH PRIVATE KEY-----secret".into());
-        assert_eq!(format!("{identity:?}"), "Key(<redacted>)");
-        assert_eq!(identity.describe(), "(secret)");
+        let identity = Identity::Key {
+            origin: "Secret team/web-ssh key identity".into(),
+            pem: "-----BEGIN OPENSSH PRIVATE KEY-----secret".into(),
+        };
+        assert_eq!(
+            format!("{identity:?}"),
+            "Key(Secret team/web-ssh key identity, <redacted>)"
+        );
+        assert_eq!(identity.describe(), "Secret team/web-ssh key identity");
+        let err = load_identity(&Endpoint {
+            name: "web-1".into(),
+            address: "127.0.0.1".into(),
+            port: 22,
+            user: "deploy".into(),
+            identity,
+            known_hosts: KnownHosts::File("/k".into()),
+            apps_root: "/srv".into(),
+            vars: BTreeMap::new(),
+        })
+        .expect_err("not a key");
+        assert!(!err.to_string().contains("secret\""), "{err}");
+        assert!(
+            err.to_string().contains("Secret team/web-ssh key identity"),
+            "{err}"
+        );
     }
 
     #[test]

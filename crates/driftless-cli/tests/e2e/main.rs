@@ -4,6 +4,7 @@
 mod access;
 mod bootstrap;
 mod controller;
+mod controller_hosts;
 mod hosts;
 mod kube;
 mod logging;

@@ -144,9 +144,6 @@ pub(crate) enum ReconcileError {
     /// `spec.destination.hosts` selects no declared Host.
     #[error("spec.destination.hosts: {0} selects no declared Host; nothing was deployed")]
     NoHosts(String),
-    /// A Host cannot be reached as declared (in-cluster credentials needed).
-    #[error(transparent)]
-    Endpoint(#[from] driftless_host::SshError),
     /// The App's path leads outside the repository.
     #[error(
         "path {path:?} leads outside the repository of GitSource {source_name}; nothing was deployed"
@@ -185,7 +182,7 @@ impl ReconcileError {
             Self::Apply(_) => Reason::ApplyFailed,
             Self::HealthCheck(_) => Reason::HealthCheckFailed,
             Self::Store(_) => Reason::StoreFailed,
-            Self::NoHosts(_) | Self::Endpoint(_) => Reason::HostUnreachable,
+            Self::NoHosts(_) => Reason::HostUnreachable,
             Self::OutsideRepository { .. } | Self::Release { .. } | Self::ReleaseTask(_) => {
                 Reason::ReleaseFailed
             }

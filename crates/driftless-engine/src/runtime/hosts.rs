@@ -18,6 +18,7 @@ use driftless_host::{
 use driftless_source::Revision;
 
 use super::error::{Reason, ReconcileError};
+use super::host_access::Contact;
 use super::host_plan::{self, Failure, HostAction, HostView, LastRun, Verdict};
 use super::outcome::{Entry, check_app_path, short};
 use super::reconcile::Run;
@@ -37,6 +38,8 @@ struct HostRun {
     deployed: bool,
     /// Drift found, with whether it was restored.
     drift: Option<(Vec<String>, bool)>,
+    /// What reaching the host found; `None` when nothing was tried.
+    contact: Option<Contact>,
 }
 
 impl Inner {
@@ -67,11 +70,12 @@ impl Inner {
             let selector = app.spec.destination.hosts.clone().unwrap_or_default();
             return Err(ReconcileError::NoHosts(describe_selector(&selector)));
         }
-        let endpoints = hosts
-            .iter()
-            .map(|h| Endpoint::from_host(h))
-            .collect::<Result<Vec<_>, _>>()?;
-        let names: Vec<String> = endpoints.iter().map(|e| e.name.clone()).collect();
+        // A Host whose credentials cannot be made fails alone, before any connection.
+        let mut endpoints = Vec::with_capacity(hosts.len());
+        for host in &hosts {
+            endpoints.push((host.name().to_owned(), self.host_endpoint(host).await));
+        }
+        let names: Vec<String> = endpoints.iter().map(|(n, _)| n.clone()).collect();
         let last = lock(&self.host_runs).get(name).cloned();
         let actions = host_plan::actions(
             last.as_ref(),
@@ -122,6 +126,10 @@ impl Inner {
                 return Ok(Outcome::Cancelled);
             }
         };
+        self.note_contacts(runs.iter().filter_map(|r| {
+            let contact = r.contact.clone()?;
+            Some((r.view.record.host.clone(), contact))
+        }));
         let previous_drift = last.map(|l| l.drift).unwrap_or_default();
         self.record_host_drift(name, &runs, &previous_drift);
         let views: Vec<HostView> = runs.iter().map(|r| r.view.clone()).collect();
@@ -293,7 +301,7 @@ impl Inner {
 async fn converge(
     pool: &Arc<ConnectionPool>,
     release: &Arc<AppRelease>,
-    endpoints: &[Endpoint],
+    endpoints: &[(String, Result<Endpoint, String>)],
     actions: &[HostAction],
     last: Option<&LastRun>,
 ) -> Vec<HostRun> {
@@ -311,7 +319,12 @@ async fn converge(
             let endpoint = endpoints[index].clone();
             let (pool, release) = (pool.clone(), release.clone());
             let action = actions[index];
-            async move { on_host(&pool, &endpoint, &release, action).await }
+            async move {
+                match &endpoint.1 {
+                    Ok(endpoint) => on_host(&pool, endpoint, &release, action).await,
+                    Err(why) => unusable(&endpoint.0, &release, action, why),
+                }
+            }
         }
     };
     let failed = |r: &HostRun| is_failure(r.view.record.result);
@@ -332,8 +345,8 @@ async fn converge(
     runs.into_iter()
         .zip(endpoints)
         .zip(actions)
-        .map(|((run, endpoint), action)| {
-            run.unwrap_or_else(|| not_run(&endpoint.name, release.revision(), *action, last))
+        .map(|((run, (name, _)), action)| {
+            run.unwrap_or_else(|| not_run(name, release.revision(), *action, last))
         })
         .collect()
 }
@@ -352,9 +365,28 @@ fn not_run(host: &str, revision: &str, action: HostAction, last: Option<&LastRun
     HostRun {
         deployed: action == HostAction::Deploy,
         drift: None,
+        contact: None,
         view: HostView {
             record,
             failure: None,
+            drift: Vec::new(),
+        },
+    }
+}
+
+/// A host whose credentials could not be made: failed, nothing sent to it.
+fn unusable(host: &str, release: &AppRelease, action: HostAction, why: &str) -> HostRun {
+    let mut record = record(host, release.revision());
+    record.result = HostResult::Failed;
+    record.health = HealthStatus::Degraded;
+    record.message = Some(format!("host {host}: {why}; nothing was deployed to it"));
+    HostRun {
+        deployed: action == HostAction::Deploy,
+        drift: None,
+        contact: Some(Contact::credentials(why)),
+        view: HostView {
+            record,
+            failure: Some(Failure::Unreachable),
             drift: Vec::new(),
         },
     }
@@ -391,6 +423,7 @@ async fn on_host(
         }
         break done;
     };
+    let contact = Contact::of(result.as_ref().map(|_| ()));
     let failure = result.err().map(|e| {
         record.result = HostResult::Failed;
         record.health = HealthStatus::Degraded;
@@ -410,6 +443,7 @@ async fn on_host(
     HostRun {
         deployed: action == HostAction::Deploy,
         drift,
+        contact: Some(contact),
         view: HostView {
             record,
             failure,

@@ -10,6 +10,7 @@ mod clusters;
 mod decrypt;
 mod drift;
 mod error;
+mod host_access;
 mod host_plan;
 mod hosts;
 mod inspect;
@@ -156,6 +157,8 @@ pub(crate) struct Inner {
     host_runs: Mutex<HashMap<String, host_plan::LastRun>>,
     /// SSH connections to hosts, kept open between reconciles.
     host_connections: Arc<driftless_host::ConnectionPool>,
+    /// Per Host: what the last attempt to reach it found.
+    host_contacts: Mutex<std::collections::BTreeMap<String, host_access::Contact>>,
 }
 
 /// A running engine. Cheap to clone.
@@ -212,6 +215,7 @@ impl Engine {
                 host_connections: Arc::new(driftless_host::ConnectionPool::new(
                     HOST_CONNECTION_IDLE,
                 )),
+                host_contacts: Mutex::default(),
             }
         });
         inner
@@ -372,6 +376,11 @@ impl Engine {
             .into_iter()
             .map(|(name, status)| Named::new(name, status))
             .collect()
+    }
+
+    /// Every declared Host with a `Ready` condition from the last attempt to reach it.
+    pub fn hosts(&self) -> Vec<Named<driftless_api::HostStatus>> {
+        self.inner.host_statuses()
     }
 
     /// Every declared GitSource with its latest revision and fetch result.

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use driftless_api::{App, CA_KEY, GitSource, RenderBounds, RenderKind, VerifyMode, VerifyProvider};
+use driftless_api::{
+    App, CA_KEY, GitSource, IDENTITY_KEY, KNOWN_HOSTS_KEY, RenderBounds, RenderKind, VerifyMode,
+    VerifyProvider,
+};
 use driftless_kube::ApplyOptions;
 use driftless_kube::ignore::IgnoredDifferences;
 use driftless_render::{HostCredentials, RemoteSources, RenderLimits, RenderOptions, Substitution};
@@ -122,9 +125,9 @@ pub(super) fn source_spec(
 
 /// Credentials from Secret data, Flux's key names.
 fn auth(data: &SecretData) -> Result<Auth, CredentialsError> {
-    if let Some(key) = data.get("identity") {
+    if let Some(key) = data.get(IDENTITY_KEY) {
         let known_hosts = data
-            .get("known_hosts")
+            .get(KNOWN_HOSTS_KEY)
             .ok_or(CredentialsError::KnownHostsMissing)?;
         return Ok(Auth::Ssh {
             private_key: key.clone(),

@@ -448,7 +448,7 @@ async fn a_wrong_or_unknown_host_key_is_refused_before_anything_is_sent() {
     );
     let known = lab.dir.path().join("wrong_known_hosts");
     std::fs::write(&known, wrong).expect("test step succeeds");
-    endpoint.known_hosts = known.clone();
+    endpoint.known_hosts = driftless_host::KnownHosts::File(known.clone());
     let err = Connection::open(&endpoint, timeouts())
         .await
         .expect_err("this must be refused");
@@ -485,6 +485,56 @@ async fn a_wrong_or_unknown_host_key_is_refused_before_anything_is_sent() {
         .expect_err("this must be refused");
     assert!(matches!(err, SshError::HostKeyUnknown { .. }), "{err}");
     assert!(err.to_string().contains("SHA256:"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_and_known_hosts_held_in_memory_log_in_and_wrong_lines_are_refused() {
+    if !sshd::available() {
+        return;
+    }
+    let lab = Lab::start(2);
+    let mut endpoint = lab.endpoints().remove(0);
+    let pem = std::fs::read_to_string(lab.identity()).expect("key");
+    endpoint.identity = driftless_host::Identity::Key {
+        origin: "Secret team/web-ssh key identity".into(),
+        pem,
+    };
+    endpoint.known_hosts = driftless_host::KnownHosts::Lines {
+        origin: "Secret team/web-ssh key known_hosts".into(),
+        text: std::fs::read_to_string(lab.hosts[0].known_hosts()).expect("known_hosts"),
+    };
+    let conn = Connection::open(&endpoint, timeouts())
+        .await
+        .expect("logs in with the key and host keys in memory");
+    assert!(
+        conn.run("true", None, timeouts().command)
+            .await
+            .expect("runs")
+            .success()
+    );
+    conn.close().await;
+    // The other server's line, moved to this server's port: another key.
+    let other = std::fs::read_to_string(lab.hosts[1].known_hosts()).expect("known_hosts");
+    endpoint.known_hosts = driftless_host::KnownHosts::Lines {
+        origin: "Secret team/web-ssh key known_hosts".into(),
+        text: other.replace(
+            &lab.hosts[1].port.to_string(),
+            &lab.hosts[0].port.to_string(),
+        ),
+    };
+    let err = Connection::open(&endpoint, timeouts())
+        .await
+        .expect_err("a different host key is refused");
+    assert!(
+        matches!(err, SshError::HostKeyMismatch { line: 1, .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("Secret team/web-ssh key known_hosts line 1"),
+        "{text}"
+    );
+    assert!(!text.contains("PRIVATE KEY"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,7 @@ impl Endpoints for Lab {
                 port: host.port,
                 user: driftless_testenv::hosts::whoami(),
                 identity: Identity::File(self.identity()),
-                known_hosts: host.known_hosts(),
+                known_hosts: driftless_host::KnownHosts::File(host.known_hosts()),
                 apps_root: host.apps().display().to_string(),
                 vars: [("region".to_owned(), format!("region-of-{}", host.name))].into(),
             })

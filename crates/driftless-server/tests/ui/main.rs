@@ -3,6 +3,7 @@
 //! cluster. Screenshots of every page land in `target/ui-screenshots/` (of
 //! `CARGO_TARGET_DIR` when set).
 
+mod hosts;
 mod inspect;
 mod pages;
 mod support;
