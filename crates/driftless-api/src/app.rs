@@ -299,6 +299,21 @@ pub struct Destination {
     pub hosts: Option<HostSelector>,
 }
 
+impl Destination {
+    /// Where an App goes, for people: `CLUSTER/NAMESPACE` (`default` and `-`
+    /// when unset), or the hosts it selects.
+    pub fn describe(&self) -> String {
+        match &self.hosts {
+            Some(hosts) => format!("hosts: {hosts}"),
+            None => format!(
+                "{}/{}",
+                self.cluster.as_deref().unwrap_or("default"),
+                self.namespace.as_deref().unwrap_or("-")
+            ),
+        }
+    }
+}
+
 /// Retry policy after a failed reconcile.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -160,6 +160,22 @@ pub struct HostSelector {
     pub names: Vec<String>,
 }
 
+impl std::fmt::Display for HostSelector {
+    /// `names a, b` or `matchLabels role=web,env=prod`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.names.is_empty() {
+            let labels: Vec<String> = self
+                .match_labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            write!(f, "matchLabels {}", labels.join(","))
+        } else {
+            write!(f, "names {}", self.names.join(", "))
+        }
+    }
+}
+
 impl HostSelector {
     /// The selected Hosts: in `names` order, or by name for labels.
     pub fn select<'a>(&self, hosts: impl IntoIterator<Item = &'a Host>) -> Vec<&'a Host> {

@@ -68,7 +68,7 @@ impl Inner {
         let hosts = run.config.hosts_of(app);
         if hosts.is_empty() {
             let selector = app.spec.destination.hosts.clone().unwrap_or_default();
-            return Err(ReconcileError::NoHosts(describe_selector(&selector)));
+            return Err(ReconcileError::NoHosts(selector.to_string()));
         }
         // A Host whose credentials cannot be made fails alone, before any connection.
         let mut endpoints = Vec::with_capacity(hosts.len());
@@ -527,19 +527,6 @@ fn confined(root: &Path, path: &str) -> Option<PathBuf> {
     dir.starts_with(&root).then_some(dir)
 }
 
-fn describe_selector(selector: &driftless_api::HostSelector) -> String {
-    if selector.names.is_empty() {
-        let labels: Vec<String> = selector
-            .match_labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!("matchLabels {}", labels.join(","))
-    } else {
-        format!("names {}", selector.names.join(", "))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,11 +550,11 @@ mod tests {
             match_labels: [("role".to_owned(), "web".to_owned())].into(),
             names: Vec::new(),
         };
-        assert_eq!(describe_selector(&by_labels), "matchLabels role=web");
+        assert_eq!(by_labels.to_string(), "matchLabels role=web");
         let by_names = driftless_api::HostSelector {
             match_labels: Default::default(),
             names: vec!["a".into(), "b".into()],
         };
-        assert_eq!(describe_selector(&by_names), "names a, b");
+        assert_eq!(by_names.to_string(), "names a, b");
     }
 }

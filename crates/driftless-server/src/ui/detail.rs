@@ -44,6 +44,8 @@ struct Detail {
     source: String,
     path: String,
     destination: String,
+    /// Deployed to hosts: there is no cluster to compare with.
+    for_hosts: bool,
     repo_url: Option<String>,
 }
 
@@ -143,16 +145,9 @@ fn read(
     let sources = (state.sources)();
     let repo_url = repository_url(&sources, &config, &source);
     let (path, destination) = declared.map_or_else(Default::default, |a| {
-        let d = &a.spec.destination;
-        (
-            a.spec.path.clone(),
-            format!(
-                "{}/{}",
-                d.cluster.as_deref().unwrap_or("default"),
-                d.namespace.as_deref().unwrap_or("-")
-            ),
-        )
+        (a.spec.path.clone(), a.spec.destination.describe())
     });
+    let for_hosts = declared.is_some_and(|a| a.spec.destination.hosts.is_some());
     let subject = status.last_applied.as_ref().map_or_else(String::new, |r| {
         super::list::subject_of(&r.sha, &history, &sources, Some(&source))
     });
@@ -166,6 +161,7 @@ fn read(
         source,
         path,
         destination,
+        for_hosts,
         repo_url,
     }))
 }
@@ -182,7 +178,7 @@ fn live_region(session: &Session, d: &Detail, owned: &Result<OwnedTree, String>)
         ));
     }
     out.push_str(&conditions(&d.status));
-    out.push_str(&objects(&d.name, &d.status, owned));
+    out.push_str(&objects(&d.name, &d.status, owned, !d.for_hosts));
     out.push_str(&history(session, d));
     out.push_str(&drift(&d.drift));
     out.push_str(&operations(&d.operations));
@@ -215,7 +211,7 @@ fn facts(d: &Detail) -> String {
         r#"<dl class="facts" id="facts"><dt>Status</dt><dd>{states}</dd>
 <dt>Revision</dt><dd>{applied}</dd>
 <dt>Source</dt><dd>{source} <code>{path}</code></dd>
-<dt>Cluster/namespace</dt><dd>{dest}</dd>
+<dt>Destination</dt><dd>{dest}</dd>
 <dt>Last sync</dt><dd>{synced}</dd></dl>"#,
         source = Esc(&d.source),
         path = Esc(if d.path.is_empty() { "/" } else { &d.path }),
@@ -300,7 +296,9 @@ fn conditions(s: &AppStatus) -> String {
     )
 }
 
-fn objects(app: &str, s: &AppStatus, owned: &Result<OwnedTree, String>) -> String {
+/// The objects table; `diff` adds the link to the comparison with the
+/// cluster (an App for hosts has none).
+fn objects(app: &str, s: &AppStatus, owned: &Result<OwnedTree, String>, diff: bool) -> String {
     let diff_href = format!("{}/diff", app_href(app));
     let empty = OwnedTree::default();
     let tree = owned.as_ref().unwrap_or(&empty);
@@ -363,10 +361,12 @@ fn objects(app: &str, s: &AppStatus, owned: &Result<OwnedTree, String>) -> Strin
     if !note.is_empty() {
         out.push_str(&format!(r#"<p class="muted" id="owned-note">{note}</p>"#));
     }
-    out.push_str(&format!(
-        r#"<p><a href="{}" id="diff-link">Compare Git with the cluster</a>: what a sync would change, Secret values masked.</p>"#,
-        Esc(&diff_href)
-    ));
+    if diff {
+        out.push_str(&format!(
+            r#"<p><a href="{}" id="diff-link">Compare Git with the cluster</a>: what a sync would change, Secret values masked.</p>"#,
+            Esc(&diff_href)
+        ));
+    }
     out
 }
 
@@ -646,6 +646,7 @@ mod tests {
             source: "platform".into(),
             path: "apps/web".into(),
             destination: "default/web".into(),
+            for_hosts: false,
             repo_url: Some("https://github.com/acme/platform.git".into()),
         }
     }
@@ -773,7 +774,7 @@ mod tests {
             ],
             truncated: false,
         };
-        let html = objects(&d.name, &d.status, &Ok(tree));
+        let html = objects(&d.name, &d.status, &Ok(tree), true);
         let (deployment, pod, service) = (
             html.find(">Deployment<").expect("deployment row"),
             html.find(">web-7c-a<").expect("pod row"),
@@ -788,7 +789,7 @@ mod tests {
             html.contains(r#"href="/apps/web/diff#obj-deployment-web-web""#),
             "{html}"
         );
-        let failed = objects(&d.name, &d.status, &Err("forbidden <pods>".into()));
+        let failed = objects(&d.name, &d.status, &Err("forbidden <pods>".into()), true);
         assert!(
             failed.contains("are not shown: forbidden &lt;pods&gt;"),
             "{failed}"

@@ -197,14 +197,7 @@ fn rows(
     let mut rows = Vec::with_capacity(apps.len());
     for app in apps {
         let declared = config.app(&app.name);
-        let destination = declared.map_or_else(String::new, |a| {
-            let d = &a.spec.destination;
-            format!(
-                "{}/{}",
-                d.cluster.as_deref().unwrap_or("default"),
-                d.namespace.as_deref().unwrap_or("-")
-            )
-        });
+        let destination = declared.map_or_else(String::new, |a| a.spec.destination.describe());
         let repo_url =
             declared.and_then(|a| repository_url(&sources, &config, &a.spec.source_ref.name));
         let subject = match &app.status.last_applied {
@@ -373,7 +366,7 @@ fn live_region(q: &ListQuery, listing: &Listing) -> String {
     ));
     out.push_str(
         r#"<div class="table-wrap"><table id="apps"><caption class="muted">Apps</caption><thead><tr>
-<th scope="col">Name</th><th scope="col">Cluster/namespace</th><th scope="col">Sync</th><th scope="col">Health</th>
+<th scope="col">Name</th><th scope="col">Destination</th><th scope="col">Sync</th><th scope="col">Health</th>
 <th scope="col">Revision</th><th scope="col" class="hide-narrow">Last sync</th><th scope="col">Last error</th></tr></thead><tbody>"#,
     );
     if listing.rows.is_empty() {

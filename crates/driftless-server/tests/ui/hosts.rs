@@ -90,6 +90,13 @@ spec:
         .await
         .expect("App page");
     b.wait_text("#objects", "h1").await;
+    let facts = b.text("#facts").await;
+    assert!(
+        facts.contains("hosts: matchLabels role=web"),
+        "the destination names the hosts: {facts}"
+    );
+    let diff_links = rows(&b, "#diff-link").await;
+    assert!(diff_links.is_empty(), "no cluster to compare with");
     let objects = rows(&b, "#objects tbody tr").await;
     assert_eq!(
         objects,
@@ -127,6 +134,15 @@ spec:
         );
     }
     b.screenshot("host-app").await;
+    b.client.goto(&served.url("/")).await.expect("App list");
+    b.wait_text("#apps", "web-hosts").await;
+    let listed = rows(&b, "#apps tbody tr").await;
+    assert!(
+        listed
+            .iter()
+            .any(|r| r.contains("web-hosts") && r.contains("hosts: matchLabels role=web")),
+        "the list shows the hosts as the destination: {listed:?}"
+    );
     b.close().await;
     served.stop().await;
 }
