@@ -1,10 +1,12 @@
 //! An App for hosts through `driftless serve`: real sshd hosts on loopback
 //! ports, a Git server over HTTP, and the CLI and API showing the hosts as
-//! the App's resources, the rollouts per host in its history, and a rollback.
+//! the App's resources, the rollouts per host in its history, a Notifier
+//! telling of each rollout, and a rollback.
 
 use std::time::Duration;
 
 use driftless_testenv::hosts::{Lab, available};
+use driftless_testenv::recorder::Recorder;
 
 use crate::support::{GitServer, Repo, Serve, app_to, applied, cli, ok};
 
@@ -22,6 +24,7 @@ async fn serve_deploys_to_hosts_and_status_history_and_rollback_show_them() {
     repo.write("hosts/web/etc/app.conf", "region=${region}\n");
     repo.write("hosts/web/index.html", "v1\n");
     let c1 = repo.push("first");
+    let hook = Recorder::start();
     // No Cluster at all: an App for hosts needs none.
     let config = format!(
         "apiVersion: driftless.dev/v1alpha1
@@ -33,12 +36,18 @@ spec:
       - {{name: admin, role: admin, secret: {{env: E2E_ADMIN}}}}
 ---
 apiVersion: driftless.dev/v1alpha1
+kind: Notifier
+metadata: {{name: team}}
+spec: {{type: webhook, address: \"{hook}\", secretEnv: E2E_HOOK_KEY, events: [SyncSucceeded]}}
+---
+apiVersion: driftless.dev/v1alpha1
 kind: GitSource
 metadata: {{name: platform}}
 spec: {{url: \"{url}\", ref: {{branch: main}}, interval: 1s}}
 ---
 {hosts}{app}",
         url = repo.url,
+        hook = hook.url("/driftless"),
         hosts = lab.host_objects(),
         app = app_to(
             "web",
@@ -47,7 +56,10 @@ spec: {{url: \"{url}\", ref: {{branch: main}}, interval: 1s}}
             "  host: {substitute: [\"*.conf\"]}"
         ),
     );
-    let serve = Serve::start(&config, &[("E2E_ADMIN", ADMIN)]);
+    let serve = Serve::start(
+        &config,
+        &[("E2E_ADMIN", ADMIN), ("E2E_HOOK_KEY", "e2e-hosts-hook-key")],
+    );
     let status = serve
         .wait_app("web", WAIT, "c1 on both hosts", applied(&c1))
         .await;
@@ -81,6 +93,28 @@ spec: {{url: \"{url}\", ref: {{branch: main}}, interval: 1s}}
     serve
         .wait_app("web", WAIT, "c2 on both hosts", applied(&c2))
         .await;
+    // The Notifier told of both rollouts, as of any App.
+    let told: Vec<(String, String, String)> = hook
+        .wait_for(2, WAIT)
+        .await
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            let field = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+            (
+                field(&body["kind"]),
+                field(&body["app"]),
+                field(&body["revision"]["sha"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        told[..2],
+        [
+            ("SyncSucceeded".to_owned(), "web".to_owned(), c1.clone()),
+            ("SyncSucceeded".to_owned(), "web".to_owned(), c2.clone()),
+        ]
+    );
     let (_, history) = serve.get("/api/v1/apps/web/history").await;
     assert_eq!(history[0]["subject"], "second", "{history:#}");
     let per_host: Vec<(&str, &str)> = history[0]["hosts"]
