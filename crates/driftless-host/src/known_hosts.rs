@@ -113,14 +113,53 @@ fn check_lines(text: &str, address: &str, port: u16, key: &PublicKey) -> Result<
     Ok(mismatch.map_or(KeyCheck::Unknown, KeyCheck::Mismatch))
 }
 
-/// Whether a line's host list names `name`, plainly or hashed.
+/// Whether a line's host list names `name`, as OpenSSH reads it: entries
+/// are hashed names or patterns (`*` and `?` wildcards, no case), and a
+/// negated pattern (`!`) that matches excludes the line whatever else does.
 fn matches_name(hosts: &str, name: &str) -> bool {
-    hosts
-        .split(',')
-        .any(|entry| match entry.strip_prefix("|1|") {
-            Some(hashed) => matches_hashed(hashed, name),
-            None => entry == name,
-        })
+    let name = name.to_ascii_lowercase();
+    let mut matched = false;
+    for entry in hosts.split(',') {
+        if let Some(hashed) = entry.strip_prefix("|1|") {
+            matched |= matches_hashed(hashed, &name);
+        } else if let Some(negated) = entry.strip_prefix('!') {
+            if glob(&negated.to_ascii_lowercase(), &name) {
+                return false;
+            }
+        } else {
+            matched |= glob(&entry.to_ascii_lowercase(), &name);
+        }
+    }
+    matched
+}
+
+/// Whether `pattern` (`*` any run of characters, `?` any one) covers all of `text`.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was, and the text position it was tried at.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// `salt|hash`, both base64: whether HMAC-SHA1(salt, name) is the hash.
@@ -202,6 +241,37 @@ mod tests {
             .check("127.0.0.1", 2222, &key(KEY_A))
             .expect_err("bad key");
         assert!(err.starts_with("line 1:"), "{err}");
+    }
+
+    #[test]
+    fn patterns_match_as_openssh_reads_them() {
+        assert!(glob("*.example.com", "web-1.example.com"));
+        assert!(glob("web-?.example.com", "web-1.example.com"));
+        assert!(!glob("web-?.example.com", "web-10.example.com"));
+        assert!(glob("[10.0.0.*]:2222", "[10.0.0.5]:2222"));
+        assert!(!glob("*.example.com", "example.com"));
+        assert!(glob("*", "anything"));
+        assert!(matches_name(
+            "*.example.com,!db.example.com",
+            "WEB.example.com"
+        ));
+        assert!(!matches_name(
+            "*.example.com,!db.example.com",
+            "db.example.com"
+        ));
+        assert!(
+            !matches_name("!db.example.com", "web.example.com"),
+            "a negation alone names nothing"
+        );
+        let lines = lines(&format!("*.internal,!old.internal ssh-ed25519 {KEY_A}\n"));
+        assert_eq!(
+            lines.check("web.internal", 22, &key(KEY_A)),
+            Ok(KeyCheck::Trusted)
+        );
+        assert_eq!(
+            lines.check("old.internal", 22, &key(KEY_A)),
+            Ok(KeyCheck::Unknown)
+        );
     }
 
     #[test]

@@ -513,6 +513,27 @@ async fn a_key_and_known_hosts_held_in_memory_log_in_and_wrong_lines_are_refused
             .success()
     );
     conn.close().await;
+    // A wildcard pattern names the host as OpenSSH reads it; a matching
+    // negation takes the line away again.
+    let own = std::fs::read_to_string(lab.hosts[0].known_hosts()).expect("known_hosts");
+    let port = lab.hosts[0].port;
+    for (hosts, trusted) in [
+        (format!("[127.0.0.*]:{port}"), true),
+        (format!("[127.0.0.*]:{port},![127.0.0.1]:{port}"), false),
+    ] {
+        let text = own.replace(&format!("[127.0.0.1]:{port}"), &hosts);
+        assert_ne!(text, own, "the line names the host by address and port");
+        endpoint.known_hosts = driftless_host::KnownHosts::Lines {
+            origin: "Secret team/web-ssh key known_hosts".into(),
+            text,
+        };
+        let opened = Connection::open(&endpoint, timeouts()).await;
+        match opened {
+            Ok(conn) if trusted => conn.close().await,
+            Err(SshError::HostKeyUnknown { .. }) if !trusted => {}
+            other => panic!("{hosts}: {:?}", other.map(|_| "connected")),
+        }
+    }
     // The other server's line, moved to this server's port: another key.
     let other = std::fs::read_to_string(lab.hosts[1].known_hosts()).expect("known_hosts");
     endpoint.known_hosts = driftless_host::KnownHosts::Lines {
