@@ -37,9 +37,10 @@ pub fn render_decrypted(
     // Keys are read before anything renders, so a bad key file is reported first.
     let keys = decrypt
         .decrypt
-        .then(|| decryption_keys(decrypt))
+        .then(|| decryption_keys(decrypt).map(std::sync::Arc::new))
         .transpose()?;
-    let set = render(input)?;
+    // Generator sources encrypted by sops are decrypted during the build.
+    let set = render(input, keys.clone())?;
     let fields = driftless_render::decrypt::encrypted_fields(&set);
     match keys {
         Some(keys) => {
@@ -62,15 +63,20 @@ fn decryption_keys(args: &DecryptArgs) -> Result<driftless_sops::Keys, Failure> 
     Ok(keys)
 }
 
-/// Renders the input directory; every failure is the user's input to fix.
-pub fn render(args: &RenderInput) -> Result<driftless_render::ObjectSet, Failure> {
+/// Renders the input directory, decrypting encrypted kustomize generator
+/// sources with `keys`; every failure is the user's input to fix.
+pub fn render(
+    args: &RenderInput,
+    keys: Option<std::sync::Arc<driftless_sops::Keys>>,
+) -> Result<driftless_render::ObjectSet, Failure> {
     if !args.dir.is_dir() {
         return Err(Failure::input(anyhow::anyhow!(
             "{}: not a directory",
             args.dir.display()
         )));
     }
-    let opts = options(args).map_err(Failure::input)?;
+    let mut opts = options(args).map_err(Failure::input)?;
+    opts.decryption_keys = keys;
     driftless_render::render(&args.dir, &opts).map_err(Failure::input)
 }
 

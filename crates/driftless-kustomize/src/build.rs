@@ -39,6 +39,7 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
         opts.read_observer.clone(),
     )?;
     root.remote = opts.remote.clone();
+    root.decryptor = opts.generator_decryptor.clone();
     let k = root.kustomization()?;
     // A Component built directly behaves like a Kustomization over no resources.
     let base = (k.kind() == "Component").then(Vec::new);

@@ -246,7 +246,8 @@ fn generate(
         envs.push(e.to_string());
     }
     for env in envs {
-        let (path, text) = loader.read(field, &env)?;
+        let (path, bytes) = loader.read_source(field, &env)?;
+        let text = crate::loader::utf8(&path, bytes)?;
         pairs.extend(parse_env(&text, &path)?);
     }
     for file in strings(entry, "files") {
@@ -269,7 +270,7 @@ fn generate(
                 ));
             }
         }
-        pairs.push((key, loader.read_bytes(field, &rel)?.1));
+        pairs.push((key, loader.read_source(field, &rel)?.1));
     }
     let mut data = Map::new();
     let mut binary = Map::new();

@@ -80,6 +80,18 @@ pub struct Options {
     /// Fetches remote entries (Git bases, HTTP(S) files) of `resources:`
     /// and `components:`; `None` (the default) refuses them, naming the URL.
     pub remote: Option<std::sync::Arc<dyn RemoteResolver>>,
+    /// Decrypts the `envs:` and `files:` of generators before they are
+    /// read (files encrypted by sops); `None` (the default) reads them as
+    /// they are, as kustomize does.
+    pub generator_decryptor: Option<std::sync::Arc<dyn GeneratorDecryptor>>,
+}
+
+/// Turns the bytes of a generator's source file into what the generator
+/// reads: encrypted files decrypted, the others as they are.
+pub trait GeneratorDecryptor: std::fmt::Debug + Send + Sync {
+    /// The content of the generator source `path`, whose bytes are `bytes`;
+    /// an error says why it cannot be read and never holds a decrypted value.
+    fn source(&self, path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, String>;
 }
 
 /// Errors from a build.
@@ -152,6 +164,19 @@ pub enum Error {
         url: String,
         /// What failed (boxed: errors travel by value and this is a rare one).
         reason: Box<remote::RemoteError>,
+    },
+    /// A generator source file could not be decrypted.
+    #[error("{}: {field}: {}: {reason}", file.display(), path.display())]
+    Decrypt {
+        /// The kustomization naming it.
+        file: PathBuf,
+        /// The kustomization field naming it (`secretGenerator`, ...).
+        field: Box<str>,
+        /// The source file.
+        path: PathBuf,
+        /// Why, never holding a decrypted value (boxed, as `field`: errors
+        /// travel by value and this is a rare one).
+        reason: Box<str>,
     },
     /// A kustomization includes itself, directly or through others.
     #[error("cycle detected: {0} includes itself")]

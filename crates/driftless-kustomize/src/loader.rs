@@ -77,6 +77,8 @@ pub struct Loader {
     pub remote: Option<Arc<dyn crate::RemoteResolver>>,
     /// The remote Git base this directory is part of, if any.
     pub remote_base: Option<Arc<crate::origin::RemoteBase>>,
+    /// Who decrypts generator source files, if anyone.
+    pub decryptor: Option<Arc<dyn crate::GeneratorDecryptor>>,
 }
 
 impl Loader {
@@ -123,6 +125,7 @@ impl Loader {
             observer,
             remote: None,
             remote_base: None,
+            decryptor: None,
         })
     }
 
@@ -139,6 +142,7 @@ impl Loader {
             observer: self.observer.clone(),
             remote: self.remote.clone(),
             remote_base: self.remote_base.clone(),
+            decryptor: self.decryptor.clone(),
         };
         let k = sub.kustomization()?;
         Ok((sub, k))
@@ -223,8 +227,7 @@ impl Loader {
     /// the root, or fetched when it is an HTTP(S) URL, as kustomize reads them.
     pub fn read(&self, field: &str, rel: &str) -> Result<(PathBuf, String), Error> {
         let (path, bytes) = self.read_bytes(field, rel)?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::invalid(&path, "file is not valid UTF-8"))?;
+        let text = utf8(&path, bytes)?;
         Ok((path, text))
     }
 
@@ -249,6 +252,29 @@ impl Loader {
         })?;
         Ok((path, bytes))
     }
+
+    /// Reads a generator source file named by `field` as
+    /// [`Loader::read_bytes`] does, decrypted by the build's decryptor if any.
+    pub fn read_source(&self, field: &str, rel: &str) -> Result<(PathBuf, Vec<u8>), Error> {
+        let (path, bytes) = self.read_bytes(field, rel)?;
+        let Some(decryptor) = &self.decryptor else {
+            return Ok((path, bytes));
+        };
+        match decryptor.source(&path, bytes) {
+            Ok(bytes) => Ok((path, bytes)),
+            Err(reason) => Err(Error::Decrypt {
+                file: self.file.clone(),
+                field: field.into(),
+                path,
+                reason: reason.into(),
+            }),
+        }
+    }
+}
+
+/// The text of `bytes` read from `path`.
+pub(crate) fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String, Error> {
+    String::from_utf8(bytes).map_err(|_| Error::invalid(path, "file is not valid UTF-8"))
 }
 
 /// The size of the file at `path`.

@@ -229,6 +229,15 @@ impl RenderCache {
         self.misses.fetch_add(1, Ordering::Relaxed);
         let (set, reads) = render_with_reads(dir, opts)?;
         let set = Arc::new(set);
+        if reads.decrypted() {
+            // Decrypted generator sources: the set holds plaintext, which
+            // no cache keeps, in memory or on disk.
+            return Ok(Cached {
+                set,
+                served: Served::Rendered,
+                remotes: reads.remotes().to_vec(),
+            });
+        }
         let key = entry_key(&input, &reads_key(&reads, &root));
         // A failed disk write costs a later re-render only, so it is not an error.
         let _ = self.store(&key, &set);

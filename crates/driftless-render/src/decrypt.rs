@@ -4,8 +4,15 @@
 //! It is a step of its own after [`crate::render`] and the render cache: the
 //! cache, in memory and on disk, holds the encrypted objects only, and the
 //! decrypted set lives in the caller's memory.
+//!
+//! Kustomize generator sources (`envs:`, `files:`) encrypted by sops are
+//! decrypted during the build instead, by [`GeneratorSources`], as Flux does
+//! before its build; a render that decrypted one is never cached.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use driftless_sops::{Format, Keys, SopsError};
 use serde_json::Value;
@@ -50,6 +57,48 @@ pub fn decrypt_objects(set: &ObjectSet, keys: &Keys) -> Result<ObjectSet, Decryp
         items.push(Rendered::new(object, item.origin.clone()));
     }
     Ok(ObjectSet::new(items)?)
+}
+
+/// Decrypts the generator sources of a kustomize build that sops encrypted,
+/// with the render's keys; without keys such a source is an error.
+#[derive(Debug)]
+pub(crate) struct GeneratorSources {
+    keys: Option<Arc<Keys>>,
+    decrypted: AtomicBool,
+}
+
+impl GeneratorSources {
+    /// A decryptor with `keys`, or one that refuses encrypted sources.
+    pub(crate) fn new(keys: Option<Arc<Keys>>) -> GeneratorSources {
+        GeneratorSources {
+            keys,
+            decrypted: AtomicBool::new(false),
+        }
+    }
+
+    /// True once a source was decrypted: the build holds plaintext.
+    pub(crate) fn decrypted(&self) -> bool {
+        self.decrypted.load(Ordering::Relaxed)
+    }
+}
+
+impl driftless_kustomize::GeneratorDecryptor for GeneratorSources {
+    fn source(&self, path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+        let format = Format::from_path(path);
+        if !driftless_sops::is_encrypted(&bytes, format) {
+            return Ok(bytes);
+        }
+        let Some(keys) = &self.keys else {
+            return Err("encrypted by sops, and the render has no decryption keys \
+                 (driftless render --decrypt, or the App's spec.decryption)"
+                .to_owned());
+        };
+        let file = path.display().to_string();
+        let plain =
+            driftless_sops::decrypt(&bytes, format, keys, &file).map_err(|e| e.to_string())?;
+        self.decrypted.store(true, Ordering::Relaxed);
+        Ok(plain)
+    }
 }
 
 /// The fields sops encrypted, by object kind and name: JSON Pointers

@@ -217,6 +217,7 @@ fn kustomize(
         .remote
         .clone()
         .map(|sources| Arc::new(remote::Resolver::new(sources, opts.limits.max_input_bytes)));
+    let sources = Arc::new(decrypt::GeneratorSources::new(opts.decryption_keys.clone()));
     let kustomize = driftless_kustomize::Options {
         repository_root: Some(root.to_path_buf()),
         max_input_bytes: Some(opts.limits.max_input_bytes),
@@ -225,9 +226,13 @@ fn kustomize(
         remote: resolver
             .clone()
             .map(|r| r as Arc<dyn driftless_kustomize::RemoteResolver>),
+        generator_decryptor: Some(sources.clone()),
         ..opts.kustomize.clone()
     };
     let built = driftless_kustomize::build(dir, &kustomize);
+    if sources.decrypted() {
+        log.decrypted();
+    }
     if let Some(resolver) = &resolver {
         log.remotes(resolver.used());
     }

@@ -85,6 +85,11 @@ pub struct RenderOptions {
     /// How remote kustomize resources (Git bases, HTTP(S) files) are
     /// fetched; `None` refuses them, naming the URL.
     pub remote: Option<crate::RemoteSources>,
+    /// Keys that decrypt kustomize generator sources (`envs:`, `files:`)
+    /// encrypted by sops; without them such a source fails the render. Not
+    /// part of the cache key: a render that decrypted something is never
+    /// cached, and the others do not depend on the keys.
+    pub decryption_keys: Option<std::sync::Arc<driftless_sops::Keys>>,
 }
 
 impl RenderOptions {

@@ -52,9 +52,17 @@ pub struct ReadSet {
     /// Remote resources the render fetched: what it read outside the
     /// checkout, which no fingerprint of the checkout covers.
     remotes: Vec<crate::RemoteUse>,
+    /// Whether the render decrypted a generator source: its set holds
+    /// plaintext and is not cached.
+    decrypted: bool,
 }
 
 impl ReadSet {
+    /// True when the render decrypted a sops-encrypted generator source.
+    pub fn decrypted(&self) -> bool {
+        self.decrypted
+    }
+
     /// Every path with how it was used, sorted by path.
     pub fn paths(&self) -> impl Iterator<Item = (&str, Access)> {
         self.paths.iter().map(|(p, a)| (p.as_str(), *a))
@@ -169,6 +177,11 @@ impl ReadLog {
     /// The render used these remote resources.
     pub(crate) fn remotes(&self, used: Vec<crate::RemoteUse>) {
         self.lock().remotes.extend(used);
+    }
+
+    /// The render decrypted a generator source.
+    pub(crate) fn decrypted(&self) {
+        self.lock().decrypted = true;
     }
 
     /// What was recorded so far.

@@ -89,3 +89,47 @@ fn render_decrypt_of_a_tampered_file_exits_2_naming_it() {
     );
     assert!(!err.contains(PLAINTEXT) && out.stdout.is_empty(), "{err}");
 }
+
+#[test]
+fn render_decrypt_decrypts_encrypted_kustomize_generator_sources() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).expect("mkdir");
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "secretGenerator:\n- name: db\n  envs: [db.env]\n",
+    )
+    .expect("write");
+    std::fs::write(app.join("db.env"), format!("PASSWORD={PLAINTEXT}\n")).expect("write");
+    let key = example("test-only.agekey");
+    let public = std::fs::read_to_string(&key).expect("key");
+    let recipient = public
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("public key");
+    let sops = std::process::Command::new(driftless_testenv::tools::sops())
+        .args(["encrypt", "--age", recipient, "--in-place", "db.env"])
+        .current_dir(&app)
+        .output()
+        .expect("run sops");
+    assert!(sops.status.success(), "{sops:?}");
+    let app = app.to_str().expect("utf-8 path");
+
+    let out = driftless(&["render", app, "--decrypt", "--age-key-file", &key]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, PLAINTEXT);
+    assert!(
+        text(&out.stdout).contains(&encoded),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = driftless(&["render", app]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "prints nothing");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("kustomization.yaml") && err.contains("db.env"),
+        "{err}"
+    );
+}

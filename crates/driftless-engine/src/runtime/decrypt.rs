@@ -68,12 +68,38 @@ pub(crate) enum DecryptionError {
     },
 }
 
-/// `set` with its encrypted objects decrypted with the keys of `app`'s
-/// `spec.decryption`, and the fields that were encrypted (for masking).
-/// A set without encrypted objects is returned as it is.
-pub(crate) async fn decrypt_app(
+/// The keys of `app`'s `spec.decryption`, `None` when it has none: read
+/// before the render, which decrypts kustomize generator sources with them.
+pub(crate) async fn app_keys(
     app: &App,
     target: &driftless_kube::Target,
+) -> Result<Option<Keys>, DecryptionError> {
+    let Some(decryption) = &app.spec.decryption else {
+        return Ok(None);
+    };
+    match decryption.provider {
+        DecryptionProvider::Sops => {}
+    }
+    let mut keys = Keys::new();
+    for file in &decryption.key_files {
+        keys.add_key_file(Path::new(file))
+            .map_err(|source| DecryptionError::Key {
+                app: app.name().to_owned(),
+                source,
+            })?;
+    }
+    if let Some(r) = &decryption.secret_ref {
+        add_secret_keys(&mut keys, app, target, &r.name).await?;
+    }
+    Ok(Some(keys))
+}
+
+/// `set` with its encrypted objects decrypted with `keys` (those of the
+/// App's `spec.decryption`), and the fields that were encrypted (for
+/// masking). A set without encrypted objects is returned as it is.
+pub(crate) fn decrypt_app(
+    app: &App,
+    keys: Option<&Keys>,
     set: &ObjectSet,
 ) -> Result<Option<(ObjectSet, EncryptedFields)>, DecryptionError> {
     let first = set
@@ -83,30 +109,15 @@ pub(crate) async fn decrypt_app(
     let Some(first) = first else {
         return Ok(None);
     };
-    let app_name = app.name().to_owned();
-    let Some(decryption) = &app.spec.decryption else {
+    let Some(keys) = keys else {
         return Err(DecryptionError::NotConfigured {
-            app: app_name,
+            app: app.name().to_owned(),
             origin: first.origin.clone(),
         });
     };
-    match decryption.provider {
-        DecryptionProvider::Sops => {}
-    }
-    let mut keys = Keys::new();
-    for file in &decryption.key_files {
-        keys.add_key_file(Path::new(file))
-            .map_err(|source| DecryptionError::Key {
-                app: app_name.clone(),
-                source,
-            })?;
-    }
-    if let Some(r) = &decryption.secret_ref {
-        add_secret_keys(&mut keys, app, target, &r.name).await?;
-    }
     let fields = encrypted_fields(set);
-    let set = decrypt_objects(set, &keys).map_err(|source| DecryptionError::Decrypt {
-        app: app_name,
+    let set = decrypt_objects(set, keys).map_err(|source| DecryptionError::Decrypt {
+        app: app.name().to_owned(),
         source,
     })?;
     Ok(Some((set, fields)))

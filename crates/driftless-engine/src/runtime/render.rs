@@ -12,7 +12,7 @@ use driftless_render::{Cached, ObjectSet};
 use driftless_source::{Revision, Snapshot, SourceSpec};
 
 use super::clusters::{ClusterError, config_map, secret};
-use super::decrypt::decrypt_app;
+use super::decrypt::{app_keys, decrypt_app};
 use super::error::ReconcileError;
 use super::outcome::check_app_path;
 use super::sources::secret_namespace;
@@ -64,7 +64,10 @@ impl Inner {
             .substitutions(app, target)
             .await
             .map_err(ReconcileError::Substitution)?;
+        // Before the render: it decrypts kustomize generator sources with them.
+        let keys = app_keys(app, target).await?.map(Arc::new);
         let mut opts = spec::render_options(app, &snapshot.dir, vars);
+        opts.decryption_keys = keys.clone();
         opts.limits = spec::render_limits(app, &self.render_bounds);
         opts.worker = self.render_worker.clone();
         opts.remote = spec::remote_sources(app, &self.render_bounds, &self.fetcher, source);
@@ -98,7 +101,7 @@ impl Inner {
             source: Box::new(source),
         })?;
         // After the cache, in memory only: the cache keeps the encrypted set.
-        let (set, encrypted) = match decrypt_app(app, target, &set).await? {
+        let (set, encrypted) = match decrypt_app(app, keys.as_deref(), &set)? {
             Some((plain, fields)) => (Arc::new(plain), fields),
             None => (set, EncryptedFields::new()),
         };

@@ -57,6 +57,7 @@ pub fn run_case(case: &Path) -> Outcome {
         helm_runner: None,
         read_observer: None,
         remote: None,
+        generator_decryptor: None,
     };
     let expect_error = is_error_case(case);
     let result = build(&build_dir, &opts).and_then(|list| Ok(list.to_yaml()?));

@@ -35,7 +35,7 @@ fn test_key() -> Keys {
 }
 
 /// Every file below `dir`, as bytes.
-fn files_below(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+pub(super) fn files_below(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {

@@ -12,6 +12,7 @@ mod pipeline;
 mod plain;
 mod reads;
 mod remote;
+mod sops_generators;
 
 use std::path::{Path, PathBuf};
 
