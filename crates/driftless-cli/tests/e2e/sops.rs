@@ -19,6 +19,7 @@ const WAIT: Duration = Duration::from_secs(90);
 const PASSWORD: &str = "e2e-sops-password-7f3a";
 const TOKEN: &str = "e2e-sops-token-91cd";
 const BY_SECRET: &str = "e2e-sops-by-secret-5b2e";
+const GENERATED: &str = "e2e-sops-generated-c41d";
 
 /// A new age key: its identity file and its recipient.
 fn age_key(dir: &Path, name: &str) -> (String, String) {
@@ -50,6 +51,26 @@ fn encrypt(dir: &Path, plain: &str, recipient: &str, regex: &str) -> String {
         .current_dir(dir)
         .args(["encrypt", "--age", recipient, "--encrypted-regex", regex])
         .args(["--input-type", "yaml", "--output-type", "yaml"])
+        .arg(&file)
+        .output()
+        .expect("sops runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&file).expect("remove plain");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// A dotenv file as the real sops encrypts it for `recipient`.
+fn encrypt_dotenv(dir: &Path, plain: &str, recipient: &str) -> String {
+    let file = dir.join("plain.env");
+    std::fs::write(&file, plain).expect("write plain");
+    let out = Command::new(tools::sops())
+        .current_dir(dir)
+        .args(["encrypt", "--age", recipient])
+        .args(["--input-type", "dotenv", "--output-type", "dotenv"])
         .arg(&file)
         .output()
         .expect("sops runs");
@@ -110,7 +131,7 @@ fn files_holding(dir: &Path, needles: &[String]) -> Vec<String> {
 /// The plaintexts, and their base64 forms as a Secret's `data` holds them.
 fn plaintexts() -> Vec<String> {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    [PASSWORD, TOKEN, BY_SECRET]
+    [PASSWORD, TOKEN, BY_SECRET, GENERATED]
         .iter()
         .flat_map(|p| [(*p).to_owned(), b64(p)])
         .collect()
@@ -144,6 +165,15 @@ async fn sops_encrypted_objects_sync_masked_refused_whole_and_never_in_clear_at_
         "keyed/secret.enc.yaml",
         &encrypt(keys.path(), &by_secret, &secret_recipient, data_regex),
     );
+    // A kustomization generating a Secret from an encrypted dotenv file.
+    repo.write(
+        "gen/kustomization.yaml",
+        "secretGenerator:\n- name: creds\n  envs: [creds.enc.env]\n",
+    );
+    repo.write(
+        "gen/creds.enc.env",
+        &encrypt_dotenv(keys.path(), &format!("API_KEY={GENERATED}\n"), &recipient),
+    );
     let c1 = repo.push("encrypted objects");
 
     // The Secret with the keys first holds a key the files were not encrypted for.
@@ -158,6 +188,8 @@ async fn sops_encrypted_objects_sync_masked_refused_whole_and_never_in_clear_at_
 
     let pid = std::process::id();
     let (files_app, keyed_app) = (format!("sops-files-{pid}"), format!("sops-keyed-{pid}"));
+    let gen_app = format!("sops-gen-{pid}");
+    let decrypt_gen = format!("  decryption: {{provider: sops, keyFiles: [\"{key_file}\"]}}");
     let decrypt_files =
         format!("  prune: true\n  decryption: {{provider: sops, keyFiles: [\"{key_file}\"]}}");
     let keyed = format!(
@@ -179,7 +211,9 @@ spec:
     let text = config(
         &repo.url,
         "1s",
-        &(app(&files_app, "files", ns.name(), &decrypt_files) + &keyed),
+        &(app(&files_app, "files", ns.name(), &decrypt_files)
+            + &app(&gen_app, "gen", ns.name(), &decrypt_gen)
+            + &keyed),
     );
     let serve = Serve::start(&text, &[]);
     serve
@@ -190,6 +224,25 @@ spec:
     let cm = config_map(ns.name(), "settings").expect("ConfigMap applied");
     assert_eq!(cm["data"]["token"], TOKEN, "{cm}");
     assert_eq!(cm["data"]["color"], "blue", "{cm}");
+    serve
+        .wait_app(
+            &gen_app,
+            WAIT,
+            "generated from an encrypted file",
+            applied(&c1),
+        )
+        .await;
+    let listed = kubectl(&["get", "secrets", "-n", ns.name(), "-o", "json"]);
+    let listed: Value = serde_json::from_str(&listed).expect("secrets json");
+    let generated = listed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["metadata"]["name"].as_str())
+        .find(|n| n.starts_with("creds-"))
+        .expect("the generated Secret, with its name hash")
+        .to_owned();
+    assert_eq!(secret_value(ns.name(), &generated, "API_KEY"), GENERATED);
 
     // Keys of the Secret: the wrong one fails naming the file, nothing is applied.
     // Under serve, an App's name stays unqualified by its namespace.
