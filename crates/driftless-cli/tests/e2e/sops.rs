@@ -43,34 +43,31 @@ fn age_key(dir: &Path, name: &str) -> (String, String) {
     (file.display().to_string(), recipient)
 }
 
-/// `plain` (YAML) as the real sops encrypts it for `recipient`.
+/// `plain` (YAML) as the real sops encrypts it for `recipient`, only the
+/// keys `regex` matches.
 fn encrypt(dir: &Path, plain: &str, recipient: &str, regex: &str) -> String {
-    let file = dir.join("plain.yaml");
-    std::fs::write(&file, plain).expect("write plain");
-    let out = Command::new(tools::sops())
-        .current_dir(dir)
-        .args(["encrypt", "--age", recipient, "--encrypted-regex", regex])
-        .args(["--input-type", "yaml", "--output-type", "yaml"])
-        .arg(&file)
-        .output()
-        .expect("sops runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::remove_file(&file).expect("remove plain");
-    String::from_utf8(out.stdout).expect("utf-8")
+    sops_encrypt(
+        dir,
+        plain,
+        "yaml",
+        &["--age", recipient, "--encrypted-regex", regex],
+    )
 }
 
 /// A dotenv file as the real sops encrypts it for `recipient`.
 fn encrypt_dotenv(dir: &Path, plain: &str, recipient: &str) -> String {
-    let file = dir.join("plain.env");
+    sops_encrypt(dir, plain, "dotenv", &["--age", recipient])
+}
+
+/// `plain` in `format` as `sops encrypt` with `args` prints it.
+fn sops_encrypt(dir: &Path, plain: &str, format: &str, args: &[&str]) -> String {
+    let file = dir.join(format!("plain.{format}"));
     std::fs::write(&file, plain).expect("write plain");
     let out = Command::new(tools::sops())
         .current_dir(dir)
-        .args(["encrypt", "--age", recipient])
-        .args(["--input-type", "dotenv", "--output-type", "dotenv"])
+        .arg("encrypt")
+        .args(args)
+        .args(["--input-type", format, "--output-type", format])
         .arg(&file)
         .output()
         .expect("sops runs");
