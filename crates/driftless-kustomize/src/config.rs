@@ -134,31 +134,33 @@ impl TransformerConfig {
                 cfg.read_doc(&doc);
             }
         }
-        cfg.check_conflicts(&k.path)?;
         Ok(cfg)
     }
 
     /// Refuses, as kustomize does even when the transformer is unused, specs
-    /// that disagree on `create` with another for the same field.
-    fn check_conflicts(&self, path: &std::path::Path) -> Result<(), Error> {
-        use crate::fieldspec::name_specs;
+    /// that disagree on `create` with another for the same field (a built-in
+    /// one of kustomize's tables or another `configurations:` spec, of this
+    /// kustomization or of a base or component).
+    pub fn check_conflicts(&self, path: &std::path::Path) -> Result<(), Error> {
+        use crate::fieldspec as fs;
         type Defaults = fn() -> Vec<FieldSpec>;
-        let lists: [(&str, Defaults, &Vec<FieldSpec>); 4] = [
-            ("NamePrefix", name_specs, &self.name_prefix),
-            ("NameSuffix", name_specs, &self.name_suffix),
-            (
-                "CommonLabels",
-                crate::fieldspec::common_label_specs,
-                &self.common_labels,
-            ),
+        let lists: [(&str, Defaults, &Vec<FieldSpec>); 9] = [
+            ("NamePrefix", fs::name_specs, &self.name_prefix),
+            ("NameSuffix", fs::name_specs, &self.name_suffix),
+            ("NameSpace", fs::namespace_config_specs, &self.namespace),
             (
                 "CommonAnnotations",
-                crate::fieldspec::annotation_specs,
+                fs::annotation_specs,
                 &self.common_annotations,
             ),
+            ("CommonLabels", fs::common_label_specs, &self.common_labels),
+            ("Labels", Vec::new, &self.labels),
+            ("VarReference", fs::var_reference_specs, &self.var_reference),
+            ("Images", fs::image_config_specs, &self.images),
+            ("Replicas", fs::replica_specs, &self.replicas),
         ];
         for (field, defaults, custom) in lists.into_iter().filter(|l| !l.2.is_empty()) {
-            if let Err(c) = crate::fieldspec::settle(defaults(), custom) {
+            if let Err(c) = fs::settle(defaults(), custom) {
                 return Err(crate::transform::conflict(path, field, &c));
             }
         }
