@@ -73,6 +73,9 @@ pub struct TransformerConfig {
     pub namespace: Vec<FieldSpec>,
     /// Extra label fields for `labels`.
     pub labels: Vec<FieldSpec>,
+    /// `templateLabels` specs: checked for conflicts as kustomize checks
+    /// them, not applied.
+    pub template_labels: Vec<FieldSpec>,
     /// Extra annotation fields.
     pub common_annotations: Vec<FieldSpec>,
     /// Extra `$(VAR)` fields.
@@ -97,6 +100,8 @@ impl TransformerConfig {
         self.common_labels
             .extend(other.common_labels.iter().cloned());
         self.labels.extend(other.labels.iter().cloned());
+        self.template_labels
+            .extend(other.template_labels.iter().cloned());
         self.namespace.extend(other.namespace.iter().cloned());
         self.common_annotations
             .extend(other.common_annotations.iter().cloned());
@@ -144,7 +149,7 @@ impl TransformerConfig {
     pub fn check_conflicts(&self, path: &std::path::Path) -> Result<(), Error> {
         use crate::fieldspec as fs;
         type Defaults = fn() -> Vec<FieldSpec>;
-        let lists: [(&str, Defaults, &Vec<FieldSpec>); 9] = [
+        let lists: [(&str, Defaults, &Vec<FieldSpec>); 10] = [
             ("NamePrefix", fs::name_specs, &self.name_prefix),
             ("NameSuffix", fs::name_specs, &self.name_suffix),
             ("NameSpace", fs::namespace_config_specs, &self.namespace),
@@ -155,6 +160,11 @@ impl TransformerConfig {
             ),
             ("CommonLabels", fs::common_label_specs, &self.common_labels),
             ("Labels", Vec::new, &self.labels),
+            (
+                "TemplateLabels",
+                fs::template_label_config_specs,
+                &self.template_labels,
+            ),
             ("VarReference", fs::var_reference_specs, &self.var_reference),
             ("Images", fs::image_config_specs, &self.images),
             ("Replicas", fs::replica_specs, &self.replicas),
@@ -176,6 +186,7 @@ impl TransformerConfig {
         };
         self.common_labels.extend(specs("commonLabels"));
         self.labels.extend(specs("labels"));
+        self.template_labels.extend(specs("templateLabels"));
         self.namespace.extend(specs("namespace"));
         self.common_annotations.extend(specs("commonAnnotations"));
         self.var_reference.extend(specs("varReference"));

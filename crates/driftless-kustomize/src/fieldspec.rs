@@ -321,6 +321,37 @@ pub fn template_label_specs() -> Vec<FieldSpec> {
         .collect()
 }
 
+/// kustomize's declared `templateLabels` table, as `configurations:` merge
+/// with it.
+pub fn template_label_config_specs() -> Vec<FieldSpec> {
+    let t = "spec/template/metadata/labels";
+    [
+        ("", "", "", "metadata/labels"),
+        ("", "v1", "ReplicationController", t),
+        ("", "", "Deployment", t),
+        ("", "", "ReplicaSet", t),
+        ("", "", "DaemonSet", t),
+        ("apps", "", "StatefulSet", t),
+        (
+            "apps",
+            "",
+            "StatefulSet",
+            "spec/volumeClaimTemplates[]/metadata/labels",
+        ),
+        ("batch", "", "Job", t),
+        ("batch", "", "CronJob", "spec/jobTemplate/metadata/labels"),
+        (
+            "batch",
+            "",
+            "CronJob",
+            "spec/jobTemplate/spec/template/metadata/labels",
+        ),
+    ]
+    .iter()
+    .map(|(g, v, k, p)| FieldSpec::new(g, v, k, p, true))
+    .collect()
+}
+
 /// Field specs for commonAnnotations.
 pub fn annotation_specs() -> Vec<FieldSpec> {
     let mut v = vec![
