@@ -109,20 +109,25 @@ impl ReadSet {
         format!("sha256:{}", hex(&h.finalize()))
     }
 
-    /// The set as a JSON object of path to access.
+    /// The set as JSON: each path with its access, and the remotes used.
     pub(crate) fn to_json(&self) -> Value {
-        let map: Map<String, Value> = self
+        let paths: Map<String, Value> = self
             .paths
             .iter()
             .map(|(p, a)| (p.clone(), Value::from(a.as_str())))
             .collect();
-        Value::Object(map)
+        let remotes: Vec<Value> = self
+            .remotes
+            .iter()
+            .map(|r| serde_json::json!({"url": r.url, "revision": r.revision}))
+            .collect();
+        serde_json::json!({"paths": paths, "remotes": remotes})
     }
 
     /// The set written by [`ReadSet::to_json`]; `None` when it is not one.
     pub(crate) fn from_json(value: &Value) -> Option<ReadSet> {
         let mut set = ReadSet::default();
-        for (path, access) in value.as_object()? {
+        for (path, access) in value.get("paths")?.as_object()? {
             let access = match access.as_str()? {
                 "kind" => Access::Kind,
                 "entry" => Access::Entry,
@@ -130,6 +135,13 @@ impl ReadSet {
                 _ => return None,
             };
             set.insert(path.clone(), access);
+        }
+        for used in value.get("remotes")?.as_array()? {
+            let text = |k: &str| used.get(k)?.as_str().map(str::to_owned);
+            set.remotes.push(crate::RemoteUse {
+                url: text("url")?,
+                revision: text("revision")?,
+            });
         }
         Some(set)
     }
