@@ -2,6 +2,7 @@
 //! `helm package`, indexed by `helm repo index`), rendered with values in
 //! Flux's order and compared with `helm template` of the same archive.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use driftless_render::{HelmOptions, RepositoryChart, render_chart};
@@ -12,19 +13,31 @@ use serde_json::json;
 use crate::Repo;
 use crate::helm::{helm, helm_objects};
 
-#[test]
-fn a_repository_chart_renders_as_helm_template_does_with_values_in_flux_order() {
+/// A repository serving chart `web` at each of `versions`.
+fn serving(versions: &[&str]) -> ChartRepo {
     let served = ChartRepo::start();
     let work = tempfile::tempdir().expect("tempdir");
-    for version in ["1.0.0", "1.0.4", "1.1.0"] {
+    for version in versions {
         served.publish(&write_chart(&work.path().join(version), "web", version, ""));
     }
-    let cache = tempfile::tempdir().expect("tempdir");
-    let charts = ChartRepository::new(cache.path(), HelmRepoSpec::new(&served.url).expect("spec"));
+    served
+}
+
+/// The archive of the version of `web` in `served` that `constraint`
+/// picks, cached under `cache`, and that version.
+fn archive(served: &ChartRepo, cache: &std::path::Path, constraint: &str) -> (PathBuf, String) {
+    let charts = ChartRepository::new(cache, HelmRepoSpec::new(&served.url).expect("spec"));
     charts.refresh().expect("index");
-    let chosen = charts.resolve("web", ">=1.0.0 <1.1.0").expect("resolve");
-    assert_eq!(chosen.version, "1.0.4");
-    let archive = charts.chart(&chosen).expect("archive");
+    let chosen = charts.resolve("web", constraint).expect("resolve");
+    (charts.chart(&chosen).expect("archive"), chosen.version)
+}
+
+#[test]
+fn a_repository_chart_renders_as_helm_template_does_with_values_in_flux_order() {
+    let served = serving(&["1.0.0", "1.0.4", "1.1.0"]);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let (archive, version) = archive(&served, cache.path(), ">=1.0.0 <1.1.0");
+    assert_eq!(version, "1.0.4");
 
     // Values: a file in the checkout, then a Secret's, then inline; each
     // later layer wins for the keys it sets.
@@ -43,7 +56,7 @@ fn a_repository_chart_renders_as_helm_template_does_with_values_in_flux_order() 
     let chart = RepositoryChart {
         archive: &archive,
         name: "web",
-        version: &chosen.version,
+        version: &version,
         values_from: &from_secret,
     };
     let set = render_chart(&chart, &opts).expect("render");
@@ -76,14 +89,9 @@ fn a_repository_chart_renders_as_helm_template_does_with_values_in_flux_order() 
 
 #[test]
 fn values_files_of_a_repository_chart_stay_inside_the_checkout() {
-    let served = ChartRepo::start();
-    let work = tempfile::tempdir().expect("tempdir");
-    served.publish(&write_chart(work.path(), "web", "1.0.0", ""));
+    let served = serving(&["1.0.0"]);
     let cache = tempfile::tempdir().expect("tempdir");
-    let charts = ChartRepository::new(cache.path(), HelmRepoSpec::new(&served.url).expect("spec"));
-    charts.refresh().expect("index");
-    let chosen = charts.resolve("web", "1.0.0").expect("resolve");
-    let archive = charts.chart(&chosen).expect("archive");
+    let (archive, _) = archive(&served, cache.path(), "1.0.0");
     let checkout = Repo::new();
     let mut opts = checkout.opts();
     opts.helm.command = Some(helm());
@@ -131,11 +139,7 @@ fn helm_with_dependencies(
 
 #[test]
 fn dependencies_of_a_chart_in_git_come_from_their_repository_as_helm_dependency_build_takes_them() {
-    let served = ChartRepo::start();
-    let work = tempfile::tempdir().expect("tempdir");
-    for version in ["1.0.0", "1.0.3", "2.0.0"] {
-        served.publish(&write_chart(&work.path().join(version), "web", version, ""));
-    }
+    let served = serving(&["1.0.0", "1.0.3", "2.0.0"]);
     let checkout = Repo::new();
     let deps = format!(
         "- name: web\n  version: \"~1.0\"\n  repository: {}\n",
