@@ -229,9 +229,10 @@ impl RenderCache {
         self.misses.fetch_add(1, Ordering::Relaxed);
         let (set, reads) = render_with_reads(dir, opts)?;
         let set = Arc::new(set);
-        if reads.decrypted() {
+        if reads.decrypted() || reads.fetched_charts() {
             // Decrypted generator sources: the set holds plaintext, which
-            // no cache keeps, in memory or on disk.
+            // no cache keeps, in memory or on disk. Chart dependencies from
+            // repositories: no fingerprint of the checkout covers them.
             return Ok(Cached {
                 set,
                 served: Served::Rendered,

@@ -55,12 +55,20 @@ pub struct ReadSet {
     /// Whether the render decrypted a generator source: its set holds
     /// plaintext and is not cached.
     decrypted: bool,
+    /// Whether the render took chart dependencies from Helm repositories:
+    /// what they hold is outside the checkout, so the set is not cached.
+    fetched_charts: bool,
 }
 
 impl ReadSet {
     /// True when the render decrypted a sops-encrypted generator source.
     pub fn decrypted(&self) -> bool {
         self.decrypted
+    }
+
+    /// True when the render took chart dependencies from Helm repositories.
+    pub fn fetched_charts(&self) -> bool {
+        self.fetched_charts
     }
 
     /// Every path with how it was used, sorted by path.
@@ -194,6 +202,11 @@ impl ReadLog {
     /// The render decrypted a generator source.
     pub(crate) fn decrypted(&self) {
         self.lock().decrypted = true;
+    }
+
+    /// The render took chart dependencies from Helm repositories.
+    pub(crate) fn fetched_charts(&self) {
+        self.lock().fetched_charts = true;
     }
 
     /// What was recorded so far.

@@ -44,6 +44,17 @@ data:
 {{- end }}
 "#;
 
+/// The objects a successful helm run printed.
+pub fn helm_objects(out: std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    driftless_kustomize::parse_stream(&text, Path::new("helm")).expect("parse")
+}
+
 /// Writes the test chart into the directory `rel`.
 fn write_chart(repo: &Repo, rel: &str) -> PathBuf {
     repo.write(&format!("{rel}/Chart.yaml"), CHART);
@@ -91,14 +102,7 @@ fn pipeline_output_equals_helm_template() {
         .arg(inline)
         .output()
         .expect("run helm");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let direct =
-        driftless_kustomize::parse_stream(&text, std::path::Path::new("helm")).expect("parse");
+    let direct = helm_objects(out);
     let ours: Vec<_> = set.iter().cloned().collect();
     assert_eq!(ours, direct);
     assert_eq!(ours.len(), 3);
