@@ -259,6 +259,9 @@ pub struct Operation {
     /// Revision a rollback pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<Revision>,
+    /// A sync asked to go through the sync windows holding the App.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub override_window: bool,
     /// Why the engine did not do it (suspended, no rollback target, ...);
     /// absent when it was done.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -54,6 +54,7 @@ fn operation(store: &Store, app: &str, time_ms: u64) {
             by: "ci".into(),
             target: None,
             revision: None,
+            override_window: false,
             error: None,
         })
         .expect("operation");
