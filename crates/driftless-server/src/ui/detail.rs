@@ -619,6 +619,7 @@ mod tests {
             error: None,
             adopted: Vec::new(),
             hosts: Vec::new(),
+            hooks: Vec::new(),
         };
         Detail {
             name: "web".into(),
