@@ -335,7 +335,8 @@ impl Inner {
             );
         }
         let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
-        let apply_opts = spec::apply_options(run.app);
+        let mut apply_opts = spec::apply_options(run.app);
+        apply_opts.hooks = plan::hook_runs(run.job.trigger);
         let tally = Tally::default();
         let adoptions = Adoptions::default();
         let progress = |event: driftless_kube::ApplyEvent| {
@@ -365,6 +366,7 @@ impl Inner {
                     error: Some(why),
                     adopted,
                     hosts: Vec::new(),
+                    hooks: tally.hooks(),
                 };
                 self.close(name, &entry, outcome);
                 return Ok(Outcome::Cancelled);
@@ -377,6 +379,7 @@ impl Inner {
                     error: Some(err.to_string()),
                     adopted,
                     hosts: Vec::new(),
+                    hooks: tally.hooks(),
                 };
                 self.close(name, &entry, outcome);
                 self.update(name, |s| s.last_attempted = Some(entry.start.revision));
@@ -390,6 +393,7 @@ impl Inner {
             error: None,
             adopted,
             hosts: Vec::new(),
+            hooks: report.hooks.clone(),
         };
         let recorded = self.close(name, &entry, outcome);
         let rendered = Applied {

@@ -268,3 +268,33 @@ fn helm_and_kustomize_helm_charts_render_concurrently() {
         failures.len()
     );
 }
+
+#[test]
+fn hook_templates_are_rendered_with_their_annotations() {
+    let repo = Repo::new();
+    let dir = write_chart(&repo, "charts/web");
+    repo.write(
+        "charts/web/templates/migrate.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-migrate\n  \
+         annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n    helm.sh/hook-weight: \"-5\"\n    \
+         helm.sh/hook-delete-policy: hook-succeeded\nspec:\n  template:\n    spec:\n      \
+         restartPolicy: Never\n      containers: [{name: m, image: busybox}]\n",
+    );
+    let mut opts = repo.opts();
+    opts.helm = HelmOptions {
+        command: Some(helm()),
+        release_name: Some("shop".into()),
+        ..HelmOptions::default()
+    };
+    let set = render(&dir, &opts).expect("render");
+    let job = set
+        .iter()
+        .find(|o| o["kind"] == "Job")
+        .expect("helm template keeps hooks");
+    assert_eq!(job["metadata"]["name"], "shop-migrate");
+    assert_eq!(
+        job["metadata"]["annotations"],
+        json!({"helm.sh/hook": "pre-install,pre-upgrade", "helm.sh/hook-weight": "-5",
+               "helm.sh/hook-delete-policy": "hook-succeeded"})
+    );
+}

@@ -626,6 +626,7 @@ mod tests {
             error: None,
             adopted: Vec::new(),
             hosts: Vec::new(),
+            hooks: Vec::new(),
         };
         Detail {
             name: "web".into(),
