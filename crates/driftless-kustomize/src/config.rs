@@ -73,8 +73,7 @@ pub struct TransformerConfig {
     pub namespace: Vec<FieldSpec>,
     /// Extra label fields for `labels`.
     pub labels: Vec<FieldSpec>,
-    /// `templateLabels` specs: checked for conflicts as kustomize checks
-    /// them, not applied.
+    /// Extra pod-template label fields for `labels` with `includeTemplates`.
     pub template_labels: Vec<FieldSpec>,
     /// Extra annotation fields.
     pub common_annotations: Vec<FieldSpec>,

@@ -311,18 +311,8 @@ pub fn common_label_specs() -> Vec<FieldSpec> {
     v
 }
 
-/// Field specs for labels on pod templates only (`labels.includeTemplates`).
-pub fn template_label_specs() -> Vec<FieldSpec> {
-    common_label_specs()
-        .into_iter()
-        .filter(|s| {
-            s.path.ends_with("/metadata/labels") && s.path.to_ascii_lowercase().contains("template")
-        })
-        .collect()
-}
-
-/// kustomize's declared `templateLabels` table, as `configurations:` merge
-/// with it.
+/// kustomize's `templateLabels` table: the fields `labels` with
+/// `includeTemplates` sets, merged with `configurations:` specs.
 pub fn template_label_config_specs() -> Vec<FieldSpec> {
     let t = "spec/template/metadata/labels";
     [

@@ -236,7 +236,12 @@ pub fn labels(
         } else {
             let mut s = vec![FieldSpec::new("", "", "", "metadata/labels", true)];
             if flag("includeTemplates") {
-                s.extend(fieldspec::template_label_specs());
+                s.extend(settled(
+                    k,
+                    "TemplateLabels",
+                    fieldspec::template_label_config_specs(),
+                    &cfg.template_labels,
+                )?);
             }
             s
         };
