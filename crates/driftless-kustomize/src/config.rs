@@ -134,8 +134,10 @@ impl TransformerConfig {
         }
         for entry in k.strings("configurations")? {
             let (path, text) = loader.read("configurations", &entry)?;
-            for doc in crate::yaml::parse_documents(&text, &path.display().to_string())? {
-                cfg.read_doc(&doc);
+            // kustomize reads the first document of each file only.
+            let docs = crate::yaml::parse_documents(&text, &path.display().to_string())?;
+            if let Some(doc) = docs.first() {
+                cfg.read_doc(doc);
             }
         }
         Ok(cfg)
@@ -173,7 +175,8 @@ impl TransformerConfig {
                 return Err(crate::transform::conflict(path, field, &c));
             }
         }
-        Ok(())
+        crate::nameref::check_custom(&self.name_reference)
+            .map_err(|c| crate::transform::conflict(path, "NameReference", &c))
     }
 
     fn read_doc(&mut self, doc: &Value) {

@@ -60,15 +60,19 @@ pub fn settle(defaults: Vec<FieldSpec>, custom: &[FieldSpec]) -> Result<Vec<Fiel
         return Ok(defaults);
     }
     let mut merged = defaults;
-    for spec in custom {
-        merge_one(&mut merged, spec)?;
-    }
+    merge_all(&mut merged, custom)?;
     merged.sort_by_cached_key(|s| (crate::order::legacy_rank(&s.gvk.kind), s.gvk.to_string()));
     let mut settled = Vec::with_capacity(merged.len());
     for spec in &merged {
         merge_one(&mut settled, spec)?;
     }
     Ok(settled)
+}
+
+/// Adds each of `custom` to `list` unless a spec for the same field is
+/// there already (a conflict when the two disagree on `create`).
+pub fn merge_all(list: &mut Vec<FieldSpec>, custom: &[FieldSpec]) -> Result<(), Conflict> {
+    custom.iter().try_for_each(|spec| merge_one(list, spec))
 }
 
 fn merge_one(list: &mut Vec<FieldSpec>, spec: &FieldSpec) -> Result<(), Conflict> {
