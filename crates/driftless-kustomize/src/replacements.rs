@@ -79,10 +79,18 @@ fn apply_one(rep: &Value, res: &mut [Resource]) -> Result<(), String> {
         let text = crate::resource::scalar_text(&value);
         let idx = opts.get("index").and_then(Value::as_i64).unwrap_or(0);
         let parts: Vec<&str> = text.split(delim).collect();
+        // The value itself stays out of the message: it may be a Secret's.
         let part = usize::try_from(idx)
             .ok()
             .and_then(|i| parts.get(i))
-            .ok_or("source index out of range")?;
+            .ok_or_else(|| {
+                format!(
+                    "options.index {idx} is out of bounds for value of fieldPath '{path}' in \
+                     replacement source {} ({} parts split on {delim:?})",
+                    src.cur_id(),
+                    parts.len()
+                )
+            })?;
         value = Value::String(part.to_string());
     }
     for target in rep
