@@ -60,6 +60,9 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
         None => {}
     }
     let meta = k.strings("buildMetadata")?;
+    if meta.iter().any(|m| m == "managedByLabel") {
+        add_managed_by(&mut resources);
+    }
     let origins = meta.iter().any(|m| m == "originAnnotations");
     let transformations = meta.iter().any(|m| m == "transformerAnnotations");
     if origins || transformations {
@@ -69,6 +72,27 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
         transform::strip_internal(r);
     }
     Ok(ResourceList { items: resources })
+}
+
+/// The value kustomize v5.5.0 gives the label: its version as released
+/// builds of kustomize and kubectl report it.
+const MANAGED_BY: &str = "kustomize-(devel)";
+
+/// `buildMetadata: [managedByLabel]`: labels every resource of the top-level
+/// build (not of bases) with what built it, after sorting, as kustomize does.
+fn add_managed_by(resources: &mut [crate::resource::Resource]) {
+    let pairs = [(
+        "app.kubernetes.io/managed-by".to_string(),
+        MANAGED_BY.to_string(),
+    )];
+    let specs = [crate::fieldspec::FieldSpec::new(
+        "",
+        "",
+        "",
+        "metadata/labels",
+        true,
+    )];
+    transform::apply_map(resources, &pairs, &specs);
 }
 
 /// Applies each of `k`'s components, in order, to what `level` holds so far.

@@ -19,7 +19,7 @@ pub enum Schema {
     /// `openapi.version`: the built-in schema, chosen explicitly.
     Builtin,
     /// `openapi.path`: kinds the custom schema declares, plus the built-in ones.
-    Custom(Vec<Gvk>),
+    Custom(Vec<crate::openapi::CustomKind>),
 }
 
 impl Schema {
@@ -34,31 +34,23 @@ impl Schema {
             return true;
         }
         match self {
-            Schema::Custom(kinds) => kinds.iter().any(|k| k == gvk),
+            Schema::Custom(kinds) => kinds.iter().any(|k| k.gvk == *gvk),
             _ => false,
         }
     }
 
     /// Reads the kinds a custom OpenAPI document declares.
     pub fn custom(doc: &Value) -> Schema {
-        let mut kinds = Vec::new();
-        let defs = doc.get("definitions").and_then(Value::as_object);
-        for def in defs.into_iter().flat_map(|d| d.values()) {
-            for gvk in def
-                .get("x-kubernetes-group-version-kind")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let s = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                kinds.push(Gvk {
-                    group: s("group"),
-                    version: s("version"),
-                    kind: s("kind"),
-                });
-            }
+        Schema::Custom(crate::openapi::kinds(doc))
+    }
+
+    /// How the custom schema says `gvk`'s list fields merge, if it declares
+    /// the kind.
+    pub fn custom_lists(&self, gvk: &Gvk) -> Option<&crate::openapi::CustomLists> {
+        match self {
+            Schema::Custom(kinds) => kinds.iter().find(|k| k.gvk == *gvk).map(|k| &k.lists),
+            _ => None,
         }
-        Schema::Custom(kinds)
     }
 }
 
@@ -73,8 +65,7 @@ pub struct TransformerConfig {
     pub namespace: Vec<FieldSpec>,
     /// Extra label fields for `labels`.
     pub labels: Vec<FieldSpec>,
-    /// `templateLabels` specs: checked for conflicts as kustomize checks
-    /// them, not applied.
+    /// Extra pod-template label fields for `labels` with `includeTemplates`.
     pub template_labels: Vec<FieldSpec>,
     /// Extra annotation fields.
     pub common_annotations: Vec<FieldSpec>,
@@ -135,8 +126,10 @@ impl TransformerConfig {
         }
         for entry in k.strings("configurations")? {
             let (path, text) = loader.read("configurations", &entry)?;
-            for doc in crate::yaml::parse_documents(&text, &path.display().to_string())? {
-                cfg.read_doc(&doc);
+            // kustomize reads the first document of each file only.
+            let docs = crate::yaml::parse_documents(&text, &path.display().to_string())?;
+            if let Some(doc) = docs.first() {
+                cfg.read_doc(doc);
             }
         }
         Ok(cfg)
@@ -174,7 +167,8 @@ impl TransformerConfig {
                 return Err(crate::transform::conflict(path, field, &c));
             }
         }
-        Ok(())
+        crate::nameref::check_custom(&self.name_reference)
+            .map_err(|c| crate::transform::conflict(path, "NameReference", &c))
     }
 
     fn read_doc(&mut self, doc: &Value) {

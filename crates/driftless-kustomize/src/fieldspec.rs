@@ -60,15 +60,19 @@ pub fn settle(defaults: Vec<FieldSpec>, custom: &[FieldSpec]) -> Result<Vec<Fiel
         return Ok(defaults);
     }
     let mut merged = defaults;
-    for spec in custom {
-        merge_one(&mut merged, spec)?;
-    }
+    merge_all(&mut merged, custom)?;
     merged.sort_by_cached_key(|s| (crate::order::legacy_rank(&s.gvk.kind), s.gvk.to_string()));
     let mut settled = Vec::with_capacity(merged.len());
     for spec in &merged {
         merge_one(&mut settled, spec)?;
     }
     Ok(settled)
+}
+
+/// Adds each of `custom` to `list` unless a spec for the same field is
+/// there already (a conflict when the two disagree on `create`).
+pub fn merge_all(list: &mut Vec<FieldSpec>, custom: &[FieldSpec]) -> Result<(), Conflict> {
+    custom.iter().try_for_each(|spec| merge_one(list, spec))
 }
 
 fn merge_one(list: &mut Vec<FieldSpec>, spec: &FieldSpec) -> Result<(), Conflict> {
@@ -311,18 +315,8 @@ pub fn common_label_specs() -> Vec<FieldSpec> {
     v
 }
 
-/// Field specs for labels on pod templates only (`labels.includeTemplates`).
-pub fn template_label_specs() -> Vec<FieldSpec> {
-    common_label_specs()
-        .into_iter()
-        .filter(|s| {
-            s.path.ends_with("/metadata/labels") && s.path.to_ascii_lowercase().contains("template")
-        })
-        .collect()
-}
-
-/// kustomize's declared `templateLabels` table, as `configurations:` merge
-/// with it.
+/// kustomize's `templateLabels` table: the fields `labels` with
+/// `includeTemplates` sets, merged with `configurations:` specs.
 pub fn template_label_config_specs() -> Vec<FieldSpec> {
     let t = "spec/template/metadata/labels";
     [

@@ -20,6 +20,7 @@ mod json6902;
 mod kustomization;
 mod loader;
 mod nameref;
+mod openapi;
 mod order;
 mod origin;
 mod patch;

@@ -251,6 +251,25 @@ fn rules() -> Vec<Rule> {
     ]
 }
 
+/// Merges `custom` name-reference entries into kustomize's table as
+/// kustomize merges them: an entry for a target of exactly the same group,
+/// version and kind merges its referrers into that target's (a spec for the
+/// same field that disagrees on `create` is a conflict); an entry for a new
+/// target is added as it is.
+pub fn check_custom(custom: &[(Gvk, Vec<FieldSpec>)]) -> Result<(), crate::fieldspec::Conflict> {
+    let mut table = rules();
+    for (target, referrers) in custom {
+        match table.iter_mut().find(|rule| rule.target == *target) {
+            Some(rule) => crate::fieldspec::merge_all(&mut rule.referrers, referrers)?,
+            None => table.push(Rule {
+                target: target.clone(),
+                referrers: referrers.clone(),
+            }),
+        }
+    }
+    Ok(())
+}
+
 /// Updates every name reference to its referral's final name.
 pub fn fix_references(
     res: &mut [Resource],

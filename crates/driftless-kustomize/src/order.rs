@@ -112,7 +112,7 @@ impl SortSpec {
                 })
             }
             other => Err(format!(
-                "sortOptions.order must be 'legacy' or 'fifo', not '{other}'"
+                "the field 'sortOptions.order' must be one of [fifo, legacy], not '{other}'"
             )),
         }
     }

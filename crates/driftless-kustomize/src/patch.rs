@@ -401,8 +401,12 @@ fn apply_one(
                     m.remove("kind");
                 }
             }
-            let known = schema.knows(&r.gvk());
-            smp::merge(&mut r.obj, &patch, known)
+            let gvk = r.gvk();
+            let lists = smp::Lists {
+                known: schema.knows(&gvk),
+                custom: schema.custom_lists(&gvk),
+            };
+            smp::merge(&mut r.obj, &patch, lists)
                 .map_err(|e| Error::invalid(std::path::Path::new(origin), e))?;
             Ok(true)
         }

@@ -79,10 +79,18 @@ fn apply_one(rep: &Value, res: &mut [Resource]) -> Result<(), String> {
         let text = crate::resource::scalar_text(&value);
         let idx = opts.get("index").and_then(Value::as_i64).unwrap_or(0);
         let parts: Vec<&str> = text.split(delim).collect();
+        // The value itself stays out of the message: it may be a Secret's.
         let part = usize::try_from(idx)
             .ok()
             .and_then(|i| parts.get(i))
-            .ok_or("source index out of range")?;
+            .ok_or_else(|| {
+                format!(
+                    "options.index {idx} is out of bounds for value of fieldPath '{path}' in \
+                     replacement source {} ({} parts split on {delim:?})",
+                    src.cur_id(),
+                    parts.len()
+                )
+            })?;
         value = Value::String(part.to_string());
     }
     for target in rep
@@ -113,22 +121,26 @@ fn apply_one(rep: &Value, res: &mut [Resource]) -> Result<(), String> {
                 .flatten()
             {
                 let Some(fp) = fp.as_str() else { continue };
-                set_path(&mut r.obj, &parse_field_path(fp), &value, &opts, create).map_err(
-                    |e| {
-                        if e == MISSING {
-                            format!(
-                                "unable to find field \"{fp}\" in replacement target {}",
-                                r.cur_id()
-                            )
-                        } else {
-                            format!("{}: fieldPath '{fp}': {e}", r.cur_id())
-                        }
-                    },
-                )?;
+                set_path(&mut r.obj, &parse_field_path(fp), &value, &opts, create)
+                    .map_err(|e| target_error(fp, create, &e, r))?;
             }
         }
     }
     Ok(())
+}
+
+/// kustomize's words for a target field it could not set, with the target.
+fn target_error(fp: &str, create: bool, why: &str, r: &Resource) -> String {
+    let verb = if create { "find or create" } else { "find" };
+    let why = if why == MISSING {
+        String::new()
+    } else {
+        format!(": {why}")
+    };
+    format!(
+        "unable to {verb} field \"{fp}\" in replacement target{why} (target {})",
+        r.cur_id()
+    )
 }
 
 /// Splits `a.b.[name=x].c` into segments, keeping bracketed parts whole.
@@ -173,6 +185,25 @@ fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
 /// Why a target field could not be set.
 const MISSING: &str = "missing";
 
+/// The empty node kustomize creates for a missing path part, shaped by the
+/// part after it: a list before an index or `[k=v]` part, a map before a
+/// field, nothing at the end (the value goes there).
+fn fresh_node(next: Option<&String>) -> Value {
+    match next.map(|n| seg(n)) {
+        None => Value::Null,
+        Some(Seg::Key(_)) => Value::Object(Map::new()),
+        Some(Seg::Index(_) | Seg::Match(..)) => Value::Array(Vec::new()),
+    }
+}
+
+/// True when list element `e` matches a target's `[k=pattern]` part: as
+/// kustomize matches targets, `pattern` is an unanchored regular expression
+/// over the trimmed value of `k` (of the element itself when `k` is empty).
+fn element_matches(e: &Value, k: &str, pattern: &regex::Regex) -> bool {
+    let field = if k.is_empty() { Some(e) } else { e.get(k) };
+    field.is_some_and(|v| !v.is_null() && pattern.is_match(crate::resource::scalar_text(v).trim()))
+}
+
 fn set_path(
     v: &mut Value,
     path: &[String],
@@ -201,27 +232,39 @@ fn set_path(
                 if !create {
                     return Err(MISSING.into());
                 }
-                let fresh = if rest.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Object(Map::new())
-                };
-                m.insert(k.to_string(), fresh);
+                m.insert(k.to_string(), fresh_node(rest.first()));
             }
             let child = m.get_mut(k).ok_or(MISSING)?;
             set_path(child, rest, value, opts, create)
         }
-        (Seg::Index(i), Value::Array(a)) => match a.get_mut(i) {
-            Some(child) => set_path(child, rest, value, opts, create),
-            None => Err(MISSING.into()),
-        },
-        (Seg::Match(k, val), Value::Array(a)) => {
+        (Seg::Index(i), Value::Array(a)) => {
+            // kustomize creates an element only to append one.
+            if create && i == a.len() {
+                a.push(fresh_node(rest.first()));
+            }
+            let found = a.len();
+            match a.get_mut(i) {
+                Some(child) => set_path(child, rest, value, opts, create),
+                None => Err(format!(
+                    "index {i} specified but only {found} elements found"
+                )),
+            }
+        }
+        (Seg::Match(k, pattern), Value::Array(a)) => {
+            let re = regex::Regex::new(pattern)
+                .map_err(|_| format!("{first}: {pattern:?} is not a valid regular expression"))?;
+            if create && !a.iter().any(|e| element_matches(e, k, &re)) {
+                let key = Value::String(pattern.to_string());
+                a.push(if k.is_empty() {
+                    key
+                } else {
+                    Value::Object(Map::from_iter([(k.to_string(), key)]))
+                });
+            }
             let mut found = false;
-            for e in a.iter_mut() {
-                if e.get(k).map(crate::resource::scalar_text).as_deref() == Some(val) {
-                    found = true;
-                    set_path(e, rest, value, opts, create)?;
-                }
+            for e in a.iter_mut().filter(|e| element_matches(e, k, &re)) {
+                found = true;
+                set_path(e, rest, value, opts, create)?;
             }
             if found { Ok(()) } else { Err(MISSING.into()) }
         }

@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::openapi::ListMerge;
+
 /// Merge keys of built-in list fields, by field name.
 fn schema_merge_key(field: &str, items: &[&Value]) -> Option<&'static str> {
     let has = |k: &str| items.iter().all(|v| v.get(k).is_some());
@@ -38,13 +40,22 @@ const ATOMIC_LISTS: &[&str] = &[
     "finalizers_atomic",
 ];
 
+/// What the schema in effect says about a resource's lists.
+#[derive(Clone, Copy, Debug)]
+pub struct Lists<'a> {
+    /// The kind has a schema (built-in or custom): only then do lists merge
+    /// by key; otherwise they are replaced, as kustomize does for types it
+    /// has no schema for.
+    pub known: bool,
+    /// The list fields a custom schema marks for the kind, which take
+    /// precedence over the built-in ones of the same name.
+    pub custom: Option<&'a crate::openapi::CustomLists>,
+}
+
 /// Merges `patch` into `target` in place.
-/// `builtin_schema` says whether the resource's group/version/kind has a
-/// built-in schema: only then do lists merge by key; otherwise they are
-/// replaced, as kustomize does for types it has no schema for.
-pub fn merge(target: &mut Value, patch: &Value, builtin_schema: bool) -> Result<(), String> {
+pub fn merge(target: &mut Value, patch: &Value, lists: Lists<'_>) -> Result<(), String> {
     // Nulls the patch does not name stay, as in kustomize v5.5.0.
-    merge_value(target, patch, "", builtin_schema)
+    merge_value(target, patch, "", lists)
 }
 
 /// Group/versions whose kinds kustomize's built-in schema (Kubernetes 1.21) knows.
@@ -108,7 +119,12 @@ pub fn has_builtin_schema(api_version: &str, kind: &str) -> bool {
     BUILTIN_GROUP_VERSIONS.contains(&api_version)
 }
 
-fn merge_value(target: &mut Value, patch: &Value, field: &str, known: bool) -> Result<(), String> {
+fn merge_value(
+    target: &mut Value,
+    patch: &Value,
+    field: &str,
+    known: Lists<'_>,
+) -> Result<(), String> {
     match (target, patch) {
         (Value::Object(t), Value::Object(p)) => merge_map(t, p, known),
         (Value::Array(t), Value::Array(p)) => {
@@ -125,7 +141,7 @@ fn merge_value(target: &mut Value, patch: &Value, field: &str, known: bool) -> R
 fn merge_map(
     t: &mut Map<String, Value>,
     p: &Map<String, Value>,
-    known: bool,
+    known: Lists<'_>,
 ) -> Result<(), String> {
     match p.get("$patch").and_then(Value::as_str) {
         Some("replace") => {
@@ -172,7 +188,12 @@ fn merge_map(
     Ok(())
 }
 
-fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str, known: bool) -> Result<(), String> {
+fn merge_list(
+    t: &mut Vec<Value>,
+    p: &[Value],
+    field: &str,
+    lists: Lists<'_>,
+) -> Result<(), String> {
     if p.iter()
         .any(|v| v.get("$patch").and_then(Value::as_str) == Some("replace"))
     {
@@ -183,10 +204,11 @@ fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str, known: bool) -> Resu
             .collect();
         return Ok(());
     }
+    let custom = lists.custom.and_then(|c| c.get(field));
     let all_maps =
         !p.is_empty() && p.iter().all(Value::is_object) && t.iter().all(Value::is_object);
     if !all_maps {
-        if field == "finalizers" {
+        if field == "finalizers" || custom == Some(&ListMerge::Set) {
             // A merged primitive list: the patch's items first, then the rest.
             let mut merged: Vec<Value> = p.to_vec();
             merged.extend(t.iter().filter(|v| !p.contains(v)).cloned());
@@ -196,7 +218,11 @@ fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str, known: bool) -> Resu
         *t = p.iter().map(strip_directives).collect();
         return Ok(());
     }
-    if ATOMIC_LISTS.contains(&field) {
+    let custom_key = match custom {
+        Some(ListMerge::Key(k)) => Some(k.as_str()),
+        _ => None,
+    };
+    if custom_key.is_none() && ATOMIC_LISTS.contains(&field) {
         *t = p.iter().map(strip_directives).collect();
         return Ok(());
     }
@@ -204,10 +230,10 @@ fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str, known: bool) -> Resu
         .iter()
         .chain(p.iter().filter(|v| v.get("$patch").is_none()))
         .collect();
-    let key = if known {
-        schema_merge_key(field, &elems)
-    } else {
-        None
+    let key = match custom_key {
+        Some(k) => Some(k),
+        None if lists.known => schema_merge_key(field, &elems),
+        None => None,
     };
     let Some(key) = key else {
         *t = p.iter().map(strip_directives).collect();
@@ -230,7 +256,7 @@ fn merge_list(t: &mut Vec<Value>, p: &[Value], field: &str, known: bool) -> Resu
             (None, Some("delete")) => {}
             (Some(i), _) => {
                 if let Some(mut tv) = original[i].take() {
-                    merge_value(&mut tv, pv, "", known)?;
+                    merge_value(&mut tv, pv, "", lists)?;
                     out.push(tv);
                 }
             }

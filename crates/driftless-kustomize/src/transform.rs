@@ -226,25 +226,52 @@ pub fn labels(
             .map(|(k, v)| (k.clone(), crate::resource::scalar_text(v)))
             .collect();
         let flag = |name: &str| entry.get(name).and_then(Value::as_bool).unwrap_or(false);
-        let mut specs = if flag("includeSelectors") {
-            settled(
+        // As kustomize: the entry's own fields, then the defaults merged
+        // into them (one for a field already there is dropped, or refused
+        // when it disagrees on `create`); every spec applies.
+        let mut specs: Vec<FieldSpec> = match entry.get("fields") {
+            Some(Value::Array(extra)) => extra.iter().filter_map(FieldSpec::from_value).collect(),
+            _ => Vec::new(),
+        };
+        let mut merge = |defaults: &[FieldSpec], what: &str| {
+            fieldspec::merge_all(&mut specs, defaults).map_err(|c| {
+                Error::invalid(
+                    &k.path,
+                    format!(
+                        "labels: failed to merge {what}: conflicting fieldspecs ({}:{}:{} \
+                         and a spec in the entry's fields disagree on create)",
+                        c.0.gvk, c.0.create, c.0.path
+                    ),
+                )
+            })
+        };
+        if flag("includeSelectors") {
+            let common = settled(
                 k,
                 "CommonLabels",
                 fieldspec::common_label_specs(),
                 &cfg.common_labels,
-            )?
+            )?;
+            merge(&common, "labels")?;
         } else {
-            let mut s = vec![FieldSpec::new("", "", "", "metadata/labels", true)];
+            merge(
+                &[FieldSpec::new("", "", "", "metadata/labels", true)],
+                "labels",
+            )?;
             if flag("includeTemplates") {
-                s.extend(fieldspec::template_label_specs());
+                let templates = settled(
+                    k,
+                    "TemplateLabels",
+                    fieldspec::template_label_config_specs(),
+                    &cfg.template_labels,
+                )?;
+                merge(&templates, "template fieldSpec")?;
             }
-            s
-        };
-        specs.extend(cfg.labels.iter().cloned());
-        if let Some(Value::Array(extra)) = entry.get("fields") {
-            specs.extend(extra.iter().filter_map(FieldSpec::from_value));
         }
-        apply_map(res, &pairs, &specs);
+        specs.extend(cfg.labels.iter().cloned());
+        for spec in &specs {
+            apply_map(res, &pairs, std::slice::from_ref(spec));
+        }
     }
     Ok(())
 }
