@@ -17,6 +17,7 @@ pub mod git;
 mod gix_transfer;
 mod ignore_rules;
 mod objects;
+pub mod oci;
 pub mod poll;
 pub mod refspec;
 pub mod remote;
@@ -25,6 +26,7 @@ pub mod snapshot;
 pub mod submodules;
 mod symlinks;
 pub mod verify;
+pub mod version_range;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};

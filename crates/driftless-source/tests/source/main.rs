@@ -5,6 +5,7 @@ mod support;
 mod backends;
 mod credentials;
 mod cross_process;
+mod oci;
 mod polling;
 mod refs;
 mod signatures;
