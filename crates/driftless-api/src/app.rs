@@ -50,6 +50,10 @@ pub struct AppSpec {
     /// `PrunePropagationPolicy` sync option overrides it).
     #[serde(default, skip_serializing_if = "PrunePropagation::is_background")]
     pub prune_propagation: PrunePropagation,
+    /// `automatic`: each new commit is applied; `manual`: each new commit is
+    /// compared and shown, and applied only when a user syncs.
+    #[serde(default, skip_serializing_if = "SyncPolicy::is_automatic")]
+    pub sync_policy: SyncPolicy,
     /// Revert changes made to live objects outside Git as soon as they are seen.
     #[serde(default)]
     pub self_heal: bool,
@@ -122,6 +126,24 @@ pub enum PrunePropagation {
 impl PrunePropagation {
     fn is_background(&self) -> bool {
         *self == Self::Background
+    }
+}
+
+/// Who starts an App's syncs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncPolicy {
+    /// New commits, drift (with selfHeal) and intervals apply on their own.
+    #[default]
+    Automatic,
+    /// New commits are compared and shown; only a user's sync applies them,
+    /// and drift is reported, never reverted.
+    Manual,
+}
+
+impl SyncPolicy {
+    fn is_automatic(&self) -> bool {
+        *self == Self::Automatic
     }
 }
 
@@ -447,6 +469,12 @@ impl Kind for AppSpec {
                     "{} is shorter than spec.retry.backoff.duration {}",
                     backoff.max_duration, backoff.duration
                 ),
+            ));
+        }
+        if self.self_heal && self.sync_policy == SyncPolicy::Manual {
+            problems.push(FieldProblem::new(
+                "spec.selfHeal",
+                "has no effect with spec.syncPolicy manual: drift is reported, never reverted",
             ));
         }
         if self.allow_empty_prune && !self.prune {

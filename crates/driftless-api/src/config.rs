@@ -11,7 +11,7 @@ use crate::decode::{AnyObject, decode, describe, describe_namespaced};
 use crate::meta::{Kind, Object};
 use crate::scope::Naming;
 use crate::validate::did_you_mean;
-use crate::{App, Cluster, GitSource, Host, Notifier, Receiver, Server};
+use crate::{App, Cluster, GitSource, Host, Notifier, Receiver, Server, SyncWindow};
 
 /// One parsed document and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +98,7 @@ pub struct Config {
     receivers: BTreeMap<String, Receiver>,
     notifiers: BTreeMap<String, Notifier>,
     hosts: BTreeMap<String, Host>,
+    sync_windows: BTreeMap<String, SyncWindow>,
     server: Option<Server>,
     digest: String,
     /// Per App, the Apps whose `dependsOn` names it (derived from `apps`).
@@ -246,6 +247,11 @@ impl Config {
         selector.select(own)
     }
 
+    /// All SyncWindows by name.
+    pub fn sync_windows(&self) -> impl Iterator<Item = &SyncWindow> {
+        self.sync_windows.values()
+    }
+
     /// Server settings, when the config has a Server object.
     pub fn server(&self) -> Option<&Server> {
         self.server.as_ref()
@@ -305,6 +311,7 @@ struct Builder {
     receivers: BTreeMap<String, (Origin, Receiver)>,
     notifiers: BTreeMap<String, (Origin, Notifier)>,
     hosts: BTreeMap<String, (Origin, Host)>,
+    sync_windows: BTreeMap<String, (Origin, SyncWindow)>,
     servers: Vec<(Origin, Server)>,
     /// `Kind/name` of documents that failed to decode: references to them are
     /// not reported as dangling, which would only repeat their own problem.
@@ -351,7 +358,7 @@ fn resolve_paths(object: &mut AnyObject, file: &Path) {
             let decryption = o.spec.decryption.iter_mut();
             decryption.flat_map(|d| &mut d.key_files).for_each(resolve);
         }
-        AnyObject::Receiver(_) | AnyObject::Notifier(_) => {}
+        AnyObject::Receiver(_) | AnyObject::Notifier(_) | AnyObject::SyncWindow(_) => {}
     }
 }
 
@@ -385,6 +392,7 @@ impl Builder {
             AnyObject::Receiver(o) => insert(&mut self.receivers, origin, *o, problems),
             AnyObject::Notifier(o) => insert(&mut self.notifiers, origin, *o, problems),
             AnyObject::Host(o) => insert(&mut self.hosts, origin, *o, problems),
+            AnyObject::SyncWindow(o) => insert(&mut self.sync_windows, origin, *o, problems),
             AnyObject::Server(o) => {
                 if let Some((first, _)) = self.servers.first() {
                     problems.push(Problem {
@@ -530,6 +538,7 @@ impl Builder {
             receivers: strip(self.receivers),
             notifiers: strip(self.notifiers),
             hosts: strip(self.hosts),
+            sync_windows: strip(self.sync_windows),
             server: self.servers.into_iter().next().map(|(_, s)| s),
             digest: String::new(),
             dependents: BTreeMap::new(),
@@ -589,6 +598,10 @@ fn digest_of(config: &Config) -> String {
     }
     for (name, o) in &config.hosts {
         feed("Host", name, serde_json::to_vec(&(&o.metadata, &o.spec)));
+    }
+    for (name, o) in &config.sync_windows {
+        let spec = serde_json::to_vec(&(&o.metadata, &o.spec));
+        feed("SyncWindow", name, spec);
     }
     if let Some(o) = &config.server {
         feed(

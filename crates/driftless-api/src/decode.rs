@@ -7,10 +7,11 @@ use crate::meta::{API_VERSION, Kind, Object};
 use crate::validate::{FieldProblem, check_dns_label, did_you_mean};
 use crate::{
     AppSpec, ClusterSpec, GitSourceSpec, HostSpec, NotifierSpec, ReceiverSpec, ServerSpec,
+    SyncWindowSpec,
 };
 
 /// Every kind a config may hold.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     "GitSource",
     "App",
     "Cluster",
@@ -18,6 +19,7 @@ pub const KINDS: [&str; 7] = [
     "Notifier",
     "Server",
     "Host",
+    "SyncWindow",
 ];
 
 /// A decoded object of any kind (boxed: specs differ much in size).
@@ -37,6 +39,8 @@ pub enum AnyObject {
     Server(Box<Object<ServerSpec>>),
     /// A Host.
     Host(Box<Object<HostSpec>>),
+    /// A SyncWindow.
+    SyncWindow(Box<Object<SyncWindowSpec>>),
 }
 
 impl AnyObject {
@@ -50,6 +54,7 @@ impl AnyObject {
             Self::Notifier(o) => o.key(),
             Self::Server(o) => o.key(),
             Self::Host(o) => o.key(),
+            Self::SyncWindow(o) => o.key(),
         }
     }
 }
@@ -125,6 +130,7 @@ pub fn decode(value: Value) -> Result<AnyObject, Vec<FieldProblem>> {
         "Receiver" => typed(value).map(Box::new).map(AnyObject::Receiver),
         "Notifier" => typed(value).map(Box::new).map(AnyObject::Notifier),
         "Host" => typed(value).map(Box::new).map(AnyObject::Host),
+        "SyncWindow" => typed(value).map(Box::new).map(AnyObject::SyncWindow),
         _ => typed(value).map(Box::new).map(AnyObject::Server),
     }
 }

@@ -143,6 +143,61 @@ pub struct SyncRecord {
     /// (absent in records of Kubernetes Apps and of older stores).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<crate::HostRollout>,
+    /// The hooks the sync ran, each as it ended (absent when it ran none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookRun>,
+}
+
+/// When in a sync a hook runs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub enum HookPhase {
+    /// Before any object of the set is written.
+    PreSync,
+    /// While the set's waves are applied.
+    Sync,
+    /// Once every object is written and Healthy.
+    PostSync,
+    /// When the sync failed.
+    SyncFail,
+}
+
+impl std::fmt::Display for HookPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::PreSync => "PreSync",
+            Self::Sync => "Sync",
+            Self::PostSync => "PostSync",
+            Self::SyncFail => "SyncFail",
+        })
+    }
+}
+
+/// Where a hook run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HookResult {
+    /// Created and not completed yet.
+    Running,
+    /// Completed.
+    Succeeded,
+    /// Failed (or did not complete in time).
+    Failed,
+}
+
+/// One run of a hook object in a phase of a sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HookRun {
+    /// The phase it ran in.
+    pub phase: HookPhase,
+    /// The object as created (`batch/v1/Job/ns/migrate-x7k2q`).
+    pub object: String,
+    /// How it went.
+    pub result: HookResult,
+    /// Why, as its status (and a failed pod's state and log) tells it.
+    pub message: String,
 }
 
 /// One sync in brief: what a custom resource's status lists of its last syncs.
@@ -259,6 +314,9 @@ pub struct Operation {
     /// Revision a rollback pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<Revision>,
+    /// A sync asked to go through the sync windows holding the App.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub override_window: bool,
     /// Why the engine did not do it (suspended, no rollback target, ...);
     /// absent when it was done.
     #[serde(default, skip_serializing_if = "Option::is_none")]

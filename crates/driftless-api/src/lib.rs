@@ -1,6 +1,7 @@
 //! driftless object types, their validation, JSON schemas and CRDs.
 //!
-//! The kinds (`GitSource`, `App`, `Cluster`, `Host`, `Receiver`, `Notifier`, `Server`) look like
+//! The kinds (`GitSource`, `App`, `Cluster`, `Host`, `Receiver`, `Notifier`,
+//! `SyncWindow`, `Server`) look like
 //! Kubernetes objects so one YAML file works as a standalone config and as
 //! CustomResources. Everything here is pure except [`load`], which reads files.
 //!
@@ -35,6 +36,7 @@ mod access;
 mod app;
 mod cluster;
 mod config;
+mod cron;
 mod decode;
 mod decryption;
 mod duration;
@@ -55,12 +57,13 @@ mod source;
 pub mod status;
 pub mod time;
 mod validate;
+mod window;
 
 pub use access::{ApiAccess, ApiToken, LEGACY_TOKEN_NAME, Role};
 pub use app::{
     App, AppSpec, Backoff, DEFAULT_APP_INTERVAL, DEFAULT_APP_TIMEOUT, Destination, HelmRender,
     JsonnetRender, KustomizeRender, LoadRestrictor, PlainRender, PrunePropagation, Render,
-    RenderKind, Retry, SourceKind, SourceRef, Substitutions,
+    RenderKind, Retry, SourceKind, SourceRef, Substitutions, SyncPolicy,
 };
 pub use cluster::{Cluster, ClusterSpec, KubeconfigRef};
 pub use config::{Config, Document, Problem, Problems};
@@ -90,3 +93,7 @@ pub use source::{
 };
 pub use time::{Time, UnixMillis};
 pub use validate::{FieldProblem, dns_label_error, suggest};
+pub use window::{
+    AppLabels, SyncWindow, SyncWindowSpec, SyncWindowStatus, WindowHold, WindowKind, glob,
+    hold as window_hold, next_change as next_window_change,
+};

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::meta::{API_VERSION, GROUP, Kind, VERSION};
 use crate::{
     AppSpec, ClusterSpec, GitSourceSpec, HostSpec, NotifierSpec, ReceiverSpec, ServerSpec,
+    SyncWindowSpec,
 };
 
 /// Why CRDs could not be rendered as YAML.
@@ -76,6 +77,7 @@ pub fn json_schemas() -> Vec<(&'static str, Value)> {
         (NotifierSpec::KIND, json_schema::<NotifierSpec>()),
         (ServerSpec::KIND, json_schema::<ServerSpec>()),
         (HostSpec::KIND, json_schema::<HostSpec>()),
+        (SyncWindowSpec::KIND, json_schema::<SyncWindowSpec>()),
     ]
 }
 
@@ -145,6 +147,7 @@ pub fn crds() -> Vec<(String, Value)> {
     entry::<NotifierSpec>(&mut out);
     entry::<ServerSpec>(&mut out);
     entry::<HostSpec>(&mut out);
+    entry::<SyncWindowSpec>(&mut out);
     out
 }
 

@@ -103,6 +103,14 @@ fn qualify(object: &mut AnyObject, cross_namespace: bool) -> Vec<FieldProblem> {
                 reference(&ns, cross_namespace, &field, app, &mut problems);
             }
         }
+        AnyObject::SyncWindow(o) => {
+            // A window selects the Apps of its own namespace.
+            if let Some(ns) = own_name(o, &mut problems) {
+                for pattern in &mut o.spec.apps {
+                    *pattern = qualified_name(&ns, pattern);
+                }
+            }
+        }
         AnyObject::Host(o) => {
             // Files in the controller's pod are no place for a host's credentials.
             for (field, set) in [

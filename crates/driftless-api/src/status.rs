@@ -11,7 +11,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::history::{Revision, SyncSummary};
+use crate::inspect::PendingSync;
 use crate::time::Time;
+use crate::window::WindowHold;
 
 /// Condition type: the object reached its desired state.
 pub const READY: &str = "Ready";
@@ -251,6 +253,17 @@ pub struct AppStatus {
     /// When this status last changed.
     #[serde(default, alias = "updatedMs", skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<Time>,
+    /// What a sync would change, for an App whose syncs are manual; absent
+    /// when its objects are as in Git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingSync>,
+    /// The sync window holding the App's automatic syncs and self-heal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<WindowHold>,
+    /// A user's sync asked to go through the sync windows holding the App;
+    /// cleared when that sync starts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub window_override: bool,
     /// The last syncs, newest first. Filled on custom resources, so `kubectl get
     /// -o yaml` shows them; the API serves the whole history on its own route.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -645,3 +645,65 @@ fn ignored_differences_name_each_bad_rule_and_pointer() {
         ]
     );
 }
+
+#[test]
+fn sync_windows_and_manual_apps_load_and_bad_windows_name_their_fields() {
+    let window = |name: &str, spec: &str| {
+        format!("{HEADER}kind: SyncWindow\nmetadata: {{name: {name}}}\nspec: {spec}\n")
+    };
+    let good = stream(&[
+        source("platform"),
+        app("web", "  syncPolicy: manual\n"),
+        window(
+            "freeze",
+            "{kind: deny, schedule: \"0 22 * * fri\", duration: 60h, timeZone: Europe/Berlin, apps: [\"web*\"]}",
+        ),
+    ]);
+    let config = parse(&good).expect("valid");
+    let web = config.app("web").expect("App");
+    assert_eq!(web.spec.sync_policy, driftless_api::SyncPolicy::Manual);
+    let windows: Vec<_> = config.sync_windows().collect();
+    assert_eq!(windows[0].name(), "freeze");
+    assert_eq!(windows[0].spec.kind, driftless_api::WindowKind::Deny);
+
+    let bad = stream(&[
+        source("platform"),
+        app("web", "  syncPolicy: sometimes\n"),
+        window(
+            "cron",
+            "{kind: deny, schedule: \"0 25 * * *\", duration: 1h, apps: [web]}",
+        ),
+        window(
+            "span",
+            "{kind: deny, schedule: \"@daily\", duration: soon, apps: [web]}",
+        ),
+        window(
+            "zone",
+            "{kind: allow, schedule: \"@daily\", duration: 1h, timeZone: Europe/Nowhere, apps: [web]}",
+        ),
+        window("whom", "{kind: allow, schedule: \"@daily\", duration: 1h}"),
+    ]);
+    let found = problems(&bad);
+    assert_eq!(
+        fields_of(&found),
+        [
+            "spec.syncPolicy",
+            "spec.schedule",
+            "spec.duration",
+            "spec.timeZone",
+            "spec.apps"
+        ],
+        "{found:#?}"
+    );
+    assert!(found[1].starts_with("config.yaml (document 3, SyncWindow/cron): spec.schedule: invalid cron schedule \"0 25 * * *\": hour"), "{}", found[1]);
+    assert!(
+        found[2].contains("invalid duration \"soon\""),
+        "{}",
+        found[2]
+    );
+    assert!(
+        found[3].contains("unknown time zone \"Europe/Nowhere\""),
+        "{}",
+        found[3]
+    );
+}

@@ -1,6 +1,6 @@
 //! Command-line arguments, parsed into raw values before anything runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -16,8 +16,9 @@ pub struct Cli {
 pub enum Command {
     /// Render a directory (Kustomize, Helm chart, Jsonnet or plain manifests) to a YAML stream.
     Render(RenderArgs),
-    /// Show what applying DIR would change (exit 0: none, 1: changes, 2: error).
-    Diff(ClusterArgs),
+    /// Show what applying DIR would change (exit 0: none, 1: changes, 2: error); with
+    /// --server, what a sync of the server's App --app would change.
+    Diff(DiffArgs),
     /// Apply DIR to the cluster as an app: server-side apply in waves, optional prune and wait.
     Apply(ApplyArgs),
     /// Delete everything an app owns in the cluster.
@@ -202,7 +203,8 @@ pub struct DecryptArgs {
 #[derive(Debug, Args)]
 pub struct RenderInput {
     /// Directory to render.
-    pub dir: PathBuf,
+    #[arg(required = true)]
+    pub dir: Option<PathBuf>,
     /// Resource order, as kustomize's --reorder.
     #[arg(long, value_enum, default_value_t)]
     pub reorder: ReorderArg,
@@ -330,6 +332,21 @@ pub struct ClusterArgs {
     /// Count objects that left the set as deletions (as apply --prune would).
     #[arg(long)]
     pub prune: bool,
+}
+
+/// Arguments of `driftless diff`: a directory, or an App of a running server.
+#[derive(Debug, Args)]
+#[command(mut_arg("dir", |a| a.required(false).required_unless_present("server")))]
+pub struct DiffArgs {
+    /// Compare the App --app of this running server instead of DIR: its commit (as
+    /// the server renders it) against its cluster.
+    #[arg(long, value_name = "URL", conflicts_with = "dir")]
+    pub server: Option<String>,
+    /// API token for --server, sent as a bearer token.
+    #[arg(long, env = "DRIFTLESS_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -635,6 +652,10 @@ pub struct SyncArgs {
     /// How long to wait (e.g. 30s, 5m).
     #[arg(long, default_value = "5m", requires = "wait")]
     pub timeout: String,
+    /// Sync even where a sync window holds the App (needs the operate role; the
+    /// server's audit log records it).
+    #[arg(long)]
+    pub override_window: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -658,4 +679,13 @@ pub struct RollbackArgs {
     pub to: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+impl RenderInput {
+    /// The directory to render.
+    pub fn dir(&self) -> &Path {
+        self.dir
+            .as_deref()
+            .expect("clap requires DIR wherever a directory is rendered")
+    }
 }

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use anyhow::anyhow;
 use driftless_source::oci::{self, Limits, OciError, Options, Reference, Registry, artifact};
-use driftless_source::version_range::VersionRange;
 use driftless_source::{Auth, Tls};
 
 use crate::args::{ArtifactPullArgs, ArtifactPushArgs, RegistryArgs};
@@ -110,7 +109,9 @@ fn registry(reference: &Reference, args: &RegistryArgs) -> Result<Registry, Fail
 /// the registry or the network (exit 1).
 fn failure(e: OciError) -> Failure {
     match e {
-        OciError::Reference { .. } | OciError::Io { .. } => Failure::input(e),
+        OciError::Reference { .. } | OciError::Range { .. } | OciError::Io { .. } => {
+            Failure::input(e)
+        }
         _ => Failure::operational(e),
     }
 }

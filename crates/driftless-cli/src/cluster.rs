@@ -122,6 +122,13 @@ fn progress(output: SummaryOutput, event: &ApplyEvent) {
         ),
         (_, ApplyEvent::Deleted { object }) => writeln!(err, "{object} deleted"),
         (_, ApplyEvent::Health { object, health }) => writeln!(err, "{object} {health}"),
+        (_, ApplyEvent::Hook(run)) => {
+            let result = format!("{:?}", run.result).to_lowercase();
+            match run.message.as_str() {
+                "" => writeln!(err, "{} hook {} {result}", run.phase, run.object),
+                why => writeln!(err, "{} hook {} {result}: {why}", run.phase, run.object),
+            }
+        }
     };
 }
 

@@ -28,7 +28,10 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render::run(&args),
-        Command::Diff(args) => cluster::diff(&args),
+        Command::Diff(args) => match &args.server {
+            Some(server) => remote::diff(server, args.token.as_deref(), &args.cluster.target),
+            None => cluster::diff(&args.cluster),
+        },
         Command::Apply(args) => cluster::apply(&args),
         Command::Delete(args) => cluster::delete(&args),
         Command::Serve(args) => serve::run(&args),

@@ -1,10 +1,11 @@
-//! `driftless status|history|sync|suspend|resume|rollback`: client commands of a running
-//! `driftless serve`, over its REST API.
+//! `driftless status|history|sync|suspend|resume|rollback` and `diff --server`: client
+//! commands of a running `driftless serve`, over its REST API.
 
 mod apps;
 mod client;
 mod view;
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use driftless_api::status::{AppStatus, Named};
 
 use crate::args::{
     AppArgs, HistoryArgs, ListArgs, RollbackArgs, ServerArgs, StatusArgs, SummaryOutput, SyncArgs,
+    TargetArgs,
 };
 use crate::exit::{Failure, Outcome};
 use client::{Action, Client, RemoteError};
@@ -120,14 +122,37 @@ fn list<T: serde::Serialize>(
     Ok(0)
 }
 
-/// `driftless sync APP [--wait]`: exit 1 when the awaited sync does not succeed.
+/// `driftless diff --app APP --server URL`: what a sync of the server's App would
+/// change, as `diff DIR` prints it (exit 0: none, 1: changes, 2: error).
+pub fn diff(server: &str, token: Option<&str>, target: &TargetArgs) -> Outcome {
+    let client = Client::new(server, token).map_err(Failure::input)?;
+    let diff = run(client.diff(&target.app)).map_err(|f| Failure::input(f.error))?;
+    show(target.output, &diff, view::app_diff)?;
+    Ok(u8::from(!diff.objects.is_empty()))
+}
+
+/// The query of a sync: `overrideWindow=true` when asked.
+fn sync_query(args: &SyncArgs) -> &'static [(&'static str, &'static str)] {
+    if args.override_window {
+        &[("overrideWindow", "true")]
+    } else {
+        &[]
+    }
+}
+
+/// `driftless sync APP [--wait] [--override-window]`: exit 1 when the awaited sync
+/// does not succeed.
 pub fn sync(args: &SyncArgs) -> Outcome {
     let client = connect(&args.server)?;
     let output = args.server.output;
     if !args.wait {
-        let status = run(client.act(&args.app, Action::Sync, None))?;
+        let status = run(client.act(&args.app, Action::Sync, sync_query(args)))?;
         return show(output, &status, |s| {
-            format!("sync of app {} queued\n", s.name)
+            let mut text = format!("sync of app {} queued\n", s.name);
+            if let (Some(held), false) = (&s.status.held, args.override_window) {
+                let _ = writeln!(text, "note: app {} is {held}", s.name);
+            }
+            text
         })
         .map(|()| 0);
     }
@@ -136,7 +161,7 @@ pub fn sync(args: &SyncArgs) -> Outcome {
         .parse()
         .map_err(|e| Failure::input(anyhow::anyhow!("--timeout: {e}")))?;
     let record = run(async {
-        tokio::time::timeout(timeout.get(), sync_and_wait(&client, &args.app))
+        tokio::time::timeout(timeout.get(), sync_and_wait(&client, args))
             .await
             .unwrap_or_else(|_| {
                 Err(RemoteError::TimedOut {
@@ -192,8 +217,9 @@ fn act(
     text: impl FnOnce(&Named<AppStatus>) -> String,
 ) -> Outcome {
     let client = connect(server)?;
+    let query: Vec<(&str, &str)> = to.map(|to| ("to", to)).into_iter().collect();
     let status = run(async {
-        client.act(app, action, to).await.map_err(|e| match e {
+        client.act(app, action, &query).await.map_err(|e| match e {
             RemoteError::Server { status, .. }
                 if action == Action::Rollback && status == reqwest::StatusCode::CONFLICT =>
             {
@@ -210,9 +236,10 @@ fn act(
 }
 
 /// Queues a sync and waits for the manual sync recorded after it to end.
-async fn sync_and_wait(client: &Client, app: &str) -> Result<SyncRecord, RemoteError> {
+async fn sync_and_wait(client: &Client, args: &SyncArgs) -> Result<SyncRecord, RemoteError> {
+    let app = args.app.as_str();
     let before = client.history(app, 1).await?.first().map_or(0, |r| r.id);
-    let status = client.act(app, Action::Sync, None).await?;
+    let status = client.act(app, Action::Sync, sync_query(args)).await?;
     progress(&format!(
         "sync of app {app} queued (sync {:?}, health {:?}); waiting",
         status.status.sync, status.status.health

@@ -69,15 +69,16 @@ pub fn render(
     args: &RenderInput,
     keys: Option<std::sync::Arc<driftless_sops::Keys>>,
 ) -> Result<driftless_render::ObjectSet, Failure> {
-    if !args.dir.is_dir() {
+    let dir = args.dir();
+    if !dir.is_dir() {
         return Err(Failure::input(anyhow::anyhow!(
             "{}: not a directory",
-            args.dir.display()
+            dir.display()
         )));
     }
     let mut opts = options(args).map_err(Failure::input)?;
     opts.decryption_keys = keys;
-    driftless_render::render(&args.dir, &opts).map_err(Failure::input)
+    driftless_render::render(dir, &opts).map_err(Failure::input)
 }
 
 /// The hidden first argument that makes this binary a render worker.
@@ -110,7 +111,7 @@ fn limits(args: &RenderInput) -> anyhow::Result<RenderLimits> {
 fn options(args: &RenderInput) -> anyhow::Result<RenderOptions> {
     let root = match &args.root {
         Some(root) => root.clone(),
-        None => default_root(&args.dir),
+        None => default_root(args.dir()),
     };
     let mut opts = RenderOptions::new(root);
     opts.kind = args.kind.map(|k| match k {

@@ -202,7 +202,8 @@ mod tests {
                 "Cluster",
                 "Receiver",
                 "Notifier",
-                "Host"
+                "Host",
+                "SyncWindow"
             ]
         );
     }

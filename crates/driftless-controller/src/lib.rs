@@ -452,7 +452,11 @@ impl Controller {
                 CrKind::GitSource => {
                     self.engine().trigger_sources([name.as_str()]);
                 }
-                CrKind::Cluster | CrKind::Receiver | CrKind::Notifier | CrKind::Host => {}
+                CrKind::Cluster
+                | CrKind::Receiver
+                | CrKind::Notifier
+                | CrKind::Host
+                | CrKind::SyncWindow => {}
             }
         }
         let live: BTreeSet<ObjectKey> = objects.iter().map(key_of).collect();

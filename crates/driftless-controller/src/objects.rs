@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use driftless_api::{
-    AppSpec, ClusterSpec, GROUP, GitSourceSpec, HostSpec, Kind, NotifierSpec, ReceiverSpec, VERSION,
+    AppSpec, ClusterSpec, GROUP, GitSourceSpec, HostSpec, Kind, NotifierSpec, ReceiverSpec,
+    SyncWindowSpec, VERSION,
 };
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -32,17 +33,20 @@ pub enum CrKind {
     Notifier,
     /// Host.
     Host,
+    /// SyncWindow.
+    SyncWindow,
 }
 
 impl CrKind {
     /// Every kind, in the order their objects are read.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::GitSource,
         Self::App,
         Self::Cluster,
         Self::Receiver,
         Self::Notifier,
         Self::Host,
+        Self::SyncWindow,
     ];
 
     /// The `kind` value.
@@ -54,6 +58,7 @@ impl CrKind {
             Self::Receiver => ReceiverSpec::KIND,
             Self::Notifier => NotifierSpec::KIND,
             Self::Host => HostSpec::KIND,
+            Self::SyncWindow => SyncWindowSpec::KIND,
         }
     }
 
@@ -66,6 +71,7 @@ impl CrKind {
             Self::Receiver => ReceiverSpec::PLURAL,
             Self::Notifier => NotifierSpec::PLURAL,
             Self::Host => HostSpec::PLURAL,
+            Self::SyncWindow => SyncWindowSpec::PLURAL,
         }
     }
 

@@ -139,6 +139,7 @@ impl StatusWriter {
                 (None, CrKind::Cluster) => clusters
                     .get(&object.qualified())
                     .map(|s| (to_value(s), Vec::new())),
+                (None, CrKind::SyncWindow) => Some((window_status(object), Vec::new())),
                 (None, CrKind::Host) => hosts.get(&object.qualified()).map(|s| {
                     let status = HostStatus {
                         conditions: shown_since(object, s.conditions.clone()),
@@ -385,10 +386,21 @@ fn rejected_status(object: &CrObject, reasons: &[String]) -> Value {
             "observedGeneration": object.object.metadata.generation,
             "conditions": conditions,
         }),
-        CrKind::Cluster | CrKind::Receiver | CrKind::Notifier | CrKind::Host => {
+        CrKind::Cluster
+        | CrKind::Receiver
+        | CrKind::Notifier
+        | CrKind::Host
+        | CrKind::SyncWindow => {
             json!({ "conditions": conditions })
         }
     }
+}
+
+/// A SyncWindow's status: accepted (its schedule, duration and zone are valid).
+fn window_status(object: &CrObject) -> Value {
+    let message = "holds or lets through the syncs of the Apps it selects";
+    let ready = Condition::new(READY, ConditionStatus::True, "Accepted", message);
+    json!({ "conditions": shown_since(object, vec![ready]) })
 }
 
 /// A Receiver's status: where its webhook is served.

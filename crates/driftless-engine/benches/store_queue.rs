@@ -52,6 +52,7 @@ fn bench_store() {
             error: None,
             adopted: Vec::new(),
             hosts: Vec::new(),
+            hooks: Vec::new(),
         };
         store.finish_sync(&app, rec.id, outcome).expect("finish");
     }

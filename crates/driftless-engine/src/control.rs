@@ -48,6 +48,9 @@ pub enum ControlError {
 pub trait AppControl: Send + Sync {
     /// Reconciles the App now.
     fn sync(&self, app: &str, by: &str) -> Result<AppStatus, ControlError>;
+    /// Reconciles the App now even where a sync window holds it; the audit
+    /// log records the override.
+    fn sync_overriding_windows(&self, app: &str, by: &str) -> Result<AppStatus, ControlError>;
     /// Stops reconciling the App until resumed.
     fn suspend(&self, app: &str, by: &str) -> Result<AppStatus, ControlError>;
     /// Reconciles the App again, following its source (clears a rollback pin).
@@ -85,7 +88,7 @@ impl EngineControl {
         &self,
         app: &str,
         by: &str,
-        operation: OperationKind,
+        (operation, override_window): (OperationKind, bool),
         target: Option<&str>,
         outcome: Result<AppStatus, ControlError>,
     ) -> Result<AppStatus, ControlError> {
@@ -104,17 +107,22 @@ impl EngineControl {
             by: by.to_owned(),
             target: target.map(str::to_owned),
             revision,
+            override_window,
             error: outcome.as_ref().err().map(ToString::to_string),
         })?;
         outcome
     }
 
-    fn do_sync(&self, app: &str) -> Result<AppStatus, ControlError> {
-        let status = self.existing(app)?;
+    fn do_sync(&self, app: &str, override_window: bool) -> Result<AppStatus, ControlError> {
+        let mut status = self.existing(app)?;
         if status.suspended {
             return Err(ControlError::Suspended {
                 app: app.to_owned(),
             });
+        }
+        if override_window {
+            // The reconcile the trigger starts reads and clears the flag.
+            status = self.store.update_app(app, |s| s.window_override = true)?;
         }
         self.queue.trigger(app, SyncTrigger::Manual)?;
         Ok(status)
@@ -167,19 +175,37 @@ impl EngineControl {
 
 impl AppControl for EngineControl {
     fn sync(&self, app: &str, by: &str) -> Result<AppStatus, ControlError> {
-        self.audited(app, by, OperationKind::Sync, None, self.do_sync(app))
+        let outcome = self.do_sync(app, false);
+        self.audited(app, by, (OperationKind::Sync, false), None, outcome)
+    }
+
+    fn sync_overriding_windows(&self, app: &str, by: &str) -> Result<AppStatus, ControlError> {
+        let outcome = self.do_sync(app, true);
+        self.audited(app, by, (OperationKind::Sync, true), None, outcome)
     }
 
     fn suspend(&self, app: &str, by: &str) -> Result<AppStatus, ControlError> {
-        self.audited(app, by, OperationKind::Suspend, None, self.do_suspend(app))
+        self.audited(
+            app,
+            by,
+            (OperationKind::Suspend, false),
+            None,
+            self.do_suspend(app),
+        )
     }
 
     fn resume(&self, app: &str, by: &str) -> Result<AppStatus, ControlError> {
-        self.audited(app, by, OperationKind::Resume, None, self.do_resume(app))
+        self.audited(
+            app,
+            by,
+            (OperationKind::Resume, false),
+            None,
+            self.do_resume(app),
+        )
     }
 
     fn rollback(&self, app: &str, to: Option<&str>, by: &str) -> Result<AppStatus, ControlError> {
         let outcome = self.do_rollback(app, to);
-        self.audited(app, by, OperationKind::Rollback, to, outcome)
+        self.audited(app, by, (OperationKind::Rollback, false), to, outcome)
     }
 }

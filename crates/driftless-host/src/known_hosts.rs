@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use driftless_api::glob;
 use hmac::{Hmac, Mac};
 use russh::keys::PublicKey;
 use sha1::Sha1;
@@ -131,35 +132,6 @@ fn matches_name(hosts: &str, name: &str) -> bool {
         }
     }
     matched
-}
-
-/// Whether `pattern` (`*` any run of characters, `?` any one) covers all of `text`.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    // Where the last `*` was, and the text position it was tried at.
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || c == t[ti] => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// `salt|hash`, both base64: whether HMAC-SHA1(salt, name) is the hash.

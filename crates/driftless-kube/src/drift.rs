@@ -247,7 +247,8 @@ impl DriftWatch {
         let tenant = tenant(&self.target, opts).map_err(target_error)?;
         let namespace = destination(&self.target, opts);
         let mut intents = HashMap::new();
-        for obj in objects {
+        // Hooks run once per sync: never drift, never healed.
+        for obj in objects.iter().filter(|o| !crate::hooks::is_hook(o)) {
             let object_error = |source| DriftError::Object {
                 app: app.clone(),
                 source,

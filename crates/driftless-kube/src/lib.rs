@@ -17,6 +17,7 @@ mod apply;
 pub mod compare;
 mod drift;
 pub mod health;
+pub mod hooks;
 pub mod ignore;
 mod intent;
 pub mod inventory;

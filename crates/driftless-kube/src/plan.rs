@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::FIELD_MANAGER;
 use crate::apply::{ApplyError, ApplyOptions, api_error, destination, tenant};
 use crate::compare::{DiffSummary, SecretMasker, diff_sets};
+use crate::hooks::is_hook;
 use crate::ignore::IgnoredDifferences;
 use crate::intent::Intent;
 use crate::inventory::InventoryStore;
@@ -33,6 +34,8 @@ pub async fn diff(
 ) -> Result<DiffSummary, ApplyError> {
     let tenant = tenant(target, opts)?;
     let namespace = destination(target, opts);
+    // Hooks are run by a sync, not compared: they are never out of sync.
+    let objects: Vec<&Value> = objects.iter().filter(|o| !is_hook(o)).collect();
     // Collected first: a stream holding the mapping closure is not `Send`
     // for every lifetime, which a spawned caller needs.
     let reads: Vec<_> = objects

@@ -71,6 +71,36 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
     Ok(ResourceList { items: resources })
 }
 
+/// Applies each of `k`'s components, in order, to what `level` holds so far.
+fn add_components(
+    loader: &Loader,
+    k: &Kustomization,
+    ctx: &mut Ctx<'_>,
+    level: &mut Level,
+) -> Result<(), Error> {
+    for entry in k.strings("components")? {
+        let (sub, ck) = match crate::remote::target(loader, &entry) {
+            crate::remote::Target::Local => open_component(loader, k, &entry)?,
+            remote => match crate::remote::fetch(loader, k, &entry, remote)? {
+                crate::remote::Fetched::Dir(opened) => *opened,
+                crate::remote::Fetched::File(..) => {
+                    return Err(Error::invalid(
+                        &k.path,
+                        format!("component '{entry}' must be a directory, not a file"),
+                    ));
+                }
+            },
+        };
+        check_component(k, &entry, &sub, &ck)?;
+        let resources = std::mem::take(&mut level.resources);
+        let sub_level = accumulate(&sub, &ck, ctx, Some(resources))?;
+        level.resources = sub_level.resources;
+        level.vars.extend(sub_level.vars);
+        level.config.merge(&sub_level.config);
+    }
+    Ok(())
+}
+
 fn is_local_config(r: &Resource) -> bool {
     r.annotations()
         .iter()
@@ -112,37 +142,21 @@ fn accumulate_inner(
         // CRD files only feed name-reference configuration; the objects are not emitted.
         loader.read("crds", &entry)?;
     }
-    for entry in k.strings("components")? {
-        let (sub, ck) = match crate::remote::target(loader, &entry) {
-            crate::remote::Target::Local => open_component(loader, k, &entry)?,
-            remote => match crate::remote::fetch(loader, k, &entry, remote)? {
-                crate::remote::Fetched::Dir(opened) => *opened,
-                crate::remote::Fetched::File(..) => {
-                    return Err(Error::invalid(
-                        &k.path,
-                        format!("component '{entry}' must be a directory, not a file"),
-                    ));
-                }
-            },
-        };
-        check_component(k, &entry, &sub, &ck)?;
-        let resources = std::mem::take(&mut level.resources);
-        let sub_level = accumulate(&sub, &ck, ctx, Some(resources))?;
-        level.resources = sub_level.resources;
-        level.vars.extend(sub_level.vars);
-        level.config.merge(&sub_level.config);
-    }
     for r in crate::helm::inflate(loader, k, ctx.opts)? {
         append_unique(&mut level.resources, r, &k.path)?;
     }
     let generators = load_configs(loader, k, ctx, "generators")?;
     generator::run(loader, k, &generators, &mut level.resources)?;
+    // As in kustomize since v5.1, components see this level's generated
+    // objects (and may merge into them), not the other way round.
+    add_components(loader, k, ctx, &mut level)?;
     // This level's own settings win over what its bases chose.
     let own = TransformerConfig::load(loader, k)?;
     if !matches!(own.schema, crate::config::Schema::Inherited) {
         level.config.schema = own.schema.clone();
     }
     level.config.merge(&own);
+    level.config.check_conflicts(&k.path)?;
     run_transformers(loader, k, ctx, &level.config, &mut level.resources)?;
     let declared = vars::read(k, &level.resources)?;
     level.vars.extend(declared);

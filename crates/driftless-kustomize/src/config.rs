@@ -73,6 +73,9 @@ pub struct TransformerConfig {
     pub namespace: Vec<FieldSpec>,
     /// Extra label fields for `labels`.
     pub labels: Vec<FieldSpec>,
+    /// `templateLabels` specs: checked for conflicts as kustomize checks
+    /// them, not applied.
+    pub template_labels: Vec<FieldSpec>,
     /// Extra annotation fields.
     pub common_annotations: Vec<FieldSpec>,
     /// Extra `$(VAR)` fields.
@@ -97,6 +100,8 @@ impl TransformerConfig {
         self.common_labels
             .extend(other.common_labels.iter().cloned());
         self.labels.extend(other.labels.iter().cloned());
+        self.template_labels
+            .extend(other.template_labels.iter().cloned());
         self.namespace.extend(other.namespace.iter().cloned());
         self.common_annotations
             .extend(other.common_annotations.iter().cloned());
@@ -134,31 +139,38 @@ impl TransformerConfig {
                 cfg.read_doc(&doc);
             }
         }
-        cfg.check_conflicts(&k.path)?;
         Ok(cfg)
     }
 
     /// Refuses, as kustomize does even when the transformer is unused, specs
-    /// that disagree on `create` with another for the same field.
-    fn check_conflicts(&self, path: &std::path::Path) -> Result<(), Error> {
-        use crate::fieldspec::name_specs;
+    /// that disagree on `create` with another for the same field (a built-in
+    /// one of kustomize's tables or another `configurations:` spec, of this
+    /// kustomization or of a base or component).
+    pub fn check_conflicts(&self, path: &std::path::Path) -> Result<(), Error> {
+        use crate::fieldspec as fs;
         type Defaults = fn() -> Vec<FieldSpec>;
-        let lists: [(&str, Defaults, &Vec<FieldSpec>); 4] = [
-            ("NamePrefix", name_specs, &self.name_prefix),
-            ("NameSuffix", name_specs, &self.name_suffix),
-            (
-                "CommonLabels",
-                crate::fieldspec::common_label_specs,
-                &self.common_labels,
-            ),
+        let lists: [(&str, Defaults, &Vec<FieldSpec>); 10] = [
+            ("NamePrefix", fs::name_specs, &self.name_prefix),
+            ("NameSuffix", fs::name_specs, &self.name_suffix),
+            ("NameSpace", fs::namespace_config_specs, &self.namespace),
             (
                 "CommonAnnotations",
-                crate::fieldspec::annotation_specs,
+                fs::annotation_specs,
                 &self.common_annotations,
             ),
+            ("CommonLabels", fs::common_label_specs, &self.common_labels),
+            ("Labels", Vec::new, &self.labels),
+            (
+                "TemplateLabels",
+                fs::template_label_config_specs,
+                &self.template_labels,
+            ),
+            ("VarReference", fs::var_reference_specs, &self.var_reference),
+            ("Images", fs::image_config_specs, &self.images),
+            ("Replicas", fs::replica_specs, &self.replicas),
         ];
         for (field, defaults, custom) in lists.into_iter().filter(|l| !l.2.is_empty()) {
-            if let Err(c) = crate::fieldspec::settle(defaults(), custom) {
+            if let Err(c) = fs::settle(defaults(), custom) {
                 return Err(crate::transform::conflict(path, field, &c));
             }
         }
@@ -174,6 +186,7 @@ impl TransformerConfig {
         };
         self.common_labels.extend(specs("commonLabels"));
         self.labels.extend(specs("labels"));
+        self.template_labels.extend(specs("templateLabels"));
         self.namespace.extend(specs("namespace"));
         self.common_annotations.extend(specs("commonAnnotations"));
         self.var_reference.extend(specs("varReference"));

@@ -321,6 +321,37 @@ pub fn template_label_specs() -> Vec<FieldSpec> {
         .collect()
 }
 
+/// kustomize's declared `templateLabels` table, as `configurations:` merge
+/// with it.
+pub fn template_label_config_specs() -> Vec<FieldSpec> {
+    let t = "spec/template/metadata/labels";
+    [
+        ("", "", "", "metadata/labels"),
+        ("", "v1", "ReplicationController", t),
+        ("", "", "Deployment", t),
+        ("", "", "ReplicaSet", t),
+        ("", "", "DaemonSet", t),
+        ("apps", "", "StatefulSet", t),
+        (
+            "apps",
+            "",
+            "StatefulSet",
+            "spec/volumeClaimTemplates[]/metadata/labels",
+        ),
+        ("batch", "", "Job", t),
+        ("batch", "", "CronJob", "spec/jobTemplate/metadata/labels"),
+        (
+            "batch",
+            "",
+            "CronJob",
+            "spec/jobTemplate/spec/template/metadata/labels",
+        ),
+    ]
+    .iter()
+    .map(|(g, v, k, p)| FieldSpec::new(g, v, k, p, true))
+    .collect()
+}
+
 /// Field specs for commonAnnotations.
 pub fn annotation_specs() -> Vec<FieldSpec> {
     let mut v = vec![
@@ -396,6 +427,40 @@ pub fn image_specs() -> Vec<FieldSpec> {
     container_field_specs(&["image"])
 }
 
+/// kustomize's declared `images` table, as `configurations:` merge with it
+/// (the transformer itself walks [`image_specs`] and every container list).
+pub fn image_config_specs() -> Vec<FieldSpec> {
+    ["spec", "spec/template/spec"]
+        .iter()
+        .flat_map(|root| {
+            ["containers", "initContainers"]
+                .map(|c| FieldSpec::new("", "", "", &format!("{root}/{c}[]/image"), true))
+        })
+        .collect()
+}
+
+/// kustomize's declared `namespace` table, as `configurations:` merge with
+/// it (`metadata/namespace` itself is set by the scope-aware transformer).
+pub fn namespace_config_specs() -> Vec<FieldSpec> {
+    vec![
+        FieldSpec::new("", "", "Namespace", "metadata/name", true),
+        FieldSpec::new(
+            "apiregistration.k8s.io",
+            "",
+            "APIService",
+            "spec/service/namespace",
+            true,
+        ),
+        FieldSpec::new(
+            "apiextensions.k8s.io",
+            "",
+            "CustomResourceDefinition",
+            "spec/conversion/webhook/clientConfig/service/namespace",
+            false,
+        ),
+    ]
+}
+
 /// Where replica counts live.
 pub fn replica_specs() -> Vec<FieldSpec> {
     [
@@ -449,6 +514,7 @@ pub fn var_reference_specs() -> Vec<FieldSpec> {
         ("Ingress", "spec/rules/host"),
         ("Ingress", "spec/tls/hosts"),
         ("Ingress", "spec/tls/secretName"),
+        ("Deployment", "spec/template/metadata/annotations"),
         ("Service", "spec/ports/port"),
         ("Service", "spec/ports/targetPort"),
         ("StatefulSet", "spec/volumeClaimTemplates/spec/nfs/server"),

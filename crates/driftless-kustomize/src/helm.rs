@@ -125,7 +125,8 @@ fn template(
         cmd.args(["--name-template", s("nameTemplate")]);
     }
     if !s("valuesFile").is_empty() {
-        cmd.arg("--values").arg(loader.resolve(s("valuesFile"))?);
+        cmd.arg("--values")
+            .arg(values_file(loader, s("valuesFile"), name, scratch)?);
     }
     for extra in chart
         .get("additionalValuesFiles")
@@ -134,7 +135,8 @@ fn template(
         .flatten()
         .filter_map(Value::as_str)
     {
-        cmd.arg("--values").arg(loader.resolve(extra)?);
+        cmd.arg("--values")
+            .arg(additional_values_file(loader, extra)?);
     }
     if let Some(inline) = chart.get("valuesInline").filter(|v| v.is_object()) {
         let file = scratch.join(format!("{name}-inline-values.yaml"));
@@ -167,6 +169,42 @@ fn template(
         cmd.args(["--api-versions", api]);
     }
     run.run(cmd, &format!("helm template {name}"))
+}
+
+/// The path helm reads `valuesFile` from: the file in the kustomization's
+/// tree, or a URL fetched (as kustomize v5.5.0 GETs it) into `scratch`.
+fn values_file(
+    loader: &Loader,
+    entry: &str,
+    chart: &str,
+    scratch: &Path,
+) -> Result<PathBuf, Error> {
+    if !crate::remote::is_http_url(entry) {
+        return loader.resolve(entry);
+    }
+    let (_, bytes) = loader.read_bytes("helmCharts valuesFile", entry)?;
+    let file = scratch.join(format!("{chart}-url-values.yaml"));
+    std::fs::write(&file, bytes).map_err(|source| Error::Io {
+        path: file.clone(),
+        source,
+    })?;
+    Ok(file)
+}
+
+/// The path of an `additionalValuesFiles` entry. kustomize v5.5.0 hands
+/// these to helm as paths under the kustomization, so a URL there fails;
+/// it is refused with a message that says why.
+fn additional_values_file(loader: &Loader, entry: &str) -> Result<PathBuf, Error> {
+    if crate::remote::is_http_url(entry) {
+        return Err(Error::invalid(
+            &loader.file,
+            format!(
+                "helmCharts additionalValuesFiles: '{entry}': only local files are read \
+                 here (kustomize passes the URL to helm as a path); use valuesFile for a URL"
+            ),
+        ));
+    }
+    loader.resolve(entry)
 }
 
 /// Finds the chart below `chart_home`, pulling it from `repo` when missing

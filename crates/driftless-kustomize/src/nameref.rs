@@ -6,26 +6,37 @@ use serde_json::Value;
 use crate::fieldspec::{FieldSpec, split_path, visit_path};
 use crate::resource::{Gvk, ResId, Resource};
 
-/// Where pod specs live, by workload kind.
-const POD_SPEC_PREFIXES: &[(&str, &str)] = &[
+/// Where pod specs live, for the kinds whose ConfigMap and Secret
+/// references kustomize v5.5.0 follows (not ReplicationController).
+const CONFIG_POD_SPECS: &[(&str, &str)] = &[
     ("Pod", "spec"),
+    ("PodTemplate", "template/spec"),
     ("Deployment", "spec/template/spec"),
     ("ReplicaSet", "spec/template/spec"),
     ("DaemonSet", "spec/template/spec"),
     ("StatefulSet", "spec/template/spec"),
     ("Job", "spec/template/spec"),
+    ("CronJob", "spec/jobTemplate/spec/template/spec"),
+];
+
+/// Where pod specs live, for the kinds whose ServiceAccount, claim and
+/// PriorityClass references kustomize v5.5.0 follows (not ReplicaSet).
+const OTHER_POD_SPECS: &[(&str, &str)] = &[
+    ("Pod", "spec"),
+    ("StatefulSet", "spec/template/spec"),
+    ("Deployment", "spec/template/spec"),
     ("ReplicationController", "spec/template/spec"),
     ("CronJob", "spec/jobTemplate/spec/template/spec"),
+    ("Job", "spec/template/spec"),
+    ("DaemonSet", "spec/template/spec"),
 ];
 
 const CONFIGMAP_IN_POD: &[&str] = &[
     "volumes/configMap/name",
     "containers/env/valueFrom/configMapKeyRef/name",
     "initContainers/env/valueFrom/configMapKeyRef/name",
-    "ephemeralContainers/env/valueFrom/configMapKeyRef/name",
     "containers/envFrom/configMapRef/name",
     "initContainers/envFrom/configMapRef/name",
-    "ephemeralContainers/envFrom/configMapRef/name",
     "volumes/projected/sources/configMap/name",
 ];
 
@@ -33,20 +44,10 @@ const SECRET_IN_POD: &[&str] = &[
     "volumes/secret/secretName",
     "containers/env/valueFrom/secretKeyRef/name",
     "initContainers/env/valueFrom/secretKeyRef/name",
-    "ephemeralContainers/env/valueFrom/secretKeyRef/name",
     "containers/envFrom/secretRef/name",
     "initContainers/envFrom/secretRef/name",
-    "ephemeralContainers/envFrom/secretRef/name",
     "imagePullSecrets/name",
     "volumes/projected/sources/secret/name",
-    "volumes/csi/nodePublishSecretRef/name",
-    "volumes/cephfs/secretRef/name",
-    "volumes/rbd/secretRef/name",
-    "volumes/azureFile/secretName",
-    "volumes/flexVolume/secretRef/name",
-    "volumes/iscsi/secretRef/name",
-    "volumes/scaleIO/secretRef/name",
-    "volumes/storageos/secretRef/name",
 ];
 
 /// One entry of the name-reference table.
@@ -63,9 +64,9 @@ fn gvk(group: &str, version: &str, kind: &str) -> Gvk {
     }
 }
 
-fn pod_specs(paths: &[&str]) -> Vec<FieldSpec> {
+fn pod_specs(kinds: &[(&str, &str)], paths: &[&str]) -> Vec<FieldSpec> {
     let mut v = Vec::new();
-    for (kind, prefix) in POD_SPEC_PREFIXES {
+    for (kind, prefix) in kinds {
         for p in paths {
             v.push(FieldSpec::new(
                 "",
@@ -81,48 +82,40 @@ fn pod_specs(paths: &[&str]) -> Vec<FieldSpec> {
 
 fn rules() -> Vec<Rule> {
     let fs = |g: &str, k: &str, p: &str| FieldSpec::new(g, "", k, p, false);
-    let mut secret_refs = pod_specs(SECRET_IN_POD);
+    let ingress_annotation = |name: &str| {
+        fs(
+            "",
+            "Ingress",
+            &format!("metadata/annotations/{}", name.replace('/', "\\/")),
+        )
+    };
+    let mut secret_refs = pod_specs(CONFIG_POD_SPECS, SECRET_IN_POD);
     secret_refs.extend([
+        fs("", "Ingress", "spec/tls/secretName"),
+        ingress_annotation("ingress.kubernetes.io/auth-secret"),
+        ingress_annotation("nginx.ingress.kubernetes.io/auth-secret"),
+        ingress_annotation("nginx.ingress.kubernetes.io/auth-tls-secret"),
         fs("", "ServiceAccount", "imagePullSecrets/name"),
-        fs("", "ServiceAccount", "secrets/name"),
+        fs("", "StorageClass", "parameters/secretName"),
+        fs("", "StorageClass", "parameters/adminSecretName"),
+        fs("", "StorageClass", "parameters/userSecretName"),
+        fs("", "StorageClass", "parameters/secretRef"),
         fs("rbac.authorization.k8s.io", "Role", "rules/resourceNames"),
         fs(
             "rbac.authorization.k8s.io",
             "ClusterRole",
             "rules/resourceNames",
         ),
-        fs("", "Ingress", "spec/tls/secretName"),
-        fs("", "StorageClass", "parameters/secretName"),
-        fs("", "StorageClass", "parameters/adminSecretName"),
-        fs(
-            "",
-            "StorageClass",
-            "parameters/csi.storage.k8s.io\\/provisioner-secret-name",
+        FieldSpec::new(
+            "serving.knative.dev",
+            "v1",
+            "Service",
+            "spec/template/spec/containers/env/valueFrom/secretKeyRef/name",
+            false,
         ),
-        fs(
-            "",
-            "StorageClass",
-            "parameters/csi.storage.k8s.io\\/node-stage-secret-name",
-        ),
-        fs(
-            "",
-            "StorageClass",
-            "parameters/csi.storage.k8s.io\\/controller-publish-secret-name",
-        ),
-        fs(
-            "",
-            "StorageClass",
-            "parameters/csi.storage.k8s.io\\/node-publish-secret-name",
-        ),
-        fs("", "PersistentVolume", "spec/csi/nodePublishSecretRef/name"),
-        fs(
-            "",
-            "PersistentVolume",
-            "spec/csi/controllerPublishSecretRef/name",
-        ),
-        fs("", "PersistentVolume", "spec/csi/nodeStageSecretRef/name"),
+        fs("", "PersistentVolume", "spec/azureFile/secretName"),
     ]);
-    let mut sa_refs = pod_specs(&["serviceAccountName"]);
+    let mut sa_refs = pod_specs(OTHER_POD_SPECS, &["serviceAccountName"]);
     sa_refs.extend([
         fs("rbac.authorization.k8s.io", "RoleBinding", "subjects/name"),
         fs(
@@ -143,17 +136,17 @@ fn rules() -> Vec<Rule> {
         Rule {
             target: gvk("", "v1", "ConfigMap"),
             referrers: {
-                let mut v = pod_specs(CONFIGMAP_IN_POD);
-                v.push(fs(
-                    "rbac.authorization.k8s.io",
-                    "Role",
-                    "rules/resourceNames",
-                ));
-                v.push(fs(
-                    "rbac.authorization.k8s.io",
-                    "ClusterRole",
-                    "rules/resourceNames",
-                ));
+                let mut v = pod_specs(CONFIG_POD_SPECS, CONFIGMAP_IN_POD);
+                v.extend([
+                    fs("", "Node", "spec/configSource/configMap"),
+                    fs("rbac.authorization.k8s.io", "Role", "rules/resourceNames"),
+                    fs(
+                        "rbac.authorization.k8s.io",
+                        "ClusterRole",
+                        "rules/resourceNames",
+                    ),
+                    ingress_annotation("nginx.ingress.kubernetes.io/fastcgi-params-configmap"),
+                ]);
                 v
             },
         },
@@ -207,15 +200,25 @@ fn rules() -> Vec<Rule> {
         },
         Rule {
             target: gvk("", "v1", "PersistentVolumeClaim"),
-            referrers: pod_specs(&["volumes/persistentVolumeClaim/claimName"]),
+            referrers: pod_specs(
+                OTHER_POD_SPECS,
+                &["volumes/persistentVolumeClaim/claimName"],
+            ),
         },
         Rule {
             target: gvk("", "v1", "PersistentVolume"),
-            referrers: vec![fs("", "PersistentVolumeClaim", "spec/volumeName")],
+            referrers: vec![
+                fs("", "PersistentVolumeClaim", "spec/volumeName"),
+                fs(
+                    "rbac.authorization.k8s.io",
+                    "ClusterRole",
+                    "rules/resourceNames",
+                ),
+            ],
         },
         Rule {
             target: gvk("scheduling.k8s.io", "", "PriorityClass"),
-            referrers: pod_specs(&["priorityClassName"]),
+            referrers: pod_specs(OTHER_POD_SPECS, &["priorityClassName"]),
         },
         Rule {
             target: gvk("storage.k8s.io", "", "StorageClass"),

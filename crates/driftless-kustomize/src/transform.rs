@@ -326,7 +326,11 @@ pub fn images(
         return Ok(());
     }
     let mut specs = fieldspec::image_specs();
-    specs.extend(cfg.images.iter().cloned());
+    // kustomize's image filter never creates a field, whatever `create` says.
+    specs.extend(cfg.images.iter().map(|s| FieldSpec {
+        create: false,
+        ..s.clone()
+    }));
     let images: Vec<Image> = entries
         .iter()
         .map(|entry| {
@@ -341,6 +345,7 @@ pub fn images(
                 new_name: get("newName"),
                 new_tag: get("newTag"),
                 digest: get("digest"),
+                tag_suffix: get("tagSuffix"),
             }
         })
         .collect();
@@ -393,6 +398,7 @@ struct Image {
     new_name: String,
     new_tag: String,
     digest: String,
+    tag_suffix: String,
 }
 
 impl Image {
@@ -405,33 +411,52 @@ impl Image {
         }
     }
 
+    /// Whether `current` is this image: the entry's name (which may carry a
+    /// tag or digest itself), then at most a tag and a sha256 digest, as
+    /// kustomize matches it.
+    fn matches(&self, current: &str) -> bool {
+        let Some(rest) = current.strip_prefix(self.name.as_str()) else {
+            return false;
+        };
+        let tag_char = |c: char| c.is_ascii_alphanumeric() || "_.{}-".contains(c);
+        let rest = match rest.strip_prefix(':') {
+            Some(tagged) => tagged.trim_start_matches(tag_char),
+            None => rest,
+        };
+        rest.is_empty()
+            || rest
+                .strip_prefix("@sha256:")
+                .is_some_and(|d| d.chars().all(|c| c.is_ascii_alphanumeric()))
+    }
+
     /// The rewritten reference, or None when `current` is a different image.
+    /// A new tag or digest replaces both old ones (both given: both kept);
+    /// otherwise `tagSuffix` extends the tag and drops the digest.
     fn rewrite(&self, current: &str) -> Option<String> {
-        let (name, tag, digest) = split_image(current);
-        if name != self.name {
+        if !self.matches(current) {
             return None;
         }
+        let (name, tag, digest) = split_image(current);
         let name = if self.new_name.is_empty() {
             name
         } else {
             &self.new_name
         };
+        let (tag, digest) = match (self.new_tag.as_str(), self.digest.as_str()) {
+            ("", "") if !self.tag_suffix.is_empty() => {
+                (format!("{}{}", tag.unwrap_or(""), self.tag_suffix), "")
+            }
+            ("", "") => (tag.unwrap_or("").to_string(), digest.unwrap_or("")),
+            (new_tag, new_digest) => (new_tag.to_string(), new_digest),
+        };
         let mut out = name.to_string();
-        if !self.digest.is_empty() {
-            out.push('@');
-            out.push_str(&self.digest);
-        } else if !self.new_tag.is_empty() {
+        if !tag.is_empty() {
             out.push(':');
-            out.push_str(&self.new_tag);
-        } else {
-            if let Some(t) = tag {
-                out.push(':');
-                out.push_str(t);
-            }
-            if let Some(d) = digest {
-                out.push('@');
-                out.push_str(d);
-            }
+            out.push_str(&tag);
+        }
+        if !digest.is_empty() {
+            out.push('@');
+            out.push_str(digest);
         }
         Some(out)
     }

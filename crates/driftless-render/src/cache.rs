@@ -30,7 +30,7 @@ use crate::{Error, relative_dir, render_with_reads};
 const READ_SETS_PER_INPUT: usize = 4;
 /// Names the layout of keys and entries, so that entries of another layout
 /// on disk are never read as this one.
-const LAYOUT: &str = "reads-v1";
+const LAYOUT: &str = "reads-v2";
 
 /// Errors from the render cache itself (render errors pass through as [`Error`]).
 #[derive(Debug, thiserror::Error)]
@@ -229,9 +229,10 @@ impl RenderCache {
         self.misses.fetch_add(1, Ordering::Relaxed);
         let (set, reads) = render_with_reads(dir, opts)?;
         let set = Arc::new(set);
-        if reads.decrypted() {
+        if reads.decrypted() || reads.fetched_charts() {
             // Decrypted generator sources: the set holds plaintext, which
-            // no cache keeps, in memory or on disk.
+            // no cache keeps, in memory or on disk. Chart dependencies from
+            // repositories: no fingerprint of the checkout covers them.
             return Ok(Cached {
                 set,
                 served: Served::Rendered,
@@ -332,9 +333,13 @@ impl RenderCache {
         list.insert(0, reads);
         list.truncate(READ_SETS_PER_INPUT);
         if let Some(path) = self.reads_path(input) {
-            // Read sets with remotes stay in memory: on disk they would lose
-            // the remotes, which key their entries.
-            let body = list.iter().filter(|r| r.remotes().is_empty());
+            // Read sets whose remotes are all pinned commits go to disk too:
+            // a restart reuses their sets without reaching the remotes. Those
+            // with a branch, tag or file stay in memory, as the first lookup
+            // after a restart would fetch them anyway.
+            let body = list
+                .iter()
+                .filter(|r| r.remotes().iter().all(crate::remote::pinned));
             let body = Value::Array(body.map(ReadSet::to_json).collect()).to_string();
             let _ = write_atomic(&path, &body);
         }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use driftless_source::helm_repo::{ChartRepositories, DependencyError};
 use serde_json::Value;
 
 use crate::helm_run::{self, HelmExit, HelmRunError};
@@ -78,6 +79,9 @@ pub enum HelmError {
     /// helm ran too long or printed too much.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// The chart's dependencies could not be taken from their repositories.
+    #[error(transparent)]
+    Dependencies(#[from] DependencyError),
     /// helm printed something that is not a YAML stream.
     #[error("helm template {chart}: output is not valid YAML: {source}")]
     Output {
@@ -117,7 +121,9 @@ pub fn helm_command(opts: &HelmOptions) -> PathBuf {
 /// Renders the chart in `chart` (canonical, inside the canonical `root`);
 /// helm is killed at the time limit or once its output passes the byte limit
 /// and, started through `worker`, limited in memory. The chart is read
-/// whole, and so recorded in `log`, with the values files.
+/// whole, and so recorded in `log`, with the values files. Dependencies
+/// missing from its `charts/` are taken from their repositories through
+/// `repos`, into a copy of the chart.
 pub fn render(
     root: &Path,
     chart: &Path,
@@ -125,55 +131,84 @@ pub fn render(
     limits: &RenderLimits,
     worker: Option<&RenderWorker>,
     log: &ReadLog,
+    repos: Option<&ChartRepositories>,
 ) -> Result<Vec<Rendered>, HelmError> {
     log.tree(chart);
     // helm follows symlinks in the chart by itself, so refuse escaping ones first.
     paths::check_tree(root, chart)?;
     let scratch = scratch_dir()?;
-    let command = helm_command(opts);
+    let built = match repos {
+        Some(repos) => repos.with_dependencies(chart, scratch.path())?,
+        None => None,
+    };
+    if built.is_some() {
+        log.fetched_charts();
+    }
+    let mut values = Vec::new();
+    for file in &opts.values_files {
+        log.entry(&chart.join(file));
+        values.push(paths::resolve_inside(root, chart, file)?);
+    }
     let release = opts.release_name.clone().unwrap_or_else(|| {
         chart.file_name().map_or_else(
             || "release".to_string(),
             |n| n.to_string_lossy().into_owned(),
         )
     });
+    let shown = Shown {
+        limits: shown_dir(root, chart),
+        origin: format!("helm template {}", paths::display_relative(root, chart)),
+    };
+    let path = built.as_deref().unwrap_or(chart);
+    template(path, &release, &shown, &values, &[], opts, limits, worker)
+}
+
+/// How messages and object origins name a chart.
+pub(crate) struct Shown {
+    /// In limit errors.
+    pub limits: String,
+    /// As the origin of rendered objects (`helm template ...`).
+    pub origin: String,
+}
+
+/// Runs `helm template` on `chart` (a directory or an archive) as `release`,
+/// with the values files `values` (absolute), then the value layers
+/// `layers`, then the inline values of `opts`, later ones winning.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn template(
+    chart: &Path,
+    release: &str,
+    shown: &Shown,
+    values: &[PathBuf],
+    layers: &[Value],
+    opts: &HelmOptions,
+    limits: &RenderLimits,
+    worker: Option<&RenderWorker>,
+) -> Result<Vec<Rendered>, HelmError> {
+    let scratch = scratch_dir()?;
+    let command = helm_command(opts);
     let mut cmd = Command::new(&command);
-    cmd.arg("template").arg(&release).arg(chart);
-    for file in &opts.values_files {
-        log.entry(&chart.join(file));
-        let real = paths::resolve_inside(root, chart, file)?;
-        cmd.arg("--values").arg(real);
+    cmd.arg("template").arg(release).arg(chart);
+    for file in values {
+        cmd.arg("--values").arg(file);
     }
-    if let Some(values) = &opts.values {
-        if !values.is_object() {
+    let inline = opts.values.iter();
+    for (i, layer) in layers.iter().chain(inline).enumerate() {
+        if !layer.is_object() {
             return Err(HelmError::Values {
                 chart: chart.to_path_buf(),
-                found: crate::objects::type_name(values),
+                found: crate::objects::type_name(layer),
             });
         }
-        // JSON is YAML, so helm reads the inline values from a JSON file.
-        let path = scratch.path().join("inline-values.json");
-        std::fs::write(&path, values.to_string()).map_err(|source| HelmError::Scratch {
+        // JSON is YAML, so helm reads the values from a JSON file.
+        let path = scratch.path().join(format!("values-{i}.json"));
+        std::fs::write(&path, layer.to_string()).map_err(|source| HelmError::Scratch {
             path: path.clone(),
             source,
         })?;
         cmd.arg("--values").arg(path);
     }
-    if let Some(ns) = &opts.namespace {
-        cmd.arg("--namespace").arg(ns);
-    }
-    if opts.include_crds {
-        cmd.arg("--include-crds");
-    }
-    if opts.skip_tests {
-        cmd.arg("--skip-tests");
-    }
-    if let Some(v) = &opts.kube_version {
-        cmd.arg("--kube-version").arg(v);
-    }
-    for v in &opts.api_versions {
-        cmd.arg("--api-versions").arg(v);
-    }
+    flags(&mut cmd, opts);
     // Private homes keep the user's repositories and plugins out of a render.
     for (var, sub) in [
         ("HELM_CONFIG_HOME", "config"),
@@ -182,8 +217,8 @@ pub fn render(
     ] {
         cmd.env(var, scratch.path().join(sub));
     }
-    let what = format!("helm template {}", shown_dir(root, chart));
-    let end = helm_run::run(&mut cmd, worker, limits, &what, &shown_dir(root, chart));
+    let what = format!("helm template {}", shown.limits);
+    let end = helm_run::run(&mut cmd, worker, limits, &what, &shown.limits);
     let stdout = match end {
         Ok(HelmExit { status, stdout, .. }) if status.success() => stdout,
         Ok(HelmExit { stderr, .. }) => {
@@ -201,13 +236,35 @@ pub fn render(
             });
         }
     };
-    let text = String::from_utf8_lossy(&stdout);
-    let shown = format!("helm template {}", paths::display_relative(root, chart));
+    parse_output(chart, &String::from_utf8_lossy(&stdout), &shown.origin)
+}
+
+/// The flags of `opts` other than values.
+fn flags(cmd: &mut Command, opts: &HelmOptions) {
+    if let Some(ns) = &opts.namespace {
+        cmd.arg("--namespace").arg(ns);
+    }
+    if opts.include_crds {
+        cmd.arg("--include-crds");
+    }
+    if opts.skip_tests {
+        cmd.arg("--skip-tests");
+    }
+    if let Some(v) = &opts.kube_version {
+        cmd.arg("--kube-version").arg(v);
+    }
+    for v in &opts.api_versions {
+        cmd.arg("--api-versions").arg(v);
+    }
+}
+
+/// The objects of helm's output, each named after its template.
+fn parse_output(chart: &Path, text: &str, shown: &str) -> Result<Vec<Rendered>, HelmError> {
     let mut out = Vec::new();
-    for (source, chunk) in split_sources(&text) {
+    for (source, chunk) in split_sources(text) {
         let origin = match source {
             Some(file) => format!("{shown} ({file})"),
-            None => shown.clone(),
+            None => shown.to_string(),
         };
         let docs =
             driftless_kustomize::parse_stream(chunk, Path::new(&origin)).map_err(|source| {

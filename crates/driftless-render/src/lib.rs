@@ -24,6 +24,7 @@ mod paths;
 mod plain;
 mod reads;
 mod remote;
+mod repo_chart;
 mod substitute;
 mod worker;
 
@@ -44,6 +45,7 @@ pub use paths::PathError;
 pub use plain::{PlainError, PlainOptions};
 pub use reads::{Access, ReadSet};
 pub use remote::{DEFAULT_MAX_REMOTES, HostCredentials, RemoteSources, RemoteUse, url_host};
+pub use repo_chart::{RepositoryChart, render_chart};
 pub use substitute::{DISABLE_ANNOTATION, ExpandError, SubstituteError, Substitution};
 pub use worker::{RenderWorker, run_worker};
 
@@ -148,7 +150,8 @@ pub fn render_with_reads(dir: &Path, opts: &RenderOptions) -> Result<(ObjectSet,
         RenderKind::Plain => plain::render(&root, &dir, &opts.plain, &opts.limits, &log)?,
         RenderKind::Helm => {
             let worker = opts.worker.as_ref();
-            helm::render(&root, &dir, &opts.helm, &opts.limits, worker, &log)?
+            let repos = opts.chart_repositories.as_deref();
+            helm::render(&root, &dir, &opts.helm, &opts.limits, worker, &log, repos)?
         }
         #[cfg(feature = "jsonnet")]
         RenderKind::Jsonnet => {

@@ -90,6 +90,10 @@ pub struct RenderOptions {
     /// part of the cache key: a render that decrypted something is never
     /// cached, and the others do not depend on the keys.
     pub decryption_keys: Option<std::sync::Arc<driftless_sops::Keys>>,
+    /// Where the dependencies of a chart kept in Git without them are taken
+    /// from (`helm dependency build`); `None` leaves them to helm, which
+    /// fails naming a missing one. Renders that took one are never cached.
+    pub chart_repositories: Option<std::sync::Arc<driftless_source::ChartRepositories>>,
 }
 
 impl RenderOptions {

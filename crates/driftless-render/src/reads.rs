@@ -55,12 +55,20 @@ pub struct ReadSet {
     /// Whether the render decrypted a generator source: its set holds
     /// plaintext and is not cached.
     decrypted: bool,
+    /// Whether the render took chart dependencies from Helm repositories:
+    /// what they hold is outside the checkout, so the set is not cached.
+    fetched_charts: bool,
 }
 
 impl ReadSet {
     /// True when the render decrypted a sops-encrypted generator source.
     pub fn decrypted(&self) -> bool {
         self.decrypted
+    }
+
+    /// True when the render took chart dependencies from Helm repositories.
+    pub fn fetched_charts(&self) -> bool {
+        self.fetched_charts
     }
 
     /// Every path with how it was used, sorted by path.
@@ -109,20 +117,25 @@ impl ReadSet {
         format!("sha256:{}", hex(&h.finalize()))
     }
 
-    /// The set as a JSON object of path to access.
+    /// The set as JSON: each path with its access, and the remotes used.
     pub(crate) fn to_json(&self) -> Value {
-        let map: Map<String, Value> = self
+        let paths: Map<String, Value> = self
             .paths
             .iter()
             .map(|(p, a)| (p.clone(), Value::from(a.as_str())))
             .collect();
-        Value::Object(map)
+        let remotes: Vec<Value> = self
+            .remotes
+            .iter()
+            .map(|r| serde_json::json!({"url": r.url, "revision": r.revision}))
+            .collect();
+        serde_json::json!({"paths": paths, "remotes": remotes})
     }
 
     /// The set written by [`ReadSet::to_json`]; `None` when it is not one.
     pub(crate) fn from_json(value: &Value) -> Option<ReadSet> {
         let mut set = ReadSet::default();
-        for (path, access) in value.as_object()? {
+        for (path, access) in value.get("paths")?.as_object()? {
             let access = match access.as_str()? {
                 "kind" => Access::Kind,
                 "entry" => Access::Entry,
@@ -130,6 +143,13 @@ impl ReadSet {
                 _ => return None,
             };
             set.insert(path.clone(), access);
+        }
+        for used in value.get("remotes")?.as_array()? {
+            let text = |k: &str| used.get(k)?.as_str().map(str::to_owned);
+            set.remotes.push(crate::RemoteUse {
+                url: text("url")?,
+                revision: text("revision")?,
+            });
         }
         Some(set)
     }
@@ -182,6 +202,11 @@ impl ReadLog {
     /// The render decrypted a generator source.
     pub(crate) fn decrypted(&self) {
         self.lock().decrypted = true;
+    }
+
+    /// The render took chart dependencies from Helm repositories.
+    pub(crate) fn fetched_charts(&self) {
+        self.lock().fetched_charts = true;
     }
 
     /// What was recorded so far.

@@ -185,16 +185,12 @@ impl Resolver {
                 _ => false,
             };
         }
+        if pinned(used) {
+            return true;
+        }
         let Ok(spec) = RepoSpec::parse(&used.url) else {
             return false;
         };
-        if spec
-            .reference
-            .as_deref()
-            .is_some_and(|r| r.eq_ignore_ascii_case(&used.revision))
-        {
-            return true;
-        }
         self.resolve(&spec)
             .is_ok_and(|(_, found)| found.sha == used.revision)
     }
@@ -205,6 +201,16 @@ impl Resolver {
 pub(crate) fn unchanged(sources: &RemoteSources, max_file_bytes: u64, used: &[RemoteUse]) -> bool {
     let resolver = Resolver::new(sources.clone(), max_file_bytes);
     used.iter().all(|u| resolver.unchanged(u))
+}
+
+/// Whether `used` is a Git base whose URL names the very commit it used:
+/// what it reads can never change, so nothing needs fetching to know it.
+pub(crate) fn pinned(used: &RemoteUse) -> bool {
+    RepoSpec::parse(&used.url).is_ok_and(|spec| {
+        spec.reference
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case(&used.revision))
+    })
 }
 
 impl RemoteResolver for Resolver {

@@ -138,7 +138,8 @@ pub(crate) fn routes() -> Vec<Route> {
         Route::post(
             "/api/v1/apps/{name}/sync",
             action(OperationKind::Sync),
-            act("Reconcile the App now"),
+            act("Reconcile the App now (overrideWindow=true: even where a sync window holds it)")
+                .query::<ActionQuery>(),
         ),
         Route::post(
             "/api/v1/apps/{name}/suspend",
@@ -262,6 +263,9 @@ pub(crate) fn role(operation: OperationKind) -> Role {
 struct ActionQuery {
     /// Rollback target, a SHA prefix; default: the newest successful revision before the live one.
     to: Option<String>,
+    /// Sync even where a sync window holds the App (audited as an override).
+    #[serde(rename = "overrideWindow")]
+    override_window: Option<bool>,
 }
 
 fn action(action: OperationKind) -> MethodRouter<ServerState> {
@@ -293,6 +297,9 @@ async fn act(
     let control = state.control.clone();
     let work = move || {
         let status = match action {
+            OperationKind::Sync if q.override_window == Some(true) => {
+                control.sync_overriding_windows(&name, &by)
+            }
             OperationKind::Sync => control.sync(&name, &by),
             OperationKind::Suspend => control.suspend(&name, &by),
             OperationKind::Resume => control.resume(&name, &by),

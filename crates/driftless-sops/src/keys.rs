@@ -72,7 +72,8 @@ impl Keys {
     }
 
     /// Adds the OpenPGP secret keys of an armored key file (as
-    /// `gpg --export-secret-keys --armor` writes it; keys without a passphrase).
+    /// `gpg --export-secret-keys --armor` writes it; keys without a
+    /// passphrase, a protected key is refused).
     pub fn add_pgp_key_file(&mut self, path: &Path) -> Result<(), SopsError> {
         let text = read_key_file(path, "OpenPGP")?;
         self.add_pgp_secret_keys(&text, &path.display().to_string())
@@ -87,7 +88,9 @@ impl Keys {
         };
         let (keys, _headers) = SignedSecretKey::from_armor_many(armored.as_bytes()).map_err(bad)?;
         for key in keys {
-            self.pgp.push(key.map_err(bad)?);
+            let key = key.map_err(bad)?;
+            refuse_protected(&key, origin)?;
+            self.pgp.push(key);
         }
         Ok(())
     }
@@ -163,10 +166,35 @@ impl Keys {
     }
 }
 
-/// The text of a key file of `kind`.
 /// The armor header `gpg --export-secret-keys --armor` writes.
 const PGP_SECRET_ARMOR: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----";
 
+/// Refuses a secret key whose decryption keys are protected by a passphrase:
+/// nothing unattended can type it (Flux refuses such keys too). A primary
+/// key exported without its secret part (`gpg --export-secret-subkeys`) is
+/// fine when its subkeys are in clear.
+fn refuse_protected(key: &pgp::composed::SignedSecretKey, origin: &str) -> Result<(), SopsError> {
+    use pgp::types::KeyDetails;
+    let subkeys = &key.secret_subkeys;
+    let protected = if subkeys.is_empty() {
+        key.primary_key.secret_params().is_encrypted()
+    } else {
+        subkeys.iter().any(|s| s.key.secret_params().is_encrypted())
+    };
+    if !protected {
+        return Ok(());
+    }
+    Err(SopsError::KeyFile {
+        file: origin.to_string(),
+        reason: format!(
+            "OpenPGP secret key {:X} is protected by a passphrase, which an unattended \
+             decryption cannot enter: export a key without a passphrase for decryption",
+            key.primary_key.fingerprint()
+        ),
+    })
+}
+
+/// The text of a key file of `kind`.
 fn read_key_file(path: &Path, kind: &str) -> Result<String, SopsError> {
     std::fs::read_to_string(path).map_err(|e| SopsError::KeyFile {
         file: path.display().to_string(),

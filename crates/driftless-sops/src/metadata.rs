@@ -23,6 +23,9 @@ pub(crate) struct Rules {
     pub encrypted_suffix: Option<String>,
     pub unencrypted_regex: Option<regex::Regex>,
     pub encrypted_regex: Option<regex::Regex>,
+    /// `encrypted_comment_regex` or `unencrypted_comment_regex` is set: which
+    /// values sops encrypted then depends on the comments above them.
+    pub by_comments: bool,
 }
 
 /// The parsed `sops` section.
@@ -59,14 +62,6 @@ impl Metadata {
                 _ => None,
             }
         };
-        for name in ["unencrypted_comment_regex", "encrypted_comment_regex"] {
-            if text(name).is_some() {
-                return Err(SopsError::Unsupported {
-                    file: file.to_string(),
-                    feature: format!("`{name}`"),
-                });
-            }
-        }
         let regex = |name: &str| -> Result<Option<regex::Regex>, SopsError> {
             text(name)
                 .map(|r| regex::Regex::new(&r).map_err(|e| problem(format!("{name}: {e}"))))
@@ -77,6 +72,8 @@ impl Metadata {
             encrypted_suffix: text("encrypted_suffix"),
             unencrypted_regex: regex("unencrypted_regex")?,
             encrypted_regex: regex("encrypted_regex")?,
+            by_comments: regex("encrypted_comment_regex")?.is_some()
+                || regex("unencrypted_comment_regex")?.is_some(),
         };
         let key_groups = match map.get("key_groups") {
             Some(Value::Array(groups)) if !groups.is_empty() => groups

@@ -45,6 +45,18 @@ impl Rules {
         }
         encrypted
     }
+
+    /// Whether sops encrypted the leaf `value` at `path`. Under a comment
+    /// regex, sops decided by the comments above each value (sops allows no
+    /// other rule beside it), a choice the value's own form records: sops
+    /// wrote exactly those values as `ENC[…]`, and the MAC refuses a file
+    /// where an encrypted value was replaced by a value in clear.
+    pub(crate) fn encrypts_value(&self, path: &[String], value: &Value) -> bool {
+        if self.by_comments {
+            return matches!(value, Value::String(s) if cipher::is_encrypted(s));
+        }
+        self.encrypts(path)
+    }
 }
 
 /// Decrypts every encrypted value of `documents` in place, checks the MAC, and
@@ -128,7 +140,7 @@ impl Walk<'_> {
     }
 
     fn leaf(&mut self, leaf: &mut Value, path: &[String]) -> Result<bool, SopsError> {
-        let encrypted = self.metadata.rules.encrypts(path);
+        let encrypted = self.metadata.rules.encrypts_value(path, leaf);
         let plain = if encrypted {
             let Value::String(ciphertext) = leaf else {
                 return Err(

@@ -138,6 +138,12 @@ impl<F: Fn(&[String]) -> bool> TextPass<'_, F> {
         }
         let value = main[value_start..].trim_end();
         let hang = key_column.or(dash).unwrap_or(column);
+        // A comment left in clear after an encrypted value (a comment regex
+        // kept it): go-yaml keeps it on the value's line.
+        let (value, kept_comment) = match value.find(" #") {
+            Some(at) if cipher::is_encrypted(value) => (&value[..at], &value[at..]),
+            _ => (value, ""),
+        };
         if cipher::is_encrypted(value) {
             let decrypted = self
                 .values
@@ -160,6 +166,7 @@ impl<F: Fn(&[String]) -> bool> TextPass<'_, F> {
             let scalar = format_scalar(&decrypted.plain, indent);
             self.out.push_str(&main[..value_start]);
             self.out.push_str(&scalar);
+            self.out.push_str(kept_comment);
             self.out.push('\n');
             return Ok(None);
         }

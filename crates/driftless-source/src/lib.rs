@@ -1,5 +1,6 @@
-//! Git sources for driftless: fetch a repository at a ref, verify it, and
-//! export immutable snapshots of its tree.
+//! Sources for driftless: fetch a Git repository at a ref, verify it, and
+//! export immutable snapshots of its tree; Helm chart repositories over HTTP(S)
+//! ([`helm_repo`]).
 //!
 //! Objects are fetched and trees read in process with gix (gitoxide) where it
 //! can serve the remote, and with the system `git` binary otherwise (SSH,
@@ -15,6 +16,7 @@ pub mod download;
 pub mod fetch;
 pub mod git;
 mod gix_transfer;
+pub mod helm_repo;
 mod ignore_rules;
 mod objects;
 pub mod oci;
@@ -26,7 +28,6 @@ pub mod snapshot;
 pub mod submodules;
 mod symlinks;
 pub mod verify;
-pub mod version_range;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,6 +41,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub use auth::{Auth, Tls};
 pub use fetch::{FetchError, Fetcher, SourceSpec};
+pub use helm_repo::{
+    ChartRepositories, ChartRepository, ChartVersion, HelmRepoError, HelmRepoSpec, IndexChange,
+};
 pub use objects::{Backend, BackendCounts};
 pub use poll::{PollCommand, PollEvent, Poller};
 pub use refspec::{RefSpec, RefSpecError};
@@ -206,8 +210,8 @@ pub fn fetch_to_dir(
     Ok(rev)
 }
 
-/// Copies a snapshot into a writable directory the user asked for.
-fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
+/// Copies a snapshot (or a chart) into a writable directory.
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| Error::Output { path, source }

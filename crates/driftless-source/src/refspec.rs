@@ -101,20 +101,25 @@ impl fmt::Display for RefSpec {
 ///
 /// Comparators may be separated by spaces (as in npm/Flux) or commas (Cargo).
 pub fn parse_range(range: &str) -> Result<semver::VersionReq, RefSpecError> {
+    let joined = comparators(range).join(", ");
+    semver::VersionReq::parse(&joined).map_err(|e| RefSpecError::BadRange {
+        range: range.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// The comparators of a range whose comparators are separated by spaces or
+/// commas, an operator split from its version (`>= 1.2`) joined back to it.
+pub(crate) fn comparators(range: &str) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
     let is_operator = |t: &str| t.chars().all(|c| "<>=~^".contains(c));
     for token in range.split([',', ' ']).filter(|t| !t.is_empty()) {
-        // `>= 1.2` (operator split from its version) joins back together.
         match parts.last_mut() {
             Some(last) if is_operator(last) => last.push_str(token),
             _ => parts.push(token.to_string()),
         }
     }
-    let joined = parts.join(", ");
-    semver::VersionReq::parse(&joined).map_err(|e| RefSpecError::BadRange {
-        range: range.to_string(),
-        reason: e.to_string(),
-    })
+    parts
 }
 
 /// Parses a tag name as a version, accepting an optional leading `v` and

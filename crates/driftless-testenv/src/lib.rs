@@ -8,8 +8,10 @@
 //! The modules hold the other fixtures the crates' tests share: Git
 //! repositories ([`git`]), manifests ([`manifests`]), a Git smart-HTTP server
 //! ([`git_http`]), an SSH server ([`sshd`]), test hosts over SSH ([`hosts`]), TLS in front of a server ([`tls`]),
-//! loopback ports ([`servers`]) and the pinned external tools ([`tools`]).
+//! loopback ports ([`servers`]), a Helm chart repository ([`chart_repo`]) and the pinned
+//! external tools ([`tools`]).
 
+pub mod chart_repo;
 pub mod git;
 pub mod git_http;
 pub mod hosts;

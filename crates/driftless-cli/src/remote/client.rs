@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use driftless_api::history::{AuditEvent, Operation, SyncRecord};
+use driftless_api::inspect::AppDiff;
 use driftless_api::list::{AppFilter, AppList};
 use driftless_api::status::{AppStatus, ClusterStatus, Named, NotifierStatus};
 use reqwest::{RequestBuilder, StatusCode, Url};
@@ -256,16 +257,23 @@ impl Client {
         self.send(self.http.get(url)).await
     }
 
-    /// Asks the server to `action` `app`; `to` is the rollback target. Answers the App's status.
+    /// What a sync of `app` would change, compared by the server now.
+    pub async fn diff(&self, app: &str) -> Result<AppDiff, RemoteError> {
+        let url = self.url(&[app, "diff"]);
+        self.send(self.http.get(url)).await
+    }
+
+    /// Asks the server to `action` `app` with the `query` parameters (a
+    /// rollback's `to`, a sync's `overrideWindow`). Answers the App's status.
     pub async fn act(
         &self,
         app: &str,
         action: Action,
-        to: Option<&str>,
+        query: &[(&str, &str)],
     ) -> Result<Named<AppStatus>, RemoteError> {
         let mut url = self.url(&[app, action.verb()]);
-        if let Some(to) = to {
-            url.query_pairs_mut().append_pair("to", to);
+        for (key, value) in query {
+            url.query_pairs_mut().append_pair(key, value);
         }
         self.send(self.http.post(url)).await.map_err(|e| match e {
             RemoteError::ReadRefused { .. } => self.refused(action, app),

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use driftless_api::UnixMillis;
 use driftless_api::history::{AuditEvent, Operation, Revision, SyncRecord};
+use driftless_api::inspect::{AppDiff, Change};
 use driftless_api::list::AppSummary;
 use driftless_api::status::{
     AppStatus, ClusterStatus, HealthStatus, Named, NotifierStatus, READY, SyncStatus,
@@ -110,7 +111,8 @@ pub fn shorten(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
-/// What holds the App away from Git, loudly: `SUSPENDED`, `PINNED`, both, or empty.
+/// What holds the App away from Git, loudly: `SUSPENDED`, `PINNED`, the sync
+/// window holding it, `MANUAL` with a sync waiting for a user, or empty.
 fn hold(app: &AppStatus) -> String {
     let mut marks = Vec::new();
     if app.suspended {
@@ -118,6 +120,12 @@ fn hold(app: &AppStatus) -> String {
     }
     if let Some(pin) = &app.pinned {
         marks.push(format!("PINNED@{}", short_sha(&pin.sha)));
+    }
+    if let Some(held) = &app.held {
+        marks.push(format!("WINDOW:{}", held.window));
+    }
+    if app.pending.is_some() {
+        marks.push("MANUAL".to_owned());
     }
     marks.join(",")
 }
@@ -290,6 +298,18 @@ pub fn warnings(named: &Named<AppStatus>) -> Vec<String> {
             "!! app {name} is SUSPENDED: no syncs and no self-heal until `driftless resume {name}`"
         ));
     }
+    if let Some(held) = &app.held {
+        lines.push(format!(
+            "!! app {name} is {held}: automatic syncs and self-heal wait \
+             (`driftless sync {name} --override-window` goes through)"
+        ));
+    }
+    if let Some(pending) = &app.pending {
+        lines.push(format!(
+            "!! app {name} syncs manually; `driftless sync {name}` would apply {}: {pending}",
+            short_sha(&pending.revision)
+        ));
+    }
     lines
 }
 
@@ -417,6 +437,38 @@ fn host_lines(r: &SyncRecord) -> String {
     )
 }
 
+/// What a sync of an App would change: each object's diff, then the counts.
+pub fn app_diff(diff: &AppDiff) -> String {
+    let mut out = String::new();
+    for o in &diff.objects {
+        let change = match o.change {
+            Change::Create => "create",
+            Change::Update => "update",
+            Change::Delete => "prune",
+        };
+        let at = if o.namespace.is_empty() {
+            o.name.clone()
+        } else {
+            format!("{}/{}", o.namespace, o.name)
+        };
+        let _ = writeln!(out, "=== {change} {} {at}", o.kind);
+        out.push_str(&o.diff);
+        if !o.diff.is_empty() && !o.diff.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} to create, {} to update, {} to prune, {} unchanged",
+        short_sha(&diff.revision),
+        diff.create,
+        diff.update,
+        diff.delete,
+        diff.unchanged
+    );
+    out
+}
+
 /// One line per drift event, newest first, columns aligned.
 pub fn drift_lines(events: &[AuditEvent]) -> String {
     let mut table = Table::new(&["TIME", "OBJECT", "FIELDS", "CHANGED BY", "ACTION"]);
@@ -440,6 +492,11 @@ pub fn operation_lines(operations: &[Operation]) -> String {
             (Some(rev), _) => format!("{} to {}", o.operation.as_str(), short_sha(&rev.sha)),
             (None, Some(target)) => format!("{} to {target}", o.operation.as_str()),
             (None, None) => o.operation.as_str().to_owned(),
+        };
+        let what = if o.override_window {
+            format!("{what} (overriding sync windows)")
+        } else {
+            what
         };
         let result = o.error.as_deref().map_or_else(
             || "done".to_owned(),

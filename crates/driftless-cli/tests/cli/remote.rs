@@ -143,6 +143,7 @@ fn seed(store: &Store) {
         error: None,
         adopted: Vec::new(),
         hosts: Vec::new(),
+        hooks: Vec::new(),
     };
     let created = ObjectCounts {
         created: 3,
@@ -167,6 +168,7 @@ fn seed(store: &Store) {
         error: Some(bad_error().into()),
         adopted: Vec::new(),
         hosts: Vec::new(),
+        hooks: Vec::new(),
     };
     sync(
         "broken",
@@ -274,6 +276,7 @@ async fn record_sync(store: Store, job: Job) -> Outcome {
         error: failed.then(|| bad_error().to_owned()),
         adopted: Vec::new(),
         hosts: Vec::new(),
+        hooks: Vec::new(),
     };
     let finished = store.finish_sync(&job.key, record.id, outcome);
     let updated = store.update_app(&job.key, |s| {

@@ -448,7 +448,7 @@ async fn an_app_resource_is_synced_edited_requested_and_deleted_with_and_without
     assert_eq!(code, 404);
 }
 
-fn condition<'a>(object: &'a Value, type_: &str) -> &'a Value {
+pub fn condition<'a>(object: &'a Value, type_: &str) -> &'a Value {
     object["status"]["conditions"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["type"] == type_))

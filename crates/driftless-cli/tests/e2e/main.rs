@@ -15,6 +15,7 @@ mod options_sources;
 mod sops;
 mod status;
 mod support;
+mod sync_control;
 
 use std::time::{Duration, Instant};
 

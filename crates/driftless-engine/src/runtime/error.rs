@@ -29,6 +29,10 @@ pub(crate) enum Reason {
     DependencyNotReady,
     /// Pinned to a commit by a rollback.
     RolledBack,
+    /// A sync window holds the App's syncs.
+    SyncWindowClosed,
+    /// The App's syncs are manual, and its objects differ from Git.
+    ManualSyncPending,
     /// The retry limit is reached; only the interval and new revisions run it.
     RetryLimitReached,
     /// The App's GitSource is not declared.
@@ -67,6 +71,8 @@ impl Reason {
             Self::Suspended => "Suspended",
             Self::DependencyNotReady => "DependencyNotReady",
             Self::RolledBack => "RolledBack",
+            Self::SyncWindowClosed => "SyncWindowClosed",
+            Self::ManualSyncPending => "ManualSyncPending",
             Self::RetryLimitReached => "RetryLimitReached",
             Self::SourceNotFound => "SourceNotFound",
             Self::FetchFailed => "FetchFailed",

@@ -119,6 +119,7 @@ impl Inner {
                     error: Some("stopped: a newer revision or a shutdown preempted it".to_owned()),
                     adopted: Vec::new(),
                     hosts: Vec::new(),
+                    hooks: Vec::new(),
                 };
                 if entry.id.is_some() {
                     self.close(name, &entry, outcome);
@@ -148,6 +149,7 @@ impl Inner {
                 error,
                 adopted: Vec::new(),
                 hosts: rolled.clone(),
+                hooks: Vec::new(),
             };
             if self.close(name, &entry, outcome) {
                 log_rollout(name, &revision, &rolled);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use driftless_api::inspect::{AppDiff, Change, ObjectChange, OwnedTree};
 use driftless_api::{App, Config};
-use driftless_kube::compare::ChangeKind;
+use driftless_kube::compare::{ChangeKind, DiffSummary};
 use driftless_kube::{ObjectRef, error_chain};
 
 use super::error::ReconcileError;
@@ -167,34 +167,39 @@ impl Inner {
         let summary = driftless_kube::diff(&cluster.target, &objects, &opts)
             .await
             .map_err(|e| InspectError::Failed(error_chain(&e)))?;
-        let objects = summary
-            .entries
-            .into_iter()
-            .filter_map(|entry| {
-                let change = match entry.change {
-                    ChangeKind::Create => Change::Create,
-                    ChangeKind::Update => Change::Update,
-                    ChangeKind::Delete => Change::Delete,
-                    ChangeKind::Unchanged => return None,
-                };
-                let o = entry.object;
-                Some(ObjectChange {
-                    api_version: o.api_version(),
-                    kind: o.kind,
-                    namespace: o.namespace.unwrap_or_default(),
-                    name: o.name,
-                    change,
-                    diff: entry.diff,
-                })
+        Ok(app_diff(revision.sha, summary))
+    }
+}
+
+/// What the kube diff found, as the API shows it: the objects that differ.
+pub(crate) fn app_diff(revision: String, summary: DiffSummary) -> AppDiff {
+    let objects = summary
+        .entries
+        .into_iter()
+        .filter_map(|entry| {
+            let change = match entry.change {
+                ChangeKind::Create => Change::Create,
+                ChangeKind::Update => Change::Update,
+                ChangeKind::Delete => Change::Delete,
+                ChangeKind::Unchanged => return None,
+            };
+            let o = entry.object;
+            Some(ObjectChange {
+                api_version: o.api_version(),
+                kind: o.kind,
+                namespace: o.namespace.unwrap_or_default(),
+                name: o.name,
+                change,
+                diff: entry.diff,
             })
-            .collect();
-        Ok(AppDiff {
-            revision: revision.sha,
-            create: summary.create,
-            update: summary.update,
-            delete: summary.delete,
-            unchanged: summary.unchanged,
-            objects,
         })
+        .collect();
+    AppDiff {
+        revision,
+        create: summary.create,
+        update: summary.update,
+        delete: summary.delete,
+        unchanged: summary.unchanged,
+        objects,
     }
 }

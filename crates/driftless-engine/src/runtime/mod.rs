@@ -21,6 +21,7 @@ mod reconcile;
 mod render;
 mod sources;
 mod spec;
+mod sync_control;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -142,6 +143,8 @@ pub(crate) struct Inner {
     revisions: Mutex<HashMap<String, Revision>>,
     /// Per App: health looks since its last apply while it progresses.
     rechecks: Mutex<HashMap<String, u32>>,
+    /// Per App: when its sync windows are looked at next.
+    window_looks: Mutex<HashMap<String, driftless_api::Time>>,
     /// Per source: when the last fetch ended and its error.
     fetches: Mutex<HashMap<String, (crate::timing::UnixMillis, Option<String>)>>,
     applied: Mutex<HashMap<String, Applied>>,
@@ -204,6 +207,7 @@ impl Engine {
                 render_worker: opts.render_worker.clone(),
                 revisions: Mutex::default(),
                 rechecks: Mutex::default(),
+                window_looks: Mutex::default(),
                 fetches: Mutex::default(),
                 applied: Mutex::default(),
                 snapshots: Mutex::default(),
@@ -531,6 +535,7 @@ impl Inner {
         self.clusters.untrack(name).await;
         lock(&self.applied).remove(name);
         lock(&self.rechecks).remove(name);
+        lock(&self.window_looks).remove(name);
         lock(&self.snapshots).remove(name);
         lock(&self.host_runs).remove(name);
     }

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use driftless_api::history::HookRun;
 use driftless_kube::{Action, ApplyEvent, ApplyReport};
 use driftless_source::Revision;
 
@@ -75,6 +76,7 @@ impl Inner {
                     error: Some(message.to_owned()),
                     adopted: Vec::new(),
                     hosts: Vec::new(),
+                    hooks: Vec::new(),
                 },
             ),
             Err(e) => tracing::error!(app = %name, "recording a failed sync: {e}"),
@@ -140,19 +142,17 @@ pub(crate) fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
-/// Counts of the objects an apply wrote, kept from its progress events so
-/// that a failed or interrupted sync records what it changed before it
-/// stopped.
+/// Counts of the objects an apply wrote and the hooks it ran, kept from its
+/// progress events so that a failed or interrupted sync records what it
+/// changed before it stopped.
 #[derive(Default)]
-pub(crate) struct Tally(Mutex<ObjectCounts>);
+pub(crate) struct Tally(Mutex<(ObjectCounts, Vec<HookRun>)>);
 
 impl Tally {
     /// Counts one progress event.
     pub(crate) fn note(&self, event: &ApplyEvent) {
-        let mut counts = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tally = self.lock();
+        let (counts, hooks) = &mut *tally;
         match event {
             ApplyEvent::Applied { action, .. } => match action {
                 Action::Created => counts.created += 1,
@@ -160,17 +160,30 @@ impl Tally {
                 Action::Unchanged => counts.unchanged += 1,
             },
             ApplyEvent::Deleted { .. } => counts.deleted += 1,
+            // A hook's end replaces its start.
+            ApplyEvent::Hook(run) => {
+                hooks.retain(|h| !(h.object == run.object && h.phase == run.phase));
+                hooks.push(run.clone());
+            }
             ApplyEvent::Waiting { .. } | ApplyEvent::Health { .. } | ApplyEvent::Adopted { .. } => {
             }
         }
     }
 
-    /// The counts so far.
-    pub(crate) fn counts(&self) -> ObjectCounts {
-        *self
-            .0
+    fn lock(&self) -> std::sync::MutexGuard<'_, (ObjectCounts, Vec<HookRun>)> {
+        self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The counts so far.
+    pub(crate) fn counts(&self) -> ObjectCounts {
+        self.lock().0
+    }
+
+    /// The hooks run so far, each as it last stood.
+    pub(crate) fn hooks(&self) -> Vec<HookRun> {
+        self.lock().1.clone()
     }
 }
 

@@ -10,6 +10,7 @@
 //! `reconcile` carries the decisions out.
 
 use driftless_api::{App, Config, GitSource};
+use driftless_kube::hooks::HookRuns;
 use driftless_source::Revision;
 
 use super::Applied;
@@ -115,6 +116,20 @@ pub(crate) fn after_render(
     let resync = live == Some(rendered.sha.as_str())
         && !matches!(trigger, SyncTrigger::Manual | SyncTrigger::Rollback);
     AfterRender::Apply { record: !resync }
+}
+
+/// When a sync started by `trigger` runs the App's hooks: always when a
+/// user asked for it (a sync or a rollback), otherwise only when it writes
+/// or prunes something, so that a routine resync never runs them.
+pub(crate) fn hook_runs(trigger: SyncTrigger) -> HookRuns {
+    match trigger {
+        SyncTrigger::Manual | SyncTrigger::Rollback => HookRuns::Always,
+        SyncTrigger::Interval
+        | SyncTrigger::Webhook
+        | SyncTrigger::Drift
+        | SyncTrigger::Config
+        | SyncTrigger::Dependency => HookRuns::WhenChanged,
+    }
 }
 
 /// Whether a failed render of `sha` gets a history entry: retries of the

@@ -321,3 +321,20 @@ fn an_empty_render_withholds_prune_only_over_live_objects() {
     assert!(!prune_withheld(true, &AppStatus::default()));
     assert!(!prune_withheld(false, &synced(OLD)));
 }
+
+#[test]
+fn hooks_always_run_on_a_users_sync_and_otherwise_only_when_it_writes() {
+    use driftless_kube::hooks::HookRuns;
+    for trigger in [SyncTrigger::Manual, SyncTrigger::Rollback] {
+        assert_eq!(hook_runs(trigger), HookRuns::Always, "{trigger:?}");
+    }
+    for trigger in [
+        SyncTrigger::Interval,
+        SyncTrigger::Webhook,
+        SyncTrigger::Drift,
+        SyncTrigger::Config,
+        SyncTrigger::Dependency,
+    ] {
+        assert_eq!(hook_runs(trigger), HookRuns::WhenChanged, "{trigger:?}");
+    }
+}

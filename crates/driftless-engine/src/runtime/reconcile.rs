@@ -22,7 +22,7 @@ use super::error::{Reason, ReconcileError};
 use super::outcome::{Entry, Tally, counts, prune_withheld_message, short};
 use super::plan::{self, AfterRender, Start};
 use super::render::RenderedApp;
-use super::{Applied, Inner, lock, spec};
+use super::{Applied, Inner, lock, spec, sync_control};
 use crate::deps::{AppNode, DependencyState, Gate, gate};
 use crate::queue::{Job, Outcome};
 use crate::store::{
@@ -88,12 +88,17 @@ impl Inner {
         let Some((source_spec, revision)) = self.revision_to_sync(run).await? else {
             return Ok(Outcome::Succeeded);
         };
+        let held = self.watch_windows(run).await;
         let cluster = self
             .cluster(run.config, run.app.spec.destination.cluster.as_deref())
             .await?;
-        let RenderedApp { set, remotes, .. } = self
+        let rendered_app = self
             .render_recorded(run, &cluster.target, source_spec, &revision)
             .await?;
+        if sync_control::previews(run.app, run.job.trigger) {
+            return self.preview(run, &cluster, &revision, &rendered_app).await;
+        }
+        let RenderedApp { set, remotes, .. } = rendered_app;
         let rendered = Applied {
             sha: revision.sha.clone(),
             digest: set.digest().to_owned(),
@@ -109,6 +114,11 @@ impl Inner {
                 Ok(Outcome::Succeeded)
             }
             AfterRender::Apply { record } => {
+                if let Some(hold) = self.apply_hold(run, held) {
+                    self.note_held(run, &hold, &revision);
+                    return Ok(Outcome::Succeeded);
+                }
+                self.use_override(run);
                 self.apply(run, &cluster, (&revision, &remotes), &set, record)
                     .await
             }
@@ -258,7 +268,7 @@ impl Inner {
     /// Reads the health of the objects last applied: from the watches, which
     /// see every change of a managed object, or from the cluster for objects
     /// they have not seen.
-    async fn refresh_health(
+    pub(crate) async fn refresh_health(
         self: &Arc<Self>,
         run: &Run<'_>,
         cluster: &Cluster,
@@ -325,14 +335,22 @@ impl Inner {
             );
         }
         let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
-        let apply_opts = spec::apply_options(run.app);
+        let mut apply_opts = spec::apply_options(run.app);
+        apply_opts.hooks = plan::hook_runs(run.job.trigger);
         let tally = Tally::default();
         let adoptions = Adoptions::default();
         let progress = |event: driftless_kube::ApplyEvent| {
             tally.note(&event);
             adoptions.note(event);
         };
-        let self_heal = run.app.spec.self_heal;
+        // A user's sync through a window leaves self-heal off while it holds.
+        let held = self
+            .store
+            .app(name)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.held.is_some());
+        let self_heal = sync_control::heals(run.app) && !held;
         let result = tokio::select! {
             r = cluster.watch.apply(&objects, &apply_opts, self_heal, &progress) => Some(r),
             () = run.job.cancel.cancelled() => None,
@@ -348,6 +366,7 @@ impl Inner {
                     error: Some(why),
                     adopted,
                     hosts: Vec::new(),
+                    hooks: tally.hooks(),
                 };
                 self.close(name, &entry, outcome);
                 return Ok(Outcome::Cancelled);
@@ -360,6 +379,7 @@ impl Inner {
                     error: Some(err.to_string()),
                     adopted,
                     hosts: Vec::new(),
+                    hooks: tally.hooks(),
                 };
                 self.close(name, &entry, outcome);
                 self.update(name, |s| s.last_attempted = Some(entry.start.revision));
@@ -373,6 +393,7 @@ impl Inner {
             error: None,
             adopted,
             hosts: Vec::new(),
+            hooks: report.hooks.clone(),
         };
         let recorded = self.close(name, &entry, outcome);
         let rendered = Applied {
@@ -483,6 +504,7 @@ impl Inner {
                 return;
             }
             if let Some(rev) = synced {
+                s.pending = None;
                 let rev = crate::store::Revision {
                     ref_label: rev.reference.clone(),
                     sha: rev.sha.clone(),

@@ -48,6 +48,8 @@ pub struct SyncOutcome {
     pub adopted: Vec<AdoptedObject>,
     /// For an App deploying to hosts: each host's part of the rollout.
     pub hosts: Vec<driftless_api::HostRollout>,
+    /// The hooks the sync ran, as each ended.
+    pub hooks: Vec<driftless_api::history::HookRun>,
 }
 
 /// App name → JSON [`AppStatus`].
@@ -438,6 +440,7 @@ impl Store {
             error: None,
             adopted: Vec::new(),
             hosts: Vec::new(),
+            hooks: Vec::new(),
         };
         self.write_sync(&tx, &record)?;
         self.prune_history(&tx, app, retention::Age::Ignored)?;
@@ -468,6 +471,7 @@ impl Store {
         record.error = outcome.error;
         record.adopted = outcome.adopted;
         record.hosts = outcome.hosts;
+        record.hooks = outcome.hooks;
         record.finish_time = Some(Time::now());
         self.write_sync(&tx, &record)?;
         tx.commit().map_err(self.err("commit sync finish"))?;

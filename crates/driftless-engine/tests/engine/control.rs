@@ -38,6 +38,7 @@ fn seeded(dir: &std::path::Path) -> Store {
             error: None,
             adopted: Vec::new(),
             hosts: Vec::new(),
+            hooks: Vec::new(),
         };
         store.finish_sync("web", r.id, outcome).expect("finish");
     }

@@ -25,6 +25,7 @@ fn sync(store: &Store, app: &str, n: usize) -> u64 {
         error: None,
         adopted: Vec::new(),
         hosts: Vec::new(),
+        hooks: Vec::new(),
     };
     store.finish_sync(app, rec.id, outcome).expect("finish");
     rec.id
@@ -54,6 +55,7 @@ fn operation(store: &Store, app: &str, time_ms: u64) {
             by: "ci".into(),
             target: None,
             revision: None,
+            override_window: false,
             error: None,
         })
         .expect("operation");

@@ -40,6 +40,7 @@ fn succeeded(created: u32) -> SyncOutcome {
         error: None,
         adopted: Vec::new(),
         hosts: Vec::new(),
+        hooks: Vec::new(),
     }
 }
 
@@ -126,6 +127,7 @@ fn finishing_unknown_or_running_is_an_error_naming_the_app() {
         error: None,
         adopted: Vec::new(),
         hosts: Vec::new(),
+        hooks: Vec::new(),
     };
     assert!(matches!(
         store.finish_sync("web", rec.id, running),

@@ -24,6 +24,19 @@ pub enum ApplyError {
     /// Objects did not become healthy.
     #[error(transparent)]
     Wait(#[from] WaitError),
+    /// A hook failed (or could not be created): the sync stops.
+    #[error("{phase} hook {object} failed: {reason}")]
+    Hook {
+        /// The phase it ran in.
+        phase: crate::hooks::HookPhase,
+        /// The hook object.
+        object: String,
+        /// Why: its Job condition or Pod state, and log lines when known.
+        reason: String,
+    },
+    /// A hook annotation cannot be read.
+    #[error(transparent)]
+    HookSpec(#[from] crate::hooks::HookError),
     /// The same object appears twice in the set.
     #[error("{0} appears twice in the object set")]
     Duplicate(String),

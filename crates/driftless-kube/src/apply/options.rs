@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::compare::MaskedFields;
+use crate::hooks::HookRuns;
 use crate::ignore::IgnoredDifferences;
 use crate::inventory::DEFAULT_INVENTORY_NAMESPACE;
 use crate::sync_options::Propagation;
@@ -48,6 +49,8 @@ pub struct ApplyOptions {
     /// Fields a diff masks in objects of any kind, by kind and name (JSON
     /// Pointers): values that were decrypted before the apply.
     pub masked_fields: MaskedFields,
+    /// When the set's hooks run.
+    pub hooks: HookRuns,
 }
 
 impl ApplyOptions {
@@ -70,6 +73,7 @@ impl ApplyOptions {
             propagation: Propagation::Background,
             ignore: IgnoredDifferences::default(),
             masked_fields: MaskedFields::new(),
+            hooks: HookRuns::WhenChanged,
         }
     }
 }

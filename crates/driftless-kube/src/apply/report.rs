@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::health::{Health, HealthStatus};
+use crate::hooks::HookRun;
 use crate::object::ObjectRef;
 use crate::wait::ObjectHealth;
 
@@ -47,6 +48,8 @@ pub enum ApplyEvent {
         /// Its health now.
         health: Health,
     },
+    /// A hook was created (result `running`) or ended.
+    Hook(HookRun),
 }
 
 /// What happened to one object.
@@ -99,6 +102,8 @@ pub struct ApplyReport {
     pub status: Option<HealthStatus>,
     /// Whether prune was skipped because the set was empty.
     pub empty_set_not_pruned: bool,
+    /// The hooks the sync ran, in the order they ended.
+    pub hooks: Vec<HookRun>,
     /// Health of every applied object as the apply saw it (from the write's
     /// response, or the live object when nothing was written), without
     /// waiting or reading again.

@@ -34,23 +34,25 @@ use super::write::apply_one;
 /// Writes in flight at once.
 const WRITES_IN_FLIGHT: usize = 32;
 
-/// Applies `objects` as App `opts.app`; see the crate docs for the steps.
+/// Applies `objects` as App `opts.app`, running their hooks when due; see
+/// the crate docs for the steps.
 pub async fn apply(
     target: &Target,
     objects: &[Value],
     opts: &ApplyOptions,
     progress: &(dyn Fn(ApplyEvent) + Send + Sync),
 ) -> Result<ApplyReport, ApplyError> {
-    apply_with(target, objects, opts, progress, None).await
+    super::phases::apply_with(target, objects, opts, progress, None).await
 }
 
 /// Says of an object (by its resource type and key) that it is known to be
 /// missing or unlabelled, so it need not be read before it is applied.
 pub(crate) type KnownUnlabelled<'a> = &'a (dyn Fn(&Resource, &ObjectKey) -> bool + Send + Sync);
 
-/// [`apply`], skipping the read of objects `known` says are missing or
-/// carry no owner label (a watch of every labelled object knows this).
-pub(crate) async fn apply_with(
+/// [`apply`] of a set without hooks, skipping the read of objects `known`
+/// says are missing or carry no owner label (a watch of every labelled
+/// object knows this).
+pub(super) async fn apply_set(
     target: &Target,
     objects: &[Value],
     opts: &ApplyOptions,
@@ -214,7 +216,7 @@ fn check_objects(objects: &[Value]) -> Result<(), ApplyError> {
 }
 
 /// Server-side applies the namespace objects without one go to.
-async fn ensure_namespace(target: &Target, namespace: &str) -> Result<(), ApplyError> {
+pub(super) async fn ensure_namespace(target: &Target, namespace: &str) -> Result<(), ApplyError> {
     let object = ObjectRef {
         group: String::new(),
         version: "v1".into(),

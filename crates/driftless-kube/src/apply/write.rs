@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
 use serde_json::Value;
 
 use crate::FIELD_MANAGER;
@@ -194,8 +194,19 @@ pub(super) async fn remove(
     timeout: Duration,
 ) -> Result<(), ApplyError> {
     let api = target.api(&intent.resource, intent.object.namespace.as_deref());
-    let name = &intent.object.name;
     let describe = intent.object.to_string();
+    delete_and_wait(target, &api, &intent.object.name, &describe, timeout).await
+}
+
+/// Deletes object `name` of `api` (its dependents in the background) and
+/// waits until it is gone; `describe` names it in errors.
+pub(super) async fn delete_and_wait(
+    target: &Target,
+    api: &Api<DynamicObject>,
+    name: &str,
+    describe: &str,
+    timeout: Duration,
+) -> Result<(), ApplyError> {
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         ..DeleteParams::default()
@@ -203,7 +214,7 @@ pub(super) async fn remove(
     match api.delete(name, &params).await {
         Ok(_) => {}
         Err(e) if is_not_found(&e) => {}
-        Err(e) => return Err(api_error(target, &describe, "delete", e)),
+        Err(e) => return Err(api_error(target, describe, "delete", e)),
     }
     let start = std::time::Instant::now();
     loop {
@@ -215,11 +226,11 @@ pub(super) async fn remove(
             Ok(Some(_)) => {
                 return Err(WaitError::Timeout {
                     timeout,
-                    pending: vec![(describe, "still being deleted".to_owned())],
+                    pending: vec![(describe.to_owned(), "still being deleted".to_owned())],
                 }
                 .into());
             }
-            Err(e) => return Err(api_error(target, &describe, "read", e)),
+            Err(e) => return Err(api_error(target, describe, "read", e)),
         }
     }
 }

@@ -29,6 +29,7 @@ async fn waves_apply_in_order_each_healthy_before_the_next() {
             ApplyEvent::Adopted { object, .. } => format!("adopted {}", object.name),
             ApplyEvent::Deleted { object } => format!("deleted {}", object.name),
             ApplyEvent::Health { object, health } => format!("{:?} {}", health.status, object.name),
+            ApplyEvent::Hook(run) => format!("hook {}", run.object),
         })
         .collect();
     // Health readings come in poll order, so they are checked apart from the sequence.

@@ -10,6 +10,7 @@ mod corpus_gate;
 mod drift;
 mod faults;
 mod health_conformance;
+mod hooks;
 mod ignore;
 mod inventory;
 mod lease;

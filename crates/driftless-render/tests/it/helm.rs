@@ -44,6 +44,17 @@ data:
 {{- end }}
 "#;
 
+/// The objects a successful helm run printed.
+pub fn helm_objects(out: std::process::Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    driftless_kustomize::parse_stream(&text, Path::new("helm")).expect("parse")
+}
+
 /// Writes the test chart into the directory `rel`.
 fn write_chart(repo: &Repo, rel: &str) -> PathBuf {
     repo.write(&format!("{rel}/Chart.yaml"), CHART);
@@ -91,14 +102,7 @@ fn pipeline_output_equals_helm_template() {
         .arg(inline)
         .output()
         .expect("run helm");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let direct =
-        driftless_kustomize::parse_stream(&text, std::path::Path::new("helm")).expect("parse");
+    let direct = helm_objects(out);
     let ours: Vec<_> = set.iter().cloned().collect();
     assert_eq!(ours, direct);
     assert_eq!(ours.len(), 3);
@@ -262,5 +266,35 @@ fn helm_and_kustomize_helm_charts_render_concurrently() {
         failures.is_empty(),
         "{} failures: {failures:#?}",
         failures.len()
+    );
+}
+
+#[test]
+fn hook_templates_are_rendered_with_their_annotations() {
+    let repo = Repo::new();
+    let dir = write_chart(&repo, "charts/web");
+    repo.write(
+        "charts/web/templates/migrate.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-migrate\n  \
+         annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n    helm.sh/hook-weight: \"-5\"\n    \
+         helm.sh/hook-delete-policy: hook-succeeded\nspec:\n  template:\n    spec:\n      \
+         restartPolicy: Never\n      containers: [{name: m, image: busybox}]\n",
+    );
+    let mut opts = repo.opts();
+    opts.helm = HelmOptions {
+        command: Some(helm()),
+        release_name: Some("shop".into()),
+        ..HelmOptions::default()
+    };
+    let set = render(&dir, &opts).expect("render");
+    let job = set
+        .iter()
+        .find(|o| o["kind"] == "Job")
+        .expect("helm template keeps hooks");
+    assert_eq!(job["metadata"]["name"], "shop-migrate");
+    assert_eq!(
+        job["metadata"]["annotations"],
+        json!({"helm.sh/hook": "pre-install,pre-upgrade", "helm.sh/hook-weight": "-5",
+               "helm.sh/hook-delete-policy": "hook-succeeded"})
     );
 }

@@ -12,6 +12,7 @@ mod pipeline;
 mod plain;
 mod reads;
 mod remote;
+mod repo_charts;
 mod sops_generators;
 
 use std::path::{Path, PathBuf};

@@ -197,6 +197,13 @@ fn facts(d: &Detail) -> String {
             &format!("Pinned to {}", short_sha(&pinned.sha)),
         ));
     }
+    if let Some(held) = &s.held {
+        // The window's name and when it opens, in the badge's words.
+        states.push_str(&badge("held", &format!("Held: {held}")));
+    }
+    if let Some(pending) = &s.pending {
+        states.push_str(&badge("pending", &format!("Manual sync: {pending}")));
+    }
     let applied = s.last_applied.as_ref().map_or_else(
         || "&mdash;".to_owned(),
         |r| {
@@ -619,6 +626,7 @@ mod tests {
             error: None,
             adopted: Vec::new(),
             hosts: Vec::new(),
+            hooks: Vec::new(),
         };
         Detail {
             name: "web".into(),

@@ -409,6 +409,15 @@ fn row_html(row: &Row) -> String {
             Esc(super::html::short_sha(&pinned.sha))
         ));
     }
+    if let Some(held) = &s.held {
+        flags.push_str(&format!(
+            r#" <span class="badge held">Held by {}</span>"#,
+            Esc(&held.window)
+        ));
+    }
+    if s.pending.is_some() {
+        flags.push_str(r#" <span class="badge pending">Manual sync pending</span>"#);
+    }
     let revision = match &s.last_applied {
         Some(r) => format!(
             "{} {}",

@@ -36,6 +36,7 @@ pub(crate) fn seed(s: &TestServer) {
             error: None,
             adopted: Vec::new(),
             hosts: Vec::new(),
+            hooks: Vec::new(),
         };
         s.store.finish_sync("web", rec.id, outcome).expect("finish");
     }

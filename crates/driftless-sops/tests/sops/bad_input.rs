@@ -184,3 +184,33 @@ fn a_wrong_openpgp_key() {
     assert!(matches!(err, SopsError::NoKey { .. }), "{err}");
     assert!(err.to_string().contains(&right.fingerprint), "{err}");
 }
+
+#[test]
+fn an_openpgp_key_protected_by_a_passphrase_is_refused_naming_it() {
+    let fixture = Fixture::new();
+    let key = fixture.pgp_key_with_passphrase("locked", "future-default", "correct horse");
+    let mut keys = driftless_sops::Keys::new();
+    let err = keys
+        .add_pgp_key_file(&key.secret_file)
+        .expect_err("a protected key is refused");
+    let message = err.to_string();
+    assert!(matches!(err, SopsError::KeyFile { .. }), "{message}");
+    assert!(
+        message.starts_with(&key.secret_file.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains(&key.fingerprint), "{message}");
+    assert!(message.contains("protected by a passphrase"), "{message}");
+    assert!(!message.contains("correct horse"), "{message}");
+    // The same key read as Secret data names the Secret key it came from.
+    let armored = std::fs::read_to_string(&key.secret_file).expect("read key");
+    let err = keys
+        .add_pgp_secret_keys(&armored, "Secret apps/sops-keys key locked.asc")
+        .expect_err("a protected key is refused");
+    assert!(
+        err.to_string()
+            .starts_with("Secret apps/sops-keys key locked.asc: OpenPGP secret key"),
+        "{err}"
+    );
+    assert!(keys.is_empty());
+}

@@ -192,3 +192,82 @@ fn key_groups_mixing_openpgp_and_age() {
     let file = fixture.encrypt("mixed.yaml", b"token: abc\n", &[]);
     assert_same_as_sops(&fixture, &file, &[&pgp.secret_file, &age.file]);
 }
+
+/// Comments that decide, under a comment regex, which values sops encrypts:
+/// in maps and lists, nested, inline, several in a row, at the top level.
+const COMMENTED: &str = r#"# top comment
+plain: hello
+# sops:enc
+password: s3cret
+other: visible
+inline: value # sops:enc
+nested:
+  # sops:enc
+  # a second line, encrypted under the first
+  token: abc
+  keep: 1
+  # sops:noenc
+  deep:
+    a: x
+    b: 2
+  after: y
+# sops:enc
+whole:
+  one: 1
+  two: [a, b]
+list:
+  # sops:enc
+  - one
+  - two
+  # sops:noenc
+  - three
+# trailing
+"#;
+
+/// The two comment rules (their `.sops.yaml` names, the `encrypt` command
+/// has no flags for them) with the regex each test file uses.
+const COMMENT_RULES: [(&str, &str); 2] = [
+    ("encrypted_comment_regex", "sops:enc"),
+    ("unencrypted_comment_regex", "sops:noenc"),
+];
+
+/// Makes `rule: regex` the fixture's creation rule for `recipient`.
+fn comment_rule(fixture: &Fixture, recipient: &str, rule: &str, regex: &str) {
+    let config = format!("creation_rules:\n  - age: {recipient}\n    {rule}: {regex}\n");
+    std::fs::write(fixture.path(".sops.yaml"), config).expect("write .sops.yaml");
+}
+
+#[test]
+fn encrypted_and_unencrypted_comment_regexes_in_yaml() {
+    let fixture = Fixture::new();
+    let key = fixture.age_key("key");
+    for (i, (rule, regex)) in COMMENT_RULES.iter().enumerate() {
+        comment_rule(&fixture, &key.recipient, rule, regex);
+        let file = fixture.encrypt(&format!("comments{i}.yaml"), COMMENTED.as_bytes(), &[]);
+        let text = std::fs::read_to_string(&file).expect("read");
+        assert!(text.contains(&format!("{rule}: {regex}")), "{text}");
+        // Some values stay in clear, others are encrypted.
+        assert!(text.contains("ENC[AES256_GCM"), "{text}");
+        assert!(
+            text.contains(if i == 0 { "other: visible" } else { "a: x" }),
+            "{text}"
+        );
+        assert_same_as_sops(&fixture, &file, &[&key.file]);
+    }
+}
+
+#[test]
+fn comment_regexes_in_dotenv_and_json() {
+    let fixture = Fixture::new();
+    let key = fixture.age_key("key");
+    let env = "# sops:enc\nPASS=secret\nUSER=admin\n# note\n# sops:noenc\nHOST=db\nPORT=5432\n";
+    let json = r#"{"a": "x", "b": {"c": 1}}"#;
+    for (i, (rule, regex)) in COMMENT_RULES.iter().enumerate() {
+        comment_rule(&fixture, &key.recipient, rule, regex);
+        let env = fixture.encrypt(&format!("comments{i}.env"), env.as_bytes(), &[]);
+        let json = fixture.encrypt(&format!("comments{i}.json"), json.as_bytes(), &[]);
+        for file in [&env, &json] {
+            assert_same_as_sops(&fixture, file, &[&key.file]);
+        }
+    }
+}

@@ -86,9 +86,20 @@ impl Fixture {
     }
 
     fn gpg(&self, args: &[&str]) -> Vec<u8> {
+        self.gpg_with_passphrase("", args)
+    }
+
+    /// Runs gpg with `passphrase` for the keys it makes or unlocks.
+    fn gpg_with_passphrase(&self, passphrase: &str, args: &[&str]) -> Vec<u8> {
         let output = Command::new("gpg")
             .env("GNUPGHOME", self.gnupg_home())
-            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args([
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                passphrase,
+            ])
             .args(args)
             .output()
             .unwrap_or_else(|e| panic!("gpg is missing ({e}): run {INSTALL}"));
@@ -104,8 +115,15 @@ impl Fixture {
     /// (`future-default` makes ed25519 with a cv25519 subkey); other algorithms
     /// get an encryption subkey of the same kind.
     pub fn pgp_key(&self, name: &str, algo: &str) -> PgpKey {
+        self.pgp_key_with_passphrase(name, algo, "")
+    }
+
+    /// A new OpenPGP key as [`Fixture::pgp_key`] makes it, protected by
+    /// `passphrase` (none when empty).
+    pub fn pgp_key_with_passphrase(&self, name: &str, algo: &str, passphrase: &str) -> PgpKey {
         let uid = format!("{name} <{name}@example.com>");
-        self.gpg(&["--quick-gen-key", &uid, algo, "default", "never"]);
+        let gpg = |args: &[&str]| self.gpg_with_passphrase(passphrase, args);
+        gpg(&["--quick-gen-key", &uid, algo, "default", "never"]);
         let listing = String::from_utf8(self.gpg(&["--with-colons", "--list-secret-keys", &uid]))
             .expect("gpg prints UTF-8");
         let fingerprint = listing
@@ -115,12 +133,12 @@ impl Fixture {
             .expect("a fingerprint")
             .to_string();
         if algo != "future-default" && algo != "default" {
-            self.gpg(&["--quick-add-key", &fingerprint, algo, "encr", "never"]);
+            gpg(&["--quick-add-key", &fingerprint, algo, "encr", "never"]);
         }
         let secret_file = self.path(&format!("{name}.asc"));
         std::fs::write(
             &secret_file,
-            self.gpg(&["--armor", "--export-secret-keys", &fingerprint]),
+            gpg(&["--armor", "--export-secret-keys", &fingerprint]),
         )
         .expect("write secret key");
         PgpKey {

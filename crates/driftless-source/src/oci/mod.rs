@@ -76,6 +76,14 @@ pub enum OciError {
         /// What is wrong with it.
         detail: String,
     },
+    /// A version range that does not parse.
+    #[error("version range {range:?}: {detail}")]
+    Range {
+        /// The range as given.
+        range: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// No tag of the repository satisfies a version range.
     #[error("{repository}: no tag matches the version range {range:?} (tags seen: {seen})")]
     NoVersion {
@@ -119,20 +127,25 @@ pub(crate) fn causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// The highest tag of `repository` that `range` accepts (tags read as
-/// versions, a leading `v` allowed).
+/// The highest tag of `repository` that the version range `range` (Helm's
+/// syntax: `>=1.0.0 <2.0.0`, `~1.2`, `^1`, `1.x`, `||`) accepts, tags read
+/// as versions with an optional leading `v`.
 pub fn highest_tag(
     registry: &Registry,
     reference: &Reference,
-    range: &crate::version_range::VersionRange,
+    range: &str,
 ) -> Result<String, OciError> {
+    let constraint = crate::helm_repo::Constraint::parse(range).map_err(|e| OciError::Range {
+        range: range.to_owned(),
+        detail: e.reason,
+    })?;
     let tags = registry.tags(&reference.repository)?;
-    range
+    constraint
         .highest(tags.iter().map(String::as_str))
         .map(str::to_owned)
         .ok_or_else(|| OciError::NoVersion {
             repository: reference.repository_url(),
-            range: range.to_string(),
+            range: range.to_owned(),
             seen: tags.len(),
         })
 }

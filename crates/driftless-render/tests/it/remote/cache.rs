@@ -76,3 +76,54 @@ fn a_pinned_commit_is_reused_without_the_server() {
     assert_eq!(cached.remotes, [used(&url, &first)]);
     assert_eq!(crate::names(&cached.set), ["first"]);
 }
+
+#[test]
+fn a_pinned_commit_is_reused_from_disk_after_a_restart_with_the_server_down() {
+    let server = GitServer::start();
+    let platform = platform(&server);
+    let first = platform.push("first");
+    let app = Repo::new();
+    let pinned = format!("{}//base?ref={first}", platform.url);
+    let branch = format!("{}//base?ref=main", platform.url);
+    app.write(
+        "pinned/kustomization.yaml",
+        &format!("resources:\n- {pinned}\n"),
+    );
+    app.write(
+        "branch/kustomization.yaml",
+        &format!("resources:\n- {branch}\n"),
+    );
+    let disk = tempfile::tempdir().expect("temp dir");
+    let sources = tempfile::tempdir().expect("temp dir");
+    let opts = remote_opts(&app, sources.path());
+    let before = RenderCache::new(8).with_disk(disk.path());
+    for dir in ["pinned", "branch"] {
+        let cached = before
+            .get_or_render(&app.path(dir), &opts)
+            .expect("renders");
+        assert_eq!(cached.served, Served::Rendered);
+    }
+    drop(before);
+    drop(platform);
+    drop(server);
+
+    // A new process: empty memory, an empty source cache, the server down.
+    let sources = tempfile::tempdir().expect("temp dir");
+    let opts = remote_opts(&app, sources.path());
+    let after = RenderCache::new(8).with_disk(disk.path());
+    let cached = after
+        .get_or_render(&app.path("pinned"), &opts)
+        .expect("reused from disk");
+    assert_eq!(cached.served, Served::Disk);
+    assert_eq!(cached.remotes, [used(&pinned, &first)]);
+    assert_eq!(crate::names(&cached.set), ["first"]);
+    // A branch must be asked where it points now, and the server is down.
+    let text = after
+        .get_or_render(&app.path("branch"), &opts)
+        .expect_err("server down")
+        .to_string();
+    assert!(
+        text.contains(&format!("remote resource '{branch}'")),
+        "{text}"
+    );
+}

@@ -18,7 +18,9 @@ use crate::Repo;
 mod cache;
 mod file_server;
 mod files;
+mod helm_values;
 mod origin;
+mod ssh;
 mod submodules;
 
 use file_server::FileServer;
@@ -36,9 +38,15 @@ pub(crate) fn remote_opts(app: &Repo, cache: &Path) -> RenderOptions {
 
 /// What kustomize v5.5.0 prints for `dir` (it clones with the system git).
 pub(crate) fn kustomize_build(dir: &Path) -> String {
+    kustomize_build_with(dir, &[])
+}
+
+/// [`kustomize_build`] with extra environment for the git it runs.
+pub(crate) fn kustomize_build_with(dir: &Path, env: &[(&str, String)]) -> String {
     let out = Command::new(driftless_testenv::tools::kustomize())
         .arg("build")
         .arg(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("kustomize runs");
     assert!(
