@@ -34,9 +34,7 @@ pub fn pull(args: &ArtifactPullArgs) -> Outcome {
     }
     let registry = registry(&reference, &args.registry)?;
     if let Some(range) = &args.semver {
-        let range =
-            VersionRange::parse(range).map_err(|e| Failure::input(anyhow!("--semver {e}")))?;
-        let tag = oci::highest_tag(&registry, &reference, &range).map_err(failure)?;
+        let tag = oci::highest_tag(&registry, &reference, range).map_err(failure)?;
         reference = reference.with_tag(&tag);
     }
     let pulled =

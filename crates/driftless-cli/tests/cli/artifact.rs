@@ -17,18 +17,18 @@ fn with_password(args: &[&str], password: &str) -> Output {
 }
 
 fn write_manifests(dir: &std::path::Path, value: &str) {
-    std::fs::create_dir_all(dir).unwrap();
+    std::fs::create_dir_all(dir).expect("test step");
     std::fs::write(
         dir.join("cm.yaml"),
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  v: {value:?}\n"),
     )
-    .unwrap();
+    .expect("test step");
 }
 
 #[test]
 fn push_then_pull_by_range_returns_the_files_and_the_revision() {
     let registry = Registry::start();
-    let work = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().expect("test step");
     let base = format!("oci://{}/ci/manifests", registry.host());
     let mut digests = Vec::new();
     for tag in ["1.0.0", "1.4.2", "2.0.0"] {
@@ -39,7 +39,7 @@ fn push_then_pull_by_range_returns_the_files_and_the_revision() {
             "push",
             &format!("{base}:{tag}"),
             "--path",
-            src.to_str().unwrap(),
+            src.to_str().expect("test step"),
             "--annotate",
             &format!("revision=main@sha1:{tag}"),
             "--annotate",
@@ -63,7 +63,7 @@ fn push_then_pull_by_range_returns_the_files_and_the_revision() {
         "--semver",
         ">=1.0.0 <2.0.0",
         "--output",
-        dest.to_str().unwrap(),
+        dest.to_str().expect("test step"),
         "--insecure",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -77,7 +77,7 @@ fn push_then_pull_by_range_returns_the_files_and_the_revision() {
     assert!(printed.contains("team: payments"), "{printed}");
     assert!(
         std::fs::read_to_string(dest.join("cm.yaml"))
-            .unwrap()
+            .expect("test step")
             .contains("\"1.4.2\"")
     );
 
@@ -87,7 +87,7 @@ fn push_then_pull_by_range_returns_the_files_and_the_revision() {
         "pull",
         &format!("{base}:2.0.0"),
         "--output",
-        dest.to_str().unwrap(),
+        dest.to_str().expect("test step"),
         "--insecure",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
@@ -98,9 +98,29 @@ fn push_then_pull_by_range_returns_the_files_and_the_revision() {
     );
     assert!(
         std::fs::read_to_string(dest.join("cm.yaml"))
-            .unwrap()
+            .expect("test step")
             .contains("\"1.4.2\"")
     );
+
+    // A range that does not parse is an input error naming it.
+    let other = work.path().join("other");
+    let out = driftless(&[
+        "artifact",
+        "pull",
+        &base,
+        "--semver",
+        ">=banana",
+        "--output",
+        other.to_str().expect("test step"),
+        "--insecure",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(">=banana"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!other.exists());
 
     // A bad reference is an input error naming it.
     let out = driftless(&[
@@ -122,7 +142,7 @@ fn push_then_pull_by_range_returns_the_files_and_the_revision() {
 #[test]
 fn a_registry_with_credentials_refuses_without_them_and_the_password_is_never_printed() {
     let registry = Registry::with_basic_auth("ci", "registry-pass-123");
-    let work = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().expect("test step");
     let src = work.path().join("src");
     write_manifests(&src, "x");
     let url = format!("oci://{}/private/app:1.0.0", registry.host());
@@ -132,7 +152,7 @@ fn a_registry_with_credentials_refuses_without_them_and_the_password_is_never_pr
             "push",
             url.as_str(),
             "--path",
-            src.to_str().unwrap(),
+            src.to_str().expect("test step"),
             "--insecure",
         ];
         args.extend_from_slice(extra);
@@ -170,7 +190,7 @@ fn a_registry_with_credentials_refuses_without_them_and_the_password_is_never_pr
             "pull",
             &url,
             "--output",
-            dest.to_str().unwrap(),
+            dest.to_str().expect("test step"),
             "--insecure",
             "--digest-only",
             "--username",

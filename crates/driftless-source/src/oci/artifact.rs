@@ -362,25 +362,29 @@ mod tests {
 
     #[test]
     fn packing_is_reproducible_and_round_trips() {
-        let src = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(src.path().join("app/sub")).unwrap();
-        std::fs::create_dir_all(src.path().join(".git")).unwrap();
-        std::fs::write(src.path().join(".git/HEAD"), "ref").unwrap();
-        std::fs::write(src.path().join("app/cm.yaml"), "kind: ConfigMap\n").unwrap();
-        std::fs::write(src.path().join("app/sub/b.yaml"), "b: 1\n").unwrap();
-        let first = pack(src.path()).unwrap();
+        let src = tempfile::tempdir().expect("test step");
+        std::fs::create_dir_all(src.path().join("app/sub")).expect("test step");
+        std::fs::create_dir_all(src.path().join(".git")).expect("test step");
+        std::fs::write(src.path().join(".git/HEAD"), "ref").expect("test step");
+        std::fs::write(src.path().join("app/cm.yaml"), "kind: ConfigMap\n").expect("test step");
+        std::fs::write(src.path().join("app/sub/b.yaml"), "b: 1\n").expect("test step");
+        let first = pack(src.path()).expect("test step");
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        std::fs::write(src.path().join("app/cm.yaml"), "kind: ConfigMap\n").unwrap();
-        assert_eq!(first, pack(src.path()).unwrap(), "same files, same bytes");
-        let out = tempfile::tempdir().unwrap();
-        let dest = out.path().join("x");
-        unpack(&first, &dest, Limits::default()).unwrap();
+        std::fs::write(src.path().join("app/cm.yaml"), "kind: ConfigMap\n").expect("test step");
         assert_eq!(
-            std::fs::read_to_string(dest.join("app/cm.yaml")).unwrap(),
+            first,
+            pack(src.path()).expect("test step"),
+            "same files, same bytes"
+        );
+        let out = tempfile::tempdir().expect("test step");
+        let dest = out.path().join("x");
+        unpack(&first, &dest, Limits::default()).expect("test step");
+        assert_eq!(
+            std::fs::read_to_string(dest.join("app/cm.yaml")).expect("test step"),
             "kind: ConfigMap\n"
         );
         assert_eq!(
-            std::fs::read_to_string(dest.join("app/sub/b.yaml")).unwrap(),
+            std::fs::read_to_string(dest.join("app/sub/b.yaml")).expect("test step"),
             "b: 1\n"
         );
         assert!(!dest.join(".git").exists());
@@ -396,32 +400,36 @@ mod tests {
             header.set_size(data.len() as u64);
             header.set_mode(0o644);
             // Written raw so that the builder's own path checks do not stop it.
-            header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            header.as_gnu_mut().expect("test step").name[..name.len()]
+                .copy_from_slice(name.as_bytes());
             header.set_cksum();
-            tar.append(&header, data).unwrap();
-            tar.into_inner().unwrap().finish().unwrap()
+            tar.append(&header, data).expect("test step");
+            tar.into_inner()
+                .expect("test step")
+                .finish()
+                .expect("test step")
         };
-        let out = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().expect("test step");
         let e = unpack(
             &layer("../evil", tar::EntryType::Regular, b"x"),
             &out.path().join("a"),
             Limits::default(),
         )
-        .unwrap_err();
+        .expect_err("must fail");
         assert!(e.contains("../evil") && e.contains("leaves"), "{e}");
         let e = unpack(
             &layer("/etc/x", tar::EntryType::Regular, b"x"),
             &out.path().join("b"),
             Limits::default(),
         )
-        .unwrap_err();
+        .expect_err("must fail");
         assert!(e.contains("leaves"), "{e}");
         let e = unpack(
             &layer("l", tar::EntryType::Symlink, b""),
             &out.path().join("c"),
             Limits::default(),
         )
-        .unwrap_err();
+        .expect_err("must fail");
         assert!(e.contains("not a regular file"), "{e}");
         let small = Limits {
             unpacked_bytes: 3,
@@ -432,7 +440,7 @@ mod tests {
             &out.path().join("d"),
             small,
         )
-        .unwrap_err();
+        .expect_err("must fail");
         assert!(e.contains("more than 3 bytes"), "{e}");
     }
 }

@@ -300,10 +300,10 @@ impl Registry {
             url.query_pairs_mut().append_pair("service", service);
         }
         let mut request = self.client.get(url);
-        if let Auth::Basic { .. } = self.auth {
-            if let Some(value) = auth::http_authorization(&self.auth) {
-                request = request.header(AUTHORIZATION, value);
-            }
+        if let (Auth::Basic { .. }, Some(value)) =
+            (&self.auth, auth::http_authorization(&self.auth))
+        {
+            request = request.header(AUTHORIZATION, value);
         }
         let shown = auth::redact_url(realm);
         let response = request.send().map_err(|e| OciError::Request {

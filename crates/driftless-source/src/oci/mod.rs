@@ -112,20 +112,7 @@ pub enum OciError {
     },
 }
 
-/// An error and its causes on one line.
-pub(crate) fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use crate::download::causes;
 
 /// The highest tag of `repository` that the version range `range` (Helm's
 /// syntax: `>=1.0.0 <2.0.0`, `~1.2`, `^1`, `1.x`, `||`) accepts, tags read

@@ -51,12 +51,10 @@ impl Reference {
                  joined by '.', '_', '__' or '-'",
             ));
         }
-        if let Some(tag) = tag {
-            if !valid_tag(tag) {
-                return Err(bad(
-                    "the tag must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
-                ));
-            }
+        if tag.is_some_and(|tag| !valid_tag(tag)) {
+            return Err(bad(
+                "the tag must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
+            ));
         }
         Ok(Reference {
             registry: registry.to_owned(),
@@ -153,7 +151,8 @@ mod tests {
     #[test]
     fn a_reference_splits_into_registry_repository_tag_and_digest() {
         let d = format!("sha256:{}", "a".repeat(64));
-        let r = Reference::parse(&format!("oci://127.0.0.1:5000/team/app:v1.2.0@{d}")).unwrap();
+        let r = Reference::parse(&format!("oci://127.0.0.1:5000/team/app:v1.2.0@{d}"))
+            .expect("test step");
         assert_eq!(r.registry, "127.0.0.1:5000");
         assert_eq!(r.repository, "team/app");
         assert_eq!(r.tag.as_deref(), Some("v1.2.0"));
@@ -162,7 +161,7 @@ mod tests {
             r.to_string(),
             format!("oci://127.0.0.1:5000/team/app:v1.2.0@{d}")
         );
-        let plain = Reference::parse("oci://ghcr.io/org/manifests").unwrap();
+        let plain = Reference::parse("oci://ghcr.io/org/manifests").expect("test step");
         assert_eq!((plain.tag, plain.digest), (None, None));
         assert_eq!(plain.repository, "org/manifests");
     }
@@ -178,7 +177,7 @@ mod tests {
             ("oci://ghcr.io/a/b@sha256:abc", "64 lowercase hex"),
             ("oci://ghcr.io/a/b@md5:abc", "not a sha256"),
         ] {
-            let e = Reference::parse(url).unwrap_err().to_string();
+            let e = Reference::parse(url).expect_err("must fail").to_string();
             assert!(e.contains(url) && e.contains(why), "{url}: {e}");
         }
     }
