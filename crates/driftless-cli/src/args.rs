@@ -60,6 +60,73 @@ pub enum Command {
         #[command(subcommand)]
         command: SourceCommand,
     },
+    /// Push and pull artifacts of manifests in OCI registries.
+    Artifact {
+        #[command(subcommand)]
+        command: ArtifactCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArtifactCommand {
+    /// Pack a directory as one tar.gz layer and push it to oci://REGISTRY/REPOSITORY:TAG;
+    /// prints the digest.
+    Push(ArtifactPushArgs),
+    /// Pull an artifact (by tag, digest or --semver range) into a new directory; prints
+    /// the digest and the annotations.
+    Pull(ArtifactPullArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ArtifactPushArgs {
+    /// Where to push: oci://REGISTRY/REPOSITORY:TAG.
+    pub url: String,
+    /// The directory to pack (`.git` is left out; symbolic links are refused).
+    #[arg(long, value_name = "DIR")]
+    pub path: PathBuf,
+    /// Annotation on the manifest, repeatable; `revision=` and `source=` become the
+    /// standard org.opencontainers.image.revision and .source.
+    #[arg(long = "annotate", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ArtifactPullArgs {
+    /// What to pull: oci://REGISTRY/REPOSITORY[:TAG][@DIGEST].
+    pub url: String,
+    /// The directory to unpack into; it must not exist yet.
+    #[arg(long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Pull the highest tag in this version range (`>=1.0.0 <2.0.0`, `~1.2`, `^1`).
+    #[arg(long, value_name = "RANGE", conflicts_with = "digest_only")]
+    pub semver: Option<String>,
+    /// Print nothing but the digest.
+    #[arg(long = "digest-only")]
+    pub digest_only: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How to reach a registry.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// User name for the registry; the password comes from --password-env.
+    #[arg(long, requires = "password_env")]
+    pub username: Option<String>,
+    /// Environment variable holding the registry password or access token.
+    #[arg(long, value_name = "VAR", requires = "username")]
+    pub password_env: Option<String>,
+    /// Environment variable holding a bearer token for the registry.
+    #[arg(long, value_name = "VAR", conflicts_with = "username")]
+    pub token_env: Option<String>,
+    /// PEM file of certificate authorities the registry's certificate is checked against.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Plain HTTP instead of HTTPS (a registry on a trusted network only).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Subcommand)]

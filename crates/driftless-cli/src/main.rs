@@ -2,6 +2,7 @@
 //! call the libraries, print results.
 
 mod args;
+mod artifact;
 mod bootstrap;
 mod cluster;
 mod controller;
@@ -14,7 +15,7 @@ mod source;
 
 use clap::Parser;
 
-use crate::args::{BootstrapCommand, Cli, Command, SourceCommand};
+use crate::args::{ArtifactCommand, BootstrapCommand, Cli, Command, SourceCommand};
 
 fn main() -> std::process::ExitCode {
     // The render worker speaks a protocol on stdin/stdout, not the command line.
@@ -50,6 +51,12 @@ fn main() -> std::process::ExitCode {
         Command::Source {
             command: SourceCommand::Fetch(args),
         } => source::fetch(&args),
+        Command::Artifact {
+            command: ArtifactCommand::Push(args),
+        } => artifact::push(&args),
+        Command::Artifact {
+            command: ArtifactCommand::Pull(args),
+        } => artifact::pull(&args),
     };
     exit::finish(result)
 }

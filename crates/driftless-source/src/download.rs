@@ -152,7 +152,7 @@ pub fn get_if_changed(
 }
 
 /// An error and its causes on one line.
-fn causes(e: &dyn std::error::Error) -> String {
+pub(crate) fn causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

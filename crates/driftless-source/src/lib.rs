@@ -19,6 +19,7 @@ mod gix_transfer;
 pub mod helm_repo;
 mod ignore_rules;
 mod objects;
+pub mod oci;
 pub mod poll;
 pub mod refspec;
 pub mod remote;

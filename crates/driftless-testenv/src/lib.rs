@@ -17,6 +17,7 @@ pub mod git_http;
 pub mod hosts;
 pub mod manifests;
 pub mod recorder;
+pub mod registry;
 pub mod servers;
 pub mod sshd;
 pub mod tls;

@@ -35,9 +35,23 @@ pub fn age_keygen() -> PathBuf {
     }
 }
 
+/// distribution's `registry` (from `scripts/ci/install-oci.sh`) or
+/// `$DRIFTLESS_OCI_REGISTRY`.
+pub fn oci_registry() -> PathBuf {
+    cached_tool_from(
+        "DRIFTLESS_OCI_REGISTRY",
+        "registry-v3.0.0/registry",
+        "scripts/ci/install-oci.sh",
+    )
+}
+
 /// `$env_var`, else `~/.cache/driftless/<cached>`; panics naming the
 /// install script when it is not there.
 fn cached_tool(env_var: &str, cached: &str) -> PathBuf {
+    cached_tool_from(env_var, cached, "scripts/ci/install-sops.sh")
+}
+
+fn cached_tool_from(env_var: &str, cached: &str, script: &str) -> PathBuf {
     let path = match std::env::var_os(env_var) {
         Some(path) => PathBuf::from(path),
         None => std::env::var_os("HOME")
@@ -48,7 +62,7 @@ fn cached_tool(env_var: &str, cached: &str) -> PathBuf {
     };
     assert!(
         path.is_file(),
-        "{} is missing: run scripts/ci/install-sops.sh (or set {env_var})",
+        "{} is missing: run {script} (or set {env_var})",
         path.display()
     );
     path

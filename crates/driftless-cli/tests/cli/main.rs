@@ -1,5 +1,6 @@
 //! End-to-end tests of the `driftless` binary, in one test binary.
 
+mod artifact;
 mod bounds;
 mod cluster;
 mod decrypt;

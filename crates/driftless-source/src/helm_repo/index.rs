@@ -97,11 +97,7 @@ impl Index {
     /// The highest version of chart `name` that `constraint` allows.
     pub fn select(&self, name: &str, constraint: &Constraint) -> Option<&ChartVersion> {
         let versions = self.entries.get(name)?;
-        let (chosen, _) = constraint
-            .alternatives
-            .iter()
-            .filter_map(|req| highest_matching(req, versions.iter().map(|v| v.version.as_str())))
-            .max_by(|(ta, a), (tb, b)| a.cmp(b).then_with(|| ta.cmp(tb)))?;
+        let chosen = constraint.highest(versions.iter().map(|v| v.version.as_str()))?;
         versions.iter().find(|v| v.version == chosen)
     }
 }
@@ -133,6 +129,19 @@ pub struct Constraint {
 }
 
 impl Constraint {
+    /// The candidate (a chart version or an OCI tag, read as a version with
+    /// an optional leading `v`) with the highest version this allows.
+    pub fn highest<'a>(
+        &self,
+        candidates: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Option<&'a str> {
+        self.alternatives
+            .iter()
+            .filter_map(|req| highest_matching(req, candidates.clone()))
+            .max_by(|(ta, a), (tb, b)| a.cmp(b).then_with(|| ta.cmp(tb)))
+            .map(|(chosen, _)| chosen)
+    }
+
     /// Parses `text`; empty means any released version, as in Helm.
     pub fn parse(text: &str) -> Result<Constraint, ConstraintError> {
         let error = |reason: String| ConstraintError {

@@ -6,6 +6,7 @@ mod backends;
 mod credentials;
 mod cross_process;
 mod helm_repos;
+mod oci;
 mod polling;
 mod refs;
 mod signatures;
