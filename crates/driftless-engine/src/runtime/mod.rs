@@ -73,6 +73,8 @@ pub struct EngineOptions {
     pub render_worker: Option<RenderWorker>,
     /// Tries, waits, pace and queue of notifications.
     pub notifications: driftless_api::NotificationDelivery,
+    /// Ignored differences of every App (the Server's), before the App's own.
+    pub ignore_differences: Vec<driftless_api::IgnoreDifference>,
 }
 
 impl EngineOptions {
@@ -87,6 +89,7 @@ impl EngineOptions {
             render_bounds: RenderBounds::default(),
             render_worker: None,
             notifications: driftless_api::NotificationDelivery::default(),
+            ignore_differences: Vec::new(),
         }
     }
 }
@@ -139,6 +142,8 @@ pub(crate) struct Inner {
     renders: RenderCache,
     render_bounds: RenderBounds,
     render_worker: Option<RenderWorker>,
+    /// The server's ignored differences, for every App.
+    ignore_defaults: Vec<driftless_api::IgnoreDifference>,
     revisions: Mutex<HashMap<String, Revision>>,
     /// Per App: health looks since its last apply while it progresses.
     rechecks: Mutex<HashMap<String, u32>>,
@@ -202,6 +207,7 @@ impl Engine {
                 renders,
                 render_bounds: opts.render_bounds.clone(),
                 render_worker: opts.render_worker.clone(),
+                ignore_defaults: opts.ignore_differences.clone(),
                 revisions: Mutex::default(),
                 rechecks: Mutex::default(),
                 fetches: Mutex::default(),
@@ -434,6 +440,11 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Inner {
+    /// Apply options of `app`, with the server's ignored differences.
+    pub(crate) fn apply_options(&self, app: &driftless_api::App) -> driftless_kube::ApplyOptions {
+        spec::apply_options(app, &self.ignore_defaults)
+    }
+
     pub(crate) fn config(&self) -> Arc<Config> {
         self.config
             .read()
@@ -575,7 +586,7 @@ impl Inner {
     /// Deletes every object in the inventory of a removed App.
     async fn delete_objects(self: &Arc<Self>, app: &driftless_api::App) -> Removed {
         let config = self.config();
-        let opts = spec::apply_options(app);
+        let opts = self.apply_options(app);
         let cluster = self
             .cluster(&config, app.spec.destination.cluster.as_deref())
             .await

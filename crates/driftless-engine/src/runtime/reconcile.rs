@@ -22,7 +22,7 @@ use super::error::{Reason, ReconcileError};
 use super::outcome::{Entry, Tally, counts, prune_withheld_message, short};
 use super::plan::{self, AfterRender, Start};
 use super::render::RenderedApp;
-use super::{Applied, Inner, lock, spec};
+use super::{Applied, Inner, lock};
 use crate::deps::{AppNode, DependencyState, Gate, gate};
 use crate::queue::{Job, Outcome};
 use crate::store::{
@@ -325,7 +325,7 @@ impl Inner {
             );
         }
         let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
-        let apply_opts = spec::apply_options(run.app);
+        let apply_opts = self.apply_options(run.app);
         let tally = Tally::default();
         let adoptions = Adoptions::default();
         let progress = |event: driftless_kube::ApplyEvent| {
