@@ -44,6 +44,7 @@ pub mod history;
 pub mod host;
 mod ignore;
 pub mod inspect;
+pub mod jq;
 pub mod list;
 pub mod load;
 mod meta;

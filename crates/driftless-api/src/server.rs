@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::{ApiAccess, validate_secret};
 use crate::duration::Duration;
+use crate::ignore::IgnoreDifference;
 use crate::meta::{Kind, Object};
 use crate::notifier::NotificationDelivery;
 use crate::validate::FieldProblem;
@@ -56,6 +57,10 @@ pub struct ServerSpec {
     /// How notifications are delivered: tries, waits, pace, queue.
     #[serde(default)]
     pub notifications: NotificationDelivery,
+    /// Ignored differences of every App, before each App's own (e.g. the
+    /// `caBundle` of webhook configurations that cert-manager injects); read at start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_differences: Vec<IgnoreDifference>,
 }
 
 /// Default of `concurrency`.
@@ -142,6 +147,7 @@ impl Default for ServerSpec {
             concurrency: DEFAULT_CONCURRENCY,
             external_url: None,
             notifications: NotificationDelivery::default(),
+            ignore_differences: Vec::new(),
         }
     }
 }
@@ -319,6 +325,7 @@ impl Kind for ServerSpec {
         self.http.validate(problems);
         self.retention.validate(problems);
         self.notifications.validate(problems);
+        crate::ignore::validate(&self.ignore_differences, problems);
         let bounds = [
             ("spec.render.memoryLimitMiB", self.render.memory_limit_mib),
             ("spec.render.inputLimitMiB", self.render.input_limit_mib),

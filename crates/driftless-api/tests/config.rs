@@ -641,7 +641,7 @@ fn ignored_differences_name_each_bad_rule_and_pointer() {
         [
             "config.yaml (document 2, App/web): spec.ignoreDifferences[0].jsonPointers[0]: \"spec/replicas\" is not a JSON Pointer (it must start with '/')",
             "config.yaml (document 2, App/web): spec.ignoreDifferences[1].kind: must not be empty",
-            "config.yaml (document 2, App/web): spec.ignoreDifferences[1]: names no field: give jsonPointers or managedFieldsManagers",
+            "config.yaml (document 2, App/web): spec.ignoreDifferences[1]: names no field: give jsonPointers, jqPathExpressions or managedFieldsManagers",
         ]
     );
 }
@@ -705,5 +705,36 @@ fn sync_windows_and_manual_apps_load_and_bad_windows_name_their_fields() {
         found[3].contains("unknown time zone \"Europe/Nowhere\""),
         "{}",
         found[3]
+    );
+}
+
+#[test]
+fn jq_path_expressions_and_the_servers_ignore_list_are_checked() {
+    let good = "  ignoreDifferences:\n  - kind: Deployment\n    group: apps\n    jqPathExpressions: ['.spec.template.spec.containers[] | select(.name == \"proxy\")']\n";
+    assert!(problems(&stream(&[source("platform"), app("web", good)])).is_empty());
+    let bad =
+        "  ignoreDifferences:\n  - {kind: Deployment, jqPathExpressions: ['.spec', '.spec[']}\n";
+    let found = problems(&stream(&[source("platform"), app("web", bad)]));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with(
+            "config.yaml (document 2, App/web): spec.ignoreDifferences[0].jqPathExpressions[1]: \".spec[\" does not parse as jq"
+        ),
+        "{found:#?}"
+    );
+    let server =
+        |spec: &str| format!("{HEADER}kind: Server\nmetadata: {{name: s}}\nspec: {spec}\n");
+    let webhooks = "{ignoreDifferences: [{group: admissionregistration.k8s.io, kind: MutatingWebhookConfiguration, jqPathExpressions: ['.webhooks[]?.clientConfig.caBundle']}]}";
+    assert!(problems(&stream(&[source("platform"), server(webhooks)])).is_empty());
+    let found = problems(&stream(&[
+        source("platform"),
+        server("{ignoreDifferences: [{kind: Secret, jqPathExpressions: ['.data |']}]}"),
+    ]));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with(
+            "config.yaml (document 2, Server/s): spec.ignoreDifferences[0].jqPathExpressions[0]:"
+        ),
+        "{found:#?}"
     );
 }

@@ -500,7 +500,9 @@ async fn inspect(shared: &Shared, seen: Seen, kind: DriftKind) {
     let Seen { live, app, key } = seen;
     let found = read(&shared.apps).get(&app).and_then(|t| {
         let intent = t.intents.get(&key)?.clone();
-        let ignored = t.ignore.paths(&intent.object, Some(&live));
+        let ignored = t
+            .ignore
+            .paths(&intent.object, &intent.manifest, Some(&live));
         Some((intent, t.tenant.clone(), t.self_heal, ignored))
     });
     let Some((intent, tenant, self_heal, ignored)) = found else {

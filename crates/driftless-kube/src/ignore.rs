@@ -4,28 +4,51 @@
 //! live value, so the other writer keeps it. A new object is created with
 //! the values from Git.
 
+use driftless_api::jq::JqPath;
 use serde_json::Value;
 
 pub use driftless_api::IgnoreDifference as IgnoreRule;
 
 use crate::object::ObjectRef;
 
-/// A JSON Pointer that cannot be read.
+/// A rule's field that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "ignoreDifferences[{index}].jsonPointers: {pointer:?} is not a JSON Pointer (it must start with '/')"
-)]
-pub struct IgnoreError {
-    /// Index of the rule.
-    pub index: usize,
-    /// The pointer.
-    pub pointer: String,
+pub enum IgnoreError {
+    /// A JSON Pointer that does not start with `/`.
+    #[error(
+        "ignoreDifferences[{index}].jsonPointers: {pointer:?} is not a JSON Pointer (it must start with '/')"
+    )]
+    Pointer {
+        /// Index of the rule.
+        index: usize,
+        /// The pointer.
+        pointer: String,
+    },
+    /// A jq path expression that does not compile.
+    #[error("ignoreDifferences[{index}].jqPathExpressions[{item}]: {problem}")]
+    Jq {
+        /// Index of the rule.
+        index: usize,
+        /// Index of the expression in the rule.
+        item: usize,
+        /// Why, quoting the expression.
+        problem: String,
+    },
 }
 
-/// An App's ignore rules, their pointers split into path segments.
+/// One rule with its pointers split into path segments and its jq path
+/// expressions compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rule {
+    rule: IgnoreRule,
+    pointers: Vec<Vec<String>>,
+    jq: Vec<JqPath>,
+}
+
+/// An App's ignore rules (with the server's defaults), ready to use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IgnoredDifferences {
-    rules: Vec<(IgnoreRule, Vec<Vec<String>>)>,
+    rules: Vec<Rule>,
 }
 
 impl IgnoredDifferences {
@@ -33,14 +56,24 @@ impl IgnoredDifferences {
     pub fn new(rules: Vec<IgnoreRule>) -> Result<Self, IgnoreError> {
         let mut parsed = Vec::with_capacity(rules.len());
         for (index, rule) in rules.into_iter().enumerate() {
-            let mut paths = Vec::new();
+            let mut pointers = Vec::new();
             for pointer in &rule.json_pointers {
-                paths.push(split_pointer(pointer).ok_or_else(|| IgnoreError {
+                pointers.push(split_pointer(pointer).ok_or_else(|| IgnoreError::Pointer {
                     index,
                     pointer: pointer.clone(),
                 })?);
             }
-            parsed.push((rule, paths));
+            let mut jq = Vec::new();
+            for (item, expression) in rule.jq_path_expressions.iter().enumerate() {
+                jq.push(
+                    JqPath::compile(expression).map_err(|problem| IgnoreError::Jq {
+                        index,
+                        item,
+                        problem,
+                    })?,
+                );
+            }
+            parsed.push(Rule { rule, pointers, jq });
         }
         Ok(Self { rules: parsed })
     }
@@ -52,16 +85,32 @@ impl IgnoredDifferences {
 
     /// Whether some rule names `object`.
     pub fn applies_to(&self, object: &ObjectRef) -> bool {
-        self.rules.iter().any(|(rule, _)| matches(rule, object))
+        self.rules.iter().any(|r| matches(&r.rule, object))
     }
 
-    /// The ignored paths of `object`; those owned by managers need `live`.
-    pub fn paths(&self, object: &ObjectRef, live: Option<&Value>) -> Vec<Vec<String>> {
-        let mut out = Vec::new();
-        for (rule, paths) in self.rules.iter().filter(|(r, _)| matches(r, object)) {
-            out.extend(paths.iter().cloned());
+    /// The ignored paths of `object` whose manifest is `desired`: those owned
+    /// by managers need `live`; jq expressions run on both, as Argo CD
+    /// removes their fields from each side.
+    pub fn paths(
+        &self,
+        object: &ObjectRef,
+        desired: &Value,
+        live: Option<&Value>,
+    ) -> Vec<Vec<String>> {
+        let mut out: Vec<Vec<String>> = Vec::new();
+        for rule in self.rules.iter().filter(|r| matches(&r.rule, object)) {
+            out.extend(rule.pointers.iter().cloned());
+            for jq in &rule.jq {
+                for side in std::iter::once(desired).chain(live) {
+                    for path in jq.paths(side).unwrap_or_default() {
+                        if !out.contains(&path) {
+                            out.push(path);
+                        }
+                    }
+                }
+            }
             if let Some(live) = live {
-                out.extend(managed_paths(live, &rule.managed_fields_managers));
+                out.extend(managed_paths(live, &rule.rule.managed_fields_managers));
             }
         }
         out
@@ -152,7 +201,8 @@ pub(crate) fn strip(manifest: &mut Value, paths: &[Vec<String>]) {
 }
 
 /// Sets each of `paths` in `manifest` to the value `live` holds there, or
-/// removes it when `live` holds none.
+/// removes it when `live` holds none. A list element past the end of the
+/// manifest's list is appended (paths come in ascending order).
 pub(crate) fn take_live(manifest: &mut Value, live: &Value, paths: &[Vec<String>]) {
     for path in paths {
         let Some((last, parents)) = path.split_last() else {
@@ -163,11 +213,12 @@ pub(crate) fn take_live(manifest: &mut Value, live: &Value, paths: &[Vec<String>
             (Some(value), Some(Value::Object(map))) => {
                 map.insert(last.clone(), value);
             }
-            (Some(value), Some(Value::Array(items))) => {
-                if let Some(slot) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                    *slot = value;
-                }
-            }
+            (Some(value), Some(Value::Array(items))) => match last.parse::<usize>() {
+                Ok(i) if i < items.len() => items[i] = value,
+                // An element only the live list has (one another writer added).
+                Ok(i) if i == items.len() => items.push(value),
+                _ => {}
+            },
             (None, Some(parent)) => remove_child(parent, last),
             _ => {}
         }
@@ -241,7 +292,7 @@ mod tests {
         let ignored = IgnoredDifferences::new(vec![in_ns]).expect("valid");
         assert!(ignored.applies_to(&deployment()));
         assert_eq!(
-            ignored.paths(&deployment(), None),
+            ignored.paths(&deployment(), &json!({}), None),
             [vec!["spec".to_owned(), "replicas".to_owned()]]
         );
     }
@@ -254,7 +305,7 @@ mod tests {
         )])
         .expect("valid");
         assert_eq!(
-            ignored.paths(&deployment(), None)[0],
+            ignored.paths(&deployment(), &json!({}), None)[0],
             ["metadata", "annotations", "example.com/hash"]
         );
         let err = IgnoredDifferences::new(vec![rule(&["spec/replicas"], &[])])
@@ -276,7 +327,7 @@ mod tests {
         ]}});
         let ignored =
             IgnoredDifferences::new(vec![rule(&[], &["hpa", "injector"])]).expect("valid");
-        let paths = ignored.paths(&deployment(), Some(&live));
+        let paths = ignored.paths(&deployment(), &json!({}), Some(&live));
         assert_eq!(
             paths,
             [
@@ -302,5 +353,60 @@ mod tests {
         assert_eq!(manifest, json!({"spec": {"image": "a"}}));
         assert!(is_ignored(&["spec".into(), "replicas".into()], &paths));
         assert!(!is_ignored(&["spec".into(), "image".into()], &paths));
+    }
+
+    fn jq_rule(expressions: &[&str]) -> IgnoreRule {
+        IgnoreRule {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            jq_path_expressions: expressions.iter().map(|e| (*e).to_owned()).collect(),
+            ..IgnoreRule::default()
+        }
+    }
+
+    #[test]
+    fn jq_expressions_name_fields_of_both_sides_and_a_failing_one_none() {
+        let ignored = IgnoredDifferences::new(vec![jq_rule(&[
+            r#".spec.template.spec.containers[] | select(.name == "proxy")"#,
+            ".metadata.annotations.hash",
+            ".spec.selector.matchLabels[]",
+        ])])
+        .expect("valid");
+        let desired = json!({"metadata": {"annotations": {"hash": "a"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "app"}]}}}});
+        let live = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "app"}, {"name": "proxy", "image": "envoy"}]}}}});
+        let paths = ignored.paths(&deployment(), &desired, Some(&live));
+        assert_eq!(
+            paths,
+            [
+                ["spec", "template", "spec", "containers", "1"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                ["metadata", "annotations", "hash"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ],
+            "`.[]` of null fails on both sides and names nothing"
+        );
+        // The container only the live object has is kept, as the other writer's.
+        let mut manifest = desired.clone();
+        take_live(&mut manifest, &live, &paths);
+        assert_eq!(manifest["spec"], live["spec"]);
+        assert_eq!(manifest["metadata"], json!({"annotations": {}}));
+    }
+
+    #[test]
+    fn an_invalid_jq_expression_names_its_field() {
+        let err = IgnoredDifferences::new(vec![
+            rule(&["/spec/paused"], &[]),
+            jq_rule(&[".a", ".b[ |"]),
+        ])
+        .expect_err("not jq");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("ignoreDifferences[1].jqPathExpressions[1]: \".b[ |\""),
+            "{message}"
+        );
     }
 }

@@ -168,6 +168,7 @@ pub async fn run(
     engine_opts.render_bounds = spec.render.clone();
     engine_opts.render_worker = opts.render_worker.clone();
     engine_opts.notifications = spec.notifications.clone();
+    engine_opts.ignore_differences = spec.ignore_differences.clone();
     let concurrency = opts.concurrency.unwrap_or(spec.concurrency);
     if let Some(problem) = driftless_api::concurrency_problem(concurrency) {
         return Err(ServeError::Setting(format!("concurrency {problem}")));

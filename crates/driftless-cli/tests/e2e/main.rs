@@ -6,6 +6,7 @@ mod bootstrap;
 mod controller;
 mod controller_hosts;
 mod hosts;
+mod ignore;
 mod kube;
 mod logging;
 mod notify;

@@ -80,6 +80,33 @@ fn sops_encrypt(dir: &Path, plain: &str, format: &str, args: &[&str]) -> String 
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// `encrypted` (a sops YAML file for age) with its data key held by AWS KMS
+/// only, as sops writes a `kms` entry.
+fn kms_only(encrypted: &str) -> String {
+    let mut out = String::new();
+    let mut in_age = false;
+    for line in encrypted.split_inclusive('\n') {
+        if line == "    age:\n" {
+            in_age = true;
+            out.push_str(
+                "    kms:\n        - arn: arn:aws:kms:eu-west-1:111122223333:key/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d\n          created_at: \"2026-01-01T00:00:00Z\"\n          enc: AQICAHhEXAMPLEEXAMPLEEXAMPLE==\n          aws_profile: \"\"\n",
+            );
+            continue;
+        }
+        if in_age && line.starts_with("    ") && !line.starts_with("     ") {
+            in_age = false;
+        }
+        if !in_age {
+            out.push_str(line);
+        }
+    }
+    assert!(
+        out.contains("    kms:") && !out.contains("    age:"),
+        "{out}"
+    );
+    out
+}
+
 fn secret_yaml(name: &str, key: &str, value: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\ntype: Opaque\nstringData:\n  {key}: {value}\n  user: admin\n"
@@ -316,6 +343,28 @@ spec:
     assert!(config_map(ns.name(), "settings").is_some(), "not pruned");
     assert!(config_map(ns.name(), "extra").is_none(), "nothing applied");
     assert_eq!(secret_value(ns.name(), "db", "password"), PASSWORD);
+
+    // A file whose data key only AWS KMS holds: refused naming the App, the
+    // file and the provider; still nothing applied, nothing pruned.
+    repo.write("files/secret.enc.yaml", &kms_only(&secret));
+    let c3 = repo.push("kms only");
+    let failed = serve
+        .wait_app(&files_app, WAIT, "KMS-only file refused", |a| {
+            a["lastAttempted"]["sha"] == c3.as_str()
+                && condition(a, "Ready")["reason"] == "DecryptionFailed"
+        })
+        .await;
+    let error = failed["lastError"].as_str().unwrap_or_default().to_owned();
+    for part in [
+        files_app.as_str(),
+        "files/secret.enc.yaml",
+        "kms keys are not supported yet",
+    ] {
+        assert!(error.contains(part), "{part} not in {error}");
+    }
+    assert_eq!(failed["lastApplied"]["sha"], c1.as_str(), "{failed}");
+    assert!(config_map(ns.name(), "settings").is_some(), "not pruned");
+    assert!(config_map(ns.name(), "extra").is_none(), "nothing applied");
 
     // Never in clear at rest: not in the data directory, not in the log.
     let log = serve.log();

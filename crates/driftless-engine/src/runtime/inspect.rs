@@ -12,7 +12,7 @@ use driftless_kube::{ObjectRef, error_chain};
 
 use super::error::ReconcileError;
 use super::reconcile::object_ref;
-use super::{Engine, Inner, spec};
+use super::{Engine, Inner};
 use crate::store::AppStatus;
 
 /// The longest an inspection may take; a slow cluster answers with an error
@@ -109,7 +109,7 @@ impl Inner {
             .cluster(&config, app.spec.destination.cluster.as_deref())
             .await
             .map_err(|e| failed(&e.into()))?;
-        let opts = spec::apply_options(&app);
+        let opts = self.apply_options(&app);
         driftless_kube::owned_tree(&cluster.target, &opts, &roots)
             .await
             .map_err(|e| failed(&cluster.apply_failed(e)))
@@ -162,7 +162,7 @@ impl Inner {
             .await
             .map_err(|e| failed(&e))?;
         let objects: Vec<serde_json::Value> = rendered.set.iter().cloned().collect();
-        let mut opts = spec::apply_options(&app);
+        let mut opts = self.apply_options(&app);
         opts.masked_fields = rendered.encrypted;
         let summary = driftless_kube::diff(&cluster.target, &objects, &opts)
             .await

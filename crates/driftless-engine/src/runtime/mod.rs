@@ -74,6 +74,8 @@ pub struct EngineOptions {
     pub render_worker: Option<RenderWorker>,
     /// Tries, waits, pace and queue of notifications.
     pub notifications: driftless_api::NotificationDelivery,
+    /// Ignored differences of every App (the Server's), before the App's own.
+    pub ignore_differences: Vec<driftless_api::IgnoreDifference>,
 }
 
 impl EngineOptions {
@@ -88,6 +90,7 @@ impl EngineOptions {
             render_bounds: RenderBounds::default(),
             render_worker: None,
             notifications: driftless_api::NotificationDelivery::default(),
+            ignore_differences: Vec::new(),
         }
     }
 }
@@ -140,6 +143,8 @@ pub(crate) struct Inner {
     renders: RenderCache,
     render_bounds: RenderBounds,
     render_worker: Option<RenderWorker>,
+    /// The server's ignored differences, for every App.
+    ignore_defaults: Vec<driftless_api::IgnoreDifference>,
     revisions: Mutex<HashMap<String, Revision>>,
     /// Per App: health looks since its last apply while it progresses.
     rechecks: Mutex<HashMap<String, u32>>,
@@ -205,6 +210,7 @@ impl Engine {
                 renders,
                 render_bounds: opts.render_bounds.clone(),
                 render_worker: opts.render_worker.clone(),
+                ignore_defaults: opts.ignore_differences.clone(),
                 revisions: Mutex::default(),
                 rechecks: Mutex::default(),
                 window_looks: Mutex::default(),
@@ -438,6 +444,11 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Inner {
+    /// Apply options of `app`, with the server's ignored differences.
+    pub(crate) fn apply_options(&self, app: &driftless_api::App) -> driftless_kube::ApplyOptions {
+        spec::apply_options(app, &self.ignore_defaults)
+    }
+
     pub(crate) fn config(&self) -> Arc<Config> {
         self.config
             .read()
@@ -580,7 +591,7 @@ impl Inner {
     /// Deletes every object in the inventory of a removed App.
     async fn delete_objects(self: &Arc<Self>, app: &driftless_api::App) -> Removed {
         let config = self.config();
-        let opts = spec::apply_options(app);
+        let opts = self.apply_options(app);
         let cluster = self
             .cluster(&config, app.spec.destination.cluster.as_deref())
             .await

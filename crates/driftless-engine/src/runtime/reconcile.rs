@@ -22,7 +22,7 @@ use super::error::{Reason, ReconcileError};
 use super::outcome::{Entry, Tally, counts, prune_withheld_message, short};
 use super::plan::{self, AfterRender, Start};
 use super::render::RenderedApp;
-use super::{Applied, Inner, lock, spec, sync_control};
+use super::{Applied, Inner, lock, sync_control};
 use crate::deps::{AppNode, DependencyState, Gate, gate};
 use crate::queue::{Job, Outcome};
 use crate::store::{
@@ -335,7 +335,7 @@ impl Inner {
             );
         }
         let objects: Vec<serde_json::Value> = set.iter().cloned().collect();
-        let mut apply_opts = spec::apply_options(run.app);
+        let mut apply_opts = self.apply_options(run.app);
         apply_opts.hooks = plan::hook_runs(run.job.trigger);
         let tally = Tally::default();
         let adoptions = Adoptions::default();

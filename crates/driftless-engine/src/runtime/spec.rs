@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use driftless_api::{
-    App, CA_KEY, GitSource, IDENTITY_KEY, KNOWN_HOSTS_KEY, RenderBounds, RenderKind, VerifyMode,
-    VerifyProvider,
+    App, CA_KEY, GitSource, IDENTITY_KEY, IgnoreDifference, KNOWN_HOSTS_KEY, RenderBounds,
+    RenderKind, VerifyMode, VerifyProvider,
 };
 use driftless_kube::ApplyOptions;
 use driftless_kube::ignore::IgnoredDifferences;
@@ -241,8 +241,9 @@ pub(super) fn render_limits(app: &App, bounds: &RenderBounds) -> RenderLimits {
     }
 }
 
-/// Apply options of `app`.
-pub(super) fn apply_options(app: &App) -> ApplyOptions {
+/// Apply options of `app`, its ignored differences after the server's
+/// `defaults`.
+pub(super) fn apply_options(app: &App, defaults: &[IgnoreDifference]) -> ApplyOptions {
     let spec = &app.spec;
     let mut opts = ApplyOptions::new(app.name());
     opts.namespace = spec.destination.namespace.clone();
@@ -250,8 +251,9 @@ pub(super) fn apply_options(app: &App) -> ApplyOptions {
     opts.prune = spec.prune;
     opts.allow_empty_prune = spec.allow_empty_prune;
     opts.propagation = spec.prune_propagation;
-    opts.ignore = IgnoredDifferences::new(spec.ignore_differences.clone())
-        .expect("an App's JSON Pointers are checked when it is decoded");
+    let rules = defaults.iter().chain(&spec.ignore_differences).cloned();
+    opts.ignore = IgnoredDifferences::new(rules.collect())
+        .expect("ignored differences are checked when the App and the Server are decoded");
     opts.wait = spec.wait;
     opts.timeout = spec.timeout.get();
     opts.force = spec.force;
@@ -287,16 +289,19 @@ mod tests {
             .expect("valid App")
         };
         let plain = app(serde_json::json!({"sourceRef": {"name": "repo"}}));
-        assert_eq!(apply_options(&plain).propagation, Propagation::Background);
+        assert_eq!(
+            apply_options(&plain, &[]).propagation,
+            Propagation::Background
+        );
         let orphan = app(serde_json::json!({
             "sourceRef": {"name": "repo"}, "prune": true, "prunePropagation": "orphan"
         }));
-        assert_eq!(apply_options(&orphan).propagation, Propagation::Orphan);
+        assert_eq!(apply_options(&orphan, &[]).propagation, Propagation::Orphan);
         let foreground = app(serde_json::json!({
             "sourceRef": {"name": "repo"}, "prunePropagation": "foreground"
         }));
         assert_eq!(
-            apply_options(&foreground).propagation,
+            apply_options(&foreground, &[]).propagation,
             Propagation::Foreground
         );
     }
@@ -312,7 +317,6 @@ mod tests {
             ]},
         }))
         .expect("valid App");
-        let opts = apply_options(&app);
         let object = driftless_kube::ObjectRef {
             group: "apps".into(),
             version: "v1".into(),
@@ -320,9 +324,28 @@ mod tests {
             namespace: Some("web".into()),
             name: "api".into(),
         };
+        let desired = serde_json::json!({"metadata": {"annotations": {"injected": "x"}}});
+        let opts = apply_options(&app, &[]);
         assert_eq!(
-            opts.ignore.paths(&object, None),
+            opts.ignore.paths(&object, &desired, None),
             [vec!["spec".to_owned(), "replicas".to_owned()]]
+        );
+        // The server's defaults come first, for every App.
+        let defaults = [IgnoreDifference {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            jq_path_expressions: vec![".metadata.annotations.injected".into()],
+            ..IgnoreDifference::default()
+        }];
+        let opts = apply_options(&app, &defaults);
+        assert_eq!(
+            opts.ignore.paths(&object, &desired, None),
+            [
+                ["metadata", "annotations", "injected"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                vec!["spec".to_owned(), "replicas".to_owned()]
+            ]
         );
     }
 

@@ -270,7 +270,7 @@ async fn apply_step(
         .iter()
         .map(|intent| {
             let live = live.get(&intent.object.key());
-            let ignored = opts.ignore.paths(&intent.object, live);
+            let ignored = opts.ignore.paths(&intent.object, &intent.manifest, live);
             async move {
                 let adjusted;
                 let intent = if ignored.is_empty() {

@@ -16,19 +16,29 @@ fn replicas(ns: &str) -> i64 {
         .expect("replicas")
 }
 
-/// Scales `web` as an autoscaler would, under its own field manager.
-fn autoscale(ns: &str, count: u32) {
+/// Patches `web` as field manager `manager` with a patch of `kind`.
+fn patch_web(ns: &str, manager: &str, kind: &str, patch: &str) {
     kubectl(&[
         "patch",
         "deployment",
         "web",
         "-n",
         ns,
-        "--field-manager=hpa-controller",
-        "--type=merge",
+        &format!("--field-manager={manager}"),
+        &format!("--type={kind}"),
         "-p",
-        &format!(r#"{{"spec":{{"replicas":{count}}}}}"#),
+        patch,
     ]);
+}
+
+/// Scales `web` as an autoscaler would, under its own field manager.
+fn autoscale(ns: &str, count: u32) {
+    patch_web(
+        ns,
+        "hpa-controller",
+        "merge",
+        &format!(r#"{{"spec":{{"replicas":{count}}}}}"#),
+    );
 }
 
 fn rule(pointers: &[&str], managers: &[&str]) -> IgnoredDifferences {
@@ -142,4 +152,99 @@ async fn fields_of_an_ignored_manager_stay_theirs() {
         .await
         .expect("re-apply without rule");
     assert_eq!(replicas(ns.name()), 3);
+}
+
+/// Sets the image of `web`'s `main` container, as an image updater would,
+/// and waits until the deployment controller has seen it: it then writes the
+/// revision annotation, which a diff racing it would show.
+fn set_image(ns: &str, image: &str) {
+    patch_web(
+        ns,
+        "image-updater",
+        "strategic",
+        &format!(
+            r#"{{"spec":{{"template":{{"spec":{{"containers":[{{"name":"main","image":"{image}"}}]}}}}}}}}"#
+        ),
+    );
+    let start = std::time::Instant::now();
+    loop {
+        let live = get("deployment", ns, "web").expect("web");
+        if live["status"]["observedGeneration"] == live["metadata"]["generation"] {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not observed: {live}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn image(ns: &str) -> String {
+    let live = get("deployment", ns, "web").expect("web");
+    live["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_jq_expression_selects_a_list_element_by_name_and_an_invalid_one_is_refused() {
+    let (ns, mut opts) = app_in("ignore-jq").await;
+    opts.ignore = IgnoredDifferences::new(vec![IgnoreRule {
+        group: "apps".into(),
+        kind: "Deployment".into(),
+        jq_path_expressions: vec![
+            r#".spec.template.spec.containers[] | select(.name == "main") | .image"#.into(),
+        ],
+        ..IgnoreRule::default()
+    }])
+    .expect("valid rule");
+    let t = target().await;
+    apply(&t, &[deployment("web", 1)], &opts, &quiet)
+        .await
+        .expect("create");
+    assert_eq!(image(ns.name()), "nginx:1.27", "created with Git's value");
+    set_image(ns.name(), "nginx:1.29");
+
+    let summary = diff(&t, &[deployment("web", 1)], &opts)
+        .await
+        .expect("diff");
+    assert!(!summary.has_changes(), "{}", summary.patch());
+    let again = apply(&t, &[deployment("web", 1)], &opts, &quiet)
+        .await
+        .expect("re-apply");
+    assert_eq!(again.unchanged.len(), 1, "nothing to write: {again:?}");
+    assert_eq!(image(ns.name()), "nginx:1.29");
+    // A commit changing another field writes it and keeps the image.
+    let report = apply(&t, &[deployment("web", 2)], &opts, &quiet)
+        .await
+        .expect("update");
+    assert_eq!(report.updated.len(), 1, "{report:?}");
+    assert_eq!(replicas(ns.name()), 2);
+    assert_eq!(image(ns.name()), "nginx:1.29");
+
+    // Without the rule, Git wins again.
+    opts.ignore = IgnoredDifferences::default();
+    opts.force_conflicts = true;
+    let summary = diff(&t, &[deployment("web", 2)], &opts)
+        .await
+        .expect("diff");
+    assert!(summary.has_changes(), "the image differs without the rule");
+    apply(&t, &[deployment("web", 2)], &opts, &quiet)
+        .await
+        .expect("re-apply without rule");
+    assert_eq!(image(ns.name()), "nginx:1.27");
+
+    let err = IgnoredDifferences::new(vec![IgnoreRule {
+        kind: "Deployment".into(),
+        jq_path_expressions: vec![".spec.template.spec.containers[".into()],
+        ..IgnoreRule::default()
+    }])
+    .expect_err("not jq");
+    assert!(
+        err.to_string()
+            .starts_with("ignoreDifferences[0].jqPathExpressions[0]:"),
+        "{err}"
+    );
 }

@@ -1,0 +1,116 @@
+//! jq path expressions (`jqPathExpressions` of ignored differences), run by
+//! jaq: an expression names the fields it yields, as `path(EXPR)` finds them,
+//! so that ignoring them is jq's `del(EXPR)`, as Argo CD applies them.
+
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
+use jaq_json::Val;
+use serde_json::Value;
+
+/// Most paths one expression may yield on one object: an expression like
+/// `..` on a large object stays bounded.
+const MAX_PATHS: usize = 10_000;
+
+/// A compiled jq path expression.
+#[derive(Clone)]
+pub struct JqPath {
+    source: String,
+    filter: std::sync::Arc<jaq_core::Filter<data::JustLut<Val>>>,
+}
+
+impl std::fmt::Debug for JqPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JqPath({:?})", self.source)
+    }
+}
+
+impl PartialEq for JqPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for JqPath {}
+
+impl JqPath {
+    /// Compiles `expression`, or says why it is not a jq path expression.
+    pub fn compile(expression: &str) -> Result<JqPath, String> {
+        if expression.trim().is_empty() {
+            return Err("is empty".into());
+        }
+        let code = format!("path({expression})");
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let funs = jaq_core::funs()
+            .chain(jaq_std::funs())
+            .chain(jaq_json::funs());
+        let loader = Loader::new(defs);
+        let arena = Arena::default();
+        let modules = loader
+            .load(
+                &arena,
+                File {
+                    code: &code,
+                    path: (),
+                },
+            )
+            .map_err(|errors| {
+                format!(
+                    "{expression:?} does not parse as jq ({})",
+                    describe(&errors)
+                )
+            })?;
+        let filter = Compiler::default()
+            .with_funs(funs)
+            .compile(modules)
+            .map_err(|errors| {
+                format!(
+                    "{expression:?} does not compile as jq ({})",
+                    describe(&errors)
+                )
+            })?;
+        Ok(JqPath {
+            source: expression.to_owned(),
+            filter: std::sync::Arc::new(filter),
+        })
+    }
+
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The paths the expression yields on `object`, as key or index segments;
+    /// `None` when it fails there (as a failing `del` leaves an object as it is).
+    pub fn paths(&self, object: &Value) -> Option<Vec<Vec<String>>> {
+        let text = serde_json::to_vec(object).ok()?;
+        let input = jaq_json::read::parse_single(&text).ok()?;
+        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        let mut out = Vec::new();
+        for path in self.filter.id.run((ctx, input)).map(unwrap_valr) {
+            let path = path.ok()?;
+            let path: Value = serde_json::from_str(&path.to_string()).ok()?;
+            let segments = path
+                .as_array()?
+                .iter()
+                .map(|s| match s {
+                    Value::String(key) => Some(key.clone()),
+                    Value::Number(n) => n.as_u64().map(|i| i.to_string()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<String>>>()?;
+            out.push(segments);
+            if out.len() > MAX_PATHS {
+                return None;
+            }
+        }
+        Some(out)
+    }
+}
+
+/// The first of jaq's errors, in few words.
+fn describe<E: std::fmt::Debug>(errors: &E) -> String {
+    let text = format!("{errors:?}");
+    text.chars().take(200).collect()
+}
