@@ -18,7 +18,7 @@ use super::inspect::app_diff;
 use super::outcome::short;
 use super::reconcile::Run;
 use super::render::RenderedApp;
-use super::{Inner, lock, spec};
+use super::{Inner, lock};
 use crate::queue::Outcome;
 use crate::store::{Condition, ConditionStatus, SyncStatus, SyncTrigger};
 
@@ -163,7 +163,7 @@ impl Inner {
             self.refresh_health(run, cluster).await?;
         }
         let objects: Vec<serde_json::Value> = rendered.set.iter().cloned().collect();
-        let mut opts = spec::apply_options(run.app);
+        let mut opts = self.apply_options(run.app);
         opts.masked_fields = rendered.encrypted.clone();
         let summary = driftless_kube::diff(&cluster.target, &objects, &opts)
             .await

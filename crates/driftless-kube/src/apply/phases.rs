@@ -223,7 +223,9 @@ async fn would_write(
     if intent.options.write == WriteMode::CreateOnly {
         return Ok(false);
     }
-    let ignored = opts.ignore.paths(&intent.object, Some(&live));
+    let ignored = opts
+        .ignore
+        .paths(&intent.object, &intent.manifest, Some(&live));
     let intent = intent.clone().ignoring(&ignored, Some(&live));
     Ok(!intent.satisfied_by(&live))
 }
