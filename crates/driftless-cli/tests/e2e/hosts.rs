@@ -171,3 +171,85 @@ spec: {{url: \"{url}\", ref: {{branch: main}}, interval: 1s}}
     let page = lab.hosts[1].app_root("web").join("current/index.html");
     assert_eq!(std::fs::read_to_string(&page).expect("page"), "v1\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deny_window_holds_a_release_to_hosts_until_a_user_overrides_it() {
+    if !available() {
+        return;
+    }
+    let lab = Lab::start(1);
+    let server = GitServer::start();
+    let repo = Repo::new(&server, "platform");
+    repo.write("hosts/web/index.html", "v1\n");
+    let c1 = repo.push("first");
+    // Opens every minute for two: the window is always in force.
+    let config = format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: Server
+metadata: {{name: driftless}}
+spec:
+  api:
+    tokens:
+      - {{name: admin, role: admin, secret: {{env: E2E_ADMIN}}}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: SyncWindow
+metadata: {{name: freeze}}
+spec: {{kind: deny, schedule: \"* * * * *\", duration: 2m, timeZone: UTC, apps: [web]}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: GitSource
+metadata: {{name: platform}}
+spec: {{url: \"{url}\", ref: {{branch: main}}, interval: 1s}}
+---
+{hosts}{app}",
+        url = repo.url,
+        hosts = lab.host_objects(),
+        app = app_to("web", "hosts/web", "{hosts: {names: [h0]}}", ""),
+    );
+    let serve = Serve::start(&config, &[("E2E_ADMIN", ADMIN)]);
+    let held = serve
+        .wait_app("web", WAIT, "held by the window", |a| {
+            a["held"]["window"] == "freeze"
+                && a["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["reason"] == "SyncWindowClosed")
+        })
+        .await;
+    assert_eq!(held["held"]["kind"], "deny", "{held:#}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        lab.hosts[0].current("web"),
+        None,
+        "nothing deployed while held"
+    );
+
+    ok(&cli(
+        &serve,
+        Some(ADMIN),
+        &["sync", "web", "--override-window", "--wait"],
+    ));
+    serve
+        .wait_app("web", WAIT, "c1 on the host", applied(&c1))
+        .await;
+    let page = lab.hosts[0].app_root("web").join("current/index.html");
+    assert_eq!(std::fs::read_to_string(&page).expect("page"), "v1\n");
+    let (_, operations) = serve.get("/api/v1/apps/web/operations").await;
+    assert_eq!(operations[0]["overrideWindow"], true, "{operations}");
+
+    // The next commit is held again: the override was for one sync.
+    repo.write("hosts/web/index.html", "v2\n");
+    let c2 = repo.push("second");
+    let short = c2[..7].to_owned();
+    serve
+        .wait_app("web", WAIT, "the second commit held", |a| {
+            a["conditions"].as_array().into_iter().flatten().any(|c| {
+                c["reason"] == "SyncWindowClosed"
+                    && c["message"].as_str().is_some_and(|m| m.contains(&short))
+            })
+        })
+        .await;
+    assert_eq!(std::fs::read_to_string(&page).expect("page"), "v1\n");
+}

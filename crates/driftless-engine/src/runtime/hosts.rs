@@ -53,6 +53,7 @@ impl Inner {
         let Some((source_spec, revision)) = self.revision_to_sync(run).await? else {
             return Ok(Outcome::Succeeded);
         };
+        let held = self.watch_windows(run).await;
         let release = match self.host_release(app, source_spec, &revision).await {
             Ok(release) => Arc::new(release),
             Err(e) => {
@@ -88,6 +89,12 @@ impl Inner {
         let mut entry = Entry::new(&revision, run.job.trigger);
         let deploys = actions.iter().filter(|a| **a == HostAction::Deploy).count();
         if deploys > 0 {
+            // A window holds a new release and the repair of a host's drift alike.
+            if let Some(hold) = self.apply_hold(run, held) {
+                self.note_held(run, &hold, &revision);
+                return Ok(Outcome::Succeeded);
+            }
+            self.use_override(run);
             let what = format!("deploying {} to {deploys} hosts", short(&revision.sha));
             self.update(name, |s| {
                 let reason = Reason::Progressing.as_str();
