@@ -96,5 +96,5 @@ pub use time::{Time, UnixMillis};
 pub use validate::{FieldProblem, dns_label_error, suggest};
 pub use window::{
     AppLabels, SyncWindow, SyncWindowSpec, SyncWindowStatus, WindowHold, WindowKind, glob,
-    hold as window_hold, next_change as next_window_change,
+    hold as window_hold, next_change as next_window_change, selects as window_selects,
 };

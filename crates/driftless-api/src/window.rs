@@ -178,7 +178,7 @@ impl Kind for SyncWindowSpec {
 
 /// Whether `window` applies to `app`: by name, or by labels among the Apps
 /// of its own namespace (custom resources; config files have none).
-fn selects(window: &SyncWindow, app: &App) -> bool {
+pub fn selects(window: &SyncWindow, app: &App) -> bool {
     let spec = &window.spec;
     let by_name = spec.apps.iter().any(|p| glob(p, app.name()));
     let by_labels = spec.selector.as_ref().is_some_and(|s| {

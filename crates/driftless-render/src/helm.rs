@@ -51,7 +51,7 @@ pub enum HelmError {
         found: &'static str,
     },
     /// The helm binary could not be started.
-    #[error("running {command} for chart {chart}: {source}")]
+    #[error("running {command} for chart {chart}: {source}{}", spawn_hint(source))]
     Spawn {
         /// The command.
         command: String,
@@ -105,6 +105,15 @@ fn scratch_dir() -> Result<tempfile::TempDir, HelmError> {
             path: std::env::temp_dir(),
             source,
         })
+}
+
+/// What to do when the helm binary is missing.
+fn spawn_hint(source: &std::io::Error) -> &'static str {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        " (the helm binary was not found: put helm on PATH or name it in $DRIFTLESS_HELM)"
+    } else {
+        ""
+    }
 }
 
 /// The helm binary to run: the option, `$DRIFTLESS_HELM`, or `helm` on PATH.

@@ -72,6 +72,9 @@ pub struct EngineOptions {
     /// The process that evaluates Jsonnet within those bounds; `None`
     /// evaluates in the engine's process, without memory or time bounds.
     pub render_worker: Option<RenderWorker>,
+    /// The helm binary that renders charts; `None` takes `$DRIFTLESS_HELM`,
+    /// else `helm` on PATH.
+    pub helm_command: Option<PathBuf>,
     /// Tries, waits, pace and queue of notifications.
     pub notifications: driftless_api::NotificationDelivery,
     /// Ignored differences of every App (the Server's), before the App's own.
@@ -89,6 +92,7 @@ impl EngineOptions {
             housekeeping: HOUSEKEEPING,
             render_bounds: RenderBounds::default(),
             render_worker: None,
+            helm_command: None,
             notifications: driftless_api::NotificationDelivery::default(),
             ignore_differences: Vec::new(),
         }
@@ -143,6 +147,7 @@ pub(crate) struct Inner {
     renders: RenderCache,
     render_bounds: RenderBounds,
     render_worker: Option<RenderWorker>,
+    helm_command: Option<PathBuf>,
     /// The server's ignored differences, for every App.
     ignore_defaults: Vec<driftless_api::IgnoreDifference>,
     revisions: Mutex<HashMap<String, Revision>>,
@@ -210,6 +215,7 @@ impl Engine {
                 renders,
                 render_bounds: opts.render_bounds.clone(),
                 render_worker: opts.render_worker.clone(),
+                helm_command: opts.helm_command.clone(),
                 ignore_defaults: opts.ignore_differences.clone(),
                 revisions: Mutex::default(),
                 rechecks: Mutex::default(),
@@ -331,6 +337,12 @@ impl Engine {
             // A new App waits for its source's first fetch, which triggers it.
             if before.is_some() || inner.revision(&app.spec.source_ref.name).is_some() {
                 let _ = inner.queue.trigger(name, SyncTrigger::Config);
+            }
+        }
+        // A window that appears, changes or goes may hold or free Apps at once.
+        for app in sync_control::window_changes(&old, &new) {
+            if inner.revision(&app.spec.source_ref.name).is_some() {
+                let _ = inner.queue.trigger(app.name(), SyncTrigger::Config);
             }
         }
         for app in old.apps() {

@@ -70,6 +70,8 @@ impl Inner {
         opts.decryption_keys = keys.clone();
         opts.limits = spec::render_limits(app, &self.render_bounds);
         opts.worker = self.render_worker.clone();
+        opts.helm.command.clone_from(&self.helm_command);
+        opts.kustomize.helm_command.clone_from(&self.helm_command);
         opts.remote = spec::remote_sources(app, &self.render_bounds, &self.fetcher, source);
         let dir = snapshot.dir.join(app.spec.path.trim_start_matches('/'));
         let inner = self.clone();

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use driftless_api::status::{READY, set_condition};
 use driftless_api::{
-    App, SyncPolicy, SyncWindow, Time, WindowHold, next_window_change, window_hold,
+    App, Config, SyncPolicy, SyncWindow, Time, WindowHold, next_window_change, window_hold,
+    window_selects,
 };
 use driftless_source::Revision;
 
@@ -39,6 +40,35 @@ pub(crate) fn by_user(trigger: SyncTrigger) -> bool {
 /// Whether a reconcile of an App whose syncs are manual only compares.
 pub(crate) fn previews(app: &App, trigger: SyncTrigger) -> bool {
     app.spec.sync_policy == SyncPolicy::Manual && !by_user(trigger)
+}
+
+/// The Apps of `new` that a SyncWindow added, changed or removed between
+/// `old` and `new` selects (before or after the change): their holds must
+/// be looked at again.
+pub(crate) fn window_changes<'a>(old: &'a Config, new: &'a Config) -> Vec<&'a App> {
+    let same = |a: &SyncWindow, b: &SyncWindow| {
+        a.spec == b.spec
+            && a.metadata.namespace == b.metadata.namespace
+            && a.metadata.labels == b.metadata.labels
+    };
+    let mut changed: Vec<&SyncWindow> = Vec::new();
+    for w in new.sync_windows() {
+        match old.sync_windows().find(|o| o.name() == w.name()) {
+            Some(o) if same(o, w) => {}
+            Some(o) => changed.extend([o, w]),
+            None => changed.push(w),
+        }
+    }
+    changed.extend(
+        old.sync_windows()
+            .filter(|o| new.sync_windows().all(|w| w.name() != o.name())),
+    );
+    if changed.is_empty() {
+        return Vec::new();
+    }
+    new.apps()
+        .filter(|app| changed.iter().any(|w| window_selects(w, app)))
+        .collect()
 }
 
 impl Inner {
@@ -192,5 +222,64 @@ impl Inner {
             s.pending = Some(pending);
         });
         Ok(Outcome::Succeeded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(windows: &str) -> Config {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("config.yaml");
+        let apps = "apiVersion: driftless.dev/v1alpha1
+kind: GitSource
+metadata: {name: repo}
+spec: {url: 'https://example.invalid/repo.git', ref: {branch: main}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: App
+metadata: {name: web}
+spec: {sourceRef: {name: repo}, path: web, destination: {namespace: web}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: App
+metadata: {name: db}
+spec: {sourceRef: {name: repo}, path: db, destination: {namespace: db}}
+";
+        std::fs::write(&path, format!("{apps}{windows}")).expect("write");
+        driftless_api::load_config(&path).expect("valid config")
+    }
+
+    fn window(name: &str, apps: &str, kind: &str) -> String {
+        format!(
+            "---
+apiVersion: driftless.dev/v1alpha1
+kind: SyncWindow
+metadata: {{name: {name}}}
+spec: {{kind: {kind}, schedule: '0 1 * * *', duration: 1h, apps: [{apps}]}}
+"
+        )
+    }
+
+    fn names(apps: Vec<&App>) -> Vec<&str> {
+        apps.into_iter().map(App::name).collect()
+    }
+
+    #[test]
+    fn a_window_that_appears_changes_or_goes_names_the_apps_it_selects() {
+        let none = config("");
+        let freeze = config(&window("freeze", "web", "deny"));
+        assert_eq!(names(window_changes(&none, &none)), Vec::<&str>::new());
+        assert_eq!(names(window_changes(&none, &freeze)), ["web"]);
+        assert_eq!(names(window_changes(&freeze, &freeze)), Vec::<&str>::new());
+        assert_eq!(names(window_changes(&freeze, &none)), ["web"]);
+        // Moved to other Apps: those it held and those it holds now.
+        let moved = config(&window("freeze", "db", "deny"));
+        let mut both = names(window_changes(&freeze, &moved));
+        both.sort_unstable();
+        assert_eq!(both, ["db", "web"]);
+        let allow = config(&window("freeze", "w*", "allow"));
+        assert_eq!(names(window_changes(&freeze, &allow)), ["web"]);
     }
 }

@@ -179,6 +179,10 @@ fn helm_failures_are_reported_with_the_chart() {
     opts.helm.command = Some(repo.path("no-such-helm"));
     let err = render(&dir, &opts).expect_err("no binary");
     assert!(matches!(err, Error::Helm(HelmError::Spawn { .. })), "{err}");
+    assert!(
+        err.to_string().contains("the helm binary was not found"),
+        "{err}"
+    );
 }
 
 #[test]

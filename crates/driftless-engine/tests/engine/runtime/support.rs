@@ -158,6 +158,7 @@ pub fn start(config_path: &Path, data_dir: &Path) -> Running {
     };
     // Housekeeping runs often, alongside everything the tests do.
     opts.housekeeping = Duration::from_secs(2);
+    opts.helm_command = Some(driftless_testenv::tools::helm());
     Running {
         engine: Engine::start(config, opts).expect("engine starts"),
     }
