@@ -1,6 +1,12 @@
 //! jq path expressions (`jqPathExpressions` of ignored differences), run by
 //! jaq: an expression names the fields it yields, as `path(EXPR)` finds them,
 //! so that ignoring them is jq's `del(EXPR)`, as Argo CD applies them.
+//!
+//! jq is a full language: an App's expression can recurse without end or
+//! ask for gigabytes. A process that runs other teams' Apps therefore
+//! evaluates them through a [`JqRunner`] (a worker process with memory and
+//! time limits, see `driftless-render`), set once with [`run_in`]; without
+//! one they are evaluated here, unbounded.
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
@@ -10,6 +16,64 @@ use serde_json::Value;
 /// Most paths one expression may yield on one object: an expression like
 /// `..` on a large object stays bounded.
 const MAX_PATHS: usize = 10_000;
+
+/// For each expression, for each document, the paths it yields there as
+/// key or index segments; `None` where it fails on that document.
+pub type JqAnswers = Vec<Vec<Option<Vec<Vec<String>>>>>;
+
+/// Evaluates jq path expressions within bounds.
+pub trait JqRunner: Send + Sync {
+    /// The answers of `expressions` on `documents`; an `Err` says which
+    /// bound was crossed or why the evaluation could not run.
+    fn run(&self, expressions: &[&str], documents: &[&Value]) -> Result<JqAnswers, String>;
+}
+
+static RUNNER: std::sync::OnceLock<Box<dyn JqRunner>> = std::sync::OnceLock::new();
+
+/// Makes `runner` evaluate every jq expression of this process; the first
+/// call wins (`false` when one was set already).
+pub fn run_in(runner: Box<dyn JqRunner>) -> bool {
+    RUNNER.set(runner).is_ok()
+}
+
+/// Evaluates `expressions` on `documents` in this process, unbounded: what a
+/// worker process runs once its own limits are set.
+pub fn evaluate_here(expressions: &[&str], documents: &[&Value]) -> Result<JqAnswers, String> {
+    let compiled = expressions
+        .iter()
+        .map(|e| JqPath::compile(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(answers_here(&compiled, documents))
+}
+
+fn answers_here(expressions: &[JqPath], documents: &[&Value]) -> JqAnswers {
+    expressions
+        .iter()
+        .map(|e| documents.iter().map(|d| e.paths_here(d)).collect())
+        .collect()
+}
+
+/// The answers of `expressions` on `documents`, through the process's
+/// [`JqRunner`] when one is set.
+pub fn answers(expressions: &[JqPath], documents: &[&Value]) -> Result<JqAnswers, String> {
+    if expressions.is_empty() || documents.is_empty() {
+        return Ok(vec![Vec::new(); expressions.len()]);
+    }
+    match RUNNER.get() {
+        Some(runner) => {
+            let sources: Vec<&str> = expressions.iter().map(JqPath::source).collect();
+            let out = runner.run(&sources, documents)?;
+            let fits = out.len() == expressions.len()
+                && out.iter().all(|per| per.len() == documents.len());
+            if fits {
+                Ok(out)
+            } else {
+                Err("the jq evaluation answered for other expressions or documents".into())
+            }
+        }
+        None => Ok(answers_here(expressions, documents)),
+    }
+}
 
 /// A compiled jq path expression.
 #[derive(Clone)]
@@ -82,8 +146,9 @@ impl JqPath {
     }
 
     /// The paths the expression yields on `object`, as key or index segments;
-    /// `None` when it fails there (as a failing `del` leaves an object as it is).
-    pub fn paths(&self, object: &Value) -> Option<Vec<Vec<String>>> {
+    /// `None` when it fails there (as a failing `del` leaves an object as it
+    /// is). Evaluated in this process, unbounded: see [`answers`].
+    pub fn paths_here(&self, object: &Value) -> Option<Vec<Vec<String>>> {
         let text = serde_json::to_vec(object).ok()?;
         let input = jaq_json::read::parse_single(&text).ok()?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));

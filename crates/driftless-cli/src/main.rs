@@ -25,6 +25,10 @@ fn main() -> std::process::ExitCode {
     {
         return driftless_render::run_worker();
     }
+    // Apps' jq path expressions run in bounded worker processes.
+    if let Ok(worker) = render::worker() {
+        driftless_api::jq::run_in(Box::new(driftless_render::JqWorker::new(worker)));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render::run(&args),

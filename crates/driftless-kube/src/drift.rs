@@ -508,6 +508,14 @@ async fn inspect(shared: &Shared, seen: Seen, kind: DriftKind) {
     let Some((intent, tenant, self_heal, ignored)) = found else {
         return;
     };
+    let ignored = match ignored {
+        Ok(ignored) => ignored,
+        Err(e) => {
+            // Neither drift nor in sync can be told: nothing is reverted.
+            tracing::warn!(app = %app, object = %intent.object, "{e}");
+            return;
+        }
+    };
     // Healing sends the live values of ignored fields, as an apply does.
     let intent = intent.ignoring(&ignored, Some(&live));
     if intent.options.write == WriteMode::CreateOnly {

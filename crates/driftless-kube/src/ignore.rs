@@ -34,6 +34,15 @@ pub enum IgnoreError {
         /// Why, quoting the expression.
         problem: String,
     },
+    /// The jq path expressions of the rules that name an object gave no
+    /// answer: a bound crossed (time, memory, depth) or the evaluation failed.
+    #[error("ignoreDifferences: the jq path expressions for {object} gave no answer: {problem}")]
+    JqFailed {
+        /// The object.
+        object: String,
+        /// Why.
+        problem: String,
+    },
 }
 
 /// One rule with its pointers split into path segments and its jq path
@@ -90,30 +99,49 @@ impl IgnoredDifferences {
 
     /// The ignored paths of `object` whose manifest is `desired`: those owned
     /// by managers need `live`; jq expressions run on both, as Argo CD
-    /// removes their fields from each side.
+    /// removes their fields from each side. An `Err` when jq expressions
+    /// gave no answer: the caller must not write or revert the object.
     pub fn paths(
         &self,
         object: &ObjectRef,
         desired: &Value,
         live: Option<&Value>,
-    ) -> Vec<Vec<String>> {
+    ) -> Result<Vec<Vec<String>>, IgnoreError> {
         let mut out: Vec<Vec<String>> = Vec::new();
-        for rule in self.rules.iter().filter(|r| matches(&r.rule, object)) {
-            out.extend(rule.pointers.iter().cloned());
-            for jq in &rule.jq {
-                for side in std::iter::once(desired).chain(live) {
-                    for path in jq.paths(side).unwrap_or_default() {
-                        if !out.contains(&path) {
-                            out.push(path);
-                        }
-                    }
+        let add = |path: Vec<String>, out: &mut Vec<Vec<String>>| {
+            if !out.contains(&path) {
+                out.push(path);
+            }
+        };
+        let rules: Vec<&Rule> = self
+            .rules
+            .iter()
+            .filter(|r| matches(&r.rule, object))
+            .collect();
+        let jq: Vec<JqPath> = rules.iter().flat_map(|r| r.jq.iter().cloned()).collect();
+        let sides: Vec<&Value> = std::iter::once(desired).chain(live).collect();
+        let answers =
+            driftless_api::jq::answers(&jq, &sides).map_err(|problem| IgnoreError::JqFailed {
+                object: object.to_string(),
+                problem,
+            })?;
+        let mut answers = answers.into_iter();
+        for rule in &rules {
+            for pointer in &rule.pointers {
+                add(pointer.clone(), &mut out);
+            }
+            for per_side in answers.by_ref().take(rule.jq.len()) {
+                for path in per_side.into_iter().flatten().flatten() {
+                    add(path, &mut out);
                 }
             }
             if let Some(live) = live {
-                out.extend(managed_paths(live, &rule.rule.managed_fields_managers));
+                for path in managed_paths(live, &rule.rule.managed_fields_managers) {
+                    add(path, &mut out);
+                }
             }
         }
-        out
+        Ok(out)
     }
 }
 
@@ -292,7 +320,9 @@ mod tests {
         let ignored = IgnoredDifferences::new(vec![in_ns]).expect("valid");
         assert!(ignored.applies_to(&deployment()));
         assert_eq!(
-            ignored.paths(&deployment(), &json!({}), None),
+            ignored
+                .paths(&deployment(), &json!({}), None)
+                .expect("answers"),
             [vec!["spec".to_owned(), "replicas".to_owned()]]
         );
     }
@@ -305,7 +335,9 @@ mod tests {
         )])
         .expect("valid");
         assert_eq!(
-            ignored.paths(&deployment(), &json!({}), None)[0],
+            ignored
+                .paths(&deployment(), &json!({}), None)
+                .expect("answers")[0],
             ["metadata", "annotations", "example.com/hash"]
         );
         let err = IgnoredDifferences::new(vec![rule(&["spec/replicas"], &[])])
@@ -327,7 +359,9 @@ mod tests {
         ]}});
         let ignored =
             IgnoredDifferences::new(vec![rule(&[], &["hpa", "injector"])]).expect("valid");
-        let paths = ignored.paths(&deployment(), &json!({}), Some(&live));
+        let paths = ignored
+            .paths(&deployment(), &json!({}), Some(&live))
+            .expect("answers");
         assert_eq!(
             paths,
             [
@@ -376,7 +410,9 @@ mod tests {
             "spec": {"template": {"spec": {"containers": [{"name": "app"}]}}}});
         let live = json!({"spec": {"template": {"spec": {"containers": [
             {"name": "app"}, {"name": "proxy", "image": "envoy"}]}}}});
-        let paths = ignored.paths(&deployment(), &desired, Some(&live));
+        let paths = ignored
+            .paths(&deployment(), &desired, Some(&live))
+            .expect("answers");
         assert_eq!(
             paths,
             [

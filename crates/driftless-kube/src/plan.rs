@@ -93,7 +93,7 @@ async fn dry_run(
         Err(e) if is_not_found(&e) => None,
         Err(e) => return Err(api_error(target, &describe, "read", e)),
     };
-    let ignored = ignore.paths(&intent.object, &intent.manifest, live.as_ref());
+    let ignored = ignore.paths(&intent.object, &intent.manifest, live.as_ref())?;
     let intent = intent.ignoring(&ignored, live.as_ref());
     if intent.options.write == WriteMode::CreateOnly
         && let Some(live) = live

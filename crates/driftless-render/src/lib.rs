@@ -15,6 +15,7 @@ mod child;
 pub mod decrypt;
 mod helm;
 mod helm_run;
+mod jq_worker;
 #[cfg(feature = "jsonnet")]
 mod jsonnet;
 mod limits;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 
 pub use cache::{CacheError, CacheStats, Cached, RenderCache, Served, tree_digest};
 pub use helm::{HelmError, HelmOptions};
+pub use jq_worker::{JQ_MAX_MEMORY, JQ_TIMEOUT, JqWorker};
 #[cfg(feature = "jsonnet")]
 pub use jsonnet::JsonnetError;
 pub use limits::{

@@ -15,6 +15,9 @@
 //! exits 0; or it prints the Jsonnet error and exits with [`EVAL_FAILED`].
 //! Any other end is a crash.
 //!
+//! A request with `jq` makes the worker answer jq path expressions on
+//! documents instead (see `jq_worker`): it prints the answers as JSON.
+//!
 //! A request with `exec` instead makes the worker limit its memory and then
 //! become that program (helm), which keeps the limit: a program of its own
 //! is bounded without code that runs between `fork` and `exec`.
@@ -32,7 +35,7 @@ use crate::limits::{LimitError, RenderLimits};
 use crate::options::JsonnetOptions;
 
 /// Exit code of a worker whose evaluation failed with a Jsonnet error.
-const EVAL_FAILED: u8 = 3;
+pub(crate) const EVAL_FAILED: u8 = 3;
 
 /// Native stack of the evaluator thread, counted in the worker's memory.
 pub(crate) const EVAL_STACK_BYTES: usize = 256 * 1024 * 1024;
@@ -197,12 +200,7 @@ fn crash(
     limits: &RenderLimits,
 ) -> WorkerFailure {
     use std::os::unix::process::ExitStatusExt as _;
-    // Rust reports a refused allocation on stderr before aborting; the
-    // evaluator thread cannot start when its stack does not fit.
-    let out_of_memory = stderr.contains("memory allocation of")
-        || stderr.contains("failed to spawn thread")
-        || stderr.contains("Cannot allocate memory");
-    if out_of_memory {
+    if out_of_memory(stderr) {
         return WorkerFailure::Limit(LimitError::Memory {
             what,
             limit: limits.max_memory,
@@ -215,6 +213,15 @@ fn crash(
         });
     }
     WorkerFailure::Failed(format!("the render worker failed ({status}): {stderr}"))
+}
+
+/// Whether a worker's stderr says it died of its memory limit: Rust reports
+/// a refused allocation before aborting, and the evaluator thread cannot
+/// start when its stack does not fit.
+pub(crate) fn out_of_memory(stderr: &str) -> bool {
+    stderr.contains("memory allocation of")
+        || stderr.contains("failed to spawn thread")
+        || stderr.contains("Cannot allocate memory")
 }
 
 fn path_text(path: &Path) -> Result<&str, String> {
@@ -257,6 +264,8 @@ enum Work {
     Jsonnet(JsonnetJob),
     /// Become this program with these arguments.
     Exec(PathBuf, Vec<String>),
+    /// Answer jq path expressions on documents.
+    Jq(Vec<String>, Vec<Value>),
 }
 
 /// The request that makes a worker run `program` with `args` in a data
@@ -288,6 +297,28 @@ fn decode(text: &str) -> Result<Request, String> {
             work: Work::Exec(PathBuf::from(program), args),
             max_data: v["maxMemory"].as_u64().unwrap_or(0),
             cpu_seconds: 0,
+        });
+    }
+    if let Some(jq) = v.get("jq") {
+        let expressions = jq["expressions"]
+            .as_array()
+            .ok_or("bad request: jq.expressions is missing")?
+            .iter()
+            .map(|e| e.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or("bad request: jq.expressions holds a non-string")?;
+        let documents = jq["documents"]
+            .as_array()
+            .ok_or("bad request: jq.documents is missing")?
+            .clone();
+        let max_data = match v["maxMemory"].as_u64().unwrap_or(0) {
+            0 => 0,
+            heap => heap.saturating_add(crate::jq_worker::JQ_STACK_BYTES as u64),
+        };
+        return Ok(Request {
+            work: Work::Jq(expressions, documents),
+            max_data,
+            cpu_seconds: v["cpuSeconds"].as_u64().unwrap_or(0),
         });
     }
     let text_of = |key: &str| {
@@ -383,8 +414,9 @@ pub fn run_worker() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let job = match request.work {
-        Work::Jsonnet(job) => job,
+    let result = match request.work {
+        Work::Jsonnet(job) => evaluate_job(job),
+        Work::Jq(expressions, documents) => crate::jq_worker::answer(expressions, documents),
         Work::Exec(program, args) => {
             use std::os::unix::process::CommandExt as _;
             // Returns only when the program could not be started.
@@ -393,7 +425,7 @@ pub fn run_worker() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (code, out) = match evaluate_job(job) {
+    let (code, out) = match result {
         Ok(out) => (ExitCode::SUCCESS, out),
         Err(message) => (ExitCode::from(EVAL_FAILED), message),
     };

@@ -150,3 +150,50 @@ spec:
         kubectl(&["delete", resource, object, "--ignore-not-found"]);
     }
 }
+
+/// Whether a condition of `app` has `reason` and a message holding every one of `words`.
+fn says(app: &Value, reason: &str, words: &[&str]) -> bool {
+    app["conditions"].as_array().into_iter().flatten().any(|c| {
+        c["reason"] == reason
+            && c["message"]
+                .as_str()
+                .is_some_and(|m| words.iter().all(|w| m.contains(w)))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_jq_expression_fails_its_own_app_within_bounds_and_writes_nothing() {
+    let ns = shared().namespace("e2e-jq-bound").await.expect("namespace");
+    let server = GitServer::start();
+    let repo = Repo::new(&server, "platform");
+    for dir in ["spin", "calm"] {
+        repo.write(
+            &format!("{dir}/cm.yaml"),
+            &format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {dir}}}\ndata: {{k: v}}\n"
+            ),
+        );
+    }
+    let c1 = repo.push("two apps");
+    // One team's expression never ends; another's App shares the server.
+    let spin = "  ignoreDifferences:
+  - {group: '', kind: ConfigMap, jqPathExpressions: ['.data | select(def f: f; f)']}";
+    let apps = app("spin", "spin", ns.name(), spin) + &app("calm", "calm", ns.name(), "");
+    let serve = Serve::start(&config(&repo.url, "1h", &apps), &[]);
+    serve
+        .wait_app("calm", WAIT, "the other App synced", applied(&c1))
+        .await;
+    let failed = serve
+        .wait_app("spin", WAIT, "failed at the jq bound", |a| {
+            says(
+                a,
+                "ApplyFailed",
+                &["ignoreDifferences", "ConfigMap", "ran past"],
+            )
+        })
+        .await;
+    assert!(failed["lastApplied"].is_null(), "{failed}");
+    let out = kubectl(&["get", "configmap", "-n", ns.name(), "-o", "name"]);
+    assert!(!out.contains("configmap/spin"), "nothing written: {out}");
+    assert!(out.contains("configmap/calm"), "{out}");
+}

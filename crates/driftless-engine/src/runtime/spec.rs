@@ -327,7 +327,7 @@ mod tests {
         let desired = serde_json::json!({"metadata": {"annotations": {"injected": "x"}}});
         let opts = apply_options(&app, &[]);
         assert_eq!(
-            opts.ignore.paths(&object, &desired, None),
+            opts.ignore.paths(&object, &desired, None).expect("answers"),
             [vec!["spec".to_owned(), "replicas".to_owned()]]
         );
         // The server's defaults come first, for every App.
@@ -339,7 +339,7 @@ mod tests {
         }];
         let opts = apply_options(&app, &defaults);
         assert_eq!(
-            opts.ignore.paths(&object, &desired, None),
+            opts.ignore.paths(&object, &desired, None).expect("answers"),
             [
                 ["metadata", "annotations", "injected"]
                     .map(str::to_owned)

@@ -37,6 +37,9 @@ pub enum ApplyError {
     /// A hook annotation cannot be read.
     #[error(transparent)]
     HookSpec(#[from] crate::hooks::HookError),
+    /// The ignored differences of an object could not be told.
+    #[error(transparent)]
+    Ignore(#[from] crate::ignore::IgnoreError),
     /// The same object appears twice in the set.
     #[error("{0} appears twice in the object set")]
     Duplicate(String),

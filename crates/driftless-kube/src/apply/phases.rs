@@ -225,7 +225,7 @@ async fn would_write(
     }
     let ignored = opts
         .ignore
-        .paths(&intent.object, &intent.manifest, Some(&live));
+        .paths(&intent.object, &intent.manifest, Some(&live))?;
     let intent = intent.clone().ignoring(&ignored, Some(&live));
     Ok(!intent.satisfied_by(&live))
 }

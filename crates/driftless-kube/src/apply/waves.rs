@@ -272,6 +272,7 @@ async fn apply_step(
             let live = live.get(&intent.object.key());
             let ignored = opts.ignore.paths(&intent.object, &intent.manifest, live);
             async move {
+                let ignored = ignored?;
                 let adjusted;
                 let intent = if ignored.is_empty() {
                     intent

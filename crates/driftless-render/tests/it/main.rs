@@ -4,6 +4,7 @@ mod cache;
 mod decrypt;
 mod helm;
 mod helm_limits;
+mod jq_worker;
 #[cfg(feature = "jsonnet")]
 mod jsonnet;
 #[cfg(feature = "jsonnet")]
