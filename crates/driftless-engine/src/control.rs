@@ -142,7 +142,9 @@ impl EngineControl {
             s.suspended = false;
             s.pinned = None;
         })?;
-        self.queue.trigger(app, SyncTrigger::Manual)?;
+        // Back to Git as an automatic sync would be: no request to sync, so
+        // windows hold it and an App whose syncs are manual only compares.
+        self.queue.trigger(app, SyncTrigger::Config)?;
         Ok(status)
     }
 

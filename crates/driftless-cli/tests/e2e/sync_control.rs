@@ -15,8 +15,10 @@ use crate::support::{GitServer, Repo, Serve, app, applied, cli, config, config_m
 
 const WAIT: Duration = Duration::from_secs(60);
 const CI: &str = "e2e-sync-control-ci-7f3a";
+const OPS: &str = "e2e-sync-control-ops-91c2";
 
-/// A Server object with one operate token (env E2E_CI) and anonymous reads.
+/// A Server object with an operate token (env E2E_CI), an admin token
+/// (env E2E_OPS) and anonymous reads.
 const SERVER: &str = "apiVersion: driftless.dev/v1alpha1
 kind: Server
 metadata: {name: driftless}
@@ -24,6 +26,7 @@ spec:
   api:
     tokens:
       - {name: ci, role: operate, secret: {env: E2E_CI}}
+      - {name: ops, role: admin, secret: {env: E2E_OPS}}
 ---
 ";
 
@@ -60,7 +63,7 @@ async fn a_manual_app_shows_what_a_sync_would_change_applies_on_request_and_keep
         "1s",
         &(app(&name, "app", ns.name(), extra) + SERVER),
     );
-    let serve = Serve::start(&text, &[("E2E_CI", CI)]);
+    let serve = Serve::start(&text, &[("E2E_CI", CI), ("E2E_OPS", OPS)]);
 
     let status = serve
         .wait_app(
@@ -88,6 +91,20 @@ async fn a_manual_app_shows_what_a_sync_would_change_applies_on_request_and_keep
         text.contains(&format!("=== create ConfigMap {}/settings", ns.name()))
             && text.contains("1 to create, 0 to update, 0 to prune"),
         "{text}"
+    );
+    // Suspending and resuming it is no request to sync: it goes on waiting.
+    ok(&cli(&serve, Some(OPS), &["suspend", &name]));
+    ok(&cli(&serve, Some(CI), &["resume", &name]));
+    serve
+        .wait_app(&name, WAIT, "resumed and compared again", |a| {
+            a["suspended"] == false && pending(&c1, "create")(a)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        value(ns.name(), "settings"),
+        None,
+        "a resume applies nothing"
     );
 
     let out = cli(&serve, Some(CI), &["sync", &name, "--wait"]);
@@ -198,7 +215,8 @@ spec: {{kind: deny, schedule: \"{schedule}\", duration: 45s, timeZone: UTC, apps
 "
     );
     let rest = app(&name, "app", ns.name(), "  selfHeal: true") + SERVER + &window;
-    let serve = Serve::start(&config(&repo.url, "1s", &rest), &[("E2E_CI", CI)]);
+    let env = [("E2E_CI", CI), ("E2E_OPS", OPS)];
+    let serve = Serve::start(&config(&repo.url, "1s", &rest), &env);
     serve
         .wait_app(&name, WAIT, "the first commit", applied(&c1))
         .await;
