@@ -1,7 +1,8 @@
 //! The Server's ignored differences under `driftless serve`: a webhook
 //! configuration's `caBundle` that a CA injector writes stays the injector's
 //! for every App (not drift, not reverted, kept when a commit changes the
-//! object), while a field no rule names is still taken back to Git's value.
+//! object), while a field no rule names is still taken back to Git's value;
+//! the same under the controller with the Server object of `--config`.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use base64::Engine as _;
 use driftless_testenv::shared;
 use serde_json::Value;
 
+use crate::controller::{Installed, applied_sha, source_and_app};
 use crate::kube::kubectl;
 use crate::support::{GitServer, Repo, Serve, app, applied, config};
 
@@ -196,4 +198,61 @@ async fn a_runaway_jq_expression_fails_its_own_app_within_bounds_and_writes_noth
     let out = kubectl(&["get", "configmap", "-n", ns.name(), "-o", "name"]);
     assert!(!out.contains("configmap/spin"), "nothing written: {out}");
     assert!(out.contains("configmap/calm"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_controller_the_servers_ignore_list_keeps_another_writers_field() {
+    let inst = Installed::new("e2e-ctl-ignore").await;
+    let ns = inst.name().to_owned();
+    let server = GitServer::start();
+    let repo = Repo::new(&server, "platform");
+    repo.write(
+        "app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {v: '1', token: from-git}\n",
+    );
+    let c1 = repo.push("first");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server_file = dir.path().join("server.yaml");
+    std::fs::write(
+        &server_file,
+        "apiVersion: driftless.dev/v1alpha1
+kind: Server
+metadata: {name: server}
+spec:
+  ignoreDifferences:
+  - {group: '', kind: ConfigMap, jqPathExpressions: ['.data.token']}
+",
+    )
+    .expect("write");
+    let ctl = inst.controller(&["--config", &server_file.display().to_string()], None);
+    let app = source_and_app(&repo.url, "web", "app", &ns, "  selfHeal: true");
+    inst.kubectl(&["apply", "-f", "-"], Some(&app));
+    inst.wait("app", "web", "applied", |w| applied_sha(w) == c1)
+        .await;
+
+    // A token rotator writes its field, and someone edits another by hand.
+    inst.kubectl(
+        &[
+            "patch",
+            "configmap",
+            "settings",
+            "--field-manager=rotator",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"token":"rotated","v":"edited"}}"#,
+        ],
+        None,
+    );
+    let data =
+        |key: &str| crate::kube::config_map(&ns, "settings").map(|cm| cm["data"][key].clone());
+    let start = std::time::Instant::now();
+    while data("v") != Some(Value::from("1")) {
+        assert!(start.elapsed() < WAIT, "not healed:\n{}", ctl.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Healed, and several reconciles later the rotator's value is still there.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(data("token"), Some(Value::from("rotated")), "{}", ctl.log());
+    let web = inst.get("app", "web").expect("app");
+    assert_eq!(web["status"]["sync"], "Synced", "{web:#}");
 }
