@@ -1,5 +1,6 @@
 //! The pages over HTTP without a browser, on a store seeded with many Apps:
-//! paging, sorting, filters, escaping and the event stream.
+//! paging, sorting, filters, escaping, the event stream, and the badges of
+//! an App a sync window holds and of a manual sync waiting.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -205,4 +206,44 @@ async fn a_change_is_announced_on_the_event_stream_within_a_second() {
         "{text}"
     );
     assert!(text.contains("id: 5"), "the id to resume from: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_app_and_a_pending_manual_sync_show_in_the_list_and_on_the_page() {
+    use driftless_api::inspect::PendingSync;
+    use driftless_api::{Time, WindowHold, WindowKind};
+    let (base, store, _dir) = seeded(0).await;
+    let opens = Time::from_unix_ms(1_800_000_000_000);
+    let held = AppStatus {
+        sync: SyncStatus::OutOfSync,
+        held: Some(WindowHold {
+            window: "freeze".into(),
+            kind: WindowKind::Deny,
+            opens: Some(opens),
+        }),
+        pending: Some(PendingSync {
+            revision: "0123456789abcdef0123456789abcdef01234567".into(),
+            create: 1,
+            update: 0,
+            delete: 0,
+            objects: Vec::new(),
+        }),
+        ..AppStatus::default()
+    };
+    store.put_app("web", &held).expect("put");
+    let (_, list) = page(&format!("{base}/")).await;
+    assert!(list.contains("Held by freeze"), "{list}");
+    assert!(list.contains("Manual sync pending"), "{list}");
+    let (status, detail) = page(&format!("{base}/apps/web")).await;
+    assert_eq!(status, 200);
+    assert!(
+        detail.contains(&format!(
+            "Held: held by deny window freeze; opens at {opens}"
+        )),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("Manual sync: 1 to create, 0 to update, 0 to prune"),
+        "{detail}"
+    );
 }
