@@ -307,3 +307,43 @@ fn render_reads_remote_bases_unless_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn render_takes_a_charts_missing_dependency_from_its_repository() {
+    use driftless_testenv::chart_repo::{ChartRepo, write_chart};
+    let served = ChartRepo::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    for version in ["1.0.0", "1.0.3", "2.0.0"] {
+        served.publish(&write_chart(&work.path().join(version), "db", version, ""));
+    }
+    let checkout = work.path().join("checkout");
+    std::fs::create_dir(&checkout).expect("mkdir");
+    git(&checkout, &["init", "-q", "-b", "main"]);
+    let deps = format!(
+        "- name: db\n  version: \"~1.0\"\n  repository: {}\n",
+        served.url
+    );
+    let chart = write_chart(&checkout, "shop", "0.1.0", &deps);
+    let helm = driftless_testenv::tools::helm();
+    let cache = work.path().join("cache");
+    let args = [
+        "render",
+        chart.to_str().expect("utf-8"),
+        "--helm-command",
+        helm.to_str().expect("utf-8"),
+        "--cache-dir",
+        cache.to_str().expect("utf-8"),
+    ];
+    let out = driftless(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rendered = text(&out.stdout);
+    assert!(
+        rendered.contains("name: shop-db") && rendered.contains("version: 1.0.3"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("name: shop-shop"), "{rendered}");
+    assert!(
+        !chart.join("charts").exists(),
+        "the checkout is left as it was"
+    );
+}

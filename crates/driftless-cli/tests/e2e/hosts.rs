@@ -8,10 +8,32 @@ use std::time::Duration;
 use driftless_testenv::hosts::{Lab, available};
 use driftless_testenv::recorder::Recorder;
 
-use crate::support::{GitServer, Repo, Serve, app_to, applied, cli, ok};
+use crate::support::{GitServer, Repo, Serve, app_to, applied, cli, ok, sync_window};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: &str = "e2e-hosts-admin-token-7f31";
+
+/// A Server with the admin token (env E2E_ADMIN), the documents `extra`, and
+/// the GitSource following `url` each second; no Cluster at all (an App for
+/// hosts needs none).
+fn hosts_config(url: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: Server
+metadata: {{name: driftless}}
+spec:
+  api:
+    tokens:
+      - {{name: admin, role: admin, secret: {{env: E2E_ADMIN}}}}
+---
+{extra}apiVersion: driftless.dev/v1alpha1
+kind: GitSource
+metadata: {{name: platform}}
+spec: {{url: \"{url}\", ref: {{branch: main}}, interval: 1s}}
+---
+"
+    )
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_deploys_to_hosts_and_status_history_and_rollback_show_them() {
@@ -25,37 +47,22 @@ async fn serve_deploys_to_hosts_and_status_history_and_rollback_show_them() {
     repo.write("hosts/web/index.html", "v1\n");
     let c1 = repo.push("first");
     let hook = Recorder::start();
-    // No Cluster at all: an App for hosts needs none.
-    let config = format!(
+    let notifier = format!(
         "apiVersion: driftless.dev/v1alpha1
-kind: Server
-metadata: {{name: driftless}}
-spec:
-  api:
-    tokens:
-      - {{name: admin, role: admin, secret: {{env: E2E_ADMIN}}}}
----
-apiVersion: driftless.dev/v1alpha1
 kind: Notifier
 metadata: {{name: team}}
-spec: {{type: webhook, address: \"{hook}\", secretEnv: E2E_HOOK_KEY, events: [SyncSucceeded]}}
+spec: {{type: webhook, address: \"{}\", secretEnv: E2E_HOOK_KEY, events: [SyncSucceeded]}}
 ---
-apiVersion: driftless.dev/v1alpha1
-kind: GitSource
-metadata: {{name: platform}}
-spec: {{url: \"{url}\", ref: {{branch: main}}, interval: 1s}}
----
-{hosts}{app}",
-        url = repo.url,
-        hook = hook.url("/driftless"),
-        hosts = lab.host_objects(),
-        app = app_to(
-            "web",
-            "hosts/web",
-            "{hosts: {names: [h1, h0]}}",
-            "  host: {substitute: [\"*.conf\"]}"
-        ),
+",
+        hook.url("/driftless")
     );
+    let app = app_to(
+        "web",
+        "hosts/web",
+        "{hosts: {names: [h1, h0]}}",
+        "  host: {substitute: [\"*.conf\"]}",
+    );
+    let config = hosts_config(&repo.url, &notifier) + &lab.host_objects() + &app;
     let serve = Serve::start(
         &config,
         &[("E2E_ADMIN", ADMIN), ("E2E_HOOK_KEY", "e2e-hosts-hook-key")],
@@ -183,30 +190,12 @@ async fn a_deny_window_holds_a_release_to_hosts_until_a_user_overrides_it() {
     repo.write("hosts/web/index.html", "v1\n");
     let c1 = repo.push("first");
     // Opens every minute for two: the window is always in force.
-    let config = format!(
-        "apiVersion: driftless.dev/v1alpha1
-kind: Server
-metadata: {{name: driftless}}
-spec:
-  api:
-    tokens:
-      - {{name: admin, role: admin, secret: {{env: E2E_ADMIN}}}}
----
-apiVersion: driftless.dev/v1alpha1
-kind: SyncWindow
-metadata: {{name: freeze}}
-spec: {{kind: deny, schedule: \"* * * * *\", duration: 2m, timeZone: UTC, apps: [web]}}
----
-apiVersion: driftless.dev/v1alpha1
-kind: GitSource
-metadata: {{name: platform}}
-spec: {{url: \"{url}\", ref: {{branch: main}}, interval: 1s}}
----
-{hosts}{app}",
-        url = repo.url,
-        hosts = lab.host_objects(),
-        app = app_to("web", "hosts/web", "{hosts: {names: [h0]}}", ""),
+    let window = sync_window(
+        "freeze",
+        "{kind: deny, schedule: \"* * * * *\", duration: 2m, timeZone: UTC, apps: [web]}",
     );
+    let app = app_to("web", "hosts/web", "{hosts: {names: [h0]}}", "");
+    let config = hosts_config(&repo.url, &window) + &lab.host_objects() + &app;
     let serve = Serve::start(&config, &[("E2E_ADMIN", ADMIN)]);
     let held = serve
         .wait_app("web", WAIT, "held by the window", |a| {

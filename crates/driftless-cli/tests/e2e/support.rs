@@ -192,6 +192,18 @@ spec: {{url: \"{url}\", ref: {{branch: main}}, interval: {interval}}}
     )
 }
 
+/// A SyncWindow `name` with `spec` (flow YAML), and the document separator.
+pub fn sync_window(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: driftless.dev/v1alpha1
+kind: SyncWindow
+metadata: {{name: {name}}}
+spec: {spec}
+---
+"
+    )
+}
+
 /// An App of the `platform` source deploying `path` into `namespace` of the test cluster.
 pub fn app(name: &str, path: &str, namespace: &str, extra: &str) -> String {
     app_to(

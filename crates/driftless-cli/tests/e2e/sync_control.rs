@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use crate::controller::{Installed, applied_sha, condition, source_and_app};
 use crate::kube::{self, kubectl};
-use crate::support::{GitServer, Repo, Serve, app, applied, cli, config, config_map, ok};
+use crate::support::{
+    GitServer, Repo, Serve, app, applied, cli, config, config_map, ok, sync_window,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 const CI: &str = "e2e-sync-control-ci-7f3a";
@@ -206,13 +208,11 @@ async fn a_deny_window_holds_commits_until_it_ends_and_an_override_goes_through_
     let c1 = repo.push("first");
     let name = format!("window-{}", std::process::id());
     let (start, schedule) = next_minute();
-    let window = format!(
-        "apiVersion: driftless.dev/v1alpha1
-kind: SyncWindow
-metadata: {{name: freeze}}
-spec: {{kind: deny, schedule: \"{schedule}\", duration: 45s, timeZone: UTC, apps: [\"window-*\"]}}
----
-"
+    let window = sync_window(
+        "freeze",
+        &format!(
+            "{{kind: deny, schedule: \"{schedule}\", duration: 45s, timeZone: UTC, apps: [\"window-*\"]}}"
+        ),
     );
     let rest = app(&name, "app", ns.name(), "  selfHeal: true") + SERVER + &window;
     let env = [("E2E_CI", CI), ("E2E_OPS", OPS)];
@@ -354,16 +354,13 @@ async fn under_the_controller_a_manual_app_waits_for_a_request_and_windows_are_c
     repo.write("one/cm.yaml", &config_map("one", "1"));
     let c1 = repo.push("first");
     let ctl = inst.controller(&[], None);
-    let windows = "apiVersion: driftless.dev/v1alpha1
-kind: SyncWindow
-metadata: {name: freeze}
-spec: {kind: deny, schedule: \"* * * * *\", duration: 2h, apps: [\"web\"], manualSync: true}
----
-apiVersion: driftless.dev/v1alpha1
-kind: SyncWindow
-metadata: {name: broken}
-spec: {kind: allow, schedule: \"0 9 * * *\", duration: 1h, timeZone: Mars/Olympus, apps: [\"*\"]}
-";
+    let windows = sync_window(
+        "freeze",
+        "{kind: deny, schedule: \"* * * * *\", duration: 2h, apps: [\"web\"], manualSync: true}",
+    ) + &sync_window(
+        "broken",
+        "{kind: allow, schedule: \"0 9 * * *\", duration: 1h, timeZone: Mars/Olympus, apps: [\"*\"]}",
+    );
     let manifests = format!(
         "{}---\n{windows}",
         source_and_app(&repo.url, "web", "one", &ns, "  syncPolicy: manual")

@@ -148,6 +148,9 @@ pub(crate) struct Inner {
     render_bounds: RenderBounds,
     render_worker: Option<RenderWorker>,
     helm_command: Option<PathBuf>,
+    /// Chart repositories the dependencies of charts come from, with their
+    /// indexes and downloaded archives cached.
+    chart_repos: Arc<driftless_source::ChartRepositories>,
     /// The server's ignored differences, for every App.
     ignore_defaults: Vec<driftless_api::IgnoreDifference>,
     revisions: Mutex<HashMap<String, Revision>>,
@@ -216,6 +219,9 @@ impl Engine {
                 render_bounds: opts.render_bounds.clone(),
                 render_worker: opts.render_worker.clone(),
                 helm_command: opts.helm_command.clone(),
+                chart_repos: Arc::new(driftless_source::ChartRepositories::new(
+                    &opts.cache_dir.join("charts"),
+                )),
                 ignore_defaults: opts.ignore_differences.clone(),
                 revisions: Mutex::default(),
                 rechecks: Mutex::default(),

@@ -1,6 +1,7 @@
 //! The running engine against a real Git repository and the real API server.
 
 mod adopt;
+mod charts;
 mod hooks;
 mod hosts;
 mod incremental;
