@@ -16,6 +16,27 @@ use serde_json::Value;
 /// Most paths one expression may yield on one object: an expression like
 /// `..` on a large object stays bounded.
 const MAX_PATHS: usize = 10_000;
+/// Longest expression accepted.
+const MAX_SOURCE_BYTES: usize = 4096;
+/// Deepest nesting of brackets accepted.
+const MAX_NESTING: usize = 64;
+
+/// How deep `(`, `[` and `{` nest in `text` (brackets in strings count too:
+/// a bound, not a parse).
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in text.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
 
 /// For each expression, for each document, the paths it yields there as
 /// key or index segments; `None` where it fails on that document.
@@ -102,6 +123,17 @@ impl JqPath {
         if expression.trim().is_empty() {
             return Err("is empty".into());
         }
+        // Parsing runs in the engine's own process: its size and nesting are
+        // bounded before the parser's recursion sees it.
+        if expression.len() > MAX_SOURCE_BYTES {
+            return Err(format!(
+                "is longer than {MAX_SOURCE_BYTES} bytes ({})",
+                expression.len()
+            ));
+        }
+        if nesting(expression) > MAX_NESTING {
+            return Err(format!("nests brackets deeper than {MAX_NESTING}"));
+        }
         let code = format!("path({expression})");
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
@@ -178,4 +210,21 @@ impl JqPath {
 fn describe<E: std::fmt::Debug>(errors: &E) -> String {
     let text = format!("{errors:?}");
     text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_or_deeply_nested_expressions_are_refused_before_parsing() {
+        let deep = format!("{}.a{}", "(".repeat(10_000), ")".repeat(10_000));
+        let err = JqPath::compile(&deep).expect_err("too long");
+        assert!(err.contains("longer than 4096 bytes"), "{err}");
+        let nested = format!("{}.a{}", "[".repeat(65), "]".repeat(65));
+        let err = JqPath::compile(&nested).expect_err("too deep");
+        assert!(err.contains("deeper than 64"), "{err}");
+        let fine = format!("{}.a{}", "(".repeat(64), ")".repeat(64));
+        assert!(JqPath::compile(&fine).is_ok());
+    }
 }

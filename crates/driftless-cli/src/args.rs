@@ -224,7 +224,8 @@ pub struct RenderInput {
     /// Git working tree holding DIR, else DIR itself).
     #[arg(long)]
     pub root: Option<PathBuf>,
-    /// Refuse remote resources (Git bases and files by URL) in kustomizations.
+    /// Refuse remote resources (Git bases and files by URL) in kustomizations,
+    /// and chart dependencies from Helm repositories.
     #[arg(long)]
     pub no_remote_resources: bool,
     /// Where remote resources are fetched and cached (default: the user cache dir).

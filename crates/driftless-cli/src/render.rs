@@ -144,13 +144,11 @@ fn options(args: &RenderInput) -> anyhow::Result<RenderOptions> {
         .cache_dir
         .clone()
         .or_else(crate::source::default_cache_dir);
-    if let Some(cache) = &cache {
+    if let Some(cache) = cache.filter(|_| !args.no_remote_resources) {
         // A chart's dependencies missing from its `charts/` come from their
         // repositories, as `helm dependency build` takes them.
         let charts = driftless_source::ChartRepositories::new(&cache.join("charts"));
         opts.chart_repositories = Some(std::sync::Arc::new(charts));
-    }
-    if let Some(cache) = cache.filter(|_| !args.no_remote_resources) {
         let fetcher = std::sync::Arc::new(driftless_source::Fetcher::new(cache));
         opts.remote = Some(driftless_render::RemoteSources::new(fetcher));
     }

@@ -362,7 +362,14 @@ where
         self.clear_timer(&key);
         let entry = self.entries.entry(key.clone()).or_default();
         entry.removed = false;
-        let already_pending = entry.pending.replace(trigger).is_some();
+        let already_pending = entry.pending.is_some();
+        // A user's sync or rollback waiting to run is not turned into a
+        // routine one by a later automatic trigger.
+        let asked =
+            |t: Option<SyncTrigger>| matches!(t, Some(SyncTrigger::Manual | SyncTrigger::Rollback));
+        if !asked(entry.pending) || asked(Some(trigger)) {
+            entry.pending = Some(trigger);
+        }
         match &entry.running {
             Some(token) if preempt => token.cancel(),
             Some(_) => {}

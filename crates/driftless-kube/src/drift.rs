@@ -498,15 +498,22 @@ fn note_health(shared: &Shared, seen: &Seen, kind: DriftKind) {
 async fn inspect(shared: &Shared, seen: Seen, kind: DriftKind) {
     let received = Instant::now();
     let Seen { live, app, key } = seen;
+    // The rules are evaluated after the lock is let go: jq expressions run
+    // in a worker process, which may take up to its time bound.
     let found = read(&shared.apps).get(&app).and_then(|t| {
         let intent = t.intents.get(&key)?.clone();
-        let ignored = t
+        let rules = t
             .ignore
-            .paths(&intent.object, &intent.manifest, Some(&live));
-        Some((intent, t.tenant.clone(), t.self_heal, ignored))
+            .applies_to(&intent.object)
+            .then(|| t.ignore.clone());
+        Some((intent, t.tenant.clone(), t.self_heal, rules))
     });
-    let Some((intent, tenant, self_heal, ignored)) = found else {
+    let Some((intent, tenant, self_heal, rules)) = found else {
         return;
+    };
+    let ignored = match rules {
+        Some(rules) => rules.paths(&intent.object, &intent.manifest, Some(&live)),
+        None => Ok(Vec::new()),
     };
     let ignored = match ignored {
         Ok(ignored) => ignored,

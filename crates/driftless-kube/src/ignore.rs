@@ -4,6 +4,8 @@
 //! live value, so the other writer keeps it. A new object is created with
 //! the values from Git.
 
+use std::collections::HashSet;
+
 use driftless_api::jq::JqPath;
 use serde_json::Value;
 
@@ -108,8 +110,9 @@ impl IgnoredDifferences {
         live: Option<&Value>,
     ) -> Result<Vec<Vec<String>>, IgnoreError> {
         let mut out: Vec<Vec<String>> = Vec::new();
-        let add = |path: Vec<String>, out: &mut Vec<Vec<String>>| {
-            if !out.contains(&path) {
+        let mut seen: HashSet<Vec<String>> = HashSet::new();
+        let mut add = |path: Vec<String>, out: &mut Vec<Vec<String>>| {
+            if seen.insert(path.clone()) {
                 out.push(path);
             }
         };
@@ -121,9 +124,11 @@ impl IgnoredDifferences {
         let jq: Vec<JqPath> = rules.iter().flat_map(|r| r.jq.iter().cloned()).collect();
         let sides: Vec<&Value> = std::iter::once(desired).chain(live).collect();
         let answers =
-            driftless_api::jq::answers(&jq, &sides).map_err(|problem| IgnoreError::JqFailed {
-                object: object.to_string(),
-                problem,
+            outside_the_runtime(|| driftless_api::jq::answers(&jq, &sides)).map_err(|problem| {
+                IgnoreError::JqFailed {
+                    object: object.to_string(),
+                    problem,
+                }
             })?;
         let mut answers = answers.into_iter();
         for rule in &rules {
@@ -142,6 +147,18 @@ impl IgnoredDifferences {
             }
         }
         Ok(out)
+    }
+}
+
+/// Runs `f`, which may wait for a worker process, so that the async runtime's
+/// other tasks move to other threads meanwhile (on a multi-threaded runtime).
+fn outside_the_runtime<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 

@@ -110,7 +110,7 @@ fn scratch_dir() -> Result<tempfile::TempDir, HelmError> {
 /// What to do when the helm binary is missing.
 fn spawn_hint(source: &std::io::Error) -> &'static str {
     if source.kind() == std::io::ErrorKind::NotFound {
-        " (the helm binary was not found: put helm on PATH or name it in $DRIFTLESS_HELM)"
+        " (the helm binary was not found: install helm or give its path)"
     } else {
         ""
     }

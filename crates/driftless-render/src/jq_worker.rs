@@ -59,7 +59,9 @@ impl JqRunner for JqWorker {
         })
         .to_string();
         let mut cmd = Command::new(&self.worker.program);
-        cmd.args(&self.worker.args);
+        // Nothing of the engine's environment (tokens, credentials) reaches
+        // an expression, not even through jq's `env`.
+        cmd.args(&self.worker.args).env_clear();
         let end = child::run(&mut cmd, request.into_bytes(), self.timeout, JQ_MAX_OUTPUT).map_err(
             |e| {
                 format!(

@@ -72,8 +72,9 @@ pub struct EngineOptions {
     /// The process that evaluates Jsonnet within those bounds; `None`
     /// evaluates in the engine's process, without memory or time bounds.
     pub render_worker: Option<RenderWorker>,
-    /// The helm binary that renders charts; `None` takes `$DRIFTLESS_HELM`,
-    /// else `helm` on PATH.
+    /// The helm binary that renders charts and kustomize `helmCharts`;
+    /// `None`: charts take `$DRIFTLESS_HELM`, else `helm` on PATH, and
+    /// `helmCharts` take `helm` on PATH.
     pub helm_command: Option<PathBuf>,
     /// Tries, waits, pace and queue of notifications.
     pub notifications: driftless_api::NotificationDelivery,

@@ -72,10 +72,13 @@ impl Inner {
         opts.worker = self.render_worker.clone();
         opts.helm.command.clone_from(&self.helm_command);
         opts.kustomize.helm_command.clone_from(&self.helm_command);
-        // A chart's dependencies missing from its `charts/` come from their
-        // repositories, as `helm dependency build` takes them.
-        opts.chart_repositories = Some(self.chart_repos.clone());
         opts.remote = spec::remote_sources(app, &self.render_bounds, &self.fetcher, source);
+        // A chart's dependencies missing from its `charts/` come from their
+        // repositories, as `helm dependency build` takes them, unless the
+        // server or the App keeps renders off the network.
+        if opts.remote.is_some() {
+            opts.chart_repositories = Some(self.chart_repos.clone());
+        }
         let dir = snapshot.dir.join(app.spec.path.trim_start_matches('/'));
         let inner = self.clone();
         let rendered =

@@ -123,6 +123,36 @@ async fn trigger_while_running_runs_once_more_after() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_waiting_users_sync_is_not_turned_into_a_routine_one() {
+    let rec = Recorder::new();
+    let q = rec.queue(exact(4), Duration::from_secs(10), |_| Outcome::Succeeded);
+    q.trigger("web", SyncTrigger::Webhook).expect("trigger");
+    sleep(Duration::from_secs(1)).await;
+    // While it runs, a user asks for a sync, then the config and drift trigger it.
+    q.trigger("web", SyncTrigger::Manual).expect("trigger");
+    q.trigger("web", SyncTrigger::Config).expect("trigger");
+    q.trigger("web", SyncTrigger::Drift).expect("trigger");
+    sleep(Duration::from_secs(30)).await;
+    // A rollback asked for after a sync is the user's newer wish.
+    q.trigger("web", SyncTrigger::Webhook).expect("trigger");
+    sleep(Duration::from_secs(1)).await;
+    q.trigger("web", SyncTrigger::Manual).expect("trigger");
+    q.trigger("web", SyncTrigger::Rollback).expect("trigger");
+    q.trigger("web", SyncTrigger::Interval).expect("trigger");
+    sleep(Duration::from_secs(60)).await;
+    let triggers: Vec<SyncTrigger> = rec.runs().into_iter().map(|r| r.1).collect();
+    assert_eq!(
+        triggers,
+        [
+            SyncTrigger::Webhook,
+            SyncTrigger::Manual,
+            SyncTrigger::Webhook,
+            SyncTrigger::Rollback
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn concurrency_is_bounded() {
     let rec = Recorder::new();
     let q = rec.queue(exact(2), Duration::from_secs(10), |_| Outcome::Succeeded);

@@ -266,13 +266,21 @@ async fn apply_step(
     let live = fetch_managed(target, intents, known, &must_read).await?;
     // Collected first: a closure inside the stream type makes the future
     // fail the `Send` check of callers that spawn it (rust-lang/rust#102211).
-    let writes: Vec<_> = intents
+    // Every object's ignored fields are known before the first write: a rule
+    // that gives no answer stops the step with nothing of it written.
+    let ignored = intents
         .iter()
         .map(|intent| {
             let live = live.get(&intent.object.key());
-            let ignored = opts.ignore.paths(&intent.object, &intent.manifest, live);
+            opts.ignore.paths(&intent.object, &intent.manifest, live)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let writes: Vec<_> = intents
+        .iter()
+        .zip(ignored)
+        .map(|(intent, ignored)| {
+            let live = live.get(&intent.object.key());
             async move {
-                let ignored = ignored?;
                 let adjusted;
                 let intent = if ignored.is_empty() {
                     intent

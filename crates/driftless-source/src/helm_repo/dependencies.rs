@@ -68,6 +68,12 @@ pub struct Dependency {
     pub repository: String,
 }
 
+/// Most repositories kept in memory with their indexes: past it, those
+/// known are dropped and made again when next used (their archives stay
+/// cached on disk), so that charts naming ever new URLs cannot grow the
+/// engine without end.
+const MAX_KNOWN: usize = 64;
+
 /// The chart repositories known by URL (with their credentials), and
 /// anonymous ones made for dependencies on other URLs; all share one cache.
 #[derive(Debug)]
@@ -94,6 +100,9 @@ impl ChartRepositories {
             return repo.clone();
         }
         let repo = Arc::new(ChartRepository::new(&self.cache_dir, spec));
+        if known.len() >= MAX_KNOWN {
+            known.clear();
+        }
         known.insert(key, repo.clone());
         repo
     }
