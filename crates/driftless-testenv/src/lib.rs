@@ -14,6 +14,7 @@
 pub mod chart_repo;
 pub mod git;
 pub mod git_http;
+pub mod helm_cli;
 pub mod hosts;
 pub mod manifests;
 pub mod recorder;

@@ -1,5 +1,6 @@
-//! Chart archives: downloaded once, verified against the index's digest and
-//! kept on disk under that digest, shared by every repository.
+//! Chart archives: downloaded once (from an OCI registry, as the chart layer
+//! blob), verified against the index's digest (the layer's) and kept on disk
+//! under that digest, shared by every repository.
 
 use std::path::PathBuf;
 
@@ -31,7 +32,29 @@ pub(super) fn archive(
     if std::fs::read(&cached).is_ok_and(|body| hex(&Sha256::digest(&body)) == expected) {
         return Ok(cached);
     }
-    let relative = chart.urls.first().ok_or_else(|| unverifiable("URL"))?;
+    let body = match &repo.registry {
+        Some(registry) => registry.layer(&repo.spec, chart, &expected)?,
+        None => download_from_index(repo, chart, &expected)?,
+    };
+    write_whole(&repo.charts, &name, &body)
+}
+
+/// The archive at the index's URL for `chart`, checked against the
+/// index's digest, `expected` (hex).
+fn download_from_index(
+    repo: &ChartRepository,
+    chart: &ChartVersion,
+    expected: &str,
+) -> Result<Vec<u8>, HelmRepoError> {
+    let relative = chart
+        .urls
+        .first()
+        .ok_or_else(|| HelmRepoError::Unverifiable {
+            name: chart.name.clone(),
+            version: chart.version.clone(),
+            url: repo.url(),
+            missing: "URL",
+        })?;
     let url = absolute(&repo.spec.url, relative);
     let creds = if same_origin(&repo.spec.url, &url) {
         &repo.spec.auth
@@ -54,11 +77,11 @@ pub(super) fn archive(
             name: chart.name.clone(),
             version: chart.version.clone(),
             url: auth::redact_url(&url),
-            expected,
+            expected: expected.to_string(),
             found,
         });
     }
-    write_whole(&repo.charts, &name, &body)
+    Ok(body)
 }
 
 /// `url` as an absolute URL: index entries may name archives relative to

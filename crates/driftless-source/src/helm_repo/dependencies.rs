@@ -107,7 +107,8 @@ impl ChartRepositories {
         repo
     }
 
-    /// The repository at `url`: a known one, else an anonymous one.
+    /// The repository at `url` (HTTP(S) or `oci://`): a known one, else an
+    /// anonymous one.
     pub fn for_url(&self, url: &str) -> Result<Arc<ChartRepository>, HelmRepoError> {
         let spec = HelmRepoSpec::new(url)?;
         if let Some(repo) = crate::lock(&self.known).get(&spec.url) {

@@ -39,17 +39,23 @@ pub struct ConstraintError {
     pub reason: String,
 }
 
-/// One version of a chart in an index.
+/// One version of a chart in an index (or a tag of an OCI registry).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChartVersion {
     /// The chart's name.
     pub name: String,
-    /// Its version, as the index writes it.
+    /// Its version, as the index writes it (from an OCI tag, with Helm's
+    /// `_` for `+` turned back).
     pub version: String,
-    /// The SHA-256 of its archive (hex), when the index gives one.
+    /// The SHA-256 of its archive (hex), when the index gives one; from an
+    /// OCI registry, the chart layer's digest.
     pub digest: Option<String>,
-    /// Where the archive is, absolute or relative to the repository URL.
+    /// Where the archive is, absolute or relative to the repository URL;
+    /// from an OCI registry, `oci://registry/repository:tag@manifest`.
     pub urls: Vec<String>,
+    /// The OCI manifest's digest (`sha256:...`) of a chart resolved in a
+    /// registry; `None` from an HTTP(S) index.
+    pub manifest: Option<String>,
 }
 
 /// The charts of a repository, by name.
@@ -117,6 +123,7 @@ fn chart_version(name: &str, entry: &Value) -> Option<ChartVersion> {
             .and_then(Value::as_array)
             .map(|urls| urls.iter().filter_map(text).collect())
             .unwrap_or_default(),
+        manifest: None,
     })
 }
 

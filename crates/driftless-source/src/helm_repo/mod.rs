@@ -1,14 +1,18 @@
-//! Helm chart repositories over HTTP(S): the `index.yaml`, polled with one
+//! Helm chart repositories: over HTTP(S), the `index.yaml`, polled with one
 //! conditional request, and chart archives downloaded once, verified by the
-//! digest the index gives and cached on disk by that digest.
+//! digest the index gives and cached on disk by that digest; in OCI
+//! registries (`oci://`), each chart's tags as its versions and the chart
+//! layer of its manifest, cached by the same digest.
 //!
-//! A repository's last good index is kept on disk with the validators it was
-//! served with (`ETag`, `Last-Modified`), so a repository that is down, even
-//! after a restart, still resolves charts from what was last fetched.
+//! A repository's last good index (or tag lists) is kept on disk with the
+//! validators it was served with (`ETag`, `Last-Modified`), so a repository
+//! that is down, even after a restart, still resolves charts from what was
+//! last fetched.
 
 mod charts;
 mod dependencies;
 mod index;
+mod oci;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,19 +34,43 @@ const MAX_CHART_BYTES: u64 = 64 * 1024 * 1024;
 /// Failure to reach a repository or to use what it served.
 #[derive(Debug, thiserror::Error)]
 pub enum HelmRepoError {
-    /// An `oci://` URL: registries come later.
-    #[error(
-        "url `{url}`: OCI registries (oci://) are not supported yet; use an http:// or https:// chart repository"
-    )]
-    OciUnsupported {
-        /// The URL given.
-        url: String,
-    },
-    /// A URL that is not HTTP(S).
-    #[error("url `{url}`: a Helm repository URL must start with http:// or https://")]
+    /// A URL that is neither HTTP(S) nor `oci://`.
+    #[error("url `{url}`: a Helm repository URL must start with http://, https:// or oci://")]
     Scheme {
         /// The URL given, without any password.
         url: String,
+    },
+    /// An `oci://` URL that is not a registry with a repository path.
+    #[error("url `{url}`: {detail}")]
+    OciUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The OCI registry could not be reached or refused a request.
+    #[error("Helm repository {url}: chart {name}: {source}")]
+    Registry {
+        /// The repository URL.
+        url: String,
+        /// The chart.
+        name: String,
+        /// What failed, with the request's URL.
+        source: Box<crate::oci::OciError>,
+    },
+    /// An OCI manifest that is not a Helm chart's.
+    #[error(
+        "{reference}: not a Helm chart: {part} media type `{found}`, a chart's is `{expected}`"
+    )]
+    NotAChart {
+        /// The manifest, `oci://registry/repository:tag@digest`.
+        reference: String,
+        /// `config` or `layer`.
+        part: &'static str,
+        /// The media type found (layers: all of them, or `none`).
+        found: String,
+        /// The media type of a Helm chart's.
+        expected: &'static str,
     },
     /// The request failed (refused, timed out, TLS).
     #[error(transparent)]
@@ -124,7 +152,9 @@ pub enum HelmRepoError {
 /// Where a repository is and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HelmRepoSpec {
-    /// The repository's base URL (its index is `URL/index.yaml`).
+    /// The repository's base URL: HTTP(S), whose index is `URL/index.yaml`,
+    /// or `oci://host[:port]/path`, whose chart `NAME` is the OCI repository
+    /// `path/NAME`.
     pub url: String,
     /// Credentials, sent to the repository's own host only.
     pub auth: Auth,
@@ -132,28 +162,41 @@ pub struct HelmRepoSpec {
     pub tls: Tls,
     /// Bound on each request, body included.
     pub timeout: Duration,
+    /// Plain HTTP to an `oci://` registry (Helm's `--plain-http`); set by
+    /// [`HelmRepoSpec::new`] for a loopback host, where nothing crosses a
+    /// network. HTTP(S) repositories follow their URL's scheme.
+    pub plain_http: bool,
 }
 
 impl HelmRepoSpec {
-    /// A spec for `url` without credentials; refuses `oci://` and other schemes.
+    /// A spec for `url` (`http://`, `https://` or `oci://`) without
+    /// credentials; refuses other schemes and malformed `oci://` URLs.
     pub fn new(url: &str) -> Result<HelmRepoSpec, HelmRepoError> {
         let lower = url.to_ascii_lowercase();
+        let mut spec = HelmRepoSpec {
+            url: url.trim_end_matches('/').to_string(),
+            auth: Auth::None,
+            tls: Tls::default(),
+            timeout: Duration::from_secs(60),
+            plain_http: false,
+        };
         if lower.starts_with("oci://") {
-            return Err(HelmRepoError::OciUnsupported {
-                url: auth::redact_url(url),
-            });
+            // The scheme in lower case; `lower` shows these bytes are ASCII.
+            spec.url = format!("oci://{}", url[6..].trim_end_matches('/'));
+            spec.plain_http = oci::check_url(&spec.url)?;
+            return Ok(spec);
         }
         if !lower.starts_with("http://") && !lower.starts_with("https://") {
             return Err(HelmRepoError::Scheme {
                 url: auth::redact_url(url),
             });
         }
-        Ok(HelmRepoSpec {
-            url: url.trim_end_matches('/').to_string(),
-            auth: Auth::None,
-            tls: Tls::default(),
-            timeout: Duration::from_secs(60),
-        })
+        Ok(spec)
+    }
+
+    /// Whether the repository is an OCI registry (`oci://`).
+    pub fn is_oci(&self) -> bool {
+        self.url.starts_with("oci://")
     }
 
     fn index_url(&self) -> String {
@@ -161,10 +204,12 @@ impl HelmRepoSpec {
     }
 }
 
-/// Outcome of one poll of a repository's index.
+/// Outcome of one poll of a repository's index (or of an OCI registry's
+/// tag lists).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IndexChange {
-    /// A new index (or the first): the SHA-256 of its text.
+    /// A new index (or the first): the SHA-256 of its text (of the tag
+    /// lists, for an OCI registry).
     Changed(String),
     /// The index is as before.
     Unchanged,
@@ -187,6 +232,8 @@ pub struct ChartRepository {
     last: Mutex<Option<Fetched>>,
     /// When the index was last polled, successfully or not.
     polled: Mutex<Option<Instant>>,
+    /// The charts' tags when the repository is an OCI registry.
+    registry: Option<oci::RegistryCharts>,
 }
 
 impl ChartRepository {
@@ -196,13 +243,18 @@ impl ChartRepository {
     pub fn new(cache_dir: &Path, spec: HelmRepoSpec) -> ChartRepository {
         let key = hex(&Sha256::digest(auth::redact_url(&spec.url).as_bytes()));
         let dir = cache_dir.join("helm").join("repos").join(&key[..32]);
-        let last = load(&dir, &spec);
+        let (last, registry) = if spec.is_oci() {
+            (None, Some(oci::RegistryCharts::new(&dir)))
+        } else {
+            (load(&dir, &spec), None)
+        };
         ChartRepository {
             spec,
             charts: cache_dir.join("helm").join("charts"),
             dir,
             last: Mutex::new(last),
             polled: Mutex::default(),
+            registry,
         }
     }
 
@@ -218,8 +270,15 @@ impl ChartRepository {
 
     /// Fetches the index unless it is unchanged: one request, conditional on
     /// the last good index. On failure the last good index stays in use.
+    ///
+    /// An OCI registry has no index: this lists the tags of each chart
+    /// already resolved from it (one request a chart); a failure keeps the
+    /// last good tags.
     pub fn refresh(&self) -> Result<IndexChange, HelmRepoError> {
         *crate::lock(&self.polled) = Some(Instant::now());
+        if let Some(registry) = &self.registry {
+            return registry.refresh(&self.spec);
+        }
         let cached = crate::lock(&self.last)
             .as_ref()
             .map(|f| f.validators.clone());
@@ -272,14 +331,27 @@ impl ChartRepository {
         self.refresh().map(Some)
     }
 
-    /// The last good index, if any was ever fetched.
+    /// The last good index, if any was ever fetched; for an OCI registry,
+    /// the tags of the charts listed so far as their versions.
     pub fn index(&self) -> Option<Arc<Index>> {
+        if let Some(registry) = &self.registry {
+            return registry.index(&self.spec);
+        }
         crate::lock(&self.last).as_ref().map(|f| f.index.clone())
     }
 
     /// The highest version of chart `name` that `constraint` allows in the
     /// last good index.
+    ///
+    /// From an OCI registry, the chart's tags are listed first when they
+    /// never were, and the chosen tag's manifest is read (once after each
+    /// listing; the last one read while the registry is down) to give the
+    /// chart layer's digest and the manifest's.
     pub fn resolve(&self, name: &str, constraint: &str) -> Result<ChartVersion, HelmRepoError> {
+        if let Some(registry) = &self.registry {
+            let parsed = Constraint::parse(constraint)?;
+            return registry.resolve(&self.spec, name, constraint, &parsed);
+        }
         let index = self
             .index()
             .ok_or_else(|| HelmRepoError::NoIndex { url: self.url() })?;

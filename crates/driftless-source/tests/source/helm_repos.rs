@@ -186,11 +186,26 @@ fn a_repository_that_is_down_leaves_the_last_good_index_and_charts_in_use() {
 }
 
 #[test]
-fn oci_urls_are_refused_until_registries_are_supported() {
-    let err = HelmRepoSpec::new("oci://ghcr.io/org/charts").expect_err("oci");
-    let text = err.to_string();
-    assert!(text.contains("url `oci://ghcr.io/org/charts`"), "{text}");
-    assert!(text.contains("not supported yet"), "{text}");
+fn oci_urls_are_taken_and_other_schemes_refused() {
+    let spec = HelmRepoSpec::new("oci://ghcr.io/org/charts/").expect("oci");
+    assert_eq!(spec.url, "oci://ghcr.io/org/charts");
+    assert!(spec.is_oci() && !spec.plain_http, "{spec:?}");
+    let local = HelmRepoSpec::new("oci://127.0.0.1:5000/charts").expect("loopback");
+    assert!(local.plain_http, "a loopback registry is reached over HTTP");
+    let err = HelmRepoSpec::new("oci://ghcr.io/Org/charts").expect_err("uppercase");
+    assert!(
+        err.to_string()
+            .starts_with("url `oci://ghcr.io/Org/charts`: the repository must be lowercase"),
+        "{err}"
+    );
+    let err = HelmRepoSpec::new("OCI:///").expect_err("no registry");
+    assert!(
+        err.to_string().contains("the registry is not a host name"),
+        "{err}"
+    );
     let err = HelmRepoSpec::new("ftp://charts.example").expect_err("ftp");
-    assert!(err.to_string().contains("http:// or https://"), "{err}");
+    assert!(
+        err.to_string().contains("http://, https:// or oci://"),
+        "{err}"
+    );
 }

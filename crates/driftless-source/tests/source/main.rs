@@ -5,6 +5,7 @@ mod support;
 mod backends;
 mod credentials;
 mod cross_process;
+mod helm_oci;
 mod helm_repos;
 mod oci;
 mod polling;
