@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decryption::Decryption;
 use crate::duration::Duration;
+use crate::helm_repo::{HelmChart, ValuesReference};
 use crate::host::{HostDelivery, HostSelector};
 use crate::ignore::IgnoreDifference;
 use crate::meta::{AGE_COLUMN, Kind, LocalRef, Object, PrinterColumn, READY_COLUMN, STATUS_COLUMN};
@@ -227,9 +228,17 @@ pub struct HelmRender {
     /// Release namespace; defaults to the destination namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Values files relative to the chart directory, merged in order.
+    /// Values files relative to the chart directory (to the App's path for
+    /// a chart from a repository), merged in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values_files: Vec<String>,
+    /// A chart from a HelmRepository instead of the chart in the App's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<HelmChart>,
+    /// Values from Secrets and ConfigMaps, merged in order after the values
+    /// files and before the inline values (Flux's order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_from: Vec<ValuesReference>,
     /// Inline values, merged last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
@@ -525,6 +534,34 @@ impl AppSpec {
                     file,
                     problems,
                 );
+            }
+            if let Some(chart) = &helm.chart {
+                for (field, value) in [
+                    ("repository", &chart.repository),
+                    ("name", &chart.name),
+                    ("version", &chart.version),
+                ] {
+                    if value.trim().is_empty() {
+                        let field = format!("spec.render.helm.chart.{field}");
+                        problems.push(FieldProblem::new(field, "must not be empty"));
+                    }
+                }
+                if chart.name.contains('/') {
+                    problems.push(FieldProblem::new(
+                        "spec.render.helm.chart.name",
+                        format!("{:?} is a chart name, not a path", chart.name),
+                    ));
+                }
+            }
+            for (i, from) in helm.values_from.iter().enumerate() {
+                if from.name.trim().is_empty() {
+                    let field = format!("spec.render.helm.valuesFrom[{i}].name");
+                    problems.push(FieldProblem::new(field, "must not be empty"));
+                }
+                if from.values_key.trim().is_empty() {
+                    let field = format!("spec.render.helm.valuesFrom[{i}].valuesKey");
+                    problems.push(FieldProblem::new(field, "must not be empty"));
+                }
             }
         }
         if let Some(jsonnet) = &self.render.jsonnet {

@@ -11,7 +11,9 @@ use crate::decode::{AnyObject, decode, describe, describe_namespaced};
 use crate::meta::{Kind, Object};
 use crate::scope::Naming;
 use crate::validate::did_you_mean;
-use crate::{App, Cluster, GitSource, Host, Notifier, Receiver, Server, SyncWindow};
+use crate::{
+    App, Cluster, GitSource, HelmRepository, Host, Notifier, Receiver, Server, SyncWindow,
+};
 
 /// One parsed document and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +101,7 @@ pub struct Config {
     notifiers: BTreeMap<String, Notifier>,
     hosts: BTreeMap<String, Host>,
     sync_windows: BTreeMap<String, SyncWindow>,
+    helm_repositories: BTreeMap<String, HelmRepository>,
     server: Option<Server>,
     digest: String,
     /// Per App, the Apps whose `dependsOn` names it (derived from `apps`).
@@ -187,6 +190,27 @@ impl Config {
     /// The Receiver named `name`.
     pub fn receiver(&self, name: &str) -> Option<&Receiver> {
         self.receivers.get(name)
+    }
+
+    /// The HelmRepository named `name`.
+    pub fn helm_repository(&self, name: &str) -> Option<&HelmRepository> {
+        self.helm_repositories.get(name)
+    }
+
+    /// All HelmRepositories by name.
+    pub fn helm_repositories(&self) -> impl Iterator<Item = &HelmRepository> {
+        self.helm_repositories.values()
+    }
+
+    /// Apps that render a chart of the HelmRepository `repository`.
+    pub fn apps_of_helm_repository<'a>(
+        &'a self,
+        repository: &'a str,
+    ) -> impl Iterator<Item = &'a App> + 'a {
+        self.apps.values().filter(move |a| {
+            let chart = a.spec.render.helm.as_ref().and_then(|h| h.chart.as_ref());
+            chart.is_some_and(|c| c.repository == repository)
+        })
     }
 
     /// All GitSources by name.
@@ -312,6 +336,7 @@ struct Builder {
     notifiers: BTreeMap<String, (Origin, Notifier)>,
     hosts: BTreeMap<String, (Origin, Host)>,
     sync_windows: BTreeMap<String, (Origin, SyncWindow)>,
+    helm_repositories: BTreeMap<String, (Origin, HelmRepository)>,
     servers: Vec<(Origin, Server)>,
     /// `Kind/name` of documents that failed to decode: references to them are
     /// not reported as dangling, which would only repeat their own problem.
@@ -332,6 +357,7 @@ fn resolve_paths(object: &mut AnyObject, file: &Path) {
     };
     match object {
         AnyObject::GitSource(o) => o.spec.ca_file.iter_mut().for_each(resolve),
+        AnyObject::HelmRepository(o) => o.spec.ca_file.iter_mut().for_each(resolve),
         AnyObject::Cluster(o) => o
             .spec
             .kubeconfig
@@ -393,6 +419,9 @@ impl Builder {
             AnyObject::Notifier(o) => insert(&mut self.notifiers, origin, *o, problems),
             AnyObject::Host(o) => insert(&mut self.hosts, origin, *o, problems),
             AnyObject::SyncWindow(o) => insert(&mut self.sync_windows, origin, *o, problems),
+            AnyObject::HelmRepository(o) => {
+                insert(&mut self.helm_repositories, origin, *o, problems);
+            }
             AnyObject::Server(o) => {
                 if let Some((first, _)) = self.servers.first() {
                     problems.push(Problem {
@@ -426,6 +455,18 @@ impl Builder {
             if !self.exists(&self.git_sources, "GitSource", source) {
                 let message = dangling("GitSource", source, names(&self.git_sources));
                 problems.push(origin.problem(app.key(), "spec.sourceRef.name", message));
+            }
+            let chart = app.spec.render.helm.as_ref().and_then(|h| h.chart.as_ref());
+            if let Some(chart) = chart
+                && !self.exists(&self.helm_repositories, "HelmRepository", &chart.repository)
+            {
+                let message = dangling(
+                    "HelmRepository",
+                    &chart.repository,
+                    names(&self.helm_repositories),
+                );
+                let field = "spec.render.helm.chart.repository";
+                problems.push(origin.problem(app.key(), field, message));
             }
             if let Some(cluster) = &app.spec.destination.cluster
                 && !self.exists(&self.clusters, "Cluster", cluster)
@@ -539,6 +580,7 @@ impl Builder {
             notifiers: strip(self.notifiers),
             hosts: strip(self.hosts),
             sync_windows: strip(self.sync_windows),
+            helm_repositories: strip(self.helm_repositories),
             server: self.servers.into_iter().next().map(|(_, s)| s),
             digest: String::new(),
             dependents: BTreeMap::new(),
@@ -602,6 +644,10 @@ fn digest_of(config: &Config) -> String {
     for (name, o) in &config.sync_windows {
         let spec = serde_json::to_vec(&(&o.metadata, &o.spec));
         feed("SyncWindow", name, spec);
+    }
+    for (name, o) in &config.helm_repositories {
+        let spec = serde_json::to_vec(&(&o.metadata, &o.spec));
+        feed("HelmRepository", name, spec);
     }
     if let Some(o) = &config.server {
         feed(

@@ -6,12 +6,12 @@ use serde_json::Value;
 use crate::meta::{API_VERSION, Kind, Object};
 use crate::validate::{FieldProblem, check_dns_label, did_you_mean};
 use crate::{
-    AppSpec, ClusterSpec, GitSourceSpec, HostSpec, NotifierSpec, ReceiverSpec, ServerSpec,
-    SyncWindowSpec,
+    AppSpec, ClusterSpec, GitSourceSpec, HelmRepositorySpec, HostSpec, NotifierSpec, ReceiverSpec,
+    ServerSpec, SyncWindowSpec,
 };
 
 /// Every kind a config may hold.
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 9] = [
     "GitSource",
     "App",
     "Cluster",
@@ -20,6 +20,7 @@ pub const KINDS: [&str; 8] = [
     "Server",
     "Host",
     "SyncWindow",
+    "HelmRepository",
 ];
 
 /// A decoded object of any kind (boxed: specs differ much in size).
@@ -41,6 +42,8 @@ pub enum AnyObject {
     Host(Box<Object<HostSpec>>),
     /// A SyncWindow.
     SyncWindow(Box<Object<SyncWindowSpec>>),
+    /// A HelmRepository.
+    HelmRepository(Box<Object<HelmRepositorySpec>>),
 }
 
 impl AnyObject {
@@ -55,6 +58,7 @@ impl AnyObject {
             Self::Server(o) => o.key(),
             Self::Host(o) => o.key(),
             Self::SyncWindow(o) => o.key(),
+            Self::HelmRepository(o) => o.key(),
         }
     }
 }
@@ -131,6 +135,7 @@ pub fn decode(value: Value) -> Result<AnyObject, Vec<FieldProblem>> {
         "Notifier" => typed(value).map(Box::new).map(AnyObject::Notifier),
         "Host" => typed(value).map(Box::new).map(AnyObject::Host),
         "SyncWindow" => typed(value).map(Box::new).map(AnyObject::SyncWindow),
+        "HelmRepository" => typed(value).map(Box::new).map(AnyObject::HelmRepository),
         _ => typed(value).map(Box::new).map(AnyObject::Server),
     }
 }

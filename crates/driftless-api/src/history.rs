@@ -18,13 +18,54 @@ pub struct Revision {
     pub ref_label: String,
     /// Full commit SHA.
     pub sha: String,
+    /// The chart version rendered, for an App whose chart comes from a
+    /// HelmRepository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<ChartRevision>,
+}
+
+impl Revision {
+    /// A revision of Git only.
+    pub fn git(ref_label: impl Into<String>, sha: impl Into<String>) -> Self {
+        Self {
+            ref_label: ref_label.into(),
+            sha: sha.into(),
+            chart: None,
+        }
+    }
+
+    /// Whether `other` is the same commit and chart version (the ref a
+    /// revision was reached by does not matter).
+    pub fn same_as(&self, other: &Revision) -> bool {
+        self.sha == other.sha
+            && self.chart.as_ref().map(|c| (&c.version, &c.digest))
+                == other.chart.as_ref().map(|c| (&c.version, &c.digest))
+    }
 }
 
 impl std::fmt::Display for Revision {
-    /// `<ref>@sha1:<commit>`, as `driftless source fetch` prints a revision.
+    /// `<ref>@sha1:<commit>`, as `driftless source fetch` prints a revision,
+    /// then ` chart <name>@<version>` when a chart from a repository was rendered.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@sha1:{}", self.ref_label, self.sha)
+        write!(f, "{}@sha1:{}", self.ref_label, self.sha)?;
+        if let Some(chart) = &self.chart {
+            write!(f, " chart {}@{}", chart.name, chart.version)?;
+        }
+        Ok(())
     }
+}
+
+/// A chart version taken from a HelmRepository, as a sync recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct ChartRevision {
+    /// The HelmRepository.
+    pub repository: String,
+    /// The chart.
+    pub name: String,
+    /// The version chosen.
+    pub version: String,
+    /// `sha256:<hex>` of the chart archive.
+    pub digest: String,
 }
 
 /// Why a sync ran.

@@ -40,6 +40,7 @@ mod cron;
 mod decode;
 mod decryption;
 mod duration;
+mod helm_repo;
 pub mod history;
 pub mod host;
 mod ignore;
@@ -71,6 +72,10 @@ pub use config::{Config, Document, Problem, Problems};
 pub use decode::{AnyObject, KINDS, decode};
 pub use decryption::{Decryption, DecryptionProvider};
 pub use duration::{Duration, DurationError};
+pub use helm_repo::{
+    DEFAULT_HELM_REPOSITORY_INTERVAL, DEFAULT_HELM_REPOSITORY_TIMEOUT, HelmChart, HelmRepository,
+    HelmRepositorySpec, ValuesKind, ValuesReference,
+};
 pub use host::{
     DEFAULT_APPS_ROOT, DEFAULT_KEEP_RELEASES, DEFAULT_SSH_PORT, HealthCheck, Hooks, Host,
     HostDelivery, HostResult, HostRollout, HostSelector, HostSpec, HostStatus, HttpCheck, Rollout,

@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 
 use crate::meta::{API_VERSION, GROUP, Kind, VERSION};
 use crate::{
-    AppSpec, ClusterSpec, GitSourceSpec, HostSpec, NotifierSpec, ReceiverSpec, ServerSpec,
-    SyncWindowSpec,
+    AppSpec, ClusterSpec, GitSourceSpec, HelmRepositorySpec, HostSpec, NotifierSpec, ReceiverSpec,
+    ServerSpec, SyncWindowSpec,
 };
 
 /// Why CRDs could not be rendered as YAML.
@@ -78,6 +78,10 @@ pub fn json_schemas() -> Vec<(&'static str, Value)> {
         (ServerSpec::KIND, json_schema::<ServerSpec>()),
         (HostSpec::KIND, json_schema::<HostSpec>()),
         (SyncWindowSpec::KIND, json_schema::<SyncWindowSpec>()),
+        (
+            HelmRepositorySpec::KIND,
+            json_schema::<HelmRepositorySpec>(),
+        ),
     ]
 }
 
@@ -148,6 +152,7 @@ pub fn crds() -> Vec<(String, Value)> {
     entry::<ServerSpec>(&mut out);
     entry::<HostSpec>(&mut out);
     entry::<SyncWindowSpec>(&mut out);
+    entry::<HelmRepositorySpec>(&mut out);
     out
 }
 

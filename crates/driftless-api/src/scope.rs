@@ -80,6 +80,23 @@ fn qualify(object: &mut AnyObject, cross_namespace: bool) -> Vec<FieldProblem> {
             for (i, host) in host_names.enumerate() {
                 refer(format!("spec.destination.hosts.names[{i}]"), host);
             }
+            let charts = spec.render.helm.iter_mut().flat_map(|h| &mut h.chart);
+            for chart in charts {
+                refer(
+                    "spec.render.helm.chart.repository".into(),
+                    &mut chart.repository,
+                );
+            }
+        }
+        AnyObject::HelmRepository(o) => {
+            if o.spec.ca_file.is_some() {
+                problems.push(FieldProblem::new(
+                    "spec.caFile",
+                    "is for config files; a HelmRepository custom resource gives its \
+                     certificate authorities in the Secret of spec.secretRef (key ca.crt)",
+                ));
+            }
+            own_name(o, &mut problems);
         }
         AnyObject::Receiver(o) => {
             let Some(ns) = own_name(o, &mut problems) else {

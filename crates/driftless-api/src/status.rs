@@ -321,6 +321,37 @@ pub struct GitSourceStatus {
     pub suspended: bool,
 }
 
+/// Observed state of a HelmRepository.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmRepositoryStatus {
+    /// Generation of the spec last reconciled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready when the last poll succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Repository URL, credentials removed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub url: String,
+    /// Digest of the index (or tag list) in use, `sha256:<hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Charts the index in use lists.
+    #[serde(default)]
+    pub charts: usize,
+    /// When the last poll ended, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fetch_time: Option<Time>,
+    /// Why the last poll failed; absent after a success. The last good
+    /// index stays in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Polling is off.
+    #[serde(default)]
+    pub suspended: bool,
+}
+
 /// A fetched revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -458,6 +489,7 @@ mod tests {
             last_applied: Some(Revision {
                 ref_label: "main".to_owned(),
                 sha: "abc".to_owned(),
+                chart: None,
             }),
             sync: SyncStatus::OutOfSync,
             health: HealthStatus::Progressing,

@@ -203,7 +203,8 @@ mod tests {
                 "Receiver",
                 "Notifier",
                 "Host",
-                "SyncWindow"
+                "SyncWindow",
+                "HelmRepository"
             ]
         );
     }

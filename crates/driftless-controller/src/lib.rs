@@ -456,7 +456,8 @@ impl Controller {
                 | CrKind::Receiver
                 | CrKind::Notifier
                 | CrKind::Host
-                | CrKind::SyncWindow => {}
+                | CrKind::SyncWindow
+                | CrKind::HelmRepository => {}
             }
         }
         let live: BTreeSet<ObjectKey> = objects.iter().map(key_of).collect();

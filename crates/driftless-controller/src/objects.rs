@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use driftless_api::{
-    AppSpec, ClusterSpec, GROUP, GitSourceSpec, HostSpec, Kind, NotifierSpec, ReceiverSpec,
-    SyncWindowSpec, VERSION,
+    AppSpec, ClusterSpec, GROUP, GitSourceSpec, HelmRepositorySpec, HostSpec, Kind, NotifierSpec,
+    ReceiverSpec, SyncWindowSpec, VERSION,
 };
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -35,11 +35,13 @@ pub enum CrKind {
     Host,
     /// SyncWindow.
     SyncWindow,
+    /// HelmRepository.
+    HelmRepository,
 }
 
 impl CrKind {
     /// Every kind, in the order their objects are read.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::GitSource,
         Self::App,
         Self::Cluster,
@@ -47,6 +49,7 @@ impl CrKind {
         Self::Notifier,
         Self::Host,
         Self::SyncWindow,
+        Self::HelmRepository,
     ];
 
     /// The `kind` value.
@@ -59,6 +62,7 @@ impl CrKind {
             Self::Notifier => NotifierSpec::KIND,
             Self::Host => HostSpec::KIND,
             Self::SyncWindow => SyncWindowSpec::KIND,
+            Self::HelmRepository => HelmRepositorySpec::KIND,
         }
     }
 
@@ -72,6 +76,7 @@ impl CrKind {
             Self::Notifier => NotifierSpec::PLURAL,
             Self::Host => HostSpec::PLURAL,
             Self::SyncWindow => SyncWindowSpec::PLURAL,
+            Self::HelmRepository => HelmRepositorySpec::PLURAL,
         }
     }
 

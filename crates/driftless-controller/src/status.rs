@@ -8,7 +8,8 @@ use driftless_api::HostStatus;
 use driftless_api::history::{AuditEvent, DriftAction, SyncSummary};
 use driftless_api::status::{
     AppStatus, ClusterStatus, Condition, ConditionStatus, GitSourceStatus, HealthStatus,
-    NotifierStatus, READY, RECONCILING, ReceiverStatus, STALLED, set_condition,
+    HelmRepositoryStatus, NotifierStatus, READY, RECONCILING, ReceiverStatus, STALLED,
+    set_condition,
 };
 use driftless_engine::metrics::Metrics;
 use driftless_engine::runtime::Engine;
@@ -101,6 +102,11 @@ impl StatusWriter {
             .into_iter()
             .map(|n| (n.name, n.status))
             .collect();
+        let helm_repositories: BTreeMap<String, HelmRepositoryStatus> = engine
+            .helm_repositories()
+            .into_iter()
+            .map(|n| (n.name, n.status))
+            .collect();
         let hosts: BTreeMap<String, HostStatus> = engine
             .hosts()
             .into_iter()
@@ -140,6 +146,16 @@ impl StatusWriter {
                     .get(&object.qualified())
                     .map(|s| (to_value(s), Vec::new())),
                 (None, CrKind::SyncWindow) => Some((window_status(object), Vec::new())),
+                (None, CrKind::HelmRepository) => {
+                    helm_repositories.get(&object.qualified()).map(|s| {
+                        let mut s = s.clone();
+                        s.conditions = shown_since(object, s.conditions);
+                        if s.last_fetch_time.is_some() {
+                            s.observed_generation = generation;
+                        }
+                        (to_value(&s), Vec::new())
+                    })
+                }
                 (None, CrKind::Host) => hosts.get(&object.qualified()).map(|s| {
                     let status = HostStatus {
                         conditions: shown_since(object, s.conditions.clone()),
@@ -382,7 +398,7 @@ fn rejected_status(object: &CrObject, reasons: &[String]) -> Value {
         ],
     );
     match object.kind {
-        CrKind::App | CrKind::GitSource => json!({
+        CrKind::App | CrKind::GitSource | CrKind::HelmRepository => json!({
             "observedGeneration": object.object.metadata.generation,
             "conditions": conditions,
         }),
@@ -549,6 +565,7 @@ mod tests {
                 revision: Revision {
                     ref_label: "main".into(),
                     sha: "0".repeat(40),
+                    chart: None,
                 },
                 author: "A <a@example.com>".into(),
                 subject: subject.into(),
@@ -566,6 +583,7 @@ mod tests {
             last_applied: Some(Revision {
                 ref_label: "main".into(),
                 sha: "abcdef0123".into(),
+                chart: None,
             }),
             last_sync_time: Some(Time::from_unix_ms(at_ms)),
             health,

@@ -38,6 +38,7 @@ fn bench_store() {
             revision: Revision {
                 ref_label: "main".into(),
                 sha: format!("{i:040x}"),
+                chart: None,
             },
             author: "Ada <ada@example.com>".into(),
             subject: "bench".into(),
@@ -134,6 +135,7 @@ fn listed_status(i: usize) -> AppStatus {
     let revision = Revision {
         ref_label: "main".into(),
         sha: format!("{i:040x}"),
+        chart: None,
     };
     AppStatus {
         conditions: vec![Condition::new(

@@ -150,7 +150,8 @@ impl EngineControl {
 
     fn do_rollback(&self, app: &str, to: Option<&str>) -> Result<AppStatus, ControlError> {
         let status = self.existing(app)?;
-        let live = status.last_applied.as_ref().map(|r| r.sha.as_str());
+        let live = status.last_applied.as_ref();
+        // A commit (or a prefix of it), or the version of a chart from a repository.
         let target: Option<Revision> = self
             .store
             .history(app, ROLLBACK_SEARCH)?
@@ -158,8 +159,11 @@ impl EngineControl {
             .filter(|r| r.result == SyncResult::Succeeded)
             .map(|r| r.start.revision)
             .find(|rev| match to {
-                Some(prefix) => !prefix.is_empty() && rev.sha.starts_with(prefix),
-                None => Some(rev.sha.as_str()) != live,
+                Some(wanted) => {
+                    let chart = rev.chart.as_ref().is_some_and(|c| c.version == wanted);
+                    !wanted.is_empty() && (rev.sha.starts_with(wanted) || chart)
+                }
+                None => live.is_none_or(|live| !rev.same_as(live)),
             });
         let Some(target) = target else {
             let target = to.unwrap_or("previous").to_owned();

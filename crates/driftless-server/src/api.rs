@@ -9,7 +9,9 @@ use driftless_api::Role;
 use driftless_api::history::{AuditEvent, Operation, OperationKind, SyncRecord};
 use driftless_api::inspect::{AppDiff, OwnedTree};
 use driftless_api::list::AppList;
-use driftless_api::status::{AppStatus, ClusterStatus, GitSourceStatus, Named, NotifierStatus};
+use driftless_api::status::{
+    AppStatus, ClusterStatus, GitSourceStatus, HelmRepositoryStatus, Named, NotifierStatus,
+};
 use driftless_engine::control::ControlError;
 use driftless_engine::runtime::InspectError;
 use driftless_engine::store::{Store, StoreError};
@@ -47,6 +49,15 @@ pub(crate) fn routes() -> Vec<Route> {
             get(|State(state): State<ServerState>| async move { axum::Json((state.sources)()) }),
             Doc::new("Every GitSource with its latest revision and the result of its last fetch")
                 .json::<Vec<Named<GitSourceStatus>>>(200, "Sources, in config order")
+                .read(),
+        ),
+        Route::get(
+            "/api/v1/helmrepositories",
+            get(|State(state): State<ServerState>| async move {
+                axum::Json((state.helm_repositories)())
+            }),
+            Doc::new("Every HelmRepository with the digest of its index in use, how many charts it lists, and the result of its last poll")
+                .json::<Vec<Named<HelmRepositoryStatus>>>(200, "HelmRepositories, by name")
                 .read(),
         ),
         Route::get(

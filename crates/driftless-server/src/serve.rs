@@ -206,6 +206,8 @@ pub async fn run(
         .queue_depth(move || depth.depth());
     let sources = engine.clone();
     state = state.sources(move || sources.sources());
+    let repositories = engine.clone();
+    state = state.helm_repositories(move || repositories.helm_repositories());
     let notifiers = engine.clone();
     state = state.notifiers(move || notifiers.notifiers());
     let desired = engine.clone();

@@ -8,7 +8,9 @@ use std::sync::{Arc, RwLock};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use driftless_api::inspect::{AppDiff, OwnedTree};
-use driftless_api::status::{ClusterStatus, GitSourceStatus, Named, NotifierStatus};
+use driftless_api::status::{
+    ClusterStatus, GitSourceStatus, HelmRepositoryStatus, Named, NotifierStatus,
+};
 use driftless_api::{Config, HttpLimits};
 use driftless_engine::control::AppControl;
 use driftless_engine::metrics::Metrics;
@@ -52,6 +54,9 @@ pub type ClusterProbe =
 /// Produces `GET /api/v1/sources`.
 pub type SourceList = dyn Fn() -> Vec<Named<GitSourceStatus>> + Send + Sync;
 
+/// Produces `GET /api/v1/helmrepositories`.
+pub type HelmRepositoryList = dyn Fn() -> Vec<Named<HelmRepositoryStatus>> + Send + Sync;
+
 /// Produces `GET /api/v1/notifiers`.
 pub type NotifierList = dyn Fn() -> Vec<Named<NotifierStatus>> + Send + Sync;
 
@@ -93,6 +98,7 @@ pub struct ServerState {
     pub(crate) on_push: Arc<OnPush>,
     pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
     pub(crate) sources: Arc<SourceList>,
+    pub(crate) helm_repositories: Arc<HelmRepositoryList>,
     pub(crate) notifiers: Arc<NotifierList>,
     pub(crate) clusters: Arc<ClusterProbe>,
     pub(crate) config: Arc<ConfigInForce>,
@@ -118,6 +124,7 @@ impl ServerState {
             on_push: Arc::new(|_, _| 0),
             queue_depth: None,
             sources: Arc::new(Vec::new),
+            helm_repositories: Arc::new(Vec::new),
             notifiers: Arc::new(Vec::new),
             clusters: Arc::new(|| Box::pin(async { Vec::new() })),
             config: Arc::new(move || empty.clone()),
@@ -180,6 +187,15 @@ impl ServerState {
         f: impl Fn() -> Vec<Named<GitSourceStatus>> + Send + Sync + 'static,
     ) -> Self {
         self.sources = Arc::new(f);
+        self
+    }
+
+    /// Lists the HelmRepositories at `GET /api/v1/helmrepositories`.
+    pub fn helm_repositories(
+        mut self,
+        f: impl Fn() -> Vec<Named<HelmRepositoryStatus>> + Send + Sync + 'static,
+    ) -> Self {
+        self.helm_repositories = Arc::new(f);
         self
     }
 

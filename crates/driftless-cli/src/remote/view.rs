@@ -385,13 +385,27 @@ fn resources(app: &AppStatus) -> String {
     format!("Resources:\n{}", table.render("  "))
 }
 
-/// One line per sync, newest first, columns aligned.
+/// One line per sync, newest first, columns aligned; a CHART column
+/// (`name@version`) when a sync rendered a chart from a HelmRepository.
 pub fn history_lines(records: &[SyncRecord]) -> String {
-    let mut table = Table::new(&[
+    let charts = records.iter().any(|r| r.start.revision.chart.is_some());
+    let mut headers = vec![
         "TIME", "SHA", "AUTHOR", "SUBJECT", "TRIGGER", "RESULT", "CHANGES", "ERROR",
-    ]);
+    ];
+    if charts {
+        headers.insert(2, "CHART");
+    }
+    let mut table = Table::new(&headers);
     for r in records {
-        table.row(history_cells(r));
+        let mut cells = history_cells(r);
+        if charts {
+            let chart = r.start.revision.chart.as_ref();
+            cells.insert(
+                2,
+                chart.map_or_else(|| "-".to_owned(), |c| format!("{}@{}", c.name, c.version)),
+            );
+        }
+        table.row(cells);
     }
     let mut text = table.render("");
     for r in records.iter().filter(|r| !r.hosts.is_empty()) {
@@ -533,6 +547,34 @@ fn history_cells(r: &SyncRecord) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_shows_the_chart_version_a_sync_rendered() {
+        let record = |sha: &str, chart: serde_json::Value| -> SyncRecord {
+            serde_json::from_value(serde_json::json!({
+                "id": 1, "app": "web",
+                "revision": {"refLabel": "main", "sha": sha, "chart": chart},
+                "author": "Ada <ada@example.com>", "subject": "values",
+                "trigger": "interval", "startTime": "2026-12-01T10:00:00Z",
+                "result": "Succeeded",
+                "counts": {"created": 0, "updated": 1, "deleted": 0, "unchanged": 0}
+            }))
+            .expect("record")
+        };
+        let chart = serde_json::json!({"repository": "charts", "name": "web",
+            "version": "1.2.0", "digest": "sha256:00"});
+        let text = history_lines(&[
+            record("4f2a9c1e0000000000000000000000000000abcd", chart),
+            record(
+                "4f2a9c1e0000000000000000000000000000abcd",
+                serde_json::Value::Null,
+            ),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("CHART"), "{text}");
+        assert!(lines[1].contains("web@1.2.0"), "{text}");
+        assert!(lines[2].contains(" - "), "{text}");
+    }
 
     #[test]
     fn history_lists_the_remote_resources_a_sync_read() {

@@ -38,6 +38,7 @@ fn main_rev(sha: &str) -> Revision {
     Revision {
         ref_label: "main".into(),
         sha: sha.into(),
+        chart: None,
     }
 }
 

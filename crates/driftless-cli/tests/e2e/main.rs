@@ -5,6 +5,7 @@ mod access;
 mod bootstrap;
 mod controller;
 mod controller_hosts;
+mod helm_repos;
 mod hosts;
 mod ignore;
 mod kube;

@@ -43,6 +43,8 @@ pub(crate) enum Reason {
     PathNotFound,
     /// The destination cluster could not be connected to or did not answer.
     ClusterUnreachable,
+    /// The chart could not be had from its HelmRepository.
+    ChartFailed,
     /// Rendering (or reading its substitution variables) failed.
     RenderFailed,
     /// An encrypted object could not be decrypted, or its keys not read.
@@ -78,6 +80,7 @@ impl Reason {
             Self::FetchFailed => "FetchFailed",
             Self::PathNotFound => "PathNotFound",
             Self::ClusterUnreachable => "ClusterUnreachable",
+            Self::ChartFailed => "ChartFailed",
             Self::RenderFailed => "RenderFailed",
             Self::DecryptionFailed => "DecryptionFailed",
             Self::ApplyFailed => "ApplyFailed",
@@ -114,6 +117,10 @@ pub(crate) enum ReconcileError {
     /// A ConfigMap or Secret of the App's substitutions could not be read.
     #[error(transparent)]
     Substitution(ClusterError),
+    /// The App's chart could not be had from its HelmRepository, or its
+    /// `valuesFrom` not read.
+    #[error(transparent)]
+    Chart(Box<super::charts::ChartError>),
     /// The render ended without a result (it panicked or was cancelled).
     #[error("render task failed: {0}")]
     RenderTask(#[source] JoinError),
@@ -184,6 +191,7 @@ impl ReconcileError {
             Self::Substitution(_) | Self::RenderTask(_) | Self::Render { .. } => {
                 Reason::RenderFailed
             }
+            Self::Chart(_) => Reason::ChartFailed,
             Self::Decryption(_) => Reason::DecryptionFailed,
             Self::Apply(_) => Reason::ApplyFailed,
             Self::HealthCheck(_) => Reason::HealthCheckFailed,
@@ -193,6 +201,12 @@ impl ReconcileError {
                 Reason::ReleaseFailed
             }
         }
+    }
+}
+
+impl From<super::charts::ChartError> for ReconcileError {
+    fn from(e: super::charts::ChartError) -> Self {
+        Self::Chart(Box::new(e))
     }
 }
 

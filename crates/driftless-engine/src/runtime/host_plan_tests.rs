@@ -129,6 +129,7 @@ fn a_rollout_of_the_live_commit_is_recorded_only_when_asked() {
     status.last_applied = Some(crate::store::Revision {
         ref_label: "main".into(),
         sha: SHA.into(),
+        chart: None,
     });
     assert!(!records_from_start(SyncTrigger::Config, &status, SHA));
     assert!(!records_from_start(SyncTrigger::Interval, &status, SHA));

@@ -265,6 +265,7 @@ impl Inner {
         let rev = crate::store::Revision {
             ref_label: revision.reference.clone(),
             sha: revision.sha.clone(),
+            chart: None,
         };
         if deployed && verdict.reason != Reason::ReconciliationSucceeded {
             tracing::warn!(app = %name, reason = %verdict.reason, "{}: {}", verdict.reason, verdict.message);

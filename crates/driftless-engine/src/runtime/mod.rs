@@ -6,6 +6,7 @@
 //! job renders the revision, applies it and records the result (see
 //! [`reconcile`]).
 
+mod charts;
 mod clusters;
 mod decrypt;
 mod drift;
@@ -112,8 +113,28 @@ pub enum EngineError {
 /// an unchanged set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Applied {
+    /// The commit, with the chart version for a chart from a repository
+    /// (see [`revision_id`]).
     sha: String,
     digest: String,
+}
+
+impl Applied {
+    fn new(sha: &str, chart: Option<&driftless_api::history::ChartRevision>, digest: &str) -> Self {
+        Self {
+            sha: revision_id(sha, chart),
+            digest: digest.to_owned(),
+        }
+    }
+}
+
+/// What identifies a revision an App renders: its commit, and the chart
+/// version (with its digest) when the chart comes from a repository.
+fn revision_id(sha: &str, chart: Option<&driftless_api::history::ChartRevision>) -> String {
+    match chart {
+        Some(c) => format!("{sha} {}@{} {}", c.name, c.version, c.digest),
+        None => sha.to_owned(),
+    }
 }
 
 /// What becomes of an App a new config no longer has.
@@ -152,6 +173,10 @@ pub(crate) struct Inner {
     /// Chart repositories the dependencies of charts come from, with their
     /// indexes and downloaded archives cached.
     chart_repos: Arc<driftless_source::ChartRepositories>,
+    /// Per HelmRepository: its repository, last poll and index.
+    helm_repos: Mutex<HashMap<String, charts::RepoState>>,
+    /// Where HelmRepositories keep their indexes and charts.
+    helm_cache: PathBuf,
     /// The server's ignored differences, for every App.
     ignore_defaults: Vec<driftless_api::IgnoreDifference>,
     revisions: Mutex<HashMap<String, Revision>>,
@@ -223,6 +248,8 @@ impl Engine {
                 chart_repos: Arc::new(driftless_source::ChartRepositories::new(
                     &opts.cache_dir.join("charts"),
                 )),
+                helm_repos: Mutex::default(),
+                helm_cache: opts.cache_dir.join("charts"),
                 ignore_defaults: opts.ignore_differences.clone(),
                 revisions: Mutex::default(),
                 rechecks: Mutex::default(),
@@ -322,6 +349,24 @@ impl Engine {
                 inner.metrics.forget_source(source.name());
             }
         }
+        for repo in new.helm_repositories() {
+            let key = charts::helm_repo_key(repo.name());
+            let before = old.helm_repository(repo.name());
+            if before.map(|b| &b.spec) == Some(&repo.spec) {
+                continue;
+            }
+            let every = (!repo.spec.suspend).then(|| repo.spec.interval.get());
+            let _ = inner.queue.set_interval(&key, every);
+            if every.is_some() {
+                let _ = inner.queue.trigger(&key, SyncTrigger::Config);
+            }
+        }
+        for repo in old.helm_repositories() {
+            if new.helm_repository(repo.name()).is_none() {
+                let _ = inner.queue.remove(&charts::helm_repo_key(repo.name()));
+                inner.forget_helm_repo(repo.name());
+            }
+        }
         for app in new.apps() {
             let name = app.name();
             if let Err(e) = inner.ensure_status(name) {
@@ -417,6 +462,11 @@ impl Engine {
         self.inner.source_statuses()
     }
 
+    /// Every declared HelmRepository with its index in use and last poll.
+    pub fn helm_repositories(&self) -> Vec<Named<driftless_api::status::HelmRepositoryStatus>> {
+        self.inner.helm_repo_statuses()
+    }
+
     /// Every declared Cluster, probed now: `Ready` when its API server
     /// answers (connecting first when no App has used it yet).
     pub async fn clusters(&self) -> Vec<Named<ClusterStatus>> {
@@ -483,6 +533,10 @@ impl Inner {
         if let Some(name) = job.key.strip_prefix(SOURCE_PREFIX) {
             let name = name.to_owned();
             return self.fetch_job(&job, &name).await;
+        }
+        if let Some(name) = job.key.strip_prefix(charts::HELM_REPO_PREFIX) {
+            let name = name.to_owned();
+            return self.helm_repo_job(&job, &name).await;
         }
         let start = std::time::Instant::now();
         let outcome = self.reconcile(&job).await;

@@ -389,6 +389,7 @@ mod tests {
             last_applied: Some(Revision {
                 ref_label: "main".into(),
                 sha: sha.into(),
+                chart: None,
             }),
             sync,
             health,

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use driftless_api::history::HookRun;
+use driftless_api::history::{ChartRevision, HookRun};
 use driftless_kube::{Action, ApplyEvent, ApplyReport};
 use driftless_source::Revision;
 
@@ -28,6 +28,7 @@ impl Entry {
             revision: crate::store::Revision {
                 ref_label: revision.reference.clone(),
                 sha: revision.sha.clone(),
+                chart: None,
             },
             author: format!("{} <{}>", revision.author.name, revision.author.email),
             subject: revision.subject.clone(),
@@ -35,6 +36,12 @@ impl Entry {
             remotes: Vec::new(),
         };
         Self { id: None, start }
+    }
+
+    /// The entry of a sync that renders `chart` from a repository.
+    pub(crate) fn with_chart(mut self, chart: Option<&ChartRevision>) -> Self {
+        self.start.revision.chart = chart.cloned();
+        self
     }
 }
 

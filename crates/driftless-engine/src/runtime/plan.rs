@@ -112,8 +112,8 @@ pub(crate) fn after_render(
             release_dependents: status.health == HealthStatus::Healthy,
         };
     }
-    let live = status.last_applied.as_ref().map(|r| r.sha.as_str());
-    let resync = live == Some(rendered.sha.as_str())
+    let live = (status.last_applied.as_ref()).map(|r| super::revision_id(&r.sha, r.chart.as_ref()));
+    let resync = live.as_deref() == Some(rendered.sha.as_str())
         && !matches!(trigger, SyncTrigger::Manual | SyncTrigger::Rollback);
     AfterRender::Apply { record: !resync }
 }

@@ -62,6 +62,7 @@ fn stored(sha: &str) -> crate::store::Revision {
     crate::store::Revision {
         ref_label: "main".to_owned(),
         sha: sha.to_owned(),
+        chart: None,
     }
 }
 

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use driftless_api::history::RemoteRevision;
+use driftless_api::history::{ChartRevision, RemoteRevision};
 use driftless_api::{App, Config};
 use driftless_kube::{HealthStatus, ObjectHealth, ObjectRef};
 use driftless_render::ObjectSet;
@@ -98,11 +98,13 @@ impl Inner {
         if sync_control::previews(run.app, run.job.trigger) {
             return self.preview(run, &cluster, &revision, &rendered_app).await;
         }
-        let RenderedApp { set, remotes, .. } = rendered_app;
-        let rendered = Applied {
-            sha: revision.sha.clone(),
-            digest: set.digest().to_owned(),
-        };
+        let RenderedApp {
+            set,
+            remotes,
+            chart,
+            ..
+        } = rendered_app;
+        let rendered = Applied::new(&revision.sha, chart.as_ref(), set.digest());
         let last = lock(&self.applied).get(name).cloned();
         match plan::after_render(run.job.trigger, run.status, last.as_ref(), &rendered) {
             AfterRender::RefreshHealth => {
@@ -110,7 +112,8 @@ impl Inner {
                 Ok(Outcome::Succeeded)
             }
             AfterRender::Advance { release_dependents } => {
-                self.advance(run, &revision, rendered, release_dependents);
+                let entry = Entry::new(&revision, run.job.trigger).with_chart(chart.as_ref());
+                self.advance(run, entry, rendered, release_dependents);
                 Ok(Outcome::Succeeded)
             }
             AfterRender::Apply { record } => {
@@ -119,8 +122,8 @@ impl Inner {
                     return Ok(Outcome::Succeeded);
                 }
                 self.use_override(run);
-                self.apply(run, &cluster, (&revision, &remotes), &set, record)
-                    .await
+                let sync = (&revision, &remotes[..], chart.as_ref());
+                self.apply(run, &cluster, sync, &set, record).await
             }
         }
     }
@@ -287,10 +290,9 @@ impl Inner {
 
     /// Moves the App to `revision` without touching the cluster: it renders
     /// exactly the live objects.
-    fn advance(&self, run: &Run<'_>, revision: &Revision, rendered: Applied, dependents: bool) {
+    fn advance(&self, run: &Run<'_>, entry: Entry, rendered: Applied, dependents: bool) {
         let name = run.name();
         lock(&self.applied).insert(name.to_owned(), rendered);
-        let entry = Entry::new(revision, run.job.trigger);
         self.update(name, |s| {
             s.last_applied = Some(entry.start.revision.clone());
             s.last_attempted = Some(entry.start.revision);
@@ -306,12 +308,12 @@ impl Inner {
         self: &Arc<Self>,
         run: &Run<'_>,
         cluster: &Cluster,
-        (revision, remotes): (&Revision, &[RemoteRevision]),
+        (revision, remotes, chart): (&Revision, &[RemoteRevision], Option<&ChartRevision>),
         set: &ObjectSet,
         record: bool,
     ) -> Result<Outcome, ReconcileError> {
         let name = run.name();
-        let mut entry = Entry::new(revision, run.job.trigger);
+        let mut entry = Entry::new(revision, run.job.trigger).with_chart(chart);
         entry.start.remotes = remotes.to_vec();
         let applying = format!("applying {}", short(&revision.sha));
         self.update(name, |s| {
@@ -396,10 +398,7 @@ impl Inner {
             hooks: report.hooks.clone(),
         };
         let recorded = self.close(name, &entry, outcome);
-        let rendered = Applied {
-            sha: revision.sha.clone(),
-            digest: set.digest().to_owned(),
-        };
+        let rendered = Applied::new(&revision.sha, chart, set.digest());
         lock(&self.applied).insert(name.to_owned(), rendered);
         if recorded {
             let c = counts(&report);
@@ -424,7 +423,7 @@ impl Inner {
         } else {
             &report.health
         };
-        self.record_health(run.config, name, health, Some(revision));
+        self.record_health(run.config, name, health, Some(&entry.start.revision));
         if plan::prune_withheld(report.empty_set_not_pruned, run.status) {
             self.note_prune_withheld(name, &run.app.spec.path, &revision.sha, run.status);
         }
@@ -471,7 +470,7 @@ impl Inner {
         config: &Config,
         name: &str,
         objects: &[ObjectHealth],
-        synced: Option<&Revision>,
+        synced: Option<&crate::store::Revision>,
     ) {
         let health = driftless_kube::aggregate(objects.iter().map(|o| &o.health));
         let before = self.store.app(name).ok().flatten().map(|s| s.health);
@@ -505,10 +504,7 @@ impl Inner {
             }
             if let Some(rev) = synced {
                 s.pending = None;
-                let rev = crate::store::Revision {
-                    ref_label: rev.reference.clone(),
-                    sha: rev.sha.clone(),
-                };
+                let rev = rev.clone();
                 s.last_applied = Some(rev.clone());
                 s.last_attempted = Some(rev);
                 s.last_sync_time = Some(Time::now());

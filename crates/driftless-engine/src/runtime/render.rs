@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use driftless_api::App;
-use driftless_api::history::RemoteRevision;
+use driftless_api::history::{ChartRevision, RemoteRevision};
 use driftless_render::decrypt::EncryptedFields;
 use driftless_render::{Cached, ObjectSet};
 use driftless_source::{Revision, Snapshot, SourceSpec};
@@ -16,7 +16,7 @@ use super::decrypt::{app_keys, decrypt_app};
 use super::error::ReconcileError;
 use super::outcome::check_app_path;
 use super::sources::secret_namespace;
-use super::{Inner, lock, spec};
+use super::{Inner, charts, lock, spec};
 use crate::metrics::RenderResult;
 
 /// What a render of an App gave: its objects and the remote resources it
@@ -26,6 +26,8 @@ pub(crate) struct RenderedApp {
     pub(crate) remotes: Vec<RemoteRevision>,
     /// The fields that were encrypted in Git, which diffs mask.
     pub(crate) encrypted: EncryptedFields,
+    /// The chart version rendered, for an App whose chart comes from a HelmRepository.
+    pub(crate) chart: Option<ChartRevision>,
 }
 
 impl Inner {
@@ -72,6 +74,11 @@ impl Inner {
         opts.worker = self.render_worker.clone();
         opts.helm.command.clone_from(&self.helm_command);
         opts.kustomize.helm_command.clone_from(&self.helm_command);
+        if let Some(chart) = charts::app_chart(app) {
+            return self
+                .render_repository_chart(app, target, chart, opts, keys.as_deref())
+                .await;
+        }
         opts.remote = spec::remote_sources(app, &self.render_bounds, &self.fetcher, source);
         // A chart's dependencies missing from its `charts/` come from their
         // repositories, as `helm dependency build` takes them, unless the
@@ -114,6 +121,7 @@ impl Inner {
             None => (set, EncryptedFields::new()),
         };
         Ok(RenderedApp {
+            chart: None,
             set,
             remotes: remotes
                 .into_iter()
@@ -123,6 +131,66 @@ impl Inner {
                 })
                 .collect(),
             encrypted,
+        })
+    }
+
+    /// Renders the chart `app` takes from a HelmRepository, with its values
+    /// files from the App's path in the snapshot `opts` is rooted at, its
+    /// `valuesFrom` and inline values. Not cached: the chart is on disk,
+    /// and the values may come from the cluster.
+    async fn render_repository_chart(
+        self: &Arc<Self>,
+        app: &App,
+        target: &driftless_kube::Target,
+        chart: &driftless_api::HelmChart,
+        mut opts: driftless_render::RenderOptions,
+        keys: Option<&driftless_sops::Keys>,
+    ) -> Result<RenderedApp, ReconcileError> {
+        let pinned = self
+            .store
+            .app(app.name())
+            .ok()
+            .flatten()
+            .and_then(|s| s.pinned)
+            .and_then(|p| p.chart);
+        let resolved = self.resolve_chart(app, chart, pinned.as_ref()).await?;
+        let values_from = self.values_from(app, target).await?;
+        // Relative to the App's path, as for a chart in Git.
+        let dir = app.spec.path.trim_matches('/');
+        for file in &mut opts.helm.values_files {
+            *file = std::path::Path::new(dir).join(&*file);
+        }
+        let revision = resolved.revision.clone();
+        let label = format!("chart {} {}", revision.name, revision.version);
+        let rendered = tokio::task::spawn_blocking(move || {
+            let chart = driftless_render::RepositoryChart {
+                archive: &resolved.archive,
+                name: &resolved.revision.name,
+                version: &resolved.revision.version,
+                values_from: &values_from,
+            };
+            driftless_render::render_chart(&chart, &opts)
+        })
+        .await
+        .map_err(ReconcileError::RenderTask)?;
+        self.metrics.count_render(if rendered.is_ok() {
+            RenderResult::Rendered
+        } else {
+            RenderResult::Failed
+        });
+        let set = rendered.map_err(|source| ReconcileError::Render {
+            path: label,
+            source: Box::new(source),
+        })?;
+        let (set, encrypted) = match decrypt_app(app, keys, &set)? {
+            Some((plain, fields)) => (Arc::new(plain), fields),
+            None => (Arc::new(set), EncryptedFields::new()),
+        };
+        Ok(RenderedApp {
+            set,
+            remotes: Vec::new(),
+            encrypted,
+            chart: Some(revision),
         })
     }
 

@@ -242,6 +242,7 @@ impl Inner {
                         revision: crate::store::Revision {
                             ref_label: r.reference,
                             sha: r.sha,
+                            chart: None,
                         },
                         author: format!("{} <{}>", r.author.name, r.author.email),
                         subject: r.subject,

@@ -85,22 +85,8 @@ pub(super) fn source_spec(
             source,
         })?;
     }
-    let mut cas = Vec::new();
-    if let Some(path) = &spec.ca_file {
-        let pem = std::fs::read_to_string(path).map_err(|source| SpecError::CaFile {
-            path: path.clone(),
-            source,
-        })?;
-        cas.push(pem);
-    }
-    if let Some(pem) = secret.and_then(|data| data.get(CA_KEY)) {
-        cas.push(pem.clone());
-    }
-    if !cas.is_empty() {
-        out.tls = Tls {
-            ca_bundle: Some(cas.join("\n")),
-        };
-    }
+    out.tls = tls(spec.ca_file.as_deref(), secret)
+        .map_err(|(path, source)| SpecError::CaFile { path, source })?;
     if let (Some(verify), Some(data)) = (&spec.verify, keys) {
         let keys = data
             .values()
@@ -123,8 +109,27 @@ pub(super) fn source_spec(
     Ok(out)
 }
 
+/// Certificate authorities from a `caFile` and the `ca.crt` of a Secret;
+/// a file that cannot be read is returned with its path.
+pub(super) fn tls(
+    ca_file: Option<&str>,
+    secret: Option<&SecretData>,
+) -> Result<Tls, (String, std::io::Error)> {
+    let mut cas = Vec::new();
+    if let Some(path) = ca_file {
+        let pem = std::fs::read_to_string(path).map_err(|e| (path.to_owned(), e))?;
+        cas.push(pem);
+    }
+    if let Some(pem) = secret.and_then(|data| data.get(CA_KEY)) {
+        cas.push(pem.clone());
+    }
+    Ok(Tls {
+        ca_bundle: (!cas.is_empty()).then(|| cas.join("\n")),
+    })
+}
+
 /// Credentials from Secret data, Flux's key names.
-fn auth(data: &SecretData) -> Result<Auth, CredentialsError> {
+pub(super) fn auth(data: &SecretData) -> Result<Auth, CredentialsError> {
     if let Some(key) = data.get(IDENTITY_KEY) {
         let known_hosts = data
             .get(KNOWN_HOSTS_KEY)
@@ -167,7 +172,9 @@ pub(super) fn render_options(app: &App, root: &Path, vars: Option<SecretData>) -
         opts.kustomize.enable_helm = k.enable_helm;
         opts.kustomize.load_restrictor = k.load_restrictor;
     }
-    opts.helm.release_name = Some(app.name().to_owned());
+    // The App's own name: under the controller, without its namespace.
+    let own = driftless_api::split_qualified(app.name()).map_or(app.name(), |(_, name)| name);
+    opts.helm.release_name = Some(own.to_owned());
     opts.helm.namespace = app.spec.destination.namespace.clone();
     if let Some(h) = &render.helm {
         if h.release_name.is_some() {

@@ -13,6 +13,7 @@ fn rev(sha: &str) -> Revision {
     Revision {
         ref_label: "main".into(),
         sha: sha.into(),
+        chart: None,
     }
 }
 

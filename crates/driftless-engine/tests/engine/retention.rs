@@ -12,6 +12,7 @@ fn sync(store: &Store, app: &str, n: usize) -> u64 {
         revision: Revision {
             ref_label: "main".into(),
             sha: format!("{n:040x}"),
+            chart: None,
         },
         author: "Ada Lovelace <ada@example.com>".into(),
         subject: format!("release number {n} with a subject of realistic length"),

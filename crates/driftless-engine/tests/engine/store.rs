@@ -12,6 +12,7 @@ pub(crate) fn start(sha: &str, trigger: SyncTrigger) -> SyncStart {
         revision: Revision {
             ref_label: "main".into(),
             sha: sha.into(),
+            chart: None,
         },
         author: "Ada Lovelace <ada@example.com>".into(),
         subject: format!("deploy {sha}"),
@@ -56,6 +57,7 @@ fn app_status_survives_reopen() {
                 s.last_applied = Some(Revision {
                     ref_label: "main".into(),
                     sha: "abc".into(),
+                    chart: None,
                 });
             })
             .expect("update");

@@ -605,6 +605,7 @@ mod tests {
         let revision = |sha: &str| Revision {
             ref_label: "main".into(),
             sha: sha.into(),
+            chart: None,
         };
         let record = |id, sha: &str, result| SyncRecord {
             id,

@@ -556,6 +556,7 @@ mod tests {
                 revision: Revision {
                     ref_label: "main".into(),
                     sha: "abc".into(),
+                    chart: None,
                 },
                 author: String::new(),
                 subject: "Raise the limit".into(),

@@ -20,6 +20,7 @@ pub(crate) fn seed(s: &TestServer) {
             revision: Revision {
                 ref_label: "main".into(),
                 sha: sha.into(),
+                chart: None,
             },
             author: "Ada <ada@example.com>".into(),
             subject: format!("release {sha}"),
@@ -43,6 +44,7 @@ pub(crate) fn seed(s: &TestServer) {
     let live = Revision {
         ref_label: "main".into(),
         sha: "bbb222".into(),
+        chart: None,
     };
     s.store
         .update_app("web", |a| a.last_applied = Some(live))

@@ -336,6 +336,7 @@ fn realistic(i: usize) -> AppStatus {
     let revision = driftless_api::history::Revision {
         ref_label: "main".into(),
         sha: format!("{i:040x}"),
+        chart: None,
     };
     let resource = |kind: &str, name: String| ResourceStatus {
         api_version: "apps/v1".into(),

@@ -172,6 +172,7 @@ fn sources() -> Vec<Named<GitSourceStatus>> {
             revision: Revision {
                 ref_label: "main".to_owned(),
                 sha: "bbb222".to_owned(),
+                chart: None,
             },
             author: "Ada <ada@example.com>".to_owned(),
             subject: "release bbb222".to_owned(),
