@@ -1,6 +1,7 @@
 //! Charts from a HelmRepository under `driftless serve`: a repository with
 //! basic auth whose files the real `helm package` and `helm repo index`
-//! wrote; an App rendering the highest version its range allows with values
+//! wrote; a chart in Git whose dependency needs the repository's credentials
+//! (lent to the Apps of the repository's namespace only); an App rendering the highest version its range allows with values
 //! from Git, a ConfigMap and inline values; a new version in the repository
 //! synced without a commit, recorded as the App's revision; a version outside
 //! the range ignored; a rollback to an earlier chart version; a repository
@@ -66,8 +67,16 @@ async fn an_app_follows_a_chart_version_range_of_a_helm_repository_and_rolls_bac
     let server = GitServer::start();
     let repo = Repo::new(&server, "platform");
     repo.write("values/web.yaml", "greeting: from-git\nreplicas: 2\n");
-    repo.push("values");
+    // A chart in Git whose dependency is in the repository that needs auth.
+    let deps = format!(
+        "- name: web\n  version: \"~1.0\"\n  repository: {}\n",
+        charts.url
+    );
+    write_chart(repo.work.path(), "shop", "0.1.0", &deps);
+    repo.push("values and a chart with a dependency");
     let app = format!("web-{}", std::process::id());
+    let shop = format!("shop-{}", std::process::id());
+    let outsider = format!("outsider-{}", std::process::id());
     let rest = format!(
         "apiVersion: driftless.dev/v1alpha1
 kind: HelmRepository
@@ -89,6 +98,23 @@ spec:
       valuesFiles: [web.yaml]
       valuesFrom: [{{kind: ConfigMap, name: web-values}}]
       values: {{extra: inline}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: App
+metadata: {{name: {shop}, namespace: {ns}}}
+spec:
+  sourceRef: {{name: platform}}
+  path: shop
+  destination: {{cluster: test, namespace: {ns}}}
+---
+apiVersion: driftless.dev/v1alpha1
+kind: App
+metadata: {{name: {outsider}}}
+spec:
+  sourceRef: {{name: platform}}
+  path: shop
+  destination: {{cluster: test, namespace: {ns}}}
+  render: {{helm: {{releaseName: outsider}}}}
 ---
 apiVersion: driftless.dev/v1alpha1
 kind: Server
@@ -130,6 +156,20 @@ spec:
             .is_some_and(|d| d.starts_with("sha256:")),
         "{status}"
     );
+
+    // The dependency came with the credentials of the namespace's
+    // HelmRepository; an App of another namespace gets none of them.
+    serve
+        .wait_app(&shop, WAIT, "shop applied", |a| a["sync"] == "Synced")
+        .await;
+    // `~1.0` is 1.0.x in Helm's terms.
+    assert_eq!(rendered(ns, &format!("{shop}-web"))["version"], "1.0.0");
+    let refused = serve
+        .wait_app(&outsider, WAIT, "refused without credentials", |a| {
+            a["lastError"].as_str().is_some_and(|e| e.contains("401"))
+        })
+        .await;
+    assert!(refused["lastApplied"].is_null(), "{refused}");
 
     // A new version in range: synced with no commit, recorded as the revision.
     publish("1.2.0");

@@ -10,7 +10,9 @@ use driftless_api::history::ChartRevision;
 use driftless_api::status::{Condition, ConditionStatus, HelmRepositoryStatus, READY};
 use driftless_api::{App, HelmChart, HelmRepository, Time, ValuesKind};
 use driftless_source::auth::redact_url;
-use driftless_source::{ChartRepository, HelmRepoError, HelmRepoSpec, IndexChange};
+use driftless_source::{
+    ChartRepositories, ChartRepository, HelmRepoError, HelmRepoSpec, IndexChange,
+};
 
 use super::clusters::{ClusterError, config_map, secret};
 use super::sources::secret_namespace;
@@ -377,6 +379,43 @@ impl Inner {
                 Named::new(r.name(), status)
             })
             .collect()
+    }
+
+    /// The repositories the dependencies of the chart in `dir` come from for
+    /// `app`: the HelmRepositories of its own namespace, with their
+    /// credentials, for their URLs (as Flux matches them), and anonymous
+    /// repositories for other URLs. Another namespace's credentials are never lent.
+    pub(crate) async fn dependency_repositories(
+        self: &Arc<Self>,
+        app: &App,
+        dir: &std::path::Path,
+    ) -> Arc<ChartRepositories> {
+        let config = self.config();
+        let namespace = secret_namespace(&app.metadata);
+        let declared: Vec<HelmRepository> = config
+            .helm_repositories()
+            .filter(|r| secret_namespace(&r.metadata) == namespace)
+            .cloned()
+            .collect();
+        if declared.is_empty() || !dir.join("Chart.yaml").is_file() {
+            return self.chart_repos.clone();
+        }
+        let repos = lock(&self.dependency_repos)
+            .entry(namespace.to_owned())
+            .or_insert_with(|| Arc::new(ChartRepositories::new(&self.helm_cache)))
+            .clone();
+        for repository in &declared {
+            match self.helm_repo_spec(repository).await {
+                Ok(spec) => {
+                    repos.add(spec);
+                }
+                Err(e) => tracing::warn!(
+                    app = %app.name(),
+                    "{e}; chart dependencies on its URL are fetched without its credentials"
+                ),
+            }
+        }
+        repos
     }
 
     /// Forgets what was known of HelmRepository `name`, which the config no longer has.

@@ -173,6 +173,9 @@ pub(crate) struct Inner {
     /// Chart repositories the dependencies of charts come from, with their
     /// indexes and downloaded archives cached.
     chart_repos: Arc<driftless_source::ChartRepositories>,
+    /// Per namespace with HelmRepositories: the repositories chart
+    /// dependencies come from, those declared with their credentials.
+    dependency_repos: Mutex<HashMap<String, Arc<driftless_source::ChartRepositories>>>,
     /// Per HelmRepository: its repository, last poll and index.
     helm_repos: Mutex<HashMap<String, charts::RepoState>>,
     /// Where HelmRepositories keep their indexes and charts.
@@ -249,6 +252,7 @@ impl Engine {
                     &opts.cache_dir.join("charts"),
                 )),
                 helm_repos: Mutex::default(),
+                dependency_repos: Mutex::default(),
                 helm_cache: opts.cache_dir.join("charts"),
                 ignore_defaults: opts.ignore_differences.clone(),
                 revisions: Mutex::default(),
@@ -352,9 +356,13 @@ impl Engine {
         for repo in new.helm_repositories() {
             let key = charts::helm_repo_key(repo.name());
             let before = old.helm_repository(repo.name());
-            if before.map(|b| &b.spec) == Some(&repo.spec) {
+            if before.map(|b| (&b.metadata.namespace, &b.spec))
+                == Some((&repo.metadata.namespace, &repo.spec))
+            {
                 continue;
             }
+            // Dependencies take the new settings (or lose the credentials).
+            lock(&inner.dependency_repos).clear();
             let every = (!repo.spec.suspend).then(|| repo.spec.interval.get());
             let _ = inner.queue.set_interval(&key, every);
             if every.is_some() {
@@ -365,6 +373,7 @@ impl Engine {
             if new.helm_repository(repo.name()).is_none() {
                 let _ = inner.queue.remove(&charts::helm_repo_key(repo.name()));
                 inner.forget_helm_repo(repo.name());
+                lock(&inner.dependency_repos).clear();
             }
         }
         for app in new.apps() {

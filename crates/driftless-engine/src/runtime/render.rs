@@ -83,10 +83,10 @@ impl Inner {
         // A chart's dependencies missing from its `charts/` come from their
         // repositories, as `helm dependency build` takes them, unless the
         // server or the App keeps renders off the network.
-        if opts.remote.is_some() {
-            opts.chart_repositories = Some(self.chart_repos.clone());
-        }
         let dir = snapshot.dir.join(app.spec.path.trim_start_matches('/'));
+        if opts.remote.is_some() {
+            opts.chart_repositories = Some(self.dependency_repositories(app, &dir).await);
+        }
         let inner = self.clone();
         let rendered =
             tokio::task::spawn_blocking(move || inner.renders.get_or_render(&dir, &opts))

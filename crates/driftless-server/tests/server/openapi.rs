@@ -22,6 +22,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/sources"),
     ("get", "/api/v1/notifiers"),
+    ("get", "/api/v1/helmrepositories"),
     ("get", "/api/v1/clusters"),
     ("get", "/api/v1/apps"),
     ("get", "/api/v1/apps/{name}"),
@@ -198,6 +199,9 @@ async fn every_answer_validates_against_its_documented_schema() {
         (told[0]["name"].clone(), told[0]["failed"].clone()),
         ("team-chat".into(), 1.into())
     );
+    let repositories = "/api/v1/helmrepositories";
+    let (_, listed) = check("get", repositories, get(&s, repositories).await);
+    assert_eq!(listed, serde_json::json!([]));
     let (_, clusters) = check("get", "/api/v1/clusters", get(&s, "/api/v1/clusters").await);
     assert_eq!(clusters[1]["conditions"][0]["status"], "False");
 
@@ -289,7 +293,7 @@ async fn every_answer_validates_against_its_documented_schema() {
         get(&s, "/api/v1/openapi.json").await,
     );
     assert_eq!(served, doc);
-    assert_eq!(checked, 21);
+    assert_eq!(checked, 22);
 }
 
 #[test]
@@ -359,6 +363,7 @@ async fn reads_are_checked_when_anonymous_reads_are_off() {
         ("/api/v1/apps/web/history", "/api/v1/apps/{name}/history"),
         ("/api/v1/sources", "/api/v1/sources"),
         ("/api/v1/notifiers", "/api/v1/notifiers"),
+        ("/api/v1/helmrepositories", "/api/v1/helmrepositories"),
         ("/api/v1/clusters", "/api/v1/clusters"),
     ] {
         let resp = read(path, None).send().await.expect("request");
