@@ -207,8 +207,17 @@ fn facts(d: &Detail) -> String {
     let applied = s.last_applied.as_ref().map_or_else(
         || "&mdash;".to_owned(),
         |r| {
+            // A chart from a HelmRepository is part of the revision.
+            let chart = r.chart.as_ref().map_or_else(String::new, |c| {
+                format!(
+                    " &middot; chart <code>{}@{}</code> from {}",
+                    Esc(&c.name),
+                    Esc(&c.version),
+                    Esc(&c.repository)
+                )
+            });
             format!(
-                "{} {}",
+                "{} {}{chart}",
                 commit_link(r, d.repo_url.as_deref()),
                 Esc(&d.subject)
             )
@@ -674,6 +683,25 @@ mod tests {
                 csrf: None,
             },
         }
+    }
+
+    #[test]
+    fn the_revision_names_a_chart_from_a_repository() {
+        let mut d = detail();
+        if let Some(r) = d.status.last_applied.as_mut() {
+            r.chart = Some(driftless_api::history::ChartRevision {
+                repository: "charts".into(),
+                name: "web".into(),
+                version: "1.2.0".into(),
+                digest: "sha256:00".into(),
+            });
+        }
+        let html = facts(&d);
+        assert!(
+            html.contains("chart <code>web@1.2.0</code> from charts"),
+            "{html}"
+        );
+        assert!(!facts(&detail()).contains("chart <code>"));
     }
 
     #[test]
