@@ -18,7 +18,7 @@ use super::clusters::{ClusterError, config_map, secret};
 use super::sources::secret_namespace;
 use super::{Inner, lock};
 use crate::queue::{Job, Outcome};
-use crate::store::{Named, SyncTrigger};
+use crate::store::Named;
 use crate::timing::now_ms;
 
 /// Queue keys of HelmRepositories start with this; App names cannot contain `:`.
@@ -246,9 +246,6 @@ impl Inner {
         let repo = self.chart_repository(&source).await?;
         if repo.index().is_none() {
             // The first App to need it need not wait for the poll job.
-            let _ = self
-                .queue
-                .trigger(&helm_repo_key(name), SyncTrigger::Config);
             let polling = repo.clone();
             self.blocking(name, source.spec.timeout, move || polling.refresh())
                 .await?;
