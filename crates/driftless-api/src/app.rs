@@ -152,7 +152,7 @@ impl SyncPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SourceRef {
-    /// Kind of the source; only GitSource for now.
+    /// Kind of the source: `GitSource` (the default) or `OCISource`.
     #[serde(default)]
     pub kind: SourceKind,
     /// Name of the source.
@@ -165,6 +165,19 @@ pub enum SourceKind {
     /// A [`crate::GitSource`].
     #[default]
     GitSource,
+    /// An [`crate::OciSource`].
+    #[serde(rename = "OCISource")]
+    OciSource,
+}
+
+impl SourceKind {
+    /// The kind as written in a config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GitSource => "GitSource",
+            Self::OciSource => "OCISource",
+        }
+    }
 }
 
 /// Rendering options.

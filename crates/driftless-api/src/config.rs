@@ -12,7 +12,8 @@ use crate::meta::{Kind, Object};
 use crate::scope::Naming;
 use crate::validate::did_you_mean;
 use crate::{
-    App, Cluster, GitSource, HelmRepository, Host, Notifier, Receiver, Server, SyncWindow,
+    App, Cluster, GitSource, HelmRepository, Host, Notifier, OciSource, Receiver, Server,
+    SourceKind, SyncWindow,
 };
 
 /// One parsed document and where it came from.
@@ -102,6 +103,7 @@ pub struct Config {
     hosts: BTreeMap<String, Host>,
     sync_windows: BTreeMap<String, SyncWindow>,
     helm_repositories: BTreeMap<String, HelmRepository>,
+    oci_sources: BTreeMap<String, OciSource>,
     server: Option<Server>,
     digest: String,
     /// Per App, the Apps whose `dependsOn` names it (derived from `apps`).
@@ -283,9 +285,28 @@ impl Config {
 
     /// Apps that use the GitSource `source`.
     pub fn apps_of_source<'a>(&'a self, source: &'a str) -> impl Iterator<Item = &'a App> + 'a {
+        self.apps_of(SourceKind::GitSource, source)
+    }
+
+    /// Apps that use the source of `kind` named `source`.
+    pub fn apps_of<'a>(
+        &'a self,
+        kind: SourceKind,
+        source: &'a str,
+    ) -> impl Iterator<Item = &'a App> + 'a {
         self.apps
             .values()
-            .filter(move |a| a.spec.source_ref.name == source)
+            .filter(move |a| a.spec.source_ref.kind == kind && a.spec.source_ref.name == source)
+    }
+
+    /// The OCISource named `name`.
+    pub fn oci_source(&self, name: &str) -> Option<&OciSource> {
+        self.oci_sources.get(name)
+    }
+
+    /// All OCISources by name.
+    pub fn oci_sources(&self) -> impl Iterator<Item = &OciSource> {
+        self.oci_sources.values()
     }
 
     /// App names ordered so every App comes after the Apps it depends on
@@ -337,6 +358,7 @@ struct Builder {
     hosts: BTreeMap<String, (Origin, Host)>,
     sync_windows: BTreeMap<String, (Origin, SyncWindow)>,
     helm_repositories: BTreeMap<String, (Origin, HelmRepository)>,
+    oci_sources: BTreeMap<String, (Origin, OciSource)>,
     servers: Vec<(Origin, Server)>,
     /// `Kind/name` of documents that failed to decode: references to them are
     /// not reported as dangling, which would only repeat their own problem.
@@ -358,6 +380,7 @@ fn resolve_paths(object: &mut AnyObject, file: &Path) {
     match object {
         AnyObject::GitSource(o) => o.spec.ca_file.iter_mut().for_each(resolve),
         AnyObject::HelmRepository(o) => o.spec.ca_file.iter_mut().for_each(resolve),
+        AnyObject::OciSource(o) => o.spec.ca_file.iter_mut().for_each(resolve),
         AnyObject::Cluster(o) => o
             .spec
             .kubeconfig
@@ -422,6 +445,7 @@ impl Builder {
             AnyObject::HelmRepository(o) => {
                 insert(&mut self.helm_repositories, origin, *o, problems);
             }
+            AnyObject::OciSource(o) => insert(&mut self.oci_sources, origin, *o, problems),
             AnyObject::Server(o) => {
                 if let Some((first, _)) = self.servers.first() {
                     problems.push(Problem {
@@ -452,8 +476,17 @@ impl Builder {
         };
         for (origin, app) in self.apps.values() {
             let source = &app.spec.source_ref.name;
-            if !self.exists(&self.git_sources, "GitSource", source) {
-                let message = dangling("GitSource", source, names(&self.git_sources));
+            let kind = app.spec.source_ref.kind;
+            let found = match kind {
+                SourceKind::GitSource => self.exists(&self.git_sources, kind.as_str(), source),
+                SourceKind::OciSource => self.exists(&self.oci_sources, kind.as_str(), source),
+            };
+            if !found {
+                let known = match kind {
+                    SourceKind::GitSource => names(&self.git_sources),
+                    SourceKind::OciSource => names(&self.oci_sources),
+                };
+                let message = dangling(kind.as_str(), source, known);
                 problems.push(origin.problem(app.key(), "spec.sourceRef.name", message));
             }
             let chart = app.spec.render.helm.as_ref().and_then(|h| h.chart.as_ref());
@@ -581,6 +614,7 @@ impl Builder {
             hosts: strip(self.hosts),
             sync_windows: strip(self.sync_windows),
             helm_repositories: strip(self.helm_repositories),
+            oci_sources: strip(self.oci_sources),
             server: self.servers.into_iter().next().map(|(_, s)| s),
             digest: String::new(),
             dependents: BTreeMap::new(),
@@ -648,6 +682,10 @@ fn digest_of(config: &Config) -> String {
     for (name, o) in &config.helm_repositories {
         let spec = serde_json::to_vec(&(&o.metadata, &o.spec));
         feed("HelmRepository", name, spec);
+    }
+    for (name, o) in &config.oci_sources {
+        let spec = serde_json::to_vec(&(&o.metadata, &o.spec));
+        feed("OCISource", name, spec);
     }
     if let Some(o) = &config.server {
         feed(

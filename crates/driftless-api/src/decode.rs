@@ -6,12 +6,12 @@ use serde_json::Value;
 use crate::meta::{API_VERSION, Kind, Object};
 use crate::validate::{FieldProblem, check_dns_label, did_you_mean};
 use crate::{
-    AppSpec, ClusterSpec, GitSourceSpec, HelmRepositorySpec, HostSpec, NotifierSpec, ReceiverSpec,
-    ServerSpec, SyncWindowSpec,
+    AppSpec, ClusterSpec, GitSourceSpec, HelmRepositorySpec, HostSpec, NotifierSpec, OciSourceSpec,
+    ReceiverSpec, ServerSpec, SyncWindowSpec,
 };
 
 /// Every kind a config may hold.
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     "GitSource",
     "App",
     "Cluster",
@@ -21,6 +21,7 @@ pub const KINDS: [&str; 9] = [
     "Host",
     "SyncWindow",
     "HelmRepository",
+    "OCISource",
 ];
 
 /// A decoded object of any kind (boxed: specs differ much in size).
@@ -44,6 +45,8 @@ pub enum AnyObject {
     SyncWindow(Box<Object<SyncWindowSpec>>),
     /// A HelmRepository.
     HelmRepository(Box<Object<HelmRepositorySpec>>),
+    /// An OCISource.
+    OciSource(Box<Object<OciSourceSpec>>),
 }
 
 impl AnyObject {
@@ -59,6 +62,7 @@ impl AnyObject {
             Self::Host(o) => o.key(),
             Self::SyncWindow(o) => o.key(),
             Self::HelmRepository(o) => o.key(),
+            Self::OciSource(o) => o.key(),
         }
     }
 }
@@ -136,6 +140,7 @@ pub fn decode(value: Value) -> Result<AnyObject, Vec<FieldProblem>> {
         "Host" => typed(value).map(Box::new).map(AnyObject::Host),
         "SyncWindow" => typed(value).map(Box::new).map(AnyObject::SyncWindow),
         "HelmRepository" => typed(value).map(Box::new).map(AnyObject::HelmRepository),
+        "OCISource" => typed(value).map(Box::new).map(AnyObject::OciSource),
         _ => typed(value).map(Box::new).map(AnyObject::Server),
     }
 }

@@ -43,6 +43,14 @@ impl Revision {
     }
 }
 
+/// The first `len` characters of a commit id, or of an artifact digest's
+/// hex digits after its `sha256:`, which stays in front.
+pub fn short_id(sha: &str, len: usize) -> &str {
+    let skip = if sha.starts_with("sha256:") { 7 } else { 0 };
+    let end = (skip + len).min(sha.len());
+    sha.get(..end).unwrap_or(sha)
+}
+
 impl std::fmt::Display for Revision {
     /// `<ref>@sha1:<commit>`, as `driftless source fetch` prints a revision,
     /// then ` chart <name>@<version>` when a chart from a repository was rendered.
@@ -367,6 +375,15 @@ pub struct Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_ids_keep_the_digest_algorithm_in_front() {
+        let commit = "9b8a7c6d5e4f30211234";
+        assert_eq!(short_id(commit, 7), "9b8a7c6");
+        assert_eq!(short_id("abc", 7), "abc");
+        let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        assert_eq!(short_id(&digest, 12), "sha256:0123456789ab");
+    }
 
     #[test]
     fn sync_records_of_older_stores_decode() {

@@ -50,6 +50,7 @@ pub mod list;
 pub mod load;
 mod meta;
 mod notifier;
+mod oci_source;
 mod receiver;
 pub mod schema;
 mod scope;
@@ -86,6 +87,7 @@ pub use meta::{API_VERSION, GROUP, Kind, LocalRef, Object, ObjectMeta, PrinterCo
 pub use notifier::{
     EventKind, NotificationDelivery, Notifier, NotifierSpec, NotifierType, Severity,
 };
+pub use oci_source::{DEFAULT_OCI_TAG, OciRef, OciSource, OciSourceSpec};
 pub use receiver::{Receiver, ReceiverSpec, ReceiverType};
 pub use scope::{Naming, decode_namespaced, qualified_name, split_qualified};
 pub use server::{

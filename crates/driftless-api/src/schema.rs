@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 
 use crate::meta::{API_VERSION, GROUP, Kind, VERSION};
 use crate::{
-    AppSpec, ClusterSpec, GitSourceSpec, HelmRepositorySpec, HostSpec, NotifierSpec, ReceiverSpec,
-    ServerSpec, SyncWindowSpec,
+    AppSpec, ClusterSpec, GitSourceSpec, HelmRepositorySpec, HostSpec, NotifierSpec, OciSourceSpec,
+    ReceiverSpec, ServerSpec, SyncWindowSpec,
 };
 
 /// Why CRDs could not be rendered as YAML.
@@ -82,6 +82,7 @@ pub fn json_schemas() -> Vec<(&'static str, Value)> {
             HelmRepositorySpec::KIND,
             json_schema::<HelmRepositorySpec>(),
         ),
+        (OciSourceSpec::KIND, json_schema::<OciSourceSpec>()),
     ]
 }
 
@@ -153,6 +154,7 @@ pub fn crds() -> Vec<(String, Value)> {
     entry::<HostSpec>(&mut out);
     entry::<SyncWindowSpec>(&mut out);
     entry::<HelmRepositorySpec>(&mut out);
+    entry::<OciSourceSpec>(&mut out);
     out
 }
 

@@ -49,6 +49,18 @@ pub fn decode_namespaced(
     }
 }
 
+/// `spec.caFile` in a custom resource of `kind`: a file of the controller's
+/// machine, which a resource must not name.
+fn ca_file_refused(kind: &str) -> FieldProblem {
+    FieldProblem::new(
+        "spec.caFile",
+        format!(
+            "is for config files; {kind} custom resource gives its certificate \
+             authorities in the Secret of spec.secretRef (key ca.crt)"
+        ),
+    )
+}
+
 /// Qualifies the name and references of a decoded custom resource; returns the
 /// problems that prevent it (no namespace, a refused cross-namespace reference,
 /// a kind that is not a custom resource).
@@ -90,11 +102,13 @@ fn qualify(object: &mut AnyObject, cross_namespace: bool) -> Vec<FieldProblem> {
         }
         AnyObject::HelmRepository(o) => {
             if o.spec.ca_file.is_some() {
-                problems.push(FieldProblem::new(
-                    "spec.caFile",
-                    "is for config files; a HelmRepository custom resource gives its \
-                     certificate authorities in the Secret of spec.secretRef (key ca.crt)",
-                ));
+                problems.push(ca_file_refused("a HelmRepository"));
+            }
+            own_name(o, &mut problems);
+        }
+        AnyObject::OciSource(o) => {
+            if o.spec.ca_file.is_some() {
+                problems.push(ca_file_refused("an OCISource"));
             }
             own_name(o, &mut problems);
         }

@@ -738,3 +738,45 @@ fn jq_path_expressions_and_the_servers_ignore_list_are_checked() {
         "{found:#?}"
     );
 }
+
+#[test]
+fn an_app_refers_to_an_oci_source_by_kind_and_name() {
+    let oci = format!(
+        "{HEADER}kind: OCISource\nmetadata: {{name: manifests}}\nspec:\n  url: oci://registry.example/team/manifests\n  ref: {{semver: \">=1.0.0\"}}\n"
+    );
+    let web = format!(
+        "{HEADER}kind: App\nmetadata: {{name: web}}\nspec:\n  sourceRef: {{kind: OCISource, name: manifests}}\n  path: deploy\n"
+    );
+    let config = parse(&stream(&[oci.clone(), web])).expect("valid config");
+    let declared = config.oci_source("manifests").expect("declared");
+    assert_eq!(declared.spec.interval.get().as_secs(), 60);
+    assert_eq!(declared.spec.oci_ref.label(), "semver >=1.0.0");
+    let apps: Vec<&str> = config
+        .apps_of(driftless_api::SourceKind::OciSource, "manifests")
+        .map(|a| a.name())
+        .collect();
+    assert_eq!(apps, ["web"]);
+    assert_eq!(config.apps_of_source("manifests").count(), 0);
+
+    // A GitSource of that name does not stand in for the OCISource, and the
+    // other way round.
+    let git_named_alike = format!(
+        "{HEADER}kind: App\nmetadata: {{name: api}}\nspec:\n  sourceRef: {{kind: OCISource, name: platform}}\n"
+    );
+    let found = problems(&stream(&[source("platform"), oci, git_named_alike]));
+    assert_eq!(
+        found,
+        [
+            "config.yaml (document 3, App/api): spec.sourceRef.name: OCISource \"platform\" not found"
+        ],
+        "{found:?}"
+    );
+    let bad = format!(
+        "{HEADER}kind: OCISource\nmetadata: {{name: tagged}}\nspec:\n  url: oci://registry.example/team/manifests:v1\n  ref: {{tag: v1, digest: \"sha256:12\"}}\n"
+    );
+    let found = problems(&bad);
+    let fields = fields_of(&found);
+    assert!(fields.contains(&"spec.url"), "{found:?}");
+    assert!(fields.contains(&"spec.ref"), "{found:?}");
+    assert!(fields.contains(&"spec.ref.digest"), "{found:?}");
+}

@@ -204,7 +204,8 @@ mod tests {
                 "Notifier",
                 "Host",
                 "SyncWindow",
-                "HelmRepository"
+                "HelmRepository",
+                "OCISource"
             ]
         );
     }

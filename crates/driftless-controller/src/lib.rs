@@ -457,7 +457,8 @@ impl Controller {
                 | CrKind::Notifier
                 | CrKind::Host
                 | CrKind::SyncWindow
-                | CrKind::HelmRepository => {}
+                | CrKind::HelmRepository
+                | CrKind::OciSource => {}
             }
         }
         let live: BTreeSet<ObjectKey> = objects.iter().map(key_of).collect();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use driftless_api::{
     AppSpec, ClusterSpec, GROUP, GitSourceSpec, HelmRepositorySpec, HostSpec, Kind, NotifierSpec,
-    ReceiverSpec, SyncWindowSpec, VERSION,
+    OciSourceSpec, ReceiverSpec, SyncWindowSpec, VERSION,
 };
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -37,11 +37,13 @@ pub enum CrKind {
     SyncWindow,
     /// HelmRepository.
     HelmRepository,
+    /// OCISource.
+    OciSource,
 }
 
 impl CrKind {
     /// Every kind, in the order their objects are read.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::GitSource,
         Self::App,
         Self::Cluster,
@@ -50,6 +52,7 @@ impl CrKind {
         Self::Host,
         Self::SyncWindow,
         Self::HelmRepository,
+        Self::OciSource,
     ];
 
     /// The `kind` value.
@@ -63,6 +66,7 @@ impl CrKind {
             Self::Host => HostSpec::KIND,
             Self::SyncWindow => SyncWindowSpec::KIND,
             Self::HelmRepository => HelmRepositorySpec::KIND,
+            Self::OciSource => OciSourceSpec::KIND,
         }
     }
 
@@ -77,6 +81,7 @@ impl CrKind {
             Self::Host => HostSpec::PLURAL,
             Self::SyncWindow => SyncWindowSpec::PLURAL,
             Self::HelmRepository => HelmRepositorySpec::PLURAL,
+            Self::OciSource => OciSourceSpec::PLURAL,
         }
     }
 

@@ -102,6 +102,11 @@ impl StatusWriter {
             .into_iter()
             .map(|n| (n.name, n.status))
             .collect();
+        let oci_sources: BTreeMap<String, GitSourceStatus> = engine
+            .oci_sources()
+            .into_iter()
+            .map(|n| (n.name, n.status))
+            .collect();
         let helm_repositories: BTreeMap<String, HelmRepositoryStatus> = engine
             .helm_repositories()
             .into_iter()
@@ -146,6 +151,14 @@ impl StatusWriter {
                     .get(&object.qualified())
                     .map(|s| (to_value(s), Vec::new())),
                 (None, CrKind::SyncWindow) => Some((window_status(object), Vec::new())),
+                (None, CrKind::OciSource) => oci_sources.get(&object.qualified()).map(|s| {
+                    let mut s = s.clone();
+                    s.conditions = shown_since(object, s.conditions);
+                    if s.last_fetch_time.is_some() {
+                        s.observed_generation = generation;
+                    }
+                    (to_value(&s), Vec::new())
+                }),
                 (None, CrKind::HelmRepository) => {
                     helm_repositories.get(&object.qualified()).map(|s| {
                         let mut s = s.clone();
@@ -398,7 +411,7 @@ fn rejected_status(object: &CrObject, reasons: &[String]) -> Value {
         ],
     );
     match object.kind {
-        CrKind::App | CrKind::GitSource | CrKind::HelmRepository => json!({
+        CrKind::App | CrKind::GitSource | CrKind::HelmRepository | CrKind::OciSource => json!({
             "observedGeneration": object.object.metadata.generation,
             "conditions": conditions,
         }),
@@ -549,7 +562,7 @@ fn event(type_: EventType, reason: &str, action: &str, note: String) -> Event {
 }
 
 fn short(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
+    driftless_api::history::short_id(sha, 7)
 }
 
 #[cfg(test)]

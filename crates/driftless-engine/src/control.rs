@@ -151,7 +151,9 @@ impl EngineControl {
     fn do_rollback(&self, app: &str, to: Option<&str>) -> Result<AppStatus, ControlError> {
         let status = self.existing(app)?;
         let live = status.last_applied.as_ref();
-        // A commit (or a prefix of it), or the version of a chart from a repository.
+        // A commit (or a prefix of it), the version of a chart from a
+        // repository, or an artifact's digest (with or without `sha256:`,
+        // or a prefix) or tag.
         let target: Option<Revision> = self
             .store
             .history(app, ROLLBACK_SEARCH)?
@@ -161,7 +163,11 @@ impl EngineControl {
             .find(|rev| match to {
                 Some(wanted) => {
                     let chart = rev.chart.as_ref().is_some_and(|c| c.version == wanted);
-                    !wanted.is_empty() && (rev.sha.starts_with(wanted) || chart)
+                    let artifact = rev
+                        .sha
+                        .strip_prefix("sha256:")
+                        .is_some_and(|hex| hex.starts_with(wanted) || rev.ref_label == wanted);
+                    !wanted.is_empty() && (rev.sha.starts_with(wanted) || chart || artifact)
                 }
                 None => live.is_none_or(|live| !rev.same_as(live)),
             });

@@ -16,9 +16,9 @@ pub struct Commit {
 }
 
 impl Commit {
-    /// The first 12 characters of the id.
+    /// The first 12 characters of the id (of the hex of an artifact digest).
     pub fn short(&self) -> &str {
-        &self.sha[..self.sha.len().min(12)]
+        driftless_api::history::short_id(&self.sha, 12)
     }
 }
 

@@ -52,6 +52,13 @@ pub(crate) fn routes() -> Vec<Route> {
                 .read(),
         ),
         Route::get(
+            "/api/v1/ocisources",
+            get(|State(state): State<ServerState>| async move { axum::Json((state.oci_sources)()) }),
+            Doc::new("Every OCISource with the artifact in use (its tag and manifest digest, and the source revision it was made from) and the result of its last poll")
+                .json::<Vec<Named<GitSourceStatus>>>(200, "OCISources, by name")
+                .read(),
+        ),
+        Route::get(
             "/api/v1/helmrepositories",
             get(|State(state): State<ServerState>| async move {
                 axum::Json((state.helm_repositories)())

@@ -208,6 +208,8 @@ pub async fn run(
     state = state.sources(move || sources.sources());
     let repositories = engine.clone();
     state = state.helm_repositories(move || repositories.helm_repositories());
+    let artifacts = engine.clone();
+    state = state.oci_sources(move || artifacts.oci_sources());
     let notifiers = engine.clone();
     state = state.notifiers(move || notifiers.notifiers());
     let desired = engine.clone();

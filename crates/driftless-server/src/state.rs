@@ -99,6 +99,7 @@ pub struct ServerState {
     pub(crate) queue_depth: Option<Arc<dyn Fn() -> usize + Send + Sync>>,
     pub(crate) sources: Arc<SourceList>,
     pub(crate) helm_repositories: Arc<HelmRepositoryList>,
+    pub(crate) oci_sources: Arc<SourceList>,
     pub(crate) notifiers: Arc<NotifierList>,
     pub(crate) clusters: Arc<ClusterProbe>,
     pub(crate) config: Arc<ConfigInForce>,
@@ -125,6 +126,7 @@ impl ServerState {
             queue_depth: None,
             sources: Arc::new(Vec::new),
             helm_repositories: Arc::new(Vec::new),
+            oci_sources: Arc::new(Vec::new),
             notifiers: Arc::new(Vec::new),
             clusters: Arc::new(|| Box::pin(async { Vec::new() })),
             config: Arc::new(move || empty.clone()),
@@ -187,6 +189,15 @@ impl ServerState {
         f: impl Fn() -> Vec<Named<GitSourceStatus>> + Send + Sync + 'static,
     ) -> Self {
         self.sources = Arc::new(f);
+        self
+    }
+
+    /// Lists the OCISources at `GET /api/v1/ocisources`.
+    pub fn oci_sources(
+        mut self,
+        f: impl Fn() -> Vec<Named<GitSourceStatus>> + Send + Sync + 'static,
+    ) -> Self {
+        self.oci_sources = Arc::new(f);
         self
     }
 

@@ -66,9 +66,9 @@ impl Table {
     }
 }
 
-/// The first seven characters of a SHA.
+/// The first seven characters of a SHA (or of an artifact digest's hex).
 pub fn short_sha(sha: &str) -> &str {
-    sha.get(..SHORT_SHA).unwrap_or(sha)
+    driftless_api::history::short_id(sha, SHORT_SHA)
 }
 
 /// `ref@short-sha`, or `-` when there is none.

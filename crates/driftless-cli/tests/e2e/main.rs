@@ -11,6 +11,7 @@ mod ignore;
 mod kube;
 mod logging;
 mod notify;
+mod oci_sources;
 mod options_clusters;
 mod options_render;
 mod options_sources;

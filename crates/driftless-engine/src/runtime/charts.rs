@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use driftless_api::history::ChartRevision;
-use driftless_api::status::{Condition, ConditionStatus, HelmRepositoryStatus, READY};
+use driftless_api::status::HelmRepositoryStatus;
 use driftless_api::{App, HelmChart, HelmRepository, Time, ValuesKind};
 use driftless_source::auth::redact_url;
 use driftless_source::{
@@ -176,34 +176,15 @@ impl Inner {
                 source,
             })?;
         spec.timeout = source.spec.timeout.get();
-        let data = match &source.spec.secret_ref {
-            Some(r) => {
-                let config = self.config();
-                let cluster = self
-                    .cluster(&config, None)
-                    .await
-                    .map_err(|e| settings(e.to_string()))?;
-                let namespace = secret_namespace(&source.metadata);
-                let data = secret(&cluster.target, namespace, &r.name)
-                    .await
-                    .map_err(|e| settings(e.to_string()))?;
-                Some(data)
-            }
-            None => None,
-        };
-        if let Some(data) = &data {
-            let secret = source.spec.secret_ref.as_ref().map_or("", |r| &r.name);
-            spec.auth =
-                super::spec::auth(data).map_err(|e| settings(format!("Secret {secret}: {e}")))?;
-            if matches!(spec.auth, driftless_source::Auth::Ssh { .. }) {
-                return Err(settings(format!(
-                    "Secret {secret}: an SSH identity is for Git; a Helm repository takes \
-                     username and password, or bearerToken"
-                )));
-            }
-        }
-        spec.tls = super::spec::tls(source.spec.ca_file.as_deref(), data.as_ref())
-            .map_err(|(path, e)| settings(format!("spec.caFile {path}: {e}")))?;
+        (spec.auth, spec.tls) = self
+            .http_credentials(
+                &source.metadata,
+                source.spec.secret_ref.as_ref(),
+                source.spec.ca_file.as_deref(),
+                "a Helm repository",
+            )
+            .await
+            .map_err(settings)?;
         Ok(spec)
     }
 
@@ -341,26 +322,11 @@ impl Inner {
                     .and_then(|s| s.repo.as_ref())
                     .and_then(|repo| repo.index())
                     .map_or(0, |index| index.entries.len());
-                let ready = match state {
-                    Some(s) if s.error.is_some() => Condition::new(
-                        READY,
-                        ConditionStatus::False,
-                        "FetchFailed",
-                        s.error.as_deref().unwrap_or_default(),
-                    ),
-                    Some(s) if s.polled > 0 => Condition::new(
-                        READY,
-                        ConditionStatus::True,
-                        "Succeeded",
-                        format!("index with {charts} charts"),
-                    ),
-                    _ => Condition::new(
-                        READY,
-                        ConditionStatus::Unknown,
-                        "Progressing",
-                        "not polled yet",
-                    ),
-                };
+                let ready = super::oci_sources::poll_condition(
+                    state.and_then(|s| s.error.as_deref()),
+                    state.is_some_and(|s| s.polled > 0),
+                    || format!("index with {charts} charts"),
+                );
                 let status = HelmRepositoryStatus {
                     conditions: vec![ready],
                     url: redact_url(&r.spec.url),

@@ -102,8 +102,8 @@ impl std::fmt::Display for Reason {
 /// Why a reconcile stopped before the App was in sync.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReconcileError {
-    /// The App's `sourceRef` names no declared GitSource.
-    #[error("GitSource {0} is not declared")]
+    /// The App's `sourceRef` names no declared source (its kind and name).
+    #[error("{0} is not declared")]
     SourceNotFound(String),
     /// Fetching or exporting the revision failed.
     #[error(transparent)]
@@ -218,7 +218,7 @@ mod tests {
     fn each_stage_shows_its_reason() {
         let cases = [
             (
-                ReconcileError::SourceNotFound("repo".to_owned()),
+                ReconcileError::SourceNotFound("GitSource repo".to_owned()),
                 "SourceNotFound",
                 "GitSource repo is not declared",
             ),

@@ -50,11 +50,11 @@ impl Inner {
     ) -> Result<Outcome, ReconcileError> {
         let name = run.name();
         let app = run.app;
-        let Some((source_spec, revision)) = self.revision_to_sync(run).await? else {
+        let Some((origin, revision)) = self.revision_to_sync(run).await? else {
             return Ok(Outcome::Succeeded);
         };
         let held = self.watch_windows(run).await;
-        let release = match self.host_release(app, source_spec, &revision).await {
+        let release = match self.host_release(app, &origin, &revision).await {
             Ok(release) => Arc::new(release),
             Err(e) => {
                 let entry = Entry::new(&revision, run.job.trigger);
@@ -179,10 +179,10 @@ impl Inner {
     async fn host_release(
         self: &Arc<Self>,
         app: &App,
-        source_spec: driftless_source::SourceSpec,
+        origin: &super::sources::Origin,
         revision: &Revision,
     ) -> Result<AppRelease, ReconcileError> {
-        let snapshot = self.snapshot(source_spec, revision.clone()).await?;
+        let snapshot = self.snapshot(origin, revision).await?;
         lock(&self.snapshots).insert(app.name().to_owned(), snapshot.clone());
         let source_name = &app.spec.source_ref.name;
         check_app_path(&snapshot.dir, &app.spec.path, &revision.sha, source_name)?;
@@ -260,7 +260,9 @@ impl Inner {
     ) {
         let name = run.name();
         let before = run.status.health;
-        let latest = self.revision(&run.app.spec.source_ref.name).map(|r| r.sha);
+        let latest = self
+            .source_revision(&run.app.spec.source_ref)
+            .map(|r| r.sha);
         let generation = run.app.metadata.generation;
         let rev = crate::store::Revision {
             ref_label: revision.reference.clone(),

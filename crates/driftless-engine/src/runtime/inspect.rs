@@ -11,6 +11,7 @@ use driftless_kube::compare::{ChangeKind, DiffSummary};
 use driftless_kube::{ObjectRef, error_chain};
 
 use super::error::ReconcileError;
+use super::plan::{self, Start};
 use super::reconcile::object_ref;
 use super::{Engine, Inner};
 use crate::store::AppStatus;
@@ -123,42 +124,39 @@ impl Inner {
                  its files shows in its events"
             )));
         }
-        let source_name = &app.spec.source_ref.name;
-        let source = config
-            .git_source(source_name)
-            .ok_or_else(|| failed(&ReconcileError::SourceNotFound(source_name.clone())))?;
-        let (source_spec, revision) = match (&status.pinned, self.revision(source_name)) {
-            (Some(pin), _) => {
-                let (spec, mut revision) = self
-                    .fetch(source, Some(&pin.sha))
-                    .await
-                    .map_err(|e| failed(&e.into()))?;
-                revision.reference.clone_from(&pin.ref_label);
-                (spec, revision)
-            }
-            (None, Some(latest)) => {
-                let spec = self
-                    .source_spec(source)
-                    .await
-                    .map_err(|e| failed(&e.into()))?;
-                (spec, latest)
-            }
+        let source = plan::app_source(&config, &app).map_err(|e| failed(&e))?;
+        let latest = self.source_revision(&app.spec.source_ref);
+        let start = match (&status.pinned, &latest) {
+            (Some(pin), _) => Start::Fetch {
+                source,
+                pin: Some(pin),
+            },
+            (None, Some(revision)) => Start::Follow { source, revision },
             (None, None) => {
                 return Err(InspectError::NotYet(format!(
-                    "GitSource {source_name} has not been fetched yet; nothing to compare"
+                    "{} {} has not been fetched yet; nothing to compare",
+                    app.spec.source_ref.kind.as_str(),
+                    source.name()
                 )));
             }
         };
+        let (origin, revision) = self
+            .begin(name, start)
+            .await
+            .map_err(|e| failed(&e))?
+            .ok_or_else(|| {
+                InspectError::Failed(format!("App {name} has no revision to compare"))
+            })?;
         let cluster = self
             .cluster(&config, app.spec.destination.cluster.as_deref())
             .await
             .map_err(|e| failed(&e.into()))?;
         let snapshot = self
-            .snapshot(source_spec.clone(), revision.clone())
+            .snapshot(&origin, &revision)
             .await
             .map_err(|e| failed(&e.into()))?;
         let rendered = self
-            .render_snapshot(&app, &cluster.target, &source_spec, &snapshot, &revision)
+            .render_snapshot(&app, &cluster.target, &origin, &snapshot, &revision)
             .await
             .map_err(|e| failed(&e))?;
         let objects: Vec<serde_json::Value> = rendered.set.iter().cloned().collect();

@@ -16,6 +16,7 @@ mod host_plan;
 mod hosts;
 mod inspect;
 mod notices;
+mod oci_sources;
 mod outcome;
 mod plan;
 mod reconcile;
@@ -353,6 +354,29 @@ impl Engine {
                 inner.metrics.forget_source(source.name());
             }
         }
+        for source in new.oci_sources() {
+            let key = oci_sources::oci_source_key(source.name());
+            let before = old.oci_source(source.name());
+            if before.map(|b| (&b.metadata.namespace, &b.spec))
+                == Some((&source.metadata.namespace, &source.spec))
+            {
+                continue;
+            }
+            let every = (!source.spec.suspend).then(|| source.spec.interval.get());
+            let _ = inner.queue.set_interval(&key, every);
+            if every.is_some() {
+                let _ = inner.queue.trigger(&key, SyncTrigger::Config);
+            }
+        }
+        for source in old.oci_sources() {
+            if new.oci_source(source.name()).is_none() {
+                let key = oci_sources::oci_source_key(source.name());
+                let _ = inner.queue.remove(&key);
+                lock(&inner.revisions).remove(&key);
+                lock(&inner.fetches).remove(&key);
+                inner.metrics.forget_source(&key);
+            }
+        }
         for repo in new.helm_repositories() {
             let key = charts::helm_repo_key(repo.name());
             let before = old.helm_repository(repo.name());
@@ -396,13 +420,13 @@ impl Engine {
             };
             let _ = inner.queue.set_backoff(name, Some(backoff));
             // A new App waits for its source's first fetch, which triggers it.
-            if before.is_some() || inner.revision(&app.spec.source_ref.name).is_some() {
+            if before.is_some() || inner.source_revision(&app.spec.source_ref).is_some() {
                 let _ = inner.queue.trigger(name, SyncTrigger::Config);
             }
         }
         // A window that appears, changes or goes may hold or free Apps at once.
         for app in sync_control::window_changes(&old, &new) {
-            if inner.revision(&app.spec.source_ref.name).is_some() {
+            if inner.source_revision(&app.spec.source_ref).is_some() {
                 let _ = inner.queue.trigger(app.name(), SyncTrigger::Config);
             }
         }
@@ -469,6 +493,11 @@ impl Engine {
     /// Every declared GitSource with its latest revision and fetch result.
     pub fn sources(&self) -> Vec<Named<GitSourceStatus>> {
         self.inner.source_statuses()
+    }
+
+    /// Every declared OCISource with its artifact in use and last poll.
+    pub fn oci_sources(&self) -> Vec<Named<GitSourceStatus>> {
+        self.inner.oci_source_statuses()
     }
 
     /// Every declared HelmRepository with its index in use and last poll.
@@ -542,6 +571,10 @@ impl Inner {
         if let Some(name) = job.key.strip_prefix(SOURCE_PREFIX) {
             let name = name.to_owned();
             return self.fetch_job(&job, &name).await;
+        }
+        if let Some(name) = job.key.strip_prefix(oci_sources::OCI_SOURCE_PREFIX) {
+            let name = name.to_owned();
+            return self.oci_source_job(&job, &name).await;
         }
         if let Some(name) = job.key.strip_prefix(charts::HELM_REPO_PREFIX) {
             let name = name.to_owned();

@@ -102,7 +102,7 @@ pub(crate) fn app_events(before: &Glance, after: &AppStatus) -> Vec<(EventKind, 
     if let Some(sha) = pinned
         && before.pinned.as_deref() != Some(sha)
     {
-        let short = &sha[..sha.len().min(12)];
+        let short = short(sha);
         out.push((EventKind::RolledBack, format!("rolled back to {short}")));
     }
     out
@@ -158,7 +158,7 @@ fn commit_of(start: &SyncStart) -> Commit {
 }
 
 fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
+    super::outcome::short(sha)
 }
 
 impl Inner {
@@ -285,6 +285,10 @@ impl Inner {
         let Some(spec) = config.app(app) else {
             return;
         };
+        // A commit status needs a Git host; an artifact has no commit there.
+        if spec.spec.source_ref.kind != driftless_api::SourceKind::GitSource {
+            return;
+        }
         let Some(source) = config.git_source(&spec.spec.source_ref.name) else {
             return;
         };
@@ -338,13 +342,19 @@ impl Inner {
         }
     }
 
-    /// Tells that GitSource `source` could not be fetched.
-    pub(crate) fn notice_source_failure(&self, config: &Config, source: &str, error: &str) {
+    /// Tells that the source of `kind` named `source` could not be fetched.
+    pub(crate) fn notice_source_failure(
+        &self,
+        config: &Config,
+        kind: driftless_api::SourceKind,
+        source: &str,
+        error: &str,
+    ) {
         if self.notices.dispatcher.is_empty() {
             return;
         }
         let apps: Vec<String> = config
-            .apps_of_source(source)
+            .apps_of(kind, source)
             .map(|a| a.name().to_owned())
             .collect();
         let event = Event {
@@ -356,7 +366,8 @@ impl Inner {
             namespace: None,
             revision: None,
             message: format!(
-                "GitSource {source} could not be fetched; its Apps stay at their revisions"
+                "{} {source} could not be fetched; its Apps stay at their revisions",
+                kind.as_str()
             ),
             error: Some(driftless_notify::excerpt(
                 error,

@@ -30,7 +30,7 @@ impl Entry {
                 sha: revision.sha.clone(),
                 chart: None,
             },
-            author: format!("{} <{}>", revision.author.name, revision.author.email),
+            author: author_of(revision),
             subject: revision.subject.clone(),
             trigger,
             remotes: Vec::new(),
@@ -43,6 +43,15 @@ impl Entry {
         self.start.revision.chart = chart.cloned();
         self
     }
+}
+
+/// `Name <email>` of the commit's author; empty for an artifact, which has none.
+pub(crate) fn author_of(revision: &Revision) -> String {
+    let who = &revision.author;
+    if who.name.is_empty() && who.email.is_empty() {
+        return String::new();
+    }
+    format!("{} <{}>", who.name, who.email)
 }
 
 impl Inner {
@@ -144,9 +153,9 @@ pub(crate) enum PathError {
     },
 }
 
-/// The first 12 characters of a commit id.
+/// The first 12 characters of a commit id (or of an artifact digest's hex).
 pub(crate) fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
+    driftless_api::history::short_id(sha, 12)
 }
 
 /// Counts of the objects an apply wrote and the hooks it ran, kept from its

@@ -9,13 +9,45 @@
 //! only read health, or move to the revision without touching the cluster).
 //! `reconcile` carries the decisions out.
 
-use driftless_api::{App, Config, GitSource};
+use driftless_api::{App, Config, GitSource, OciSource, SourceKind};
 use driftless_kube::hooks::HookRuns;
 use driftless_source::Revision;
 
 use super::Applied;
 use super::error::ReconcileError;
 use crate::store::{AppStatus, HealthStatus, SyncStatus, SyncTrigger};
+
+/// The source an App takes its files from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum AppSource<'a> {
+    /// A Git repository.
+    Git(&'a GitSource),
+    /// An artifact in an OCI registry.
+    Oci(&'a OciSource),
+}
+
+impl AppSource<'_> {
+    /// The source's name.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            AppSource::Git(s) => s.name(),
+            AppSource::Oci(s) => s.name(),
+        }
+    }
+}
+
+/// The source `app` names in `config`.
+pub(crate) fn app_source<'a>(
+    config: &'a Config,
+    app: &App,
+) -> Result<AppSource<'a>, ReconcileError> {
+    let r = &app.spec.source_ref;
+    let found = match r.kind {
+        SourceKind::GitSource => config.git_source(&r.name).map(AppSource::Git),
+        SourceKind::OciSource => config.oci_source(&r.name).map(AppSource::Oci),
+    };
+    found.ok_or_else(|| ReconcileError::SourceNotFound(format!("{} {}", r.kind.as_str(), r.name)))
+}
 
 /// How a reconcile begins.
 #[derive(Debug, PartialEq)]
@@ -26,15 +58,15 @@ pub(crate) enum Start<'a> {
     AwaitSource,
     /// The source's latest fetched revision, without fetching again.
     Follow {
-        /// The App's GitSource.
-        source: &'a GitSource,
+        /// The App's source.
+        source: AppSource<'a>,
         /// Its latest revision.
         revision: &'a Revision,
     },
     /// Fetch now: the pinned commit when `pin` is set, else the source's ref.
     Fetch {
-        /// The App's GitSource.
-        source: &'a GitSource,
+        /// The App's source.
+        source: AppSource<'a>,
         /// The commit a rollback pinned the App to, with the ref it was made from.
         pin: Option<&'a crate::store::Revision>,
     },
@@ -53,10 +85,7 @@ pub(crate) fn start<'a>(
     if app.spec.suspend || status.suspended {
         return Ok(Start::Suspend);
     }
-    let source_name = &app.spec.source_ref.name;
-    let source = config
-        .git_source(source_name)
-        .ok_or_else(|| ReconcileError::SourceNotFound(source_name.clone()))?;
+    let source = app_source(config, app)?;
     let manual = trigger == SyncTrigger::Manual;
     Ok(match (&status.pinned, latest) {
         (None, Some(revision)) if !manual => Start::Follow { source, revision },

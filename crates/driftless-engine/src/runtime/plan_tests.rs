@@ -122,7 +122,7 @@ fn an_undeclared_source_is_an_error_with_its_reason() {
     let status = AppStatus::default();
     let err =
         start(&cfg, &other, &status, None, SyncTrigger::Interval).expect_err("no GitSource gone");
-    assert!(matches!(&err, ReconcileError::SourceNotFound(name) if name == "gone"));
+    assert!(matches!(&err, ReconcileError::SourceNotFound(name) if name == "GitSource gone"));
     assert_eq!(err.reason(), super::super::error::Reason::SourceNotFound);
 }
 

@@ -14,14 +14,15 @@ use driftless_api::history::{ChartRevision, RemoteRevision};
 use driftless_api::{App, Config};
 use driftless_kube::{HealthStatus, ObjectHealth, ObjectRef};
 use driftless_render::ObjectSet;
-use driftless_source::{Revision, SourceSpec};
+use driftless_source::Revision;
 
 use super::clusters::Cluster;
 use super::drift::Adoptions;
 use super::error::{Reason, ReconcileError};
 use super::outcome::{Entry, Tally, counts, prune_withheld_message, short};
-use super::plan::{self, AfterRender, Start};
+use super::plan::{self, AfterRender, AppSource, Start};
 use super::render::RenderedApp;
+use super::sources::Origin;
 use super::{Applied, Inner, lock, sync_control};
 use crate::deps::{AppNode, DependencyState, Gate, gate};
 use crate::queue::{Job, Outcome};
@@ -85,7 +86,7 @@ impl Inner {
         if run.app.spec.destination.hosts.is_some() {
             return self.reconcile_hosts(run).await;
         }
-        let Some((source_spec, revision)) = self.revision_to_sync(run).await? else {
+        let Some((origin, revision)) = self.revision_to_sync(run).await? else {
             return Ok(Outcome::Succeeded);
         };
         let held = self.watch_windows(run).await;
@@ -93,7 +94,7 @@ impl Inner {
             .cluster(run.config, run.app.spec.destination.cluster.as_deref())
             .await?;
         let rendered_app = self
-            .render_recorded(run, &cluster.target, source_spec, &revision)
+            .render_recorded(run, &cluster.target, &origin, &revision)
             .await?;
         if sync_control::previews(run.app, run.job.trigger) {
             return self.preview(run, &cluster, &revision, &rendered_app).await;
@@ -133,8 +134,8 @@ impl Inner {
     pub(crate) async fn revision_to_sync(
         self: &Arc<Self>,
         run: &Run<'_>,
-    ) -> Result<Option<(SourceSpec, Revision)>, ReconcileError> {
-        let latest = self.revision(&run.app.spec.source_ref.name);
+    ) -> Result<Option<(Origin, Revision)>, ReconcileError> {
+        let latest = self.source_revision(&run.app.spec.source_ref);
         let start = plan::start(
             run.config,
             run.app,
@@ -142,13 +143,13 @@ impl Inner {
             latest.as_ref(),
             run.job.trigger,
         )?;
-        let Some((source_spec, revision)) = self.begin(run.name(), start).await? else {
+        let Some((origin, revision)) = self.begin(run.name(), start).await? else {
             return Ok(None);
         };
         if self.blocked(run, &revision.sha) {
             return Ok(None);
         }
-        Ok(Some((source_spec, revision)))
+        Ok(Some((origin, revision)))
     }
 
     /// Whether an App it depends on holds it back from `sha`; shows why.
@@ -172,11 +173,11 @@ impl Inner {
 
     /// Carries out the start decision: the suspension, or the fetch spec
     /// and the revision to sync.
-    async fn begin(
+    pub(crate) async fn begin(
         self: &Arc<Self>,
         name: &str,
         start: Start<'_>,
-    ) -> Result<Option<(SourceSpec, Revision)>, ReconcileError> {
+    ) -> Result<Option<(Origin, Revision)>, ReconcileError> {
         match start {
             Start::Suspend => {
                 // Drift is still reported, but nothing is reverted.
@@ -198,16 +199,33 @@ impl Inner {
             }
             Start::AwaitSource => Ok(None),
             Start::Follow { source, revision } => {
-                Ok(Some((self.source_spec(source).await?, revision.clone())))
+                let origin = match source {
+                    AppSource::Git(git) => Origin::Git(self.source_spec(git).await?),
+                    AppSource::Oci(oci) => Origin::Oci {
+                        origin: self.oci_origin(oci).await?,
+                        source: Box::new(oci.clone()),
+                    },
+                };
+                Ok(Some((origin, revision.clone())))
             }
             Start::Fetch { source, pin } => {
                 let commit = pin.map(|p| p.sha.as_str());
-                let (spec, mut revision) = self.fetch(source, commit).await?;
+                let (origin, mut revision) = match source {
+                    AppSource::Git(git) => {
+                        let (spec, revision) = self.fetch(git, commit).await?;
+                        (Origin::Git(spec), revision)
+                    }
+                    AppSource::Oci(oci) => {
+                        let (origin, revision) = self.resolve_oci(oci, commit).await?;
+                        let source = Box::new(oci.clone());
+                        (Origin::Oci { source, origin }, revision)
+                    }
+                };
                 if let Some(pin) = pin {
                     // A fetch by commit knows no ref; keep the one the pin was made from.
                     revision.reference.clone_from(&pin.ref_label);
                 }
-                Ok(Some((spec, revision)))
+                Ok(Some((origin, revision)))
             }
         }
     }
@@ -252,11 +270,11 @@ impl Inner {
         self: &Arc<Self>,
         run: &Run<'_>,
         target: &driftless_kube::Target,
-        source_spec: SourceSpec,
+        origin: &Origin,
         revision: &Revision,
     ) -> Result<RenderedApp, ReconcileError> {
         let name = run.name();
-        let failure = match self.render(run.app, target, source_spec, revision).await {
+        let failure = match self.render(run.app, target, origin, revision).await {
             Ok(rendered) => return Ok(rendered),
             Err(failure) => failure,
         };
@@ -476,7 +494,7 @@ impl Inner {
         let before = self.store.app(name).ok().flatten().map(|s| s.health);
         let latest = config
             .app(name)
-            .and_then(|a| self.revision(&a.spec.source_ref.name))
+            .and_then(|a| self.source_revision(&a.spec.source_ref))
             .map(|r| r.sha);
         let generation = config.app(name).and_then(|a| a.metadata.generation);
         self.update(name, |s| {
@@ -608,8 +626,14 @@ pub(crate) fn show_pin(s: &mut AppStatus, latest: Option<&str>) {
     if latest.is_some_and(|l| l != pin.sha) {
         s.sync = SyncStatus::OutOfSync;
     }
+    // An artifact's revision is a digest; its source is an OCISource.
+    let source = if pin.sha.starts_with("sha256:") {
+        "the OCISource"
+    } else {
+        "Git"
+    };
     let message = format!(
-        "pinned to {} by a rollback while Git is at {}; resume to follow Git",
+        "pinned to {} by a rollback while {source} is at {}; resume to follow {source}",
         short(&pin.sha),
         short(git)
     );

@@ -9,13 +9,13 @@ use driftless_api::App;
 use driftless_api::history::{ChartRevision, RemoteRevision};
 use driftless_render::decrypt::EncryptedFields;
 use driftless_render::{Cached, ObjectSet};
-use driftless_source::{Revision, Snapshot, SourceSpec};
+use driftless_source::{Revision, Snapshot};
 
 use super::clusters::{ClusterError, config_map, secret};
 use super::decrypt::{app_keys, decrypt_app};
 use super::error::ReconcileError;
 use super::outcome::check_app_path;
-use super::sources::secret_namespace;
+use super::sources::{Origin, secret_namespace};
 use super::{Inner, charts, lock, spec};
 use crate::metrics::RenderResult;
 
@@ -37,22 +37,22 @@ impl Inner {
         self: &Arc<Self>,
         app: &App,
         target: &driftless_kube::Target,
-        source_spec: SourceSpec,
+        origin: &Origin,
         revision: &Revision,
     ) -> Result<RenderedApp, ReconcileError> {
-        let snapshot = self.snapshot(source_spec.clone(), revision.clone()).await?;
+        let snapshot = self.snapshot(origin, revision).await?;
         lock(&self.snapshots).insert(app.name().to_owned(), snapshot.clone());
-        self.render_snapshot(app, target, &source_spec, &snapshot, revision)
+        self.render_snapshot(app, target, origin, &snapshot, revision)
             .await
     }
 
-    /// Renders `app` from a snapshot of `revision` of `source` (cached like
-    /// [`Self::render`]; `source` lends its credentials to remote bases on its host).
+    /// Renders `app` from a snapshot of `revision` of `origin` (cached like
+    /// [`Self::render`]; a Git origin lends its credentials to remote bases on its host).
     pub(crate) async fn render_snapshot(
         self: &Arc<Self>,
         app: &App,
         target: &driftless_kube::Target,
-        source: &SourceSpec,
+        origin: &Origin,
         snapshot: &Snapshot,
         revision: &Revision,
     ) -> Result<RenderedApp, ReconcileError> {
@@ -79,7 +79,7 @@ impl Inner {
                 .render_repository_chart(app, target, chart, opts, keys.as_deref())
                 .await;
         }
-        opts.remote = spec::remote_sources(app, &self.render_bounds, &self.fetcher, source);
+        opts.remote = spec::remote_sources(app, &self.render_bounds, &self.fetcher, origin.git());
         // A chart's dependencies missing from its `charts/` come from their
         // repositories, as `helm dependency build` takes them, unless the
         // server or the App keeps renders off the network.

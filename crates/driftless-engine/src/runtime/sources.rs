@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use driftless_api::GitSource;
+use driftless_api::{GitSource, SourceKind};
 use driftless_source::{FetchError, RefSpec, Revision, Snapshot, SnapshotError, SourceSpec};
 use tokio::task::JoinError;
 
@@ -31,6 +31,30 @@ pub const SECRETS_NAMESPACE: &str = "driftless-system";
 /// The namespace a config object's Secret references resolve in.
 pub(crate) fn secret_namespace(meta: &driftless_api::ObjectMeta) -> &str {
     meta.namespace.as_deref().unwrap_or(SECRETS_NAMESPACE)
+}
+
+/// Where a revision's files come from.
+#[derive(Debug)]
+pub(crate) enum Origin {
+    /// A Git repository, by its fetch spec.
+    Git(SourceSpec),
+    /// An OCISource's artifact.
+    Oci {
+        /// The OCISource.
+        source: Box<driftless_api::OciSource>,
+        /// Its registry.
+        origin: super::oci_sources::OciOrigin,
+    },
+}
+
+impl Origin {
+    /// The Git fetch spec, whose credentials remote bases on its host may borrow.
+    pub(crate) fn git(&self) -> Option<&SourceSpec> {
+        match self {
+            Origin::Git(spec) => Some(spec),
+            Origin::Oci { .. } => None,
+        }
+    }
 }
 
 /// Why a GitSource could not be fetched or exported.
@@ -67,6 +91,22 @@ pub(crate) enum SourceError {
     /// The export ended without a result.
     #[error("snapshot task failed: {0}")]
     SnapshotTask(#[source] JoinError),
+    /// An OCISource's settings (its URL, its Secret) do not make a registry client.
+    #[error("OCISource/{name}: {message}")]
+    OciSettings {
+        /// The OCISource.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The registry of an OCISource failed, or its artifact is refused.
+    #[error("OCISource/{name}: {source}")]
+    Oci {
+        /// The OCISource.
+        name: String,
+        /// What failed.
+        source: Box<driftless_source::oci::OciError>,
+    },
 }
 
 impl Inner {
@@ -83,7 +123,7 @@ impl Inner {
             Ok((_, revision)) => revision,
             Err(e) => {
                 tracing::warn!(source = %name, "{e}");
-                self.notice_source_failure(&config, name, &e.to_string());
+                self.notice_source_failure(&config, SourceKind::GitSource, name, &e.to_string());
                 for app in config.apps_of_source(name) {
                     self.note_waiting(app.name(), &format!("fetching GitSource {name}: {e}"));
                 }
@@ -176,13 +216,21 @@ impl Inner {
         }
     }
 
-    /// Exports the whole tree of `revision` (overlays may read `../base`).
+    /// Exports the whole tree of `revision` (overlays may read `../base`),
+    /// or unpacks the artifact it names.
     pub(crate) async fn snapshot(
         self: &Arc<Self>,
-        spec: SourceSpec,
-        revision: Revision,
+        origin: &Origin,
+        revision: &Revision,
     ) -> Result<Snapshot, SourceError> {
+        let spec = match origin {
+            Origin::Git(spec) => spec.clone(),
+            Origin::Oci { source, origin } => {
+                return self.oci_snapshot(source, origin, revision).await;
+            }
+        };
         let fetcher = self.fetcher.clone();
+        let revision = revision.clone();
         let snapshot = tokio::task::spawn_blocking(move || fetcher.snapshot(&spec, &revision, ""))
             .await
             .map_err(SourceError::SnapshotTask)??;
@@ -219,7 +267,7 @@ impl Inner {
         })
     }
 
-    fn note_fetch(&self, name: &str, error: Option<String>) {
+    pub(crate) fn note_fetch(&self, name: &str, error: Option<String>) {
         let mut fetches = super::lock(&self.fetches);
         let state = fetches.entry(name.to_owned()).or_default();
         state.0 = now_ms();
@@ -239,12 +287,8 @@ impl Inner {
                 let status = GitSourceStatus {
                     url: driftless_source::auth::redact_url(&s.spec.url),
                     artifact: revision.map(|r| Artifact {
-                        revision: crate::store::Revision {
-                            ref_label: r.reference,
-                            sha: r.sha,
-                            chart: None,
-                        },
-                        author: format!("{} <{}>", r.author.name, r.author.email),
+                        author: super::outcome::author_of(&r),
+                        revision: crate::store::Revision::git(r.reference, r.sha),
                         subject: r.subject,
                     }),
                     last_fetch_time: (fetched > 0).then(|| Time::from_unix_ms(fetched)),
@@ -257,9 +301,20 @@ impl Inner {
             .collect()
     }
 
-    /// The latest fetched revision of source `name`.
+    /// The latest fetched revision of GitSource `name`.
     pub(crate) fn revision(&self, name: &str) -> Option<Revision> {
         self.lock_revisions().get(name).cloned()
+    }
+
+    /// The latest fetched revision of the source `source` names.
+    pub(crate) fn source_revision(&self, source: &driftless_api::SourceRef) -> Option<Revision> {
+        match source.kind {
+            SourceKind::GitSource => self.revision(&source.name),
+            SourceKind::OciSource => self
+                .lock_revisions()
+                .get(&super::oci_sources::oci_source_key(&source.name))
+                .cloned(),
+        }
     }
 
     /// Queues a fetch of every source a verified push names; returns how many.

@@ -216,7 +216,7 @@ pub(super) fn remote_sources(
     app: &App,
     bounds: &RenderBounds,
     fetcher: &Arc<Fetcher>,
-    source: &SourceSpec,
+    source: Option<&SourceSpec>,
 ) -> Option<RemoteSources> {
     let by_app = app
         .spec
@@ -227,13 +227,15 @@ pub(super) fn remote_sources(
     if !(bounds.kustomize_remote_resources && by_app) {
         return None;
     }
-    let source = source.without_url_password();
     let mut sources = RemoteSources::new(fetcher.clone());
-    sources.credentials.push(HostCredentials::for_url(
-        &source.url,
-        source.auth.clone(),
-        source.tls.clone(),
-    ));
+    if let Some(source) = source {
+        let source = source.without_url_password();
+        sources.credentials.push(HostCredentials::for_url(
+            &source.url,
+            source.auth.clone(),
+            source.tls.clone(),
+        ));
+    }
     Some(sources)
 }
 
@@ -401,7 +403,8 @@ mod tests {
             ..RenderBounds::default()
         };
         let default = app(serde_json::json!({}));
-        let sources = remote_sources(&default, &on, &fetcher, &source).expect("on by default");
+        let sources =
+            remote_sources(&default, &on, &fetcher, Some(&source)).expect("on by default");
         assert_eq!(
             sources.credentials,
             [HostCredentials {
@@ -413,9 +416,9 @@ mod tests {
                 tls: Tls::default(),
             }]
         );
-        assert!(remote_sources(&default, &off, &fetcher, &source).is_none());
+        assert!(remote_sources(&default, &off, &fetcher, Some(&source)).is_none());
         let refused = app(serde_json::json!({"remoteResources": false}));
-        assert!(remote_sources(&refused, &on, &fetcher, &source).is_none());
+        assert!(remote_sources(&refused, &on, &fetcher, Some(&source)).is_none());
     }
 
     #[test]

@@ -141,7 +141,9 @@ fn read(
     let operations = state.store.operations(&name, LOG)?;
     let config = (state.config)();
     let declared = config.app(&name);
-    let source = declared.map_or_else(String::new, |a| a.spec.source_ref.name.clone());
+    // Commit links and subjects come from a Git repository, which an artifact has not.
+    let git = declared.filter(|a| a.spec.source_ref.kind == driftless_api::SourceKind::GitSource);
+    let source = git.map_or_else(String::new, |a| a.spec.source_ref.name.clone());
     let sources = (state.sources)();
     let repo_url = repository_url(&sources, &config, &source);
     let (path, destination) = declared.map_or_else(Default::default, |a| {

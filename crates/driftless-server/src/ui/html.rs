@@ -102,9 +102,9 @@ pub(crate) fn time(at: Option<Time>) -> String {
     }
 }
 
-/// The first 8 characters of a commit id.
+/// The first 8 characters of a commit id (or of an artifact digest's hex).
 pub(crate) fn short_sha(sha: &str) -> &str {
-    sha.get(..8).unwrap_or(sha)
+    driftless_api::history::short_id(sha, 8)
 }
 
 /// Web page of `sha` in the repository cloned from `url`, for hosts whose URL

@@ -9,9 +9,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use driftless_api::Time;
 use driftless_api::list::{AppFilter, AppList, AppSummary};
 use driftless_api::status::{AppStatus, HealthStatus, Named, SyncStatus};
+use driftless_api::{SourceKind, Time};
 use serde::Deserialize;
 
 use super::html::{
@@ -198,12 +198,13 @@ fn rows(
     for app in apps {
         let declared = config.app(&app.name);
         let destination = declared.map_or_else(String::new, |a| a.spec.destination.describe());
-        let repo_url =
-            declared.and_then(|a| repository_url(&sources, &config, &a.spec.source_ref.name));
+        // Commit links and subjects come from a Git repository, which an artifact has not.
+        let git = declared.filter(|a| a.spec.source_ref.kind == SourceKind::GitSource);
+        let repo_url = git.and_then(|a| repository_url(&sources, &config, &a.spec.source_ref.name));
         let subject = match &app.status.last_applied {
             Some(applied) => {
                 let history = state.store.history(&app.name, 5)?;
-                let source = declared.map(|a| a.spec.source_ref.name.as_str());
+                let source = git.map(|a| a.spec.source_ref.name.as_str());
                 subject_of(&applied.sha, &history, &sources, source)
             }
             None => String::new(),

@@ -22,6 +22,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/sources"),
     ("get", "/api/v1/notifiers"),
+    ("get", "/api/v1/ocisources"),
     ("get", "/api/v1/helmrepositories"),
     ("get", "/api/v1/clusters"),
     ("get", "/api/v1/apps"),
@@ -202,6 +203,9 @@ async fn every_answer_validates_against_its_documented_schema() {
     let repositories = "/api/v1/helmrepositories";
     let (_, listed) = check("get", repositories, get(&s, repositories).await);
     assert_eq!(listed, serde_json::json!([]));
+    let artifacts = "/api/v1/ocisources";
+    let (_, listed) = check("get", artifacts, get(&s, artifacts).await);
+    assert_eq!(listed, serde_json::json!([]));
     let (_, clusters) = check("get", "/api/v1/clusters", get(&s, "/api/v1/clusters").await);
     assert_eq!(clusters[1]["conditions"][0]["status"], "False");
 
@@ -293,7 +297,7 @@ async fn every_answer_validates_against_its_documented_schema() {
         get(&s, "/api/v1/openapi.json").await,
     );
     assert_eq!(served, doc);
-    assert_eq!(checked, 22);
+    assert_eq!(checked, 23);
 }
 
 #[test]
@@ -364,6 +368,7 @@ async fn reads_are_checked_when_anonymous_reads_are_off() {
         ("/api/v1/sources", "/api/v1/sources"),
         ("/api/v1/notifiers", "/api/v1/notifiers"),
         ("/api/v1/helmrepositories", "/api/v1/helmrepositories"),
+        ("/api/v1/ocisources", "/api/v1/ocisources"),
         ("/api/v1/clusters", "/api/v1/clusters"),
     ] {
         let resp = read(path, None).send().await.expect("request");

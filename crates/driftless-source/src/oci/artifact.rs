@@ -61,6 +61,9 @@ pub struct Pulled {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// The annotation holding when the artifact was made (RFC 3339).
+pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+
 /// A blob named in a manifest.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -168,7 +171,7 @@ pub fn pull(
 }
 
 /// The one tar.gz layer of an artifact manifest, and its annotations.
-fn layer_of(
+pub(crate) fn layer_of(
     reference: &Reference,
     manifest: &Manifest,
 ) -> Result<(Descriptor, BTreeMap<String, String>), OciError> {

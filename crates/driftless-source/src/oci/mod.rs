@@ -4,6 +4,7 @@
 pub mod artifact;
 pub mod client;
 pub mod reference;
+pub mod source;
 
 use std::path::PathBuf;
 
