@@ -16,6 +16,8 @@ pub(crate) struct Ctx<'o> {
     pub opts: &'o Options,
     /// Kustomization directories being built, to detect cycles.
     stack: Vec<PathBuf>,
+    /// The schema the top kustomization's `openapi:` fixes for every level.
+    schema: Option<crate::config::Schema>,
 }
 
 /// The result of building one directory.
@@ -30,6 +32,7 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
     let mut ctx = Ctx {
         opts,
         stack: Vec::new(),
+        schema: None,
     };
     let mut root = Loader::new(
         dir,
@@ -41,6 +44,8 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
     root.remote = opts.remote.clone();
     root.decryptor = opts.generator_decryptor.clone();
     let k = root.kustomization()?;
+    check_openapi(&root, &k)?;
+    ctx.schema = crate::config::Schema::top(&root, &k)?;
     // A Component built directly behaves like a Kustomization over no resources.
     let base = (k.kind() == "Component").then(Vec::new);
     let level = accumulate(&root, &k, &mut ctx, base)?;
@@ -180,6 +185,9 @@ fn accumulate_inner(
         level.config.schema = own.schema.clone();
     }
     level.config.merge(&own);
+    if let Some(fixed) = &ctx.schema {
+        level.config.schema = fixed.clone();
+    }
     level.config.check_conflicts(&k.path)?;
     run_transformers(loader, k, ctx, &level.config, &mut level.resources)?;
     let declared = vars::read(k, &level.resources)?;
@@ -395,7 +403,7 @@ fn run_transformers(
 /// The kubernetes API schema versions kustomize embeds.
 const BUILTIN_OPENAPI_VERSIONS: &[&str] = &["v1.21.2"];
 
-/// Validates `openapi:`; custom schemas only affect merge keys of custom kinds.
+/// Validates `openapi:`: one of a built-in version or a schema file that exists.
 fn check_openapi(loader: &Loader, k: &Kustomization) -> Result<(), Error> {
     let Some(openapi) = k.fields.get("openapi") else {
         return Ok(());
