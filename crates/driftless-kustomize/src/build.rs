@@ -18,6 +18,9 @@ pub(crate) struct Ctx<'o> {
     stack: Vec<PathBuf>,
     /// The schema the top kustomization's `openapi:` fixes for every level.
     schema: Option<crate::config::Schema>,
+    /// The top kustomization has `buildMetadata`: kustomize then tracks
+    /// origins, rewriting every object's annotations after each transformer.
+    tracks_origins: bool,
 }
 
 /// The result of building one directory.
@@ -33,6 +36,7 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
         opts,
         stack: Vec::new(),
         schema: None,
+        tracks_origins: false,
     };
     let mut root = Loader::new(
         dir,
@@ -46,6 +50,7 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
     let k = root.kustomization()?;
     check_openapi(&root, &k)?;
     ctx.schema = crate::config::Schema::top(&root, &k)?;
+    ctx.tracks_origins = !k.strings("buildMetadata")?.is_empty();
     // A Component built directly behaves like a Kustomization over no resources.
     let base = (k.kind() == "Component").then(Vec::new);
     let level = accumulate(&root, &k, &mut ctx, base)?;
@@ -97,7 +102,7 @@ fn add_managed_by(resources: &mut [crate::resource::Resource]) {
         "metadata/labels",
         true,
     )];
-    transform::apply_map(resources, &pairs, &specs);
+    transform::apply_map(resources, &pairs, &[&specs]);
 }
 
 /// Applies each of `k`'s components, in order, to what `level` holds so far.
@@ -353,8 +358,12 @@ fn run_transformers(
     // Each built-in transformer a field configures is recorded on every
     // resource for `buildMetadata: [transformerAnnotations]`, in kustomize's
     // order and numbers (one per patch, image, replica, labels entry, ...).
+    let tracks_origins = ctx.tracks_origins;
     let record = |res: &mut Vec<Resource>, kind: &str, count: usize| {
         crate::origin::record_builtin(res, &k.path, kind, count);
+        if tracks_origins && count > 0 {
+            forget_shared_annotations(res);
+        }
     };
     let smp_entries = k.strings("patchesStrategicMerge")?.len();
     patch::apply_strategic_merge_field(loader, k, &cfg.schema, res)?;
@@ -396,8 +405,19 @@ fn run_transformers(
     for (config, from) in load_configs(loader, k, ctx, "transformers")? {
         patch::run_builtin_transformer(loader, k, cfg, &config, res)?;
         crate::origin::record(res, crate::origin::Configured::from_config(&from, &config));
+        if tracks_origins {
+            forget_shared_annotations(res);
+        }
     }
     Ok(())
+}
+
+/// kustomize records a transformer's run in each object's annotations by
+/// writing the whole map anew: its values no longer share nodes.
+fn forget_shared_annotations(res: &mut [Resource]) {
+    for r in res {
+        crate::shared::forget_under(&mut r.shared, "/metadata/annotations/");
+    }
 }
 
 /// The kubernetes API schema versions kustomize embeds.

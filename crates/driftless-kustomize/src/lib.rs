@@ -27,6 +27,7 @@ mod patch;
 pub mod remote;
 mod replacements;
 mod resource;
+mod shared;
 mod smp;
 mod transform;
 mod vars;

@@ -206,6 +206,8 @@ pub struct Resource {
     pub(crate) origin: Option<crate::origin::Origin>,
     /// Transformers that ran over it: configuring file and kind.
     pub(crate) transformations: Vec<std::sync::Arc<crate::origin::Configured>>,
+    /// Places that hold one YAML node in kustomize (see `shared`).
+    pub(crate) shared: Vec<crate::shared::SharedNode>,
 }
 
 impl Resource {
@@ -222,6 +224,7 @@ impl Resource {
             suffixes: Vec::new(),
             origin: None,
             transformations: Vec::new(),
+            shared: Vec::new(),
         }
     }
 
