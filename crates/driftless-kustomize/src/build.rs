@@ -32,6 +32,7 @@ pub(crate) struct Level {
 
 /// Builds `dir` and applies the steps kustomize runs once at the top.
 pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
+    let _scopes = crate::scope::BuildScopes::start();
     let mut ctx = Ctx {
         opts,
         stack: Vec::new(),
@@ -423,7 +424,8 @@ fn forget_shared_annotations(res: &mut [Resource]) {
 /// The kubernetes API schema versions kustomize embeds.
 const BUILTIN_OPENAPI_VERSIONS: &[&str] = &["v1.21.2"];
 
-/// Validates `openapi:`: one of a built-in version or a schema file that exists.
+/// Validates `openapi:` (one of a built-in version or a schema file that
+/// exists) and takes the scopes the first schema of the build gives kinds.
 fn check_openapi(loader: &Loader, k: &Kustomization) -> Result<(), Error> {
     let Some(openapi) = k.fields.get("openapi") else {
         return Ok(());
@@ -436,13 +438,14 @@ fn check_openapi(loader: &Loader, k: &Kustomization) -> Result<(), Error> {
             "builtin version and custom schema provided, cannot use both",
         ));
     }
-    if let Some(v) = version
-        && !BUILTIN_OPENAPI_VERSIONS.contains(&v)
-    {
-        return Err(Error::invalid(
-            &k.path,
-            format!("the specified OpenAPI version is not built in: '{v}'"),
-        ));
+    if let Some(v) = version {
+        if !BUILTIN_OPENAPI_VERSIONS.contains(&v) {
+            return Err(Error::invalid(
+                &k.path,
+                format!("the specified OpenAPI version is not built in: '{v}'"),
+            ));
+        }
+        crate::scope::set_builtin();
     }
     if let Some(p) = path {
         let file = loader.root.join(p);
@@ -453,7 +456,13 @@ fn check_openapi(loader: &Loader, k: &Kustomization) -> Result<(), Error> {
                 format!("'{}' doesn't exist", file.display()),
             ));
         }
-        loader.read("openapi", p)?;
+        let (file, text) = loader.read("openapi", p)?;
+        // As kustomize, the first schema set in a build gives kinds their
+        // scope from here on.
+        let docs = crate::yaml::parse_documents(&text, &file.display().to_string())?;
+        if let Some(doc) = docs.first() {
+            crate::scope::set_from_schema(doc);
+        }
     }
     Ok(())
 }
