@@ -154,8 +154,8 @@ pub fn visit_path_at(
     if let Value::Array(items) = node {
         let len = at.len();
         for (i, item) in items.iter_mut().enumerate() {
-            at.push('/');
-            at.push_str(&i.to_string());
+            use std::fmt::Write as _;
+            let _ = write!(at, "/{i}");
             visit_path_at(item, path, create, at, f);
             at.truncate(len);
         }
@@ -197,6 +197,10 @@ pub fn visit_path_at(
 /// Appends `/token` to a JSON pointer, escaped as RFC 6901 says.
 pub fn push_pointer_token(pointer: &mut String, token: &str) {
     pointer.push('/');
+    if !token.contains(['~', '/']) {
+        pointer.push_str(token);
+        return;
+    }
     for c in token.chars() {
         match c {
             '~' => pointer.push_str("~0"),

@@ -66,6 +66,27 @@ pub(crate) fn propagate(obj: &mut Value, nodes: &mut Vec<SharedNode>) {
     nodes.retain(|n| n.pointers.len() > 1);
 }
 
+/// Carries the values just written in place at `written` (JSON pointers)
+/// over to the places sharing a node with them: the same as [`propagate`],
+/// looking only at the nodes holding a place written.
+pub(crate) fn carry(obj: &mut Value, nodes: &mut Vec<SharedNode>, written: &[String]) {
+    if written.is_empty() || nodes.is_empty() {
+        return;
+    }
+    let mut touched: Vec<SharedNode> = Vec::new();
+    let mut i = 0;
+    while i < nodes.len() {
+        if nodes[i].pointers.iter().any(|p| written.contains(p)) {
+            touched.push(nodes.swap_remove(i));
+        } else {
+            i += 1;
+        }
+    }
+    // swap_remove reorders; the order of nodes does not matter.
+    propagate(obj, &mut touched);
+    nodes.extend(touched);
+}
+
 /// Compares two JSON pointers in the order kustomize walks an object: map
 /// keys sorted, list items by index.
 fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {

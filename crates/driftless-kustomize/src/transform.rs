@@ -304,8 +304,10 @@ pub fn annotations(
 pub fn apply_map(res: &mut [Resource], pairs: &[(String, String)], groups: &[&[FieldSpec]]) {
     for r in res.iter_mut() {
         let gvk = r.gvk();
-        // Per pair, the places it was added to.
+        // Per pair, the places it was added to; and the places that had the
+        // key with another value, written in place.
         let mut added: Vec<Vec<String>> = vec![Vec::new(); pairs.len()];
+        let mut written: Vec<String> = Vec::new();
         for specs in groups {
             fieldspec::apply_specs_at(&mut r.obj, &gvk, specs, &mut |parent, key, at| {
                 let slot = parent
@@ -318,16 +320,21 @@ pub fn apply_map(res: &mut [Resource], pairs: &[(String, String)], groups: &[&[F
                     return;
                 };
                 for ((k, v), places) in pairs.iter().zip(added.iter_mut()) {
-                    if m.insert(k.clone(), Value::String(v.clone())).is_none() {
-                        let mut pointer = at.to_string();
-                        fieldspec::push_pointer_token(&mut pointer, key);
-                        fieldspec::push_pointer_token(&mut pointer, k);
-                        places.push(pointer);
+                    let old = m.insert(k.clone(), Value::String(v.clone()));
+                    if old.as_ref().and_then(Value::as_str) == Some(v.as_str()) {
+                        continue;
+                    }
+                    let mut pointer = at.to_string();
+                    fieldspec::push_pointer_token(&mut pointer, key);
+                    fieldspec::push_pointer_token(&mut pointer, k);
+                    match old {
+                        None => places.push(pointer),
+                        Some(_) => written.push(pointer),
                     }
                 }
             });
         }
-        crate::shared::propagate(&mut r.obj, &mut r.shared);
+        crate::shared::carry(&mut r.obj, &mut r.shared, &written);
         for ((_, v), places) in pairs.iter().zip(added) {
             r.shared.extend(crate::shared::SharedNode::new(places, v));
         }
