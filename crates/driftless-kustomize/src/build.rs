@@ -16,6 +16,11 @@ pub(crate) struct Ctx<'o> {
     pub opts: &'o Options,
     /// Kustomization directories being built, to detect cycles.
     stack: Vec<PathBuf>,
+    /// The schema the top kustomization's `openapi:` fixes for every level.
+    schema: Option<crate::config::Schema>,
+    /// The top kustomization has `buildMetadata`: kustomize then tracks
+    /// origins, rewriting every object's annotations after each transformer.
+    tracks_origins: bool,
 }
 
 /// The result of building one directory.
@@ -27,9 +32,12 @@ pub(crate) struct Level {
 
 /// Builds `dir` and applies the steps kustomize runs once at the top.
 pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
+    let _scopes = crate::scope::BuildScopes::start();
     let mut ctx = Ctx {
         opts,
         stack: Vec::new(),
+        schema: None,
+        tracks_origins: false,
     };
     let mut root = Loader::new(
         dir,
@@ -41,6 +49,9 @@ pub(crate) fn run(dir: &Path, opts: &Options) -> Result<ResourceList, Error> {
     root.remote = opts.remote.clone();
     root.decryptor = opts.generator_decryptor.clone();
     let k = root.kustomization()?;
+    check_openapi(&root, &k)?;
+    ctx.schema = crate::config::Schema::top(&root, &k)?;
+    ctx.tracks_origins = !k.strings("buildMetadata")?.is_empty();
     // A Component built directly behaves like a Kustomization over no resources.
     let base = (k.kind() == "Component").then(Vec::new);
     let level = accumulate(&root, &k, &mut ctx, base)?;
@@ -92,7 +103,7 @@ fn add_managed_by(resources: &mut [crate::resource::Resource]) {
         "metadata/labels",
         true,
     )];
-    transform::apply_map(resources, &pairs, &specs);
+    transform::apply_map(resources, &pairs, &[&specs]);
 }
 
 /// Applies each of `k`'s components, in order, to what `level` holds so far.
@@ -180,6 +191,9 @@ fn accumulate_inner(
         level.config.schema = own.schema.clone();
     }
     level.config.merge(&own);
+    if let Some(fixed) = &ctx.schema {
+        level.config.schema = fixed.clone();
+    }
     level.config.check_conflicts(&k.path)?;
     run_transformers(loader, k, ctx, &level.config, &mut level.resources)?;
     let declared = vars::read(k, &level.resources)?;
@@ -345,8 +359,12 @@ fn run_transformers(
     // Each built-in transformer a field configures is recorded on every
     // resource for `buildMetadata: [transformerAnnotations]`, in kustomize's
     // order and numbers (one per patch, image, replica, labels entry, ...).
+    let tracks_origins = ctx.tracks_origins;
     let record = |res: &mut Vec<Resource>, kind: &str, count: usize| {
         crate::origin::record_builtin(res, &k.path, kind, count);
+        if tracks_origins && count > 0 {
+            forget_shared_annotations(res);
+        }
     };
     let smp_entries = k.strings("patchesStrategicMerge")?.len();
     patch::apply_strategic_merge_field(loader, k, &cfg.schema, res)?;
@@ -388,14 +406,26 @@ fn run_transformers(
     for (config, from) in load_configs(loader, k, ctx, "transformers")? {
         patch::run_builtin_transformer(loader, k, cfg, &config, res)?;
         crate::origin::record(res, crate::origin::Configured::from_config(&from, &config));
+        if tracks_origins {
+            forget_shared_annotations(res);
+        }
     }
     Ok(())
+}
+
+/// kustomize records a transformer's run in each object's annotations by
+/// writing the whole map anew: its values no longer share nodes.
+fn forget_shared_annotations(res: &mut [Resource]) {
+    for r in res {
+        crate::shared::forget_under(&mut r.shared, "/metadata/annotations/");
+    }
 }
 
 /// The kubernetes API schema versions kustomize embeds.
 const BUILTIN_OPENAPI_VERSIONS: &[&str] = &["v1.21.2"];
 
-/// Validates `openapi:`; custom schemas only affect merge keys of custom kinds.
+/// Validates `openapi:` (one of a built-in version or a schema file that
+/// exists) and takes the scopes the first schema of the build gives kinds.
 fn check_openapi(loader: &Loader, k: &Kustomization) -> Result<(), Error> {
     let Some(openapi) = k.fields.get("openapi") else {
         return Ok(());
@@ -408,13 +438,14 @@ fn check_openapi(loader: &Loader, k: &Kustomization) -> Result<(), Error> {
             "builtin version and custom schema provided, cannot use both",
         ));
     }
-    if let Some(v) = version
-        && !BUILTIN_OPENAPI_VERSIONS.contains(&v)
-    {
-        return Err(Error::invalid(
-            &k.path,
-            format!("the specified OpenAPI version is not built in: '{v}'"),
-        ));
+    if let Some(v) = version {
+        if !BUILTIN_OPENAPI_VERSIONS.contains(&v) {
+            return Err(Error::invalid(
+                &k.path,
+                format!("the specified OpenAPI version is not built in: '{v}'"),
+            ));
+        }
+        crate::scope::set_builtin();
     }
     if let Some(p) = path {
         let file = loader.root.join(p);
@@ -425,7 +456,13 @@ fn check_openapi(loader: &Loader, k: &Kustomization) -> Result<(), Error> {
                 format!("'{}' doesn't exist", file.display()),
             ));
         }
-        loader.read("openapi", p)?;
+        let (file, text) = loader.read("openapi", p)?;
+        // As kustomize, the first schema set in a build gives kinds their
+        // scope from here on.
+        let docs = crate::yaml::parse_documents(&text, &file.display().to_string())?;
+        if let Some(doc) = docs.first() {
+            crate::scope::set_from_schema(doc);
+        }
     }
     Ok(())
 }

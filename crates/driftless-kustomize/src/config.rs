@@ -18,13 +18,22 @@ pub enum Schema {
     Inherited,
     /// `openapi.version`: the built-in schema, chosen explicitly.
     Builtin,
-    /// `openapi.path`: kinds the custom schema declares, plus the built-in ones.
+    /// `openapi.path` of a base or component: kinds the custom schema
+    /// declares, plus the built-in ones (kustomize has parsed its built-in
+    /// schema by then and adds the custom definitions to it).
     Custom(Vec<crate::openapi::CustomKind>),
+    /// `openapi.path` of the top kustomization: the custom schema alone, for
+    /// the whole build. Built-in kinds it does not declare have no schema,
+    /// and only the lists it marks merge.
+    CustomAlone(Vec<crate::openapi::CustomKind>),
 }
 
 impl Schema {
-    /// True when lists of `gvk` resources merge by key.
+    /// True when lists of `gvk` resources merge by the built-in keys.
     pub fn knows(&self, gvk: &Gvk) -> bool {
+        if matches!(self, Schema::CustomAlone(_)) {
+            return false;
+        }
         let api_version = if gvk.group.is_empty() {
             gvk.version.clone()
         } else {
@@ -39,16 +48,41 @@ impl Schema {
         }
     }
 
-    /// Reads the kinds a custom OpenAPI document declares.
-    pub fn custom(doc: &Value) -> Schema {
-        Schema::Custom(crate::openapi::kinds(doc))
+    /// The schema `k`'s `openapi:` chooses (`Inherited` without one); a
+    /// custom schema adds to the built-in one, as below the top.
+    pub fn load(loader: &Loader, k: &Kustomization) -> Result<Schema, Error> {
+        let Some(openapi) = k.fields.get("openapi") else {
+            return Ok(Schema::Inherited);
+        };
+        let Some(path) = openapi.get("path").and_then(Value::as_str) else {
+            return Ok(Schema::Builtin);
+        };
+        let (file, text) = loader.read("openapi", path)?;
+        let docs = crate::yaml::parse_documents(&text, &file.display().to_string())?;
+        Ok(docs
+            .first()
+            .map(|doc| Schema::Custom(crate::openapi::kinds(doc)))
+            .unwrap_or(Schema::Builtin))
+    }
+
+    /// The schema the top kustomization fixes for the whole build, if it
+    /// names one: kustomize sets it before building anything and ignores
+    /// what bases and components say.
+    pub fn top(loader: &Loader, k: &Kustomization) -> Result<Option<Schema>, Error> {
+        Ok(match Schema::load(loader, k)? {
+            Schema::Inherited => None,
+            Schema::Custom(kinds) => Some(Schema::CustomAlone(kinds)),
+            fixed => Some(fixed),
+        })
     }
 
     /// How the custom schema says `gvk`'s list fields merge, if it declares
     /// the kind.
     pub fn custom_lists(&self, gvk: &Gvk) -> Option<&crate::openapi::CustomLists> {
         match self {
-            Schema::Custom(kinds) => kinds.iter().find(|k| k.gvk == *gvk).map(|k| &k.lists),
+            Schema::Custom(kinds) | Schema::CustomAlone(kinds) => {
+                kinds.iter().find(|k| k.gvk == *gvk).map(|k| &k.lists)
+            }
             _ => None,
         }
     }
@@ -109,17 +143,10 @@ impl TransformerConfig {
 
     /// Reads the `configurations:` files of a kustomization.
     pub fn load(loader: &Loader, k: &Kustomization) -> Result<TransformerConfig, Error> {
-        let mut cfg = TransformerConfig::default();
-        if let Some(openapi) = k.fields.get("openapi") {
-            cfg.schema = match openapi.get("path").and_then(Value::as_str) {
-                Some(path) => {
-                    let (file, text) = loader.read("openapi", path)?;
-                    let docs = crate::yaml::parse_documents(&text, &file.display().to_string())?;
-                    docs.first().map(Schema::custom).unwrap_or(Schema::Builtin)
-                }
-                None => Schema::Builtin,
-            };
-        }
+        let mut cfg = TransformerConfig {
+            schema: Schema::load(loader, k)?,
+            ..TransformerConfig::default()
+        };
         for entry in k.strings("crds")? {
             let (path, text) = loader.read("crds", &entry)?;
             crate::crds::read(&mut cfg, &path, &entry, &text)?;

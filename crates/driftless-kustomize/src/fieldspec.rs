@@ -131,12 +131,33 @@ pub fn visit_path(
     create: bool,
     f: &mut dyn FnMut(&mut Map<String, Value>, &str),
 ) {
+    visit_path_at(node, path, create, &mut String::new(), &mut |m, key, _| {
+        f(m, key)
+    });
+}
+
+/// A callback given a map, a key in it and the map's JSON pointer.
+pub type VisitAt<'a> = dyn FnMut(&mut Map<String, Value>, &str, &str) + 'a;
+
+/// [`visit_path`], also telling the callback where the parent map sits
+/// (a JSON pointer from `node`, which `at` holds on entry).
+pub fn visit_path_at(
+    node: &mut Value,
+    path: &[String],
+    create: bool,
+    at: &mut String,
+    f: &mut VisitAt<'_>,
+) {
     let Some((first, rest)) = path.split_first() else {
         return;
     };
     if let Value::Array(items) = node {
-        for item in items {
-            visit_path(item, path, create, f);
+        let len = at.len();
+        for (i, item) in items.iter_mut().enumerate() {
+            use std::fmt::Write as _;
+            let _ = write!(at, "/{i}");
+            visit_path_at(item, path, create, at, f);
+            at.truncate(len);
         }
         return;
     }
@@ -149,7 +170,7 @@ pub fn visit_path(
     };
     if rest.is_empty() {
         if map.contains_key(key) || create {
-            f(map, key);
+            f(map, key, at);
         }
         return;
     }
@@ -166,7 +187,26 @@ pub fn visit_path(
         map.insert(key.to_string(), fresh);
     }
     if let Some(child) = map.get_mut(key) {
-        visit_path(child, rest, create, f);
+        let len = at.len();
+        push_pointer_token(at, key);
+        visit_path_at(child, rest, create, at, f);
+        at.truncate(len);
+    }
+}
+
+/// Appends `/token` to a JSON pointer, escaped as RFC 6901 says.
+pub fn push_pointer_token(pointer: &mut String, token: &str) {
+    pointer.push('/');
+    if !token.contains(['~', '/']) {
+        pointer.push_str(token);
+        return;
+    }
+    for c in token.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
     }
 }
 
@@ -177,13 +217,20 @@ pub fn apply_specs(
     specs: &[FieldSpec],
     f: &mut dyn FnMut(&mut Map<String, Value>, &str),
 ) {
+    apply_specs_at(obj, gvk, specs, &mut |m, key, _| f(m, key));
+}
+
+/// [`apply_specs`], also telling the callback where the parent map sits
+/// (a JSON pointer from `obj`).
+pub fn apply_specs_at(obj: &mut Value, gvk: &Gvk, specs: &[FieldSpec], f: &mut VisitAt<'_>) {
     let mut seen: Vec<&str> = Vec::new();
+    let mut at = String::new();
     for spec in specs {
         if !gvk.is_selected_by(&spec.gvk) || seen.contains(&spec.path.as_str()) {
             continue;
         }
         seen.push(&spec.path);
-        visit_path(obj, &split_path(&spec.path), spec.create, f);
+        visit_path_at(obj, &split_path(&spec.path), spec.create, &mut at, f);
     }
 }
 

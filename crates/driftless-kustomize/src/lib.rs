@@ -27,6 +27,8 @@ mod patch;
 pub mod remote;
 mod replacements;
 mod resource;
+mod scope;
+mod shared;
 mod smp;
 mod transform;
 mod vars;

@@ -408,11 +408,17 @@ fn apply_one(
             };
             smp::merge(&mut r.obj, &patch, lists)
                 .map_err(|e| Error::invalid(std::path::Path::new(origin), e))?;
+            // kustomize merges in place: a value written where a node is
+            // shared shows in all its places.
+            crate::shared::propagate(&mut r.obj, &mut r.shared);
             Ok(true)
         }
         Patch::Json(ops) => {
             crate::json6902::apply(&mut r.obj, ops)
                 .map_err(|e| Error::invalid(std::path::Path::new(origin), e))?;
+            // kustomize applies JSON patches to the object as JSON and reads
+            // it back: no node is shared any more.
+            r.shared.clear();
             Ok(true)
         }
     }
@@ -520,7 +526,7 @@ pub fn run_builtin_transformer(
                 })
                 .unwrap_or_default();
             let specs = spec_list("fieldSpecs").unwrap_or_default();
-            crate::transform::apply_map(res, &pairs, &specs);
+            crate::transform::apply_map(res, &pairs, &[&specs]);
             return Ok(());
         }
         "NamespaceTransformer" => {

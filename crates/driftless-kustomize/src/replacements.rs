@@ -123,6 +123,7 @@ fn apply_one(rep: &Value, res: &mut [Resource]) -> Result<(), String> {
                 let Some(fp) = fp.as_str() else { continue };
                 set_path(&mut r.obj, &parse_field_path(fp), &value, &opts, create)
                     .map_err(|e| target_error(fp, create, &e, r))?;
+                crate::shared::propagate(&mut r.obj, &mut r.shared);
             }
         }
     }

@@ -40,11 +40,25 @@ impl Gvk {
             && (selector.kind.is_empty() || selector.kind == self.kind)
     }
 
-    /// True for kinds that are not namespaced.
+    /// True for kinds that are not namespaced: kustomize's table of the
+    /// built-in kinds, then what a custom schema's paths say of other kinds.
     pub fn is_cluster_scoped(&self) -> bool {
-        CLUSTER_SCOPED
+        if CLUSTER_SCOPED
             .iter()
             .any(|(g, k)| *k == self.kind && *g == self.group)
+        {
+            return true;
+        }
+        crate::scope::custom_namespaced(self) == Some(false) && !self.has_builtin_schema()
+    }
+
+    fn has_builtin_schema(&self) -> bool {
+        let api_version = if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        };
+        crate::smp::has_builtin_schema(&api_version, &self.kind)
     }
 }
 
@@ -206,6 +220,8 @@ pub struct Resource {
     pub(crate) origin: Option<crate::origin::Origin>,
     /// Transformers that ran over it: configuring file and kind.
     pub(crate) transformations: Vec<std::sync::Arc<crate::origin::Configured>>,
+    /// Places that hold one YAML node in kustomize (see `shared`).
+    pub(crate) shared: Vec<crate::shared::SharedNode>,
 }
 
 impl Resource {
@@ -222,6 +238,7 @@ impl Resource {
             suffixes: Vec::new(),
             origin: None,
             transformations: Vec::new(),
+            shared: Vec::new(),
         }
     }
 

@@ -208,7 +208,10 @@ fn merge_list(
     let all_maps =
         !p.is_empty() && p.iter().all(Value::is_object) && t.iter().all(Value::is_object);
     if !all_maps {
-        if field == "finalizers" || custom == Some(&ListMerge::Set) {
+        // Only a schema marks `finalizers` (ObjectMeta's) as a merged set:
+        // kinds without one have them replaced.
+        let builtin_set = field == "finalizers" && lists.known;
+        if builtin_set || custom == Some(&ListMerge::Set) {
             // A merged primitive list: the patch's items first, then the rest.
             let mut merged: Vec<Value> = p.to_vec();
             merged.extend(t.iter().filter(|v| !p.contains(v)).cloned());

@@ -201,22 +201,12 @@ fn rename_with_affixes(r: &mut Resource, prefix: &str, suffix: &str) {
     }
 }
 
-/// Applies `commonLabels:` and `labels:`.
+/// Applies the `labels:` entries, then `commonLabels:`, as kustomize does.
 pub fn labels(
     k: &Kustomization,
     cfg: &TransformerConfig,
     res: &mut [Resource],
 ) -> Result<(), Error> {
-    let common = k.string_map("commonLabels")?;
-    if !common.is_empty() {
-        let specs = settled(
-            k,
-            "CommonLabels",
-            fieldspec::common_label_specs(),
-            &cfg.common_labels,
-        )?;
-        apply_map(res, &common, &specs);
-    }
     for entry in k.list("labels")? {
         let Some(pairs) = entry.get("pairs").and_then(Value::as_object) else {
             continue;
@@ -269,9 +259,19 @@ pub fn labels(
             }
         }
         specs.extend(cfg.labels.iter().cloned());
-        for spec in &specs {
-            apply_map(res, &pairs, std::slice::from_ref(spec));
-        }
+        let groups: Vec<&[FieldSpec]> = specs.iter().map(std::slice::from_ref).collect();
+        apply_map(res, &pairs, &groups);
+    }
+    // As in kustomize, `commonLabels` comes after the `labels` entries.
+    let common = k.string_map("commonLabels")?;
+    if !common.is_empty() {
+        let specs = settled(
+            k,
+            "CommonLabels",
+            fieldspec::common_label_specs(),
+            &cfg.common_labels,
+        )?;
+        apply_map(res, &common, &[&specs]);
     }
     Ok(())
 }
@@ -290,28 +290,54 @@ pub fn annotations(
             fieldspec::annotation_specs(),
             &cfg.common_annotations,
         )?;
-        apply_map(res, &common, &specs);
+        apply_map(res, &common, &[&specs]);
     }
     Ok(())
 }
 
-/// Merges string pairs into the maps at `specs`.
-pub fn apply_map(res: &mut [Resource], pairs: &[(String, String)], specs: &[FieldSpec]) {
+/// Merges string pairs into the maps at the specs of `groups`, as one label
+/// or annotation transformer: each group of specs is applied on its own (a
+/// path twice in a group counts once). The places of an object where a key
+/// is added share one node, as in kustomize, and writes to places that
+/// already had the key reach the places sharing a node with them (see
+/// `shared`).
+pub fn apply_map(res: &mut [Resource], pairs: &[(String, String)], groups: &[&[FieldSpec]]) {
     for r in res.iter_mut() {
         let gvk = r.gvk();
-        apply_specs(&mut r.obj, &gvk, specs, &mut |parent, key| {
-            let slot = parent
-                .entry(key.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if slot.is_null() {
-                *slot = Value::Object(Map::new());
-            }
-            if let Value::Object(m) = slot {
-                for (k, v) in pairs {
-                    m.insert(k.clone(), Value::String(v.clone()));
+        // Per pair, the places it was added to; and the places that had the
+        // key with another value, written in place.
+        let mut added: Vec<Vec<String>> = vec![Vec::new(); pairs.len()];
+        let mut written: Vec<String> = Vec::new();
+        for specs in groups {
+            fieldspec::apply_specs_at(&mut r.obj, &gvk, specs, &mut |parent, key, at| {
+                let slot = parent
+                    .entry(key.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if slot.is_null() {
+                    *slot = Value::Object(Map::new());
                 }
-            }
-        });
+                let Value::Object(m) = slot else {
+                    return;
+                };
+                for ((k, v), places) in pairs.iter().zip(added.iter_mut()) {
+                    let old = m.insert(k.clone(), Value::String(v.clone()));
+                    if old.as_ref().and_then(Value::as_str) == Some(v.as_str()) {
+                        continue;
+                    }
+                    let mut pointer = at.to_string();
+                    fieldspec::push_pointer_token(&mut pointer, key);
+                    fieldspec::push_pointer_token(&mut pointer, k);
+                    match old {
+                        None => places.push(pointer),
+                        Some(_) => written.push(pointer),
+                    }
+                }
+            });
+        }
+        crate::shared::carry(&mut r.obj, &mut r.shared, &written);
+        for ((_, v), places) in pairs.iter().zip(added) {
+            r.shared.extend(crate::shared::SharedNode::new(places, v));
+        }
     }
 }
 

@@ -215,7 +215,7 @@ impl RenderCache {
         };
         let input = input_key(&rel, opts);
         for reads in self.read_sets(&input).iter() {
-            if !reads.remotes().is_empty() && !remotes_unchanged(opts, reads.remotes()) {
+            if !reads.remotes().is_empty() && !remotes_unchanged(opts, reads) {
                 continue;
             }
             let key = entry_key(&input, &reads_key(reads, &root));
@@ -333,15 +333,12 @@ impl RenderCache {
         list.insert(0, reads);
         list.truncate(READ_SETS_PER_INPUT);
         if let Some(path) = self.reads_path(input) {
-            // Read sets whose remotes are all pinned commits go to disk too:
-            // a restart reuses their sets without reaching the remotes. Those
-            // with a branch, tag or file stay in memory, as the first lookup
-            // after a restart would fetch them anyway.
-            let body = list
-                .iter()
-                .filter(|r| r.remotes().iter().all(crate::remote::pinned));
-            let body = Value::Array(body.map(ReadSet::to_json).collect()).to_string();
-            let _ = write_atomic(&path, &body);
+            // Read sets go to disk with the remotes they used: after a
+            // restart a pinned commit is reused without reaching its remote,
+            // a branch or tag with one ref listing, and a file with one
+            // conditional request, as in memory.
+            let body = list.iter().map(ReadSet::to_json).collect();
+            let _ = write_atomic(&path, &Value::Array(body).to_string());
         }
         lock(&self.reads).put(input.to_owned(), Arc::new(list), self.read_capacity);
     }
@@ -482,10 +479,11 @@ fn reads_key(reads: &ReadSet, root: &Path) -> String {
 }
 
 /// Whether the remotes a render used still name what they named then.
-fn remotes_unchanged(opts: &RenderOptions, used: &[crate::RemoteUse]) -> bool {
-    opts.remote
-        .as_ref()
-        .is_some_and(|sources| crate::remote::unchanged(sources, opts.limits.max_input_bytes, used))
+fn remotes_unchanged(opts: &RenderOptions, reads: &ReadSet) -> bool {
+    opts.remote.as_ref().is_some_and(|sources| {
+        let max = opts.limits.max_input_bytes;
+        crate::remote::unchanged(sources, max, reads.remotes(), reads.validators())
+    })
 }
 
 /// The key of a rendered set: its input and the fingerprint of what it read.

@@ -239,7 +239,7 @@ fn kustomize(
         log.decrypted();
     }
     if let Some(resolver) = &resolver {
-        log.remotes(resolver.used());
+        log.remotes(resolver.used(), resolver.validators());
     }
     let list = built.map_err(|source| Error::Kustomize {
         dir: dir.to_path_buf(),

@@ -52,6 +52,8 @@ pub struct ReadSet {
     /// Remote resources the render fetched: what it read outside the
     /// checkout, which no fingerprint of the checkout covers.
     remotes: Vec<crate::RemoteUse>,
+    /// The validators the HTTP(S) files among them were served with.
+    validators: crate::remote::FileValidators,
     /// Whether the render decrypted a generator source: its set holds
     /// plaintext and is not cached.
     decrypted: bool,
@@ -81,6 +83,12 @@ impl ReadSet {
     /// the fingerprint.
     pub fn remotes(&self) -> &[crate::RemoteUse] {
         &self.remotes
+    }
+
+    /// The validators the HTTP(S) files among the remotes were served
+    /// with, by URL, for asking again conditionally.
+    pub(crate) fn validators(&self) -> &crate::remote::FileValidators {
+        &self.validators
     }
 
     /// How the render used `rel`, if it did.
@@ -129,7 +137,15 @@ impl ReadSet {
             .iter()
             .map(|r| serde_json::json!({"url": r.url, "revision": r.revision}))
             .collect();
-        serde_json::json!({"paths": paths, "remotes": remotes})
+        let validators: Map<String, Value> = self
+            .validators
+            .iter()
+            .map(|(url, v)| {
+                let v = serde_json::json!({"etag": v.etag, "lastModified": v.last_modified});
+                (url.clone(), v)
+            })
+            .collect();
+        serde_json::json!({"paths": paths, "remotes": remotes, "validators": validators})
     }
 
     /// The set written by [`ReadSet::to_json`]; `None` when it is not one.
@@ -150,6 +166,20 @@ impl ReadSet {
                 url: text("url")?,
                 revision: text("revision")?,
             });
+        }
+        // Sets written before validators were kept have none.
+        for (url, v) in value
+            .get("validators")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+            let validators = driftless_source::download::Validators {
+                etag: text("etag"),
+                last_modified: text("lastModified"),
+            };
+            set.validators.insert(url.clone(), validators);
         }
         Some(set)
     }
@@ -194,9 +224,16 @@ impl ReadLog {
         self.lock().insert(rel, Access::Entry);
     }
 
-    /// The render used these remote resources.
-    pub(crate) fn remotes(&self, used: Vec<crate::RemoteUse>) {
-        self.lock().remotes.extend(used);
+    /// The render used these remote resources, its files served with
+    /// these validators.
+    pub(crate) fn remotes(
+        &self,
+        used: Vec<crate::RemoteUse>,
+        validators: crate::remote::FileValidators,
+    ) {
+        let mut set = self.lock();
+        set.remotes.extend(used);
+        set.validators.extend(validators);
     }
 
     /// The render decrypted a generator source.
@@ -434,6 +471,37 @@ mod tests {
         );
         assert_eq!(ReadSet::from_json(&set.to_json()), Some(set));
         assert!(log.take().is_empty(), "taken");
+    }
+
+    #[test]
+    fn remotes_and_file_validators_survive_json() {
+        let log = ReadLog::new(Path::new("/repo"));
+        log.entry(Path::new("/repo/app/kustomization.yaml"));
+        let file = "https://files.example.com/cm.yaml";
+        let used = |url: &str, revision: &str| crate::RemoteUse {
+            url: url.to_owned(),
+            revision: revision.to_owned(),
+        };
+        let validators = driftless_source::download::Validators {
+            etag: Some("\"v1\"".to_owned()),
+            last_modified: None,
+        };
+        log.remotes(
+            vec![
+                used(file, "sha256:ab"),
+                used("https://git.example.com/r//b?ref=main", "c0"),
+            ],
+            [(file.to_owned(), validators)].into_iter().collect(),
+        );
+        let set = log.take();
+        let json = set.to_json();
+        assert_eq!(ReadSet::from_json(&json), Some(set.clone()));
+        // A set written before validators were kept reads without them.
+        let mut older = json;
+        older.as_object_mut().expect("object").remove("validators");
+        let read = ReadSet::from_json(&older).expect("reads");
+        assert_eq!(read.remotes(), set.remotes());
+        assert!(read.validators().is_empty());
     }
 
     #[test]

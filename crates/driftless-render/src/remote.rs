@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use driftless_kustomize::RepoSpec;
 use driftless_kustomize::remote::{FetchFailure, HttpAnswer, RemoteResolver, RemoteTree};
-use driftless_source::download::{self, Download};
+use driftless_source::download::{self, Conditional, Validators};
 use driftless_source::fetch::FetchError;
 use driftless_source::remote::RemoteError;
 use driftless_source::{Auth, Fetcher, RefSpec, Revision, SourceSpec, Tls};
@@ -90,7 +90,14 @@ pub(crate) struct Resolver {
     /// Bodies of the HTTP(S) files fetched so far: a file a build reads
     /// twice (a CRD file, an OpenAPI schema) is fetched and counted once.
     bodies: Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    /// What the servers of those files said to ask again conditionally.
+    validators: Mutex<FileValidators>,
 }
+
+/// The validators (`ETag`, `Last-Modified`) HTTP(S) files were served
+/// with, by URL: asking again with them costs one request without a body
+/// while a file is unchanged.
+pub(crate) type FileValidators = std::collections::BTreeMap<String, Validators>;
 
 impl Resolver {
     pub(crate) fn new(sources: RemoteSources, max_file_bytes: u64) -> Resolver {
@@ -100,7 +107,16 @@ impl Resolver {
             fetched: AtomicUsize::new(0),
             used: Mutex::new(Vec::new()),
             bodies: Mutex::default(),
+            validators: Mutex::default(),
         }
+    }
+
+    /// The validators of the files fetched so far.
+    pub(crate) fn validators(&self) -> FileValidators {
+        self.validators
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// What the render used so far, in the order it was fetched.
@@ -177,12 +193,35 @@ impl Resolver {
     }
 
     /// Whether `used` still names what it named: a pinned commit always
-    /// does; a branch or tag is fetched again, a file downloaded again.
-    fn unchanged(&self, used: &RemoteUse) -> bool {
+    /// does; a branch or tag is fetched again (a ref listing while the
+    /// source cache has its commit); a file is asked for again, conditional
+    /// on the validators it was served with when there are some (one
+    /// request answered without a body while unchanged).
+    fn unchanged(&self, used: &RemoteUse, validators: Option<&Validators>) -> bool {
         if let Some(digest) = used.revision.strip_prefix("sha256:") {
-            return match self.http(&used.url) {
-                Ok(HttpAnswer::Body(body)) => hex(&Sha256::digest(&body)) == digest,
-                _ => false,
+            let Some(validators) = validators else {
+                return match self.http(&used.url) {
+                    Ok(HttpAnswer::Body(body)) => hex(&Sha256::digest(&body)) == digest,
+                    _ => false,
+                };
+            };
+            if self.count().is_err() {
+                return false;
+            }
+            let (auth, tls) = self.credentials(url_host(&used.url), false);
+            let timeout = driftless_kustomize::remote::DEFAULT_TIMEOUT;
+            return match download::get_if_changed(
+                &used.url,
+                &auth,
+                &tls,
+                timeout,
+                self.max_file_bytes,
+                validators,
+            ) {
+                Ok(Conditional::NotModified) => true,
+                // A server that ignores the condition sends the file again.
+                Ok(Conditional::Modified(body, _)) => hex(&Sha256::digest(&body)) == digest,
+                Ok(Conditional::Status(_)) | Err(_) => false,
             };
         }
         if pinned(used) {
@@ -197,10 +236,17 @@ impl Resolver {
 }
 
 /// Whether every remote a render used still names what it named then (see
-/// [`Resolver`]); a remote that cannot be reached counts as changed.
-pub(crate) fn unchanged(sources: &RemoteSources, max_file_bytes: u64, used: &[RemoteUse]) -> bool {
+/// [`Resolver`]), its files asked for again with `validators`; a remote
+/// that cannot be reached counts as changed.
+pub(crate) fn unchanged(
+    sources: &RemoteSources,
+    max_file_bytes: u64,
+    used: &[RemoteUse],
+    validators: &FileValidators,
+) -> bool {
     let resolver = Resolver::new(sources.clone(), max_file_bytes);
-    used.iter().all(|u| resolver.unchanged(u))
+    used.iter()
+        .all(|u| resolver.unchanged(u, validators.get(&u.url)))
 }
 
 /// Whether `used` is a Git base whose URL names the very commit it used:
@@ -237,13 +283,29 @@ impl RemoteResolver for Resolver {
         self.count()?;
         let (auth, tls) = self.credentials(url_host(url), false);
         let timeout = driftless_kustomize::remote::DEFAULT_TIMEOUT;
-        match download::get(url, &auth, &tls, timeout, self.max_file_bytes)? {
-            Download::Body(body) => {
+        let unconditional = Validators::default();
+        match download::get_if_changed(
+            url,
+            &auth,
+            &tls,
+            timeout,
+            self.max_file_bytes,
+            &unconditional,
+        )? {
+            Conditional::Modified(body, validators) => {
                 self.record(url, format!("sha256:{}", hex(&Sha256::digest(&body))));
                 bodies().insert(url.to_owned(), body.clone());
+                if validators.etag.is_some() || validators.last_modified.is_some() {
+                    self.validators
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(url.to_owned(), validators);
+                }
                 Ok(HttpAnswer::Body(body))
             }
-            Download::Status(code) => Ok(HttpAnswer::Status(code)),
+            // Not asked conditionally: a 304 is a status like any other.
+            Conditional::NotModified => Ok(HttpAnswer::Status(304)),
+            Conditional::Status(code) => Ok(HttpAnswer::Status(code)),
         }
     }
 }

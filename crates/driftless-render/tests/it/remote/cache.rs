@@ -1,10 +1,15 @@
-//! The render cache with remote bases: a branch is fetched again on every
-//! lookup and a render reused only while it points at the same commit; a
-//! pinned commit is reused without asking the server.
+//! The render cache with remote bases and files: a branch is fetched again
+//! on every lookup and a render reused only while it points at the same
+//! commit; a pinned commit is reused without asking the server. Read sets
+//! survive a restart on disk, so the first lookup after one only asks a
+//! branch where it points, or a file whether it changed.
+
+use std::sync::atomic::Ordering;
 
 use driftless_render::{RenderCache, Served};
 use driftless_testenv::git_http::{GitServer, ServedRepo};
 
+use super::file_server::FileServer;
 use super::{cm, remote_opts, used};
 use crate::Repo;
 
@@ -126,4 +131,78 @@ fn a_pinned_commit_is_reused_from_disk_after_a_restart_with_the_server_down() {
         text.contains(&format!("remote resource '{branch}'")),
         "{text}"
     );
+}
+
+#[test]
+fn a_branch_is_reused_from_disk_after_a_restart_with_a_ref_listing_only() {
+    let server = GitServer::start();
+    let platform = platform(&server);
+    let first = platform.push("first");
+    let app = Repo::new();
+    let url = format!("{}//base?ref=main", platform.url);
+    app.write("app/kustomization.yaml", &format!("resources:\n- {url}\n"));
+    let disk = tempfile::tempdir().expect("temp dir");
+    // The source cache is on disk too, and survives the restart with it.
+    let sources = tempfile::tempdir().expect("temp dir");
+    let opts = remote_opts(&app, sources.path());
+    let render = || {
+        RenderCache::new(8)
+            .with_disk(disk.path())
+            .get_or_render(&app.path("app"), &opts)
+            .expect("renders")
+    };
+    assert_eq!(render().served, Served::Rendered);
+
+    // A new process: the branch is asked where it points, nothing fetched.
+    let packs = server.http.pack_requests.load(Ordering::SeqCst);
+    let requests = server.http.requests.load(Ordering::SeqCst);
+    let cached = render();
+    assert_eq!(cached.served, Served::Disk);
+    assert_eq!(cached.remotes, [used(&url, &first)]);
+    assert_eq!(crate::names(&cached.set), ["first"]);
+    assert_eq!(server.http.pack_requests.load(Ordering::SeqCst), packs);
+    assert!(server.http.requests.load(Ordering::SeqCst) > requests);
+
+    // The branch moved while the process was down: rendered again.
+    platform.write("base/cm.yaml", &cm("second"));
+    let second = platform.push("second");
+    let moved = render();
+    assert_eq!(moved.served, Served::Rendered);
+    assert_eq!(moved.remotes, [used(&url, &second)]);
+    assert_eq!(crate::names(&moved.set), ["second"]);
+}
+
+#[test]
+fn a_file_is_reused_from_disk_after_a_restart_with_one_conditional_request() {
+    let server = FileServer::start(vec![("/cm.yaml".to_owned(), cm("first"))]);
+    let app = Repo::new();
+    let url = format!("{}/cm.yaml", server.url);
+    app.write("app/kustomization.yaml", &format!("resources:\n- {url}\n"));
+    let disk = tempfile::tempdir().expect("temp dir");
+    let sources = tempfile::tempdir().expect("temp dir");
+    let opts = remote_opts(&app, sources.path());
+    let render = || {
+        RenderCache::new(8)
+            .with_disk(disk.path())
+            .get_or_render(&app.path("app"), &opts)
+            .expect("renders")
+    };
+    let rendered = render();
+    assert_eq!(rendered.served, Served::Rendered);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+
+    // A new process: one request, answered without the file.
+    let cached = render();
+    assert_eq!(cached.served, Served::Disk);
+    assert_eq!(cached.remotes, rendered.remotes);
+    assert_eq!(crate::names(&cached.set), ["first"]);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 2);
+    assert_eq!(server.not_modified.load(Ordering::SeqCst), 1);
+
+    // The file changed while the process was down: rendered again.
+    server.set("/cm.yaml", &cm("second"));
+    let changed = render();
+    assert_eq!(changed.served, Served::Rendered);
+    assert_eq!(crate::names(&changed.set), ["second"]);
+    assert_eq!(server.not_modified.load(Ordering::SeqCst), 1);
 }
