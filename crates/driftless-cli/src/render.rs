@@ -146,8 +146,12 @@ fn options(args: &RenderInput) -> anyhow::Result<RenderOptions> {
         .or_else(crate::source::default_cache_dir);
     if let Some(cache) = cache.filter(|_| !args.no_remote_resources) {
         // A chart's dependencies missing from its `charts/` come from their
-        // repositories, as `helm dependency build` takes them.
-        let charts = driftless_source::ChartRepositories::new(&cache.join("charts"));
+        // repositories, as `helm dependency build` takes them, with the
+        // user's `helm registry login` credentials for `oci://` ones.
+        let mut charts = driftless_source::ChartRepositories::new(&cache.join("charts"));
+        if let Some(logins) = driftless_source::helm_repo::helm_registry_config() {
+            charts = charts.with_registry_logins(logins);
+        }
         opts.chart_repositories = Some(std::sync::Arc::new(charts));
         let fetcher = std::sync::Arc::new(driftless_source::Fetcher::new(cache));
         opts.remote = Some(driftless_render::RemoteSources::new(fetcher));

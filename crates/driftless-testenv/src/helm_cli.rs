@@ -19,6 +19,11 @@ impl Helm {
         }
     }
 
+    /// The registry credentials file `helm registry login` writes.
+    pub fn registry_config(&self) -> PathBuf {
+        self.home.path().join("registry.json")
+    }
+
     pub fn command(&self) -> Command {
         let home = self.home.path();
         let mut cmd = Command::new(crate::tools::helm());
@@ -26,7 +31,7 @@ impl Helm {
             .env("HELM_CONFIG_HOME", home.join("config"))
             .env("HELM_CACHE_HOME", home.join("cache"))
             .env("HELM_DATA_HOME", home.join("data"))
-            .env("HELM_REGISTRY_CONFIG", home.join("registry.json"));
+            .env("HELM_REGISTRY_CONFIG", self.registry_config());
         cmd
     }
 

@@ -347,3 +347,107 @@ fn render_takes_a_charts_missing_dependency_from_its_repository() {
         "the checkout is left as it was"
     );
 }
+
+/// `driftless render` of chart `shop` in a Git checkout under `work`, whose
+/// dependency `web` is in `oci://HOST/charts`, with helm's registry
+/// credentials file `registry_config` and a home directory of its own.
+fn render_with_registry_config(
+    work: &std::path::Path,
+    host: &str,
+    registry_config: &std::path::Path,
+) -> std::process::Output {
+    use driftless_testenv::chart_repo::write_chart;
+    let checkout = work.join("checkout");
+    if !checkout.exists() {
+        std::fs::create_dir(&checkout).expect("mkdir");
+        git(&checkout, &["init", "-q", "-b", "main"]);
+        let deps =
+            format!("- name: web\n  version: \"^1.0.0\"\n  repository: oci://{host}/charts\n");
+        write_chart(&checkout, "shop", "0.1.0", &deps);
+    }
+    let cache = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    std::process::Command::new(env!("CARGO_BIN_EXE_driftless"))
+        .arg("render")
+        .arg(checkout.join("shop"))
+        .arg("--helm-command")
+        .arg(driftless_testenv::tools::helm())
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .env("HOME", home.path())
+        .env("HELM_REGISTRY_CONFIG", registry_config)
+        .output()
+        .expect("run driftless")
+}
+
+#[test]
+fn render_takes_an_oci_dependency_with_the_credentials_of_helm_registry_login() {
+    use driftless_testenv::helm_cli::Helm;
+    use driftless_testenv::registry::Registry;
+    let registry = Registry::with_basic_auth("ci", "pa55-w0rd");
+    let host = registry.host();
+    let helm = Helm::new();
+    helm.login(&host, "ci", "pa55-w0rd");
+    let work = tempfile::tempdir().expect("tempdir");
+    helm.push(&host, "web", "1.0.0", work.path());
+
+    // With the file `helm registry login` wrote, as helm reads it.
+    let out = render_with_registry_config(work.path(), &host, &helm.registry_config());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rendered = text(&out.stdout);
+    assert!(
+        rendered.contains("name: shop-web") && rendered.contains("version: 1.0.0"),
+        "{rendered}"
+    );
+    // The same chart through the real `helm dependency build` and `helm template`.
+    let chart = work.path().join("checkout/shop");
+    let copy = work.path().join("copy");
+    let cp = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&chart)
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(cp.success());
+    helm.run(&[
+        "dependency",
+        "build",
+        copy.to_str().expect("utf-8"),
+        "--plain-http",
+    ]);
+    let direct = helm.run(&["template", "shop", copy.to_str().expect("utf-8")]);
+    let parse = |t: &str| driftless_kustomize::parse_stream(t, std::path::Path::new("out"));
+    assert_eq!(
+        parse(&rendered).expect("ours"),
+        parse(&direct).expect("helm's")
+    );
+
+    // Without a login the registry refuses, and no file is read elsewhere.
+    let none = work.path().join("no-such-config.json");
+    let out = render_with_registry_config(work.path(), &host, &none);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("401") || err.contains("nauthorized"), "{err}");
+
+    // A wrong password is refused and never printed.
+    let wrong = work.path().join("wrong.json");
+    let auth = base64_of("ci:not-the-pa55");
+    std::fs::write(
+        &wrong,
+        format!("{{\"auths\":{{\"{host}\":{{\"auth\":\"{auth}\"}}}}}}"),
+    )
+    .expect("write");
+    let out = render_with_registry_config(work.path(), &host, &wrong);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        !err.contains("not-the-pa55") && !err.contains(&auth),
+        "{err}"
+    );
+}
+
+/// Standard base64 of `text`.
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, small helpers for scratch repositories.
 
 mod cache;
+mod chart_locks;
 mod decrypt;
 mod helm;
 mod helm_limits;

@@ -47,6 +47,20 @@ pub enum DependencyError {
         /// The cause.
         source: Box<HelmRepoError>,
     },
+    /// The lock file was not made from the chart's current dependencies.
+    #[error(
+        "{path}: chart {chart}: the lock file ({lock_name}) is out of sync with the dependencies file ({deps_name}); run `helm dependency update`"
+    )]
+    LockOutOfSync {
+        /// The lock file.
+        path: PathBuf,
+        /// The chart's name.
+        chart: String,
+        /// `Chart.lock`, or `requirements.lock` for an apiVersion v1 chart.
+        lock_name: &'static str,
+        /// `Chart.yaml`, or `requirements.yaml` for an apiVersion v1 chart.
+        deps_name: &'static str,
+    },
     /// The chart could not be copied to add its dependencies.
     #[error("copying chart {path}: {source}")]
     Copy {
@@ -57,15 +71,46 @@ pub enum DependencyError {
     },
 }
 
-/// One entry of `Chart.yaml`'s `dependencies`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One entry of `Chart.yaml`'s `dependencies` (or of a lock file's), with
+/// the fields Helm's digest of a lock covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dependency {
     /// The chart's name.
     pub name: String,
-    /// Its version constraint.
+    /// Its version constraint (an exact version in a lock file).
     pub version: String,
     /// Its repository URL (empty for a chart kept in `charts/`).
     pub repository: String,
+    /// `condition`
+    pub condition: String,
+    /// `tags`
+    pub tags: Vec<String>,
+    /// `enabled`
+    pub enabled: bool,
+    /// `import-values`
+    pub import_values: Vec<Value>,
+    /// `alias`
+    pub alias: String,
+}
+
+impl Dependency {
+    /// Whether `helm dependency build` downloads it from a repository
+    /// (neither kept in `charts/` nor a `file://` directory).
+    fn fetched(&self) -> bool {
+        !self.repository.is_empty() && !self.repository.starts_with("file://")
+    }
+}
+
+/// What of a chart's `Chart.yaml` (and `requirements.yaml`) the
+/// dependencies need.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChartFile {
+    /// `name`
+    pub name: String,
+    /// `apiVersion`; `v1` when absent, as Helm assumes.
+    pub api_version: String,
+    /// `dependencies` (`None` when absent or null, as Go's nil slice).
+    pub dependencies: Option<Vec<Dependency>>,
 }
 
 /// Most repositories kept in memory with their indexes: past it, those
@@ -80,6 +125,9 @@ const MAX_KNOWN: usize = 64;
 pub struct ChartRepositories {
     cache_dir: PathBuf,
     known: Mutex<HashMap<String, Arc<ChartRepository>>>,
+    /// A `helm registry login` credentials file for `oci://` URLs no
+    /// known repository covers (the command line's, never a server's).
+    registry_logins: Option<PathBuf>,
 }
 
 impl ChartRepositories {
@@ -88,7 +136,16 @@ impl ChartRepositories {
         ChartRepositories {
             cache_dir: cache_dir.to_path_buf(),
             known: Mutex::default(),
+            registry_logins: None,
         }
+    }
+
+    /// These repositories, taking the credentials of `oci://` registries
+    /// that no known repository covers from `file`, as `helm registry
+    /// login` wrote it (see [`super::helm_registry_config`]).
+    pub fn with_registry_logins(mut self, file: PathBuf) -> ChartRepositories {
+        self.registry_logins = Some(file);
+        self
     }
 
     /// The repository of `spec`: the one already known when its spec is the
@@ -107,36 +164,52 @@ impl ChartRepositories {
         repo
     }
 
-    /// The repository at `url` (HTTP(S) or `oci://`): a known one, else an
+    /// The repository at `url` (HTTP(S) or `oci://`): a known one, else one
+    /// with the registry login for its host when there is one, else an
     /// anonymous one.
     pub fn for_url(&self, url: &str) -> Result<Arc<ChartRepository>, HelmRepoError> {
-        let spec = HelmRepoSpec::new(url)?;
+        let mut spec = HelmRepoSpec::new(url)?;
         if let Some(repo) = crate::lock(&self.known).get(&spec.url) {
             return Ok(repo.clone());
+        }
+        if let (Some(file), Some(host)) = (&self.registry_logins, spec.oci_host())
+            && let Some(auth) = super::registry_login(file, host)?
+        {
+            spec.auth = auth;
         }
         Ok(self.add(spec))
     }
 
     /// A copy of `chart_dir` in `scratch` with the archives of its
     /// dependencies added to `charts/`, or `None` when `charts/` already has
-    /// every one (or there are none).
+    /// every one (or there are none). With a lock file, the versions are the
+    /// ones it locks, once its digest shows it was made from `Chart.yaml`.
     pub fn with_dependencies(
         &self,
         chart_dir: &Path,
         scratch: &Path,
     ) -> Result<Option<PathBuf>, DependencyError> {
-        let chart_file = chart_dir.join("Chart.yaml");
-        let missing: Vec<Dependency> = dependencies(&chart_file)?
-            .into_iter()
-            .filter(|d| !d.repository.is_empty() && !d.repository.starts_with("file://"))
-            .filter(|d| !vendored(&chart_dir.join("charts"), &d.name))
-            .collect();
-        if missing.is_empty() {
+        let charts = chart_dir.join("charts");
+        let missing = |deps: Option<Vec<Dependency>>| -> Vec<Dependency> {
+            deps.unwrap_or_default()
+                .into_iter()
+                .filter(|d| d.fetched() && !vendored(&charts, &d.name))
+                .collect()
+        };
+        let chart = read_chart(chart_dir)?;
+        let mut wanted = missing(chart.dependencies.clone());
+        if wanted.is_empty() {
             return Ok(None);
         }
+        let mut listed_in = chart_dir.join("Chart.yaml");
+        if let Some(lock) = super::lock::read_lock(chart_dir)? {
+            super::lock::check_lock(&chart, &lock)?;
+            wanted = missing(lock.dependencies);
+            listed_in = lock.path;
+        }
         let mut archives = Vec::new();
-        for dep in &missing {
-            archives.push(self.archive_of(&chart_file, dep)?);
+        for dep in &wanted {
+            archives.push(self.archive_of(&listed_in, dep)?);
         }
         let name = chart_dir
             .file_name()
@@ -147,7 +220,7 @@ impl ChartRepositories {
             source: Box::new(source),
         };
         crate::copy_tree(chart_dir, &copy).map_err(copied)?;
-        for (dep, archive) in missing.iter().zip(archives) {
+        for (dep, archive) in wanted.iter().zip(archives) {
             let to = copy
                 .join("charts")
                 .join(format!("{}-{}.tgz", dep.name, archive.0));
@@ -196,8 +269,35 @@ impl ChartRepositories {
     }
 }
 
-/// The `dependencies` of the chart whose `Chart.yaml` is `path`.
-pub fn dependencies(path: &Path) -> Result<Vec<Dependency>, DependencyError> {
+/// The `Chart.yaml` of the chart in `chart_dir`, its `dependencies`
+/// replaced by those of `requirements.yaml` when that file sets them, as
+/// Helm's loader reads an apiVersion v1 chart (and any other).
+pub fn read_chart(chart_dir: &Path) -> Result<ChartFile, DependencyError> {
+    let path = chart_dir.join("Chart.yaml");
+    let doc = read_yaml(&path)?;
+    let text = |key: &str| match doc.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let mut chart = ChartFile {
+        name: text("name"),
+        api_version: Some(text("apiVersion"))
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "v1".into()),
+        dependencies: dependency_list(&doc, &path)?,
+    };
+    let requirements = chart_dir.join("requirements.yaml");
+    if requirements.is_file() {
+        let doc = read_yaml(&requirements)?;
+        if doc.get("dependencies").is_some() {
+            chart.dependencies = dependency_list(&doc, &requirements)?;
+        }
+    }
+    Ok(chart)
+}
+
+/// The first document of the YAML file `path` (null when empty).
+fn read_yaml(path: &Path) -> Result<Value, DependencyError> {
     let bad = |detail: String| DependencyError::ChartFile {
         path: path.to_path_buf(),
         detail,
@@ -205,12 +305,28 @@ pub fn dependencies(path: &Path) -> Result<Vec<Dependency>, DependencyError> {
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let docs = driftless_yaml::parse_documents(&text, &path.display().to_string())
         .map_err(|e| bad(e.to_string()))?;
-    let Some(Value::Array(list)) = docs.first().and_then(|d| d.get("dependencies")) else {
-        return Ok(Vec::new());
+    Ok(docs.into_iter().next().unwrap_or(Value::Null))
+}
+
+/// The `dependencies` of `doc`, read from `path`: `None` when absent or
+/// null. Strings are cleaned as Helm's validation cleans them.
+pub(super) fn dependency_list(
+    doc: &Value,
+    path: &Path,
+) -> Result<Option<Vec<Dependency>>, DependencyError> {
+    let bad = |detail: String| DependencyError::ChartFile {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let list = match doc.get("dependencies") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(bad("`dependencies` is not a list".into())),
     };
     let field = |entry: &Value, key: &str| match entry.get(key) {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => sanitize(s),
         Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Bool(b)) => b.to_string(),
         _ => String::new(),
     };
     list.iter()
@@ -220,13 +336,51 @@ pub fn dependencies(path: &Path) -> Result<Vec<Dependency>, DependencyError> {
             if name.is_empty() {
                 return Err(bad(format!("dependencies[{i}] has no name")));
             }
+            let tags = match entry.get("tags") {
+                Some(Value::Array(tags)) => tags
+                    .iter()
+                    .map(|t| t.as_str().map(sanitize).unwrap_or_else(|| t.to_string()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let import_values = match entry.get("import-values") {
+                Some(Value::Array(values)) => values.clone(),
+                _ => Vec::new(),
+            };
             Ok(Dependency {
-                name,
                 version: field(entry, "version"),
                 repository: field(entry, "repository"),
+                condition: field(entry, "condition"),
+                tags,
+                enabled: entry.get("enabled") == Some(&Value::Bool(true)),
+                import_values,
+                alias: field(entry, "alias"),
+                name,
             })
         })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// A string as Helm's validation leaves it: white space made a plain
+/// space, characters that do not print dropped.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| {
+            if c.is_whitespace() {
+                Some(' ')
+            } else if c.is_control() || is_format(c) {
+                None
+            } else {
+                Some(c)
+            }
+        })
         .collect()
+}
+
+/// Invisible format characters, which Go does not count as printable.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
 }
 
 /// Whether `charts` holds chart `name`, as a directory or an archive.

@@ -12,7 +12,9 @@
 mod charts;
 mod dependencies;
 mod index;
+mod lock;
 mod oci;
+mod registry_logins;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,8 +22,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-pub use dependencies::{ChartRepositories, Dependency, DependencyError, dependencies};
+pub use dependencies::{ChartFile, ChartRepositories, Dependency, DependencyError, read_chart};
 pub use index::{ChartVersion, Constraint, ConstraintError, Index, IndexError};
+pub use lock::{Lock, hash_req, read_lock};
+pub use registry_logins::{RegistryLoginsError, helm_registry_config, registry_login};
 
 use crate::auth::{self, Auth, Tls};
 use crate::download::{self, Conditional, DownloadError, Validators};
@@ -139,6 +143,9 @@ pub enum HelmRepoError {
         /// `digest` or `URL`.
         missing: &'static str,
     },
+    /// The `helm registry login` credentials could not be read.
+    #[error(transparent)]
+    RegistryLogins(#[from] RegistryLoginsError),
     /// The on-disk cache could not be written.
     #[error("writing {path}: {source}")]
     Cache {
@@ -197,6 +204,12 @@ impl HelmRepoSpec {
     /// Whether the repository is an OCI registry (`oci://`).
     pub fn is_oci(&self) -> bool {
         self.url.starts_with("oci://")
+    }
+
+    /// The registry `host[:port]` of an `oci://` repository.
+    pub fn oci_host(&self) -> Option<&str> {
+        let rest = self.url.strip_prefix("oci://")?;
+        rest.split('/').next()
     }
 
     fn index_url(&self) -> String {
