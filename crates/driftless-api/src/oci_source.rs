@@ -185,7 +185,7 @@ fn check_repository_url(url: &str, problems: &mut Vec<FieldProblem>) {
             .next()
             .is_some_and(|last| last.contains(':'))
     {
-        return bad("give the tag or digest in spec.ref, not in the URL");
+        bad("give the tag or digest in spec.ref, not in the URL");
     }
 }
 
