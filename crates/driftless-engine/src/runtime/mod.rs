@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 use crate::queue::{Job, Outcome, QueueConfig, WorkQueue};
-use crate::store::{AppStatus, Named, Store, StoreError, SyncTrigger};
+use crate::store::{Named, Store, StoreError, SyncTrigger};
 use clusters::{Cluster, ClusterError, Clusters};
 pub use inspect::InspectError;
 pub use sources::SECRETS_NAMESPACE;
@@ -400,11 +400,12 @@ impl Engine {
                 lock(&inner.dependency_repos).clear();
             }
         }
+        // Every new App has a status from the start, recorded in one go.
+        if let Err(e) = inner.store.ensure_apps(new.apps().map(|app| app.name())) {
+            tracing::error!("recording the status of new Apps: {e}");
+        }
         for app in new.apps() {
             let name = app.name();
-            if let Err(e) = inner.ensure_status(name) {
-                tracing::error!(app = %name, "{e}");
-            }
             let before = old.app(name);
             if before.map(|b| &b.spec) == Some(&app.spec) {
                 continue;
@@ -619,13 +620,6 @@ impl Inner {
                 tokio::spawn(drift::listen_failures(weak, label.to_owned(), failures));
             })
             .await
-    }
-
-    fn ensure_status(&self, name: &str) -> Result<(), StoreError> {
-        if self.store.app(name)?.is_none() {
-            self.store.put_app(name, &AppStatus::default())?;
-        }
-        Ok(())
     }
 
     /// Starts removing `app` unless its removal runs already; the receiver gets the result.

@@ -336,6 +336,40 @@ impl Store {
         self.update_app(name, |s| *s = status.clone()).map(|_| ())
     }
 
+    /// Gives each of `names` without a recorded status the default one, all
+    /// in one transaction (one disk sync however many Apps a config adds).
+    /// Returns how many were added.
+    pub fn ensure_apps<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<usize> {
+        let tx = self.db.begin_write().map_err(self.err("begin write"))?;
+        let mut added = Vec::new();
+        {
+            let mut table = tx.open_table(APPS).map_err(self.err("open apps table"))?;
+            for name in names {
+                if table.get(name).map_err(self.err("read app"))?.is_some() {
+                    continue;
+                }
+                let status = AppStatus {
+                    last_update_time: Some(Time::now()),
+                    ..AppStatus::default()
+                };
+                table
+                    .insert(name, encode(&status).as_slice())
+                    .map_err(self.err("write app"))?;
+                self.index_app(&tx, name, Some(&status))?;
+                added.push(name);
+            }
+        }
+        if added.is_empty() {
+            tx.abort().map_err(self.err("end write"))?;
+            return Ok(0);
+        }
+        tx.commit().map_err(self.err("commit apps"))?;
+        for name in &added {
+            self.note_change(name);
+        }
+        Ok(added.len())
+    }
+
     /// Read-modify-write of one app in a single transaction; a missing app starts from
     /// the default status. Returns the stored status.
     pub fn update_app(&self, name: &str, change: impl FnOnce(&mut AppStatus)) -> Result<AppStatus> {

@@ -397,3 +397,25 @@ fn status_changes_are_listed_since_a_point() {
     let (_, changed) = store.app_changes_since(now);
     assert_eq!(changed, ["api"], "a removal is a change too");
 }
+
+#[test]
+fn new_apps_get_a_default_status_in_one_go_and_known_ones_keep_theirs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("open");
+    let (start, _) = store.app_changes_since(0);
+    assert_eq!(store.ensure_apps(["web", "api"]).expect("ensure"), 2);
+    store
+        .update_app("web", |s| s.suspended = true)
+        .expect("write");
+    assert_eq!(store.ensure_apps(["web", "api", "db"]).expect("ensure"), 1);
+    assert_eq!(store.ensure_apps(["db"]).expect("ensure"), 0, "nothing new");
+    assert!(store.app("web").expect("read").expect("web").suspended);
+    let db = store.app("db").expect("read").expect("db");
+    assert_eq!(db.sync, AppStatus::default().sync);
+    assert!(db.last_update_time.is_some());
+    let (_, mut changed) = store.app_changes_since(start);
+    changed.sort();
+    assert_eq!(changed, ["api", "db", "web"]);
+    let listed = store.app_list(|_, _, _| true, None, 10).expect("list");
+    assert_eq!(listed.summary.total, 3, "the index lists the new Apps");
+}
