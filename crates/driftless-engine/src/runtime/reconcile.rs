@@ -520,6 +520,18 @@ impl Inner {
                 s.resources = objects.iter().map(resource_status).collect();
                 return;
             }
+            // A health refresh compares nothing with Git: drift the watches
+            // found since the last apply (self-heal off) stays shown until a
+            // sync.
+            let drifted: Vec<ResourceStatus> = match synced {
+                Some(_) => Vec::new(),
+                None => s
+                    .resources
+                    .iter()
+                    .filter(|r| r.sync == SyncStatus::OutOfSync)
+                    .cloned()
+                    .collect(),
+            };
             if let Some(rev) = synced {
                 s.pending = None;
                 let rev = rev.clone();
@@ -532,6 +544,16 @@ impl Inner {
             s.last_error = None;
             s.health = health;
             s.resources = objects.iter().map(resource_status).collect();
+            for resource in &mut s.resources {
+                let same = |d: &ResourceStatus| {
+                    (&d.kind, &d.namespace, &d.name)
+                        == (&resource.kind, &resource.namespace, &resource.name)
+                };
+                if drifted.iter().any(same) {
+                    resource.sync = SyncStatus::OutOfSync;
+                    s.sync = SyncStatus::OutOfSync;
+                }
+            }
             s.conditions.retain(|c| c.type_ != STALLED);
             let (status, reason, message) = match health {
                 HealthStatus::Healthy => (

@@ -238,6 +238,64 @@ async fn drift_is_reverted_and_audited_with_its_manager() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_without_self_heal_stays_shown_after_a_health_refresh() {
+    let ns = shared()
+        .namespace("engine-drift-shown")
+        .await
+        .expect("namespace");
+    let name = format!("shown-{}", std::process::id());
+    let repo = Repo::new();
+    repo.write("app/a.yaml", &config_map("a", "git"));
+    repo.write("app/b.yaml", &config_map("b", "git"));
+    let c1 = repo.commit("first");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = config(dir.path(), &repo, &app(&name, "app", &ns, ""));
+    let running = start(&path, &dir.path().join("data"));
+    wait_status(&running, &name, WAIT, "c1 applied", applied(&c1)).await;
+    kubectl(&[
+        "patch",
+        "-n",
+        ns.name(),
+        "configmap",
+        "a",
+        "-p",
+        r#"{"data":{"v":"by hand"}}"#,
+    ]);
+    let drifted = wait_status(&running, &name, WAIT, "the drift shown", |s| {
+        s.sync == SyncStatus::OutOfSync
+    })
+    .await;
+    // A routine reconcile of the same render only refreshes health.
+    running
+        .engine
+        .queue()
+        .trigger(&name, SyncTrigger::Interval)
+        .expect("trigger");
+    let refreshed = wait_status(&running, &name, WAIT, "a health refresh", |s| {
+        s.last_update_time > drifted.last_update_time
+    })
+    .await;
+    assert_eq!(refreshed.sync, SyncStatus::OutOfSync, "{refreshed:?}");
+    let marks: Vec<(String, SyncStatus)> = refreshed
+        .resources
+        .iter()
+        .map(|r| (r.name.clone(), r.sync))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            ("a".to_owned(), SyncStatus::OutOfSync),
+            ("b".to_owned(), SyncStatus::Synced)
+        ]
+    );
+    assert_eq!(
+        kubectl_get(ns.name(), "configmap/a", "{.data.v}"),
+        "by hand"
+    );
+    running.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dependent_app_waits_for_its_dependency_to_be_healthy() {
     let ns = shared().namespace("engine-deps").await.expect("namespace");
     let pid = std::process::id();
