@@ -7,6 +7,7 @@
 //! and revision equal the last applied ones only refreshes health: the drift
 //! watch reports changes in between.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -523,13 +524,13 @@ impl Inner {
             // A health refresh compares nothing with Git: drift the watches
             // found since the last apply (self-heal off) stays shown until a
             // sync.
-            let drifted: Vec<ResourceStatus> = match synced {
-                Some(_) => Vec::new(),
+            let drifted: HashSet<(String, String, String)> = match synced {
+                Some(_) => HashSet::new(),
                 None => s
                     .resources
                     .iter()
                     .filter(|r| r.sync == SyncStatus::OutOfSync)
-                    .cloned()
+                    .map(|r| (r.kind.clone(), r.namespace.clone(), r.name.clone()))
                     .collect(),
             };
             if let Some(rev) = synced {
@@ -544,14 +545,17 @@ impl Inner {
             s.last_error = None;
             s.health = health;
             s.resources = objects.iter().map(resource_status).collect();
-            for resource in &mut s.resources {
-                let same = |d: &ResourceStatus| {
-                    (&d.kind, &d.namespace, &d.name)
-                        == (&resource.kind, &resource.namespace, &resource.name)
-                };
-                if drifted.iter().any(same) {
-                    resource.sync = SyncStatus::OutOfSync;
-                    s.sync = SyncStatus::OutOfSync;
+            if !drifted.is_empty() {
+                for resource in &mut s.resources {
+                    let key = (
+                        resource.kind.clone(),
+                        resource.namespace.clone(),
+                        resource.name.clone(),
+                    );
+                    if drifted.contains(&key) {
+                        resource.sync = SyncStatus::OutOfSync;
+                        s.sync = SyncStatus::OutOfSync;
+                    }
                 }
             }
             s.conditions.retain(|c| c.type_ != STALLED);
