@@ -11,6 +11,7 @@ use kube::api::{Api, ApiResource, DynamicObject};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+use crate::inventory::InventoryCache;
 use crate::object::ObjectRef;
 
 /// Why a cluster could not be reached or an API resource not resolved.
@@ -86,6 +87,8 @@ pub struct Target {
     /// The identity requests are made as, when impersonating.
     user: Option<String>,
     discovery: Arc<Mutex<HashMap<String, Arc<APIResourceList>>>>,
+    /// Inventories kept in memory, for a process that syncs again and again.
+    inventories: Option<Arc<InventoryCache>>,
 }
 
 impl std::fmt::Debug for Target {
@@ -209,6 +212,7 @@ impl Target {
             client,
             config,
             discovery: Arc::default(),
+            inventories: None,
         })
     }
 
@@ -234,7 +238,24 @@ impl Target {
         let mut target = Self::from_config(config)?;
         // The discovered resources do not depend on who asks.
         target.discovery = Arc::clone(&self.discovery);
+        target.inventories.clone_from(&self.inventories);
         Ok(target)
+    }
+
+    /// This target, keeping the inventories it reads and writes in memory
+    /// (shared by its clones): each namespace's inventories are listed once,
+    /// and again after `relist`, instead of each being read before every
+    /// sync. For long-running processes; a one-off command reads only the
+    /// inventory it needs.
+    #[must_use]
+    pub fn with_inventory_cache(mut self, relist: Duration) -> Self {
+        self.inventories = Some(Arc::new(InventoryCache::new(relist)));
+        self
+    }
+
+    /// The inventory cache, if this target keeps one.
+    pub(crate) fn inventories(&self) -> Option<&InventoryCache> {
+        self.inventories.as_deref()
     }
 
     /// The underlying client.

@@ -16,6 +16,11 @@ use driftless_api::status::{ClusterStatus, READY};
 
 use crate::store::{Condition, ConditionStatus, Named};
 
+/// How long a cluster's listed inventories are trusted before they are
+/// listed again (in between, this process's own writes keep them current; a
+/// write after another process's change is refused and read again).
+const INVENTORY_RELIST: Duration = Duration::from_secs(300);
+
 /// How long a status probe waits for a cluster's API server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -160,7 +165,9 @@ impl Clusters {
         .map_err(|source| ClusterError::Connect {
             label: label.clone(),
             source: Box::new(source),
-        })?;
+        })?
+        // Synced again and again: inventories are listed, then kept.
+        .with_inventory_cache(INVENTORY_RELIST);
         let watch = DriftWatch::start(target.clone());
         on_new(&watch, &label);
         let cluster = Arc::new(Cluster {

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::FIELD_MANAGER;
 use crate::health::{Health, aggregate};
 use crate::intent::Intent;
-use crate::inventory::{Inventory, InventoryStore};
+use crate::inventory::{Inventory, InventoryError, InventoryStore};
 use crate::object::{OWNER_LABEL, ObjectKey, ObjectRef};
 use crate::order::{apply_order, kind_rank};
 use crate::sync_options::{SyncOptions, WriteMode};
@@ -62,12 +62,10 @@ pub(super) async fn apply_set(
     let tenant = tenant(target, opts)?;
     let namespace = destination(target, opts);
     let store = InventoryStore::new(&opts.app, &opts.inventory_namespace);
-    let previous = store.load(target).await?;
     check_objects(objects)?;
     let waves = apply_order(objects)?;
-    let mut recorded = previous.clone();
     let planned = planned(&tenant, objects, namespace).await?;
-    record_ahead(&store, target, &mut recorded, planned).await?;
+    let mut recorded = record_planned(&store, target, planned).await?;
     // A Namespace the set holds is applied in the first wave as it is written.
     let declared = objects.iter().any(|o| {
         o.get("kind").and_then(Value::as_str) == Some("Namespace")
@@ -182,6 +180,26 @@ async fn planned(
         planned.push(object);
     }
     Ok(planned)
+}
+
+/// Reads the inventory and writes the `planned` objects into it before any
+/// is applied. When the inventory changed since this process last saw it
+/// (another process wrote it), it is read again from the API server and the
+/// write made once more.
+async fn record_planned(
+    store: &InventoryStore,
+    target: &Target,
+    planned: Vec<ObjectRef>,
+) -> Result<Inventory, ApplyError> {
+    let mut recorded = store.load(target).await?;
+    match record_ahead(store, target, &mut recorded, planned.iter().cloned()).await {
+        Err(ApplyError::Inventory(e)) if matches!(*e, InventoryError::Changed { .. }) => {
+            let mut recorded = store.load(target).await?;
+            record_ahead(store, target, &mut recorded, planned).await?;
+            Ok(recorded)
+        }
+        done => done.map(|()| recorded),
+    }
 }
 
 /// Writes `objects` into the inventory before they are applied, unless it

@@ -3,6 +3,7 @@
 //! next successful apply prunes what Git no longer has.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use driftless_kube::inventory::InventoryStore;
 use driftless_kube::{ApplyEvent, Target, apply};
@@ -143,4 +144,85 @@ async fn an_inventory_saved_into_a_missing_namespace_creates_it_first() {
         .collect();
     listed.sort();
     assert_eq!(listed, ["cm-0", "cm-1"]);
+}
+
+/// A target keeping inventories in memory, as `serve` and the controller do.
+async fn cached(relist: Duration) -> Target {
+    target().await.with_inventory_cache(relist)
+}
+
+#[tokio::test]
+async fn a_cached_inventory_never_overwrites_what_another_process_recorded() {
+    let (ns, mut opts) = app_in("inv-cached").await;
+    opts.prune = true;
+    let t = cached(Duration::from_secs(300)).await;
+    let other = target().await;
+    apply(&t, &[config_map("a", json!({}))], &opts, &quiet)
+        .await
+        .expect("first apply");
+    // Another process syncs the same App and records b.
+    let with_b = [config_map("a", json!({})), config_map("b", json!({}))];
+    apply(&other, &with_b, &opts, &quiet)
+        .await
+        .expect("the other process");
+    // The cache still holds the inventory without b: its write is refused,
+    // the inventory read again and the write made again, so b is known and
+    // pruned as the set no longer has it.
+    let with_c = [config_map("a", json!({})), config_map("c", json!({}))];
+    let report = apply(&t, &with_c, &opts, &quiet)
+        .await
+        .expect("apply after the other process");
+    let deleted: Vec<&str> = report.deleted.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(deleted, ["b"], "{report:?}");
+    assert_eq!(
+        owned_names("configmaps", ns.name(), "inv-cached"),
+        ["a", "c"]
+    );
+    assert_eq!(recorded(&other, "inv-cached", ns.name()).await, ["a", "c"]);
+}
+
+#[tokio::test]
+async fn a_cache_listing_again_finds_an_inventory_deleted_by_hand_and_records_the_set() {
+    let (ns, opts) = app_in("inv-relist").await;
+    // Listed again at every read.
+    let t = cached(Duration::ZERO).await;
+    let set = [config_map("a", json!({}))];
+    apply(&t, &set, &opts, &quiet).await.expect("first apply");
+    kubectl(&[
+        "delete",
+        "configmap",
+        "-n",
+        ns.name(),
+        "inventory.inv-relist",
+    ]);
+    apply(&t, &set, &opts, &quiet).await.expect("second apply");
+    let fresh = target().await;
+    assert_eq!(recorded(&fresh, "inv-relist", ns.name()).await, ["a"]);
+}
+
+#[tokio::test]
+async fn a_cached_target_names_a_config_map_in_the_way_of_an_inventory() {
+    let (ns, opts) = app_in("inv-taken").await;
+    // Not an inventory (no label): not listed, so first taken for absent.
+    kubectl(&[
+        "create",
+        "configmap",
+        "inventory.inv-taken",
+        "-n",
+        ns.name(),
+        "--from-literal=objects=[]",
+    ]);
+    let t = cached(Duration::from_secs(300)).await;
+    let err = apply(&t, &[config_map("a", json!({}))], &opts, &quiet)
+        .await
+        .expect_err("the ConfigMap is not this App's inventory");
+    let text = err.to_string();
+    assert!(
+        text.contains("is not the inventory of app inv-taken"),
+        "{text}"
+    );
+    assert!(
+        get("configmap", ns.name(), "a").is_none(),
+        "nothing applied"
+    );
 }
