@@ -137,15 +137,25 @@ impl Browser {
             .expect("text")
     }
 
-    /// Clicks the element `css` selects.
+    /// Clicks the element `css` selects. A live update of the page may
+    /// replace the element between finding and clicking it; then it is
+    /// found again, for up to five seconds.
     pub async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("{css}: {e}"));
+            match found.click().await {
+                Ok(_) => return,
+                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("clicking {css}: {e}"),
+            }
+        }
     }
 
     /// Saves a PNG of the page as `target/ui-screenshots/{name}.png`.
