@@ -132,7 +132,7 @@ impl InventoryStore {
     pub async fn load(&self, target: &Target) -> Result<Inventory, InventoryError> {
         let found = match target.inventories() {
             Some(cache) => cache.get(target, &self.namespace, &self.name).await,
-            None => self.fetch(target).await,
+            None => fetch(target, &self.namespace, &self.name).await,
         }
         .map_err(|source| self.read_error(source))?;
         let Some(cm) = found else {
@@ -156,17 +156,6 @@ impl InventoryStore {
         Ok(Inventory {
             objects: objects.into_iter().collect(),
         })
-    }
-
-    /// The ConfigMap as the API server has it now, if it exists.
-    async fn fetch(&self, target: &Target) -> Result<Option<Arc<ConfigMap>>, kube::Error> {
-        let api: Api<ConfigMap> = Api::namespaced(target.client().clone(), &self.namespace);
-        match api.get_opt(&self.name).await {
-            Ok(found) => Ok(found.map(kept)),
-            // Without its namespace there is no inventory yet.
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(source) => Err(source),
-        }
     }
 
     /// Writes `inventory`, creating the namespace when needed: the namespace
@@ -375,12 +364,7 @@ impl InventoryCache {
             // not list (RBAC): then every read asks and only writes use
             // what was read.
             _ => {
-                let api: Api<ConfigMap> = Api::namespaced(target.client().clone(), namespace);
-                let found = match api.get_opt(name).await {
-                    Ok(found) => found.map(kept),
-                    Err(e) if is_not_found(&e) => None,
-                    Err(e) => return Err(e),
-                };
+                let found = fetch(target, namespace, name).await?;
                 let now = found.clone().map_or(Cached::Absent, Cached::Present);
                 self.put(namespace, name, now);
                 Ok(found)
@@ -478,6 +462,21 @@ impl InventoryCache {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The ConfigMap `namespace/name` as the API server has it now, if it exists.
+async fn fetch(
+    target: &Target,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Arc<ConfigMap>>, kube::Error> {
+    let api: Api<ConfigMap> = Api::namespaced(target.client().clone(), namespace);
+    match api.get_opt(name).await {
+        Ok(found) => Ok(found.map(kept)),
+        // Without its namespace there is no inventory yet.
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(source) => Err(source),
     }
 }
 
